@@ -1,0 +1,226 @@
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import { CloseCode } from './codes.js';
+import type { RequestInfo } from './request.js';
+
+/** Data accepted by `send`: text as a string, binary as a Buffer, ArrayBuffer or typed array. */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+/** What a `close` handler receives. */
+export interface CloseEvent {
+  /** The close code: the peer's, or 1005 (none given) or 1006 (dropped, or terminated). */
+  code: number;
+  /** The close reason, decoded as UTF-8. */
+  reason: string;
+  /** True when a close frame was received. */
+  wasClean: boolean;
+}
+
+/** The events a connection emits, faye-websocket style. */
+export interface ConnectionEvents {
+  message: [data: string | Buffer, isBinary: boolean];
+  close: [event: CloseEvent];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  drain: [];
+  error: [error: Error];
+}
+
+/** The part of an endpoint a connection calls back into. Implemented by `endpoint.ts`. */
+export interface ConnectionHost {
+  /** Runs a user handler; a throw or rejection becomes `fail(connection, error)`. */
+  dispatchMessage(connection: Connection<any>, data: string | Buffer, isBinary: boolean): void;
+  dispatchControl(connection: Connection<any>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void;
+  dispatchClose(connection: Connection<any>, event: CloseEvent): void;
+  dispatchError(connection: Connection<any>, error: Error): void;
+  readonly highWaterMark: number;
+  readonly maxBufferedAmount: number;
+}
+
+export const kWs = Symbol('switchyard.ws');
+export const kHost = Symbol('switchyard.host');
+export const kPending = Symbol('switchyard.pendingMessages');
+export const kPings = Symbol('switchyard.pings');
+export const kNeedDrain = Symbol('switchyard.needDrain');
+export const kLastPingAt = Symbol('switchyard.lastPingAt');
+export const kAwaitingPong = Symbol('switchyard.awaitingPong');
+export const kOnClosed = Symbol('switchyard.onClosed');
+const kConnection = Symbol('switchyard.connection');
+
+interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): void; reject(error: Error): void }
+
+/**
+ * One WebSocket connection. Handlers receive it as `ws`; faye-style code can also listen to
+ * its events. Listeners on the underlying `ws` socket are shared functions, not per-connection
+ * closures, so that an idle connection costs little memory.
+ */
+export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents> {
+  /** The WebSocket is being opened (never seen by handlers). */
+  static readonly CONNECTING = 0;
+  /** Open: messages flow both ways. */
+  static readonly OPEN = 1;
+  /** A close frame was sent or received. */
+  static readonly CLOSING = 2;
+  /** Closed. */
+  static readonly CLOSED = 3;
+
+  /** What the `upgrade` hook returned as `context`. */
+  context: Context;
+  /** The handshake request: url, path, query, headers, origin, remoteAddress. */
+  readonly request: RequestInfo;
+
+  /** @internal */ [kWs]: WebSocket;
+  /** @internal */ [kHost]: ConnectionHost;
+  /** @internal Messages that arrived while an async `open` ran; `null` once open settled. */
+  [kPending]: Array<[string | Buffer, boolean]> | null | undefined = undefined;
+  /** @internal */ [kPings]: PendingPing[] | undefined = undefined;
+  /** @internal */ [kNeedDrain] = false;
+  /** @internal */ [kLastPingAt] = 0;
+  /** @internal */ [kAwaitingPong] = false;
+  /** @internal */ [kOnClosed]: Array<() => void> | undefined = undefined;
+
+  /** @internal Built by the endpoint, never by users. */
+  constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
+    super();
+    this[kWs] = ws;
+    this[kHost] = host;
+    this.request = request;
+    this.context = context;
+    this[kLastPingAt] = performance.now();
+    (ws as unknown as Record<symbol, unknown>)[kConnection] = this;
+    ws.on('message', onWsMessage);
+    ws.on('close', onWsClose);
+    ws.on('error', onWsError);
+    ws.on('ping', onWsPing);
+    ws.on('pong', onWsPong);
+  }
+
+  /** 0 connecting, 1 open, 2 closing, 3 closed: the same numbers as the browser's WebSocket. */
+  get readyState(): 0 | 1 | 2 | 3 {
+    return this[kWs].readyState;
+  }
+
+  /** The negotiated subprotocol, or `''`. */
+  get protocol(): string {
+    return this[kWs].protocol;
+  }
+
+  /** The negotiated extensions, e.g. `'permessage-deflate'`, or `''`. */
+  get extensions(): string {
+    return this[kWs].extensions;
+  }
+
+  /** Bytes queued for sending but not yet handed to the operating system. */
+  get bufferedAmount(): number {
+    return this[kWs].bufferedAmount;
+  }
+
+  /**
+   * Sends a message: a string as text, anything else as binary. Returns false when the
+   * connection is not open or its buffer passed the high-water mark; `drain` follows then.
+   */
+  send(data: SendData): boolean {
+    const ws = this[kWs];
+    if (ws.readyState !== 1) return false;
+    ws.send(data, { binary: typeof data !== 'string' });
+    const host = this[kHost];
+    const buffered = ws.bufferedAmount;
+    if (buffered <= host.highWaterMark) return true;
+    if (buffered > host.maxBufferedAmount) {
+      // A consumer this far behind would only grow our memory; policy violation, then drop.
+      this.close(CloseCode.POLICY_VIOLATION, 'Slow consumer: too much data buffered');
+      return false;
+    }
+    if (!this[kNeedDrain]) {
+      this[kNeedDrain] = true;
+      const socket = (ws as unknown as { _socket: NodeJS.EventEmitter })._socket;
+      (socket as unknown as Record<symbol, unknown>)[kConnection] = this;
+      socket.once('drain', onSocketDrain);
+    }
+    return false;
+  }
+
+  /** Starts the closing handshake. The code defaults to 1000. */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    const ws = this[kWs];
+    if (ws.readyState >= 2) return;
+    ws.close(code, reason);
+  }
+
+  /** Drops the connection at once, without a closing handshake. Handlers see 1006. */
+  terminate(): void {
+    this[kWs].terminate();
+  }
+
+  /** Sends a ping and resolves with the round-trip time in milliseconds. */
+  ping(data?: string | Buffer): Promise<number> {
+    const ws = this[kWs];
+    if (ws.readyState !== 1) return Promise.reject(new Error('WebSocket is not open'));
+    const pings = (this[kPings] ??= []);
+    const payload = data === undefined
+      ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
+      : Buffer.from(data);
+    if (payload.length > 125) return Promise.reject(new RangeError('ping data must be at most 125 bytes'));
+    return new Promise<number>((resolve, reject) => {
+      pings.push({ payload, sentAt: performance.now(), resolve, reject });
+      ws.ping(payload);
+    });
+  }
+}
+
+function connectionOf(emitter: object): Connection<any> {
+  return (emitter as Record<symbol, Connection<any>>)[kConnection]!;
+}
+
+function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+  const connection = connectionOf(this);
+  const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  const payload = isBinary ? buffer : buffer.toString();
+  const pending = connection[kPending];
+  if (pending) pending.push([payload, isBinary]);
+  else connection[kHost].dispatchMessage(connection, payload, isBinary);
+}
+
+function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+  const connection = connectionOf(this);
+  const pings = connection[kPings];
+  if (pings) {
+    for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));
+    connection[kPings] = undefined;
+  }
+  // A close frame arrived when the code is not one of the locally reported ones.
+  const wasClean = code !== CloseCode.ABNORMAL;
+  connection[kHost].dispatchClose(connection, { code, reason: reason.toString(), wasClean });
+}
+
+function onWsError(this: WebSocket, error: Error): void {
+  // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
+  // exists so that one malformed frame can never become an uncaught 'error'.
+  const connection = connectionOf(this);
+  connection[kHost].dispatchError(connection, error);
+}
+
+function onWsPing(this: WebSocket, data: Buffer): void {
+  const connection = connectionOf(this);
+  connection[kHost].dispatchControl(connection, 'ping', data);
+}
+
+function onWsPong(this: WebSocket, data: Buffer): void {
+  const connection = connectionOf(this);
+  connection[kAwaitingPong] = false;
+  const pings = connection[kPings];
+  if (pings) {
+    const index = pings.findIndex((ping) => ping.payload.equals(data));
+    if (index !== -1) {
+      const [ping] = pings.splice(index, 1);
+      ping!.resolve(performance.now() - ping!.sentAt);
+    }
+  }
+  connection[kHost].dispatchControl(connection, 'pong', data);
+}
+
+function onSocketDrain(this: object): void {
+  const connection = connectionOf(this);
+  connection[kNeedDrain] = false;
+  connection[kHost].dispatchControl(connection, 'drain');
+}

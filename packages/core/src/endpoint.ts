@@ -1,0 +1,368 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { CloseCode } from './codes.js';
+import type { CloseEvent, ConnectionHost } from './connection.js';
+import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
+import { HandshakeRejection } from './errors.js';
+import { checkHandshake, rejectHandshake } from './handshake.js';
+import { serverOf, takeSocket } from './hijack.js';
+import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
+import { resolveOptions } from './options.js';
+import { RequestInfo, UpgradeRequest } from './request.js';
+import type { ShutdownOptions } from './shutdown.js';
+import { isShuttingDown, registerEndpoint } from './shutdown.js';
+import { selectProtocol } from './subprotocol.js';
+
+/** What an adapter knows about the request beyond Node's IncomingMessage. */
+export interface RequestExtras {
+  /** The URL as the client sent it, when the framework rewrote `req.url` (Express mounts). */
+  url?: string;
+  /** Route parameters. */
+  params?: Record<string, string>;
+  /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
+  state?: Record<string, unknown>;
+}
+
+const kProtocol = Symbol('switchyard.protocol');
+
+function chosenProtocol(_offered: Set<string>, req: IncomingMessage): string | false {
+  return (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] ?? false;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/**
+ * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
+ * one per `websocket(...)` call and pass it every upgrade request that reaches it.
+ */
+export class Endpoint<Context = undefined> implements ConnectionHost {
+  /** The open connections. */
+  readonly connections = new Set<Connection<Context>>();
+  /** Settings with defaults applied. */
+  readonly options: ResolvedOptions;
+  readonly #hooks: Hooks<Context>;
+  readonly #listener: ConnectionListener | undefined;
+  readonly #wss: WebSocketServer;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #closing = false;
+  #warnedNoProtocol = false;
+
+  constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
+    const listener = typeof handlers === 'function' ? handlers : undefined;
+    const hooks: Handlers<Context> = listener ? {} : (handlers as Handlers<Context>);
+    this.options = resolveOptions(hooks as Handlers<unknown>, defaults);
+    this.#hooks = hooks;
+    this.#listener = listener;
+    const { compression } = this.options;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: this.options.maxPayload,
+      // Off: offers are declined, so no frame ever carries an RSV bit. On: ws's threshold and
+      // zlib concurrency limit keep memory bounded (a deflate context is ~300 KB per socket).
+      perMessageDeflate: compression ? { threshold: 1024, concurrencyLimit: 10, ...compression } : false,
+      handleProtocols: chosenProtocol,
+    });
+  }
+
+  /** `send()` returns false above this many buffered bytes. */
+  get highWaterMark(): number {
+    return this.options.highWaterMark;
+  }
+
+  /** Slow consumers are closed with 1008 above this many buffered bytes. */
+  get maxBufferedAmount(): number {
+    return this.options.maxBufferedAmount;
+  }
+
+  /**
+   * Handles an upgrade request that reached this endpoint: takes the socket from Node's HTTP
+   * machinery, checks the handshake, runs the `upgrade` hook, then sends the 101. Every
+   * failure becomes an HTTP answer or a close code; this never throws or rejects.
+   */
+  async handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<void> {
+    const url = extras.url ?? req.url ?? '/';
+    const server = serverOf(req);
+    registerEndpoint(server, this);
+    const { socket, head } = await takeSocket(req, res, url);
+    try {
+      await this.#upgrade(req, socket, head, url, extras, server);
+    } catch (error) {
+      this.#report(undefined, error);
+      rejectHandshake(socket, 500, 'Internal Server Error');
+    }
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: string, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<void> {
+    const offered = checkHandshake(req);
+    if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
+    if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
+
+    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
+    const { origins, protocols } = this.options;
+    const origin = req.headers.origin;
+    if (origins !== undefined && origin !== undefined &&
+        !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+      return this.#reject(socket, new HandshakeRejection(403, `Origin ${origin} is not allowed`));
+    }
+
+    let protocol: string | undefined;
+    if (offered.length > 0) {
+      if (protocols === undefined) {
+        this.#warnNoProtocol(url, offered);
+      } else {
+        protocol = selectProtocol(offered, protocols, upgradeRequest);
+        if (protocol === undefined) {
+          const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
+          return this.#reject(socket, new HandshakeRejection(400,
+            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`));
+        }
+      }
+    }
+
+    let context: Context | undefined;
+    const hook = this.#hooks.upgrade;
+    if (hook) {
+      let result: UpgradeResult<Context>;
+      try {
+        result = await hook(upgradeRequest);
+      } catch (error) {
+        if (error instanceof HandshakeRejection) return this.#reject(socket, error);
+        this.#report(undefined, error);
+        return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
+      }
+      if (result instanceof HandshakeRejection) return this.#reject(socket, result);
+      if (result) context = result.context;
+    }
+
+    if (socket.destroyed || !socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
+
+    (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = protocol;
+    const info = new RequestInfo(url, req.headers, req.socket.remoteAddress);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, info, context as Context));
+  }
+
+  #reject(socket: Duplex, rejection: HandshakeRejection): void {
+    rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
+  }
+
+  #warnNoProtocol(url: string, offered: string[]): void {
+    if (this.#warnedNoProtocol) return;
+    this.#warnedNoProtocol = true;
+    process.emitWarning(
+      `A client of ${url} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
+      '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
+      '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
+      { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
+    );
+  }
+
+  #open(ws: WebSocket, info: RequestInfo, context: Context): void {
+    const connection = new Connection<Context>(ws, this, info, context);
+    this.connections.add(connection);
+    this.#startHeartbeat();
+    const open = this.#listener ?? this.#hooks.open;
+    if (!open) return;
+    connection[kPending] = [];
+    let result: unknown;
+    try {
+      result = open(connection as Connection<any>, info);
+    } catch (error) {
+      this.#fail(connection, error);
+    }
+    if (isThenable(result)) {
+      result.then(() => this.#flush(connection), (error: unknown) => {
+        this.#fail(connection, error);
+        this.#flush(connection);
+      });
+    } else {
+      this.#flush(connection);
+    }
+  }
+
+  /** Delivers, in order, the messages that arrived while `open` ran. */
+  #flush(connection: Connection<Context>): void {
+    const pending = connection[kPending];
+    connection[kPending] = null;
+    if (pending) for (const [data, isBinary] of pending) this.dispatchMessage(connection, data, isBinary);
+  }
+
+  #invoke(connection: Connection<Context>, hook: (...args: any[]) => unknown, a?: unknown, b?: unknown): void {
+    let result: unknown;
+    try {
+      result = hook(connection, a, b);
+    } catch (error) {
+      this.#fail(connection, error);
+      return;
+    }
+    if (isThenable(result)) result.then(undefined, (error: unknown) => this.#fail(connection, error));
+  }
+
+  /** A handler failed: report it and close only this connection, with 1011. */
+  #fail(connection: Connection<Context>, error: unknown): void {
+    this.#report(connection, error);
+    connection.close(CloseCode.INTERNAL_ERROR, 'Internal error');
+  }
+
+  #report(connection: Connection<Context> | undefined, error: unknown): void {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const hook = this.#hooks.error;
+    try {
+      if (hook) {
+        const result = hook(connection, err);
+        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
+        return;
+      }
+    } catch (hookError) {
+      logError(connection, hookError);
+      return;
+    }
+    logError(connection, err);
+  }
+
+  /** @internal */
+  dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
+    const hook = this.#hooks.message;
+    if (hook) this.#invoke(connection, hook, data, isBinary);
+    if (connection.listenerCount('message') > 0) {
+      try {
+        connection.emit('message', data, isBinary);
+      } catch (error) {
+        this.#fail(connection, error);
+      }
+    }
+  }
+
+  /** @internal */
+  dispatchControl(connection: Connection<Context>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void {
+    const hook = this.#hooks[kind];
+    if (hook) this.#invoke(connection, hook, data);
+    if (connection.listenerCount(kind) > 0) {
+      try {
+        if (kind === 'drain') connection.emit(kind);
+        else connection.emit(kind, data!);
+      } catch (error) {
+        this.#fail(connection, error);
+      }
+    }
+  }
+
+  /** @internal */
+  dispatchError(connection: Connection<Context>, error: Error): void {
+    // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
+    // default: a misbehaving client must not be able to flood the server's logs.
+    if (connection.listenerCount('error') > 0) connection.emit('error', error);
+    const hook = this.#hooks.error;
+    if (hook) {
+      try {
+        const result = hook(connection, error);
+        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
+      } catch (hookError) {
+        logError(connection, hookError);
+      }
+    }
+  }
+
+  /** @internal */
+  dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
+    this.connections.delete(connection);
+    if (this.connections.size === 0) this.#stopHeartbeat();
+    const settled = (): void => {
+      const waiters = connection[kOnClosed];
+      connection[kOnClosed] = undefined;
+      if (waiters) for (const waiter of waiters) waiter();
+    };
+    let result: unknown;
+    const hook = this.#hooks.close;
+    try {
+      if (hook) result = hook(connection, event);
+      if (connection.listenerCount('close') > 0) connection.emit('close', event);
+    } catch (error) {
+      this.#report(connection, error);
+    }
+    if (isThenable(result)) {
+      result.then(settled, (error: unknown) => {
+        this.#report(connection, error);
+        settled();
+      });
+    } else {
+      settled();
+    }
+  }
+
+  #startHeartbeat(): void {
+    const { heartbeat } = this.options;
+    if (!heartbeat || this.#heartbeat) return;
+    // One timer per endpoint sweeps every connection, instead of a timer per connection.
+    const tick = Math.max(5, Math.min(heartbeat.interval, heartbeat.timeout) / 4);
+    this.#heartbeat = setInterval(sweep, tick, this, heartbeat.interval, heartbeat.timeout);
+    this.#heartbeat.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  /**
+   * Closes every connection of this endpoint (1001 by default) and waits for their close
+   * handlers. Upgrades that arrive meanwhile, or later, get 503.
+   */
+  async close(options: ShutdownOptions = {}): Promise<void> {
+    this.#closing = true;
+    const { code = CloseCode.GOING_AWAY, reason = 'Server shutting down', timeout = 5000 } = options;
+    const waits: Promise<void>[] = [];
+    for (const connection of this.connections) {
+      waits.push(new Promise<void>((resolve) => {
+        (connection[kOnClosed] ??= []).push(resolve);
+      }));
+      connection.close(code, reason);
+    }
+    if (waits.length > 0) {
+      const timer = setTimeout(() => {
+        for (const connection of this.connections) connection.terminate();
+      }, timeout);
+      await Promise.all(waits);
+      clearTimeout(timer);
+    }
+    this.#stopHeartbeat();
+  }
+}
+
+function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): void {
+  const now = performance.now();
+  for (const connection of endpoint.connections) {
+    const since = now - connection[kLastPingAt];
+    if (connection[kAwaitingPong]) {
+      if (since >= timeout) connection.terminate();
+    } else if (since >= interval) {
+      const ws = connection[kWs];
+      if (ws.readyState !== 1) continue;
+      connection[kAwaitingPong] = true;
+      connection[kLastPingAt] = now;
+      ws.ping();
+    }
+  }
+}
+
+function shuttingDown(): HandshakeRejection {
+  return new HandshakeRejection(503, 'Server is shutting down', { 'Retry-After': '5' });
+}
+
+function logError(connection: Connection<any> | undefined, error: unknown): void {
+  const where = connection ? ` on ${connection.request.path}` : '';
+  console.error(`[switchyard] handler error${where}:`, error);
+}
+
+/** Creates an endpoint from handlers (or a faye-style connection function) and defaults. */
+export function createEndpoint<Context = undefined>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): Endpoint<Context> {
+  return new Endpoint<Context>(handlers, defaults);
+}

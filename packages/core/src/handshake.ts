@@ -1,0 +1,99 @@
+import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RejectionHeaders } from './errors.js';
+import { HandshakeRejection } from './errors.js';
+import { parseProtocols } from './subprotocol.js';
+
+const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
+
+function hasToken(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  for (const part of header.split(',')) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}
+
+/**
+ * True when the request asks for a WebSocket (`Upgrade: websocket`). Deliberately loose: a
+ * request that asks but gets the rest wrong must reach the checks and get a clear 4xx, rather
+ * than fall through to a page handler.
+ */
+export function isWebSocketRequest(req: Pick<IncomingMessage, 'headers'>): boolean {
+  return hasToken(req.headers.upgrade, 'websocket');
+}
+
+/**
+ * Checks the parts of the handshake that don't depend on the endpoint's settings (RFC 6455
+ * §4.2.1). Returns the client's offered subprotocols, or a rejection to send.
+ */
+export function checkHandshake(req: IncomingMessage): string[] | HandshakeRejection {
+  if (req.method !== 'GET') {
+    return new HandshakeRejection(405, `WebSocket handshakes must use GET, not ${req.method ?? 'no method'}`, { Allow: 'GET' });
+  }
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
+    return new HandshakeRejection(400, 'WebSocket handshakes need HTTP/1.1 or later');
+  }
+  if (!hasToken(req.headers.connection, 'upgrade')) {
+    return new HandshakeRejection(400, 'Missing "Connection: Upgrade" header');
+  }
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13') {
+    return new HandshakeRejection(426, version === undefined
+      ? 'Missing Sec-WebSocket-Version header; this server speaks version 13'
+      : `Unsupported Sec-WebSocket-Version ${JSON.stringify(version)}; this server speaks version 13`,
+    { 'Sec-WebSocket-Version': '13' });
+  }
+  const key = req.headers['sec-websocket-key'];
+  if (key === undefined) return new HandshakeRejection(400, 'Missing Sec-WebSocket-Key header');
+  if (!KEY_PATTERN.test(key)) {
+    return new HandshakeRejection(400, 'Invalid Sec-WebSocket-Key header: expected 16 random bytes in base64');
+  }
+  const header = req.headers['sec-websocket-protocol'];
+  if (header === undefined) return [];
+  try {
+    return parseProtocols(header);
+  } catch (error) {
+    return new HandshakeRejection(400, `Invalid Sec-WebSocket-Protocol header: ${(error as Error).message}`);
+  }
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * The one rejection path: writes a complete HTTP response with a short text body and
+ * `Connection: close` to a socket that has already left Node's HTTP machinery, then closes it.
+ */
+export function rejectHandshake(socket: Duplex, status: number, message: string, headers: RejectionHeaders = {}): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = `${message}\n`;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
+  try {
+    for (const [name, value] of Object.entries(headers)) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection' || lower === 'content-length' || lower === 'content-type') continue;
+      for (const one of Array.isArray(value) ? value : [String(value)]) {
+        validateHeaderName(name);
+        validateHeaderValue(name, one);
+        head += `${name}: ${one}\r\n`;
+      }
+    }
+  } catch {
+    rejectHandshake(socket, 500, 'Internal Server Error: the upgrade hook rejected with an invalid header');
+    return;
+  }
+  head += `Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  // Read and discard whatever the client still sends, so that closing does not turn into a
+  // TCP reset that could destroy the response before the client reads it.
+  socket.resume();
+  socket.end(head + body);
+  socket.once('finish', scheduleDestroy);
+}
+
+function scheduleDestroy(this: Duplex): void {
+  setTimeout(destroySocket.bind(this), 1000).unref();
+}

@@ -1,0 +1,170 @@
+/**
+ * Taking a socket away from Node's HTTP machinery.
+ *
+ * Node hands an upgrade request to the server's 'upgrade' event only when something listens for
+ * it; otherwise (and on Node >= 24.9 whenever `shouldUpgradeCallback` says no) the request goes
+ * to the 'request' event like any other, and Express or Koa see it there. A socket taken from
+ * the 'request' event is still owned by the HTTP parser: bytes after the headers are swallowed,
+ * and the request, headers and keep-alive timers stay armed, so Node later writes
+ * `HTTP/1.1 408 Request Timeout` into a live WebSocket.
+ *
+ * Two paths get a clean socket instead:
+ * - From the 'request' event, marking the request as an upgrade and letting Node's own upgrade
+ *   code run: it unhooks the parser, its timers and listeners, and hands over the bytes that
+ *   followed the headers. That code runs right after the 'request' listeners return, or when we
+ *   ask the parser to run it (if we got here after an await).
+ * - {@link routeUpgrades}, installed on the server the first time switchyard sees it, receives
+ *   later upgrades from the 'upgrade' event and runs them through the framework's 'request'
+ *   listener with a response bound to the socket, so middleware can still answer with HTTP.
+ */
+import { ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** A socket that has left Node's HTTP machinery, and the bytes that followed the headers. */
+export interface TakenSocket {
+  socket: Duplex;
+  head: Buffer;
+}
+
+interface PendingTakeover extends TakenSocket {
+  resolve?: (taken: TakenSocket) => void;
+}
+
+const kTakeover = Symbol('switchyard.takeover');
+const kRouting = Symbol('switchyard.routing');
+const kClaimed = Symbol('switchyard.claimed');
+const kLatePath = Symbol('switchyard.latePath');
+
+type WithTakeover = IncomingMessage & { [kTakeover]?: PendingTakeover };
+type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<number, ((ret: number) => void) | undefined>;
+
+function ignoreSocketError(): void {
+  // Until a WebSocket owns it, a reset from the client is nobody's business: Node removed its
+  // own error listener when it handed the socket over, and an unhandled 'error' would crash.
+}
+
+/** The HTTP server that accepted this request's socket. */
+export function serverOf(req: IncomingMessage): Server | undefined {
+  return (req.socket as unknown as { server?: Server }).server;
+}
+
+/**
+ * Makes `server` deliver upgrade requests through the 'upgrade' event and run them through its
+ * 'request' listeners (the Express or Koa app) with a response bound to the raw socket.
+ * Idempotent. Called automatically the first time switchyard sees a request on a server; call
+ * it yourself when another 'upgrade' listener is added before any request arrives.
+ */
+export function routeUpgrades(server: Server): void {
+  const marked = server as Server & { [kRouting]?: true };
+  if (marked[kRouting]) return;
+  marked[kRouting] = true;
+  server.on('upgrade', onServerUpgrade);
+}
+
+function onServerUpgrade(this: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
+  const pending = req[kTakeover];
+  if (pending) {
+    // Marked from the 'request' event: the handler is already running for this request.
+    socket.on('error', ignoreSocketError);
+    pending.socket = socket;
+    pending.head = head;
+    pending.resolve?.(pending);
+    return;
+  }
+  if (this.listenerCount('upgrade') === 1) {
+    dispatchUpgrade(this, req, socket, head);
+  } else {
+    // Other 'upgrade' listeners (a raw ws server on /other, a proxy) run after us in this same
+    // emit; let them claim the socket first and only route what nobody took.
+    queueMicrotask(() => {
+      if (!isClaimed(socket)) dispatchUpgrade(this, req, socket, head);
+    });
+  }
+}
+
+function isClaimed(socket: Duplex): boolean {
+  const net = socket as Duplex & { bytesWritten?: number };
+  return socket.destroyed || !socket.writable || socket.listenerCount('error') > 0 ||
+    socket.listenerCount('data') > 0 || socket.writableLength > 0 || (net.bytesWritten ?? 0) > 0;
+}
+
+function endSocket(this: ServerResponse): void {
+  const socket = this.socket;
+  if (socket && !(this as ServerResponse & { [kClaimed]?: true })[kClaimed]) socket.end();
+}
+
+function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
+  socket.on('error', ignoreSocketError);
+  req[kTakeover] = { socket, head };
+  const res = new ServerResponse(req);
+  // The parser is gone, so this connection can carry no second request.
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
+  res.on('finish', endSocket);
+  server.emit('request', req, res);
+}
+
+/**
+ * Takes the request's socket for a WebSocket, whichever way the request arrived. After this,
+ * nothing written to `res` reaches the socket: late writes are dropped with a one-time warning
+ * (per response) that names the path.
+ */
+export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
+  const request = req as WithTakeover;
+  const routed = request[kTakeover];
+  const server = serverOf(req);
+  if (server) routeUpgrades(server);
+  if (res) detachResponse(res, req.socket, path);
+  if (routed) return routed;
+
+  const socket = req.socket;
+  const parser = (socket as unknown as { parser?: HttpParser | null }).parser;
+  if (!parser || parser.incoming !== req) {
+    // Node no longer parses for this socket (it was handed over elsewhere); take it as it is.
+    socket.on('error', ignoreSocketError);
+    return { socket, head: Buffer.alloc(0) };
+  }
+  return new Promise<TakenSocket>((resolve) => {
+    const pending: PendingTakeover = { socket, head: Buffer.alloc(0), resolve };
+    request[kTakeover] = pending;
+    (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+    if (parser.getCurrentBuffer().length === 0) {
+      // Not inside the parser's execution (an await ran since the 'request' event): ask the
+      // parser to run its upgrade step now instead of when the next bytes come in.
+      const onExecute = parser[(parser.constructor as unknown as { kOnExecute: number }).kOnExecute];
+      onExecute?.(0);
+    }
+  });
+}
+
+function dropLateWrite(this: ServerResponse): ServerResponse {
+  const marked = this as ServerResponse & { [kLatePath]?: string | null };
+  const path = marked[kLatePath];
+  if (path !== null) {
+    marked[kLatePath] = null;
+    process.emitWarning(
+      `A response was written after the WebSocket upgrade of ${path ?? 'a request'}; switchyard dropped it. ` +
+      'Once a socket is upgraded, middleware must not answer the HTTP request.',
+      { code: 'SWITCHYARD_LATE_WRITE' },
+    );
+  }
+  return this;
+}
+
+function dropLateWriteTrue(this: ServerResponse): boolean {
+  dropLateWrite.call(this);
+  return true;
+}
+
+function detachResponse(res: ServerResponse, socket: Duplex, path: string): void {
+  const marked = res as ServerResponse & { [kClaimed]?: true; [kLatePath]?: string | null };
+  marked[kClaimed] = true;
+  marked[kLatePath] = path;
+  if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+  // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
+  res.writeHead = dropLateWrite as unknown as ServerResponse['writeHead'];
+  res.end = dropLateWrite as unknown as ServerResponse['end'];
+  res.write = dropLateWriteTrue as unknown as ServerResponse['write'];
+  res.flushHeaders = dropLateWrite as unknown as ServerResponse['flushHeaders'];
+}

@@ -1,0 +1,18 @@
+export { CloseCode } from './codes.js';
+export type { CloseCodeName } from './codes.js';
+export { HandshakeRejection, reject, isHandshakeRejection } from './errors.js';
+export type { RejectionHeaders } from './errors.js';
+export { isWebSocketRequest, checkHandshake, rejectHandshake } from './handshake.js';
+export { parseProtocols, selectProtocol } from './subprotocol.js';
+export type { ProtocolOption } from './subprotocol.js';
+export { routeUpgrades, takeSocket } from './hijack.js';
+export type { TakenSocket } from './hijack.js';
+export { Connection } from './connection.js';
+export type { CloseEvent, ConnectionEvents, SendData } from './connection.js';
+export { RequestInfo, UpgradeRequest } from './request.js';
+export type { Query } from './request.js';
+export { Endpoint, createEndpoint } from './endpoint.js';
+export type { RequestExtras } from './endpoint.js';
+export { shutdown } from './shutdown.js';
+export type { ShutdownOptions } from './shutdown.js';
+export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HeartbeatOptions, Hooks, UpgradeResult } from './options.js';

@@ -1,0 +1,62 @@
+/**
+ * Subprotocol negotiation (RFC 6455 §4.2.2, §11.3.4). Pure functions, no I/O.
+ */
+
+/** A token character as defined by RFC 7230 §3.2.6. */
+function isTokenChar(code: number): boolean {
+  return (
+    code > 0x20 && code < 0x7f &&
+    code !== 0x22 && code !== 0x28 && code !== 0x29 && code !== 0x2c && code !== 0x2f &&
+    !(code >= 0x3a && code <= 0x40) && code !== 0x5b && code !== 0x5c && code !== 0x5d &&
+    code !== 0x7b && code !== 0x7d
+  );
+}
+
+const isWhitespace = (code: number): boolean => code === 0x20 || code === 0x09;
+
+/**
+ * Parses a `Sec-WebSocket-Protocol` request header into its tokens, in the client's order.
+ * Spaces and tabs around commas are allowed. Throws `SyntaxError` naming the index of the first
+ * bad character, an empty element, or a duplicate.
+ */
+export function parseProtocols(header: string): string[] {
+  const protocols: string[] = [];
+  let offset = 0;
+  for (const element of header.split(',')) {
+    let first = 0;
+    let last = element.length;
+    while (first < last && isWhitespace(element.charCodeAt(first))) first++;
+    while (last > first && isWhitespace(element.charCodeAt(last - 1))) last--;
+    if (first === last) {
+      throw new SyntaxError(`Empty subprotocol at index ${offset + first}`);
+    }
+    for (let i = first; i < last; i++) {
+      if (!isTokenChar(element.charCodeAt(i))) {
+        throw new SyntaxError(`Unexpected character at index ${offset + i}`);
+      }
+    }
+    const protocol = element.slice(first, last);
+    if (protocols.includes(protocol)) {
+      throw new SyntaxError(`Duplicate subprotocol "${protocol}" at index ${offset + first}`);
+    }
+    protocols.push(protocol);
+    offset += element.length + 1;
+  }
+  return protocols;
+}
+
+/** How an endpoint chooses a subprotocol: a preference list, or a function of the offer. */
+export type ProtocolOption<Req> = readonly string[] | ((offered: string[], req: Req) => string | undefined);
+
+/**
+ * Picks the subprotocol to answer with. With a list, the server's preference order wins, as
+ * `ws` and most servers do. Returns `undefined` when nothing matches.
+ */
+export function selectProtocol<Req>(offered: string[], option: ProtocolOption<Req>, req: Req): string | undefined {
+  if (typeof option === 'function') {
+    const chosen = option(offered, req);
+    return chosen !== undefined && offered.includes(chosen) ? chosen : undefined;
+  }
+  for (const protocol of option) if (offered.includes(protocol)) return protocol;
+  return undefined;
+}

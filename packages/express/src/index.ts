@@ -1,0 +1,38 @@
+/**
+ * @switchyard/express: WebSockets as ordinary Express middleware.
+ *
+ *   app.use('/chat', requireUser, websocket({ protocols: ['chat'], message(ws, data) { ... } }));
+ *
+ * Everything mounted before `websocket()` runs before the 101, so it can still answer with
+ * HTTP; plain requests pass through to the next handler. All protocol work is in core.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import { createEndpoint, isWebSocketRequest } from '@switchyard/core';
+import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
+
+export * from '@switchyard/core';
+
+/** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */
+export interface WebSocketMiddleware<Context = undefined> {
+  (req: Request, res: Response, next: NextFunction): void;
+  /** The core endpoint: settings and live connections. */
+  readonly endpoint: Endpoint<Context>;
+  /** Closes this endpoint's connections (1001) and waits for their close handlers. */
+  close(options?: ShutdownOptions): Promise<void>;
+}
+
+/** Creates Express middleware that upgrades WebSocket requests reaching it. */
+export function websocket<Context = undefined>(handlers: Handlers<Context>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
+/** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
+export function websocket(listener: ConnectionListener, options?: EndpointOptions): WebSocketMiddleware<undefined>;
+export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
+  const endpoint = createEndpoint<Context>(handlers, defaults);
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    if (!isWebSocketRequest(req)) return next();
+    void endpoint.handle(req, res, { url: req.originalUrl, params: req.params as Record<string, string>, state: res.locals });
+  };
+  return Object.assign(middleware, {
+    endpoint,
+    close: (options?: ShutdownOptions) => endpoint.close(options),
+  });
+}

@@ -7,7 +7,7 @@ import type { CloseEvent, ConnectionHost } from './connection.js';
 import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
 import { checkHandshake, rejectHandshake } from './handshake.js';
-import { serverOf, takeSocket } from './hijack.js';
+import { serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest } from './request.js';
@@ -57,6 +57,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
     this.options = resolveOptions(hooks as Handlers<unknown>, defaults);
     this.#hooks = hooks;
     this.#listener = listener;
+    watchServers();
     const { compression } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,

@@ -22,6 +22,11 @@ export function isWebSocketRequest(req: Pick<IncomingMessage, 'headers'>): boole
   return hasToken(req.headers.upgrade, 'websocket');
 }
 
+/** True when llhttp stops at this request for an upgrade: both `Upgrade` and `Connection: upgrade`. */
+export function asksForUpgrade(req: Pick<IncomingMessage, 'headers'>): boolean {
+  return isWebSocketRequest(req) && hasToken(req.headers.connection, 'upgrade');
+}
+
 /**
  * Checks the parts of the handshake that don't depend on the endpoint's settings (RFC 6455
  * §4.2.1). Returns the client's offered subprotocols, or a rejection to send.

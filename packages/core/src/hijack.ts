@@ -8,18 +8,19 @@
  * and the request, headers and keep-alive timers stay armed, so Node later writes
  * `HTTP/1.1 408 Request Timeout` into a live WebSocket.
  *
- * Two paths get a clean socket instead:
- * - From the 'request' event, marking the request as an upgrade and letting Node's own upgrade
- *   code run: it unhooks the parser, its timers and listeners, and hands over the bytes that
- *   followed the headers. That code runs right after the 'request' listeners return, or when we
- *   ask the parser to run it (if we got here after an await).
- * - {@link routeUpgrades}, installed on the server the first time switchyard sees it, receives
- *   later upgrades from the 'upgrade' event and runs them through the framework's 'request'
- *   listener with a response bound to the socket, so middleware can still answer with HTTP.
+ * So switchyard never takes a socket from the 'request' event. It marks the request as an
+ * upgrade before the framework sees it (through the `http.server.request.start` diagnostics
+ * channel), and Node's own upgrade code then unhooks the parser, its timers and listeners, and
+ * hands over the bytes that followed the headers through the 'upgrade' event, while the
+ * framework's middleware still runs with a normal response object. From then on the server's
+ * upgrades arrive through {@link routeUpgrades}, which runs them through the framework with a
+ * response bound to the raw socket, so middleware can still answer with HTTP.
  */
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
+import { subscribe } from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
+import { asksForUpgrade } from './handshake.js';
 
 /** A socket that has left Node's HTTP machinery, and the bytes that followed the headers. */
 export interface TakenSocket {
@@ -27,7 +28,9 @@ export interface TakenSocket {
   head: Buffer;
 }
 
-interface PendingTakeover extends TakenSocket {
+interface PendingTakeover {
+  socket?: Duplex;
+  head?: Buffer;
   resolve?: (taken: TakenSocket) => void;
 }
 
@@ -62,14 +65,39 @@ export function routeUpgrades(server: Server): void {
   server.on('upgrade', onServerUpgrade);
 }
 
+let watching = false;
+
+/**
+ * Starts marking upgrade requests on every HTTP server of this process before their 'request'
+ * listeners run. Process-wide by nature (a diagnostics channel), hence the one flag; it only
+ * changes servers that receive a WebSocket handshake, and only in ways Node itself would
+ * behave for an upgrade.
+ */
+export function watchServers(): void {
+  if (watching) return;
+  watching = true;
+  subscribe('http.server.request.start', onRequestStart);
+}
+
+function onRequestStart(message: unknown): void {
+  const { request, response, server } = message as { request: WithTakeover; response: ServerResponse; server: Server };
+  // Only when llhttp itself stopped at the upgrade: otherwise it parses on as HTTP.
+  if (!asksForUpgrade(request) || request[kTakeover]) return;
+  routeUpgrades(server);
+  request[kTakeover] = {};
+  (request as IncomingMessage & { upgrade: boolean }).upgrade = true;
+  // After an HTTP answer from middleware, no second request can follow on this connection.
+  response.shouldKeepAlive = false;
+}
+
 function onServerUpgrade(this: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
   const pending = req[kTakeover];
   if (pending) {
-    // Marked from the 'request' event: the handler is already running for this request.
+    // Marked before its 'request' event: the framework is already running for this request.
     socket.on('error', ignoreSocketError);
     pending.socket = socket;
     pending.head = head;
-    pending.resolve?.(pending);
+    pending.resolve?.({ socket, head });
     return;
   }
   if (this.listenerCount('upgrade') === 1) {
@@ -112,11 +140,12 @@ function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
   const request = req as WithTakeover;
-  const routed = request[kTakeover];
+  const pending = request[kTakeover];
   const server = serverOf(req);
   if (server) routeUpgrades(server);
   if (res) detachResponse(res, req.socket, path);
-  if (routed) return routed;
+  if (pending?.socket && pending.head) return { socket: pending.socket, head: pending.head };
+  if (pending) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
 
   const socket = req.socket;
   const parser = (socket as unknown as { parser?: HttpParser | null }).parser;
@@ -125,9 +154,10 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
     socket.on('error', ignoreSocketError);
     return { socket, head: Buffer.alloc(0) };
   }
+  // Not marked in advance (a server the diagnostics channel doesn't cover, or a request llhttp
+  // did not stop at): mark it now.
   return new Promise<TakenSocket>((resolve) => {
-    const pending: PendingTakeover = { socket, head: Buffer.alloc(0), resolve };
-    request[kTakeover] = pending;
+    request[kTakeover] = { resolve };
     (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
     if (parser.getCurrentBuffer().length === 0) {
       // Not inside the parser's execution (an await ran since the 'request' event): ask the

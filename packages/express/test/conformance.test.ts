@@ -1,0 +1,4 @@
+import { runConformance } from '../../../test/conformance.js';
+import { expressHarness } from './harness.js';
+
+runConformance(expressHarness);

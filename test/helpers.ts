@@ -1,0 +1,273 @@
+/**
+ * Clients and byte-level tools for the conformance suite: raw `net` sockets with hand-built
+ * frames, plus promise helpers around the `ws` client.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import selfsigned from 'selfsigned';
+
+export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+export const ACCEPT = createHash('sha1').update(KEY + GUID).digest('base64');
+
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A self-signed certificate for 127.0.0.1 / localhost, made fresh for the test run. */
+export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+  const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keySize: 2048,
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+  });
+  return { key: pems.private, cert: pems.cert };
+}
+
+/** The request head of a valid handshake, with overrides (a `null` value removes a header). */
+export function handshakeRequest(path: string, headers: Record<string, string | null> = {}, requestLine?: string): string {
+  const all: Record<string, string | null> = {
+    Host: '127.0.0.1',
+    Upgrade: 'websocket',
+    Connection: 'Upgrade',
+    'Sec-WebSocket-Key': KEY,
+    'Sec-WebSocket-Version': '13',
+    ...headers,
+  };
+  let head = `${requestLine ?? `GET ${path} HTTP/1.1`}\r\n`;
+  for (const [name, value] of Object.entries(all)) if (value !== null) head += `${name}: ${value}\r\n`;
+  return `${head}\r\n`;
+}
+
+/** A raw TCP (or TLS) client that records every byte the server sends. */
+export class RawClient {
+  readonly socket: net.Socket;
+  received = Buffer.alloc(0);
+  closed = false;
+  readonly #waiters = new Set<() => void>();
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      for (const waiter of this.#waiters) waiter();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closed = true;
+      for (const waiter of this.#waiters) waiter();
+    });
+  }
+
+  static async connect(port: number, options: { tls?: boolean } = {}): Promise<RawClient> {
+    const socket = options.tls
+      ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
+      : net.connect(port, '127.0.0.1');
+    await once(socket, options.tls ? 'secureConnect' : 'connect');
+    return new RawClient(socket);
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Waits until `predicate` holds for the bytes received so far (or the socket closed). */
+  async until(predicate: (received: Buffer) => boolean, timeout = 3000): Promise<Buffer> {
+    const deadline = Date.now() + timeout;
+    while (!predicate(this.received)) {
+      if (this.closed) throw new Error(`socket closed; received ${JSON.stringify(this.received.toString('latin1'))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; received ${JSON.stringify(this.received.toString('latin1'))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        const self = this;
+        function done(): void {
+          clearTimeout(timer);
+          self.#waiters.delete(done);
+          resolve();
+        }
+        this.#waiters.add(done);
+      });
+    }
+    return this.received;
+  }
+
+  /** Waits for the end of the HTTP response head and returns it with the bytes after it. */
+  async response(timeout?: number): Promise<HttpHead & { rest: Buffer }> {
+    const all = await this.until((b) => b.includes('\r\n\r\n'), timeout);
+    const end = all.indexOf('\r\n\r\n');
+    return { ...parseHead(all.subarray(0, end).toString('latin1')), rest: all.subarray(end + 4) };
+  }
+
+  async waitClosed(timeout = 3000): Promise<void> {
+    if (this.closed) return;
+    await Promise.race([once(this.socket, 'close'), delay(timeout).then(() => { throw new Error('socket still open'); })]);
+  }
+
+  /** Frames received after the 101 head. */
+  frames(): Frame[] {
+    const end = this.received.indexOf('\r\n\r\n');
+    return parseFrames(this.received.subarray(end + 4));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+export interface HttpHead {
+  statusLine: string;
+  status: number;
+  headers: Record<string, string>;
+}
+
+export function parseHead(text: string): HttpHead {
+  const [statusLine = '', ...lines] = text.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return { statusLine, status: Number(statusLine.split(' ')[1]), headers };
+}
+
+/** Reads a full HTTP response (head and Content-Length body) from a raw client. */
+export async function readResponse(client: RawClient): Promise<HttpHead & { body: string }> {
+  const head = await client.response();
+  const length = Number(head.headers['content-length'] ?? 0);
+  const all = await client.until((b) => b.length >= b.indexOf('\r\n\r\n') + 4 + length);
+  const start = all.indexOf('\r\n\r\n') + 4;
+  return { ...head, body: all.subarray(start, start + length).toString() };
+}
+
+export const Opcode = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
+
+/** Builds one frame; client frames are masked unless `mask: false`. */
+export function frame(opcode: number, payload: string | Buffer = Buffer.alloc(0), options: { fin?: boolean; mask?: boolean; rsv?: number } = {}): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const { fin = true, mask = true, rsv = 0 } = options;
+  const length = data.length;
+  const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
+  const header = Buffer.alloc(2 + lengthBytes + (mask ? 4 : 0));
+  header[0] = (fin ? 0x80 : 0) | (rsv << 4) | opcode;
+  header[1] = (mask ? 0x80 : 0) | (length < 126 ? length : length < 65536 ? 126 : 127);
+  if (lengthBytes === 2) header.writeUInt16BE(length, 2);
+  if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);
+  if (!mask) return Buffer.concat([header, data]);
+  const key = randomBytes(4);
+  key.copy(header, 2 + lengthBytes);
+  const masked = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) masked[i] = data[i]! ^ key[i % 4]!;
+  return Buffer.concat([header, masked]);
+}
+
+/** A close frame with a code and reason. */
+export function closeFrame(code: number, reason = ''): Buffer {
+  const payload = Buffer.alloc(2 + Buffer.byteLength(reason));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2);
+  return frame(Opcode.CLOSE, payload);
+}
+
+export interface Frame {
+  fin: boolean;
+  rsv: number;
+  opcode: number;
+  masked: boolean;
+  payload: Buffer;
+}
+
+/** Parses server frames (unmasked); stops at an incomplete frame. */
+export function parseFrames(data: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  let offset = 0;
+  while (offset + 2 <= data.length) {
+    const b0 = data[offset]!;
+    const b1 = data[offset + 1]!;
+    let length = b1 & 0x7f;
+    let at = offset + 2;
+    if (length === 126) {
+      if (at + 2 > data.length) break;
+      length = data.readUInt16BE(at);
+      at += 2;
+    } else if (length === 127) {
+      if (at + 8 > data.length) break;
+      length = Number(data.readBigUInt64BE(at));
+      at += 8;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    if (masked) at += 4;
+    if (at + length > data.length) break;
+    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload: data.subarray(at, at + length) });
+    offset = at + length;
+  }
+  return frames;
+}
+
+/** The close code in a close frame's payload. */
+export function closeCodeOf(f: Frame | undefined): number | undefined {
+  return f && f.payload.length >= 2 ? f.payload.readUInt16BE(0) : undefined;
+}
+
+/** Opens a `ws` client and waits for 'open' (rejects on an HTTP answer). */
+export function openWs(url: string, protocols?: string | string[], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, options);
+    // Listen before 'open': the first frame can arrive in the same TCP read as the 101.
+    messages(ws);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`unexpected response ${res.statusCode}`)));
+  });
+}
+
+/** A queue of a client's messages, for `await next()`. */
+export interface Inbox { next(timeout?: number): Promise<{ data: Buffer; isBinary: boolean }>; all: Array<{ data: Buffer; isBinary: boolean }> }
+const inboxes = new WeakMap<WebSocket, Inbox>();
+
+/** The message queue of a client, created on first use (openWs creates it before 'open'). */
+export function messages(ws: WebSocket): Inbox {
+  let inbox = inboxes.get(ws);
+  if (!inbox) {
+    inbox = createInbox(ws);
+    inboxes.set(ws, inbox);
+  }
+  return inbox;
+}
+
+function createInbox(ws: WebSocket): Inbox {
+  const all: Array<{ data: Buffer; isBinary: boolean }> = [];
+  let read = 0;
+  const waiters: Array<() => void> = [];
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    all.push({ data, isBinary });
+    waiters.shift()?.();
+  });
+  return {
+    all,
+    async next(timeout = 3000) {
+      if (read >= all.length) {
+        await Promise.race([
+          new Promise<void>((resolve) => waiters.push(resolve)),
+          delay(timeout).then(() => { throw new Error('no message'); }),
+        ]);
+      }
+      return all[read++]!;
+    },
+  };
+}
+
+/** Resolves with the code and reason the client saw when the connection closed. */
+export function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+/** Collects `process` warnings with a given code while a test runs. */
+export function captureWarnings(code: string): { warnings: Error[]; stop(): void } {
+  const warnings: Error[] = [];
+  const listener = (warning: Error & { code?: string }): void => {
+    if (warning.code === code) warnings.push(warning);
+  };
+  process.on('warning', listener);
+  return { warnings, stop: () => process.off('warning', listener) };
+}

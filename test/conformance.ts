@@ -79,7 +79,7 @@ export function runConformance(harness: Harness): void {
     describe('2. middleware runs before the 101', () => {
       for (const status of [401, 403, 429]) {
         it(`a ${status} from middleware goes out as HTTP with its headers and body, and no 101`, async () => {
-          const headers = status === 401 ? { 'WWW-Authenticate': 'Bearer realm="chat"' } : status === 429 ? { 'Retry-After': '7' } : { 'X-Reason': 'banned' };
+          const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer realm="chat"' } : status === 429 ? { 'Retry-After': '7' } : { 'X-Reason': 'banned' };
           const s = await serve([{
             path: '/private',
             handlers: echo,

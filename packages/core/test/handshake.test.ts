@@ -1,0 +1,67 @@
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { HandshakeRejection } from '../src/errors.js';
+import { asksForUpgrade, checkHandshake, isWebSocketRequest } from '../src/handshake.js';
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+
+function request(overrides: { method?: string; version?: [number, number]; headers?: Record<string, string | undefined> } = {}): IncomingMessage {
+  const headers: Record<string, string> = {
+    upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': KEY, 'sec-websocket-version': '13',
+  };
+  for (const [name, value] of Object.entries(overrides.headers ?? {})) {
+    if (value === undefined) delete headers[name];
+    else headers[name] = value;
+  }
+  const [major, minor] = overrides.version ?? [1, 1];
+  return { method: overrides.method ?? 'GET', httpVersionMajor: major, httpVersionMinor: minor, headers } as unknown as IncomingMessage;
+}
+
+describe('isWebSocketRequest / asksForUpgrade', () => {
+  const cases: Array<[Record<string, string | undefined>, boolean, boolean]> = [
+    [{}, true, true],
+    [{ upgrade: 'WebSocket' }, true, true],
+    [{ upgrade: 'h2c, websocket' }, true, true],
+    [{ upgrade: 'h2c' }, false, false],
+    [{ upgrade: undefined }, false, false],
+    [{ connection: 'keep-alive, Upgrade' }, true, true],
+    [{ connection: 'keep-alive' }, true, false],
+    [{ connection: undefined }, true, false],
+  ];
+  for (const [headers, ws, upgrade] of cases) {
+    it(`${JSON.stringify(headers)}: ${ws}/${upgrade}`, () => {
+      const req = request({ headers });
+      expect(isWebSocketRequest(req)).toBe(ws);
+      expect(asksForUpgrade(req)).toBe(upgrade);
+    });
+  }
+});
+
+describe('checkHandshake', () => {
+  it('accepts a valid handshake and returns the offered subprotocols', () => {
+    expect(checkHandshake(request())).toEqual([]);
+    expect(checkHandshake(request({ headers: { 'sec-websocket-protocol': 'soap,  chat' } }))).toEqual(['soap', 'chat']);
+  });
+
+  const rejections: Array<[string, Parameters<typeof request>[0], number, RegExp, Record<string, string>?]> = [
+    ['POST', { method: 'POST' }, 405, /must use GET, not POST/, { Allow: 'GET' }],
+    ['HTTP/1.0', { version: [1, 0] }, 400, /HTTP\/1\.1/],
+    ['no Connection: upgrade', { headers: { connection: 'keep-alive' } }, 400, /Connection: Upgrade/],
+    ['version 8', { headers: { 'sec-websocket-version': '8' } }, 426, /Unsupported Sec-WebSocket-Version "8"/, { 'Sec-WebSocket-Version': '13' }],
+    ['no version', { headers: { 'sec-websocket-version': undefined } }, 426, /Missing Sec-WebSocket-Version/, { 'Sec-WebSocket-Version': '13' }],
+    ['no key', { headers: { 'sec-websocket-key': undefined } }, 400, /Missing Sec-WebSocket-Key/],
+    ['short key', { headers: { 'sec-websocket-key': 'AAAA' } }, 400, /Invalid Sec-WebSocket-Key/],
+    ['key with bad characters', { headers: { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ=!' } }, 400, /Invalid Sec-WebSocket-Key/],
+    ['bad subprotocol list', { headers: { 'sec-websocket-protocol': 'a,,b' } }, 400, /Invalid Sec-WebSocket-Protocol header: Empty subprotocol at index 2/],
+  ];
+  for (const [name, overrides, status, message, headers] of rejections) {
+    it(`${name}: ${status}`, () => {
+      const result = checkHandshake(request(overrides));
+      expect(result).toBeInstanceOf(HandshakeRejection);
+      const rejection = result as HandshakeRejection;
+      expect(rejection.status).toBe(status);
+      expect(rejection.message).toMatch(message);
+      expect(rejection.headers).toEqual(headers ?? {});
+    });
+  }
+});

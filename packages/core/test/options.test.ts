@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { resolveOptions } from '../src/options.js';
+import { HandshakeRejection, reject } from '../src/errors.js';
+
+describe('resolveOptions', () => {
+  it('applies the defaults: 1 MiB payload, compression off, heartbeat 30 s / 10 s', () => {
+    expect(resolveOptions({})).toEqual({
+      protocols: undefined, origins: undefined, maxPayload: 1024 * 1024, compression: false,
+      heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: Infinity,
+    });
+  });
+
+  it('lets handlers override defaults given by a framework plugin', () => {
+    const resolved = resolveOptions({ maxPayload: 10, heartbeat: false }, { maxPayload: 99, compression: true });
+    expect(resolved.maxPayload).toBe(10);
+    expect(resolved.heartbeat).toBe(false);
+    expect(resolved.compression).toEqual({});
+  });
+
+  const errors: Array<[string, Record<string, unknown>, string]> = [
+    ['an unknown option', { maxPaylod: 5 }, 'websocket(): unknown option "maxPaylod"'],
+    ['a non-function hook', { message: 'hi' }, 'websocket(): "message" must be a function'],
+    ['a negative maxPayload', { maxPayload: -1 }, 'websocket(): option "maxPayload" must be a positive number, got -1'],
+    ['a string heartbeat interval', { heartbeat: { interval: '5' } }, 'websocket(): option "heartbeat.interval" must be a positive number, got 5'],
+    ['protocols with an empty name', { protocols: ['chat', ''] }, 'websocket(): option "protocols" must be an array of non-empty strings or a function'],
+    ['origins as a string', { origins: 'https://a.example' }, 'websocket(): option "origins" must be an array of origins or a function'],
+    ['compression as a string', { compression: 'yes' }, 'websocket(): option "compression" must be a boolean or an options object'],
+    ['heartbeat as true', { heartbeat: true }, 'websocket(): option "heartbeat" must be false or { interval, timeout }'],
+  ];
+  for (const [name, options, message] of errors) {
+    it(`rejects ${name} with a TypeError`, () => {
+      expect(() => resolveOptions(options as never)).toThrow(new TypeError(message));
+    });
+  }
+});
+
+describe('reject', () => {
+  it('builds a rejection with status, message and headers', () => {
+    const rejection = reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+    expect(rejection).toBeInstanceOf(HandshakeRejection);
+    expect(rejection).toBeInstanceOf(Error);
+    expect([rejection.status, rejection.message, rejection.headers, rejection.code]).toEqual([401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }, 'ERR_SWITCHYARD_HANDSHAKE_REJECTED']);
+    expect(reject(503).message).toBe('Service Unavailable');
+  });
+
+  it('refuses statuses that are not 4xx or 5xx', () => {
+    expect(() => reject(200)).toThrow(new TypeError('reject(): status must be an integer from 400 to 599, got 200'));
+    expect(() => reject(101)).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,95 @@
+import express from 'express';
+import { describe, expectTypeOf, it } from 'vitest';
+import { reject, websocket } from '@switchyard/express';
+import type { CloseEvent, Connection, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/express';
+
+// These checks run at compile time (`pnpm typecheck`); the test bodies only build middleware.
+describe('public types', () => {
+  it('types ws.context from what upgrade returns, with no cast', () => {
+    const mw = websocket({
+      upgrade(req) {
+        expectTypeOf(req).toEqualTypeOf<UpgradeRequest>();
+        if (!req.headers.authorization) throw reject(401);
+        return { context: { user: 'ann', admin: false } };
+      },
+      open(ws) {
+        expectTypeOf(ws.context).toEqualTypeOf<{ user: string; admin: boolean }>();
+      },
+      message(ws, data, isBinary) {
+        expectTypeOf(ws).toEqualTypeOf<Connection<{ user: string; admin: boolean }>>();
+        expectTypeOf(ws.context.user).toBeString();
+        expectTypeOf(data).toEqualTypeOf<string | Buffer>();
+        expectTypeOf(isBinary).toBeBoolean();
+        // @ts-expect-error: not part of the context
+        void ws.context.missing;
+      },
+      close(ws, event) {
+        expectTypeOf(event).toEqualTypeOf<CloseEvent>();
+        expectTypeOf(ws.context.admin).toBeBoolean();
+      },
+    });
+    expectTypeOf(mw).toEqualTypeOf<WebSocketMiddleware<{ user: string; admin: boolean }>>();
+    express().use('/x', mw);
+  });
+
+  it('async upgrade hooks infer the context too', () => {
+    websocket({
+      async upgrade() {
+        await Promise.resolve();
+        return { context: 42 };
+      },
+      message(ws) {
+        expectTypeOf(ws.context).toEqualTypeOf<number>();
+      },
+    });
+  });
+
+  it('without an upgrade hook the context is undefined', () => {
+    websocket({
+      message(ws) {
+        expectTypeOf(ws.context).toEqualTypeOf<undefined>();
+      },
+    });
+  });
+
+  it('types the connection API', () => {
+    websocket((ws, req) => {
+      expectTypeOf(req).toEqualTypeOf<RequestInfo>();
+      expectTypeOf(ws.send).returns.toBeBoolean();
+      expectTypeOf(ws.ping).returns.toEqualTypeOf<Promise<number>>();
+      expectTypeOf(ws.readyState).toEqualTypeOf<0 | 1 | 2 | 3>();
+      expectTypeOf(ws.protocol).toBeString();
+      expectTypeOf(ws.bufferedAmount).toBeNumber();
+      expectTypeOf(ws.request.query).toEqualTypeOf<Record<string, string | string[]>>();
+      expectTypeOf(ws.request.origin).toEqualTypeOf<string | undefined>();
+      ws.on('message', (data, isBinary) => {
+        expectTypeOf(data).toEqualTypeOf<string | Buffer>();
+        expectTypeOf(isBinary).toBeBoolean();
+      });
+      ws.on('close', (event) => expectTypeOf(event.code).toBeNumber());
+      // @ts-expect-error: not an event of a connection
+      ws.on('upgrade', () => {});
+    });
+  });
+
+  it('rejects option mistakes at compile time', () => {
+    // @ts-expect-error: heartbeat takes { interval, timeout } or false
+    websocket({ heartbeat: true });
+    // @ts-expect-error: protocols is a list or a function
+    websocket({ protocols: 'chat' });
+    // @ts-expect-error: an unknown option
+    websocket({ maxPaylod: 5 });
+    websocket({
+      protocols: (offered, req) => {
+        expectTypeOf(offered).toEqualTypeOf<string[]>();
+        expectTypeOf(req).toEqualTypeOf<UpgradeRequest>();
+        return offered[0];
+      },
+      origins: ['https://app.example'],
+      maxPayload: 1024,
+      compression: { threshold: 2048 },
+      heartbeat: { interval: 1000, timeout: 500 },
+      maxBufferedAmount: 1 << 20,
+    });
+  });
+});

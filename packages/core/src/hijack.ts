@@ -135,8 +135,8 @@ function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head
 
 /**
  * Takes the request's socket for a WebSocket, whichever way the request arrived. After this,
- * nothing written to `res` reaches the socket: late writes are dropped with a one-time warning
- * (per response) that names the path.
+ * nothing written to `res` reaches the socket: late writes are dropped, with one warning per
+ * server and path that names the path.
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
   const request = req as WithTakeover;
@@ -168,13 +168,17 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
   });
 }
 
+const kWarnedPaths = Symbol('switchyard.warnedPaths');
+
 function dropLateWrite(this: ServerResponse): ServerResponse {
-  const marked = this as ServerResponse & { [kLatePath]?: string | null };
-  const path = marked[kLatePath];
-  if (path !== null) {
-    marked[kLatePath] = null;
+  const marked = this as ServerResponse & { [kLatePath]?: string };
+  const path = marked[kLatePath] ?? 'a request';
+  const server = serverOf(this.req) as (Server & { [kWarnedPaths]?: Set<string> }) | undefined;
+  const warned = server ? (server[kWarnedPaths] ??= new Set()) : undefined;
+  if (!warned?.has(path)) {
+    warned?.add(path);
     process.emitWarning(
-      `A response was written after the WebSocket upgrade of ${path ?? 'a request'}; switchyard dropped it. ` +
+      `A response was written after the WebSocket upgrade of ${path}; switchyard dropped it. ` +
       'Once a socket is upgraded, middleware must not answer the HTTP request.',
       { code: 'SWITCHYARD_LATE_WRITE' },
     );
@@ -188,9 +192,10 @@ function dropLateWriteTrue(this: ServerResponse): boolean {
 }
 
 function detachResponse(res: ServerResponse, socket: Duplex, path: string): void {
-  const marked = res as ServerResponse & { [kClaimed]?: true; [kLatePath]?: string | null };
+  const marked = res as ServerResponse & { [kClaimed]?: true; [kLatePath]?: string };
   marked[kClaimed] = true;
-  marked[kLatePath] = path;
+  const query = path.indexOf('?');
+  marked[kLatePath] = query === -1 ? path : path.slice(0, query);
   if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
   // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
   res.writeHead = dropLateWrite as unknown as ServerResponse['writeHead'];

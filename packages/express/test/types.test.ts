@@ -1,5 +1,5 @@
 import express from 'express';
-import { describe, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { reject, websocket } from '@switchyard/express';
 import type { CloseEvent, Connection, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/express';
 
@@ -73,12 +73,13 @@ describe('public types', () => {
   });
 
   it('rejects option mistakes at compile time', () => {
+    // The same mistakes are refused at run time too, for JavaScript users.
     // @ts-expect-error: heartbeat takes { interval, timeout } or false
-    websocket({ heartbeat: true });
+    expect(() => websocket({ heartbeat: true })).toThrow(TypeError);
     // @ts-expect-error: protocols is a list or a function
-    websocket({ protocols: 'chat' });
+    expect(() => websocket({ protocols: 'chat' })).toThrow(TypeError);
     // @ts-expect-error: an unknown option
-    websocket({ maxPaylod: 5 });
+    expect(() => websocket({ maxPaylod: 5 })).toThrow(/unknown option "maxPaylod"/);
     websocket({
       protocols: (offered, req) => {
         expectTypeOf(offered).toEqualTypeOf<string[]>();

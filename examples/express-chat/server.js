@@ -1,0 +1,23 @@
+// The switchyard chat demo on Express: a page at / and a WebSocket room at /chat.
+//   npx -y pnpm@10 install && npx -y pnpm@10 demo     then open http://localhost:3000
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { shutdown, websocket } from '@switchyard/express';
+import { chatRoom } from './chat.js';
+
+const app = express();
+app.use(express.static(fileURLToPath(new URL('./public', import.meta.url))));
+app.use('/chat', websocket(chatRoom()));
+
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
+  const { address, port: bound } = server.address();
+  console.log(`switchyard chat (express) on http://${address === '::' ? 'localhost' : address}:${bound}`);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    await shutdown(server);
+    server.close();
+  });
+}

@@ -1,13 +1,17 @@
 // The switchyard chat demo on Express: a page at / and a WebSocket room at /chat.
 //   npx -y pnpm@10 install && npx -y pnpm@10 demo     then open http://localhost:3000
+// With REDIS_URL set, processes on different ports share one room through Redis.
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { shutdown, websocket } from '@switchyard/express';
+import { redisHub } from '@switchyard/redis';
 import { chatRoom } from './chat.js';
 
+const hub = process.env.REDIS_URL ? redisHub({ url: process.env.REDIS_URL }) : undefined;
+hub?.on('error', (error) => console.error('redis:', error.message));
 const app = express();
 app.use(express.static(fileURLToPath(new URL('./public', import.meta.url))));
-app.use('/chat', websocket(chatRoom()));
+app.use('/chat', websocket(chatRoom({ hub })));
 
 const port = Number(process.env.PORT ?? 3000);
 const server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
@@ -19,5 +23,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     await shutdown(server);
     server.close();
+    await hub?.close();
   });
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
+import type { Hub } from './hub.js';
 import type { RequestInfo } from './request.js';
 
 /** Data accepted by `send`: text as a string, binary as a Buffer, ArrayBuffer or typed array. */
@@ -35,6 +36,8 @@ export interface ConnectionHost {
   dispatchError(connection: Connection<any>, error: Error): void;
   readonly highWaterMark: number;
   readonly maxBufferedAmount: number;
+  /** The hub behind `subscribe` and `publish`. */
+  readonly hub: Hub;
 }
 
 export const kWs = Symbol('switchyard.ws');
@@ -45,6 +48,7 @@ export const kNeedDrain = Symbol('switchyard.needDrain');
 export const kLastPingAt = Symbol('switchyard.lastPingAt');
 export const kAwaitingPong = Symbol('switchyard.awaitingPong');
 export const kOnClosed = Symbol('switchyard.onClosed');
+export const kTopics = Symbol('switchyard.topics');
 const kConnection = Symbol('switchyard.connection');
 
 interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): void; reject(error: Error): void }
@@ -78,6 +82,7 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
   /** @internal */ [kLastPingAt] = 0;
   /** @internal */ [kAwaitingPong] = false;
   /** @internal */ [kOnClosed]: Array<() => void> | undefined = undefined;
+  /** @internal */ [kTopics]: Set<string> | undefined = undefined;
 
   /** @internal Built by the endpoint, never by users. */
   constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
@@ -123,21 +128,31 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
     const ws = this[kWs];
     if (ws.readyState !== 1) return false;
     ws.send(data, { binary: typeof data !== 'string' });
-    const host = this[kHost];
-    const buffered = ws.bufferedAmount;
-    if (buffered <= host.highWaterMark) return true;
-    if (buffered > host.maxBufferedAmount) {
-      // A consumer this far behind would only grow our memory; policy violation, then drop.
-      this.close(CloseCode.POLICY_VIOLATION, 'Slow consumer: too much data buffered');
-      return false;
-    }
-    if (!this[kNeedDrain]) {
-      this[kNeedDrain] = true;
-      const socket = (ws as unknown as { _socket: NodeJS.EventEmitter })._socket;
-      (socket as unknown as Record<symbol, unknown>)[kConnection] = this;
-      socket.once('drain', onSocketDrain);
-    }
-    return false;
+    return checkBuffered(this);
+  }
+
+  /** Subscribes to a topic of the endpoint's hub. Closing leaves every topic. */
+  subscribe(topic: string): void {
+    if (this[kWs].readyState > 1) return;
+    if (this[kHost].hub.add(this, topic)) (this[kTopics] ??= new Set()).add(topic);
+  }
+
+  /** Leaves a topic. */
+  unsubscribe(topic: string): void {
+    if (this[kHost].hub.remove(this, topic)) this[kTopics]!.delete(topic);
+  }
+
+  /** The topics this connection is subscribed to. */
+  get topics(): ReadonlySet<string> {
+    return this[kTopics] ?? EMPTY_TOPICS;
+  }
+
+  /**
+   * Sends to every subscriber of `topic` except this connection, on every node of the hub.
+   * The promise only matters for distributed hubs; it never rejects unhandled.
+   */
+  publish(topic: string, data: SendData): Promise<void> {
+    return this[kHost].hub.publish(topic, data, this);
   }
 
   /** Starts the closing handshake. The code defaults to 1000. */
@@ -168,6 +183,55 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
   }
 }
 
+const EMPTY_TOPICS: ReadonlySet<string> = new Set();
+
+/**
+ * After a send: `true` below the high-water mark; otherwise arms one 'drain', and closes a
+ * consumer that fell more than `maxBufferedAmount` behind.
+ */
+function checkBuffered(connection: Connection<any>): boolean {
+  const ws = connection[kWs];
+  const host = connection[kHost];
+  const buffered = ws.bufferedAmount;
+  if (buffered <= host.highWaterMark) return true;
+  if (buffered > host.maxBufferedAmount) {
+    // A consumer this far behind would only grow our memory: no more data, and 1008.
+    connection.close(CloseCode.POLICY_VIOLATION, 'Slow consumer: too much data buffered');
+    return false;
+  }
+  if (!connection[kNeedDrain]) {
+    connection[kNeedDrain] = true;
+    const socket = (ws as unknown as { _socket: NodeJS.EventEmitter })._socket;
+    (socket as unknown as Record<symbol, unknown>)[kConnection] = connection;
+    socket.once('drain', onSocketDrain);
+  }
+  return false;
+}
+
+interface WsInternals {
+  _socket: { write(chunk: Buffer): boolean };
+  _sender: { _state: number; _queue: unknown[] };
+  _extensions: Record<string, unknown>;
+}
+
+/**
+ * Writes a message framed once by a hub. The shared bytes go straight to the socket only when
+ * ws has nothing of its own in flight for it (no queued or compressing send, no
+ * permessage-deflate), so order is kept; otherwise this falls back to `ws.send`.
+ */
+export function sendFrame(connection: Connection<any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
+  const ws = connection[kWs];
+  if (ws.readyState !== 1) return false;
+  const internals = ws as unknown as WsInternals;
+  const sender = internals._sender;
+  if (sender._state === 0 && sender._queue.length === 0 && internals._extensions['permessage-deflate'] === undefined) {
+    internals._socket.write(frame);
+  } else {
+    ws.send(payload, { binary: isBinary });
+  }
+  return checkBuffered(connection);
+}
+
 function connectionOf(emitter: object): Connection<any> {
   return (emitter as Record<symbol, Connection<any>>)[kConnection]!;
 }
@@ -183,6 +247,12 @@ function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isB
 
 function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
   const connection = connectionOf(this);
+  const topics = connection[kTopics];
+  if (topics) {
+    const { hub } = connection[kHost];
+    for (const topic of topics) hub.remove(connection, topic);
+    connection[kTopics] = undefined;
+  }
   const pings = connection[kPings];
   if (pings) {
     for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));

@@ -6,6 +6,7 @@ import { CloseCode } from './codes.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
 import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
+import { Hub } from './hub.js';
 import { checkHandshake, rejectHandshake } from './handshake.js';
 import { serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
@@ -48,6 +49,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
   readonly #listener: ConnectionListener | undefined;
   readonly #wss: WebSocketServer;
   #heartbeat: NodeJS.Timeout | undefined;
+  #hub: Hub | undefined;
   #closing = false;
   #warnedNoProtocol = false;
 
@@ -73,6 +75,11 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
   /** `send()` returns false above this many buffered bytes. */
   get highWaterMark(): number {
     return this.options.highWaterMark;
+  }
+
+  /** The hub behind `ws.subscribe` / `ws.publish`: the `hub` option, or this endpoint's own. */
+  get hub(): Hub {
+    return (this.#hub ??= this.options.hub ?? new Hub());
   }
 
   /** Slow consumers are closed with 1008 above this many buffered bytes. */

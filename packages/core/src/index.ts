@@ -13,6 +13,8 @@ export { RequestInfo, UpgradeRequest } from './request.js';
 export type { Query } from './request.js';
 export { Endpoint, createEndpoint } from './endpoint.js';
 export type { RequestExtras } from './endpoint.js';
+export { Hub, createHub } from './hub.js';
+export type { HubEvents, HubStats } from './hub.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HeartbeatOptions, Hooks, UpgradeResult } from './options.js';

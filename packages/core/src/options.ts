@@ -1,5 +1,6 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
+import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { ProtocolOption } from './subprotocol.js';
 
@@ -46,6 +47,8 @@ export interface EndpointOptions {
   highWaterMark?: number;
   /** Close a slow consumer with 1008 once this many bytes are buffered. Default: no limit. */
   maxBufferedAmount?: number;
+  /** The hub behind `ws.subscribe` / `ws.publish`. Default: an in-process hub of this endpoint. */
+  hub?: Hub;
 }
 
 /** The handler hooks. `Context` is inferred from what `upgrade` returns. */
@@ -75,7 +78,7 @@ export type Handlers<Context = undefined> = EndpointOptions & Hooks<Context>;
 export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) => unknown;
 
 const OPTION_NAMES = new Set([
-  'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount',
+  'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
 const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error'] as const;
@@ -89,6 +92,7 @@ export interface ResolvedOptions {
   heartbeat: Required<HeartbeatOptions> | false;
   highWaterMark: number;
   maxBufferedAmount: number;
+  hub: Hub | undefined;
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -127,6 +131,9 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   if (compression !== undefined && typeof compression !== 'boolean' && (compression === null || typeof compression !== 'object')) {
     throw new TypeError('websocket(): option "compression" must be a boolean or an options object');
   }
+  if (merged.hub !== undefined && (merged.hub === null || typeof merged.hub !== 'object' || typeof merged.hub.publish !== 'function')) {
+    throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
+  }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
@@ -141,5 +148,6 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     },
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
     maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
+    hub: merged.hub,
   };
 }

@@ -4,7 +4,7 @@
 // Ends with one line "N passed, N failed", which CI reads.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,8 +28,19 @@ for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfi
   rows.push([label, ok ? 'ok' : 'FAILED']);
 }
 
+// The machine's own Node: pnpm puts node_modules/.bin first on PATH, and the runtime packages
+// link a `node` there, so look for the first `node` on PATH outside any node_modules.
+function machineNode() {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir || dir.includes('node_modules')) continue;
+    const candidate = join(dir, 'node');
+    if (existsSync(candidate)) return candidate;
+  }
+  return process.execPath;
+}
+
 const runtimes = [
-  ['node20', process.execPath],
+  ['node20', machineNode()],
   ['node22', join(root, 'node_modules/node22/bin/node')],
   ['node24', join(root, 'node_modules/node24/bin/node')],
 ].filter(([name]) => !only || only.split(',').includes(name));
@@ -46,6 +57,12 @@ for (const [name, binary] of runtimes) {
   }
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim();
   if (name === 'node20' && !version.startsWith('v20.')) console.log(`(note: the machine's Node is ${version}, not 20)`);
+  const want = name.replace('node', 'v');
+  if (!version.startsWith(`${want}.`) && name !== 'node20') {
+    failed++;
+    rows.push([name, `wrong runtime ${version}`]);
+    continue;
+  }
   const output = join(outDir, `${name}.json`);
   run(`vitest on ${version}`, binary, [
     join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile=${output}`, ...vitestArgs,

@@ -8,7 +8,7 @@ import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from
 import { HandshakeRejection } from './errors.js';
 import { Hub } from './hub.js';
 import { checkHandshake, rejectHandshake } from './handshake.js';
-import { serverOf, takeSocket, watchServers } from './hijack.js';
+import { releaseRequestListeners, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest } from './request.js';
@@ -90,22 +90,23 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
   /**
    * Handles an upgrade request that reached this endpoint: takes the socket from Node's HTTP
    * machinery, checks the handshake, runs the `upgrade` hook, then sends the 101. Every
-   * failure becomes an HTTP answer or a close code; this never throws or rejects.
+   * failure becomes an HTTP answer or a close code; this never throws or rejects. Resolves with
+   * the status sent: 101, a rejection's status, or 0 when the client left first.
    */
-  async handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<number> {
     const url = extras.url ?? req.url ?? '/';
     const server = serverOf(req);
     registerEndpoint(server, this);
     const { socket, head } = await takeSocket(req, res, url);
     try {
-      await this.#upgrade(req, socket, head, url, extras, server);
+      return await this.#upgrade(req, socket, head, url, extras, server);
     } catch (error) {
       this.#report(undefined, error);
-      rejectHandshake(socket, 500, 'Internal Server Error');
+      return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
     }
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: string, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<void> {
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: string, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
     if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
@@ -149,17 +150,20 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
 
     if (socket.destroyed || !socket.readable || !socket.writable) {
       socket.destroy();
-      return;
+      return 0;
     }
     if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
 
     (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = protocol;
     const info = new RequestInfo(url, req.headers, req.socket.remoteAddress);
+    releaseRequestListeners(req, socket);
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, info, context as Context));
+    return 101;
   }
 
-  #reject(socket: Duplex, rejection: HandshakeRejection): void {
+  #reject(socket: Duplex, rejection: HandshakeRejection): number {
     rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
+    return rejection.status;
   }
 
   #warnNoProtocol(url: string, offered: string[]): void {

@@ -32,6 +32,37 @@ interface PendingTakeover {
   socket?: Duplex;
   head?: Buffer;
   resolve?: (taken: TakenSocket) => void;
+  /** The socket's listeners before the framework saw the request (see releaseRequestListeners). */
+  baseline?: Map<string, Function[]>;
+}
+
+/** Socket events that request-scoped code (on-finished, loggers) listens to. */
+const REQUEST_EVENTS = ['error', 'close', 'end', 'finish', 'timeout', 'drain'] as const;
+
+function snapshotListeners(socket: Duplex): Map<string, Function[]> {
+  const baseline = new Map<string, Function[]>();
+  for (const event of REQUEST_EVENTS) baseline.set(event, socket.rawListeners(event));
+  return baseline;
+}
+
+/**
+ * Removes the socket listeners that the framework attached while it handled the upgrade
+ * request (Koa's and Express's on-finished add 'error' and 'close'). They belong to an HTTP
+ * exchange that is over: left in place, a client's reset would surface as an app error, a 500
+ * written into the WebSocket, and the whole request context would stay in memory per
+ * connection. Listeners that were there before the request (connection tracking) stay.
+ */
+export function releaseRequestListeners(req: IncomingMessage, socket: Duplex): void {
+  const baseline = (req as WithTakeover)[kTakeover]?.baseline;
+  if (!baseline) return;
+  for (const event of REQUEST_EVENTS) {
+    const before = baseline.get(event) ?? [];
+    for (const listener of socket.rawListeners(event)) {
+      if (listener !== ignoreSocketError && !before.includes(listener)) {
+        socket.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
 }
 
 const kTakeover = Symbol('switchyard.takeover');
@@ -84,7 +115,7 @@ function onRequestStart(message: unknown): void {
   // Only when llhttp itself stopped at the upgrade: otherwise it parses on as HTTP.
   if (!asksForUpgrade(request) || request[kTakeover]) return;
   routeUpgrades(server);
-  request[kTakeover] = {};
+  request[kTakeover] = { baseline: snapshotListeners(request.socket) };
   (request as IncomingMessage & { upgrade: boolean }).upgrade = true;
   // After an HTTP answer from middleware, no second request can follow on this connection.
   response.shouldKeepAlive = false;
@@ -124,12 +155,12 @@ function endSocket(this: ServerResponse): void {
 
 function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
-  req[kTakeover] = { socket, head };
   const res = new ServerResponse(req);
   // The parser is gone, so this connection can carry no second request.
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
   res.on('finish', endSocket);
+  req[kTakeover] = { socket, head, baseline: snapshotListeners(socket) };
   server.emit('request', req, res);
 }
 

@@ -1,1 +1,74 @@
-export {};
+/**
+ * @switchyard/koa: WebSockets as ordinary Koa middleware.
+ *
+ *   app.use(auth);
+ *   router.get('/rooms/:id', websocket({ protocols: ['chat'], message(ws, data) { ... } }));
+ *
+ * An upgrade request runs through every middleware in front of `websocket()`, so `ctx.throw(401)`
+ * or a `ctx.status` with a body still goes out as HTTP; plain requests go on to `next()`. All
+ * protocol work is in core.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createEndpoint, isWebSocketRequest } from '@switchyard/core';
+import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
+
+export * from '@switchyard/core';
+
+/**
+ * The parts of a Koa context the middleware reads and sets. Structural, so that it accepts the
+ * context of any Koa 2 or 3 app and router whatever their state and context types.
+ */
+export interface KoaUpgradeContext {
+  /** Node's request. */
+  readonly req: IncomingMessage;
+  /** Node's response; switchyard takes its socket. */
+  readonly res: ServerResponse;
+  /** The URL before any mount rewrote it. */
+  readonly originalUrl: string;
+  /** What earlier middleware left; reaches the `upgrade` hook as `req.state`. */
+  readonly state: object;
+  /** Route parameters from @koa/router; reach the `upgrade` hook as `req.params`. */
+  readonly params?: Record<string, string>;
+  /** Set to false on upgrade requests, so that Koa writes nothing after the hijack. */
+  respond?: boolean | undefined;
+  /** Set to what went out (101, or a rejection's status), for loggers upstream. */
+  status: number;
+}
+
+/** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */
+export interface WebSocketMiddleware<Context = undefined> {
+  (ctx: KoaUpgradeContext, next: () => Promise<unknown>): Promise<void>;
+  /** The core endpoint: settings and live connections. */
+  readonly endpoint: Endpoint<Context>;
+  /** Closes this endpoint's connections (1001) and waits for their close handlers. */
+  close(options?: ShutdownOptions): Promise<void>;
+}
+
+/** Creates Koa middleware that upgrades WebSocket requests reaching it. */
+export function websocket<Context = undefined>(handlers: Handlers<Context>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
+/** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
+export function websocket(listener: ConnectionListener, options?: EndpointOptions): WebSocketMiddleware<undefined>;
+export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
+  const endpoint = createEndpoint<Context>(handlers, defaults);
+  const middleware = async (ctx: KoaUpgradeContext, next: () => Promise<unknown>): Promise<void> => {
+    if (!isWebSocketRequest(ctx.req)) {
+      await next();
+      return;
+    }
+    // Set before the first await: whatever happens next, Koa's respond() must not write its
+    // default 404 into the socket that core hands to the WebSocket or answers itself.
+    ctx.respond = false;
+    // Awaited, and next() deliberately not called: the upgrade ends the downstream chain, and
+    // middleware upstream resumes only once the 101 (or core's HTTP rejection) has gone out.
+    const status = await endpoint.handle(ctx.req, ctx.res, {
+      url: ctx.originalUrl,
+      params: ctx.params ?? {},
+      state: ctx.state as Record<string, unknown>,
+    });
+    if (status !== 0) ctx.status = status;
+  };
+  return Object.assign(middleware, {
+    endpoint,
+    close: (options?: ShutdownOptions) => endpoint.close(options),
+  });
+}

@@ -110,6 +110,11 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
     return this[kWs].protocol;
   }
 
+  /** `'websocket'`, or `'sse'` for a client that fell back to SSE + POST. */
+  get transport(): 'websocket' | 'sse' {
+    return (this[kWs] as unknown as { transport?: 'sse' }).transport ?? 'websocket';
+  }
+
   /** The negotiated extensions, e.g. `'permessage-deflate'`, or `''`. */
   get extensions(): string {
     return this[kWs].extensions;

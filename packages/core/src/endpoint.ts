@@ -6,15 +6,17 @@ import { CloseCode } from './codes.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
 import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
-import { Hub } from './hub.js';
-import { checkHandshake, rejectHandshake } from './handshake.js';
+import type { FallbackParams, SessionHost } from './fallback.js';
+import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
+import { Hub, Inbox } from './hub.js';
+import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { selectProtocol } from './subprotocol.js';
+import { parseProtocols, selectProtocol } from './subprotocol.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -40,7 +42,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
  * one per `websocket(...)` call and pass it every upgrade request that reaches it.
  */
-export class Endpoint<Context = undefined> implements ConnectionHost {
+export class Endpoint<Context = undefined> implements ConnectionHost, SessionHost {
   /** The open connections. */
   readonly connections = new Set<Connection<Context>>();
   /** Settings with defaults applied. */
@@ -50,6 +52,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
   readonly #wss: WebSocketServer;
   #heartbeat: NodeJS.Timeout | undefined;
   #hub: Hub | undefined;
+  readonly #sessions = new Map<string, SseSocket>();
+  readonly #inboxes = new Map<SseSocket, Inbox>();
   #closing = false;
   #warnedNoProtocol = false;
 
@@ -94,29 +98,50 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
    * the status sent: 101, a rejection's status, or 0 when the client left first.
    */
   async handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<number> {
-    const url = extras.url ?? req.url ?? '/';
+    const fallback = fallbackParams(extras.url ?? req.url ?? '/');
     const server = serverOf(req);
     registerEndpoint(server, this);
-    const { socket, head } = await takeSocket(req, res, url);
+    if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
+      try {
+        return await this.#fallback(req, res, fallback, extras, server);
+      } catch (error) {
+        this.#report(undefined, error);
+        return respond(res, new HandshakeRejection(500, 'Internal Server Error'));
+      }
+    }
+    const { socket, head } = await takeSocket(req, res, fallback.url);
     try {
-      return await this.#upgrade(req, socket, head, url, extras, server);
+      return await this.#upgrade(req, socket, head, fallback, extras, server);
     } catch (error) {
       this.#report(undefined, error);
       return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
     }
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: string, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
-    const offered = checkHandshake(req);
-    if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
-    if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
+  /**
+   * True for the requests this endpoint answers: WebSocket upgrades, and the fallback's SSE
+   * streams and POSTs. Adapters pass everything else on to the next handler.
+   */
+  handles(req: IncomingMessage, url: string = req.url ?? '/'): boolean {
+    if (isWebSocketRequest(req)) return true;
+    if (!this.options.fallback) return false;
+    const { mode } = fallbackParams(url);
+    return mode === 'sse' || mode === 'post';
+  }
+
+  /**
+   * The checks every new connection passes, whatever its transport: shutdown, origin,
+   * subprotocol, then the `upgrade` hook. Returns the rejection to send, or what to open with.
+   */
+  async #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<HandshakeRejection | { protocol: string | undefined; context: Context | undefined }> {
+    if (this.#closing || isShuttingDown(server)) return shuttingDown();
 
     const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
     if (origins !== undefined && origin !== undefined &&
         !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-      return this.#reject(socket, new HandshakeRejection(403, `Origin ${origin} is not allowed`));
+      return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
     }
 
     let protocol: string | undefined;
@@ -127,8 +152,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
         protocol = selectProtocol(offered, protocols, upgradeRequest);
         if (protocol === undefined) {
           const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
-          return this.#reject(socket, new HandshakeRejection(400,
-            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`));
+          return new HandshakeRejection(400,
+            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`);
         }
       }
     }
@@ -140,25 +165,122 @@ export class Endpoint<Context = undefined> implements ConnectionHost {
       try {
         result = await hook(upgradeRequest);
       } catch (error) {
-        if (error instanceof HandshakeRejection) return this.#reject(socket, error);
+        if (error instanceof HandshakeRejection) return error;
         this.#report(undefined, error);
-        return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
+        return new HandshakeRejection(500, 'Internal Server Error');
       }
-      if (result instanceof HandshakeRejection) return this.#reject(socket, result);
+      if (result instanceof HandshakeRejection) return result;
       if (result) context = result.context;
     }
+    if (this.#closing || isShuttingDown(server)) return shuttingDown();
+    return { protocol, context };
+  }
 
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
+    const offered = checkHandshake(req);
+    if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
+    const admitted = await this.#admit(req, fallback.url, offered, extras, server);
+    if (admitted instanceof HandshakeRejection) return this.#reject(socket, admitted);
     if (socket.destroyed || !socket.readable || !socket.writable) {
       socket.destroy();
       return 0;
     }
-    if (this.#closing || isShuttingDown(server)) return this.#reject(socket, shuttingDown());
-
-    (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = protocol;
-    const info = new RequestInfo(url, req.headers, req.socket.remoteAddress);
+    (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = admitted.protocol;
+    const info = new RequestInfo(fallback.url, req.headers, req.socket.remoteAddress);
     releaseRequestListeners(req, socket);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, info, context as Context));
+    const live = fallback.mode === 'live';
+    this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      // Only switchyard's client asks for this frame; it proves frames really flow, which a
+      // 101 through a frame-dropping proxy does not.
+      if (live) ws.send(LIVENESS_FRAME);
+      this.#open(ws, info, admitted.context as Context);
+    });
     return 101;
+  }
+
+  /** The SSE + POST transport (docs/fallback-protocol.md). */
+  async #fallback(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
+    const settings = this.options.fallback;
+    if (!settings) return respond(res, new HandshakeRejection(404, 'This endpoint has no SSE fallback'));
+    if (fallback.mode === 'post') {
+      if (req.method !== 'POST') return respond(res, new HandshakeRejection(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
+      return this.#post(req, res, fallback.session);
+    }
+    if (req.method !== 'GET') return respond(res, new HandshakeRejection(405, 'SSE streams must use GET', { Allow: 'GET' }));
+    const lastEventId = Number(req.headers['last-event-id']);
+    const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
+    if (fallback.session !== undefined) {
+      const session = this.#sessions.get(fallback.session);
+      if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
+      session.attach(res, resume, false);
+      return 200;
+    }
+    let offered: string[] = [];
+    if (fallback.protocols) {
+      try {
+        offered = parseProtocols(fallback.protocols);
+      } catch (error) {
+        return respond(res, new HandshakeRejection(400, `Invalid __sy_protocols: ${(error as Error).message}`));
+      }
+    }
+    const admitted = await this.#admit(req, fallback.url, offered, extras, server);
+    if (admitted instanceof HandshakeRejection) return respond(res, admitted);
+    if (res.destroyed) return 0;
+    const session = new SseSocket(this, admitted.protocol ?? '', settings);
+    this.#sessions.set(session.id, session);
+    if (this.hub.distributed) {
+      // POSTs that land on another node come through the hub.
+      const inbox = new Inbox((payload) => this.#deliverForwarded(session, payload));
+      this.#inboxes.set(session, inbox);
+      this.hub.add(inbox, sessionTopic(session.id));
+    }
+    session.attach(res, undefined, true);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, req.headers, req.socket.remoteAddress), admitted.context as Context);
+    return 200;
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined): Promise<number> {
+    const { maxPayload } = this.options;
+    const body = await readBody(req, maxPayload * 2 + 64 * 1024);
+    if (body === undefined) return respond(res, new HandshakeRejection(413, 'Body larger than maxPayload allows'));
+    let message: { seq?: unknown; frames?: unknown };
+    try {
+      message = JSON.parse(body) as typeof message;
+    } catch {
+      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames }'));
+    }
+    if (!Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined) {
+      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames } and __sy_session'));
+    }
+    const session = this.#sessions.get(id);
+    if (session) {
+      const [status, text] = session.receive(message.seq as number, message.frames, maxPayload);
+      return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
+    }
+    if (this.hub.distributed) {
+      await this.hub.publish(sessionTopic(id), body);
+      return respondEmpty(res, 202);
+    }
+    return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
+  }
+
+  #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
+    try {
+      const message = JSON.parse(payload.toString()) as { seq: number; frames: unknown[] };
+      session.receive(message.seq, message.frames, this.options.maxPayload);
+    } catch (error) {
+      this.#report(undefined, error);
+    }
+  }
+
+  /** @internal A fallback session ended. */
+  forget(session: SseSocket): void {
+    this.#sessions.delete(session.id);
+    const inbox = this.#inboxes.get(session);
+    if (inbox) {
+      this.#inboxes.delete(session);
+      this.hub.remove(inbox, sessionTopic(session.id));
+    }
   }
 
   #reject(socket: Duplex, rejection: HandshakeRejection): number {
@@ -363,6 +485,32 @@ function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): 
       ws.ping();
     }
   }
+}
+
+function sessionTopic(id: string): string {
+  return `__sy:session:${id}`;
+}
+
+/** Answers an ordinary HTTP request (the fallback's) with a rejection's status and text. */
+function respond(res: ServerResponse, rejection: HandshakeRejection): number {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return rejection.status;
+  }
+  const body = `${rejection.message}\n`;
+  res.writeHead(rejection.status, {
+    ...rejection.headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+  return rejection.status;
+}
+
+function respondEmpty(res: ServerResponse, status: number): number {
+  res.writeHead(status);
+  res.end();
+  return status;
 }
 
 function shuttingDown(): HandshakeRejection {

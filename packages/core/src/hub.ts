@@ -34,14 +34,24 @@ export function toPayload(data: SendData): [payload: string | Buffer, isBinary: 
   return [Buffer.from(data), true];
 }
 
+/**
+ * A subscriber that is not a client: its messages go to a function instead of a socket. A
+ * fallback session listens on one to receive POSTs that landed on another node.
+ */
+export class Inbox {
+  constructor(readonly receive: (payload: string | Buffer, isBinary: boolean) => void) {}
+}
+
+type Subscriber = Connection<any> | Inbox;
+
 /** The in-process hub; `createHub()` makes one. */
 export class Hub extends EventEmitter<HubEvents> {
-  readonly #topics = new Map<string, Set<Connection<any>>>();
+  readonly #topics = new Map<string, Set<Subscriber>>();
   #subscriptions = 0;
   #warnedUnhandled = false;
 
   /** Adds `connection` to `topic`. Use `ws.subscribe(topic)`, which also remembers it for cleanup. */
-  add(connection: Connection<any>, topic: string): boolean {
+  add(connection: Subscriber, topic: string): boolean {
     let subscribers = this.#topics.get(topic);
     if (!subscribers) {
       subscribers = new Set();
@@ -55,7 +65,7 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /** Removes `connection` from `topic`. */
-  remove(connection: Connection<any>, topic: string): boolean {
+  remove(connection: Subscriber, topic: string): boolean {
     const subscribers = this.#topics.get(topic);
     if (!subscribers?.delete(connection)) return false;
     this.#subscriptions--;
@@ -98,11 +108,20 @@ export class Hub extends EventEmitter<HubEvents> {
     const subscribers = this.#topics.get(topic);
     if (!subscribers) return;
     let frame: Buffer | undefined;
-    for (const connection of subscribers) {
-      if (connection === except) continue;
+    for (const subscriber of subscribers) {
+      if (subscriber === except) continue;
+      if (subscriber instanceof Inbox) {
+        subscriber.receive(payload, isBinary);
+        continue;
+      }
       frame ??= frameMessage(payload, isBinary);
-      sendFrame(connection, frame, payload, isBinary);
+      sendFrame(subscriber, frame, payload, isBinary);
     }
+  }
+
+  /** True when publishes reach other processes (a Redis hub); false in process. */
+  get distributed(): boolean {
+    return false;
   }
 
   /** A topic got its first local subscriber. Distributed hubs subscribe to it upstream. */

@@ -1,5 +1,6 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
+import type { FallbackOptions } from './fallback.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { ProtocolOption } from './subprotocol.js';
@@ -49,6 +50,8 @@ export interface EndpointOptions {
   maxBufferedAmount?: number;
   /** The hub behind `ws.subscribe` / `ws.publish`. Default: an in-process hub of this endpoint. */
   hub?: Hub;
+  /** The SSE + POST transport for clients whose WebSockets are blocked; `false` turns it off. */
+  fallback?: FallbackOptions | false;
 }
 
 /** The handler hooks. `Context` is inferred from what `upgrade` returns. */
@@ -78,7 +81,7 @@ export type Handlers<Context = undefined> = EndpointOptions & Hooks<Context>;
 export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) => unknown;
 
 const OPTION_NAMES = new Set([
-  'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub',
+  'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
 const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error'] as const;
@@ -93,6 +96,7 @@ export interface ResolvedOptions {
   highWaterMark: number;
   maxBufferedAmount: number;
   hub: Hub | undefined;
+  fallback: Required<FallbackOptions> | false;
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -134,6 +138,9 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   if (merged.hub !== undefined && (merged.hub === null || typeof merged.hub !== 'object' || typeof merged.hub.publish !== 'function')) {
     throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
+  if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
+    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }');
+  }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
@@ -149,5 +156,11 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
     maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
     hub: merged.hub,
+    fallback: merged.fallback === false ? false : {
+      sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
+      heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
+      retry: positive('fallback.retry', merged.fallback?.retry, 1000),
+      replay: positive('fallback.replay', merged.fallback?.replay, 1000),
+    },
   };
 }

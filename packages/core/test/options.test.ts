@@ -3,11 +3,13 @@ import { resolveOptions } from '../src/options.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
 
 describe('resolveOptions', () => {
-  it('applies the defaults: 1 MiB payload, compression off, heartbeat 30 s / 10 s', () => {
+  it('applies the defaults: 1 MiB payload, compression off, heartbeat 30 s / 10 s, fallback on', () => {
     expect(resolveOptions({})).toEqual({
       protocols: undefined, origins: undefined, maxPayload: 1024 * 1024, compression: false,
       heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: Infinity,
+      hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 },
     });
+    expect(resolveOptions({ fallback: false }).fallback).toBe(false);
   });
 
   it('lets handlers override defaults given by a framework plugin', () => {
@@ -26,6 +28,8 @@ describe('resolveOptions', () => {
     ['origins as a string', { origins: 'https://a.example' }, 'websocket(): option "origins" must be an array of origins or a function'],
     ['compression as a string', { compression: 'yes' }, 'websocket(): option "compression" must be a boolean or an options object'],
     ['heartbeat as true', { heartbeat: true }, 'websocket(): option "heartbeat" must be false or { interval, timeout }'],
+    ['fallback as true', { fallback: true }, 'websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }'],
+    ['a hub that is not one', { hub: {} }, 'websocket(): option "hub" must be a hub from createHub() or a distributed hub'],
   ];
   for (const [name, options, message] of errors) {
     it(`rejects ${name} with a TypeError`, () => {

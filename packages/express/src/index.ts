@@ -4,10 +4,12 @@
  *   app.use('/chat', requireUser, websocket({ protocols: ['chat'], message(ws, data) { ... } }));
  *
  * Everything mounted before `websocket()` runs before the 101, so it can still answer with
- * HTTP; plain requests pass through to the next handler. All protocol work is in core.
+ * HTTP; plain requests pass through to the next handler. The same middleware also serves the
+ * SSE + POST fallback of `@switchyard/client` (mount it with `app.use` or `router.all` so that
+ * its POSTs reach it). All protocol work is in core.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { createEndpoint, isWebSocketRequest } from '@switchyard/core';
+import { createEndpoint } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
 
 export * from '@switchyard/core';
@@ -28,7 +30,7 @@ export function websocket(listener: ConnectionListener, options?: EndpointOption
 export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
   const endpoint = createEndpoint<Context>(handlers, defaults);
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    if (!isWebSocketRequest(req)) return next();
+    if (!endpoint.handles(req, req.originalUrl)) return next();
     void endpoint.handle(req, res, { url: req.originalUrl, params: req.params as Record<string, string>, state: res.locals });
   };
   return Object.assign(middleware, {

@@ -9,7 +9,7 @@
  * protocol work is in core.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createEndpoint, isWebSocketRequest } from '@switchyard/core';
+import { createEndpoint } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
 
 export * from '@switchyard/core';
@@ -51,7 +51,7 @@ export function websocket(listener: ConnectionListener, options?: EndpointOption
 export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
   const endpoint = createEndpoint<Context>(handlers, defaults);
   const middleware = async (ctx: KoaUpgradeContext, next: () => Promise<unknown>): Promise<void> => {
-    if (!isWebSocketRequest(ctx.req)) {
+    if (!endpoint.handles(ctx.req, ctx.originalUrl)) {
       await next();
       return;
     }

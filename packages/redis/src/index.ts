@@ -70,6 +70,11 @@ export class RedisHub extends Hub {
     this.#connected.catch((error: unknown) => this.report(error as Error));
   }
 
+  /** Publishes reach every node sharing this Redis. */
+  override get distributed(): boolean {
+    return true;
+  }
+
   /** Resolves once both Redis connections are up. */
   ready(): Promise<void> {
     return this.#connected.then(() => undefined);

@@ -1,0 +1,287 @@
+// The server side of the fallback protocol (docs/fallback-protocol.md), spoken by hand: raw
+// sockets for the liveness frame, fetch for SSE streams and POSTs. The client package has its
+// own end-to-end tests through blocking proxies.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CloseCode, LIVENESS_FRAME, createHub, reject, websocket } from '@switchyard/express';
+import type { CloseEvent, Handlers } from '@switchyard/express';
+import { RawClient, delay, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
+
+interface SseEvent { id?: string; event: string; data: string }
+
+/** Reads an SSE response into events, as a fallback client would. */
+function readEvents(response: Response): { events: SseEvent[]; next(timeout?: number): Promise<SseEvent>; closed: Promise<void> } {
+  const events: SseEvent[] = [];
+  let read = 0;
+  let wake: (() => void) | undefined;
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const closed = (async () => {
+    const reader = response.body!.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event: SseEvent = { event: 'message', data: '' };
+          const data: string[] = [];
+          let isComment = true;
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            isComment = false;
+            const colon = line.indexOf(':');
+            const field = line.slice(0, colon);
+            const value = line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'id') event.id = value;
+            else if (field === 'event') event.event = value;
+            else if (field === 'data') data.push(value);
+            else if (field === 'retry') event.event = 'retry', data.push(value);
+          }
+          if (isComment) continue;
+          event.data = data.join('\n');
+          events.push(event);
+          wake?.();
+        }
+      }
+    } catch {
+      // aborted
+    }
+    wake?.();
+  })();
+  return {
+    events,
+    closed,
+    async next(timeout = 3000) {
+      const deadline = Date.now() + timeout;
+      while (read >= events.length) {
+        if (Date.now() > deadline) throw new Error(`no event; have ${JSON.stringify(events)}`);
+        await Promise.race([new Promise<void>((resolve) => { wake = resolve; }), delay(50)]);
+      }
+      return events[read++]!;
+    },
+  };
+}
+
+const servers: http.Server[] = [];
+const aborts: AbortController[] = [];
+afterEach(() => {
+  for (const abort of aborts.splice(0)) abort.abort();
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+async function serve(handlers: Handlers<any>, options: { guard?: express.RequestHandler } = {}): Promise<string> {
+  const app = express();
+  if (options.guard) app.use(options.guard);
+  app.use('/ws', websocket(handlers));
+  const server = http.createServer(app);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function openStream(base: string, query = '', headers: Record<string, string> = {}): Promise<{ response: Response; stream: ReturnType<typeof readEvents>; session: string; protocol: string }> {
+  const abort = new AbortController();
+  aborts.push(abort);
+  const response = await fetch(`${base}/ws?__sy=sse${query}`, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal });
+  expect(response.status).toBe(200);
+  const stream = readEvents(response);
+  expect((await stream.next()).event).toBe('retry');
+  const open = await stream.next();
+  expect(open.event).toBe('open');
+  const { session, protocol } = JSON.parse(open.data) as { session: string; protocol: string };
+  return { response, stream, session, protocol };
+}
+
+function post(base: string, session: string, seq: number, frames: unknown[]): Promise<Response> {
+  return fetch(`${base}/ws?__sy=post&__sy_session=${session}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain;charset=UTF-8' },
+    body: JSON.stringify({ seq, frames }),
+  });
+}
+
+describe('fallback: WebSocket liveness frame', () => {
+  it('is sent first to a client that asks with __sy=1, and never to a plain client', async () => {
+    const base = await serve({ heartbeat: false, open(ws) { ws.send(`hello ${ws.request.url}`); } });
+    const port = Number(new URL(base).port);
+    const raw = await RawClient.connect(port);
+    raw.write(handshakeRequest('/ws?room=1&__sy=1'));
+    await raw.until(() => raw.frames().length >= 2);
+    expect(raw.frames().map((f) => f.payload.toString())).toEqual([LIVENESS_FRAME, 'hello /ws?room=1']);
+    raw.destroy();
+    const plain = await openWs(`${base.replace('http', 'ws')}/ws?room=2`);
+    expect((await messages(plain).next()).data.toString()).toBe('hello /ws?room=2');
+    await delay(50);
+    expect(messages(plain).all).toHaveLength(1);
+    plain.close();
+  });
+});
+
+describe('fallback: SSE + POST sessions', () => {
+  it('runs middleware and the upgrade hook; rejections are HTTP answers', async () => {
+    const base = await serve(
+      { protocols: ['chat'], upgrade(req) { if (req.query.token !== 'ok') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }); return { context: 1 }; } },
+      { guard: (req, res, next) => (req.headers['x-banned'] ? res.status(403).send('banned') : next()) },
+    );
+    const banned = await fetch(`${base}/ws?__sy=sse&token=ok`, { headers: { accept: 'text/event-stream', 'x-banned': '1' } });
+    expect([banned.status, await banned.text()]).toEqual([403, 'banned']);
+    const noToken = await fetch(`${base}/ws?__sy=sse`, { headers: { accept: 'text/event-stream' } });
+    expect([noToken.status, noToken.headers.get('www-authenticate'), await noToken.text()]).toEqual([401, 'Bearer', 'Unauthorized\n']);
+    const wrongProtocol = await fetch(`${base}/ws?__sy=sse&token=ok&__sy_protocols=soap`, { headers: { accept: 'text/event-stream' } });
+    expect(wrongProtocol.status).toBe(400);
+    expect(await wrongProtocol.text()).toContain('the client offered soap; this endpoint speaks chat');
+    const { response, protocol } = await openStream(base, '&token=ok&__sy_protocols=soap,chat');
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(protocol).toBe('chat');
+  });
+
+  it('carries text and binary both ways, with the same connection API and ws.transport', async () => {
+    const seen: Array<[string, boolean, string, unknown]> = [];
+    const base = await serve({
+      heartbeat: false,
+      upgrade: () => ({ context: { user: 'ann' } }),
+      message(ws, data, isBinary) {
+        seen.push([Buffer.isBuffer(data) ? `buf:${[...data].join(',')}` : data, isBinary, ws.transport, { ...ws.request.query }]);
+        ws.send(data);
+        if (!isBinary) ws.send(`${ws.context.user} said ${String(data)}`);
+      },
+    });
+    const { stream, session } = await openStream(base, '&room=7');
+    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]])).status).toBe(204);
+    const events = [await stream.next(), await stream.next(), await stream.next()];
+    expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'message'], ['2', 'message'], ['3', 'binary']]);
+    expect(JSON.parse(events[0]!.data)).toBe('hi\r\nthere "quoted"');
+    expect(JSON.parse(events[1]!.data)).toBe('ann said hi\r\nthere "quoted"');
+    expect([...Buffer.from(events[2]!.data, 'base64')]).toEqual([0, 255]);
+    expect(seen).toEqual([['hi\r\nthere "quoted"', false, 'sse', { room: '7' }], ['buf:0,255', true, 'sse', { room: '7' }]]);
+  });
+
+  it('ignores frames of a retried POST, so nothing is delivered twice', async () => {
+    const got: string[] = [];
+    const base = await serve({ heartbeat: false, message(_ws, data) { got.push(String(data)); } });
+    const { session } = await openStream(base);
+    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
+    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
+    expect((await post(base, session, 1, [['t', 'b'], ['t', 'c']])).status).toBe(204);
+    expect(got).toEqual(['a', 'b', 'c']);
+    expect((await post(base, 'nope', 0, [['t', 'x']])).status).toBe(404);
+    const malformed = await fetch(`${base}/ws?__sy=post&__sy_session=${session}`, { method: 'POST', body: 'not json' });
+    expect(malformed.status).toBe(400);
+  });
+
+  it('replays events after Last-Event-ID when the stream reconnects, and ends the older stream', async () => {
+    let conn: { send(d: string): boolean } | undefined;
+    const base = await serve({ heartbeat: false, open(ws) { conn = ws; } });
+    const first = await openStream(base);
+    conn!.send('one');
+    conn!.send('two');
+    expect((await first.stream.next()).data).toBe('"one"');
+    expect((await first.stream.next()).data).toBe('"two"');
+    const abort = new AbortController();
+    aborts.push(abort);
+    conn!.send('three');
+    const resumed = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '1' }, signal: abort.signal });
+    expect(resumed.status).toBe(200);
+    const stream = readEvents(resumed);
+    expect((await stream.next()).event).toBe('retry');
+    expect([(await stream.next()).data, (await stream.next()).data]).toEqual(['"two"', '"three"']);
+    conn!.send('four');
+    expect(await stream.next()).toEqual({ id: '4', event: 'message', data: '"four"' });
+    await first.stream.closed;
+    const unknown = await fetch(`${base}/ws?__sy=sse&__sy_session=unknown`, { headers: { accept: 'text/event-stream' } });
+    expect(unknown.status).toBe(404);
+  });
+
+  it('expires a session with no stream and no POST; its close handler runs once with 1006', async () => {
+    const closes: CloseEvent[] = [];
+    const base = await serve({ heartbeat: false, fallback: { sessionTimeout: 200 }, close(_ws, event) { closes.push(event); } });
+    const { session } = await openStream(base);
+    aborts.splice(0).forEach((a) => a.abort());
+    await delay(120);
+    expect((await post(base, session, 0, [['t', 'keep me']])).status).toBe(204);
+    await delay(120);
+    expect(closes).toEqual([]);
+    await vi.waitFor(() => expect(closes).toHaveLength(1), { timeout: 2000 });
+    expect(closes[0]!.code).toBe(CloseCode.ABNORMAL);
+    expect((await post(base, session, 1, [['t', 'too late']])).status).toBe(404);
+    await delay(300);
+    expect(closes).toHaveLength(1);
+  });
+
+  it('closes both ways: a client close frame, and a server close event', async () => {
+    const closes: number[] = [];
+    let server: { close(code?: number, reason?: string): void } | undefined;
+    const base = await serve({ heartbeat: false, open(ws) { server ??= ws; }, close(_ws, { code }) { closes.push(code); } });
+    const a = await openStream(base);
+    server!.close(4001, 'go away');
+    expect(await a.stream.next()).toEqual({ id: '1', event: 'close', data: '{"code":4001,"reason":"go away"}' });
+    await a.stream.closed;
+    const b = await openStream(base);
+    expect((await post(base, b.session, 0, [['close', 1000, 'bye']])).status).toBe(204);
+    expect(JSON.parse((await b.stream.next()).data)).toEqual({ code: 1000, reason: 'bye' });
+    await vi.waitFor(() => expect(closes).toEqual([4001, 1000]));
+  });
+
+  it('pings through the stream and measures the round trip from the pong POST', async () => {
+    let rtt: Promise<number> | undefined;
+    const base = await serve({ heartbeat: false, open(ws) { rtt = ws.ping('abc'); } });
+    const { stream, session } = await openStream(base);
+    const ping = await stream.next();
+    expect([ping.event, Buffer.from(ping.data, 'base64').toString()]).toEqual(['ping', 'abc']);
+    await delay(30);
+    expect((await post(base, session, 0, [['pong', ping.data]])).status).toBe(204);
+    const ms = await rtt!;
+    expect(ms).toBeGreaterThanOrEqual(25);
+  });
+
+  it('applies maxPayload to POSTed messages: 413 and close 1009', async () => {
+    const closes: number[] = [];
+    const base = await serve({ heartbeat: false, maxPayload: 10, close(_ws, { code }) { closes.push(code); } });
+    const { stream, session } = await openStream(base);
+    expect((await post(base, session, 0, [['t', '0123456789']])).status).toBe(204);
+    expect((await post(base, session, 1, [['t', '0123456789A']])).status).toBe(413);
+    expect(JSON.parse((await stream.next()).data)).toEqual({ code: 1009, reason: 'Message too big' });
+    expect(closes).toEqual([1009]);
+  });
+
+  it('SSE connections subscribe and publish like WebSockets', async () => {
+    const hub = createHub();
+    const base = await serve({
+      hub,
+      heartbeat: false,
+      open(ws) { ws.subscribe('room'); },
+      message(ws, data) { void ws.publish('room', data); },
+    });
+    const { stream, session } = await openStream(base);
+    const ws = await openWs(`${base.replace('http', 'ws')}/ws`);
+    await vi.waitFor(() => expect(hub.subscriberCount('room')).toBe(2));
+    ws.send('from websocket');
+    expect(JSON.parse((await stream.next()).data)).toBe('from websocket');
+    expect((await post(base, session, 0, [['t', 'from sse']])).status).toBe(204);
+    expect((await messages(ws).next()).data.toString()).toBe('from sse');
+    void hub.publish('room', Buffer.from([1, 2]));
+    expect((await stream.next()).event).toBe('binary');
+    ws.close();
+  });
+
+  it('can be turned off: fallback requests then pass through to the next handler', async () => {
+    const app = express();
+    app.use('/ws', websocket({ fallback: false }));
+    app.use((_req, res) => { res.status(418).send('next'); });
+    const server = http.createServer(app);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/ws?__sy=sse`);
+    expect(response.status).toBe(418);
+  });
+});

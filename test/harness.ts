@@ -37,6 +37,13 @@ export interface Harness {
   shutdown(server: http.Server): Promise<void>;
   /** Called before a test adds its own 'upgrade' listener to the server. */
   coexist?(server: http.Server): void;
+  /**
+   * What the framework answers for a method the route does not declare. Frameworks that route
+   * by method (Fastify) answer 404 before any handler runs; the others reach the endpoint, which
+   * answers 405. A websocket route always accepts POST (the fallback's frames), so POST handshakes
+   * get core's 405 everywhere.
+   */
+  unroutedMethodStatus?: number;
 }
 
 export interface Started {

@@ -38,6 +38,11 @@ export function checkHandshake(req: IncomingMessage): string[] | HandshakeReject
   if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
     return new HandshakeRejection(400, 'WebSocket handshakes need HTTP/1.1 or later');
   }
+  if (!req.headers.host) {
+    // Node checks Host only for requests it parses as HTTP; upgrades routed from the 'upgrade'
+    // event skip that check (RFC 6455 §4.1, RFC 9112 §3.2).
+    return new HandshakeRejection(400, 'Missing Host header');
+  }
   if (!hasToken(req.headers.connection, 'upgrade')) {
     return new HandshakeRejection(400, 'Missing "Connection: Upgrade" header');
   }

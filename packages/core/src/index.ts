@@ -17,6 +17,8 @@ export { Hub, Inbox, createHub } from './hub.js';
 export { LIVENESS_FRAME, SseSocket } from './fallback.js';
 export type { FallbackOptions } from './fallback.js';
 export type { HubEvents, HubStats } from './hub.js';
+export { injectWebSocket } from './inject.js';
+export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
 export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HeartbeatOptions, Hooks, UpgradeResult } from './options.js';

@@ -7,7 +7,7 @@ const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
 function request(overrides: { method?: string; version?: [number, number]; headers?: Record<string, string | undefined> } = {}): IncomingMessage {
   const headers: Record<string, string> = {
-    upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': KEY, 'sec-websocket-version': '13',
+    host: 'example.com', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': KEY, 'sec-websocket-version': '13',
   };
   for (const [name, value] of Object.entries(overrides.headers ?? {})) {
     if (value === undefined) delete headers[name];
@@ -47,6 +47,7 @@ describe('checkHandshake', () => {
     ['POST', { method: 'POST' }, 405, /must use GET, not POST/, { Allow: 'GET' }],
     ['HTTP/1.0', { version: [1, 0] }, 400, /HTTP\/1\.1/],
     ['no Connection: upgrade', { headers: { connection: 'keep-alive' } }, 400, /Connection: Upgrade/],
+    ['no Host', { headers: { host: undefined } }, 400, /Missing Host header/],
     ['version 8', { headers: { 'sec-websocket-version': '8' } }, 426, /Unsupported Sec-WebSocket-Version "8"/, { 'Sec-WebSocket-Version': '13' }],
     ['no version', { headers: { 'sec-websocket-version': undefined } }, 426, /Missing Sec-WebSocket-Version/, { 'Sec-WebSocket-Version': '13' }],
     ['no key', { headers: { 'sec-websocket-key': undefined } }, 400, /Missing Sec-WebSocket-Key/],

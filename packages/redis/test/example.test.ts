@@ -2,7 +2,7 @@
 // chat together.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { messages, openWs } from '../../../test/helpers.js';
 import { RedisServer } from './redis-server.js';
 
@@ -32,19 +32,27 @@ it('two demo processes on two ports share one chat room through Redis', async ()
   const bob = await openWs(`ws://127.0.0.1:${portB}/chat?name=bob`, ['chat']);
   const bobInbox = messages(bob);
   const annInbox = messages(ann);
-  // Wait until bob's process has subscribed: ann sees bob's join, relayed through Redis.
-  let event: { type: string; name?: string; text?: string } = { type: '' };
-  while (!(event.type === 'join' && event.name === 'bob')) event = JSON.parse((await annInbox.next(5000)).data.toString());
+  // Both processes subscribe to Redis asynchronously: probe until a message crosses.
+  type ChatEvent = { type: string; name?: string; text?: string };
+  const said = (inbox: typeof bobInbox, name: string, text: string): boolean =>
+    inbox.all.some((m) => { const e = JSON.parse(m.data.toString()) as ChatEvent; return e.type === 'message' && e.name === name && e.text === text; });
+  await vi.waitFor(() => {
+    ann.send('probe');
+    expect(said(bobInbox, 'ann', 'probe')).toBe(true);
+  }, { timeout: 10_000, interval: 200 });
   ann.send('hi bob, from the other process');
-  while (event.type !== 'message') event = JSON.parse((await bobInbox.next(5000)).data.toString());
-  expect(event).toMatchObject({ type: 'message', name: 'ann', text: 'hi bob, from the other process' });
+  await vi.waitFor(() => expect(said(bobInbox, 'ann', 'hi bob, from the other process')).toBe(true), { timeout: 5000 });
+  let event: ChatEvent = { type: '' };
   bob.send('hi ann');
   while (!(event.type === 'message' && event.name === 'bob')) event = JSON.parse((await annInbox.next(5000)).data.toString());
   expect(event.text).toBe('hi ann');
-  // Exactly once: ann got her own message once (from her process), not again through Redis.
+  // Exactly once: each of ann's messages reached her (from her own process) and bob once, not
+  // again through Redis.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const own = annInbox.all.map((m) => JSON.parse(m.data.toString())).filter((e) => e.type === 'message' && e.name === 'ann');
-  expect(own).toHaveLength(1);
+  const count = (inbox: typeof bobInbox, text: string): number =>
+    inbox.all.filter((m) => (JSON.parse(m.data.toString()) as ChatEvent).text === text).length;
+  expect([count(annInbox, 'hi bob, from the other process'), count(bobInbox, 'hi bob, from the other process')]).toEqual([1, 1]);
+  expect([count(annInbox, 'hi ann'), count(bobInbox, 'hi ann')]).toEqual([1, 1]);
   ann.close();
   bob.close();
 }, 30_000);

@@ -1,0 +1,4 @@
+import { runConformance } from '../../../test/conformance.js';
+import { fastifyHarness } from './harness.js';
+
+runConformance(fastifyHarness);

@@ -2,6 +2,15 @@
 // mount this same object. Everyone in the room subscribes to one topic of the hub; with a Redis
 // hub, users connected to different processes chat together.
 import { createHub } from '@switchyard/core';
+import { redisHub } from '@switchyard/redis';
+
+/** A Redis hub when REDIS_URL is set (several processes, one room), else undefined (in process). */
+export function hubFromEnv(env = process.env) {
+  if (!env.REDIS_URL) return undefined;
+  const hub = redisHub({ url: env.REDIS_URL });
+  hub.on('error', (error) => console.error('redis:', error.message));
+  return hub;
+}
 
 export function chatRoom({ hub = createHub(), topic = 'room:lobby' } = {}) {
   const say = (event) => hub.publish(topic, JSON.stringify(event)).catch(() => {

@@ -4,11 +4,9 @@
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { shutdown, websocket } from '@switchyard/express';
-import { redisHub } from '@switchyard/redis';
-import { chatRoom } from './chat.js';
+import { chatRoom, hubFromEnv } from './chat.js';
 
-const hub = process.env.REDIS_URL ? redisHub({ url: process.env.REDIS_URL }) : undefined;
-hub?.on('error', (error) => console.error('redis:', error.message));
+const hub = hubFromEnv();
 const app = express();
 app.use(express.static(fileURLToPath(new URL('./public', import.meta.url))));
 app.use('/chat', websocket(chatRoom({ hub })));

@@ -1,12 +1,12 @@
 // The switchyard chat demo on Fastify: the Express demo's page at / and its chat room at /chat,
 // whose plain GETs get the page too.
-//   npx -y pnpm@10 install && npx -y pnpm@10 build && node examples/fastify-chat/server.js
+//   npx -y pnpm@10 install && npx -y pnpm@10 demo:fastify
 // then open http://localhost:3000
 import { readFile } from 'node:fs/promises';
 import Fastify from 'fastify';
 import websocket from '@switchyard/fastify';
 // One page and one room for every demo, so that they differ only in how they mount it.
-import { chatRoom } from '../express-chat/chat.js';
+import { chatRoom, hubFromEnv } from '../express-chat/chat.js';
 
 const page = await readFile(new URL('../express-chat/public/index.html', import.meta.url), 'utf8');
 const sendPage = (_request, reply) => reply.type('text/html; charset=utf-8').send(page);
@@ -14,12 +14,16 @@ const sendPage = (_request, reply) => reply.type('text/html; charset=utf-8').sen
 const app = Fastify();
 await app.register(websocket);
 app.get('/', sendPage);
-app.get('/chat', { websocket: chatRoom() }, sendPage);
+const hub = hubFromEnv();
+app.get('/chat', { websocket: chatRoom({ hub }) }, sendPage);
 
 const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' });
 console.log(`switchyard chat (fastify) on ${address.replace('[::]', 'localhost')}`);
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   // app.close() sends every member 1001 and waits for the room's close handlers.
-  process.once(signal, () => app.close());
+  process.once(signal, async () => {
+    await app.close();
+    await hub?.close();
+  });
 }

@@ -1,14 +1,15 @@
 // The switchyard chat demo on Koa: the Express demo's page at / and its chat room at /chat.
-//   npx -y pnpm@10 install && npx -y pnpm@10 build && node examples/koa-chat/server.js
+//   npx -y pnpm@10 install && npx -y pnpm@10 demo:koa
 // then open http://localhost:3000
 import { createReadStream } from 'node:fs';
 import Koa from 'koa';
 import { shutdown, websocket } from '@switchyard/koa';
 // One page and one room for every demo, so that they differ only in how they mount it.
-import { chatRoom } from '../express-chat/chat.js';
+import { chatRoom, hubFromEnv } from '../express-chat/chat.js';
 
 const page = new URL('../express-chat/public/index.html', import.meta.url);
-const chat = websocket(chatRoom());
+const hub = hubFromEnv();
+const chat = websocket(chatRoom({ hub }));
 
 const app = new Koa();
 app.use((ctx, next) => (ctx.path === '/chat' ? chat(ctx, next) : next()));
@@ -28,5 +29,6 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, async () => {
     await shutdown(server);
     server.close();
+    await hub?.close();
   });
 }

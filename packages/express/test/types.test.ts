@@ -1,7 +1,7 @@
 import express from 'express';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { reject, websocket } from '@switchyard/express';
-import type { CloseEvent, Connection, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/express';
+import { createHub, reject, websocket } from '@switchyard/express';
+import type { CloseEvent, Connection, Hub, HubStats, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/express';
 
 // These checks run at compile time (`pnpm typecheck`); the test bodies only build middleware.
 describe('public types', () => {
@@ -70,6 +70,26 @@ describe('public types', () => {
       // @ts-expect-error: not an event of a connection
       ws.on('upgrade', () => {});
     });
+  });
+
+  it('types topics and the hub', () => {
+    const hub = createHub();
+    expectTypeOf(hub).toEqualTypeOf<Hub>();
+    expectTypeOf(hub.publish).parameters.toEqualTypeOf<[topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, except?: Connection<any>]>();
+    expectTypeOf(hub.publish).returns.toEqualTypeOf<Promise<void>>();
+    expectTypeOf(hub.subscriberCount('t')).toBeNumber();
+    expectTypeOf(hub.stats).toEqualTypeOf<HubStats>();
+    websocket({
+      hub,
+      open(ws) {
+        ws.subscribe('room');
+        expectTypeOf(ws.topics).toEqualTypeOf<ReadonlySet<string>>();
+        expectTypeOf(ws.publish('room', 'hi')).toEqualTypeOf<Promise<void>>();
+        expectTypeOf(ws.transport).toEqualTypeOf<'websocket' | 'sse'>();
+      },
+    });
+    // @ts-expect-error: a hub is not a string
+    expect(() => websocket({ hub: 'redis://x' })).toThrow(TypeError);
   });
 
   it('rejects option mistakes at compile time', () => {

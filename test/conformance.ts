@@ -698,6 +698,28 @@ export function runConformance(harness: Harness): void {
         expect(events).toEqual(['pong:true', 'pong:true', 'ping:from client']);
       });
 
+      it('a ping left pending when the client vanishes rejects, but never as an unhandled rejection', async () => {
+        const unhandled: unknown[] = [];
+        const onUnhandled = (reason: unknown): void => { unhandled.push(reason); };
+        process.on('unhandledRejection', onUnhandled);
+        let pending: Promise<number> | undefined;
+        try {
+          const s = await serve([{
+            path: '/ping',
+            handlers: { heartbeat: false, open(ws) { pending = ws.ping('never answered'); void ws.ping(); } },
+          }]);
+          const raw = track(await RawClient.connect(s.port));
+          raw.write(handshakeRequest('/ping'));
+          await raw.until(() => raw.frames().filter((f) => f.opcode === Opcode.PING).length === 2);
+          raw.destroy();
+          await expect(pending).rejects.toThrow(/closed/);
+          await delay(50);
+          expect(unhandled).toEqual([]);
+        } finally {
+          process.off('unhandledRejection', onUnhandled);
+        }
+      });
+
       it('maxPayload defaults to 1 MiB: 1 MiB passes, one byte more closes with 1009', async () => {
         const s = await serve([{ path: '/big', handlers: { heartbeat: false, message(ws, data) { ws.send(String(data.length)); } } }]);
         const ws = track(await openWs(s.url('/big')));

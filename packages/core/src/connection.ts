@@ -172,23 +172,36 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
     this[kWs].terminate();
   }
 
-  /** Sends a ping and resolves with the round-trip time in milliseconds. */
+  /**
+   * Sends a ping and resolves with the round-trip time in milliseconds. Rejects if the
+   * connection closes first; that rejection never goes unhandled, so a forgotten `await` can't
+   * crash the process when a client leaves.
+   */
   ping(data?: string | Buffer): Promise<number> {
     const ws = this[kWs];
-    if (ws.readyState !== 1) return Promise.reject(new Error('WebSocket is not open'));
-    const pings = (this[kPings] ??= []);
-    const payload = data === undefined
-      ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
-      : Buffer.from(data);
-    if (payload.length > 125) return Promise.reject(new RangeError('ping data must be at most 125 bytes'));
-    return new Promise<number>((resolve, reject) => {
-      pings.push({ payload, sentAt: performance.now(), resolve, reject });
-      ws.ping(payload);
-    });
+    let promise: Promise<number>;
+    if (ws.readyState !== 1) {
+      promise = Promise.reject(new Error('WebSocket is not open'));
+    } else {
+      const pings = (this[kPings] ??= []);
+      const payload = data === undefined
+        ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
+        : Buffer.from(data);
+      promise = payload.length > 125
+        ? Promise.reject(new RangeError('ping data must be at most 125 bytes'))
+        : new Promise<number>((resolve, reject) => {
+          pings.push({ payload, sentAt: performance.now(), resolve, reject });
+          ws.ping(payload);
+        });
+    }
+    promise.catch(ignore);
+    return promise;
   }
 }
 
 const EMPTY_TOPICS: ReadonlySet<string> = new Set();
+
+function ignore(): void {}
 
 /**
  * After a send: `true` below the high-water mark; otherwise arms one 'drain', and closes a

@@ -720,8 +720,9 @@ export function runConformance(harness: Harness): void {
         }
       });
 
-      it('maxPayload defaults to 1 MiB: 1 MiB passes, one byte more closes with 1009', async () => {
-        const s = await serve([{ path: '/big', handlers: { heartbeat: false, message(ws, data) { ws.send(String(data.length)); } } }]);
+      it('maxPayload defaults to 1 MiB: 1 MiB passes, one byte more closes with 1009, and the close handler sees 1009', async () => {
+        const closes: CloseEvent[] = [];
+        const s = await serve([{ path: '/big', handlers: { heartbeat: false, message(ws, data) { ws.send(String(data.length)); }, close(_ws, event) { closes.push(event); } } }]);
         const ws = track(await openWs(s.url('/big')));
         const inbox = messages(ws);
         ws.send(Buffer.alloc(1024 * 1024));
@@ -729,6 +730,7 @@ export function runConformance(harness: Harness): void {
         const gone = closed(ws);
         ws.send(Buffer.alloc(1024 * 1024 + 1));
         expect((await gone).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+        await vi.waitFor(() => expect(closes).toEqual([{ code: CloseCode.MESSAGE_TOO_BIG, reason: '', wasClean: false }]));
       });
 
       it('send() returns false past the high-water mark, then drain; a slow consumer over maxBufferedAmount gets 1008', async () => {

@@ -21,9 +21,28 @@ export const CloseCode = {
   POLICY_VIOLATION: 1008,
   /** A message was larger than `maxPayload`. */
   MESSAGE_TOO_BIG: 1009,
+  /** The client wanted an extension the server didn't negotiate (client-sent). */
+  MANDATORY_EXTENSION: 1010,
   /** A handler threw or rejected. */
   INTERNAL_ERROR: 1011,
+  /** The server is restarting; reconnect. */
+  SERVICE_RESTART: 1012,
+  /** Overloaded; reconnect later. */
+  TRY_AGAIN_LATER: 1013,
+  /** A gateway got a bad answer upstream. */
+  BAD_GATEWAY: 1014,
+  /** Reported when the TLS handshake failed; never sent. */
+  TLS_HANDSHAKE: 1015,
 } as const;
+
+/**
+ * True for a code that may go in a close frame (RFC 6455 §7.4): 1000-1014 except 1004, 1005 and
+ * 1006, and the registered and private ranges 3000-4999. 1005, 1006 and 1015 are only reported.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
+}
 
 /** One of the named close codes. */
 export type CloseCodeName = keyof typeof CloseCode;

@@ -49,6 +49,23 @@ export const kLastPingAt = Symbol('switchyard.lastPingAt');
 export const kAwaitingPong = Symbol('switchyard.awaitingPong');
 export const kOnClosed = Symbol('switchyard.onClosed');
 export const kTopics = Symbol('switchyard.topics');
+/** The close code switchyard sent because the peer broke the protocol (ws stops reading after it). */
+const kSentCode = Symbol('switchyard.sentCode');
+
+/** The close code ws sends for each of its receiver errors. */
+function closeCodeForError(error: Error & { code?: string }): number {
+  switch (error.code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH':
+      return CloseCode.MESSAGE_TOO_BIG;
+    case 'WS_ERR_INVALID_UTF8':
+      return CloseCode.INVALID_PAYLOAD;
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
+      return CloseCode.POLICY_VIOLATION;
+    default:
+      return CloseCode.PROTOCOL_ERROR;
+  }
+}
 const kConnection = Symbol('switchyard.connection');
 
 interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): void; reject(error: Error): void }
@@ -83,6 +100,7 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
   /** @internal */ [kAwaitingPong] = false;
   /** @internal */ [kOnClosed]: Array<() => void> | undefined = undefined;
   /** @internal */ [kTopics]: Set<string> | undefined = undefined;
+  /** @internal */ [kSentCode]: number | undefined = undefined;
 
   /** @internal Built by the endpoint, never by users. */
   constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
@@ -276,7 +294,13 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
     for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));
     connection[kPings] = undefined;
   }
-  // A close frame arrived when the code is not one of the locally reported ones.
+  // After a protocol error ws sends its close frame and stops reading, so the peer's answer is
+  // never seen and ws reports 1006; the close handler is told the code that went out instead.
+  const sent = connection[kSentCode];
+  if (sent !== undefined && code === CloseCode.ABNORMAL) {
+    connection[kHost].dispatchClose(connection, { code: sent, reason: reason.toString(), wasClean: false });
+    return;
+  }
   const wasClean = code !== CloseCode.ABNORMAL;
   connection[kHost].dispatchClose(connection, { code, reason: reason.toString(), wasClean });
 }
@@ -285,6 +309,7 @@ function onWsError(this: WebSocket, error: Error): void {
   // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
   // exists so that one malformed frame can never become an uncaught 'error'.
   const connection = connectionOf(this);
+  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_')) connection[kSentCode] = closeCodeForError(error);
   connection[kHost].dispatchError(connection, error);
 }
 

@@ -291,8 +291,10 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   #warnNoProtocol(url: string, offered: string[]): void {
     if (this.#warnedNoProtocol) return;
     this.#warnedNoProtocol = true;
+    // The path only: a query string may carry a token.
+    const path = url.split('?', 1)[0];
     process.emitWarning(
-      `A client of ${url} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
+      `A client of ${path} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
       '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
       '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
       { code: 'SWITCHYARD_NO_SUBPROTOCOL' },

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode } from './codes.js';
+import { CloseCode, isSendableCloseCode } from './codes.js';
 
 /** The text frame a switchyard endpoint sends first when the client asked for it (`__sy=1`). */
 export const LIVENESS_FRAME = '\u0000sy:open';
@@ -255,7 +255,7 @@ export class SseSocket extends EventEmitter {
         this.emit('pong', Buffer.from(payload, 'base64'));
       } else if (kind === 'close') {
         const code = typeof payload === 'number' ? payload : CloseCode.NO_STATUS;
-        this.closedByClient(isValidCloseCode(code) ? code : CloseCode.PROTOCOL_ERROR, typeof reason === 'string' ? reason : '');
+        this.closedByClient(isSendableCloseCode(code) ? code : CloseCode.PROTOCOL_ERROR, typeof reason === 'string' ? reason : '');
       } else {
         return [400, `Unknown frame ${JSON.stringify(kind)}`];
       }
@@ -267,10 +267,6 @@ export class SseSocket extends EventEmitter {
     this.close(CloseCode.MESSAGE_TOO_BIG, 'Message too big');
     return [413, 'Message larger than maxPayload'];
   }
-}
-
-function isValidCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
 function sessionOf(res: ServerResponse): SseSocket | undefined {

@@ -1,4 +1,4 @@
-export { CloseCode } from './codes.js';
+export { CloseCode, isSendableCloseCode } from './codes.js';
 export type { CloseCodeName } from './codes.js';
 export { HandshakeRejection, reject, isHandshakeRejection } from './errors.js';
 export type { RejectionHeaders } from './errors.js';

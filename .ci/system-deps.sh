@@ -2,7 +2,13 @@
 # Debian packages the test suites need, installed when missing (CI runs as root on a fresh machine).
 set -euo pipefail
 need=()
-# (interop/browser/redis suites add their packages here)
+# packages/redis: a real redis-server, which the tests start themselves on a free port.
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# test/browser.ts: Debian's Chromium, which playwright-core launches from /usr/bin/chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# test/clients.ts: python3-websockets. It installs into Debian's own interpreter, which the suite
+# runs as /usr/bin/python3 (a pyenv or venv python3 earlier on PATH would not see it).
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"

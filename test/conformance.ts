@@ -7,6 +7,7 @@
  * WebSocket, faye-websocket's client, and raw `net` sockets for byte-level checks.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -731,6 +732,22 @@ export function runConformance(harness: Harness): void {
         ws.send(Buffer.alloc(1024 * 1024 + 1));
         expect((await gone).code).toBe(CloseCode.MESSAGE_TOO_BIG);
         await vi.waitFor(() => expect(closes).toEqual([{ code: CloseCode.MESSAGE_TOO_BIG, reason: '', wasClean: false }]));
+      });
+
+      it('with compression, maxPayload counts the inflated message: incompressible data at the limit passes', async () => {
+        const closes: number[] = [];
+        const s = await serve([{ path: '/z', handlers: { heartbeat: false, compression: true, maxPayload: 64 * 1024, message(ws, data) { ws.send(String(data.length)); }, close(_ws, { code }) { closes.push(code); } } }]);
+        const ws = track(await openWs(s.url('/z'), undefined, { perMessageDeflate: { threshold: 0 } }));
+        expect(ws.extensions).toContain('permessage-deflate');
+        const inbox = messages(ws);
+        ws.send(randomBytes(64 * 1024));
+        expect((await inbox.next()).data.toString()).toBe(String(64 * 1024));
+        ws.send('a'.repeat(64 * 1024));
+        expect((await inbox.next()).data.toString()).toBe(String(64 * 1024));
+        const gone = closed(ws);
+        ws.send('a'.repeat(64 * 1024 + 1));
+        expect((await gone).code).toBe(CloseCode.MESSAGE_TOO_BIG);
+        await vi.waitFor(() => expect(closes).toEqual([CloseCode.MESSAGE_TOO_BIG]));
       });
 
       it('send() returns false past the high-water mark, then drain; a slow consumer over maxBufferedAmount gets 1008', async () => {

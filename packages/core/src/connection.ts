@@ -36,6 +36,8 @@ export interface ConnectionHost {
   dispatchError(connection: Connection<any>, error: Error): void;
   readonly highWaterMark: number;
   readonly maxBufferedAmount: number;
+  /** Largest message accepted after inflating. */
+  readonly maxPayload: number;
   /** The hub behind `subscribe` and `publish`. */
   readonly hub: Hub;
 }
@@ -268,6 +270,20 @@ export function sendFrame(connection: Connection<any>, frame: Buffer, payload: s
   return checkBuffered(connection);
 }
 
+/**
+ * RFC 6455 §7.1.7 "Fail the WebSocket Connection": one close frame, then the TCP connection
+ * ends without waiting for the peer's answer, and no further message is delivered. This is
+ * what ws does for its own receiver errors; marking the close frame as received makes ws end
+ * the socket as soon as its close frame is out.
+ */
+function failConnection(connection: Connection<any>, code: number): void {
+  const ws = connection[kWs];
+  connection[kSentCode] = code;
+  if (ws.readyState !== 1) return;
+  (ws as unknown as { _closeFrameReceived: boolean })._closeFrameReceived = true;
+  ws.close(code);
+}
+
 function connectionOf(emitter: object): Connection<any> {
   return (emitter as Record<symbol, Connection<any>>)[kConnection]!;
 }
@@ -275,6 +291,12 @@ function connectionOf(emitter: object): Connection<any> {
 function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
   const connection = connectionOf(this);
   const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  if (connection[kSentCode] !== undefined) return;
+  if (buffer.length > connection[kHost].maxPayload) {
+    // Only reachable with compression, where ws's own limit allows for deflate's overhead.
+    failConnection(connection, CloseCode.MESSAGE_TOO_BIG);
+    return;
+  }
   const payload = isBinary ? buffer : buffer.toString();
   const pending = connection[kPending];
   if (pending) pending.push([payload, isBinary]);

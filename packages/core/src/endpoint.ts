@@ -64,11 +64,15 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     this.#hooks = hooks;
     this.#listener = listener;
     watchServers();
-    const { compression } = this.options;
+    const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
-      maxPayload: this.options.maxPayload,
+      // ws checks maxPayload on the wire and after inflating alike. Incompressible data grows
+      // under deflate (by ~4% from python-websockets, whose memLevel 5 means small stored
+      // blocks), so a message within the limit could be refused on the wire: ws gets zlib's
+      // conservative deflateBound, and Connection checks the exact limit after inflating.
+      maxPayload: compression ? maxPayload + (maxPayload >> 3) + (maxPayload >> 6) + 64 : maxPayload,
       // Off: offers are declined, so no frame ever carries an RSV bit. On: ws's threshold and
       // zlib concurrency limit keep memory bounded (a deflate context is ~300 KB per socket).
       perMessageDeflate: compression ? { threshold: 1024, concurrencyLimit: 10, ...compression } : false,
@@ -84,6 +88,11 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   /** The hub behind `ws.subscribe` / `ws.publish`: the `hub` option, or this endpoint's own. */
   get hub(): Hub {
     return (this.#hub ??= this.options.hub ?? new Hub());
+  }
+
+  /** Largest message accepted, in bytes. */
+  get maxPayload(): number {
+    return this.options.maxPayload;
   }
 
   /** Slow consumers are closed with 1008 above this many buffered bytes. */

@@ -60,7 +60,7 @@ export async function buildApp(mounts: Mount[], options: ServeOptions = {}): Pro
       url: mount.path,
       websocket: mount.handlers,
       onRequest,
-      ...(page === undefined ? {} : { handler: (_request: FastifyRequest, reply: FastifyReply) => reply.type('text/plain').send(page) }),
+      ...(page === undefined ? {} : { handler: (_request: FastifyRequest, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(page) }),
     });
   }
   await app.ready();

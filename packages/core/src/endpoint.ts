@@ -40,7 +40,8 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
- * one per `websocket(...)` call and pass it every upgrade request that reaches it.
+ * one per `websocket(...)` call and pass it every request it `handles()`: WebSocket upgrades,
+ * and the SSE streams and POSTs of the fallback transport.
  */
 export class Endpoint<Context = undefined> implements ConnectionHost, SessionHost {
   /** The open connections. */

@@ -222,6 +222,12 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     if (fallback.session !== undefined) {
       const session = this.#sessions.get(fallback.session);
       if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
+      if (!session.canReplayFrom(resume)) {
+        // Events the client missed are gone from the replay buffer: resuming would leave a
+        // silent hole, so the session ends and the client starts a new one.
+        session.terminate();
+        return respond(res, new HandshakeRejection(404, 'Session can no longer be resumed: events were lost'));
+      }
       session.attach(res, resume, false);
       return 200;
     }
@@ -239,10 +245,18 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     const session = new SseSocket(this, admitted.protocol ?? '', settings);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
-      // POSTs that land on another node come through the hub.
+      // POSTs that land on another node come through the hub. The client may POST to another
+      // node as soon as it reads `open`, so `open` waits until this node is subscribed; if the
+      // backend is down, the session still works for POSTs that reach this node.
       const inbox = new Inbox((payload) => this.#deliverForwarded(session, payload));
       this.#inboxes.set(session, inbox);
-      this.hub.add(inbox, sessionTopic(session.id));
+      const topic = sessionTopic(session.id);
+      this.hub.add(inbox, topic);
+      await this.hub.whenSubscribed(topic).catch(() => {});
+      if (res.destroyed) {
+        session.terminate();
+        return 0;
+      }
     }
     session.attach(res, undefined, true);
     this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, req.headers, req.socket.remoteAddress), admitted.context as Context);

@@ -129,12 +129,18 @@ export class SseSocket extends EventEmitter {
       'X-Accel-Buffering': 'no',
     });
     let head = `retry: ${this.#options.retry}\n\n`;
-    if (first) head += `event: open\ndata: ${JSON.stringify({ session: this.id, protocol: this.protocol })}\n\n`;
+    if (first) head += `event: open\ndata: ${JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat })}\n\n`;
     for (const event of this.#events) if (lastEventId === undefined || event.id > lastEventId) head += event.text;
     res.write(head);
     res.socket?.setNoDelay(true);
     this.#clearExpiry();
     this.#heartbeat ??= setInterval(sendComment, this.#options.heartbeat, this).unref();
+  }
+
+  /** True when every event after `lastEventId` is still in the replay buffer. */
+  canReplayFrom(lastEventId: number | undefined): boolean {
+    const oldest = this.#events[0]?.id ?? this.#seq + 1;
+    return (lastEventId ?? 0) >= oldest - 1;
   }
 
   /** The stream dropped: wait for a resume or a POST until the session times out. */
@@ -237,6 +243,11 @@ export class SseSocket extends EventEmitter {
    */
   receive(seq: number, frames: unknown[], maxPayload: number): [number, string] {
     this.touch();
+    if (seq > this.nextClientFrame) {
+      // A POST went missing (or a forwarded one is late): delivering this one would skip
+      // frames silently.
+      return [409, `Frames ${this.nextClientFrame} to ${seq - 1} are missing`];
+    }
     let index = seq;
     for (const frame of frames) {
       if (index++ < this.nextClientFrame) continue;

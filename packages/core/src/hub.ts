@@ -47,6 +47,8 @@ type Subscriber = Connection<any> | Inbox;
 /** The in-process hub; `createHub()` makes one. */
 export class Hub extends EventEmitter<HubEvents> {
   readonly #topics = new Map<string, Set<Subscriber>>();
+  /** The upstream subscription of each topic, settled once `topicOpened` has finished. */
+  readonly #opened = new Map<string, Promise<void>>();
   #subscriptions = 0;
   #warnedUnhandled = false;
 
@@ -56,7 +58,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (!subscribers) {
       subscribers = new Set();
       this.#topics.set(topic, subscribers);
-      this.#guard(this.topicOpened(topic));
+      this.#opened.set(topic, this.#guard(this.topicOpened(topic)));
     }
     if (subscribers.has(connection)) return false;
     subscribers.add(connection);
@@ -71,9 +73,19 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#subscriptions--;
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
+      this.#opened.delete(topic);
       this.#guard(this.topicClosed(topic));
     }
     return true;
+  }
+
+  /**
+   * Resolves once messages that other nodes publish on `topic` will reach this node's
+   * subscribers (at once in process; after the upstream SUBSCRIBE for a distributed hub).
+   * Rejects if that subscription failed.
+   */
+  whenSubscribed(topic: string): Promise<void> {
+    return this.#opened.get(topic) ?? Promise.resolve();
   }
 
   /** How many connections on this process are subscribed to `topic`. */

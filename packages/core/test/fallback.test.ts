@@ -179,6 +179,33 @@ describe('fallback: SSE + POST sessions', () => {
     expect(malformed.status).toBe(400);
   });
 
+  it('refuses a POST that starts after a frame it never saw (409), so a gap is never silent', async () => {
+    const got: string[] = [];
+    const base = await serve({ heartbeat: false, message(_ws, data) { got.push(String(data)); } });
+    const { session } = await openStream(base);
+    const gap = await post(base, session, 1, [['t', 'b']]);
+    expect([gap.status, await gap.text()]).toEqual([409, 'Frames 0 to 0 are missing\n']);
+    expect(got).toEqual([]);
+    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
+    expect(got).toEqual(['a', 'b']);
+  });
+
+  it('a resume whose missed events left the replay buffer ends the session with 404', async () => {
+    const closes: number[] = [];
+    let conn: { send(d: string): boolean } | undefined;
+    const base = await serve({ heartbeat: false, fallback: { replay: 2 }, open(ws) { conn = ws; }, close(_ws, { code }) { closes.push(code); } });
+    const first = await openStream(base);
+    for (const text of ['1', '2', '3', '4']) conn!.send(text);
+    expect((await first.stream.next()).id).toBe('1');
+    aborts.splice(0).forEach((a) => a.abort());
+    const tooOld = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '1' } });
+    expect(tooOld.status).toBe(404);
+    expect(await tooOld.text()).toContain('events were lost');
+    await vi.waitFor(() => expect(closes).toEqual([CloseCode.ABNORMAL]));
+    const gone = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '4' } });
+    expect(gone.status).toBe(404);
+  });
+
   it('replays events after Last-Event-ID when the stream reconnects, and ends the older stream', async () => {
     let conn: { send(d: string): boolean } | undefined;
     const base = await serve({ heartbeat: false, open(ws) { conn = ws; } });

@@ -1,0 +1,32 @@
+/** Reconnection timing. */
+export interface ReconnectOptions {
+  /** Wait before the first retry, in ms. Default 1000. */
+  initialDelay?: number;
+  /** Longest wait between retries, in ms. Default 30 000. */
+  maxDelay?: number;
+  /** Each retry waits this many times longer than the one before. Default 2. */
+  factor?: number;
+  /** Up to this fraction of each wait is taken off at random (0: none, 1: "full jitter"). Default 0.5. */
+  jitter?: number;
+  /** Give up after this many failed retries in a row. Default: never. */
+  maxRetries?: number;
+}
+
+/** The reconnection settings when the app gives none. */
+export const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
+  initialDelay: 1000,
+  maxDelay: 30_000,
+  factor: 2,
+  jitter: 0.5,
+  maxRetries: Infinity,
+};
+
+/**
+ * How long to wait before retry number `attempt` (counting from 0): exponential and capped, then
+ * shortened at random so that the clients of a server that restarted don't all come back in the
+ * same millisecond.
+ */
+export function backoffDelay(attempt: number, options: Required<ReconnectOptions>, random: () => number = Math.random): number {
+  const delay = Math.min(options.maxDelay, options.initialDelay * options.factor ** attempt);
+  return Math.round(delay * (1 - options.jitter * random()));
+}

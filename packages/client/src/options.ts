@@ -1,0 +1,77 @@
+/** The options of `connect()`, checked and completed with their defaults. */
+import { DEFAULT_RECONNECT } from './backoff.js';
+import type { ReconnectOptions } from './backoff.js';
+import type { TransportName } from './transport.js';
+import type { WebSocketConstructor } from './websocket-transport.js';
+
+/** Everything `connect(url, options)` accepts. */
+export interface ConnectOptions {
+  /** Subprotocols to offer, in preference order. */
+  protocols?: string | string[];
+  /** The transports to use, tried in this order. Default `['websocket', 'sse']`. */
+  transports?: TransportName[];
+  /**
+   * How long the WebSocket handshake, and then the endpoint's liveness frame, may each take before
+   * the client falls back to SSE; also how long the SSE stream's first event may take (ms). Default 3000.
+   */
+  livenessTimeout?: number;
+  /** Reconnection with backoff; `false` turns it off. */
+  reconnect?: ReconnectOptions | false;
+  /** The WebSocket class. Default `globalThis.WebSocket`; without one, only SSE is used. */
+  WebSocket?: WebSocketConstructor | undefined;
+  /** The fetch function for SSE and POSTs. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+}
+
+/** The options after checking, with every default filled in. */
+export interface Settings {
+  protocols: string[];
+  transports: TransportName[];
+  livenessTimeout: number;
+  reconnect: Required<ReconnectOptions> | false;
+  WebSocket: WebSocketConstructor | undefined;
+  fetch: typeof fetch;
+}
+
+const OPTION_NAMES = new Set(['protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch']);
+const RECONNECT_NAMES = new Set(Object.keys(DEFAULT_RECONNECT));
+const TRANSPORTS = new Set(['websocket', 'sse']);
+
+const isDelay = (value: unknown): value is number => typeof value === 'number' && value >= 0 && !Number.isNaN(value);
+
+function checkReconnect(reconnect: ReconnectOptions): Required<ReconnectOptions> {
+  for (const name of Object.keys(reconnect)) {
+    if (!RECONNECT_NAMES.has(name)) throw new TypeError(`connect(): unknown reconnect option "${name}"`);
+  }
+  const settings = { ...DEFAULT_RECONNECT, ...reconnect };
+  for (const name of ['initialDelay', 'maxDelay', 'maxRetries'] as const) {
+    if (!isDelay(settings[name])) throw new TypeError(`connect(): reconnect.${name} must be a number >= 0`);
+  }
+  if (!(typeof settings.factor === 'number' && settings.factor >= 1)) throw new TypeError('connect(): reconnect.factor must be a number >= 1');
+  if (!(typeof settings.jitter === 'number' && settings.jitter >= 0 && settings.jitter <= 1)) {
+    throw new TypeError('connect(): reconnect.jitter must be a number from 0 to 1');
+  }
+  return settings;
+}
+
+/** Checks `options`, rejecting unknown names, and fills in the defaults. */
+export function resolveOptions(options: ConnectOptions): Settings {
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) throw new TypeError(`connect(): unknown option "${name}"`);
+  }
+  const protocols = typeof options.protocols === 'string' ? [options.protocols] : [...(options.protocols ?? [])];
+  if (!protocols.every((protocol) => typeof protocol === 'string')) throw new TypeError('connect(): protocols must be strings');
+  const transports = [...(options.transports ?? ['websocket', 'sse'])];
+  if (transports.length === 0 || !transports.every((name) => TRANSPORTS.has(name))) {
+    throw new TypeError('connect(): transports must list "websocket", "sse" or both');
+  }
+  const livenessTimeout = options.livenessTimeout ?? 3000;
+  if (!(isDelay(livenessTimeout) && livenessTimeout > 0)) throw new TypeError('connect(): livenessTimeout must be a number > 0');
+  const reconnect = options.reconnect === false ? false : checkReconnect(options.reconnect ?? {});
+  // An explicit `WebSocket: undefined` means "no WebSocket", not "the default".
+  const WebSocketClass = 'WebSocket' in options ? options.WebSocket : (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
+  if (typeof fetchImpl !== 'function' && transports.includes('sse')) throw new TypeError('connect(): no fetch for the SSE transport; pass options.fetch');
+  if (WebSocketClass !== undefined && typeof WebSocketClass !== 'function') throw new TypeError('connect(): options.WebSocket must be a class');
+  return { protocols, transports, livenessTimeout, reconnect, WebSocket: WebSocketClass, fetch: fetchImpl };
+}

@@ -1,0 +1,304 @@
+/**
+ * The socket the app holds. It outlives its transports: it picks one, queues what the app sends
+ * until one is open, and reconnects with backoff when a connection fails for a transient reason.
+ */
+import { DEFAULT_RECONNECT, backoffDelay } from './backoff.js';
+import { CloseCode, isTransient } from './close-codes.js';
+import { CloseEvent } from './events.js';
+import type { SocketMessageEvent } from './events.js';
+import { resolveOptions } from './options.js';
+import type { ConnectOptions, Settings } from './options.js';
+import { openEventStream } from './sse-transport.js';
+import type { Ending, Outgoing, Transport, TransportListener, TransportName } from './transport.js';
+import { choiceKey, endpointUrls, withParams } from './url.js';
+import type { EndpointUrls } from './url.js';
+import { openWebSocket } from './websocket-transport.js';
+import type { WebSocketConstructor } from './websocket-transport.js';
+
+/** The events of a {@link SwitchyardSocket}. */
+export interface SwitchyardSocketEventMap {
+  open: Event;
+  message: SocketMessageEvent;
+  close: CloseEvent;
+  error: Event;
+}
+
+type Handler<K extends keyof SwitchyardSocketEventMap> = ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown) | null;
+
+/** The browser globals the client uses when they exist; Node has none of them. */
+const browser = globalThis as {
+  location?: { href: string };
+  sessionStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+};
+
+/** A listener's options, as `addEventListener` takes them. */
+type ListenerOptions = boolean | { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal };
+type AnyListener = ((event: Event) => unknown) | { handleEvent(event: Event): unknown } | null;
+
+/**
+ * Endpoints where the WebSocket didn't get through, per WebSocket class, for the rest of the page
+ * session. Keyed by the class so that an app (or a test) that brings another implementation
+ * starts over.
+ */
+const blocked = new WeakMap<WebSocketConstructor, Set<string>>();
+
+function remembersSse(WebSocketClass: WebSocketConstructor, key: string): boolean {
+  if (blocked.get(WebSocketClass)?.has(key)) return true;
+  try {
+    return browser.sessionStorage?.getItem(key) === 'sse';
+  } catch {
+    // Storage disabled (privacy settings, sandboxed frames).
+    return false;
+  }
+}
+
+function rememberSse(WebSocketClass: WebSocketConstructor, key: string): void {
+  let keys = blocked.get(WebSocketClass);
+  if (!keys) blocked.set(WebSocketClass, (keys = new Set()));
+  keys.add(key);
+  try {
+    browser.sessionStorage?.setItem(key, 'sse');
+  } catch {
+    // Storage full or disabled; the in-memory record still holds.
+  }
+}
+
+/** Copies what the app passed, so that it may reuse its buffer once `send()` returns. */
+function toOutgoing(data: unknown): Outgoing {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  if (typeof Blob !== 'undefined' && data instanceof Blob) return data;
+  throw new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob');
+}
+
+/** The UTF-8 length of a string, without TextEncoder's allocation. */
+const utf8Length = (text: string): number => encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, ' ').length;
+
+const MAX_REASON_BYTES = 123;
+
+/** A WebSocket-like connection that falls back to SSE + POST and reconnects. */
+export class SwitchyardSocket extends EventTarget {
+  /** `readyState` while connecting, and while reconnecting. */
+  static readonly CONNECTING = 0;
+  /** `readyState` while messages flow. */
+  static readonly OPEN = 1;
+  /** `readyState` after `close()`, until the close event. */
+  static readonly CLOSING = 2;
+  /** `readyState` for good: no reconnection follows. */
+  static readonly CLOSED = 3;
+  /** See {@link SwitchyardSocket.CONNECTING}. */
+  readonly CONNECTING = 0;
+  /** See {@link SwitchyardSocket.OPEN}. */
+  readonly OPEN = 1;
+  /** See {@link SwitchyardSocket.CLOSING}. */
+  readonly CLOSING = 2;
+  /** See {@link SwitchyardSocket.CLOSED}. */
+  readonly CLOSED = 3;
+
+  /** The URL the app passed. */
+  readonly url: string;
+  readonly #settings: Settings;
+  readonly #urls: EndpointUrls;
+  #readyState: number = SwitchyardSocket.CONNECTING;
+  #protocol = '';
+  #transportName: TransportName = 'websocket';
+  #transport: Transport | undefined;
+  /** What the app sent while no transport was open, oldest first. */
+  #queue: Outgoing[] = [];
+  /** Retries since the last open. */
+  #retries = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #handlers: { [K in keyof SwitchyardSocketEventMap]?: Handler<K> } = {};
+
+  /** Prefer {@link connect}. */
+  constructor(url: string | URL, options: ConnectOptions = {}) {
+    super();
+    this.#settings = resolveOptions(options);
+    this.#urls = endpointUrls(url, browser.location?.href);
+    this.url = String(url);
+    this.#attempt();
+  }
+
+  /** CONNECTING (also while reconnecting), OPEN, CLOSING or CLOSED. */
+  get readyState(): number {
+    return this.#readyState;
+  }
+
+  /** The subprotocol the server selected, or `''`. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The transport in use, or being tried. */
+  get transport(): TransportName {
+    return this.#transportName;
+  }
+
+  /**
+   * Sends a string as text, anything binary as binary. Before the connection is open, and while
+   * it reconnects, messages wait in a queue and go out in order once it is. After `close()` they
+   * are discarded, as by a WebSocket.
+   */
+  send(data: string | ArrayBuffer | ArrayBufferView | Blob): void {
+    const message = toOutgoing(data);
+    if (this.#readyState === SwitchyardSocket.OPEN) this.#transport!.send(message);
+    else if (this.#readyState === SwitchyardSocket.CONNECTING) this.#queue.push(message);
+  }
+
+  /**
+   * Closes for good; there is no reconnection after it. Before the connection is open it gives up
+   * at once, queued messages included.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (code !== CloseCode.NORMAL && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
+      throw new TypeError('close(): the code must be 1000 or from 3000 to 4999');
+    }
+    if (utf8Length(reason) > MAX_REASON_BYTES) throw new TypeError('close(): the reason must be at most 123 bytes of UTF-8');
+    if (this.#readyState === SwitchyardSocket.OPEN) {
+      this.#readyState = SwitchyardSocket.CLOSING;
+      this.#transport!.close(code, reason);
+    } else if (this.#readyState === SwitchyardSocket.CONNECTING) {
+      clearTimeout(this.#retryTimer);
+      this.#transport?.abort();
+      this.#transport = undefined;
+      this.#queue = [];
+      this.#readyState = SwitchyardSocket.CLOSED;
+      // Asynchronously, as a WebSocket closed while connecting reports it.
+      queueMicrotask(() => this.dispatchEvent(new CloseEvent('close', { code, reason })));
+    }
+  }
+
+  #attempt(): void {
+    const { transports, WebSocket: WebSocketClass } = this.#settings;
+    const useWebSocket = WebSocketClass !== undefined && transports[0] === 'websocket'
+      && !(transports.includes('sse') && remembersSse(WebSocketClass, choiceKey(this.#urls.http)));
+    if (useWebSocket) this.#tryWebSocket(WebSocketClass);
+    else if (transports.includes('sse')) this.#trySse(false);
+    else queueMicrotask(() => this.#failed({ code: CloseCode.ABNORMAL, reason: 'no WebSocket class', wasClean: false, opened: false, fatal: true, unsent: [] }));
+  }
+
+  #tryWebSocket(WebSocketClass: WebSocketConstructor): void {
+    this.#transportName = 'websocket';
+    // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
+    const url = withParams(this.#urls.websocket, { __sy: '1' });
+    this.#transport = openWebSocket(WebSocketClass, url, this.#settings.protocols, this.#settings.livenessTimeout, this.#listener((ending) => {
+      if (ending.opened) this.#ended(ending);
+      // The handshake failed or the path is silent: fall back, if allowed.
+      else if (this.#settings.transports.includes('sse')) this.#trySse(true);
+      else this.#failed(ending);
+    }));
+  }
+
+  #trySse(afterWebSocket: boolean): void {
+    const { protocols, fetch: fetchImpl, livenessTimeout, reconnect, WebSocket: WebSocketClass } = this.#settings;
+    this.#transportName = 'sse';
+    const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
+    this.#transport = openEventStream(
+      { url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT },
+      {
+        ...listener,
+        open: (protocol) => {
+          if (afterWebSocket && WebSocketClass) rememberSse(WebSocketClass, choiceKey(this.#urls.http));
+          listener.open(protocol);
+        },
+      },
+    );
+  }
+
+  #listener(end: (ending: Ending) => void): TransportListener {
+    return {
+      open: (protocol) => this.#opened(protocol),
+      message: (data) => this.dispatchEvent(new MessageEvent('message', { data })),
+      end: (ending) => {
+        this.#transport = undefined;
+        end(ending);
+      },
+    };
+  }
+
+  #opened(protocol: string): void {
+    this.#retries = 0;
+    this.#protocol = protocol;
+    for (const message of this.#queue.splice(0)) this.#transport!.send(message);
+    this.#readyState = SwitchyardSocket.OPEN;
+    this.dispatchEvent(new Event('open'));
+  }
+
+  /** An open connection ended. */
+  #ended(ending: Ending): void {
+    const again = this.#readyState === SwitchyardSocket.OPEN && isTransient(ending.code) && this.#canRetry();
+    if (again) this.#queue.unshift(...ending.unsent);
+    this.#readyState = again ? SwitchyardSocket.CONNECTING : SwitchyardSocket.CLOSED;
+    this.dispatchEvent(new CloseEvent('close', { code: ending.code, reason: ending.reason, wasClean: ending.wasClean, willReconnect: again }));
+    if (again) this.#retry();
+  }
+
+  /** An attempt failed before it opened. */
+  #failed(ending: Ending): void {
+    this.dispatchEvent(new Event('error'));
+    if (!ending.fatal && this.#canRetry()) return this.#retry();
+    this.#readyState = SwitchyardSocket.CLOSED;
+    this.#queue = [];
+    this.dispatchEvent(new CloseEvent('close', { code: CloseCode.ABNORMAL, reason: ending.reason }));
+  }
+
+  #canRetry(): boolean {
+    const { reconnect } = this.#settings;
+    return reconnect !== false && this.#retries < reconnect.maxRetries;
+  }
+
+  #retry(): void {
+    const delay = backoffDelay(this.#retries++, this.#settings.reconnect || DEFAULT_RECONNECT);
+    this.#retryTimer = setTimeout(() => this.#attempt(), delay);
+  }
+
+  /** Called for `open` events; set to null to remove. */
+  get onopen(): Handler<'open'> {
+    return this.#handlers.open ?? null;
+  }
+  set onopen(handler: Handler<'open'>) {
+    this.#setHandler('open', handler);
+  }
+  /** Called for `message` events; `event.data` is a string or an ArrayBuffer. */
+  get onmessage(): Handler<'message'> {
+    return this.#handlers.message ?? null;
+  }
+  set onmessage(handler: Handler<'message'>) {
+    this.#setHandler('message', handler);
+  }
+  /** Called for `close` events. */
+  get onclose(): Handler<'close'> {
+    return this.#handlers.close ?? null;
+  }
+  set onclose(handler: Handler<'close'>) {
+    this.#setHandler('close', handler);
+  }
+  /** Called for `error` events: an attempt to connect failed. */
+  get onerror(): Handler<'error'> {
+    return this.#handlers.error ?? null;
+  }
+  set onerror(handler: Handler<'error'>) {
+    this.#setHandler('error', handler);
+  }
+
+  #setHandler<K extends keyof SwitchyardSocketEventMap>(type: K, handler: Handler<K>): void {
+    // One listener per type, added on first use, keeps the handler's place among listeners.
+    if (!(type in this.#handlers)) {
+      this.addEventListener(type, (event) => (this.#handlers[type] as Handler<K>)?.call(this, event as SwitchyardSocketEventMap[K]));
+    }
+    (this.#handlers as Record<K, Handler<K>>)[type] = typeof handler === 'function' ? handler : null;
+  }
+}
+
+export interface SwitchyardSocket {
+  addEventListener<K extends keyof SwitchyardSocketEventMap>(type: K, listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown, options?: ListenerOptions): void;
+  addEventListener(type: string, listener: AnyListener, options?: ListenerOptions): void;
+  removeEventListener<K extends keyof SwitchyardSocketEventMap>(type: K, listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown, options?: ListenerOptions): void;
+  removeEventListener(type: string, listener: AnyListener, options?: ListenerOptions): void;
+}
+
+/** Opens a connection to a switchyard endpoint: `connect('/chat', { protocols: ['chat'] })`. */
+export function connect(url: string | URL, options?: ConnectOptions): SwitchyardSocket {
+  return new SwitchyardSocket(url, options);
+}

@@ -1,0 +1,314 @@
+/**
+ * The fallback transport: server-to-client messages on a `text/event-stream`, client-to-server
+ * messages in POSTs (docs/fallback-protocol.md, sections 2 and 3). A stream that drops is resumed
+ * with `Last-Event-ID` and the session goes on; only a lost session ends the transport.
+ */
+import { decodeBase64, encodeBase64 } from './base64.js';
+import { backoffDelay } from './backoff.js';
+import type { ReconnectOptions } from './backoff.js';
+import { CloseCode } from './close-codes.js';
+import { EventStreamParser } from './event-stream.js';
+import type { ServerSentEvent } from './event-stream.js';
+import type { Ending, Outgoing, Transport, TransportListener } from './transport.js';
+import { withParams } from './url.js';
+
+/** What the SSE transport needs from the socket's settings. */
+export interface EventStreamSettings {
+  /** The endpoint's http(s) URL, with the app's own query. */
+  url: URL;
+  protocols: string[];
+  fetch: typeof fetch;
+  /** How long the first event (`open`) may take. */
+  openTimeout: number;
+  /** Timing of stream resumes and POST retries. */
+  backoff: Required<ReconnectOptions>;
+}
+
+/** A frame of a POST body, as the protocol writes it. */
+type Frame = ['t', string] | ['b', string] | ['pong', string] | ['close', number, string];
+
+/** A frame waiting for its POST; `message` is what the app sent, kept to hand back if unsent. */
+interface Pending {
+  message?: Outgoing;
+  frame: Frame | Promise<Frame>;
+}
+
+/** Until the server says otherwise with `retry`. */
+const DEFAULT_RETRY = 1000;
+/**
+ * How long resumes are tried while the network is down. It matches the server's default
+ * `sessionTimeout`: after that the session is gone and a resume can only get 404.
+ */
+const RESUME_WINDOW = 30_000;
+
+/**
+ * The server answers a POST as soon as it has read it. One that hangs this long went into a
+ * black hole (the kind of network this transport is for) and is retried.
+ */
+const POST_TIMEOUT = 15_000;
+
+/** The events that carry the session's sequence number as their id. */
+const NUMBERED = new Set(['message', 'binary', 'ping', 'close']);
+
+const HTTP_OK = 200;
+const HTTP_NOT_FOUND = 404;
+const HTTP_TOO_LARGE = 413;
+const HTTP_BAD_REQUEST = 400;
+
+/** A 4xx that a retry would only repeat. 408 and 429 say "later". */
+const isFinalStatus = (status: number): boolean => status >= 400 && status < 500 && status !== 408 && status !== 429;
+
+function toFrame(message: Outgoing): Frame | Promise<Frame> {
+  if (typeof message === 'string') return ['t', message];
+  if (message instanceof Uint8Array) return ['b', encodeBase64(message)];
+  return message.arrayBuffer().then((buffer) => ['b', encodeBase64(new Uint8Array(buffer))]);
+}
+
+/** Opens a session: the stream first, POSTs once the `open` event named the session. */
+export function openEventStream(settings: EventStreamSettings, listener: TransportListener): Transport {
+  const { url, protocols, fetch: fetchImpl, backoff } = settings;
+  let session: string | undefined;
+  let lastEventId = '';
+  let retry = DEFAULT_RETRY;
+  let opened = false;
+  let done = false;
+  let stream: AbortController | undefined;
+  /** When the stream first failed to come back, for the resume window. */
+  let downSince: number | undefined;
+  let resumes = 0;
+
+  const outbox: Pending[] = [];
+  /** The POST in flight or being retried: its frames are fixed once sent (same seq, same body). */
+  let batch: { seq: number; entries: Pending[]; body?: string } | undefined;
+  /** The status of the batch's latest POST (0: the network failed), or the promise of it. */
+  let answer: Promise<number> | number | undefined;
+  let postController: AbortController | undefined;
+  let nextSeq = 0;
+  let posting = false;
+  let closing = false;
+  /** `abort()`: report nothing, not even an end that is waiting for a POST's answer. */
+  let silent = false;
+  const timers = new Map<ReturnType<typeof setTimeout>, () => void>();
+
+  const wait = (ms: number): Promise<void> => new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      resolve();
+    }, ms);
+    timers.set(timer, resolve);
+  });
+  const stop = (): void => {
+    done = true;
+    stream?.abort();
+    for (const [timer, resolve] of timers) {
+      clearTimeout(timer);
+      resolve();
+    }
+    timers.clear();
+  };
+  /**
+   * Ends the transport and hands back the messages that surely were not delivered. A batch whose
+   * POST may have reached the server is not among them: sent again on a new session, it could
+   * arrive twice. So a POST still on its way is waited for, briefly: after a 404 (the session was
+   * already gone) its messages were not delivered, after a 2xx they were, after a failure or no
+   * answer nobody knows.
+   */
+  const end = (code: number, reason: string, wasClean: boolean, fatal = false): void => {
+    if (done) return;
+    stop();
+    const grace = setTimeout(() => postController?.abort(), settings.openTimeout);
+    void Promise.resolve(answer).then((status) => {
+      clearTimeout(grace);
+      if (silent) return;
+      const pending = batch && (status === undefined || status === HTTP_NOT_FOUND) ? [...batch.entries, ...outbox] : outbox;
+      const unsent = pending.flatMap((entry) => (entry.message === undefined ? [] : [entry.message]));
+      listener.end({ code, reason, wasClean, opened, fatal, unsent } satisfies Ending);
+    });
+  };
+  const enqueue = (pending: Pending): void => {
+    outbox.push(pending);
+    void post();
+  };
+
+  const handle = (event: ServerSentEvent): void => {
+    switch (event.type) {
+      case 'open': {
+        if (opened) return;
+        const { session: id, protocol } = JSON.parse(event.data) as { session: string; protocol?: string };
+        if (typeof id !== 'string' || id === '') throw new SyntaxError('open event without a session');
+        session = id;
+        opened = true;
+        clearTimeout(openTimer);
+        listener.open(protocol ?? '');
+        return;
+      }
+      case 'message': {
+        const data: unknown = JSON.parse(event.data);
+        if (typeof data !== 'string') throw new SyntaxError('message data is not a JSON string');
+        listener.message(data);
+        return;
+      }
+      case 'binary':
+        listener.message(decodeBase64(event.data));
+        return;
+      case 'ping':
+        // After our close frame the session takes no more frames.
+        if (!closing) enqueue({ frame: ['pong', event.data] });
+        return;
+      case 'close': {
+        const { code, reason } = JSON.parse(event.data) as { code?: number; reason?: string };
+        end(typeof code === 'number' ? code : CloseCode.NORMAL, typeof reason === 'string' ? reason : '', true);
+        return;
+      }
+      default:
+        // Event types from a later protocol version.
+    }
+  };
+
+  /** One GET of the stream; resolves when it ended for good or handed over to a resume. */
+  const connect = async (): Promise<void> => {
+    const controller = new AbortController();
+    stream = controller;
+    const resuming = session !== undefined;
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (resuming && lastEventId !== '') headers['Last-Event-ID'] = lastEventId;
+    const href = withParams(url, {
+      __sy: 'sse',
+      __sy_protocols: protocols.length > 0 ? protocols.join(',') : undefined,
+      __sy_session: session,
+    });
+    let response: Response;
+    try {
+      response = await fetchImpl(href, { headers, signal: controller.signal });
+    } catch (error) {
+      return done ? undefined : streamLost(String((error as Error).message));
+    }
+    if (done) {
+      void response.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    const type = response.headers.get('content-type') ?? '';
+    if (response.status !== HTTP_OK || !type.startsWith('text/event-stream') || !response.body) {
+      void response.body?.cancel().catch(() => {});
+      const reason = `HTTP ${response.status}${response.status === HTTP_OK ? ` ${type}` : ''}`;
+      // A session the node doesn't know: report it lost, the socket starts a fresh one.
+      if (resuming && response.status === HTTP_NOT_FOUND) return end(CloseCode.ABNORMAL, 'session expired', false);
+      if (resuming && !isFinalStatus(response.status)) return streamLost(reason);
+      return end(CloseCode.ABNORMAL, reason, false, !resuming && isFinalStatus(response.status));
+    }
+    downSince = undefined;
+    resumes = 0;
+    const parser = new EventStreamParser(lastEventId);
+    const decoder = new TextDecoder();
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { value, done: finished } = await reader.read();
+        if (finished || done) break;
+        for (const event of parser.feed(decoder.decode(value, { stream: true }))) {
+          if (done) break;
+          // Ids count 1, 2, 3... per session. A gap (a resume older than the server's replay
+          // buffer) or a repeat would lose or duplicate messages without a word: report it.
+          if (NUMBERED.has(event.type) && Number(event.id) !== Number(lastEventId) + 1) {
+            return end(CloseCode.ABNORMAL, `event ${event.id} after ${lastEventId || 'none'}`, false);
+          }
+          handle(event);
+          lastEventId = event.id;
+        }
+        if (parser.retry !== undefined) retry = parser.retry;
+      }
+    } catch (error) {
+      if (error instanceof SyntaxError || error instanceof DOMException && error.name === 'InvalidCharacterError') {
+        return end(CloseCode.PROTOCOL_ERROR, `malformed event: ${error.message}`, false);
+      }
+      // The stream dropped (or was aborted, when `done`).
+    }
+    if (done) return undefined;
+    controller.abort();
+    return streamLost('stream ended');
+  };
+
+  const streamLost = async (reason: string): Promise<void> => {
+    // Before `open` there is no session to resume: the attempt failed.
+    if (!opened) return end(CloseCode.ABNORMAL, reason, false);
+    downSince ??= Date.now();
+    if (Date.now() - downSince > RESUME_WINDOW) return end(CloseCode.ABNORMAL, reason, false);
+    await wait(resumes === 0 ? retry : backoffDelay(resumes, { ...backoff, initialDelay: retry }));
+    resumes++;
+    if (!done) void connect();
+    return undefined;
+  };
+
+  /** Sends the outbox, one POST at a time; a failed POST is retried with the same body. */
+  const post = async (): Promise<void> => {
+    if (posting || session === undefined) return;
+    posting = true;
+    let failures = 0;
+    while (!done && (batch || outbox.length > 0)) {
+      if (!batch) {
+        batch = { seq: nextSeq, entries: outbox.splice(0) };
+        nextSeq += batch.entries.length;
+        answer = undefined;
+      }
+      const current = batch;
+      try {
+        current.body ??= JSON.stringify({ seq: current.seq, frames: await Promise.all(current.entries.map((entry) => entry.frame)) });
+      } catch {
+        end(CloseCode.ABNORMAL, 'could not read a Blob', false);
+      }
+      if (done) break;
+      const controller = new AbortController();
+      postController = controller;
+      const timeout = setTimeout(() => controller.abort(), POST_TIMEOUT);
+      answer = fetchImpl(withParams(url, { __sy: 'post', __sy_session: session }), {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+        body: current.body,
+        signal: controller.signal,
+      }).then((response) => {
+        void response.body?.cancel().catch(() => {});
+        return response.status;
+      }, () => 0);
+      const status = await answer;
+      clearTimeout(timeout);
+      answer = status;
+      if (done) break;
+      if (status >= 200 && status < 300) {
+        batch = undefined;
+        failures = 0;
+        const close = current.entries.find((entry) => Array.isArray(entry.frame) && entry.frame[0] === 'close');
+        if (close) {
+          const [, code, reason] = close.frame as ['close', number, string];
+          end(code, reason, true);
+        }
+        continue;
+      }
+      if (status === HTTP_NOT_FOUND) end(CloseCode.ABNORMAL, 'session expired', false);
+      else if (status === HTTP_TOO_LARGE) end(CloseCode.MESSAGE_TOO_BIG, 'message too big', false);
+      else if (status === HTTP_BAD_REQUEST) end(CloseCode.PROTOCOL_ERROR, 'POST refused', false);
+      else if (isFinalStatus(status)) end(CloseCode.ABNORMAL, `POST answered HTTP ${status}`, false);
+      // The app is closing: no retries, the close just isn't clean.
+      else if (closing) end(CloseCode.ABNORMAL, 'close frame not delivered', false);
+      else await wait(backoffDelay(failures++, backoff));
+    }
+    posting = false;
+  };
+
+  const openTimer = setTimeout(() => end(CloseCode.ABNORMAL, 'no open event', false), settings.openTimeout);
+  timers.set(openTimer, () => {});
+  void connect();
+
+  return {
+    send: (message) => enqueue({ message, frame: toFrame(message) }),
+    close: (code, reason) => {
+      if (closing) return;
+      closing = true;
+      enqueue({ frame: ['close', code, reason] });
+    },
+    abort: () => {
+      silent = true;
+      stop();
+      postController?.abort();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/** The contract between the socket and its two transports. */
+
+/** A message on its way out. A Blob is read only when a transport needs its bytes. */
+export type Outgoing = string | Uint8Array | Blob;
+
+/** Which transport carries a connection. */
+export type TransportName = 'websocket' | 'sse';
+
+/** How a transport ended. */
+export interface Ending {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  /** False: the attempt failed before `open`. */
+  opened: boolean;
+  /** Retrying can't help (the server answered with a 4xx other than 408 or 429). */
+  fatal: boolean;
+  /** Messages the transport accepted but could not confirm as delivered, oldest first. */
+  unsent: Outgoing[];
+}
+
+/** What a transport reports to its socket. After `end`, it reports nothing more. */
+export interface TransportListener {
+  open(protocol: string): void;
+  message(data: string | ArrayBuffer): void;
+  end(ending: Ending): void;
+}
+
+/** One attempt at a connection, over one transport. */
+export interface Transport {
+  /** Sends (or queues, in order) one message; only called after `open`. */
+  send(message: Outgoing): void;
+  /** Starts the closing handshake; `end` follows. */
+  close(code: number, reason: string): void;
+  /** Drops everything at once and reports nothing. */
+  abort(): void;
+}

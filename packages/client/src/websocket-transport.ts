@@ -1,0 +1,112 @@
+/**
+ * The WebSocket transport, with the liveness check of the fallback protocol: the endpoint
+ * answers `__sy=1` with one frame before any of the app's. Some antivirus and security proxies
+ * let the 101 through and then drop every frame; a socket that is "open" but silent is taken for
+ * one of those.
+ */
+import { CloseCode } from './close-codes.js';
+import type { Ending, Transport, TransportListener } from './transport.js';
+
+/** The payload of the endpoint's liveness frame. */
+export const LIVENESS_FRAME = '\u0000sy:open';
+
+/** What the client needs of a WebSocket: the browser's, undici's or `ws` all fit. */
+export interface WebSocketLike {
+  readonly protocol: string;
+  binaryType: string;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket class, e.g. `globalThis.WebSocket` or `ws`'s default export. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+const failed = (reason: string): Ending => ({
+  code: CloseCode.ABNORMAL, reason, wasClean: false, opened: false, fatal: false, unsent: [],
+});
+
+/**
+ * Opens `url` and reports `open` only after the liveness frame, which it swallows. The handshake
+ * and then the liveness frame may each take up to `livenessTimeout` ms.
+ */
+export function openWebSocket(
+  WebSocketClass: WebSocketConstructor,
+  url: string,
+  protocols: string[],
+  livenessTimeout: number,
+  listener: TransportListener,
+): Transport {
+  let alive = false;
+  let done = false;
+  let socket: WebSocketLike;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const detach = (): void => {
+    done = true;
+    clearTimeout(timer);
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    // `ws` throws an 'error' event that nobody listens to; keep one listener for good.
+    socket.onerror = () => {};
+  };
+  const end = (ending: Ending): void => {
+    if (done) return;
+    detach();
+    listener.end(ending);
+  };
+  const giveUp = (reason: string): void => {
+    end(failed(reason));
+    try {
+      socket.close();
+    } catch {
+      // Already closing.
+    }
+  };
+
+  try {
+    socket = new WebSocketClass(url, protocols);
+  } catch (error) {
+    // A URL or subprotocol the implementation refuses; SSE will meet the server's real answer.
+    queueMicrotask(() => listener.end(failed(String((error as Error).message))));
+    return { send() {}, close() {}, abort() {} };
+  }
+  socket.binaryType = 'arraybuffer';
+  timer = setTimeout(() => giveUp('no handshake'), livenessTimeout);
+  socket.onopen = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => giveUp('no liveness frame'), livenessTimeout);
+  };
+  socket.onmessage = (event: { data: string | ArrayBuffer }) => {
+    if (!alive) {
+      alive = true;
+      clearTimeout(timer);
+      listener.open(socket.protocol);
+      // Any first frame proves the path works; only the liveness frame itself is not the app's.
+      if (event.data === LIVENESS_FRAME) return;
+    }
+    if (!done) listener.message(event.data);
+  };
+  socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
+    end({ code: event.code, reason: event.reason, wasClean: event.wasClean, opened: alive, fatal: false, unsent: [] });
+  };
+  socket.onerror = () => {
+    // A 'close' always follows.
+  };
+
+  return {
+    send: (message) => socket.send(message),
+    close: (code, reason) => socket.close(code, reason),
+    abort: () => {
+      if (done) return;
+      detach();
+      try {
+        socket.close();
+      } catch {
+        // Already closing.
+      }
+    },
+  };
+}

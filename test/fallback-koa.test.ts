@@ -1,0 +1,6 @@
+import { runChatOverSse, runFallback, runPlainClients } from './fallback.js';
+import { koaHarness } from '../packages/koa/test/harness.js';
+
+runFallback(koaHarness);
+runPlainClients(koaHarness);
+runChatOverSse(koaHarness);

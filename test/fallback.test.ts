@@ -1,0 +1,6 @@
+import { runChatOverSse, runFallback, runPlainClients } from './fallback.js';
+import { expressHarness } from '../packages/express/test/harness.js';
+
+runFallback(expressHarness);
+runPlainClients(expressHarness);
+runChatOverSse(expressHarness);

@@ -1,0 +1,275 @@
+/**
+ * The load generator: its own process, raw `net` sockets, every frame built and masked once, and
+ * replies counted by their byte length, never parsed. The runner drives it over IPC.
+ *
+ * Commands (each answers once):
+ *   echo       { port, path, connections, size, tcp }   open the connections, then ping-pong
+ *                                                       forever, one message in flight on each
+ *   handshakes { port, path, concurrency, mode }        loops of open / one echo / close
+ *                                                       ('ws'), connect / echo / end ('tcp'), or
+ *                                                       a plain GET with Connection: close ('http')
+ *   open       { port, path, connections, tcp }         open and hold; count every byte received
+ *   count      {}                                       { done, failed, bytes } so far
+ *   waitBytes  { total }                                resolves once `bytes` reached `total`
+ *   stop       {}                                       stop the loops, drop every socket
+ */
+import net from 'node:net';
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+const MASK = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
+const OPCODE_BINARY = 0x2;
+const OPCODE_CLOSE = 0x8;
+// Every connection takes the next loopback source address, so that tens of thousands of
+// short connections never run out of ephemeral ports.
+const SOURCE_ADDRESSES = 60;
+
+/** A complete client frame: FIN, the opcode, the mask bit, and the payload masked once here. */
+export function clientFrame(opcode, payload) {
+  const length = payload.length;
+  const head = length < 126 ? Buffer.from([0x80 | opcode, 0x80 | length])
+    : length < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
+      : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), bigLength(length)]);
+  const masked = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) masked[i] = payload[i] ^ MASK[i & 3];
+  return Buffer.concat([head, MASK, masked]);
+}
+
+function bigLength(length) {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64BE(BigInt(length));
+  return bytes;
+}
+
+/** The length of the server's unmasked frame carrying `length` payload bytes. */
+export function serverFrameLength(length) {
+  return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
+}
+
+const state = { stopped: false, done: 0, failed: 0, bytes: 0, sockets: new Set(), waiters: [] };
+let nextSource = 0;
+
+function connect(port) {
+  nextSource = (nextSource + 1) % SOURCE_ADDRESSES;
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.0.${nextSource + 2}`, noDelay: true });
+  state.sockets.add(socket);
+  socket.on('close', forget);
+  return socket;
+}
+
+function forget() {
+  state.sockets.delete(this);
+}
+
+function upgradeRequest(port, path) {
+  return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`, 'latin1');
+}
+
+const HEADER_END = Buffer.from('\r\n\r\n');
+
+/** The status code of a response head, or 0 while the head is incomplete. */
+function statusOf(head) {
+  if (head.indexOf(HEADER_END) === -1) return 0;
+  return (head[9] - 48) * 100 + (head[10] - 48) * 10 + (head[11] - 48);
+}
+
+/** Opens one WebSocket: resolves with the socket and the bytes that followed the 101. */
+function openWebSocket(port, request) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port);
+    let head = Buffer.alloc(0);
+    const onData = (chunk) => {
+      head = Buffer.concat([head, chunk]);
+      const status = statusOf(head);
+      if (status === 0) return;
+      socket.removeListener('data', onData);
+      socket.removeListener('error', reject);
+      if (status !== 101) {
+        socket.destroy();
+        reject(new Error(`HTTP ${status} instead of 101: ${head.toString('latin1', 0, 200)}`));
+        return;
+      }
+      resolve({ socket, rest: head.length - (head.indexOf(HEADER_END) + 4) });
+    };
+    socket.on('data', onData);
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write(request));
+  });
+}
+
+function openTcp(port) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port);
+    socket.on('error', reject);
+    socket.on('connect', () => {
+      socket.removeListener('error', reject);
+      resolve({ socket, rest: 0 });
+    });
+  });
+}
+
+/** Opens `count` connections, at most `inflight` handshakes at a time. */
+async function openMany({ port, path, connections, tcp, inflight = 100 }) {
+  const request = upgradeRequest(port, path);
+  const opened = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < connections) {
+      next++;
+      try {
+        const { socket, rest } = await (tcp ? openTcp(port) : openWebSocket(port, request));
+        socket.on('error', () => {});
+        opened.push({ socket, rest });
+      } catch {
+        state.failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inflight, connections) }, worker));
+  return opened;
+}
+
+const kPending = Symbol('pending');
+const kReply = Symbol('reply');
+const kFrame = Symbol('frame');
+
+function onEchoData(chunk) {
+  let pending = this[kPending] + chunk.length;
+  const reply = this[kReply];
+  while (pending >= reply) {
+    pending -= reply;
+    state.done++;
+    if (!state.stopped) this.write(this[kFrame]);
+  }
+  this[kPending] = pending;
+}
+
+async function echo({ port, path, connections, size, tcp }) {
+  const frame = clientFrame(OPCODE_BINARY, Buffer.alloc(size, 0x61));
+  // The raw TCP floor sends the client's frame back as it came; WebSocket servers answer with
+  // an unmasked frame of the same payload.
+  const reply = tcp ? frame.length : serverFrameLength(size);
+  const opened = await openMany({ port, path, connections, tcp });
+  for (const { socket, rest } of opened) {
+    socket[kPending] = rest;
+    socket[kReply] = reply;
+    socket[kFrame] = frame;
+    socket.on('data', onEchoData);
+    socket.write(frame);
+  }
+  return { opened: opened.length, failed: state.failed };
+}
+
+const CLOSE_FRAME = clientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
+
+function handshakes({ port, path, concurrency, mode }) {
+  const echoFrame = clientFrame(OPCODE_BINARY, Buffer.alloc(64, 0x61));
+  const echoReply = mode === 'tcp' ? echoFrame.length : serverFrameLength(64);
+  const request = mode === 'http'
+    ? Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`, 'latin1')
+    : upgradeRequest(port, path);
+
+  const loop = () => {
+    if (state.stopped) return;
+    const socket = connect(port);
+    // 0: waiting for the response head; 1: for the echo; 2: closing; 3: complete.
+    let phase = mode === 'tcp' ? 1 : 0;
+    let head = null;
+    let got = 0;
+    let failed = false;
+    const fail = () => {
+      if (!failed && phase !== 3) state.failed++;
+      failed = true;
+      socket.destroy();
+    };
+    const timer = setTimeout(fail, 10_000);
+    socket.on('connect', () => socket.write(mode === 'tcp' ? echoFrame : request));
+    socket.on('data', (chunk) => {
+      if (phase === 0) {
+        head = head ? Buffer.concat([head, chunk]) : chunk;
+        const status = statusOf(head);
+        if (status === 0) return;
+        if (mode === 'http') {
+          if (status !== 200) fail();
+          phase = 2;
+          return;
+        }
+        if (status !== 101) return fail();
+        phase = 1;
+        got = head.length - (head.indexOf(HEADER_END) + 4);
+        socket.write(echoFrame);
+      } else if (phase === 1) {
+        got += chunk.length;
+      } else {
+        return;
+      }
+      if (phase === 1 && got >= echoReply) {
+        phase = 2;
+        if (mode === 'tcp') socket.end();
+        else socket.write(CLOSE_FRAME);
+      }
+    });
+    socket.on('error', fail);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      if (phase === 2 && !failed) {
+        phase = 3;
+        state.done++;
+      } else if (!failed) {
+        state.failed++;
+      }
+      loop();
+    });
+  };
+  for (let i = 0; i < concurrency; i++) loop();
+  return {};
+}
+
+function onHeldData(chunk) {
+  state.bytes += chunk.length;
+  if (state.waiters.length > 0) settleWaiters();
+}
+
+function settleWaiters() {
+  state.waiters = state.waiters.filter(({ total, resolve }) => {
+    if (state.bytes < total) return true;
+    resolve({ bytes: state.bytes });
+    return false;
+  });
+}
+
+async function open(options) {
+  const opened = await openMany(options);
+  for (const { socket, rest } of opened) {
+    state.bytes += rest;
+    socket.on('data', onHeldData);
+  }
+  return { opened: opened.length, failed: state.failed };
+}
+
+function stop() {
+  state.stopped = true;
+  for (const socket of state.sockets) socket.destroy();
+  state.sockets.clear();
+  return {};
+}
+
+const COMMANDS = {
+  echo,
+  handshakes,
+  open,
+  count: () => ({ done: state.done, failed: state.failed, bytes: state.bytes }),
+  waitBytes: ({ total }) => new Promise((resolve) => {
+    state.waiters.push({ total, resolve });
+    settleWaiters();
+  }),
+  stop,
+};
+
+process.on('message', (message) => {
+  Promise.resolve()
+    .then(() => COMMANDS[message.cmd](message))
+    .then((result) => process.send({ id: message.id, result }), (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }));
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready' });

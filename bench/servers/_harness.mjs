@@ -1,0 +1,97 @@
+/**
+ * What every benchmark server shares: it listens on 127.0.0.1 at a free port, tells the runner
+ * which one over IPC, and answers the runner's questions. Only the runner's own requests run
+ * here, never per message, so a server program's cost is the framework and the WebSocket code.
+ *
+ * A server program passes:
+ *   server       the http.Server or net.Server to listen with (or `listen`, for Fastify)
+ *   publish      sends one message to every subscriber of the broadcast topic
+ *   subscribers  how many connections are subscribed right now
+ */
+import { performance } from 'node:perf_hooks';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { writeHeapSnapshot } from 'node:v8';
+
+/** The topic every broadcast subscriber joins. */
+export const TOPIC = 'bench';
+
+/** What a broadcast publishes: 1 KiB of JSON text, the shape chat and dashboards send. */
+export const PAYLOAD = (() => {
+  const head = '{"type":"tick","room":"bench","data":"';
+  return `${head}${'x'.repeat(1024 - head.length - 2)}"}`;
+})();
+
+export async function serve({ server, listen, publish, subscribers }) {
+  const port = listen
+    ? await listen()
+    : await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+  process.on('message', (message) => {
+    Promise.resolve()
+      .then(() => answer(message, publish, subscribers))
+      .then((result) => process.send({ id: message.id, result }), (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }));
+  });
+  // The runner going away ends the server, whatever state the benchmark left it in.
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready', port });
+}
+
+function answer({ cmd, count, path }, publish, subscribers) {
+  switch (cmd) {
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return { cpu: user + system, at: performance.now() };
+    }
+    case 'memory':
+      return settledMemory();
+    case 'subscribers':
+      return subscribers();
+    case 'publish': {
+      const started = performance.now();
+      for (let i = 0; i < count; i++) publish(PAYLOAD);
+      return performance.now() - started;
+    }
+    case 'heapSnapshot':
+      return settledMemory().then(() => writeHeapSnapshot(path));
+    case 'profileStart':
+      return profiler.start();
+    case 'profileStop':
+      return profiler.stop(path);
+    default:
+      throw new Error(`unknown command ${cmd}`);
+  }
+}
+
+/** Memory after full collections, with turns of the event loop between them for finalizers. */
+async function settledMemory() {
+  for (let i = 0; i < 4; i++) {
+    globalThis.gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
+  return { heapUsed, rss, external, arrayBuffers };
+}
+
+/** A CPU profile of exactly the measured window (bench/profile.mjs), not of start-up. */
+const profiler = {
+  session: undefined,
+  post(method, params = {}) {
+    return new Promise((resolve, reject) => {
+      this.session.post(method, params, (error, result) => (error ? reject(error) : resolve(result)));
+    });
+  },
+  async start() {
+    this.session = new Session();
+    this.session.connect();
+    await this.post('Profiler.enable');
+    await this.post('Profiler.setSamplingInterval', { interval: 100 });
+    await this.post('Profiler.start');
+    return true;
+  },
+  async stop(path) {
+    const { profile } = await this.post('Profiler.stop');
+    this.session.disconnect();
+    writeFileSync(path, JSON.stringify(profile));
+    return path;
+  },
+};

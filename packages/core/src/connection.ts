@@ -40,6 +40,8 @@ export interface ConnectionHost {
   readonly maxPayload: number;
   /** The hub behind `subscribe` and `publish`. */
   readonly hub: Hub;
+  /** True when a `ping` hook exists; otherwise pings are listened to only once `on('ping')` asks. */
+  readonly wantsPings: boolean;
 }
 
 export const kWs = Symbol('switchyard.ws');
@@ -51,6 +53,7 @@ export const kLastPingAt = Symbol('switchyard.lastPingAt');
 export const kAwaitingPong = Symbol('switchyard.awaitingPong');
 export const kOnClosed = Symbol('switchyard.onClosed');
 export const kTopics = Symbol('switchyard.topics');
+const kEmitter = Symbol('switchyard.emitter');
 /** The close code switchyard sent because the peer broke the protocol (ws stops reading after it). */
 const kSentCode = Symbol('switchyard.sentCode');
 
@@ -77,7 +80,7 @@ interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): v
  * its events. Listeners on the underlying `ws` socket are shared functions, not per-connection
  * closures, so that an idle connection costs little memory.
  */
-export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents> {
+export class Connection<Context = unknown> {
   /** The WebSocket is being opened (never seen by handlers). */
   static readonly CONNECTING = 0;
   /** Open: messages flow both ways. */
@@ -95,28 +98,32 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
   /** @internal */ [kWs]: WebSocket;
   /** @internal */ [kHost]: ConnectionHost;
   /** @internal Messages that arrived while an async `open` ran; `null` once open settled. */
-  [kPending]: Array<[string | Buffer, boolean]> | null | undefined = undefined;
-  /** @internal */ [kPings]: PendingPing[] | undefined = undefined;
-  /** @internal */ [kNeedDrain] = false;
-  /** @internal */ [kLastPingAt] = 0;
+  declare [kPending]: Array<[string | Buffer, boolean]> | null | undefined;
+  // Rarely used state is declared, not initialised: a property is only added to the
+  // connections that need it, which keeps an idle connection small.
+  /** @internal */ declare [kPings]: PendingPing[] | undefined;
+  /** @internal */ declare [kNeedDrain]: boolean | undefined;
+  /** @internal */ [kLastPingAt]: number;
   /** @internal */ [kAwaitingPong] = false;
-  /** @internal */ [kOnClosed]: Array<() => void> | undefined = undefined;
-  /** @internal */ [kTopics]: Set<string> | undefined = undefined;
-  /** @internal */ [kSentCode]: number | undefined = undefined;
+  /** @internal */ declare [kOnClosed]: Array<() => void> | undefined;
+  /** @internal */ declare [kTopics]: Set<string> | undefined;
+  /** @internal */ declare [kSentCode]: number | undefined;
+  /** @internal Listeners of faye-style code, created on the first `on()`. */
+  declare [kEmitter]: EventEmitter | undefined;
 
   /** @internal Built by the endpoint, never by users. */
   constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
-    super();
     this[kWs] = ws;
     this[kHost] = host;
     this.request = request;
     this.context = context;
-    this[kLastPingAt] = performance.now();
+    // Whole milliseconds stay a small integer, stored in the object instead of a boxed double.
+    this[kLastPingAt] = Math.floor(performance.now());
     (ws as unknown as Record<symbol, unknown>)[kConnection] = this;
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
-    ws.on('ping', onWsPing);
+    if (host.wantsPings) ws.on('ping', onWsPing);
     ws.on('pong', onWsPong);
   }
 
@@ -192,6 +199,53 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
     this[kWs].terminate();
   }
 
+  /** Adds a listener: `message`, `close`, `ping`, `pong`, `drain` or `error`. */
+  on<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    listenFor(this, event);
+    (this[kEmitter] ??= new EventEmitter()).on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Same as {@link on}. */
+  addListener<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    return this.on(event, listener);
+  }
+
+  /** Adds a listener that runs once. */
+  once<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    listenFor(this, event);
+    (this[kEmitter] ??= new EventEmitter()).once(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Removes a listener. */
+  off<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    this[kEmitter]?.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Same as {@link off}. */
+  removeListener<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
+    return this.off(event, listener);
+  }
+
+  /** Removes every listener of `event`, or of every event. */
+  removeAllListeners(event?: keyof ConnectionEvents): this {
+    if (event === undefined) this[kEmitter]?.removeAllListeners();
+    else this[kEmitter]?.removeAllListeners(event);
+    return this;
+  }
+
+  /** How many listeners `event` has. */
+  listenerCount(event: keyof ConnectionEvents): number {
+    return this[kEmitter]?.listenerCount(event) ?? 0;
+  }
+
+  /** Calls the listeners of `event`; false when it has none. */
+  emit<E extends keyof ConnectionEvents>(event: E, ...args: ConnectionEvents[E]): boolean {
+    return this[kEmitter]?.emit(event, ...args) ?? false;
+  }
+
   /**
    * Sends a ping and resolves with the round-trip time in milliseconds. Rejects if the
    * connection closes first; that rejection never goes unhandled, so a forgotten `await` can't
@@ -220,6 +274,12 @@ export class Connection<Context = unknown> extends EventEmitter<ConnectionEvents
 }
 
 const EMPTY_TOPICS: ReadonlySet<string> = new Set();
+
+/** Starts listening to ws for an event that is only listened to on demand (`ping`). */
+function listenFor(connection: Connection<any>, event: keyof ConnectionEvents): void {
+  const ws = connection[kWs];
+  if (event === 'ping' && !connection[kHost].wantsPings && ws.listenerCount('ping') === 0) ws.on('ping', onWsPing);
+}
 
 function ignore(): void {}
 

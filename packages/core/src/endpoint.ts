@@ -91,6 +91,11 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     return (this.#hub ??= this.options.hub ?? new Hub());
   }
 
+  /** @internal Whether connections listen for the peer's pings for a `ping` hook. */
+  get wantsPings(): boolean {
+    return this.#hooks.ping !== undefined;
+  }
+
   /** Largest message accepted, in bytes. */
   get maxPayload(): number {
     return this.options.maxPayload;
@@ -498,7 +503,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
 }
 
 function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): void {
-  const now = performance.now();
+  const now = Math.floor(performance.now());
   for (const connection of endpoint.connections) {
     const since = now - connection[kLastPingAt];
     if (connection[kAwaitingPong]) {

@@ -2,18 +2,20 @@
 /**
  * `pnpm bench`: switchyard against raw TCP, raw ws and every peer adapter, in one run.
  *
- *   node bench/run.mjs            the full run (about 9 minutes); writes bench/RESULTS.md
+ *   node bench/run.mjs            the full run (under 10 minutes); writes bench/RESULTS.md
  *   node bench/run.mjs --quick    about a minute, fewer repeats and connections; prints only
  *
  * Options: --repeats=N, --only=ws,switchyard-express (the raw ws baseline is always kept),
  * --metrics=echo,handshake,memory,broadcast, --out=FILE (also write the report there).
  *
- * Every server is a small program in bench/servers/, started fresh for each round, and the
- * rounds are interleaved (A B C, A B C...) so that drifting load on the machine hits every
- * server alike; tables show medians. The load generator (bench/load.mjs) is a process of its
- * own. Server CPU comes from process.cpuUsage() in the server, read over IPC at the edges of
- * each measuring window, so the client's own cost never counts.
+ * Every server is a small program in bench/servers/. For echo and handshakes, each round starts
+ * all of them afresh and measures every metric on every server in turn (A B C, A B C...), each
+ * idle while another is measured; memory and broadcast start a fresh server process per server
+ * and round. Tables show medians. The load generator (bench/load.mjs) is a process of its own;
+ * server CPU comes from process.cpuUsage() in the server, read over IPC at the edges of each
+ * measuring window, so the client's own cost never counts.
  */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -24,8 +26,8 @@ import { PAYLOAD_BYTES, SERVERS, broadcastRun, echoRun, handshakeRun, memoryRun,
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 const PROFILES = {
-  full: { repeats: 5, memoryRepeats: 2, warmupRound: 1000, warmup: 300, window: 1200, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 100_000 },
-  quick: { repeats: 1, memoryRepeats: 1, warmupRound: 250, warmup: 100, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
+  full: { repeats: 4, memoryRepeats: 3, warmup: 1000, window: 1200, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 100_000 },
+  quick: { repeats: 1, memoryRepeats: 1, warmup: 300, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
 };
 
 const ECHO_SIZES = [64, 16 * 1024];
@@ -97,10 +99,10 @@ function report(results, servers, settings, meta, failures) {
 
   out.push('# switchyard benchmarks', '');
   out.push(`- Machine: ${meta.cpu}, ${meta.cores} cores, ${meta.memory} GiB; ${meta.platform}`);
-  out.push(`- Node ${meta.node}; ws ${meta.ws}${meta.bufferutil ? ' with bufferutil' : ''}; ${meta.date}`);
+  out.push(`- Node ${meta.node}; ws ${meta.ws}${meta.bufferutil ? ' with bufferutil' : ''}; ${meta.date}; ${meta.source}`);
   out.push(`- Load average (1 min) at start ${meta.loadStart}, at end ${meta.loadEnd}; the load generator shares these cores.`);
   out.push(`- Profile: ${meta.profile}. ${settings.repeats} rounds, each measuring every metric on every server in turn ` +
-    `(${settings.warmup} ms warm-up, then a ${settings.window} ms window), after an unrecorded round that warms every server up; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
+    `(${settings.warmup} ms warm-up, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
     `a fresh server process each. Tables show medians. Run time ${meta.duration}.`);
   out.push('- µs figures are server CPU (user + system, from `process.cpuUsage()` in the server) per operation; ratios are against raw ws in the same run.');
   out.push('');
@@ -266,7 +268,19 @@ function machine(profile) {
     date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
     loadStart: os.loadavg()[0].toFixed(2),
     profile,
+    source: sourceState(),
   };
+}
+
+/** The commit measured, and whether the packages had uncommitted changes. */
+function sourceState() {
+  try {
+    const git = (...args) => execFileSync('git', args, { cwd: here('..'), encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--', 'packages').length > 0;
+    return `commit ${git('rev-parse', '--short', 'HEAD')}${dirty ? ', with uncommitted changes in packages/' : ''}`;
+  } catch {
+    return 'not a git checkout';
+  }
 }
 
 /** Starts every server at once; one that fails to start is recorded and left out. */
@@ -298,9 +312,10 @@ async function main() {
   const log = (line) => process.stderr.write(`${line}\n`);
   log(`switchyard bench (${profile}): ${servers.length} servers, load average ${meta.loadStart}`);
 
-  // Throughput: every server is up for the whole phase (idle while another is measured), and
-  // each round measures every metric on every server in turn, so that a burst of load from
-  // elsewhere on the machine lands on one sample of many servers, not on many of one.
+  // Throughput: each round starts every server afresh (so that one process's bad luck, a JIT
+  // or GC state, stays in one sample) and measures every metric on every server in turn, idle
+  // while another is measured, so that a burst of load from elsewhere on the machine lands on
+  // one sample of many servers, not on many of one.
   const throughput = [
     ...(metrics.has('echo') ? ECHO_SIZES.map((size) => ({ key: `echo${size}`, label: `echo ${size === 64 ? '64 B' : '16 KiB'}`, run: (server, spec, options) => echoRun(server, spec, options, size) })) : []),
     ...(metrics.has('handshake') ? [
@@ -308,33 +323,25 @@ async function main() {
       { key: 'http', label: 'GET', skip: (spec) => spec.tcp, run: (server, spec, options) => handshakeRun(server, spec, options, 'http') },
     ] : []),
   ];
-  if (throughput.length > 0) {
+  for (let round = 0; round < settings.repeats && throughput.length > 0; round++) {
     const running = await startServers(servers, failures);
     try {
-      // Round 0 warms every server up on every workload and is not recorded: the first window
-      // on a fresh process costs up to twice the later ones.
-      for (let round = -1; round < settings.repeats; round++) {
-        for (const metric of throughput) {
-          const parts = [];
-          for (const spec of servers) {
-            const server = running.get(spec.id);
-            if (!server || metric.skip?.(spec)) continue;
-            if (round < 0) {
-              await metric.run(server, spec, { ...settings, warmup: 0, window: settings.warmupRound }).catch(() => {});
-              continue;
-            }
-            try {
-              const { rate, cpu, failed } = await metric.run(server, spec, settings);
-              results.add(`${metric.key}.rate`, spec.id, rate);
-              results.add(`${metric.key}.cpu`, spec.id, cpu);
-              if (failed) failures.push(`${spec.id} ${metric.label}: ${failed} failed in one window`);
-              parts.push(`${spec.id} ${fixed(metric.key.startsWith('echo') ? 2 : 1)(cpu)}`);
-            } catch (error) {
-              failures.push(`${spec.id} ${metric.label}: ${String(error.message).split('\n')[0]}`);
-            }
+      for (const metric of throughput) {
+        const parts = [];
+        for (const spec of servers) {
+          const server = running.get(spec.id);
+          if (!server || metric.skip?.(spec)) continue;
+          try {
+            const { rate, cpu, failed } = await metric.run(server, spec, settings);
+            results.add(`${metric.key}.rate`, spec.id, rate);
+            results.add(`${metric.key}.cpu`, spec.id, cpu);
+            if (failed) failures.push(`${spec.id} ${metric.label}: ${failed} failed in one window`);
+            parts.push(`${spec.id} ${fixed(metric.key.startsWith('echo') ? 2 : 1)(cpu)}`);
+          } catch (error) {
+            failures.push(`${spec.id} ${metric.label}: ${String(error.message).split('\n')[0]}`);
           }
-          if (round >= 0) log(`  [${round + 1}/${settings.repeats}] ${metric.label} µs: ${parts.join('  ')}`);
         }
+        log(`  [${round + 1}/${settings.repeats}] ${metric.label} µs: ${parts.join('  ')}`);
       }
     } finally {
       await Promise.all([...running.values()].map((server) => server.stop()));

@@ -1,4 +1,5 @@
-import { runFallbackBrowser, useChromium } from './fallback-browser.js';
+import { useChromium } from './browser.js';
+import { runFallbackBrowser } from './fallback-browser.js';
 import { expressHarness } from '../packages/express/test/harness.js';
 import { koaHarness } from '../packages/koa/test/harness.js';
 import { fastifyHarness } from '../packages/fastify/test/harness.js';

@@ -1,7 +1,7 @@
 /**
  * `@switchyard/client` in Chromium (playwright-core) through each proxy mode of test/proxy.ts.
  *
- *   const chromium = useChromium();
+ *   const chromium = useChromium();   // from ./browser.js: one Chromium per test file
  *   runFallbackBrowser(expressHarness, chromium);
  *
  * The page and the client's modules (packages/client/dist) are served by the server under
@@ -10,18 +10,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium } from 'playwright-core';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Harness } from './harness.js';
 import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, recordingEcho } from './fallback.js';
 import type { ProxyMode } from './proxy.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 const CLIENT_DIST = new URL('../packages/client/dist/', import.meta.url);
 const PAGE_PATH = '/fallback-test-page';
 /** The page loads the client's modules itself: the client is what a browser gets from dist. */
@@ -37,21 +31,6 @@ type PageGlobals = typeof globalThis & {
   sessionStorage: { getItem(key: string): string | null };
   chat: { socket: import('@switchyard/client').SwitchyardSocket; events: Array<{ type: string; name: string; text?: string }> };
 };
-
-/** Launches Chromium once for the test file; returns a getter for it. */
-export function useChromium(): () => Browser {
-  let browser: Browser | undefined;
-  beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  }, 30_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
-  return () => {
-    if (!browser) throw new Error('Chromium is not running');
-    return browser;
-  };
-}
 
 /**
  * Puts the test page and the client's modules in front of the app: `GET /fallback-test-page`

@@ -10,7 +10,7 @@ import type { FallbackParams, SessionHost } from './fallback.js';
 import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
-import { releaseRequestListeners, serverOf, takeSocket, watchServers } from './hijack.js';
+import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest } from './request.js';
@@ -205,6 +205,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws has its own error listener on the socket now.
+      releaseSocket(socket);
       // Only switchyard's client asks for this frame; it proves frames really flow, which a
       // 101 through a frame-dropping proxy does not.
       if (live) ws.send(LIVENESS_FRAME);

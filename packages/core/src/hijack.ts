@@ -67,8 +67,8 @@ export function releaseRequestListeners(req: IncomingMessage, socket: Duplex): v
 
 const kTakeover = Symbol('switchyard.takeover');
 const kRouting = Symbol('switchyard.routing');
-const kClaimed = Symbol('switchyard.claimed');
-const kLatePath = Symbol('switchyard.latePath');
+/** Responses whose socket became a WebSocket, with the path their late writes name. */
+const detached = new WeakMap<ServerResponse, string>();
 
 type WithTakeover = IncomingMessage & { [kTakeover]?: PendingTakeover };
 type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<number, ((ret: number) => void) | undefined>;
@@ -76,6 +76,11 @@ type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<nu
 function ignoreSocketError(): void {
   // Until a WebSocket owns it, a reset from the client is nobody's business: Node removed its
   // own error listener when it handed the socket over, and an unhandled 'error' would crash.
+}
+
+/** Removes the guard listener once a WebSocket (which listens for errors itself) owns the socket. */
+export function releaseSocket(socket: Duplex): void {
+  socket.removeListener('error', ignoreSocketError);
 }
 
 /** The HTTP server that accepted this request's socket. */
@@ -150,7 +155,7 @@ function isClaimed(socket: Duplex): boolean {
 
 function endSocket(this: ServerResponse): void {
   const socket = this.socket;
-  if (socket && !(this as ServerResponse & { [kClaimed]?: true })[kClaimed]) socket.end();
+  if (socket && !detached.has(this)) socket.end();
 }
 
 function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
@@ -202,8 +207,7 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
 const kWarnedPaths = Symbol('switchyard.warnedPaths');
 
 function dropLateWrite(this: ServerResponse): ServerResponse {
-  const marked = this as ServerResponse & { [kLatePath]?: string };
-  const path = marked[kLatePath] ?? 'a request';
+  const path = detached.get(this) ?? 'a request';
   const server = serverOf(this.req) as (Server & { [kWarnedPaths]?: Set<string> }) | undefined;
   const warned = server ? (server[kWarnedPaths] ??= new Set()) : undefined;
   if (!warned?.has(path)) {
@@ -222,15 +226,37 @@ function dropLateWriteTrue(this: ServerResponse): boolean {
   return true;
 }
 
+/** Per response prototype (Express swaps in its own), one that drops every write. */
+const droppingPrototypes = new WeakMap<object, object>();
+
+function droppingPrototypeOf(proto: object): object {
+  let dropping = droppingPrototypes.get(proto);
+  if (!dropping) {
+    dropping = Object.create(proto, {
+      writeHead: { value: dropLateWrite, writable: true, configurable: true },
+      end: { value: dropLateWrite, writable: true, configurable: true },
+      write: { value: dropLateWriteTrue, writable: true, configurable: true },
+      flushHeaders: { value: dropLateWrite, writable: true, configurable: true },
+    }) as object;
+    droppingPrototypes.set(proto, dropping);
+  }
+  return dropping;
+}
+
 function detachResponse(res: ServerResponse, socket: Duplex, path: string): void {
-  const marked = res as ServerResponse & { [kClaimed]?: true; [kLatePath]?: string };
-  marked[kClaimed] = true;
   const query = path.indexOf('?');
-  marked[kLatePath] = query === -1 ? path : path.slice(0, query);
+  detached.set(res, query === -1 ? path : path.slice(0, query));
   if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
   // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
-  res.writeHead = dropLateWrite as unknown as ServerResponse['writeHead'];
-  res.end = dropLateWrite as unknown as ServerResponse['end'];
-  res.write = dropLateWriteTrue as unknown as ServerResponse['write'];
-  res.flushHeaders = dropLateWrite as unknown as ServerResponse['flushHeaders'];
+  const proto = Object.getPrototypeOf(res) as object;
+  if (proto === ServerResponse.prototype) {
+    res.writeHead = dropLateWrite as unknown as ServerResponse['writeHead'];
+    res.end = dropLateWrite as unknown as ServerResponse['end'];
+    res.write = dropLateWriteTrue as unknown as ServerResponse['write'];
+    res.flushHeaders = dropLateWrite as unknown as ServerResponse['flushHeaders'];
+  } else {
+    // New own properties on a response whose prototype a framework swapped (Express) cost
+    // microseconds each; one prototype swap to a cached dropping prototype does not.
+    Object.setPrototypeOf(res, droppingPrototypeOf(proto));
+  }
 }

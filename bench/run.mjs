@@ -26,7 +26,7 @@ import { PAYLOAD_BYTES, SERVERS, broadcastRun, echoRun, handshakeRun, memoryRun,
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 const PROFILES = {
-  full: { repeats: 4, memoryRepeats: 3, warmup: 1000, window: 1200, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 100_000 },
+  full: { repeats: 4, memoryRepeats: 3, warmup: 800, window: 1000, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 80_000 },
   quick: { repeats: 1, memoryRepeats: 1, warmup: 300, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
 };
 

@@ -6,10 +6,8 @@
  * Real servers on 127.0.0.1:0, real frameworks, and real clients: the `ws` client, undici's
  * WebSocket, faye-websocket's client, and raw `net` sockets for byte-level checks.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WebSocket as UndiciWebSocket } from 'undici';
@@ -828,16 +826,4 @@ export function runConformance(harness: Harness): void {
   });
 }
 
-/** Runs `scenario` in a child process and returns how it exited, for "the process can exit" checks. */
-export function runChild(script: string, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })));
-}
-
 export type { Harness } from './harness.js';
-void http;

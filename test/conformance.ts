@@ -644,6 +644,28 @@ export function runConformance(harness: Harness): void {
         expect(seen.isBuffer).toBe(true);
       });
 
+      it('ws.request.headers keeps the request headers but not the handshake\'s own; the upgrade hook sees them all', async () => {
+        let hookSaw: Record<string, unknown> = {};
+        let kept: Record<string, unknown> = {};
+        const s = await serve([{
+          path: '/headers',
+          handlers: {
+            heartbeat: false,
+            protocols: ['chat'],
+            upgrade(req) { hookSaw = { ...req.headers }; },
+            open(ws) { kept = { ...ws.request.headers }; ws.send('ok'); },
+          },
+        }]);
+        const ws = track(await openWs(s.url('/headers'), ['chat'], { headers: { 'x-trace': 'abc', cookie: 'sid=1' } }));
+        expect((await messages(ws).next()).data.toString()).toBe('ok');
+        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']) {
+          expect(hookSaw[name], name).toBeDefined();
+          expect(kept[name], name).toBeUndefined();
+        }
+        expect(kept['sec-websocket-extensions']).toBeUndefined();
+        expect(kept).toMatchObject({ host: `127.0.0.1:${s.port}`, 'x-trace': 'abc', cookie: 'sid=1', 'sec-websocket-protocol': 'chat' });
+      });
+
       it('route params reach the upgrade hook', async () => {
         const s = await serve([{
           path: '/rooms/:id',
@@ -654,13 +676,13 @@ export function runConformance(harness: Harness): void {
       });
 
       it('faye style: a function per connection with on(message/close)', async () => {
-        const closes: CloseEvent[] = [];
+        const closes: Array<CloseEvent & { from: string | undefined }> = [];
         const s = await serve([{
           path: '/events',
           handlers: (ws, req) => {
             ws.send(`hello ${req.path}`);
             ws.on('message', (data) => ws.send(data));
-            ws.on('close', (event) => closes.push(event));
+            ws.on('close', (event) => closes.push({ ...event, from: ws.request.remoteAddress }));
           },
         }]);
         const ws = track(await openWs(s.url('/events')));
@@ -670,7 +692,24 @@ export function runConformance(harness: Harness): void {
         expect((await inbox.next()).data.toString()).toBe('echo me');
         ws.close(4000, 'bye');
         await delay(100);
-        expect(closes).toEqual([{ code: 4000, reason: 'bye', wasClean: true }]);
+        // The address is read from the socket lazily; a close listener still gets it after the socket is gone.
+        expect(closes).toEqual([{ code: 4000, reason: 'bye', wasClean: true, from: '127.0.0.1' }]);
+      });
+
+      it('a close hook sees the peer address after the socket is gone, also when the peer vanished', async () => {
+        const seen: Array<[number, string | undefined]> = [];
+        const s = await serve([{
+          path: '/bye',
+          handlers: { heartbeat: false, close(ws, event) { seen.push([event.code, ws.request.remoteAddress]); } },
+        }]);
+        const clean = track(await openWs(s.url('/bye')));
+        clean.close(1000);
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(handshakeRequest('/bye'));
+        expect((await readResponse(raw)).status).toBe(101);
+        raw.destroy();
+        await vi.waitFor(() => expect(seen).toHaveLength(2));
+        expect(seen.sort()).toEqual([[1000, '127.0.0.1'], [1006, '127.0.0.1']]);
       });
 
       it('ping() resolves with the round-trip time; ping and pong hooks fire', async () => {

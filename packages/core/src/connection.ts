@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo } from './request.js';
@@ -120,6 +120,9 @@ export class Connection<Context = unknown> {
     // Whole milliseconds stay a small integer, stored in the object instead of a boxed double.
     this[kLastPingAt] = Math.floor(performance.now());
     (ws as unknown as Record<symbol, unknown>)[kConnection] = this;
+    // A RoutedWebSocket hands its events over itself; anything else (the SSE fallback's
+    // stand-in) gets the same shared functions as listeners.
+    if (ws instanceof RoutedWebSocket) return;
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
@@ -275,10 +278,19 @@ export class Connection<Context = unknown> {
 
 const EMPTY_TOPICS: ReadonlySet<string> = new Set();
 
-/** Starts listening to ws for an event that is only listened to on demand (`ping`). */
+/**
+ * Prepares for a listener: a `close` listener will want the peer's address after the socket is
+ * gone, and the fallback's stand-in socket is listened to for pings only on demand.
+ */
 function listenFor(connection: Connection<any>, event: keyof ConnectionEvents): void {
+  if (event === 'close') {
+    void connection.request.remoteAddress;
+    return;
+  }
   const ws = connection[kWs];
-  if (event === 'ping' && !connection[kHost].wantsPings && ws.listenerCount('ping') === 0) ws.on('ping', onWsPing);
+  if (event === 'ping' && !(ws instanceof RoutedWebSocket) && !connection[kHost].wantsPings && ws.listenerCount('ping') === 0) {
+    ws.on('ping', onWsPing);
+  }
 }
 
 function ignore(): void {}
@@ -346,6 +358,32 @@ function failConnection(connection: Connection<any>, code: number): void {
 
 function connectionOf(emitter: object): Connection<any> {
   return (emitter as Record<symbol, Connection<any>>)[kConnection]!;
+}
+
+/**
+ * ws's WebSocket, with its events handed straight to the connection instead of through five
+ * listeners per socket: an idle connection is smaller, and a handshake adds no listeners.
+ * Listeners added to it directly still run.
+ */
+export class RoutedWebSocket extends WebSocket {
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const connection = (this as unknown as Record<symbol, Connection<any> | undefined>)[kConnection];
+    if (connection !== undefined) {
+      switch (event) {
+        case 'message': onWsMessage.call(this, a as Buffer, b as boolean); break;
+        case 'close': onWsClose.call(this, a as number, b as Buffer); break;
+        case 'error':
+          onWsError.call(this, a as Error);
+          // Handled: an 'error' without listeners must not throw out of ws.
+          if (this.listenerCount('error') === 0) return true;
+          break;
+        case 'ping': onWsPing.call(this, a as Buffer); break;
+        case 'pong': onWsPong.call(this, a as Buffer); break;
+      }
+    }
+    if ((this as unknown as { _eventsCount: number })._eventsCount === 0) return connection !== undefined;
+    return super.emit(event, a, b);
+  }
 }
 
 function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
-import { Connection, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
+import { Connection, RoutedWebSocket, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
 import type { FallbackParams, SessionHost } from './fallback.js';
 import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
@@ -13,7 +13,7 @@ import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
-import { RequestInfo, UpgradeRequest } from './request.js';
+import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
 import { parseProtocols, selectProtocol } from './subprotocol.js';
@@ -33,6 +33,9 @@ const kProtocol = Symbol('switchyard.protocol');
 function chosenProtocol(_offered: Set<string>, req: IncomingMessage): string | false {
   return (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] ?? false;
 }
+
+/** What the checks decide for a new connection: a rejection, or what to open it with. */
+type Admission<Context> = HandshakeRejection | { protocol: string | undefined; context: Context | undefined };
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -78,6 +81,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       // zlib concurrency limit keep memory bounded (a deflate context is ~300 KB per socket).
       perMessageDeflate: compression ? { threshold: 1024, concurrencyLimit: 10, ...compression } : false,
       handleProtocols: chosenProtocol,
+      WebSocket: RoutedWebSocket,
     });
   }
 
@@ -124,9 +128,13 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
         return respond(res, new HandshakeRejection(500, 'Internal Server Error'));
       }
     }
-    const { socket, head } = await takeSocket(req, res, fallback.url);
+    // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
+    let taken = takeSocket(req, res, fallback.url);
+    if (taken instanceof Promise) taken = await taken;
+    const { socket, head } = taken;
     try {
-      return await this.#upgrade(req, socket, head, fallback, extras, server);
+      const status = this.#upgrade(req, socket, head, fallback, extras, server);
+      return typeof status === 'number' ? status : await status;
     } catch (error) {
       this.#report(undefined, error);
       return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
@@ -148,7 +156,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
    * The checks every new connection passes, whatever its transport: shutdown, origin,
    * subprotocol, then the `upgrade` hook. Returns the rejection to send, or what to open with.
    */
-  async #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<HandshakeRejection | { protocol: string | undefined; context: Context | undefined }> {
+  #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
 
     const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
@@ -173,35 +181,41 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
 
-    let context: Context | undefined;
     const hook = this.#hooks.upgrade;
-    if (hook) {
-      let result: UpgradeResult<Context>;
-      try {
-        result = await hook(upgradeRequest);
-      } catch (error) {
-        if (error instanceof HandshakeRejection) return error;
-        this.#report(undefined, error);
-        return new HandshakeRejection(500, 'Internal Server Error');
-      }
-      if (result instanceof HandshakeRejection) return result;
-      if (result) context = result.context;
-    }
-    if (this.#closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context };
+    if (!hook) return { protocol, context: undefined };
+    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server);
   }
 
-  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
+  async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: ReturnType<typeof serverOf>): Promise<Admission<Context>> {
+    let result: UpgradeResult<Context>;
+    try {
+      result = await hook(upgradeRequest);
+    } catch (error) {
+      if (error instanceof HandshakeRejection) return error;
+      this.#report(undefined, error);
+      return new HandshakeRejection(500, 'Internal Server Error');
+    }
+    if (result instanceof HandshakeRejection) return result;
+    if (this.#closing || isShuttingDown(server)) return shuttingDown();
+    return { protocol, context: result ? result.context : undefined };
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
-    const admitted = await this.#admit(req, fallback.url, offered, extras, server);
+    const admitted = this.#admit(req, fallback.url, offered, extras, server);
+    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, settled));
+    return this.#accept(req, socket, head, fallback, admitted);
+  }
+
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, admitted: Admission<Context>): number {
     if (admitted instanceof HandshakeRejection) return this.#reject(socket, admitted);
     if (socket.destroyed || !socket.readable || !socket.writable) {
       socket.destroy();
       return 0;
     }
     (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = admitted.protocol;
-    const info = new RequestInfo(fallback.url, req.headers, req.socket.remoteAddress);
+    const info = new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
@@ -266,7 +280,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, req.headers, req.socket.remoteAddress), admitted.context as Context);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket.remoteAddress), admitted.context as Context);
     return 200;
   }
 
@@ -334,6 +348,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
 
   #open(ws: WebSocket, info: RequestInfo, context: Context): void {
     const connection = new Connection<Context>(ws, this, info, context);
+    // The socket is gone by the time close handlers run; read the address while it is here.
+    if (this.#hooks.close) void info.remoteAddress;
     this.connections.add(connection);
     this.#startHeartbeat();
     const open = this.#listener ?? this.#hooks.open;

@@ -7,10 +7,26 @@ import { parseProtocols } from './subprotocol.js';
 
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
 
+/**
+ * True when a comma-separated header lists `token` (lower-case), in any case. Runs several times
+ * per handshake, so the common one-token value is compared without allocating.
+ */
 function hasToken(header: string | undefined, token: string): boolean {
   if (!header) return false;
+  if (header.length === token.length) return equalsLowerCase(header, token);
   for (const part of header.split(',')) if (part.trim().toLowerCase() === token) return true;
   return false;
+}
+
+/** `value.toLowerCase() === lower` for an ASCII `lower`, without a new string. */
+function equalsLowerCase(value: string, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    // Setting bit 0x20 lower-cases A-Z; only letters may differ from `lower` by it.
+    const code = value.charCodeAt(i);
+    const want = lower.charCodeAt(i);
+    if (code !== want && !(want >= 0x61 && want <= 0x7a && (code | 0x20) === want)) return false;
+  }
+  return true;
 }
 
 /**

@@ -10,6 +10,7 @@ export type { TakenSocket } from './hijack.js';
 export { Connection } from './connection.js';
 export type { CloseEvent, ConnectionEvents, SendData } from './connection.js';
 export { RequestInfo, UpgradeRequest } from './request.js';
+export type { Peer } from './request.js';
 export type { Query } from './request.js';
 export { Endpoint, createEndpoint } from './endpoint.js';
 export type { RequestExtras } from './endpoint.js';

@@ -8,19 +8,46 @@ export type Query = Record<string, string | string[]>;
  * that no IncomingMessage (and the socket, parser and buffers it holds) stays alive per
  * connection.
  */
+/** Where a request came from: its socket, read only when the address is asked for. */
+export interface Peer {
+  readonly remoteAddress?: string | undefined;
+}
+
 export class RequestInfo {
   /** The full request URL as the client sent it, e.g. `/chat?room=a`. */
   readonly url: string;
-  /** The request headers, lower-cased as Node delivers them. */
+  /**
+   * The request headers, lower-cased as Node delivers them. A connection's request leaves out
+   * the handshake's own (`upgrade`, `connection`, `sec-websocket-key`, `-version`, `-extensions`).
+   */
   readonly headers: IncomingHttpHeaders;
-  /** The peer's IP address, as seen by this server. */
-  readonly remoteAddress: string | undefined;
+  #peer: Peer | undefined;
+  #remoteAddress: string | undefined;
   #query: Query | undefined;
 
-  constructor(url: string, headers: IncomingHttpHeaders, remoteAddress: string | undefined) {
+  /**
+   * `peer` is the address itself, or the socket to read it from on first use: asking the
+   * kernel for it (getpeername) costs more than the rest of what this object does.
+   */
+  constructor(url: string, headers: IncomingHttpHeaders, peer: string | Peer | undefined) {
     this.url = url;
     this.headers = headers;
-    this.remoteAddress = remoteAddress;
+    if (typeof peer === 'object') this.#peer = peer;
+    else this.#remoteAddress = peer;
+  }
+
+  /**
+   * The peer's IP address, as seen by this server. Read from the socket the first time it is
+   * asked for; switchyard reads it before the socket closes whenever a close handler or
+   * `close` listener exists, so it is there in those too.
+   */
+  get remoteAddress(): string | undefined {
+    const peer = this.#peer;
+    if (peer !== undefined) {
+      this.#peer = undefined;
+      this.#remoteAddress = peer.remoteAddress;
+    }
+    return this.#remoteAddress;
   }
 
   /** The URL's path, without the query string. */
@@ -43,6 +70,24 @@ export class RequestInfo {
   toJSON(): { url: string; path: string; query: Query; headers: IncomingHttpHeaders; origin: string | undefined; remoteAddress: string | undefined } {
     return { url: this.url, path: this.path, query: this.query, headers: this.headers, origin: this.origin, remoteAddress: this.remoteAddress };
   }
+}
+
+/** Headers that only served the handshake (RFC 6455 §4.2.1); a connection does not keep them. */
+const HANDSHAKE_ONLY: ReadonlySet<string> = new Set([
+  'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
+]);
+
+/**
+ * The request headers a connection keeps: all but the handshake's own, which are spent once the
+ * 101 is out and would cost every idle connection about 150 bytes. The `upgrade` hook's
+ * request (and its `raw`) still has them all.
+ */
+export function keptHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {};
+  for (const name in headers) {
+    if (!HANDSHAKE_ONLY.has(name)) kept[name] = headers[name];
+  }
+  return kept;
 }
 
 function parseQuery(url: string): Query {
@@ -73,7 +118,7 @@ export class UpgradeRequest extends RequestInfo {
   readonly raw: IncomingMessage;
 
   constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[]) {
-    super(url, raw.headers, raw.socket.remoteAddress);
+    super(url, raw.headers, raw.socket);
     this.raw = raw;
     this.params = params;
     this.state = state;

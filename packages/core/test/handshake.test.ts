@@ -21,6 +21,13 @@ describe('isWebSocketRequest / asksForUpgrade', () => {
   const cases: Array<[Record<string, string | undefined>, boolean, boolean]> = [
     [{}, true, true],
     [{ upgrade: 'WebSocket' }, true, true],
+    [{ upgrade: 'WEBSOCKET', connection: 'UPGRADE' }, true, true],
+    [{ upgrade: 'websockeT', connection: 'upgradE' }, true, true],
+    // Same length as the token, one letter off: the no-allocation comparison must still say no.
+    [{ upgrade: 'websockex' }, false, false],
+    [{ upgrade: 'websocket', connection: 'upgrada' }, true, false],
+    [{ upgrade: 'websocke\u00d4' }, false, false],
+    [{ upgrade: 'WEBSOCKET ' }, true, true],
     [{ upgrade: 'h2c, websocket' }, true, true],
     [{ upgrade: 'h2c' }, false, false],
     [{ upgrade: undefined }, false, false],

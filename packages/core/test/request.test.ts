@@ -17,4 +17,15 @@ describe('RequestInfo', () => {
       expect(info.toJSON()).toMatchObject({ url, path, remoteAddress: '127.0.0.1' });
     });
   }
+
+  it('reads the address from a socket once, when first asked, and keeps it', () => {
+    let reads = 0;
+    const socket = { get remoteAddress() { reads++; return reads === 1 ? '10.0.0.7' : undefined; } };
+    const info = new RequestInfo('/', {}, socket);
+    expect(reads).toBe(0);
+    expect(info.remoteAddress).toBe('10.0.0.7');
+    expect(info.remoteAddress).toBe('10.0.0.7');
+    expect(info.toJSON().remoteAddress).toBe('10.0.0.7');
+    expect(reads).toBe(1);
+  });
 });

@@ -95,7 +95,7 @@ export async function startLoad() {
 /** Reads server CPU and client counts at (nearly) the same instant. */
 export async function snapshot(server, load) {
   const [cpu, count] = await Promise.all([server.rpc({ cmd: 'cpu' }), load.rpc({ cmd: 'count' })]);
-  return { cpu: cpu.cpu, done: count.done, failed: count.failed, at: performance.now() };
+  return { cpu: cpu.cpu, user: cpu.user, system: cpu.system, done: count.done, failed: count.failed, at: performance.now() };
 }
 
 /**
@@ -113,6 +113,9 @@ export async function window(server, load, settings) {
   return {
     rate: ops / ((after.at - before.at) / 1000),
     cpu: ops > 0 ? (after.cpu - before.cpu) / ops : NaN,
+    // The kernel's share (system) against the process's own code (user), per operation.
+    user: ops > 0 ? (after.user - before.user) / ops : NaN,
+    system: ops > 0 ? (after.system - before.system) / ops : NaN,
     failed: after.failed - before.failed,
   };
 }

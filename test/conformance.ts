@@ -666,6 +666,21 @@ export function runConformance(harness: Harness): void {
         expect(kept).toMatchObject({ host: `127.0.0.1:${s.port}`, 'x-trace': 'abc', cookie: 'sid=1', 'sec-websocket-protocol': 'chat' });
       });
 
+      it("socket listeners from before the request (connection tracking) stay on the WebSocket's socket", async () => {
+        const s = await serve([{ path: '/tracked', handlers: echo }]);
+        const seen: string[] = [];
+        s.server.on('connection', (socket) => {
+          socket.on('close', () => seen.push('close'));
+          socket.once('end', () => seen.push('end'));
+        });
+        const ws = track(await openWs(s.url('/tracked')));
+        const inbox = messages(ws);
+        ws.send('still echoing');
+        expect((await inbox.next()).data.toString()).toBe('still echoing');
+        ws.close(1000);
+        await vi.waitFor(() => expect(seen).toEqual(['end', 'close']));
+      });
+
       it('route params reach the upgrade hook', async () => {
         const s = await serve([{
           path: '/rooms/:id',

@@ -40,7 +40,7 @@ function answer({ cmd, count, path }, publish, subscribers) {
   switch (cmd) {
     case 'cpu': {
       const { user, system } = process.cpuUsage();
-      return { cpu: user + system, at: performance.now() };
+      return { cpu: user + system, user, system, at: performance.now() };
     }
     case 'memory':
       return settledMemory();

@@ -28,12 +28,6 @@ export interface RequestExtras {
   state?: Record<string, unknown>;
 }
 
-const kProtocol = Symbol('switchyard.protocol');
-
-function chosenProtocol(_offered: Set<string>, req: IncomingMessage): string | false {
-  return (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] ?? false;
-}
-
 /** What the checks decide for a new connection: a rejection, or what to open it with. */
 type Admission<Context> = HandshakeRejection | { protocol: string | undefined; context: Context | undefined };
 
@@ -59,6 +53,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   readonly #sessions = new Map<string, SseSocket>();
   readonly #inboxes = new Map<SseSocket, Inbox>();
   #closing = false;
+  /** The subprotocol of the handshake being completed right now (see handleProtocols). */
+  #chosenProtocol: string | undefined;
   #warnedNoProtocol = false;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
@@ -80,7 +76,9 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       // Off: offers are declined, so no frame ever carries an RSV bit. On: ws's threshold and
       // zlib concurrency limit keep memory bounded (a deflate context is ~300 KB per socket).
       perMessageDeflate: compression ? { threshold: 1024, concurrencyLimit: 10, ...compression } : false,
-      handleProtocols: chosenProtocol,
+      // ws asks during handleUpgrade, synchronously (there is no verifyClient), for the
+      // protocol #accept chose; a property on the request would cost microseconds to add.
+      handleProtocols: () => this.#chosenProtocol ?? false,
       WebSocket: RoutedWebSocket,
     });
   }
@@ -214,18 +212,22 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       socket.destroy();
       return 0;
     }
-    (req as IncomingMessage & { [kProtocol]?: string })[kProtocol] = admitted.protocol;
     const info = new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
-    this.#wss.handleUpgrade(req, socket, head, (ws) => {
-      // ws has its own error listener on the socket now.
-      releaseSocket(socket);
-      // Only switchyard's client asks for this frame; it proves frames really flow, which a
-      // 101 through a frame-dropping proxy does not.
-      if (live) ws.send(LIVENESS_FRAME);
-      this.#open(ws, info, admitted.context as Context);
-    });
+    this.#chosenProtocol = admitted.protocol;
+    try {
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        // ws has its own error listener on the socket now.
+        releaseSocket(socket);
+        // Only switchyard's client asks for this frame; it proves frames really flow, which a
+        // 101 through a frame-dropping proxy does not.
+        if (live) ws.send(LIVENESS_FRAME);
+        this.#open(ws, info, admitted.context as Context);
+      });
+    } finally {
+      this.#chosenProtocol = undefined;
+    }
     return 101;
   }
 

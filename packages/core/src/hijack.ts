@@ -28,21 +28,54 @@ export interface TakenSocket {
   head: Buffer;
 }
 
-interface PendingTakeover {
-  socket?: Duplex;
-  head?: Buffer;
-  resolve?: (taken: TakenSocket) => void;
+/**
+ * An upgrade request on its way out of Node's HTTP machinery. Kept in a WeakMap, not on the
+ * request: adding a property to an IncomingMessage costs microseconds per handshake.
+ */
+class Takeover {
+  socket: Duplex | undefined = undefined;
+  head: Buffer | undefined = undefined;
+  resolve: ((taken: TakenSocket) => void) | undefined = undefined;
   /** The socket's listeners before the framework saw the request (see releaseRequestListeners). */
-  baseline?: Map<string, Function[]>;
+  baseline: Array<Function | Function[] | undefined> | undefined = undefined;
+  /** The path the late-write warning names, once the response is detached. */
+  path: string | undefined = undefined;
+}
+
+const takeovers = new WeakMap<IncomingMessage, Takeover>();
+
+function startTakeover(req: IncomingMessage): Takeover {
+  const takeover = new Takeover();
+  takeovers.set(req, takeover);
+  return takeover;
 }
 
 /** Socket events that request-scoped code (on-finished, loggers) listens to. */
 const REQUEST_EVENTS = ['error', 'close', 'end', 'finish', 'timeout', 'drain'] as const;
 
-function snapshotListeners(socket: Duplex): Map<string, Function[]> {
-  const baseline = new Map<string, Function[]>();
-  for (const event of REQUEST_EVENTS) baseline.set(event, socket.rawListeners(event));
+/** A socket's listeners of one event as EventEmitter stores them: none, one, or an array. */
+type Stored = Function | Function[] | undefined;
+
+function storedListeners(socket: Duplex, event: string): Stored {
+  return (socket as unknown as { _events: Record<string, Stored> })._events[event];
+}
+
+/**
+ * The socket's listeners of REQUEST_EVENTS, read from EventEmitter's own store (one array per
+ * handshake instead of a Map and six copies); EventEmitter grows an array in place, so arrays
+ * are copied.
+ */
+function snapshotListeners(socket: Duplex): Stored[] {
+  const baseline: Stored[] = [];
+  for (const event of REQUEST_EVENTS) {
+    const stored = storedListeners(socket, event);
+    baseline.push(Array.isArray(stored) ? stored.slice() : stored);
+  }
   return baseline;
+}
+
+function isIn(listener: Function, stored: Stored): boolean {
+  return stored === listener || (Array.isArray(stored) && stored.includes(listener));
 }
 
 /**
@@ -53,24 +86,22 @@ function snapshotListeners(socket: Duplex): Map<string, Function[]> {
  * connection. Listeners that were there before the request (connection tracking) stay.
  */
 export function releaseRequestListeners(req: IncomingMessage, socket: Duplex): void {
-  const baseline = (req as WithTakeover)[kTakeover]?.baseline;
+  const baseline = takeovers.get(req)?.baseline;
   if (!baseline) return;
-  for (const event of REQUEST_EVENTS) {
-    const before = baseline.get(event) ?? [];
-    for (const listener of socket.rawListeners(event)) {
-      if (listener !== ignoreSocketError && !before.includes(listener)) {
-        socket.removeListener(event, listener as (...args: unknown[]) => void);
+  for (let i = 0; i < REQUEST_EVENTS.length; i++) {
+    const event = REQUEST_EVENTS[i]!;
+    const now = storedListeners(socket, event);
+    if (now === undefined || now === baseline[i]) continue;
+    for (const stored of Array.isArray(now) ? now.slice() : [now]) {
+      // removeListener accepts a once() wrapper as stored, as well as what was passed to once().
+      if (stored !== ignoreSocketError && !isIn(stored, baseline[i])) {
+        socket.removeListener(event, stored as (...args: unknown[]) => void);
       }
     }
   }
 }
 
-const kTakeover = Symbol('switchyard.takeover');
 const kRouting = Symbol('switchyard.routing');
-/** Responses whose socket became a WebSocket, with the path their late writes name. */
-const detached = new WeakMap<ServerResponse, string>();
-
-type WithTakeover = IncomingMessage & { [kTakeover]?: PendingTakeover };
 type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<number, ((ret: number) => void) | undefined>;
 
 function ignoreSocketError(): void {
@@ -116,18 +147,18 @@ export function watchServers(): void {
 }
 
 function onRequestStart(message: unknown): void {
-  const { request, response, server } = message as { request: WithTakeover; response: ServerResponse; server: Server };
+  const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: Server };
   // Only when llhttp itself stopped at the upgrade: otherwise it parses on as HTTP.
-  if (!asksForUpgrade(request) || request[kTakeover]) return;
+  if (!asksForUpgrade(request) || takeovers.has(request)) return;
   routeUpgrades(server);
-  request[kTakeover] = { baseline: snapshotListeners(request.socket) };
+  startTakeover(request).baseline = snapshotListeners(request.socket);
   (request as IncomingMessage & { upgrade: boolean }).upgrade = true;
   // After an HTTP answer from middleware, no second request can follow on this connection.
   response.shouldKeepAlive = false;
 }
 
-function onServerUpgrade(this: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
-  const pending = req[kTakeover];
+function onServerUpgrade(this: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const pending = takeovers.get(req);
   if (pending) {
     // Marked before its 'request' event: the framework is already running for this request.
     socket.on('error', ignoreSocketError);
@@ -155,17 +186,20 @@ function isClaimed(socket: Duplex): boolean {
 
 function endSocket(this: ServerResponse): void {
   const socket = this.socket;
-  if (socket && !detached.has(this)) socket.end();
+  if (socket && this.end !== dropLateWrite) socket.end();
 }
 
-function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head: Buffer): void {
+function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
   const res = new ServerResponse(req);
   // The parser is gone, so this connection can carry no second request.
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
   res.on('finish', endSocket);
-  req[kTakeover] = { socket, head, baseline: snapshotListeners(socket) };
+  const takeover = startTakeover(req);
+  takeover.socket = socket;
+  takeover.head = head;
+  takeover.baseline = snapshotListeners(socket);
   server.emit('request', req, res);
 }
 
@@ -175,13 +209,16 @@ function dispatchUpgrade(server: Server, req: WithTakeover, socket: Duplex, head
  * server and path that names the path.
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
-  const request = req as WithTakeover;
-  const pending = request[kTakeover];
   const server = serverOf(req);
   if (server) routeUpgrades(server);
-  if (res) detachResponse(res, req.socket, path);
-  if (pending?.socket && pending.head) return { socket: pending.socket, head: pending.head };
-  if (pending) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
+  const pending = takeovers.get(req) ?? startTakeover(req);
+  if (res) {
+    const query = path.indexOf('?');
+    pending.path = query === -1 ? path : path.slice(0, query);
+    detachResponse(res, req.socket);
+  }
+  if (pending.socket && pending.head) return { socket: pending.socket, head: pending.head };
+  if (pending.baseline) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
 
   const socket = req.socket;
   const parser = (socket as unknown as { parser?: HttpParser | null }).parser;
@@ -193,7 +230,7 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
   // Not marked in advance (a server the diagnostics channel doesn't cover, or a request llhttp
   // did not stop at): mark it now.
   return new Promise<TakenSocket>((resolve) => {
-    request[kTakeover] = { resolve };
+    pending.resolve = resolve;
     (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
     if (parser.getCurrentBuffer().length === 0) {
       // Not inside the parser's execution (an await ran since the 'request' event): ask the
@@ -207,7 +244,7 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
 const kWarnedPaths = Symbol('switchyard.warnedPaths');
 
 function dropLateWrite(this: ServerResponse): ServerResponse {
-  const path = detached.get(this) ?? 'a request';
+  const path = takeovers.get(this.req)?.path ?? 'a request';
   const server = serverOf(this.req) as (Server & { [kWarnedPaths]?: Set<string> }) | undefined;
   const warned = server ? (server[kWarnedPaths] ??= new Set()) : undefined;
   if (!warned?.has(path)) {
@@ -243,9 +280,7 @@ function droppingPrototypeOf(proto: object): object {
   return dropping;
 }
 
-function detachResponse(res: ServerResponse, socket: Duplex, path: string): void {
-  const query = path.indexOf('?');
-  detached.set(res, query === -1 ? path : path.slice(0, query));
+function detachResponse(res: ServerResponse, socket: Duplex): void {
   if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
   // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
   const proto = Object.getPrototypeOf(res) as object;

@@ -105,6 +105,7 @@ function report(results, servers, settings, meta, failures) {
     `(${settings.warmup} ms warm-up, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
     `a fresh server process each. Tables show medians. Run time ${meta.duration}.`);
   out.push('- µs figures are server CPU (user + system, from `process.cpuUsage()` in the server) per operation; ratios are against raw ws in the same run.');
+  if (meta.serverFlags) out.push(`- Every server ran with the Node flags \`${meta.serverFlags}\` (BENCH_SERVER_FLAGS).`);
   out.push('');
 
   if (has('echo64.cpu')) {
@@ -265,6 +266,7 @@ function machine(profile) {
     node: process.version,
     ws: require('ws/package.json').version,
     bufferutil,
+    serverFlags: process.env.BENCH_SERVER_FLAGS?.trim() || undefined,
     date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
     loadStart: os.loadavg()[0].toFixed(2),
     profile,

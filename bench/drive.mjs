@@ -144,7 +144,7 @@ export async function handshakeRun(server, spec, settings, mode) {
   return withLoad(async (load) => {
     const path = mode === 'http' ? '/http' : '/echo';
     await load.rpc({ cmd: 'handshakes', port: server.port, path, concurrency: settings.concurrency, mode });
-    return window(server, load, settings);
+    return window(server, load, { ...settings, warmup: settings.handshakeWarmup ?? settings.warmup });
   });
 }
 

@@ -36,7 +36,7 @@ const top = Number(flags.top ?? 25);
 async function cpu() {
   const server = await startServer(spec);
   const file = join(dir, `${id}-${workload}.cpuprofile`);
-  const settings = { warmup: 1000, window: seconds * 1000, echoConnections: 100, concurrency: 50, deliveries: 200_000 };
+  const settings = { warmup: 1000, handshakeWarmup: 2000, window: seconds * 1000, echoConnections: 100, concurrency: 50, deliveries: 200_000 };
   try {
     const run = {
       echo64: () => echoRun(server, spec, settings, 64),

@@ -5,7 +5,7 @@
  *   node bench/run.mjs            the full run (under 10 minutes); writes bench/RESULTS.md
  *   node bench/run.mjs --quick    about a minute, fewer repeats and connections; prints only
  *
- * Options: --repeats=N, --only=ws,switchyard-express (the raw ws baseline is always kept),
+ * Options: --repeats=N, --warmup=MS, --window=MS, --only=ws,switchyard-express (the raw ws baseline is always kept),
  * --metrics=echo,handshake,memory,broadcast, --out=FILE (also write the report there).
  *
  * Every server is a small program in bench/servers/. For echo and handshakes, each round starts
@@ -26,8 +26,10 @@ import { PAYLOAD_BYTES, SERVERS, broadcastRun, echoRun, handshakeRun, memoryRun,
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 const PROFILES = {
-  full: { repeats: 4, memoryRepeats: 3, warmup: 800, window: 1000, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 80_000 },
-  quick: { repeats: 1, memoryRepeats: 1, warmup: 300, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
+  // Handshakes run more framework and WebSocket code per operation than echo does, and V8 is
+  // still compiling it (on threads that process.cpuUsage() counts) for over a second.
+  full: { repeats: 4, memoryRepeats: 3, warmup: 800, handshakeWarmup: 1800, window: 1000, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 80_000 },
+  quick: { repeats: 1, memoryRepeats: 1, warmup: 300, handshakeWarmup: 300, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
 };
 
 const ECHO_SIZES = [64, 16 * 1024];
@@ -42,6 +44,7 @@ function parseArgs(argv) {
     else if (name === 'metrics') args.metrics = value.split(',');
     else if (name === 'out') args.out = value;
     else if (name === 'repeats') args.repeats = Number(value);
+    else if (name === 'warmup' || name === 'window') args[name] = Number(value);
     else throw new TypeError(`bench: unknown option ${arg}`);
   }
   return args;
@@ -102,7 +105,7 @@ function report(results, servers, settings, meta, failures) {
   out.push(`- Node ${meta.node}; ws ${meta.ws}${meta.bufferutil ? ' with bufferutil' : ''}; ${meta.date}; ${meta.source}`);
   out.push(`- Load average (1 min) at start ${meta.loadStart}, at end ${meta.loadEnd}; the load generator shares these cores.`);
   out.push(`- Profile: ${meta.profile}. ${settings.repeats} rounds, each measuring every metric on every server in turn ` +
-    `(${settings.warmup} ms warm-up, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
+    `(${settings.warmup} ms warm-up, ${settings.handshakeWarmup} ms for handshakes and GETs, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
     `a fresh server process each. Tables show medians. Run time ${meta.duration}.`);
   out.push('- µs figures are server CPU (user + system, from `process.cpuUsage()` in the server) per operation; ratios are against raw ws in the same run.');
   if (meta.serverFlags) out.push(`- Every server ran with the Node flags \`${meta.serverFlags}\` (BENCH_SERVER_FLAGS).`);
@@ -305,6 +308,8 @@ async function main() {
   const profile = args.quick ? 'quick' : 'full';
   const settings = { ...PROFILES[profile] };
   if (args.repeats) settings.repeats = settings.memoryRepeats = args.repeats;
+  if (args.warmup) settings.warmup = settings.handshakeWarmup = args.warmup;
+  if (args.window) settings.window = args.window;
   const servers = SERVERS.filter((server) => !args.only || server.id === 'ws' || args.only.includes(server.id));
   const metrics = new Set(args.metrics);
   const meta = machine(profile);

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { Hub } from './hub.js';
@@ -366,6 +367,13 @@ function connectionOf(emitter: object): Connection<any> {
  * Listeners added to it directly still run.
  */
 export class RoutedWebSocket extends WebSocket {
+  /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
+  setSocket(...args: unknown[]): void {
+    (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
+    (this as unknown as { _receiver: { end: unknown } })._receiver.end = endOnce;
+    (args[0] as { end: unknown }).end = endOnce;
+  }
+
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
     const connection = (this as unknown as Record<symbol, Connection<any> | undefined>)[kConnection];
     if (connection !== undefined) {
@@ -384,6 +392,19 @@ export class RoutedWebSocket extends WebSocket {
     if ((this as unknown as { _eventsCount: number })._eventsCount === 0) return connection !== undefined;
     return super.emit(event, a, b);
   }
+}
+
+/**
+ * `end()` for ws's Receiver and the socket, which ws ends more than once as a connection closes
+ * (the Receiver on the close frame, on the socket's 'end' and on its 'close'; the socket after
+ * its close frame and on 'end'). For each call after the first, Node's Writable.end builds an
+ * ERR_STREAM_ALREADY_FINISHED or ERR_STREAM_DESTROYED that nobody sees: three stack traces per
+ * connection, about a tenth of a handshake's CPU. A repeated end() without arguments does
+ * nothing else, so here it does nothing at all; any other call is the stream's own end().
+ */
+function endOnce(this: Writable, ...args: unknown[]): Writable {
+  if (args.length === 0 && this.writableEnded) return this;
+  return (Object.getPrototypeOf(this) as { end(...args: unknown[]): Writable }).end.apply(this, args);
 }
 
 function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

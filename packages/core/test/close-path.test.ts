@@ -7,7 +7,7 @@ import { Duplex, Writable } from 'node:stream';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { websocket } from '@switchyard/express';
-import type { CloseEvent, Connection } from '@switchyard/express';
+import type { CloseEvent, Connection, Handlers } from '@switchyard/express';
 // The same module instance as @switchyard/express's (the built one), so the symbols match.
 import { RoutedWebSocket, kWs } from '../dist/connection.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
@@ -22,7 +22,7 @@ afterEach(async () => {
   }
 });
 
-async function start(handlers: Parameters<typeof websocket>[0]): Promise<number> {
+async function start(handlers: Handlers<undefined>): Promise<number> {
   const app = express();
   app.use('/ws', websocket(handlers));
   const server = http.createServer(app);

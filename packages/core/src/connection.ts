@@ -370,8 +370,8 @@ export class RoutedWebSocket extends WebSocket {
   /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
   setSocket(...args: unknown[]): void {
     (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
-    (this as unknown as { _receiver: { end: unknown } })._receiver.end = endOnce;
-    (args[0] as { end: unknown }).end = endOnce;
+    endingOnce((this as unknown as { _receiver: object })._receiver);
+    endingOnce(args[0] as object);
   }
 
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
@@ -404,7 +404,28 @@ export class RoutedWebSocket extends WebSocket {
  */
 function endOnce(this: Writable, ...args: unknown[]): Writable {
   if (args.length === 0 && this.writableEnded) return this;
-  return (Object.getPrototypeOf(this) as { end(...args: unknown[]): Writable }).end.apply(this, args);
+  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(this, args);
+}
+
+/** Per stream class (Receiver, net.Socket, tls.TLSSocket), a prototype whose end() is endOnce. */
+const endOnceProtos = new WeakMap<object, object>();
+/** The reverse: the class prototype each of those extends. */
+const endOnceBases = new WeakMap<object, object>();
+
+/**
+ * Gives a stream endOnce by swapping its prototype for a cached one: an own `end` property
+ * would cost each connection ~30 bytes. The stream stays an instance of its class.
+ */
+function endingOnce(stream: object): void {
+  const base = Object.getPrototypeOf(stream) as object;
+  if (endOnceBases.has(base)) return;
+  let proto = endOnceProtos.get(base);
+  if (!proto) {
+    proto = Object.create(base, { end: { value: endOnce, writable: true, configurable: true } }) as object;
+    endOnceProtos.set(base, proto);
+    endOnceBases.set(proto, base);
+  }
+  Object.setPrototypeOf(stream, proto);
 }
 
 function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

@@ -751,6 +751,24 @@ export function runConformance(harness: Harness): void {
         expect(events).toEqual(['pong:true', 'pong:true', 'ping:from client']);
       });
 
+      it('faye style: ping and pong listeners without hooks get the client\'s ping and the pong to ws.ping()', async () => {
+        const events: string[] = [];
+        const s = await serve([{
+          path: '/listen',
+          handlers: (ws) => {
+            ws.on('ping', (data) => events.push(`ping:${data.toString()}`));
+            ws.on('pong', (data) => events.push(`pong:${data.toString()}`));
+            ws.on('message', () => { void ws.ping('from server').then(() => ws.send('ponged')); });
+          },
+        }]);
+        const ws = track(await openWs(s.url('/listen')));
+        const inbox = messages(ws);
+        ws.ping('from client');
+        ws.send('go');
+        expect((await inbox.next()).data.toString()).toBe('ponged');
+        expect(events).toEqual(['ping:from client', 'pong:from server']);
+      });
+
       it('a ping left pending when the client vanishes rejects, but never as an unhandled rejection', async () => {
         const unhandled: unknown[] = [];
         const onUnhandled = (reason: unknown): void => { unhandled.push(reason); };

@@ -41,7 +41,10 @@ export interface ConnectionHost {
   readonly maxPayload: number;
   /** The hub behind `subscribe` and `publish`. */
   readonly hub: Hub;
-  /** True when a `ping` hook exists; otherwise pings are listened to only once `on('ping')` asks. */
+  /**
+   * True when a `ping` hook exists. A RoutedWebSocket hands over every ping anyway; the SSE
+   * stand-in is listened to for pings only then, or once `on('ping')` asks.
+   */
   readonly wantsPings: boolean;
 }
 

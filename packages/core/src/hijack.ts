@@ -219,6 +219,7 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined
     detachResponse(res, req.socket);
   }
   if (pending.socket && pending.head) return { socket: pending.socket, head: pending.head };
+  // A baseline means the request was marked before the framework saw it; its socket is on the way.
   if (pending.baseline) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
 
   const socket = req.socket;

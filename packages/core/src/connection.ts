@@ -35,6 +35,11 @@ export interface ConnectionHost {
   dispatchControl(connection: Connection<any>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void;
   dispatchClose(connection: Connection<any>, event: CloseEvent): void;
   dispatchError(connection: Connection<any>, error: Error): void;
+  /**
+   * A listener added with `on()` returned a promise that rejected: treated like a failing
+   * handler (1011, reported), or only reported for `close` and `error` listeners.
+   */
+  listenerRejected(connection: Connection<any>, event: keyof ConnectionEvents, error: unknown): void;
   readonly highWaterMark: number;
   readonly maxBufferedAmount: number;
   /** Largest message accepted after inflating. */
@@ -209,7 +214,7 @@ export class Connection<Context = unknown> {
   /** Adds a listener: `message`, `close`, `ping`, `pong`, `drain` or `error`. */
   on<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
     listenFor(this, event);
-    (this[kEmitter] ??= new EventEmitter()).on(event, listener as (...args: unknown[]) => void);
+    (this[kEmitter] ??= new ListenerEmitter(this)).on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
@@ -221,7 +226,7 @@ export class Connection<Context = unknown> {
   /** Adds a listener that runs once. */
   once<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
     listenFor(this, event);
-    (this[kEmitter] ??= new EventEmitter()).once(event, listener as (...args: unknown[]) => void);
+    (this[kEmitter] ??= new ListenerEmitter(this)).once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
@@ -281,6 +286,26 @@ export class Connection<Context = unknown> {
 }
 
 const EMPTY_TOPICS: ReadonlySet<string> = new Set();
+
+/**
+ * The listeners of faye-style code. `ws.on('message', async () => { ... })` returns a promise
+ * that EventEmitter would drop, so a rejection would be unhandled and, on Node's defaults, end
+ * the process. EventEmitter's captureRejections hands each rejection to the method below
+ * instead, which treats it like a failing handler.
+ */
+class ListenerEmitter extends EventEmitter {
+  readonly #connection: Connection<any>;
+
+  constructor(connection: Connection<any>) {
+    super({ captureRejections: true });
+    this.#connection = connection;
+  }
+
+  [Symbol.for('nodejs.rejection')](error: unknown, event: string | symbol): void {
+    const connection = this.#connection;
+    connection[kHost].listenerRejected(connection, event as keyof ConnectionEvents, error);
+  }
+}
 
 /**
  * Prepares for a listener: a `close` listener will want the peer's address after the socket is

@@ -457,6 +457,13 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   }
 
   /** @internal */
+  listenerRejected(connection: Connection<Context>, event: string, error: unknown): void {
+    // A close or error listener runs as the connection ends: there is nothing left to close.
+    if (event === 'close' || event === 'error') this.#report(connection, error);
+    else this.#fail(connection, error);
+  }
+
+  /** @internal */
   dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
     this.connections.delete(connection);
     if (this.connections.size === 0) this.#stopHeartbeat();

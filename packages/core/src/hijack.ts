@@ -190,8 +190,54 @@ function endSocket(this: ServerResponse): void {
   if (socket && this.end !== dropLateWrite) socket.end();
 }
 
+/** A socket's response in progress, as Node's HTTP server tracks it. */
+function responseOn(socket: Duplex): ServerResponse | null | undefined {
+  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+}
+
+/**
+ * Pipelining: a client may send a plain request and an upgrade in one write. Node hands the
+ * upgrade over as soon as it has parsed it, while the earlier request's response may still be
+ * in progress (Fastify answers on a later turn, Express's 404 too) and holds the socket. The
+ * upgrade waits for every earlier response to finish, so answers go out in order and never
+ * interleave; Node's own finish handler assigns the socket to each queued response in turn.
+ * Resolves false when the socket cannot carry an answer any more (the client left, or an
+ * earlier response was the connection's last).
+ */
+function afterEarlierResponses(socket: Duplex, own: ServerResponse | undefined): Promise<boolean> | boolean {
+  const earlier = responseOn(socket);
+  if (!earlier || earlier === own) return !socket.destroyed && socket.writable;
+  return new Promise<boolean>((resolve) => {
+    const settle = (): void => {
+      earlier.removeListener('finish', settle);
+      earlier.removeListener('close', settle);
+      socket.removeListener('close', settle);
+      // Node's own 'finish' handler ran first (it listens from the start) and has moved the
+      // socket on to the next queued response, if any: wait for that one as well.
+      const next = afterEarlierResponses(socket, own);
+      if (typeof next === 'boolean') resolve(next);
+      else void next.then(resolve);
+    };
+    earlier.once('finish', settle);
+    earlier.once('close', settle);
+    socket.once('close', settle);
+  });
+}
+
 function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
+  const ready = afterEarlierResponses(socket, undefined);
+  if (ready === true) runUpgradeRequest(server, req, socket, head);
+  else if (ready === false) socket.destroy();
+  else {
+    void ready.then((writable) => {
+      if (writable) runUpgradeRequest(server, req, socket, head);
+      else socket.destroy();
+    });
+  }
+}
+
+function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const res = new ServerResponse(req);
   // The parser is gone, so this connection can carry no second request.
   res.shouldKeepAlive = false;
@@ -210,6 +256,27 @@ function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, h
  * server and path that names the path.
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
+  const taken = takeFromParser(req, res, path);
+  return taken instanceof Promise ? taken.then((one) => inTurn(one, res)) : inTurn(taken, res);
+}
+
+/**
+ * The socket once every earlier pipelined response on it has gone out (see
+ * afterEarlierResponses); the response of this request itself is detached from it then, when
+ * Node has assigned it meanwhile.
+ */
+function inTurn(taken: TakenSocket, res: ServerResponse | undefined): Promise<TakenSocket> | TakenSocket {
+  const ready = afterEarlierResponses(taken.socket, res);
+  if (typeof ready === 'boolean') return detachOwn(taken, res);
+  return ready.then(() => detachOwn(taken, res));
+}
+
+function detachOwn(taken: TakenSocket, res: ServerResponse | undefined): TakenSocket {
+  if (res?.socket) res.detachSocket(res.socket as Parameters<ServerResponse['detachSocket']>[0]);
+  return taken;
+}
+
+function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
   const server = serverOf(req);
   if (server) routeUpgrades(server);
   const pending = takeovers.get(req) ?? startTakeover(req);
@@ -283,7 +350,9 @@ function droppingPrototypeOf(proto: object): object {
 }
 
 function detachResponse(res: ServerResponse, socket: Duplex): void {
-  if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+  // Only a response that holds the socket now; one still queued behind an earlier pipelined
+  // response is detached once Node assigns it (see inTurn).
+  if (res.socket === socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
   // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
   const proto = Object.getPrototypeOf(res) as object;
   if (proto === ServerResponse.prototype) {

@@ -444,7 +444,14 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   dispatchError(connection: Connection<Context>, error: Error): void {
     // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
     // default: a misbehaving client must not be able to flood the server's logs.
-    if (connection.listenerCount('error') > 0) connection.emit('error', error);
+    if (connection.listenerCount('error') > 0) {
+      try {
+        connection.emit('error', error);
+      } catch (listenerError) {
+        // Thrown into ws's receiver, it would be an uncaught exception.
+        logError(connection, listenerError);
+      }
+    }
     const hook = this.#hooks.error;
     if (hook) {
       try {

@@ -18,7 +18,7 @@ import type { Harness, Mount, ServeOptions, Started } from './harness.js';
 import { start } from './harness.js';
 import {
   ACCEPT, Opcode, RawClient, captureWarnings, closeCodeOf, closeFrame, closed, delay, frame,
-  handshakeRequest, messages, openWs, readResponse, selfSignedCert,
+  handshakeRequest, messages, openWs, parseFrames, readResponse, selfSignedCert,
 } from './helpers.js';
 
 const echo: Mount['handlers'] = {
@@ -552,6 +552,84 @@ export function runConformance(harness: Harness): void {
         raw2.write(frame(Opcode.TEXT, Buffer.from([0xc3, 0x28])));
         await raw2.until(() => raw2.frames().some((f) => f.opcode === Opcode.CLOSE));
         expect(closeCodeOf(raw2.frames().at(-1))).toBe(CloseCode.INVALID_PAYLOAD);
+      });
+    });
+
+    describe('11b. pipelining and faye-style listener faults (regressions)', () => {
+      it('a plain GET and a handshake in one write: the 404 first, then the 101, and the socket works', async () => {
+        const s = await serve([{ path: '/echo', handlers: echo }]);
+        // A first upgrade, so that the server's 'upgrade' route is in place, as on a live server.
+        track(await openWs(s.url('/echo'))).terminate();
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(`GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n${handshakeRequest('/echo')}`);
+        await raw.until((b) => b.includes('HTTP/1.1 101'));
+        const text = raw.received.toString('latin1');
+        expect(text.startsWith('HTTP/1.1 404 ')).toBe(true);
+        expect(text.indexOf('HTTP/1.1 101')).toBeGreaterThan(text.indexOf('\r\n\r\n'));
+        raw.write(frame(Opcode.TEXT, 'after the pipeline'));
+        const framesAfter101 = (): ReturnType<typeof parseFrames> => {
+          const head = raw.received.indexOf('\r\n\r\n', raw.received.indexOf('HTTP/1.1 101'));
+          return parseFrames(raw.received.subarray(head + 4));
+        };
+        await raw.until(() => framesAfter101().some((f) => f.payload.toString() === 'after the pipeline'));
+      });
+
+      it('a mangled upgrade and a handshake in one write get one well-formed answer and a closed socket', async () => {
+        const s = await serve([{ path: '/echo', handlers: echo }]);
+        track(await openWs(s.url('/echo'))).terminate();
+        const raw = track(await RawClient.connect(s.port));
+        const mangled = handshakeRequest('/echo').replace('Upgrade: websocket', 'Upgrade: websockt');
+        raw.write(mangled + handshakeRequest('/echo'));
+        await raw.waitClosed();
+        expect(raw.received.toString('latin1')).toMatch(/^HTTP\/1\.1 (400|404|426) /);
+        // The server is still there for the next client.
+        const ws = track(await openWs(s.url('/echo')));
+        const inbox = messages(ws);
+        ws.send('still serving');
+        expect((await inbox.next()).data.toString()).toBe('still serving');
+      });
+
+      it('a faye-style listener that rejects closes its connection with 1011 and reports the error', async () => {
+        const errors: string[] = [];
+        const s = await serve([{
+          path: '/faye',
+          handlers: {
+            heartbeat: false,
+            open(ws) {
+              ws.on('message', async (data) => {
+                if (data === 'reject') throw new Error('listener boom');
+                ws.send(data);
+              });
+              ws.on('close', () => Promise.reject(new Error('close listener boom')));
+            },
+            error(_ws, error) { errors.push(error.message); },
+          },
+        }]);
+        const ws = track(await openWs(s.url('/faye')));
+        const inbox = messages(ws);
+        ws.send('fine');
+        expect((await inbox.next()).data.toString()).toBe('fine');
+        const wsClosed = closed(ws);
+        ws.send('reject');
+        expect((await wsClosed).code).toBe(CloseCode.INTERNAL_ERROR);
+        await vi.waitFor(() => expect(errors).toEqual(['listener boom', 'close listener boom']));
+      });
+
+      it('a faye-style error listener that throws is logged, and the process survives', async () => {
+        const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+        const s = await serve([{
+          path: '/faye',
+          handlers: (ws: Connection) => {
+            ws.on('error', () => { throw new Error('error listener boom'); });
+          },
+        }]);
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(handshakeRequest('/faye'));
+        await raw.response();
+        raw.write(frame(7, 'reserved opcode'));
+        await raw.until(() => raw.frames().some((f) => f.opcode === Opcode.CLOSE));
+        expect(closeCodeOf(raw.frames().find((f) => f.opcode === Opcode.CLOSE))).toBe(CloseCode.PROTOCOL_ERROR);
+        await vi.waitFor(() => expect(String(log.mock.calls.flat().join(' '))).toContain('error listener boom'));
       });
     });
 

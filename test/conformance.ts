@@ -722,7 +722,7 @@ export function runConformance(harness: Harness): void {
         expect(seen.isBuffer).toBe(true);
       });
 
-      it('ws.request.headers keeps the request headers but not the handshake\'s own; the upgrade hook sees them all', async () => {
+      it('ws.request.headers keeps the default list (no credentials, nothing padded); the upgrade hook sees them all', async () => {
         let hookSaw: Record<string, unknown> = {};
         let kept: Record<string, unknown> = {};
         const s = await serve([{
@@ -734,14 +734,32 @@ export function runConformance(harness: Harness): void {
             open(ws) { kept = { ...ws.request.headers }; ws.send('ok'); },
           },
         }]);
-        const ws = track(await openWs(s.url('/headers'), ['chat'], { headers: { 'x-trace': 'abc', cookie: 'sid=1' } }));
+        const headers = { 'x-trace': 'abc', cookie: 'sid=1', 'x-forwarded-for': '203.0.113.9', 'user-agent': 'u'.repeat(2000) };
+        const ws = track(await openWs(s.url('/headers'), ['chat'], { headers }));
         expect((await messages(ws).next()).data.toString()).toBe('ok');
-        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']) {
+        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'x-trace', 'cookie', 'user-agent']) {
           expect(hookSaw[name], name).toBeDefined();
-          expect(kept[name], name).toBeUndefined();
         }
-        expect(kept['sec-websocket-extensions']).toBeUndefined();
-        expect(kept).toMatchObject({ host: `127.0.0.1:${s.port}`, 'x-trace': 'abc', cookie: 'sid=1', 'sec-websocket-protocol': 'chat' });
+        expect(kept).toEqual({ host: `127.0.0.1:${s.port}`, 'x-forwarded-for': '203.0.113.9' });
+      });
+
+      it('keepHeaders names the headers a connection keeps, whole; true keeps all but the handshake\'s own', async () => {
+        const seen: Record<string, Record<string, unknown>> = {};
+        const open = (name: string) => (ws: Connection) => { seen[name] = { ...ws.request.headers }; ws.send('ok'); };
+        const s = await serve([
+          { path: '/named', handlers: { heartbeat: false, keepHeaders: ['X-Trace', 'cookie'], protocols: ['chat'], open: open('named') } },
+          { path: '/all', handlers: { heartbeat: false, keepHeaders: true, protocols: ['chat'], open: open('all') } },
+        ]);
+        const headers = { 'x-trace': 'abc', cookie: `sid=${'c'.repeat(3000)}`, 'x-other': '1' };
+        for (const path of ['/named', '/all']) {
+          const ws = track(await openWs(s.url(path), ['chat'], { headers }));
+          expect((await messages(ws).next()).data.toString()).toBe('ok');
+        }
+        expect(seen.named).toEqual({ 'x-trace': 'abc', cookie: headers.cookie });
+        expect(seen.all).toMatchObject({ host: `127.0.0.1:${s.port}`, ...headers, 'sec-websocket-protocol': 'chat' });
+        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) {
+          expect(seen.all![name], name).toBeUndefined();
+        }
       });
 
       it("socket listeners from before the request (connection tracking) stay on the WebSocket's socket", async () => {

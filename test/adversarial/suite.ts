@@ -10,6 +10,7 @@
  */
 import net from 'node:net';
 import fc from 'fast-check';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Opcode, closeFrame, frame } from '../helpers.js';
 import type { Adapter, Ending } from './attack.js';
@@ -363,6 +364,35 @@ export function runAdversarial(adapter: Adapter): void {
       }), { ...settings, numRuns: Math.max(10, Math.floor(RUNS / 2)) });
       await nothingLeft(target, baseline);
     }, 120_000);
+
+    it('memory: an idle connection costs the same whatever headers its client sent, and all of it goes at close', async () => {
+      await fresh();
+      const count = 300;
+      // 14 KB of headers, under Node's 16 KB limit: what a client can make each connection keep.
+      const headers = { cookie: `sid=${'c'.repeat(7000)}`, 'x-padding': 'p'.repeat(5000), 'user-agent': 'u'.repeat(1500) };
+      const cycle = async (): Promise<{ before: number; open: number; after: number }> => {
+        const before = (await target.stats(true)).heapUsed;
+        const sockets: WebSocket[] = [];
+        for (let i = 0; i < count; i++) {
+          const ws = new WebSocket(`ws://127.0.0.1:${target.port}/echo`, { headers });
+          sockets.push(ws);
+          await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+        }
+        const open = (await target.stats(true)).heapUsed;
+        for (const ws of sockets) ws.terminate();
+        await nothingLeft(target, baseline);
+        return { before, open, after: (await target.stats(true)).heapUsed };
+      };
+      // The first round also compiles code and grows V8's caches; the later ones show the cost.
+      await cycle();
+      const rounds = [await cycle(), await cycle()];
+      for (const { before, open, after } of rounds) {
+        const perConnection = (open - before) / count;
+        // About 3 KB in practice; 17 KB when every header was kept.
+        expect(perConnection, `${Math.round(perConnection)} bytes per idle connection`).toBeLessThan(6 * 1024);
+        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(256 * 1024);
+      }
+    }, 60_000);
 
     it('handler faults: sync throws, rejections and non-Error throws in every hook, listener and middleware', async () => {
       const cases: Array<{ path: string; where: string; how: string }> = [];

@@ -212,7 +212,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       socket.destroy();
       return 0;
     }
-    const info = new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket);
+    const info = new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#chosenProtocol = admitted.protocol;
@@ -282,7 +282,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket.remoteAddress), admitted.context as Context);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket.remoteAddress), admitted.context as Context);
     return 200;
   }
 

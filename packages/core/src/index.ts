@@ -22,4 +22,5 @@ export { injectWebSocket } from './inject.js';
 export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
+export { DEFAULT_KEPT_HEADERS } from './options.js';
 export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HeartbeatOptions, Hooks, UpgradeResult } from './options.js';

@@ -52,7 +52,23 @@ export interface EndpointOptions {
   hub?: Hub;
   /** The SSE + POST transport for clients whose WebSockets are blocked; `false` turns it off. */
   fallback?: FallbackOptions | false;
+  /**
+   * The request headers each connection keeps as `ws.request.headers` for its whole life:
+   * header names (any case), or `true` for all of them. Default: {@link DEFAULT_KEPT_HEADERS},
+   * each at most 1 KiB. The `upgrade` hook always sees every header.
+   */
+  keepHeaders?: readonly string[] | true;
 }
+
+/**
+ * The headers a connection keeps by default: enough to log and route it, not its credentials.
+ * A client can send up to Node's 16 KB of headers; kept whole, that would be its cost per idle
+ * connection for as long as it stays.
+ */
+export const DEFAULT_KEPT_HEADERS: readonly string[] = [
+  'host', 'origin', 'user-agent', 'accept-language', 'x-forwarded-for', 'x-forwarded-host',
+  'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent',
+];
 
 /** The handler hooks. `Context` is inferred from what `upgrade` returns. */
 export interface Hooks<Context> {
@@ -82,6 +98,7 @@ export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) =
 
 const OPTION_NAMES = new Set([
   'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
+  'keepHeaders',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
 const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error'] as const;
@@ -97,6 +114,10 @@ export interface ResolvedOptions {
   maxBufferedAmount: number;
   hub: Hub | undefined;
   fallback: Required<FallbackOptions> | false;
+  /** Lower-cased names of the headers a connection keeps, or `true` for all. */
+  keepHeaders: ReadonlySet<string> | true;
+  /** Kept header values longer than this are dropped (only for the default list). */
+  maxKeptHeaderLength: number;
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -141,6 +162,11 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
     throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }');
   }
+  const { keepHeaders } = merged;
+  if (keepHeaders !== undefined && keepHeaders !== true &&
+      !(Array.isArray(keepHeaders) && keepHeaders.every((h) => typeof h === 'string' && h.length > 0))) {
+    throw new TypeError('websocket(): option "keepHeaders" must be true or an array of header names');
+  }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
@@ -162,5 +188,9 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       retry: positive('fallback.retry', merged.fallback?.retry, 1000),
       replay: positive('fallback.replay', merged.fallback?.replay, 1000),
     },
+    keepHeaders: keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
+    // Headers the app named itself are kept whole; the default list guards against a client
+    // that pads a header it would keep anyway.
+    maxKeptHeaderLength: keepHeaders === undefined ? 1024 : Infinity,
   };
 }

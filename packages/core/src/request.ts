@@ -17,8 +17,9 @@ export class RequestInfo {
   /** The full request URL as the client sent it, e.g. `/chat?room=a`. */
   readonly url: string;
   /**
-   * The request headers, lower-cased as Node delivers them. A connection's request leaves out
-   * the handshake's own (`upgrade`, `connection`, `sec-websocket-key`, `-version`, `-extensions`).
+   * The request headers, lower-cased as Node delivers them. A connection's request keeps only
+   * those of the `keepHeaders` option (by default host, origin, user-agent and the proxy and
+   * tracing headers), and never the handshake's own; the `upgrade` hook sees them all.
    */
   readonly headers: IncomingHttpHeaders;
   #peer: Peer | undefined;
@@ -78,14 +79,17 @@ const HANDSHAKE_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The request headers a connection keeps: all but the handshake's own, which are spent once the
- * 101 is out and would cost every idle connection about 150 bytes. The `upgrade` hook's
- * request (and its `raw`) still has them all.
+ * The request headers a connection keeps: those named by `keep` (all with `true`), never the
+ * handshake's own, which are spent once the 101 is out; values longer than `maxLength` are
+ * dropped. The `upgrade` hook's request (and its `raw`) still has them all.
  */
-export function keptHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export function keptHeaders(headers: IncomingHttpHeaders, keep: ReadonlySet<string> | true = true, maxLength = Infinity): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {};
   for (const name in headers) {
-    if (!HANDSHAKE_ONLY.has(name)) kept[name] = headers[name];
+    if (HANDSHAKE_ONLY.has(name) || (keep !== true && !keep.has(name))) continue;
+    const value = headers[name];
+    if (maxLength !== Infinity && (Array.isArray(value) ? value.join(', ') : value ?? '').length > maxLength) continue;
+    kept[name] = value;
   }
   return kept;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveOptions } from '../src/options.js';
+import { DEFAULT_KEPT_HEADERS, resolveOptions } from '../src/options.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
 
 describe('resolveOptions', () => {
@@ -8,6 +8,7 @@ describe('resolveOptions', () => {
       protocols: undefined, origins: undefined, maxPayload: 1024 * 1024, compression: false,
       heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: Infinity,
       hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 },
+      keepHeaders: new Set(DEFAULT_KEPT_HEADERS), maxKeptHeaderLength: 1024,
     });
     expect(resolveOptions({ fallback: false }).fallback).toBe(false);
   });
@@ -19,7 +20,16 @@ describe('resolveOptions', () => {
     expect(resolved.compression).toEqual({});
   });
 
+  it('keepHeaders: names lower-cased and kept whole, or true for all', () => {
+    expect(resolveOptions({ keepHeaders: ['X-Trace', 'cookie'] })).toMatchObject({ keepHeaders: new Set(['x-trace', 'cookie']), maxKeptHeaderLength: Infinity });
+    expect(resolveOptions({ keepHeaders: true })).toMatchObject({ keepHeaders: true, maxKeptHeaderLength: Infinity });
+    expect(DEFAULT_KEPT_HEADERS).not.toContain('cookie');
+    expect(DEFAULT_KEPT_HEADERS).not.toContain('authorization');
+  });
+
   const errors: Array<[string, Record<string, unknown>, string]> = [
+    ['keepHeaders as a string', { keepHeaders: 'cookie' }, 'websocket(): option "keepHeaders" must be true or an array of header names'],
+    ['keepHeaders as false', { keepHeaders: false }, 'websocket(): option "keepHeaders" must be true or an array of header names'],
     ['an unknown option', { maxPaylod: 5 }, 'websocket(): unknown option "maxPaylod"'],
     ['a non-function hook', { message: 'hi' }, 'websocket(): "message" must be a function'],
     ['a negative maxPayload', { maxPayload: -1 }, 'websocket(): option "maxPayload" must be a positive number, got -1'],

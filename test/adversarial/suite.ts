@@ -227,6 +227,8 @@ export function runAdversarial(adapter: Adapter): void {
      * kills a fresh server rather than the first input tried on a dead one.
      */
     const fresh = async (): Promise<Target> => {
+      // An IPC round trip: a process that just crashed may not have reported its exit yet.
+      await target.stats().catch(() => undefined);
       if (target.dead) target = await Target.start(adapter);
       return target;
     };

@@ -24,6 +24,7 @@ interface Stats {
   live: number;
   faults: number;
   resources: Record<string, number>;
+  listeners: number;
   heapUsed: number;
 }
 
@@ -198,12 +199,13 @@ export async function stillServes(port: number): Promise<void> {
  * Nothing is left behind: once every client socket is gone, the server holds no sockets, the
  * endpoints no connections, and the process no more timers or handles than before the attack.
  */
-export async function nothingLeft(target: Target, baseline: Record<string, number>): Promise<void> {
+export async function nothingLeft(target: Target, baseline: { resources: Record<string, number>; listeners: number }): Promise<void> {
   await vi.waitFor(async () => {
     const stats = await target.stats();
     expect({ sockets: stats.sockets, connections: stats.connections, live: stats.live }).toEqual({ sockets: 0, connections: 0, live: 0 });
     for (const kind of ['TCPSocketWrap', 'Timeout']) {
-      expect(stats.resources[kind] ?? 0, `${kind} handles in the server`).toBeLessThanOrEqual(baseline[kind] ?? 0);
+      expect(stats.resources[kind] ?? 0, `${kind} handles in the server`).toBeLessThanOrEqual(baseline.resources[kind] ?? 0);
     }
+    expect(stats.listeners, 'listeners on the server and the process').toBeLessThanOrEqual(baseline.listeners);
   }, { timeout: 8000, interval: 100 });
 }

@@ -222,6 +222,8 @@ process.on('message', (message) => {
         live: endpointsOf(server).reduce((sum, endpoint) => sum + endpoint.connections.size, 0),
         faults: faultsSeen.count,
         resources: resources(),
+        // Listeners on the server and the process: none may be added per connection.
+        listeners: [server, process].reduce((sum, emitter) => sum + emitter.eventNames().reduce((n, name) => n + emitter.listenerCount(name), 0), 0),
         heapUsed: process.memoryUsage().heapUsed,
       });
     });

@@ -208,7 +208,7 @@ function afterHead(received: Buffer): Buffer | undefined {
 export function runAdversarial(adapter: Adapter): void {
   describe(`${adapter}: adversarial (${RUNS} runs per property, seed ${SEED})`, () => {
     let target: Target;
-    let baseline: Record<string, number>;
+    let baseline: { resources: Record<string, number>; listeners: number };
     const settings = { numRuns: RUNS, seed: SEED, endOnFailure: false };
 
     beforeAll(async () => {
@@ -216,7 +216,7 @@ export function runAdversarial(adapter: Adapter): void {
       // Warm up, so that lazily created state is in the baseline.
       await stillServes(target.port);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      baseline = (await target.stats(true)).resources;
+      baseline = await target.stats(true);
     }, 20_000);
 
     afterAll(() => target?.stop());

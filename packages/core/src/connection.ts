@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { Hub } from './hub.js';
+import type { TokenBucket } from './limits.js';
 import type { RequestInfo } from './request.js';
 
 /** Data accepted by `send`: text as a string, binary as a Buffer, ArrayBuffer or typed array. */
@@ -51,6 +52,8 @@ export interface ConnectionHost {
    * stand-in is listened to for pings only then, or once `on('ping')` asks.
    */
   readonly wantsPings: boolean;
+  /** With `idleTimeout`: the time (ms) a message marks as the connection's last activity. */
+  readonly activityClock: number | undefined;
 }
 
 export const kWs = Symbol('switchyard.ws');
@@ -62,6 +65,10 @@ export const kLastPingAt = Symbol('switchyard.lastPingAt');
 export const kAwaitingPong = Symbol('switchyard.awaitingPong');
 export const kOnClosed = Symbol('switchyard.onClosed');
 export const kTopics = Symbol('switchyard.topics');
+export const kMessageBucket = Symbol('switchyard.messageBucket');
+export const kByteBucket = Symbol('switchyard.byteBucket');
+export const kActive = Symbol('switchyard.active');
+export const kExpiresAt = Symbol('switchyard.expiresAt');
 const kEmitter = Symbol('switchyard.emitter');
 /** The close code switchyard sent because the peer broke the protocol (ws stops reading after it). */
 const kSentCode = Symbol('switchyard.sentCode');
@@ -117,6 +124,13 @@ export class Connection<Context = unknown> {
   /** @internal */ declare [kOnClosed]: Array<() => void> | undefined;
   /** @internal */ declare [kTopics]: Set<string> | undefined;
   /** @internal */ declare [kSentCode]: number | undefined;
+  /** @internal Set only on endpoints with `rateLimit`. */
+  declare [kMessageBucket]: TokenBucket | undefined;
+  /** @internal */ declare [kByteBucket]: TokenBucket | undefined;
+  /** @internal Last message either way (ms), only with `idleTimeout`. */
+  declare [kActive]: number | undefined;
+  /** @internal When the connection must end (performance.now() time). */
+  declare [kExpiresAt]: number | undefined;
   /** @internal Listeners of faye-style code, created on the first `on()`. */
   declare [kEmitter]: EventEmitter | undefined;
 
@@ -171,6 +185,8 @@ export class Connection<Context = unknown> {
   send(data: SendData): boolean {
     const ws = this[kWs];
     if (ws.readyState !== 1) return false;
+    const clock = this[kHost].activityClock;
+    if (clock !== undefined) this[kActive] = clock;
     ws.send(data, { binary: typeof data !== 'string' });
     return checkBuffered(this);
   }
@@ -361,6 +377,8 @@ interface WsInternals {
 export function sendFrame(connection: Connection<any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
   const ws = connection[kWs];
   if (ws.readyState !== 1) return false;
+  const clock = connection[kHost].activityClock;
+  if (clock !== undefined) connection[kActive] = clock;
   const internals = ws as unknown as WsInternals;
   const sender = internals._sender;
   if (sender._state === 0 && sender._queue.length === 0 && internals._extensions['permessage-deflate'] === undefined) {
@@ -466,6 +484,8 @@ function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isB
     return;
   }
   const payload = isBinary ? buffer : buffer.toString();
+  const clock = connection[kHost].activityClock;
+  if (clock !== undefined) connection[kActive] = clock;
   const pending = connection[kPending];
   if (pending) pending.push([payload, isBinary]);
   else connection[kHost].dispatchMessage(connection, payload, isBinary);

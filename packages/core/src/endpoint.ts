@@ -4,11 +4,12 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
-import { Connection, RoutedWebSocket, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
+import { Connection, RoutedWebSocket, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
 import type { FallbackParams, SessionHost } from './fallback.js';
 import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
+import { AdmissionLimits, TokenBucket } from './limits.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
@@ -16,7 +17,7 @@ import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { parseProtocols, selectProtocol } from './subprotocol.js';
+import { extractBearerToken, parseProtocols, selectProtocol } from './subprotocol.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -28,8 +29,18 @@ export interface RequestExtras {
   state?: Record<string, unknown>;
 }
 
-/** What the checks decide for a new connection: a rejection, or what to open it with. */
-type Admission<Context> = HandshakeRejection | { protocol: string | undefined; context: Context | undefined };
+/**
+ * What the checks decide for a new connection: a rejection, or what to open it with: its
+ * subprotocol and context, the address its place under the connection caps is reserved for,
+ * and when it must end (performance.now() time).
+ */
+type Admission<Context> = HandshakeRejection | Admitted<Context>;
+interface Admitted<Context> {
+  protocol: string | undefined;
+  context: Context | undefined;
+  place?: string | undefined;
+  expiresAt?: number | undefined;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -56,6 +67,13 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
   #warnedNoProtocol = false;
+  readonly #limits: AdmissionLimits;
+  /** The address each connection's place under the caps was reserved for. */
+  readonly #places = new Map<Connection<Context>, string>();
+  /** The idle and lifetime sweep, while connections that need it are open. */
+  #lifetimes: NodeJS.Timeout | undefined;
+  /** Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
+  activityClock: number | undefined;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
     const listener = typeof handlers === 'function' ? handlers : undefined;
@@ -64,6 +82,8 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     this.#hooks = hooks;
     this.#listener = listener;
     watchServers();
+    this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
+    if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -135,7 +155,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       return typeof status === 'number' ? status : await status;
     } catch (error) {
       this.#report(undefined, error);
-      return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
+      return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url);
     }
   }
 
@@ -157,7 +177,13 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
 
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
+    const bearer = extractBearerToken(offered);
+    if (bearer.token !== undefined && bearer.protocols.length === 0 && offered.length > 0) {
+      // Browsers fail a 101 that names no subprotocol when they offered one.
+      return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
+    }
+    offered = bearer.protocols;
+    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, bearer.token);
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
     if (origins !== undefined && origin !== undefined &&
@@ -179,9 +205,36 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
 
+    let place: string | undefined;
+    if (this.#limits.active) {
+      place = upgradeRequest.remoteAddress ?? '';
+      const refusal = this.#limits.reserve(place, performance.now());
+      if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
+    }
+
     const hook = this.#hooks.upgrade;
-    if (!hook) return { protocol, context: undefined };
-    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server);
+    if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
+    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
+      if (admission instanceof HandshakeRejection) this.#release(place);
+      else admission.place = place;
+      return admission;
+    });
+  }
+
+  /** When a connection opened now must end: `maxLifetime`, or sooner the hook's `expiresAt`. */
+  #expiry(expiresAt: Date | number | undefined): number | undefined {
+    const { maxLifetime } = this.options;
+    let at = maxLifetime === Infinity ? undefined : performance.now() + maxLifetime;
+    if (expiresAt !== undefined) {
+      const fromHook = performance.now() + (Number(expiresAt) - Date.now());
+      at = at === undefined ? fromHook : Math.min(at, fromHook);
+    }
+    return at;
+  }
+
+  /** Gives back a place under the caps that no connection will use. */
+  #release(place: string | undefined): void {
+    if (place !== undefined) this.#limits.release(place);
   }
 
   async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: ReturnType<typeof serverOf>): Promise<Admission<Context>> {
@@ -195,20 +248,21 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     }
     if (result instanceof HandshakeRejection) return result;
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context: result ? result.context : undefined };
+    return { protocol, context: result ? result.context : undefined, expiresAt: this.#expiry(result ? result.expiresAt : undefined) };
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
-    if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
+    if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url);
     const admitted = this.#admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, settled));
     return this.#accept(req, socket, head, fallback, admitted);
   }
 
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, admitted: Admission<Context>): number {
-    if (admitted instanceof HandshakeRejection) return this.#reject(socket, admitted);
+    if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url);
     if (socket.destroyed || !socket.readable || !socket.writable) {
+      this.#release(admitted.place);
       socket.destroy();
       return 0;
     }
@@ -223,7 +277,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        this.#open(ws, info, admitted.context as Context);
+        this.#open(ws, info, admitted);
       });
     } finally {
       this.#chosenProtocol = undefined;
@@ -263,8 +317,14 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     const admitted = await this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof HandshakeRejection) return respond(res, admitted);
-    if (res.destroyed) return 0;
+    if (admitted instanceof HandshakeRejection) {
+      this.#rejected(req, admitted, fallback.url);
+      return respond(res, admitted);
+    }
+    if (res.destroyed) {
+      this.#release(admitted.place);
+      return 0;
+    }
     const session = new SseSocket(this, admitted.protocol ?? '', settings);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
@@ -282,7 +342,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket.remoteAddress), admitted.context as Context);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket.remoteAddress), admitted);
     return 200;
   }
 
@@ -330,9 +390,28 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     }
   }
 
-  #reject(socket: Duplex, rejection: HandshakeRejection): number {
+  #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string): number {
     rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
+    this.#rejected(req, rejection, url);
     return rejection.status;
+  }
+
+  /** Tells the `rejected` hook about a refusal; its own failure is only logged. */
+  #rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string): void {
+    const hook = this.#hooks.rejected;
+    if (!hook) return;
+    const query = url.indexOf('?');
+    try {
+      const result = hook({
+        status: rejection.status,
+        reason: rejection.message,
+        path: query === -1 ? url : url.slice(0, query),
+        remoteAddress: req.socket?.remoteAddress,
+      });
+      if (isThenable(result)) result.then(undefined, (error: unknown) => logError(undefined, error));
+    } catch (error) {
+      logError(undefined, error);
+    }
   }
 
   #warnNoProtocol(url: string, offered: string[]): void {
@@ -348,11 +427,13 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     );
   }
 
-  #open(ws: WebSocket, info: RequestInfo, context: Context): void {
-    const connection = new Connection<Context>(ws, this, info, context);
+  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>): void {
+    const connection = new Connection<Context>(ws, this, info, admitted.context as Context);
     // The socket is gone by the time close handlers run; read the address while it is here.
     if (this.#hooks.close) void info.remoteAddress;
     this.connections.add(connection);
+    if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
+    this.#startLimits(connection, admitted.expiresAt);
     this.#startHeartbeat();
     const open = this.#listener ?? this.#hooks.open;
     if (!open) return;
@@ -415,6 +496,9 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
 
   /** @internal */
   dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
+    if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
+      if (!this.#withinRate(connection, data)) return;
+    }
     const hook = this.#hooks.message;
     if (hook) this.#invoke(connection, hook, data, isBinary);
     if (connection.listenerCount('message') > 0) {
@@ -473,7 +557,15 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   /** @internal */
   dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
     this.connections.delete(connection);
-    if (this.connections.size === 0) this.#stopHeartbeat();
+    const place = this.#places.get(connection);
+    if (place !== undefined) {
+      this.#places.delete(connection);
+      this.#limits.release(place);
+    }
+    if (this.connections.size === 0) {
+      this.#stopHeartbeat();
+      this.#stopLimits();
+    }
     const settled = (): void => {
       const waiters = connection[kOnClosed];
       connection[kOnClosed] = undefined;
@@ -495,6 +587,50 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     } else {
       settled();
     }
+  }
+
+  /**
+   * Per-connection limits: the message buckets of `rateLimit`, the activity mark of
+   * `idleTimeout`, the end of its lifetime, and the sweep that enforces the last two.
+   */
+  #startLimits(connection: Connection<Context>, expiresAt: number | undefined): void {
+    const { messageRate, byteRate, idleTimeout } = this.options;
+    const now = performance.now();
+    if (messageRate) connection[kMessageBucket] = new TokenBucket(messageRate, now);
+    if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);
+    if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
+    if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
+    if ((idleTimeout !== Infinity || expiresAt !== undefined) && !this.#lifetimes) {
+      const shortest = Math.min(idleTimeout, this.options.maxLifetime, 4000);
+      const tick = Math.max(20, shortest / 8);
+      this.#lifetimes = setInterval(sweepLifetimes, tick, this);
+      this.#lifetimes.unref();
+    }
+  }
+
+  #stopLimits(): void {
+    if (this.#lifetimes) clearInterval(this.#lifetimes);
+    this.#lifetimes = undefined;
+  }
+
+  /** Takes a message's tokens; over the rate, the message is dropped for `limited`, or 1008. */
+  #withinRate(connection: Connection<Context>, data: string | Buffer): boolean {
+    if (connection.readyState !== 1) return false;
+    const now = performance.now();
+    const messages = connection[kMessageBucket];
+    const bytes = connection[kByteBucket];
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const { messageRate, byteRate } = this.options;
+    // Bytes are checked first, and only taken when the message passes both.
+    const bytesOk = !bytes || bytes.wait(byteRate!, now, size) === 0;
+    if (bytesOk && (!messages || messages.take(messageRate!, now))) {
+      bytes?.take(byteRate!, now, size);
+      return true;
+    }
+    const limited = this.#hooks.limited;
+    if (limited) this.#invoke(connection, limited, data);
+    else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
+    return false;
   }
 
   #startHeartbeat(): void {
@@ -548,6 +684,23 @@ function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): 
       connection[kAwaitingPong] = true;
       connection[kLastPingAt] = now;
       ws.ping();
+    }
+  }
+}
+
+/** Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock. */
+function sweepLifetimes(endpoint: Endpoint<unknown>): void {
+  const now = performance.now();
+  const clock = Math.floor(now);
+  if (endpoint.activityClock !== undefined) endpoint.activityClock = clock;
+  const { idleTimeout } = endpoint.options;
+  for (const connection of endpoint.connections) {
+    if (connection.readyState !== 1) continue;
+    const expiresAt = connection[kExpiresAt];
+    if (expiresAt !== undefined && now >= expiresAt) {
+      connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
+    } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
+      connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
     }
   }
 }

@@ -23,4 +23,4 @@ export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
 export { DEFAULT_KEPT_HEADERS } from './options.js';
-export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HeartbeatOptions, Hooks, UpgradeResult } from './options.js';
+export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HandshakeRateOptions, HeartbeatOptions, Hooks, RateLimitOptions, RejectionInfo, UpgradeResult } from './options.js';

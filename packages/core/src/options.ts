@@ -3,6 +3,7 @@ import type { HandshakeRejection } from './errors.js';
 import type { FallbackOptions } from './fallback.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
+import type { Rate } from './limits.js';
 import type { ProtocolOption } from './subprotocol.js';
 
 /** permessage-deflate settings, passed to `ws` (see its `perMessageDeflate` option). */
@@ -29,8 +30,47 @@ export interface HeartbeatOptions {
   timeout?: number;
 }
 
-/** What the `upgrade` hook may return: a per-connection context, nothing, or a rejection. */
-export type UpgradeResult<Context> = { context: Context } | void | undefined | HandshakeRejection;
+/**
+ * What the `upgrade` hook may return: a per-connection context (and optionally when the
+ * connection must end, e.g. the expiry of the token it checked), nothing, or a rejection.
+ */
+export type UpgradeResult<Context> = { context: Context; expiresAt?: Date | number } | void | undefined | HandshakeRejection;
+
+/** A per-connection message rate: a token bucket of `messages` (and/or `bytes`) per `per` ms. */
+export interface RateLimitOptions {
+  /** Messages allowed per `per` ms. */
+  messages?: number;
+  /** Message bytes allowed per `per` ms. */
+  bytes?: number;
+  /** The period in ms. Default 1000. */
+  per?: number;
+  /** Messages that may come at once. Default `messages`. */
+  burst?: number;
+  /** Bytes that may come at once. Default `bytes`. */
+  burstBytes?: number;
+}
+
+/** A handshake rate per client address: a token bucket of `handshakes` per `per` ms. */
+export interface HandshakeRateOptions {
+  /** Handshakes allowed per `per` ms from one address. */
+  handshakes: number;
+  /** The period in ms. Default 1000. */
+  per?: number;
+  /** Handshakes that may come at once. Default `handshakes`. */
+  burst?: number;
+}
+
+/** What the `rejected` hook sees of a handshake that core refused. */
+export interface RejectionInfo {
+  /** The HTTP status sent. */
+  status: number;
+  /** The reason, as in the response body. */
+  reason: string;
+  /** The request path, without the query string (it may carry a token). */
+  path: string;
+  /** The client's address (behind a trusted proxy, the forwarded one). */
+  remoteAddress: string | undefined;
+}
 
 /** Endpoint settings. The same object works in the Express, Koa and Fastify adapters. */
 export interface EndpointOptions {
@@ -58,6 +98,18 @@ export interface EndpointOptions {
    * each at most 1 KiB. The `upgrade` hook always sees every header.
    */
   keepHeaders?: readonly string[] | true;
+  /** Open connections (fallback sessions included) at most; beyond, 503 with `Retry-After`. Default: no limit. */
+  maxConnections?: number;
+  /** Open connections from one client address at most; beyond, 429 with `Retry-After`. Default: no limit. */
+  maxConnectionsPerAddress?: number;
+  /** Handshakes per address, as a token bucket; beyond, 429 with `Retry-After`. Default: no limit. */
+  handshakeRate?: HandshakeRateOptions;
+  /** Messages (and bytes) per connection; beyond, 1008, or `limited(ws)` and the message is dropped. */
+  rateLimit?: RateLimitOptions;
+  /** Close a connection with no message either way for this long (ms), with 4000. Default: never. */
+  idleTimeout?: number;
+  /** Close every connection this long (ms) after it opened, with 4001. Default: never. */
+  maxLifetime?: number;
 }
 
 /**
@@ -88,6 +140,10 @@ export interface Hooks<Context> {
   drain?(ws: Connection<Context>): unknown;
   /** A handler threw or rejected (the connection closes with 1011), or the peer broke the protocol. */
   error?(ws: Connection<Context> | undefined, error: Error): unknown;
+  /** A message over `rateLimit` was dropped. Without this hook, the connection closes with 1008 instead. */
+  limited?(ws: Connection<Context>, data: string | Buffer): unknown;
+  /** Core refused a handshake (400, 403, 426, 429, 503, a `reject()` from `upgrade`...): for logs and counts. */
+  rejected?(info: RejectionInfo): unknown;
 }
 
 /** Everything `websocket({...})` accepts. */
@@ -98,10 +154,11 @@ export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) =
 
 const OPTION_NAMES = new Set([
   'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
-  'keepHeaders',
+  'keepHeaders', 'maxConnections', 'maxConnectionsPerAddress', 'handshakeRate', 'rateLimit', 'idleTimeout', 'maxLifetime',
+  'limited', 'rejected',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
-const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error'] as const;
+const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected'] as const;
 
 /** Resolved settings, with defaults applied. */
 export interface ResolvedOptions {
@@ -118,6 +175,25 @@ export interface ResolvedOptions {
   keepHeaders: ReadonlySet<string> | true;
   /** Kept header values longer than this are dropped (only for the default list). */
   maxKeptHeaderLength: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  handshakeRate: Rate | undefined;
+  messageRate: Rate | undefined;
+  byteRate: Rate | undefined;
+  idleTimeout: number;
+  maxLifetime: number;
+}
+
+function rateOf(option: string, countName: string, count: number | undefined, per: number | undefined, burstName: string, burst: number | undefined): Rate | undefined {
+  if (count === undefined) return undefined;
+  const rate = positive(`${option}.${countName}`, count, 1);
+  return { count: rate, per: positive(`${option}.per`, per, 1000), burst: positive(`${option}.${burstName}`, burst, rate) };
+}
+
+function checkKeys(name: string, value: object, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) throw new TypeError(`websocket(): unknown option "${name}.${key}"`);
+  }
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -170,6 +246,23 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
+  const { handshakeRate, rateLimit } = merged;
+  if (handshakeRate !== undefined) {
+    if (handshakeRate === null || typeof handshakeRate !== 'object') {
+      throw new TypeError('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
+    }
+    checkKeys('handshakeRate', handshakeRate, ['handshakes', 'per', 'burst']);
+    if (handshakeRate.handshakes === undefined) throw new TypeError('websocket(): option "handshakeRate.handshakes" is required');
+  }
+  if (rateLimit !== undefined) {
+    if (rateLimit === null || typeof rateLimit !== 'object') {
+      throw new TypeError('websocket(): option "rateLimit" must be { messages, bytes, per, burst, burstBytes }');
+    }
+    checkKeys('rateLimit', rateLimit, ['messages', 'bytes', 'per', 'burst', 'burstBytes']);
+    if (rateLimit.messages === undefined && rateLimit.bytes === undefined) {
+      throw new TypeError('websocket(): option "rateLimit" needs "messages", "bytes" or both');
+    }
+  }
   return {
     protocols,
     origins,
@@ -192,5 +285,12 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     // Headers the app named itself are kept whole; the default list guards against a client
     // that pads a header it would keep anyway.
     maxKeptHeaderLength: keepHeaders === undefined ? 1024 : Infinity,
+    maxConnections: positive('maxConnections', merged.maxConnections, Infinity),
+    maxConnectionsPerAddress: positive('maxConnectionsPerAddress', merged.maxConnectionsPerAddress, Infinity),
+    handshakeRate: handshakeRate && rateOf('handshakeRate', 'handshakes', handshakeRate.handshakes, handshakeRate.per, 'burst', handshakeRate.burst),
+    messageRate: rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
+    byteRate: rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
+    idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
+    maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
   };
 }

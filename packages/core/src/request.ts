@@ -120,12 +120,24 @@ export class UpgradeRequest extends RequestInfo {
   readonly protocols: string[];
   /** The raw request. Available during the handshake only. */
   readonly raw: IncomingMessage;
+  /**
+   * A bearer token the client sent: as a `base64url.bearer.<token>` subprotocol entry (what
+   * browsers can do; it is never echoed), or in an `Authorization: Bearer` header.
+   */
+  readonly bearerToken: string | undefined;
 
-  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[]) {
+  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], bearerToken?: string) {
     super(url, raw.headers, raw.socket);
     this.raw = raw;
     this.params = params;
     this.state = state;
     this.protocols = protocols;
+    this.bearerToken = bearerToken ?? bearerFromHeader(raw.headers.authorization);
   }
+}
+
+function bearerFromHeader(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const match = /^Bearer +(\S+) *$/i.exec(authorization);
+  return match ? match[1] : undefined;
 }

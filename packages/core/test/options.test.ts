@@ -9,6 +9,11 @@ describe('resolveOptions', () => {
       heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: Infinity,
       hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 },
       keepHeaders: new Set(DEFAULT_KEPT_HEADERS), maxKeptHeaderLength: 1024,
+      maxConnections: Infinity, maxConnectionsPerAddress: Infinity, handshakeRate: undefined, messageRate: undefined,
+      byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity,
+    });
+    expect(resolveOptions({ rateLimit: { messages: 100, per: 1000, burst: 200, bytes: 1000 } })).toMatchObject({
+      messageRate: { count: 100, per: 1000, burst: 200 }, byteRate: { count: 1000, per: 1000, burst: 1000 },
     });
     expect(resolveOptions({ fallback: false }).fallback).toBe(false);
   });
@@ -28,6 +33,12 @@ describe('resolveOptions', () => {
   });
 
   const errors: Array<[string, Record<string, unknown>, string]> = [
+    ['an unknown rateLimit key', { rateLimit: { mesages: 5 } }, 'websocket(): unknown option "rateLimit.mesages"'],
+    ['a rateLimit without messages or bytes', { rateLimit: { per: 10 } }, 'websocket(): option "rateLimit" needs "messages", "bytes" or both'],
+    ['a zero message rate', { rateLimit: { messages: 0 } }, 'websocket(): option "rateLimit.messages" must be a positive number, got 0'],
+    ['a handshakeRate without handshakes', { handshakeRate: { per: 10 } }, 'websocket(): option "handshakeRate.handshakes" is required'],
+    ['a negative maxConnections', { maxConnections: -1 }, 'websocket(): option "maxConnections" must be a positive number, got -1'],
+    ['a non-function limited hook', { limited: true }, 'websocket(): "limited" must be a function'],
     ['keepHeaders as a string', { keepHeaders: 'cookie' }, 'websocket(): option "keepHeaders" must be true or an array of header names'],
     ['keepHeaders as false', { keepHeaders: false }, 'websocket(): option "keepHeaders" must be true or an array of header names'],
     ['an unknown option', { maxPaylod: 5 }, 'websocket(): unknown option "maxPaylod"'],

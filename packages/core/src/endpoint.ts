@@ -72,7 +72,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   readonly #places = new Map<Connection<Context>, string>();
   /** The idle and lifetime sweep, while connections that need it are open. */
   #lifetimes: NodeJS.Timeout | undefined;
-  /** Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
+  /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {

@@ -26,6 +26,19 @@ export interface RequestExtras {
   params?: Record<string, string>;
   /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
   state?: Record<string, unknown>;
+  /**
+   * The client's address as the framework computed it from `X-Forwarded-For` under its own
+   * trust setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). Adapters pass
+   * it only when the app trusts a proxy; otherwise the socket's address is used, so a client
+   * can never choose its address with a header.
+   */
+  remoteAddress?: string | undefined;
+  /**
+   * False when the framework reached this endpoint through a route bound to GET (Express
+   * `router.get`, @koa/router `router.get`), so the fallback's POSTs to the same URL never
+   * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
+   */
+  postReachable?: boolean;
 }
 
 /** What the checks decide for a new connection: a rejection, or what to open it with. */
@@ -56,6 +69,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
   #warnedNoProtocol = false;
+  #warnedPostUnreachable = false;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
     const listener = typeof handlers === 'function' ? handlers : undefined;
@@ -157,7 +171,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
 
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
+    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress);
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
     if (origins !== undefined && origin !== undefined &&
@@ -202,17 +216,17 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
     const admitted = this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, settled));
-    return this.#accept(req, socket, head, fallback, admitted);
+    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
+    return this.#accept(req, socket, head, fallback, extras, admitted);
   }
 
-  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, admitted: Admission<Context>): number {
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
     if (admitted instanceof HandshakeRejection) return this.#reject(socket, admitted);
     if (socket.destroyed || !socket.readable || !socket.writable) {
       socket.destroy();
       return 0;
     }
-    const info = new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket);
+    const info = new RequestInfo(fallback.url, keptHeaders(req.headers), extras.remoteAddress ?? req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#chosenProtocol = admitted.protocol;
@@ -265,6 +279,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     const admitted = await this.#admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof HandshakeRejection) return respond(res, admitted);
     if (res.destroyed) return 0;
+    if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
     const session = new SseSocket(this, admitted.protocol ?? '', settings);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
@@ -282,7 +297,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket.remoteAddress), admitted.context as Context);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers), extras.remoteAddress ?? req.socket.remoteAddress), admitted.context as Context);
     return 200;
   }
 
@@ -345,6 +360,18 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
       '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
       { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
+    );
+  }
+
+  #warnPostUnreachable(url: string): void {
+    if (this.#warnedPostUnreachable) return;
+    this.#warnedPostUnreachable = true;
+    const path = url.split('?', 1)[0];
+    process.emitWarning(
+      `A fallback (SSE) session opened on ${path}, but this endpoint is mounted on a GET-only route, ` +
+      'so the POSTs that carry its messages never reach it: the client gives up with "session expired". ' +
+      'Mount it with app.use(path, websocket(...)) or router.all(path, websocket(...)), or set fallback: false.',
+      { code: 'SWITCHYARD_FALLBACK_UNREACHABLE' },
     );
   }
 

@@ -37,9 +37,10 @@ export class RequestInfo {
   }
 
   /**
-   * The peer's IP address, as seen by this server. Read from the socket the first time it is
-   * asked for; switchyard reads it before the socket closes whenever a close handler or
-   * `close` listener exists, so it is there in those too.
+   * The client's IP address. Behind a proxy the app trusts (Express `trust proxy`, Koa
+   * `app.proxy`, Fastify `trustProxy`) it is the framework's answer from `X-Forwarded-For`;
+   * otherwise the socket's peer, read the first time it is asked for. switchyard reads it
+   * before the socket closes whenever a close handler or `close` listener exists.
    */
   get remoteAddress(): string | undefined {
     const peer = this.#peer;
@@ -117,8 +118,9 @@ export class UpgradeRequest extends RequestInfo {
   /** The raw request. Available during the handshake only. */
   readonly raw: IncomingMessage;
 
-  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[]) {
-    super(url, raw.headers, raw.socket);
+  /** `remoteAddress` is the framework's answer behind a trusted proxy; without one, the socket's. */
+  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], remoteAddress?: string) {
+    super(url, raw.headers, remoteAddress ?? raw.socket);
     this.raw = raw;
     this.params = params;
     this.state = state;

@@ -73,6 +73,9 @@ describe('the versions the docs name', () => {
     expect(createRequire(require.resolve('express-ws'))('ws/package.json').version).toMatch(/^7\./);
     expect(versionOf('koa-easy-ws')).toBe('2.1.0');
     expect(versionOf('@fastify/websocket')).toMatch(/^11\./);
+    // ws 8 delivers text as a Buffer with isBinary = false (docs/migration.md).
+    expect(createRequire(require.resolve('koa-easy-ws'))('ws/package.json').version).toMatch(/^8\./);
+    expect(createRequire(require.resolve('@fastify/websocket'))('ws/package.json').version).toMatch(/^8\./);
   });
 });
 
@@ -147,6 +150,18 @@ describe('auth middleware in front of the socket', () => {
     expect(await opened).toBe(true);
     expect(await closed).toBe(1005);
     expect(await Promise.race([unexpected, delay(100).then(() => 'no HTTP answer')])).toBe('no HTTP answer');
+  });
+
+  it('@fastify/websocket runs route hooks first: a preValidation 401 reaches the client as a 401', async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyWebsocket);
+    fastify.get('/echo', { websocket: true, preValidation: async (_request, reply) => { await reply.code(401).send('no'); } }, (socket) => { socket.close(); });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => fastify.close());
+    const ws = new WebSocket(`ws://127.0.0.1:${(fastify.server.address() as AddressInfo).port}/echo`);
+    ws.on('error', () => {});
+    const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
+    expect(status).toBe(401);
   });
 
   it('switchyard runs the middleware first: the client gets the 401', async () => {

@@ -4,6 +4,7 @@
  *
  * A block may be preceded by one HTML comment that says how to run it:
  *
+ *   <!-- snippet: listen -->          a server: it must start listening (the default)
  *   <!-- snippet: connect /path -->   a server: open a WebSocket to /path, then close
  *   <!-- snippet: echo /path -->      a server: /path must echo text and binary unchanged
  *   <!-- snippet: file app.ts -->     a module other blocks import ('./app.js'); not run alone
@@ -45,6 +46,8 @@ function parseCheck(annotation: string | undefined, source: string): { check: Ch
   if (annotation === undefined) return { check: { kind: 'listen' } };
   const [verb, argument] = annotation.trim().split(/\s+/);
   switch (verb) {
+    case 'listen':
+      return { check: { kind: 'listen' } };
     case 'connect':
     case 'echo':
       if (!argument?.startsWith('/')) throw new Error(`${source}: "snippet: ${verb}" needs a path`);
@@ -94,6 +97,8 @@ export function extractSnippets(path: string): Snippet[] {
  */
 export const PRELOAD = `
 import net from 'node:net';
+// The IPC channel must not keep a program that has finished alive.
+process.channel?.unref();
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
   if (typeof args[0] === 'number' || (typeof args[0] === 'string' && /^\\d+$/.test(args[0]))) args[0] = 0;

@@ -2,7 +2,7 @@
  * @switchyard/koa: WebSockets as ordinary Koa middleware.
  *
  *   app.use(auth);
- *   router.get('/rooms/:id', websocket({ protocols: ['chat'], message(ws, data) { ... } }));
+ *   router.all('/rooms/:id', websocket({ protocols: ['chat'], message(ws, data) { ... } }));
  *
  * An upgrade request runs through every middleware in front of `websocket()`, so `ctx.throw(401)`
  * or a `ctx.status` with a body still goes out as HTTP; plain requests go on to `next()`. All

@@ -73,15 +73,15 @@ async function run(snippet: Snippet): Promise<void> {
     if ('timeout' in first) throw new Error('neither listened nor exited within 10 s');
     if ('code' in first) {
       if (first.code !== 0) throw new Error(`exited with status ${first.code}`);
-      if (snippet.check.kind === 'connect' || snippet.check.kind === 'echo') throw new Error('exited before listening');
+      if (snippet.checks.some((check) => check.kind !== 'listen' && check.kind !== 'exits')) throw new Error('exited before listening');
       return;
     }
-    if (snippet.check.kind === 'exits') {
+    if (snippet.checks.some((check) => check.kind === 'exits')) {
       const code = await exited;
       if (code !== 0) throw new Error(`exited with status ${code}`);
       return;
     }
-    await probe(first.where, snippet.check);
+    for (const check of snippet.checks) await probe(first.where, check);
   } catch (error) {
     throw new Error(`${snippet.source}: ${(error as Error).message}\n--- output ---\n${output}`);
   } finally {
@@ -93,10 +93,19 @@ async function run(snippet: Snippet): Promise<void> {
 }
 
 async function probe(where: Listening, check: Check): Promise<void> {
-  if (check.kind !== 'connect' && check.kind !== 'echo') return;
+  if (check.kind !== 'connect' && check.kind !== 'echo' && check.kind !== 'refuse') return;
   const host = where.address === '::' || where.address === '0.0.0.0' ? '127.0.0.1' : where.address.includes(':') ? `[${where.address}]` : where.address;
   const ws = new WebSocket(`ws://${host}:${where.port}${check.path}`);
   try {
+    if (check.kind === 'refuse') {
+      const status = await new Promise<number | string>((resolve) => {
+        ws.once('open', () => resolve('the handshake succeeded'));
+        ws.once('error', (error) => resolve(error.message));
+        ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.destroy(); });
+      });
+      expect(status, `handshake to ${check.path}`).toBe(check.status);
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -116,6 +125,7 @@ async function probe(where: Listening, check: Check): Promise<void> {
       expect(received.slice(-2)).toEqual(expected);
     }
   } finally {
+    ws.on('error', () => {});
     ws.terminate();
   }
 }
@@ -130,8 +140,8 @@ describe('code blocks in README.md and docs/', () => {
   });
 
   for (const snippet of snippets) {
-    if (snippet.check.kind === 'module') continue;
-    const what = snippet.check.kind === 'echo' || snippet.check.kind === 'connect' ? `${snippet.check.kind} ${snippet.check.path}` : snippet.check.kind;
+    if (snippet.checks.some((check) => check.kind === 'module')) continue;
+    const what = snippet.checks.map((check) => ('path' in check ? `${check.kind} ${check.path}` : check.kind)).join('; ');
     it(`${snippet.source} runs (${what})`, async () => {
       await run(snippet);
     }, 20_000);

@@ -7,6 +7,9 @@
  *   <!-- snippet: listen -->          a server: it must start listening (the default)
  *   <!-- snippet: connect /path -->   a server: open a WebSocket to /path, then close
  *   <!-- snippet: echo /path -->      a server: /path must echo text and binary unchanged
+ *   <!-- snippet: refuse /path 401 -->  a server: a handshake to /path gets this HTTP status
+ *
+ * Several server checks go in one comment, separated by `;`.
  *   <!-- snippet: file app.ts -->     a module other blocks import ('./app.js'); not run alone
  *   <!-- snippet: exits -->           a program that must finish with exit status 0
  *
@@ -22,6 +25,7 @@ export type Check =
   | { kind: 'listen' }
   | { kind: 'connect'; path: string }
   | { kind: 'echo'; path: string }
+  | { kind: 'refuse'; path: string; status: number }
   | { kind: 'module' }
   | { kind: 'exits' };
 
@@ -31,7 +35,8 @@ export interface Snippet {
   /** The file it is written to, e.g. `docs-express-42.ts`. */
   file: string;
   code: string;
-  check: Check;
+  /** What to check, in order; several checks in one comment are separated by `;`. */
+  checks: Check[];
 }
 
 const LANGUAGES: Record<string, 'ts' | 'js'> = { ts: 'ts', typescript: 'ts', js: 'js', javascript: 'js', mjs: 'js' };
@@ -42,9 +47,8 @@ export function documentationFiles(): string[] {
   return [join(ROOT, 'README.md'), ...docs];
 }
 
-function parseCheck(annotation: string | undefined, source: string): { check: Check; file?: string } {
-  if (annotation === undefined) return { check: { kind: 'listen' } };
-  const [verb, argument] = annotation.trim().split(/\s+/);
+function parseCheck(annotation: string, source: string): { check: Check; file?: string } {
+  const [verb, argument, extra] = annotation.trim().split(/\s+/);
   switch (verb) {
     case 'listen':
       return { check: { kind: 'listen' } };
@@ -52,6 +56,9 @@ function parseCheck(annotation: string | undefined, source: string): { check: Ch
     case 'echo':
       if (!argument?.startsWith('/')) throw new Error(`${source}: "snippet: ${verb}" needs a path`);
       return { check: { kind: verb, path: argument } };
+    case 'refuse':
+      if (!argument?.startsWith('/') || !/^[45]\d\d$/.test(extra ?? '')) throw new Error(`${source}: "snippet: refuse" needs a path and a status`);
+      return { check: { kind: 'refuse', path: argument, status: Number(extra) } };
     case 'file':
       if (!argument || !/^[\w.-]+\.(ts|js)$/.test(argument)) throw new Error(`${source}: "snippet: file" needs a file name like app.ts`);
       return { check: { kind: 'module' }, file: argument };
@@ -60,6 +67,13 @@ function parseCheck(annotation: string | undefined, source: string): { check: Ch
     default:
       throw new Error(`${source}: unknown snippet annotation "${annotation}"`);
   }
+}
+
+function parseChecks(annotation: string | undefined, source: string): { checks: Check[]; file?: string } {
+  if (annotation === undefined) return { checks: [{ kind: 'listen' }] };
+  const parsed = annotation.split(';').map((part) => parseCheck(part, source));
+  const file = parsed.find((p) => p.file !== undefined)?.file;
+  return { checks: parsed.map((p) => p.check), ...(file === undefined ? {} : { file }) };
 }
 
 /** Every ts/js block of one markdown file. */
@@ -77,13 +91,13 @@ export function extractSnippets(path: string): Snippet[] {
     if (language) {
       const source = `${name}:${i + 1}`;
       const annotation = /^\s*<!--\s*snippet:(.*?)-->\s*$/.exec(lines[i - 1] ?? '')?.[1];
-      const { check, file } = parseCheck(annotation, source);
+      const { checks, file } = parseChecks(annotation, source);
       const stem = name.replace(/\.md$/i, '').replace(/[^\w]+/g, '-').toLowerCase();
       snippets.push({
         source,
         file: file ?? `${stem}-${i + 1}.${language}`,
         code: lines.slice(i + 1, end).map((line) => line.slice(indent)).join('\n') + '\n',
-        check,
+        checks,
       });
     }
     i = end;

@@ -1,7 +1,8 @@
 /**
  * What the docs say about other packages, shown against the real packages at the versions the
  * docs name (express-ws 5.0.2 on ws 7, koa-easy-ws 2.1.0, @fastify/websocket 11). Each test
- * backs a sentence in README.md or docs/migration.md; change the sentence if a test changes.
+ * backs a sentence in README.md, docs/migration.md or docs/options.md; change the sentence if a
+ * test changes.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -76,6 +77,15 @@ describe('the versions the docs name', () => {
     // ws 8 delivers text as a Buffer with isBinary = false (docs/migration.md).
     expect(createRequire(require.resolve('koa-easy-ws'))('ws/package.json').version).toMatch(/^8\./);
     expect(createRequire(require.resolve('@fastify/websocket'))('ws/package.json').version).toMatch(/^8\./);
+  });
+});
+
+describe('ws on its own', () => {
+  it('accepts messages up to 100 MiB by default (switchyard: 1 MiB)', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ noServer: true });
+    expect(wss.options.maxPayload).toBe(100 * 1024 * 1024);
+    wss.close();
   });
 });
 

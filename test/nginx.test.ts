@@ -24,7 +24,7 @@ import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
 import { selfSignedCert } from './helpers.js';
 import { startNginx } from './nginx.js';
-import type { Nginx } from './nginx.js';
+import type { Nginx, NginxOptions } from './nginx.js';
 
 const CLIENT_ADDRESS = '127.0.0.2';
 const FORGED = '203.0.113.9';
@@ -79,7 +79,7 @@ afterEach(async () => {
 });
 
 /** The app on 127.0.0.1:0 and nginx in front of it. */
-async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?: string): Promise<{ seen: Seen; nginx: Nginx }> {
+async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?: string, buffering?: NginxOptions['buffering']): Promise<{ seen: Seen; nginx: Nginx }> {
   const seen: Seen = { opens: [] };
   const app = await apps[name](seen, trust);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
@@ -88,7 +88,7 @@ async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?
     app.server.closeAllConnections();
     await new Promise<void>((resolve) => app.server.close(() => resolve()));
   });
-  const nginx = await startNginx({ upstreamPort: (app.server.address() as AddressInfo).port, tls, ...(readTimeout ? { readTimeout } : {}) });
+  const nginx = await startNginx({ upstreamPort: (app.server.address() as AddressInfo).port, tls, ...(readTimeout ? { readTimeout } : {}), ...(buffering ? { buffering } : {}) });
   stops.push(() => nginx.stop());
   return { seen, nginx };
 }
@@ -126,6 +126,38 @@ async function echoes(client: Client): Promise<void> {
   expect(client.received.slice(before)).toEqual([{ data: Buffer.from('héllo'), isBinary: false }, { data: bytes, isBinary: true }]);
 }
 
+/** The raw SSE stream, then @switchyard/client on SSE only, through nginx. */
+async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
+  const dispatcher = new Agent({ localAddress: CLIENT_ADDRESS, connect: { ca: tls.cert } });
+  stops.push(() => dispatcher.close());
+  const viaNginx = ((input: string, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+
+  // The raw stream: the open event arrives while the response is still open, with the
+  // headers that keep proxies from buffering.
+  const controller = new AbortController();
+  const response = await viaNginx(`https://127.0.0.1:${nginx.httpsPort}/live?__sy=sse`, { headers: { Accept: 'text/event-stream' }, signal: controller.signal });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  expect(response.headers.get('x-accel-buffering')).toBeNull(); // nginx consumes it
+  const reader = response.body!.getReader();
+  let text = '';
+  while (!text.includes('event: open')) text += Buffer.from((await reader.read()).value ?? []).toString();
+  controller.abort();
+
+  // The client, SSE only: every message goes out as a POST and comes back on the stream.
+  const socket: SwitchyardSocket = connect(`https://127.0.0.1:${nginx.httpsPort}/live`, { transports: ['sse'], fetch: viaNginx, reconnect: false });
+  stops.push(async () => { socket.close(); });
+  const received: unknown[] = [];
+  socket.addEventListener('message', (event) => received.push(event.data));
+  await vi.waitFor(() => expect(socket.readyState).toBe(socket.OPEN), { timeout: 5000 });
+  socket.send('over sse');
+  socket.send(new Uint8Array([0, 255, 1]));
+  await vi.waitFor(() => expect(received).toHaveLength(2), { timeout: 5000 });
+  expect(received[0]).toBe('over sse');
+  expect([...new Uint8Array(received[1] as ArrayBuffer)]).toEqual([0, 255, 1]);
+  expect(seen.opens.map((o) => [o.transport, o.remoteAddress])).toEqual([['sse', CLIENT_ADDRESS], ['sse', CLIENT_ADDRESS]]);
+}
+
 for (const name of ['express', 'koa', 'fastify'] as const) {
   describe(`${name} behind nginx (docs/deployment.md)`, () => {
     it('echoes text and binary over wss://, and the client address reaches ws.request.remoteAddress when the app trusts the proxy', async () => {
@@ -158,37 +190,13 @@ for (const name of ['express', 'koa', 'fastify'] as const) {
       await echoes(live);
     }, 15_000);
 
-    it('serves the SSE fallback through nginx unbuffered, with its POSTs, from the client\'s address', async () => {
-      const { seen, nginx } = await behindNginx(name, true);
-      const dispatcher = new Agent({ localAddress: CLIENT_ADDRESS, connect: { ca: tls.cert } });
-      stops.push(() => dispatcher.close());
-      const viaNginx = ((input: string, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
-
-      // The raw stream: the open event arrives while the response is still open, with the
-      // headers that keep proxies from buffering.
-      const controller = new AbortController();
-      const response = await viaNginx(`https://127.0.0.1:${nginx.httpsPort}/live?__sy=sse`, { headers: { Accept: 'text/event-stream' }, signal: controller.signal });
-      expect(response.status).toBe(200);
-      expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-      expect(response.headers.get('x-accel-buffering')).toBeNull(); // nginx consumes it
-      const reader = response.body!.getReader();
-      let text = '';
-      while (!text.includes('event: open')) text += Buffer.from((await reader.read()).value ?? []).toString();
-      controller.abort();
-
-      // The client, SSE only: every message goes out as a POST and comes back on the stream.
-      const socket: SwitchyardSocket = connect(`https://127.0.0.1:${nginx.httpsPort}/live`, { transports: ['sse'], fetch: viaNginx, reconnect: false });
-      stops.push(async () => { socket.close(); });
-      const received: unknown[] = [];
-      socket.addEventListener('message', (event) => received.push(event.data));
-      await vi.waitFor(() => expect(socket.readyState).toBe(socket.OPEN), { timeout: 5000 });
-      socket.send('over sse');
-      socket.send(new Uint8Array([0, 255, 1]));
-      await vi.waitFor(() => expect(received).toHaveLength(2), { timeout: 5000 });
-      expect(received[0]).toBe('over sse');
-      expect([...new Uint8Array(received[1] as ArrayBuffer)]).toEqual([0, 255, 1]);
-      expect(seen.opens.map((o) => [o.transport, o.remoteAddress])).toEqual([['sse', CLIENT_ADDRESS], ['sse', CLIENT_ADDRESS]]);
-    });
+    for (const buffering of [undefined, 'on'] as const) {
+      it(`serves the SSE fallback through nginx unbuffered, with its POSTs, from the client's address${buffering ? ' (proxy_buffering on: X-Accel-Buffering alone suffices)' : ''}`, async () => {
+        const { seen, nginx } = await behindNginx(name, true, undefined, buffering);
+        expect(nginx.config).toContain(`proxy_buffering ${buffering ? 'on' : 'off'};`);
+        await fallbackThrough(nginx, seen);
+      });
+    }
   });
 }
 

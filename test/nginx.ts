@@ -54,6 +54,8 @@ export interface NginxOptions {
   tls: { key: string; cert: string };
   /** Replaces the doc's `proxy_read_timeout 60s`, e.g. `2s`. */
   readTimeout?: string;
+  /** Replaces the doc's `proxy_buffering off` with `on`, optionally also ignoring the app's `X-Accel-Buffering`. */
+  buffering?: 'on' | 'ignoring X-Accel-Buffering';
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
@@ -83,6 +85,10 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   site = substitute(site, 'server 127.0.0.1:3000;', `server 127.0.0.1:${options.upstreamPort};`);
   site = substitute(site, '/etc/letsencrypt/live/example.com/fullchain.pem', join(prefix, 'cert.pem'));
   site = substitute(site, '/etc/letsencrypt/live/example.com/privkey.pem', join(prefix, 'key.pem'));
+  if (options.buffering) {
+    const ignore = options.buffering === 'ignoring X-Accel-Buffering' ? ' proxy_ignore_headers X-Accel-Buffering;' : '';
+    site = substitute(site, 'proxy_buffering off;', `proxy_buffering on;${ignore}`);
+  }
   if (options.readTimeout) site = substitute(site, 'proxy_read_timeout 60s;', `proxy_read_timeout ${options.readTimeout};`);
   const log = join(prefix, 'error.log');
   const temp = (name: string): string => join(prefix, name);

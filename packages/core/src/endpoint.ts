@@ -27,6 +27,19 @@ export interface RequestExtras {
   params?: Record<string, string>;
   /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
   state?: Record<string, unknown>;
+  /**
+   * The client's address as the framework computed it from `X-Forwarded-For` under its own
+   * trust setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). Adapters pass
+   * it only when the app trusts a proxy; otherwise the socket's address is used, so a client
+   * can never choose its address with a header.
+   */
+  remoteAddress?: string | undefined;
+  /**
+   * False when the framework reached this endpoint through a route bound to GET (Express
+   * `router.get`, @koa/router `router.get`), so the fallback's POSTs to the same URL never
+   * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
+   */
+  postReachable?: boolean;
 }
 
 /**
@@ -74,6 +87,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   #lifetimes: NodeJS.Timeout | undefined;
   /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
+  #warnedPostUnreachable = false;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
     const listener = typeof handlers === 'function' ? handlers : undefined;
@@ -155,7 +169,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       return typeof status === 'number' ? status : await status;
     } catch (error) {
       this.#report(undefined, error);
-      return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url);
+      return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url, extras.remoteAddress);
     }
   }
 
@@ -183,7 +197,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
     }
     offered = bearer.protocols;
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, bearer.token);
+    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, bearer.token);
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
     if (origins !== undefined && origin !== undefined &&
@@ -253,20 +267,20 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
-    if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url);
+    if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url, extras.remoteAddress);
     const admitted = this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, settled));
-    return this.#accept(req, socket, head, fallback, admitted);
+    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
+    return this.#accept(req, socket, head, fallback, extras, admitted);
   }
 
-  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, admitted: Admission<Context>): number {
-    if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url);
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
+    if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url, extras.remoteAddress);
     if (socket.destroyed || !socket.readable || !socket.writable) {
       this.#release(admitted.place);
       socket.destroy();
       return 0;
     }
-    const info = new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket);
+    const info = new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#chosenProtocol = admitted.protocol;
@@ -318,13 +332,14 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     }
     const admitted = await this.#admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof HandshakeRejection) {
-      this.#rejected(req, admitted, fallback.url);
+      this.#rejected(req, admitted, fallback.url, extras.remoteAddress);
       return respond(res, admitted);
     }
     if (res.destroyed) {
       this.#release(admitted.place);
       return 0;
     }
+    if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
     const session = new SseSocket(this, admitted.protocol ?? '', settings);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
@@ -342,7 +357,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), req.socket.remoteAddress), admitted);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted);
     return 200;
   }
 
@@ -390,14 +405,14 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     }
   }
 
-  #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string): number {
+  #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string, address?: string): number {
     rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
-    this.#rejected(req, rejection, url);
+    this.#rejected(req, rejection, url, address);
     return rejection.status;
   }
 
   /** Tells the `rejected` hook about a refusal; its own failure is only logged. */
-  #rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string): void {
+  #rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string, address?: string): void {
     const hook = this.#hooks.rejected;
     if (!hook) return;
     const query = url.indexOf('?');
@@ -406,7 +421,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
         status: rejection.status,
         reason: rejection.message,
         path: query === -1 ? url : url.slice(0, query),
-        remoteAddress: req.socket?.remoteAddress,
+        remoteAddress: address ?? req.socket?.remoteAddress,
       });
       if (isThenable(result)) result.then(undefined, (error: unknown) => logError(undefined, error));
     } catch (error) {
@@ -424,6 +439,18 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
       '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
       { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
+    );
+  }
+
+  #warnPostUnreachable(url: string): void {
+    if (this.#warnedPostUnreachable) return;
+    this.#warnedPostUnreachable = true;
+    const path = url.split('?', 1)[0];
+    process.emitWarning(
+      `A fallback (SSE) session opened on ${path}, but this endpoint is mounted on a GET-only route, ` +
+      'so the POSTs that carry its messages never reach it: the client gives up with "session expired". ' +
+      'Mount it with app.use(path, websocket(...)) or router.all(path, websocket(...)), or set fallback: false.',
+      { code: 'SWITCHYARD_FALLBACK_UNREACHABLE' },
     );
   }
 

@@ -16,6 +16,10 @@ export interface CompressionOptions {
   serverNoContextTakeover?: boolean;
   /** Offer/accept `client_no_context_takeover`. */
   clientNoContextTakeover?: boolean;
+  /** The largest LZ77 window the server compresses with (`server_max_window_bits`, 8 to 15). */
+  serverMaxWindowBits?: number;
+  /** The largest LZ77 window the client may compress with (`client_max_window_bits`, 8 to 15). */
+  clientMaxWindowBits?: number;
   /** zlib options for compression. */
   zlibDeflateOptions?: Record<string, unknown>;
   /** zlib options for decompression. */
@@ -158,6 +162,15 @@ const OPTION_NAMES = new Set([
   'limited', 'rejected',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
+/** The names `compression: {...}` accepts: ws's perMessageDeflate options. */
+const COMPRESSION_NAMES: ReadonlySet<string> = new Set([
+  'threshold', 'concurrencyLimit', 'serverNoContextTakeover', 'clientNoContextTakeover',
+  'serverMaxWindowBits', 'clientMaxWindowBits', 'zlibDeflateOptions', 'zlibInflateOptions',
+]);
+/** Every `heartbeat: {...}` setting with its default; a name not here is a TypeError. */
+const HEARTBEAT_DEFAULTS: Required<HeartbeatOptions> = { interval: 30_000, timeout: 10_000 };
+/** Every `fallback: {...}` setting with its default; a name not here is a TypeError. */
+const FALLBACK_DEFAULTS: Required<FallbackOptions> = { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 };
 const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected'] as const;
 
 /** Resolved settings, with defaults applied. */
@@ -190,11 +203,6 @@ function rateOf(option: string, countName: string, count: number | undefined, pe
   return { count: rate, per: positive(`${option}.per`, per, 1000), burst: positive(`${option}.${burstName}`, burst, rate) };
 }
 
-function checkKeys(name: string, value: object, allowed: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) throw new TypeError(`websocket(): unknown option "${name}.${key}"`);
-  }
-}
 
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -246,19 +254,26 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
+  // A misspelt nested name (heartbeat.intervall) would otherwise leave its default in force
+  // unseen; a plugin's defaults are checked too, though a route's own group replaces them.
+  for (const source of [defaults, handlers]) {
+    if (source.heartbeat) knownNames('heartbeat', source.heartbeat, HEARTBEAT_DEFAULTS);
+    if (source.fallback) knownNames('fallback', source.fallback, FALLBACK_DEFAULTS);
+    if (typeof source.compression === 'object' && source.compression !== null) knownNames('compression', source.compression, COMPRESSION_NAMES);
+  }
   const { handshakeRate, rateLimit } = merged;
   if (handshakeRate !== undefined) {
     if (handshakeRate === null || typeof handshakeRate !== 'object') {
       throw new TypeError('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
     }
-    checkKeys('handshakeRate', handshakeRate, ['handshakes', 'per', 'burst']);
+    knownNames('handshakeRate', handshakeRate, new Set(['handshakes', 'per', 'burst']));
     if (handshakeRate.handshakes === undefined) throw new TypeError('websocket(): option "handshakeRate.handshakes" is required');
   }
   if (rateLimit !== undefined) {
     if (rateLimit === null || typeof rateLimit !== 'object') {
       throw new TypeError('websocket(): option "rateLimit" must be { messages, bytes, per, burst, burstBytes }');
     }
-    checkKeys('rateLimit', rateLimit, ['messages', 'bytes', 'per', 'burst', 'burstBytes']);
+    knownNames('rateLimit', rateLimit, new Set(['messages', 'bytes', 'per', 'burst', 'burstBytes']));
     if (rateLimit.messages === undefined && rateLimit.bytes === undefined) {
       throw new TypeError('websocket(): option "rateLimit" needs "messages", "bytes" or both');
     }
@@ -268,19 +283,11 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     origins,
     maxPayload: positive('maxPayload', merged.maxPayload, 1024 * 1024),
     compression: compression === true ? {} : compression || false,
-    heartbeat: heartbeat === false ? false : {
-      interval: positive('heartbeat.interval', heartbeat?.interval, 30_000),
-      timeout: positive('heartbeat.timeout', heartbeat?.timeout, 10_000),
-    },
+    heartbeat: heartbeat === false ? false : withDefaults('heartbeat', heartbeat, HEARTBEAT_DEFAULTS),
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
     maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
     hub: merged.hub,
-    fallback: merged.fallback === false ? false : {
-      sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
-      heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
-      retry: positive('fallback.retry', merged.fallback?.retry, 1000),
-      replay: positive('fallback.replay', merged.fallback?.replay, 1000),
-    },
+    fallback: merged.fallback === false ? false : withDefaults('fallback', merged.fallback, FALLBACK_DEFAULTS),
     keepHeaders: keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
     // Headers the app named itself are kept whole; the default list guards against a client
     // that pads a header it would keep anyway.
@@ -293,4 +300,18 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
     maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
   };
+}
+
+/** Each setting of a group, from `value` or its default, checked to be a positive number. */
+function withDefaults<T extends Record<string, number>>(group: string, value: Partial<T> | undefined, defaults: T): T {
+  const resolved = {} as Record<string, number>;
+  for (const [name, fallback] of Object.entries(defaults)) resolved[name] = positive(`${group}.${name}`, value?.[name], fallback);
+  return resolved as T;
+}
+
+/** Rejects a nested option name the group does not know, naming its full path. */
+function knownNames(group: string, value: object, known: ReadonlySet<string> | object): void {
+  for (const name of Object.keys(value)) {
+    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name)) throw new TypeError(`websocket(): unknown option "${group}.${name}"`);
+  }
 }

@@ -38,9 +38,10 @@ export class RequestInfo {
   }
 
   /**
-   * The peer's IP address, as seen by this server. Read from the socket the first time it is
-   * asked for; switchyard reads it before the socket closes whenever a close handler or
-   * `close` listener exists, so it is there in those too.
+   * The client's IP address. Behind a proxy the app trusts (Express `trust proxy`, Koa
+   * `app.proxy`, Fastify `trustProxy`) it is the framework's answer from `X-Forwarded-For`;
+   * otherwise the socket's peer, read the first time it is asked for. switchyard reads it
+   * before the socket closes whenever a close handler or `close` listener exists.
    */
   get remoteAddress(): string | undefined {
     const peer = this.#peer;
@@ -126,8 +127,9 @@ export class UpgradeRequest extends RequestInfo {
    */
   readonly bearerToken: string | undefined;
 
-  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], bearerToken?: string) {
-    super(url, raw.headers, raw.socket);
+  /** `remoteAddress` is the framework's answer behind a trusted proxy; without one, the socket's. */
+  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], remoteAddress?: string, bearerToken?: string) {
+    super(url, raw.headers, remoteAddress ?? raw.socket);
     this.raw = raw;
     this.params = params;
     this.state = state;

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_KEPT_HEADERS, resolveOptions } from '../src/options.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
@@ -51,12 +52,43 @@ describe('resolveOptions', () => {
     ['heartbeat as true', { heartbeat: true }, 'websocket(): option "heartbeat" must be false or { interval, timeout }'],
     ['fallback as true', { fallback: true }, 'websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }'],
     ['a hub that is not one', { hub: {} }, 'websocket(): option "hub" must be a hub from createHub() or a distributed hub'],
+    ['a misspelt heartbeat setting', { heartbeat: { intervall: 5 } }, 'websocket(): unknown option "heartbeat.intervall"'],
+    ['a misspelt fallback setting', { fallback: { sessionTimout: 5 } }, 'websocket(): unknown option "fallback.sessionTimout"'],
+    ['a misspelt compression setting', { compression: { treshold: 5 } }, 'websocket(): unknown option "compression.treshold"'],
+    ['a misspelt nested name next to valid ones', { heartbeat: { interval: 5, timeout: 5, Timeout: 1 } }, 'websocket(): unknown option "heartbeat.Timeout"'],
   ];
   for (const [name, options, message] of errors) {
     it(`rejects ${name} with a TypeError`, () => {
       expect(() => resolveOptions(options as never)).toThrow(new TypeError(message));
     });
   }
+});
+
+describe('nested options', () => {
+  it('names the full path of an unknown nested option given as a plugin default', () => {
+    expect(() => resolveOptions({}, { heartbeat: { intervall: 5 } as never })).toThrow(new TypeError('websocket(): unknown option "heartbeat.intervall"'));
+  });
+
+  it('accepts every documented nested name', () => {
+    const resolved = resolveOptions({
+      heartbeat: { interval: 1, timeout: 2 },
+      fallback: { sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6 },
+      compression: {
+        threshold: 1, concurrencyLimit: 1, serverNoContextTakeover: true, clientNoContextTakeover: true,
+        serverMaxWindowBits: 10, clientMaxWindowBits: 10, zlibDeflateOptions: {}, zlibInflateOptions: {},
+      },
+    });
+    expect(resolved.heartbeat).toEqual({ interval: 1, timeout: 2 });
+    expect(resolved.fallback).toEqual({ sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6 });
+  });
+
+  it('refuses any key that is not a known name, inherited or odd ones included (generated)', () => {
+    const known = new Set(['interval', 'timeout']);
+    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 12 }).filter((key) => !known.has(key)), (key) => {
+      const heartbeat = JSON.parse(`{${JSON.stringify(key)}: 1}`) as Record<string, unknown>;
+      expect(() => resolveOptions({ heartbeat } as never)).toThrow(new TypeError(`websocket(): unknown option "heartbeat.${key}"`));
+    }));
+  });
 });
 
 describe('reject', () => {

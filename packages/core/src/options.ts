@@ -1,6 +1,6 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
-import type { FallbackOptions } from './fallback.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { ProtocolOption } from './subprotocol.js';
@@ -46,7 +46,10 @@ export interface EndpointOptions {
   heartbeat?: HeartbeatOptions | false;
   /** `send()` returns false above this many buffered bytes. Default 64 KiB. */
   highWaterMark?: number;
-  /** Close a slow consumer with 1008 once this many bytes are buffered. Default: no limit. */
+  /**
+   * Close a slow consumer with 1008 once this many bytes are buffered. Default 16 MiB (Bun's
+   * `backpressureLimit`); `Infinity` turns the limit off.
+   */
   maxBufferedAmount?: number;
   /** The hub behind `ws.subscribe` / `ws.publish`. Default: an in-process hub of this endpoint. */
   hub?: Hub;
@@ -96,8 +99,13 @@ export interface ResolvedOptions {
   highWaterMark: number;
   maxBufferedAmount: number;
   hub: Hub | undefined;
-  fallback: Required<FallbackOptions> | false;
+  fallback: ResolvedFallbackOptions | false;
 }
+
+/** The default `maxBufferedAmount`: 16 MiB, as Bun's `backpressureLimit`. */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
+
+const FALLBACK_OPTION_NAMES = new Set(['sessionTimeout', 'heartbeat', 'retry', 'replay', 'replayBytes', 'owner']);
 
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -139,7 +147,15 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
   if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
-    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }');
+    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
+  }
+  if (merged.fallback) {
+    for (const name of Object.keys(merged.fallback)) {
+      if (!FALLBACK_OPTION_NAMES.has(name)) throw new TypeError(`websocket(): unknown option "fallback.${name}"`);
+    }
+    if (merged.fallback.owner !== undefined && typeof merged.fallback.owner !== 'function') {
+      throw new TypeError('websocket(): "fallback.owner" must be a function');
+    }
   }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
@@ -154,13 +170,15 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       timeout: positive('heartbeat.timeout', heartbeat?.timeout, 10_000),
     },
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
-    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
+    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT),
     hub: merged.hub,
     fallback: merged.fallback === false ? false : {
       sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
       heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
       retry: positive('fallback.retry', merged.fallback?.retry, 1000),
       replay: positive('fallback.replay', merged.fallback?.replay, 1000),
+      replayBytes: positive('fallback.replayBytes', merged.fallback?.replayBytes, 2 * 1024 * 1024),
+      ...(merged.fallback?.owner ? { owner: merged.fallback.owner } : {}),
     },
   };
 }

@@ -101,8 +101,9 @@ async function openStream(base: string, query = '', headers: Record<string, stri
   return { response, stream, session, protocol };
 }
 
-function post(base: string, session: string, seq: number, frames: unknown[]): Promise<Response> {
-  return fetch(`${base}/ws?__sy=post&__sy_session=${session}`, {
+/** A POST as EventSource-era clients send it: the session in the URL (the client uses a header). */
+function post(base: string, session: string, seq: number, frames: unknown[], query = ''): Promise<Response> {
+  return fetch(`${base}/ws?__sy=post&__sy_session=${session}${query}`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain;charset=UTF-8' },
     body: JSON.stringify({ seq, frames }),
@@ -157,7 +158,7 @@ describe('fallback: SSE + POST sessions', () => {
       },
     });
     const { stream, session } = await openStream(base, '&room=7');
-    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]])).status).toBe(204);
+    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]], '&room=7')).status).toBe(204);
     const events = [await stream.next(), await stream.next(), await stream.next()];
     expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'message'], ['2', 'message'], ['3', 'binary']]);
     expect(JSON.parse(events[0]!.data)).toBe('hi\r\nthere "quoted"');

@@ -71,7 +71,9 @@ describe('the stream', () => {
     const [first, resume] = server.streamRequests();
     await until(() => received.length === 4, 'four messages');
     expect(received).toEqual(['one', 'two', 'three', 'four']);
-    expect(resume!.url.search).toBe('?__sy=sse&__sy_session=s1');
+    // The session goes in a header, never in the URL (access logs, proxies).
+    expect(resume!.url.search).toBe('?__sy=sse');
+    expect(resume!.headers['switchyard-session']).toBe('s1');
     expect(resume!.headers['last-event-id']).toBe('2');
     expect(first!.headers['last-event-id']).toBeUndefined();
     expect(log).toEqual(['open']);
@@ -93,10 +95,11 @@ describe('the stream', () => {
     const { socket, log } = await opened(server);
     await until(() => log.length === 3, 'the second open');
     expect(log).toEqual(['open', 'close 1006 session expired unclean reconnecting', 'open']);
-    expect(server.streamRequests().map((r) => r.url.search)).toEqual(['?__sy=sse', '?__sy=sse&__sy_session=s1', '?__sy=sse']);
+    expect(server.streamRequests().map((r) => [r.url.search, r.headers['switchyard-session']])).toEqual([['?__sy=sse', undefined], ['?__sy=sse', 's1'], ['?__sy=sse', undefined]]);
     socket.send('on s2');
     await until(() => server.posts().length === 1, 'a POST');
-    expect(server.posts()[0]!.url.search).toBe('?__sy=post&__sy_session=s2');
+    expect(server.posts()[0]!.url.search).toBe('?__sy=post');
+    expect(server.posts()[0]!.headers['switchyard-session']).toBe('s2');
     socket.close();
   });
 
@@ -192,7 +195,8 @@ describe('POSTs', () => {
       '{"seq":1,"frames":[["b","AAEC"],["t","c"]]}',
     ]);
     const [post] = server.posts();
-    expect(post!.url.search).toBe('?__sy=post&__sy_session=s1');
+    expect(post!.url.search).toBe('?__sy=post');
+    expect(post!.headers['switchyard-session']).toBe('s1');
     expect(post!.headers['content-type']).toBe('text/plain;charset=UTF-8');
     socket.send('d');
     await until(() => server.posts().length === 3, 'a third POST');
@@ -264,7 +268,7 @@ describe('POSTs', () => {
     socket.send('not lost');
     await until(() => server.posts().length === 2, 'the POST on the new session');
     expect(log).toEqual(['open', 'close 1006 session expired unclean reconnecting', 'open']);
-    expect(server.posts().map((p) => [p.url.searchParams.get('__sy_session'), p.body])).toEqual([
+    expect(server.posts().map((p) => [p.headers['switchyard-session'], p.body])).toEqual([
       ['s1', '{"seq":0,"frames":[["t","not lost"]]}'],
       ['s2', '{"seq":0,"frames":[["t","not lost"]]}'],
     ]);

@@ -12,6 +12,8 @@ import { RedisServer } from '../packages/redis/test/redis-server.js';
 import { expressHarness } from '../packages/express/test/harness.js';
 import { fallbackFixture, recordingEcho } from './fallback.js';
 import type { Seen } from './fallback.js';
+import type { Handlers } from '@switchyard/core';
+import { reject } from '@switchyard/core';
 
 let redis: RedisServer;
 beforeAll(async () => { redis = await RedisServer.start(); });
@@ -67,7 +69,7 @@ describe('express: POSTs that land on another node', () => {
   });
 
   /** Two echo nodes; with Redis, node A may reach it through a link with latency. */
-  async function twoNodes(withRedis: boolean, latencyOfA = 0): Promise<Array<{ port: number; seen: Seen }>> {
+  async function twoNodes(withRedis: boolean, latencyOfA = 0, extra: Partial<Handlers<undefined>> = {}): Promise<Array<{ port: number; seen: Seen }>> {
     let urlOfA = redis.url;
     if (withRedis && latencyOfA > 0) {
       const link = await slowLink(redis.port, latencyOfA);
@@ -81,7 +83,7 @@ describe('express: POSTs that land on another node', () => {
         hubs.push(hub);
         await hub.ready();
       }
-      const { handlers, seen } = recordingEcho(hub ? { hub } : {});
+      const { handlers, seen } = recordingEcho(hub ? { hub, ...extra } : extra);
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       return { port: server.port, seen };
     }));
@@ -128,7 +130,8 @@ describe('express: POSTs that land on another node', () => {
       return client;
     });
     await Promise.all(clients.map((client) => client.opened()));
-    await expect.poll(() => statuses.length, { timeout: 5000 }).toBe(50);
+    // One POST each with the message, and maybe one with only an acknowledgement.
+    await expect.poll(() => statuses.length, { timeout: 5000 }).toBeGreaterThanOrEqual(50);
     expect(new Set(statuses)).toEqual(new Set([202]));
     const missing = async (): Promise<number[]> => clients.flatMap((client, i) => (client.received.length < 2 ? [i] : []));
     await expect.poll(missing, { timeout: 3000 }).toEqual([]);
@@ -148,5 +151,42 @@ describe('express: POSTs that land on another node', () => {
     expect(await client.nextClose()).toEqual({ code: 1006, reason: 'session expired', wasClean: false, willReconnect: true });
     expect(statuses[0]).toBe(404);
     expect(a!.seen.messages).toEqual([]);
+  });
+
+  it("another user's POST that lands on another node is forwarded, and dropped by the session's node: the owner is untouched", async () => {
+    const users: Record<string, string> = { 'ann-secret': 'ann', 'bob-secret': 'bob' };
+    const [a, b] = await twoNodes(true, 0, {
+      upgrade(req) {
+        if (!users[String(req.query.token)]) throw reject(401);
+      },
+    });
+    const sessions: string[] = [];
+    const statuses: number[] = [];
+    const client = fixture.client(`http://127.0.0.1:${a!.port}/echo?token=ann-secret`, {
+      WebSocket: undefined,
+      protocols: ['chat'],
+      fetch: (input, init) => {
+        const session = (init?.headers as Record<string, string> | undefined)?.['Switchyard-Session'];
+        if (session) sessions.push(session);
+        return splitFetch(b!.port, statuses)(input, init);
+      },
+    });
+    await client.opened();
+    client.socket.send('from ann');
+    await client.receivedCount(2);
+    const steal = (token: string) => fetch(`http://127.0.0.1:${b!.port}/echo?${token}__sy=post`, {
+      method: 'POST',
+      headers: { 'switchyard-session': sessions[0]! },
+      body: JSON.stringify({ seq: 1, frames: [['t', 'from bob'], ['close', 1000, 'hijacked']] }),
+    }).then((response) => response.status);
+    // Node B can't tell whose session it is: bob passes the hook there and his POST is forwarded.
+    expect(await steal('token=bob-secret&')).toBe(202);
+    expect(await steal('')).toBe(401);
+    client.socket.send('still ann');
+    await client.receivedCount(3);
+    expect(client.received).toEqual(['welcome', 'from ann', 'still ann']);
+    expect(a!.seen.messages).toEqual(['from ann', 'still ann']);
+    expect(a!.seen.closes).toEqual([]);
+    expect(client.events).toEqual(['open']);
   });
 });

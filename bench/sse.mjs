@@ -4,7 +4,7 @@
  * flight per session: server CPU per message, and heap and RSS per session after GC).
  *
  *   node bench/sse.mjs                 # prints a markdown table
- *   node bench/sse.mjs --idle=500 --busy=20 --window=2000
+ *   node bench/sse.mjs --idle=500 --busy=20 --window=2000 --only=koa,fastify
  *
  * The servers are bench/servers/switchyard-*.mjs, the same programs as the main benchmark (their
  * `/echo` endpoint serves the fallback too). Idle SSE sessions are raw sockets that sent the
@@ -28,7 +28,7 @@ const ADAPTERS = [
   { id: 'switchyard-express', name: 'Express' },
   { id: 'switchyard-koa', name: 'Koa' },
   { id: 'switchyard-fastify', name: 'Fastify' },
-];
+].filter((adapter) => !args.only || args.only.split(',').includes(adapter.id.replace('switchyard-', '')));
 
 /** An SSE stream that reads and drops what comes: one idle session. */
 function idleStream(port) {

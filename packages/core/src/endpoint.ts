@@ -366,7 +366,12 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     }
     if (this.hub.distributed) {
       // The node that holds the session checks the owner: the digest travels with the body.
-      await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+      try {
+        await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+      } catch {
+        // The hub reports its outage once; the client retries this POST with the same body.
+        return respond(res, new HandshakeRejection(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
+      }
       return respondEmpty(res, 202);
     }
     return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../packages/redis/test/redis-server.js';
@@ -189,4 +189,33 @@ describe('express: POSTs that land on another node', () => {
     expect(a!.seen.closes).toEqual([]);
     expect(client.events).toEqual(['open']);
   });
+
+  it('while Redis is down, a POST for another node gets 503 and is retried: delivered once Redis is back', async () => {
+    const [a, b] = await twoNodes(true);
+    const statuses: number[] = [];
+    const client = fixture.client(`http://127.0.0.1:${a!.port}/echo`, {
+      WebSocket: undefined,
+      protocols: ['chat'],
+      fetch: splitFetch(b!.port, statuses),
+      reconnect: { initialDelay: 100, maxDelay: 300 },
+    });
+    await client.opened();
+    client.socket.send('before');
+    await client.receivedCount(2);
+    const errors: Error[] = [];
+    for (const hub of hubs) hub.on('error', (error) => errors.push(error));
+    await redis.stop();
+    try {
+      client.socket.send('during');
+      await vi.waitFor(() => expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+    } finally {
+      await redis.restart();
+    }
+    await client.receivedCount(3, 10_000);
+    expect(client.received).toEqual(['welcome', 'before', 'during']);
+    expect(a!.seen.messages).toEqual(['before', 'during']);
+    expect(client.events).toEqual(['open']);
+    // One error per hub for the outage, not one per refused POST.
+    expect(errors.length).toBeLessThanOrEqual(hubs.length);
+  }, 20_000);
 });

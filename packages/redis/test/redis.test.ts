@@ -227,7 +227,7 @@ describe('redis hub outages', () => {
     expect(got).toEqual([...new Set(got)].sort((x, y) => x - y));
     // Loud while down: nothing published between the kill and the restart was acknowledged.
     const whileDown = outcomes.filter((o) => o.at >= killed && o.at < restarting);
-    expect(whileDown.length).toBeGreaterThan(100);
+    expect(whileDown.length).toBeGreaterThan(20);
     expect(whileDown.filter((o) => o.result === 'ok')).toEqual([]);
     expect(whileDown.every((o) => !received.includes(String(o.i)))).toBe(true);
     expect([a.errors.length, b.errors.length]).toEqual([1, 1]);

@@ -4,6 +4,7 @@
  * flight per session: server CPU per message, and heap and RSS per session after GC).
  *
  *   node bench/sse.mjs                 # prints a markdown table
+ *   node bench/sse.mjs --write         # and puts it in bench/RESULTS.md (section 5)
  *   node bench/sse.mjs --idle=500 --busy=20 --window=2000 --only=koa,fastify
  *
  * The servers are bench/servers/switchyard-*.mjs, the same programs as the main benchmark (their
@@ -11,7 +12,9 @@
  * stream's GET and read whatever comes; busy SSE sessions are @switchyard/client with
  * `transports: ['sse']` (fetch for the stream and the POSTs), busy WebSockets are `ws` clients.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { connect } from '@switchyard/client';
@@ -121,6 +124,7 @@ async function busyCost(server, open) {
 }
 
 const bytes = (n) => `${Math.round(n).toLocaleString('en-US')} B`;
+const loadStart = os.loadavg()[0].toFixed(2);
 const rows = [];
 for (const adapter of ADAPTERS) {
   for (const transport of ['WebSocket', 'SSE + POST']) {
@@ -138,10 +142,29 @@ for (const adapter of ADAPTERS) {
   }
 }
 
-console.log(`Idle: ${IDLE.toLocaleString('en-US')} sessions or connections, after GC. Busy: ${BUSY} at once, each echoing 64 B text with one message in flight, ${WARMUP} ms warm-up and a ${WINDOW} ms window; memory after GC with all of them still open.\n`);
-console.log('| adapter | transport | idle heap / session | idle RSS / session | busy msgs/s | busy µs / msg | busy heap / session | busy RSS / session |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|');
-for (const { adapter, transport, idle, busy } of rows) {
-  console.log(`| ${adapter} | ${transport} | ${bytes(idle.heap)} | ${bytes(idle.rss)} | ${Math.round(busy.rate).toLocaleString('en-US')} | ${busy.cpu.toFixed(1)} | ${bytes(busy.heap)} | ${bytes(busy.rss)} |`);
+const lines = [
+  `Idle: ${IDLE.toLocaleString('en-US')} sessions or connections, after GC. Busy: ${BUSY} at once, each echoing 64 B text with one message in flight, ${WARMUP} ms warm-up and a ${WINDOW} ms window; memory after GC with all of them still open.`,
+  '',
+  '| adapter | transport | idle heap / session | idle RSS / session | busy msgs/s | busy µs / msg | busy heap / session | busy RSS / session |',
+  '|---|---|---:|---:|---:|---:|---:|---:|',
+  ...rows.map(({ adapter, transport, idle, busy }) => `| ${adapter} | ${transport} | ${bytes(idle.heap)} | ${bytes(idle.rss)} | ${Math.round(busy.rate).toLocaleString('en-US')} | ${busy.cpu.toFixed(1)} | ${bytes(busy.heap)} | ${bytes(busy.rss)} |`),
+];
+console.log(lines.join('\n'));
+
+if (args.write !== undefined) {
+  const file = new URL('./RESULTS.md', import.meta.url);
+  const old = readFileSync(file, 'utf8');
+  const marker = '<!-- bench/sse.mjs -->';
+  const at = old.indexOf(marker);
+  const section = [
+    marker,
+    '## 5. The SSE + POST fallback: one session next to one WebSocket',
+    '',
+    `Written by \`node bench/sse.mjs --write\` (a full \`pnpm bench\` keeps this section). Node ${process.version}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average (1 min) ${loadStart} at start, ${os.loadavg()[0].toFixed(2)} at end.`,
+    '',
+    ...lines,
+    '',
+  ].join('\n');
+  writeFileSync(file, `${at === -1 ? `${old.trimEnd()}\n\n` : old.slice(0, at)}${section}`);
 }
 process.exit(0);

@@ -205,38 +205,49 @@ export function runFallbackLimits(harness: Harness): void {
   describe(`${harness.name}: a slow SSE reader`, () => {
     const fixture = fallbackFixture(harness);
 
-    it('is closed with 1008 past maxBufferedAmount, and its response and socket are released at once', async () => {
-      const closes: Array<{ code: number; at: number }> = [];
-      const server = await fixture.serve([{
-        path: '/flood',
-        handlers: {
-          heartbeat: false,
-          maxBufferedAmount: 1 * MiB,
-          open(ws) {
-            const chunk = 'x'.repeat(64 * KiB);
-            const timer = setInterval(() => {
-              if (ws.readyState !== 1) return clearInterval(timer);
-              for (let i = 0; i < 4; i++) ws.send(chunk);
-              return undefined;
-            }, 1);
+    for (const [limit, maxBufferedAmount] of [['1 MiB', 1 * MiB], ['the default, 16 MiB', undefined]] as const) {
+      it(`is closed with 1008 past maxBufferedAmount (${limit}), and its response and socket are released at once`, async () => {
+        const closes: Array<{ code: number; at: number }> = [];
+        let peak = 0;
+        const server = await fixture.serve([{
+          path: '/flood',
+          handlers: {
+            heartbeat: false,
+            ...(maxBufferedAmount === undefined ? {} : { maxBufferedAmount }),
+            open(ws) {
+              const chunk = 'x'.repeat(64 * KiB);
+              const timer = setInterval(() => {
+                if (ws.readyState !== 1) return clearInterval(timer);
+                for (let i = 0; i < 8; i++) {
+                  ws.send(chunk);
+                  peak = Math.max(peak, ws.bufferedAmount);
+                }
+                return undefined;
+              }, 1);
+            },
+            close(_ws, { code }) { closes.push({ code, at: Date.now() }); },
           },
-          close(_ws, { code }) { closes.push({ code, at: Date.now() }); },
-        },
-      }]);
-      const serverSockets: net.Socket[] = [];
-      server.server.on('connection', (socket: net.Socket) => serverSockets.push(socket));
-      // A reader that never reads: its kernel buffer fills, then the server's.
-      const reader = net.connect(server.port, '127.0.0.1');
-      reader.write('GET /flood?__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
-      reader.pause();
-      try {
-        await vi.waitFor(() => expect(closes).toHaveLength(1), { timeout: 8000 });
-        expect(closes[0]!.code).toBe(CloseCode.POLICY_VIOLATION);
-        await vi.waitFor(() => expect(serverSockets.map((socket) => socket.destroyed)).toEqual([true]), { timeout: 1000 });
-      } finally {
-        reader.destroy();
-      }
-    }, 15_000);
+        }]);
+        const serverSockets: net.Socket[] = [];
+        server.server.on('connection', (socket: net.Socket) => serverSockets.push(socket));
+        // A reader that never reads: its kernel buffer fills, then the server's.
+        const reader = net.connect(server.port, '127.0.0.1');
+        reader.write('GET /flood?__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
+        reader.pause();
+        try {
+          await vi.waitFor(() => expect(closes).toHaveLength(1), { timeout: 8000 });
+          expect(closes[0]!.code).toBe(CloseCode.POLICY_VIOLATION);
+          const limitBytes = maxBufferedAmount ?? 16 * MiB;
+          // Closed on the send that went past the limit (and then holds nothing): the most seen
+          // after a send that kept the session open is within a chunk or two under it.
+          expect(peak).toBeGreaterThan(limitBytes - 2 * 64 * KiB);
+          expect(peak).toBeLessThanOrEqual(limitBytes);
+          await vi.waitFor(() => expect(serverSockets.map((socket) => socket.destroyed)).toEqual([true]), { timeout: 1000 });
+        } finally {
+          reader.destroy();
+        }
+      }, 15_000);
+    }
   });
 
   describe(`${harness.name}: fallback memory, in a server process of its own`, () => {

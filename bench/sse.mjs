@@ -151,10 +151,15 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 
-if (args.write !== undefined) {
+if ('write' in args) {
   const file = new URL('./RESULTS.md', import.meta.url);
   const old = readFileSync(file, 'utf8');
   const marker = '<!-- bench/sse.mjs -->';
+  const ratios = ADAPTERS.map((adapter) => {
+    const [ws, sse] = ['WebSocket', 'SSE + POST'].map((transport) => rows.find((row) => row.adapter === adapter.name && row.transport === transport));
+    return sse.idle.heap / ws.idle.heap;
+  });
+  const idleRatio = `${Math.min(...ratios).toFixed(1)} to ${Math.max(...ratios).toFixed(1)}`;
   const at = old.indexOf(marker);
   const section = [
     marker,
@@ -163,6 +168,8 @@ if (args.write !== undefined) {
     `Written by \`node bench/sse.mjs --write\` (a full \`pnpm bench\` keeps this section). Node ${process.version}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average (1 min) ${loadStart} at start, ${os.loadavg()[0].toFixed(2)} at end.`,
     '',
     ...lines,
+    '',
+    `Each SSE message costs the server an HTTP POST (parsed, routed through the framework, answered 204) and one event on the stream, so its CPU per message is that of a small HTTP request, not of a frame. SSE msgs/s is bound by the load generator: one Node process runs every busy session with \`@switchyard/client\` over \`fetch\`, which costs it more per message than the server. Idle, a session holds its stream's response and socket, the session and its \`ws\`: ${idleRatio} times a WebSocket connection's heap. Busy, each also holds what the client has not acknowledged yet (acknowledgements ride on its POSTs, so a few events at most here).`,
     '',
   ].join('\n');
   writeFileSync(file, `${at === -1 ? `${old.trimEnd()}\n\n` : old.slice(0, at)}${section}`);

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { websocket } from '@switchyard/express';
 import { Inbox } from '@switchyard/core';
@@ -155,7 +155,10 @@ describe('redis hub outages', () => {
     const errors: Error[] = [];
     const recoveries: HubOutage[] = [];
     created.on('error', (error) => errors.push(error));
-    created.on('recovered', (outage) => recoveries.push(outage));
+    created.on('recovered', (outage) => {
+      expectTypeOf(outage).toEqualTypeOf<HubOutage>();
+      recoveries.push(outage);
+    });
     await created.ready();
     return { hub: created, errors, recoveries };
   }

@@ -6,8 +6,8 @@ import { CloseCode } from './codes.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
 import { Connection, RoutedWebSocket, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
-import type { FallbackParams, SessionHost } from './fallback.js';
-import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
+import type { FallbackParams, Owner, ResolvedFallbackOptions, SessionHost } from './fallback.js';
+import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
 import { AdmissionLimits, TokenBucket } from './limits.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
@@ -303,16 +303,26 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
   async #fallback(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
     const settings = this.options.fallback;
     if (!settings) return respond(res, new HandshakeRejection(404, 'This endpoint has no SSE fallback'));
+    // The client's fetch-based requests carry the id in a header; EventSource can only put it
+    // in the URL.
+    const header = req.headers[SESSION_HEADER];
+    const id = typeof header === 'string' && header !== '' ? header : fallback.session;
     if (fallback.mode === 'post') {
       if (req.method !== 'POST') return respond(res, new HandshakeRejection(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
-      return this.#post(req, res, fallback.session);
+      return this.#post(req, res, id, fallback, extras, settings);
     }
     if (req.method !== 'GET') return respond(res, new HandshakeRejection(405, 'SSE streams must use GET', { Allow: 'GET' }));
     const lastEventId = Number(req.headers['last-event-id']);
     const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
-    if (fallback.session !== undefined) {
-      const session = this.#sessions.get(fallback.session);
+    if (id !== undefined) {
+      const client = await this.#identify(req, fallback.url, extras, settings);
+      if (client instanceof HandshakeRejection) return respond(res, client);
+      const session = this.#sessions.get(id);
       if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
+      // Checked before anything touches the session, so that another client's resume neither
+      // replays the owner's events nor ends the owner's stream.
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      if (res.destroyed) return 0;
       if (!session.canReplayFrom(resume)) {
         // Events the client missed are gone from the replay buffer: resuming would leave a
         // silent hole, so the session ends and the client starts a new one.
@@ -335,12 +345,17 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       this.#rejected(req, admitted, fallback.url, extras.remoteAddress);
       return respond(res, admitted);
     }
+    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
+    if (owner instanceof HandshakeRejection) {
+      this.#release(admitted.place);
+      return respond(res, owner);
+    }
     if (res.destroyed) {
       this.#release(admitted.place);
       return 0;
     }
     if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
-    const session = new SseSocket(this, admitted.protocol ?? '', settings);
+    const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
       // POSTs that land on another node come through the hub. The client may POST to another
@@ -361,35 +376,99 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     return 200;
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined): Promise<number> {
+  /**
+   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
+   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
+   * is computed the way the session's was.
+   */
+  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    const hook = this.#hooks.upgrade;
+    const { origins } = this.options;
+    const origin = req.headers.origin;
+    if (hook || (origins !== undefined && origin !== undefined)) {
+      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
+      if (origins !== undefined && origin !== undefined &&
+          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
+      }
+      if (hook) {
+        try {
+          const result = await hook(upgradeRequest);
+          if (result instanceof HandshakeRejection) return result;
+        } catch (error) {
+          if (error instanceof HandshakeRejection) return error;
+          this.#report(undefined, error);
+          return new HandshakeRejection(500, 'Internal Server Error');
+        }
+      }
+    }
+    return this.#ownerOf(req, url, extras, settings);
+  }
+
+  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
+  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
+    try {
+      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
+      if (typeof name !== 'string') throw new TypeError(`fallback.owner() must return a string, got ${typeof name}`);
+      return ownerOf(name);
+    } catch (error) {
+      if (error instanceof HandshakeRejection) return error;
+      this.#report(undefined, error);
+      return new HandshakeRejection(500, 'Internal Server Error');
+    }
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
     const { maxPayload } = this.options;
+    // Who is asking comes first: without credentials, nothing else is looked at.
+    const client = await this.#identify(req, fallback.url, extras, settings);
+    if (client instanceof HandshakeRejection) return respond(res, client);
     const body = await readBody(req, maxPayload * 2 + 64 * 1024);
     if (body === undefined) return respond(res, new HandshakeRejection(413, 'Body larger than maxPayload allows'));
-    let message: { seq?: unknown; frames?: unknown };
+    let message: PostBody;
     try {
-      message = JSON.parse(body) as typeof message;
+      message = JSON.parse(body) as PostBody;
     } catch {
       return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames }'));
     }
-    if (!Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined) {
-      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames } and __sy_session'));
+    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
+        (message.ack !== undefined && !Number.isInteger(message.ack))) {
+      return respond(res, new HandshakeRejection(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
     }
     const session = this.#sessions.get(id);
     if (session) {
-      const [status, text] = session.receive(message.seq as number, message.frames, maxPayload);
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      const [status, text] = this.#deliver(session, message);
       return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
     }
     if (this.hub.distributed) {
-      await this.hub.publish(sessionTopic(id), body);
+      // The node that holds the session checks the owner: the digest travels with the body.
+      try {
+        await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+      } catch {
+        // The hub reports its outage once; the client retries this POST with the same body.
+        return respond(res, new HandshakeRejection(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
+      }
       return respondEmpty(res, 202);
     }
     return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
   }
 
+  #deliver(session: SseSocket, message: PostBody): [number, string] {
+    if (message.ack !== undefined) session.acknowledge(message.ack as number);
+    return session.receive(message.seq as number, message.frames as unknown[], this.options.maxPayload);
+  }
+
   #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
     try {
-      const message = JSON.parse(payload.toString()) as { seq: number; frames: unknown[] };
-      session.receive(message.seq, message.frames, this.options.maxPayload);
+      const text = payload.toString();
+      const newline = text.indexOf('\n');
+      // Another client's POST, forwarded by a node that could not tell: dropped, and the
+      // owner's session goes on untouched.
+      if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
+      const message = JSON.parse(text.slice(newline + 1)) as PostBody;
+      this.#deliver(session, message);
     } catch (error) {
       this.#report(undefined, error);
     }
@@ -730,6 +809,13 @@ function sweepLifetimes(endpoint: Endpoint<unknown>): void {
       connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
     }
   }
+}
+
+/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
+interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
+
+function notTheOwner(): HandshakeRejection {
+  return new HandshakeRejection(403, 'This session belongs to another client');
 }
 
 function sessionTopic(id: string): string {

@@ -17,7 +17,7 @@ export type { RequestExtras } from './endpoint.js';
 export { Hub, Inbox, createHub } from './hub.js';
 export { LIVENESS_FRAME, SseSocket } from './fallback.js';
 export type { FallbackOptions } from './fallback.js';
-export type { HubEvents, HubStats } from './hub.js';
+export type { HubEvents, HubOutage, HubStats } from './hub.js';
 export { injectWebSocket } from './inject.js';
 export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';

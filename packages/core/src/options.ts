@@ -1,6 +1,6 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
-import type { FallbackOptions } from './fallback.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { Rate } from './limits.js';
@@ -90,7 +90,10 @@ export interface EndpointOptions {
   heartbeat?: HeartbeatOptions | false;
   /** `send()` returns false above this many buffered bytes. Default 64 KiB. */
   highWaterMark?: number;
-  /** Close a slow consumer with 1008 once this many bytes are buffered. Default: no limit. */
+  /**
+   * Close a slow consumer with 1008 once this many bytes are buffered. Default 16 MiB (Bun's
+   * `backpressureLimit`); `Infinity` turns the limit off.
+   */
   maxBufferedAmount?: number;
   /** The hub behind `ws.subscribe` / `ws.publish`. Default: an in-process hub of this endpoint. */
   hub?: Hub;
@@ -169,8 +172,8 @@ const COMPRESSION_NAMES: ReadonlySet<string> = new Set([
 ]);
 /** Every `heartbeat: {...}` setting with its default; a name not here is a TypeError. */
 const HEARTBEAT_DEFAULTS: Required<HeartbeatOptions> = { interval: 30_000, timeout: 10_000 };
-/** Every `fallback: {...}` setting with its default; a name not here is a TypeError. */
-const FALLBACK_DEFAULTS: Required<FallbackOptions> = { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 };
+/** Every `fallback: {...}` setting; a name not here is a TypeError. */
+const FALLBACK_NAMES: ReadonlySet<string> = new Set(['sessionTimeout', 'heartbeat', 'retry', 'replay', 'replayBytes', 'owner']);
 const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected'] as const;
 
 /** Resolved settings, with defaults applied. */
@@ -183,7 +186,7 @@ export interface ResolvedOptions {
   highWaterMark: number;
   maxBufferedAmount: number;
   hub: Hub | undefined;
-  fallback: Required<FallbackOptions> | false;
+  fallback: ResolvedFallbackOptions | false;
   /** Lower-cased names of the headers a connection keeps, or `true` for all. */
   keepHeaders: ReadonlySet<string> | true;
   /** Kept header values longer than this are dropped (only for the default list). */
@@ -202,6 +205,9 @@ function rateOf(option: string, countName: string, count: number | undefined, pe
   const rate = positive(`${option}.${countName}`, count, 1);
   return { count: rate, per: positive(`${option}.per`, per, 1000), burst: positive(`${option}.${burstName}`, burst, rate) };
 }
+
+/** The default `maxBufferedAmount`: 16 MiB, as Bun's `backpressureLimit`. */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
 
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -244,7 +250,13 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
   if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
-    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }');
+    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
+  }
+  if (merged.fallback) {
+    knownNames('fallback', merged.fallback, FALLBACK_NAMES);
+    if (merged.fallback.owner !== undefined && typeof merged.fallback.owner !== 'function') {
+      throw new TypeError('websocket(): "fallback.owner" must be a function');
+    }
   }
   const { keepHeaders } = merged;
   if (keepHeaders !== undefined && keepHeaders !== true &&
@@ -258,7 +270,7 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   // unseen; a plugin's defaults are checked too, though a route's own group replaces them.
   for (const source of [defaults, handlers]) {
     if (source.heartbeat) knownNames('heartbeat', source.heartbeat, HEARTBEAT_DEFAULTS);
-    if (source.fallback) knownNames('fallback', source.fallback, FALLBACK_DEFAULTS);
+    if (source.fallback) knownNames('fallback', source.fallback, FALLBACK_NAMES);
     if (typeof source.compression === 'object' && source.compression !== null) knownNames('compression', source.compression, COMPRESSION_NAMES);
   }
   const { handshakeRate, rateLimit } = merged;
@@ -285,9 +297,16 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     compression: compression === true ? {} : compression || false,
     heartbeat: heartbeat === false ? false : withDefaults('heartbeat', heartbeat, HEARTBEAT_DEFAULTS),
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
-    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
+    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT),
     hub: merged.hub,
-    fallback: merged.fallback === false ? false : withDefaults('fallback', merged.fallback, FALLBACK_DEFAULTS),
+    fallback: merged.fallback === false ? false : {
+      sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
+      heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
+      retry: positive('fallback.retry', merged.fallback?.retry, 1000),
+      replay: positive('fallback.replay', merged.fallback?.replay, 1000),
+      replayBytes: positive('fallback.replayBytes', merged.fallback?.replayBytes, 2 * 1024 * 1024),
+      ...(merged.fallback?.owner ? { owner: merged.fallback.owner } : {}),
+    },
     keepHeaders: keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
     // Headers the app named itself are kept whole; the default list guards against a client
     // that pads a header it would keep anyway.

@@ -7,8 +7,8 @@ describe('resolveOptions', () => {
   it('applies the defaults: 1 MiB payload, compression off, heartbeat 30 s / 10 s, fallback on', () => {
     expect(resolveOptions({})).toEqual({
       protocols: undefined, origins: undefined, maxPayload: 1024 * 1024, compression: false,
-      heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: Infinity,
-      hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000 },
+      heartbeat: { interval: 30_000, timeout: 10_000 }, highWaterMark: 64 * 1024, maxBufferedAmount: 16 * 1024 * 1024,
+      hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000, replayBytes: 2 * 1024 * 1024 },
       keepHeaders: new Set(DEFAULT_KEPT_HEADERS), maxKeptHeaderLength: 1024,
       maxConnections: Infinity, maxConnectionsPerAddress: Infinity, handshakeRate: undefined, messageRate: undefined,
       byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity,
@@ -16,6 +16,7 @@ describe('resolveOptions', () => {
     expect(resolveOptions({ rateLimit: { messages: 100, per: 1000, burst: 200, bytes: 1000 } })).toMatchObject({
       messageRate: { count: 100, per: 1000, burst: 200 }, byteRate: { count: 1000, per: 1000, burst: 1000 },
     });
+    expect(resolveOptions({ maxBufferedAmount: Infinity }).maxBufferedAmount).toBe(Infinity);
     expect(resolveOptions({ fallback: false }).fallback).toBe(false);
   });
 
@@ -50,7 +51,10 @@ describe('resolveOptions', () => {
     ['origins as a string', { origins: 'https://a.example' }, 'websocket(): option "origins" must be an array of origins or a function'],
     ['compression as a string', { compression: 'yes' }, 'websocket(): option "compression" must be a boolean or an options object'],
     ['heartbeat as true', { heartbeat: true }, 'websocket(): option "heartbeat" must be false or { interval, timeout }'],
-    ['fallback as true', { fallback: true }, 'websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }'],
+    ['fallback as true', { fallback: true }, 'websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }'],
+    ['an unknown fallback option', { fallback: { replayByte: 5 } }, 'websocket(): unknown option "fallback.replayByte"'],
+    ['a fallback owner that is not a function', { fallback: { owner: 'ann' } }, 'websocket(): "fallback.owner" must be a function'],
+    ['a zero fallback.replayBytes', { fallback: { replayBytes: 0 } }, 'websocket(): option "fallback.replayBytes" must be a positive number, got 0'],
     ['a hub that is not one', { hub: {} }, 'websocket(): option "hub" must be a hub from createHub() or a distributed hub'],
     ['a misspelt heartbeat setting', { heartbeat: { intervall: 5 } }, 'websocket(): unknown option "heartbeat.intervall"'],
     ['a misspelt fallback setting', { fallback: { sessionTimout: 5 } }, 'websocket(): unknown option "fallback.sessionTimout"'],

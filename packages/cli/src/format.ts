@@ -70,7 +70,8 @@ const EXTRA_CLOSE_NAMES: Record<number, string> = {
 };
 
 const CLOSE_NAMES: Record<number, string> = Object.fromEntries([
-  ...Object.entries(CloseCode).map(([name, code]) => [code, name.toLowerCase().replaceAll('_', ' ')]),
+  // 4000-4999 belong to the application; switchyard's own (4000 idle, 4001 expired) say so.
+  ...Object.entries(CloseCode).map(([name, code]) => [code, (code >= 4000 ? 'application-defined; switchyard: ' : '') + name.toLowerCase().replaceAll('_', ' ')]),
   ...Object.entries(EXTRA_CLOSE_NAMES),
 ]);
 CLOSE_NAMES[CloseCode.ABNORMAL] = 'abnormal: dropped without a close frame';

@@ -112,10 +112,10 @@ describe('interactive mode, driven through stdin', () => {
     client.type('/help');
     await client.waitFor('stdout', /^\/ping \[data\] +send a ping and print the round-trip time$/m);
 
-    client.type('/close 4001 all done');
-    await client.waitFor('stdout', /^\S+ > \[close\] 4001 \(application-defined\) "all done"\n\S+ \* closed: 4001 \(application-defined\) "all done"$/m);
+    client.type('/close 4100 all done');
+    await client.waitFor('stdout', /^\S+ > \[close\] 4100 \(application-defined\) "all done"\n\S+ \* closed: 4100 \(application-defined\) "all done"$/m);
     expect(await client.exited).toBe(0);
-    await echo.cli.waitFor('stdout', /#1 closed 4001 \(application-defined\) "all done", after .* and 3 messages/);
+    await echo.cli.waitFor('stdout', /#1 closed 4100 \(application-defined\) "all done", after .* and 3 messages/);
     // The unknown command and the bad hex were not sent: the 3 messages are these.
     expect(echo.cli.stdout.match(/#1 < .*/g)).toEqual(['#1 < hello there', '#1 < [binary, 5 bytes] de ad be ef 00', '#1 < /bogus']);
   });

@@ -35,7 +35,9 @@ describe('describeCloseCode', () => {
     [1011, '1011 (internal error)'],
     [1012, '1012 (service restart)'],
     [3001, '3001 (registered for libraries and frameworks)'],
-    [4001, '4001 (application-defined)'],
+    [4100, '4100 (application-defined)'],
+    [4000, '4000 (application-defined; switchyard: idle timeout)'],
+    [4001, '4001 (application-defined; switchyard: expired)'],
     [2000, '2000 (not a valid close code)'],
   ];
   for (const [code, text] of cases) it(String(code), () => expect(describeCloseCode(code)).toBe(text));

@@ -108,8 +108,8 @@ function pathOf(url: string | undefined): string {
 
 /** The token a request presents: `Authorization: Bearer T` first, else `?token=T`. */
 function presentedToken(req: UpgradeRequest): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-  if (match) return match[1];
+  // An Authorization header, or a browser's base64url.bearer.<token> subprotocol entry.
+  if (req.bearerToken !== undefined) return req.bearerToken;
   const query = req.query.token;
   return Array.isArray(query) ? query[0] : query;
 }
@@ -150,6 +150,12 @@ export async function startEchoServer(options: EchoOptions, output: Output): Pro
         }
       }
       return { context: { id: ++visits, openedAt: performance.now(), messages: 0 } };
+    },
+    // Core's own refusals (a bad key, a version, a subprotocol no one speaks); the 401s and 404s
+    // above are this hook's own and already logged with their reason.
+    rejected(info) {
+      if (info.status === 401 || info.status === 404) return;
+      log(`${style.yellow(String(info.status))} GET ${info.path} from ${addressOf(info.remoteAddress)}: ${info.reason}`);
     },
     open(ws) {
       const details = [

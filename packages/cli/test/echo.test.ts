@@ -131,6 +131,23 @@ describe('switchyard echo --token', () => {
   });
 });
 
+describe('switchyard echo logs every refusal', () => {
+  it("core's own refusals (here, a subprotocol it doesn't speak) are logged with their reason", async () => {
+    const echo = await startEcho(['--protocol', 'chat']);
+    const mqtt = await cli(['connect', echo.origin, '--protocol', 'mqtt', '--expect', '0']);
+    expect(mqtt.status).toBe(3);
+    await echo.cli.waitFor('stdout', /400 GET \/ from 127\.0\.0\.1: Unsupported subprotocol: the client offered mqtt; this endpoint speaks chat/);
+  });
+
+  it('accepts a bearer token as a base64url.bearer subprotocol entry, as browsers send it', async () => {
+    const echo = await startEcho(['--token', 's3cret', '--protocol', 'chat']);
+    const entry = `base64url.bearer.${Buffer.from('s3cret').toString('base64url')}`;
+    const ok = await cli(['connect', echo.origin, '--protocol', 'chat', '--protocol', entry, '--send', 'a', '--expect', '1']);
+    expect(ok.status).toBe(0);
+    expect(ok.stderr).toContain('< Sec-WebSocket-Protocol: chat\n');
+  });
+});
+
 describe('switchyard echo over TLS', () => {
   it('--tls serves wss:// that connect accepts with --insecure, showing the certificate', async () => {
     const echo = await startEcho(['--tls']);

@@ -373,7 +373,7 @@ export function runAdversarial(adapter: Adapter): void {
 
     it('memory: an idle connection costs the same whatever headers its client sent, and all of it goes at close', async () => {
       await fresh();
-      const count = 300;
+      const count = 1000;
       // 14 KB of headers, under Node's 16 KB limit: what a client can make each connection keep.
       const headers = { cookie: `sid=${'c'.repeat(7000)}`, 'x-padding': 'p'.repeat(5000), 'user-agent': 'u'.repeat(1500) };
       const cycle = async (): Promise<{ before: number; open: number; after: number }> => {
@@ -396,7 +396,9 @@ export function runAdversarial(adapter: Adapter): void {
         const perConnection = (open - before) / count;
         // About 3 KB in practice; 17 KB when every header was kept.
         expect(perConnection, `${Math.round(perConnection)} bytes per idle connection`).toBeLessThan(6 * 1024);
-        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(256 * 1024);
+        // Under 0.75 KB per connection: GC timing moves the heap by a few hundred KB either way,
+        // and a connection that left anything behind would add its ~3 KB.
+        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(768 * 1024);
       }
     }, 60_000);
 

@@ -2,9 +2,11 @@
 // 1. A manifest with `workspace:` dependencies must be packed by pnpm, which rewrites them into
 //    versions in the tarball. npm and yarn 1 ship them as they are, and installing such a tarball
 //    fails with EUNSUPPORTEDPROTOCOL, so they are stopped here. `pnpm release` is the way to pack.
-// 2. It builds the package (and what it references), so a stale or missing dist never ships.
+// 2. It builds the package afresh (and what it references, when out of date), so a stale or
+//    missing dist never ships: dist and the build info go first, because `tsc -b` trusts its
+//    build info and would neither rebuild a deleted dist nor remove a deleted module's output.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +24,8 @@ if (workspaceSpecs.length > 0 && !agent.startsWith('pnpm/')) {
   process.exit(1);
 }
 
+rmSync('dist', { recursive: true, force: true });
+rmSync('tsconfig.tsbuildinfo', { force: true });
 const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], { stdio: 'inherit' });
 if (build.status !== 0) {
   console.error(`${manifest.name}: the build failed, so nothing is packed`);

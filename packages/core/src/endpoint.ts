@@ -40,8 +40,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * one per `websocket(...)` call and pass it every request it `handles()`: WebSocket upgrades,
  * and the SSE streams and POSTs of the fallback transport.
  *
- * It is the ConnectionHost and SessionHost of what it creates, checked where it passes `this`;
- * an `implements` clause would make the published types name the members they strip as @internal.
+ * It is the ConnectionHost and SessionHost of what it creates, checked where it passes `this`.
+ * It has no `implements` clause: the published types leave out the internal members those
+ * interfaces name, and the clause would then fail to compile for users.
  */
 export class Endpoint<Context = undefined> {
   /** The open connections. */

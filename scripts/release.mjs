@@ -48,17 +48,17 @@ export function packAll(outDir) {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const [pnpm, pnpmArgs] = pnpmCommand();
+  // One pnpm for all of them: it packs in dependency order (each prepack builds its package
+  // against the fresh build of the ones before), two at a time where they are independent.
+  run(pnpm, [...pnpmArgs, '--recursive', '--filter', './packages/*', 'pack', '--pack-destination', outDir], { cwd: root });
   const tarballs = {};
-  for (const dir of PACKAGES) {
-    const cwd = join(root, 'packages', dir);
-    const { name } = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8'));
-    const before = new Set(readdirSync(outDir));
-    run(pnpm, [...pnpmArgs, 'pack', '--pack-destination', outDir], { cwd });
-    const made = readdirSync(outDir).filter((file) => file.endsWith('.tgz') && !before.has(file));
-    if (made.length !== 1) throw new Error(`pnpm pack in packages/${dir} made ${made.length} tarballs`);
-    tarballs[name] = join(outDir, made[0]);
+  for (const file of readdirSync(outDir).filter((f) => f.endsWith('.tgz'))) {
+    tarballs[readTarball(join(outDir, file)).manifest.name] = join(outDir, file);
   }
-  return tarballs;
+  const names = PACKAGES.map((dir) => JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')).name);
+  const missing = names.filter((name) => !tarballs[name]);
+  if (missing.length > 0) throw new Error(`pnpm pack made no tarball for ${missing.join(', ')}`);
+  return Object.fromEntries(names.map((name) => [name, tarballs[name]]));
 }
 
 /** The file list and manifest of a tarball. */

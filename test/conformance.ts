@@ -18,7 +18,7 @@ import type { Harness, Mount, ServeOptions, Started } from './harness.js';
 import { start } from './harness.js';
 import {
   ACCEPT, Opcode, RawClient, captureWarnings, closeCodeOf, closeFrame, closed, delay, frame,
-  handshakeRequest, messages, openWs, readResponse, selfSignedCert,
+  handshakeRequest, messages, openWs, parseFrames, readResponse, selfSignedCert,
 } from './helpers.js';
 
 const echo: Mount['handlers'] = {
@@ -555,6 +555,84 @@ export function runConformance(harness: Harness): void {
       });
     });
 
+    describe('11b. pipelining and faye-style listener faults (regressions)', () => {
+      it('a plain GET and a handshake in one write: the 404 first, then the 101, and the socket works', async () => {
+        const s = await serve([{ path: '/echo', handlers: echo }]);
+        // A first upgrade, so that the server's 'upgrade' route is in place, as on a live server.
+        track(await openWs(s.url('/echo'))).terminate();
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(`GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n${handshakeRequest('/echo')}`);
+        await raw.until((b) => b.includes('HTTP/1.1 101'));
+        const text = raw.received.toString('latin1');
+        expect(text.startsWith('HTTP/1.1 404 ')).toBe(true);
+        expect(text.indexOf('HTTP/1.1 101')).toBeGreaterThan(text.indexOf('\r\n\r\n'));
+        raw.write(frame(Opcode.TEXT, 'after the pipeline'));
+        const framesAfter101 = (): ReturnType<typeof parseFrames> => {
+          const head = raw.received.indexOf('\r\n\r\n', raw.received.indexOf('HTTP/1.1 101'));
+          return parseFrames(raw.received.subarray(head + 4));
+        };
+        await raw.until(() => framesAfter101().some((f) => f.payload.toString() === 'after the pipeline'));
+      });
+
+      it('a mangled upgrade and a handshake in one write get one well-formed answer and a closed socket', async () => {
+        const s = await serve([{ path: '/echo', handlers: echo }]);
+        track(await openWs(s.url('/echo'))).terminate();
+        const raw = track(await RawClient.connect(s.port));
+        const mangled = handshakeRequest('/echo').replace('Upgrade: websocket', 'Upgrade: websockt');
+        raw.write(mangled + handshakeRequest('/echo'));
+        await raw.waitClosed();
+        expect(raw.received.toString('latin1')).toMatch(/^HTTP\/1\.1 (400|404|426) /);
+        // The server is still there for the next client.
+        const ws = track(await openWs(s.url('/echo')));
+        const inbox = messages(ws);
+        ws.send('still serving');
+        expect((await inbox.next()).data.toString()).toBe('still serving');
+      });
+
+      it('a faye-style listener that rejects closes its connection with 1011 and reports the error', async () => {
+        const errors: string[] = [];
+        const s = await serve([{
+          path: '/faye',
+          handlers: {
+            heartbeat: false,
+            open(ws) {
+              ws.on('message', async (data) => {
+                if (data === 'reject') throw new Error('listener boom');
+                ws.send(data);
+              });
+              ws.on('close', () => Promise.reject(new Error('close listener boom')));
+            },
+            error(_ws, error) { errors.push(error.message); },
+          },
+        }]);
+        const ws = track(await openWs(s.url('/faye')));
+        const inbox = messages(ws);
+        ws.send('fine');
+        expect((await inbox.next()).data.toString()).toBe('fine');
+        const wsClosed = closed(ws);
+        ws.send('reject');
+        expect((await wsClosed).code).toBe(CloseCode.INTERNAL_ERROR);
+        await vi.waitFor(() => expect(errors).toEqual(['listener boom', 'close listener boom']));
+      });
+
+      it('a faye-style error listener that throws is logged, and the process survives', async () => {
+        const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+        const s = await serve([{
+          path: '/faye',
+          handlers: (ws: Connection) => {
+            ws.on('error', () => { throw new Error('error listener boom'); });
+          },
+        }]);
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(handshakeRequest('/faye'));
+        await raw.response();
+        raw.write(frame(7, 'reserved opcode'));
+        await raw.until(() => raw.frames().some((f) => f.opcode === Opcode.CLOSE));
+        expect(closeCodeOf(raw.frames().find((f) => f.opcode === Opcode.CLOSE))).toBe(CloseCode.PROTOCOL_ERROR);
+        await vi.waitFor(() => expect(String(log.mock.calls.flat().join(' '))).toContain('error listener boom'));
+      });
+    });
+
     describe('12. heartbeat', () => {
       it('terminates a peer that ignores pings within interval + timeout; its close handler sees 1006', async () => {
         const closes: number[] = [];
@@ -644,7 +722,7 @@ export function runConformance(harness: Harness): void {
         expect(seen.isBuffer).toBe(true);
       });
 
-      it('ws.request.headers keeps the request headers but not the handshake\'s own; the upgrade hook sees them all', async () => {
+      it('ws.request.headers keeps the default list (no credentials, nothing padded); the upgrade hook sees them all', async () => {
         let hookSaw: Record<string, unknown> = {};
         let kept: Record<string, unknown> = {};
         const s = await serve([{
@@ -656,14 +734,32 @@ export function runConformance(harness: Harness): void {
             open(ws) { kept = { ...ws.request.headers }; ws.send('ok'); },
           },
         }]);
-        const ws = track(await openWs(s.url('/headers'), ['chat'], { headers: { 'x-trace': 'abc', cookie: 'sid=1' } }));
+        const headers = { 'x-trace': 'abc', cookie: 'sid=1', 'x-forwarded-for': '203.0.113.9', 'user-agent': 'u'.repeat(2000) };
+        const ws = track(await openWs(s.url('/headers'), ['chat'], { headers }));
         expect((await messages(ws).next()).data.toString()).toBe('ok');
-        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version']) {
+        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'x-trace', 'cookie', 'user-agent']) {
           expect(hookSaw[name], name).toBeDefined();
-          expect(kept[name], name).toBeUndefined();
         }
-        expect(kept['sec-websocket-extensions']).toBeUndefined();
-        expect(kept).toMatchObject({ host: `127.0.0.1:${s.port}`, 'x-trace': 'abc', cookie: 'sid=1', 'sec-websocket-protocol': 'chat' });
+        expect(kept).toEqual({ host: `127.0.0.1:${s.port}`, 'x-forwarded-for': '203.0.113.9' });
+      });
+
+      it('keepHeaders names the headers a connection keeps, whole; true keeps all but the handshake\'s own', async () => {
+        const seen: Record<string, Record<string, unknown>> = {};
+        const open = (name: string) => (ws: Connection) => { seen[name] = { ...ws.request.headers }; ws.send('ok'); };
+        const s = await serve([
+          { path: '/named', handlers: { heartbeat: false, keepHeaders: ['X-Trace', 'cookie'], protocols: ['chat'], open: open('named') } },
+          { path: '/all', handlers: { heartbeat: false, keepHeaders: true, protocols: ['chat'], open: open('all') } },
+        ]);
+        const headers = { 'x-trace': 'abc', cookie: `sid=${'c'.repeat(3000)}`, 'x-other': '1' };
+        for (const path of ['/named', '/all']) {
+          const ws = track(await openWs(s.url(path), ['chat'], { headers }));
+          expect((await messages(ws).next()).data.toString()).toBe('ok');
+        }
+        expect(seen.named).toEqual({ 'x-trace': 'abc', cookie: headers.cookie });
+        expect(seen.all).toMatchObject({ host: `127.0.0.1:${s.port}`, ...headers, 'sec-websocket-protocol': 'chat' });
+        for (const name of ['upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions']) {
+          expect(seen.all![name], name).toBeUndefined();
+        }
       });
 
       it("socket listeners from before the request (connection tracking) stay on the WebSocket's socket", async () => {

@@ -5,13 +5,15 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../packages/redis/test/redis-server.js';
 import { expressHarness } from '../packages/express/test/harness.js';
 import { fallbackFixture, recordingEcho } from './fallback.js';
 import type { Seen } from './fallback.js';
+import type { Handlers } from '@switchyard/core';
+import { reject } from '@switchyard/core';
 
 let redis: RedisServer;
 beforeAll(async () => { redis = await RedisServer.start(); });
@@ -67,7 +69,7 @@ describe('express: POSTs that land on another node', () => {
   });
 
   /** Two echo nodes; with Redis, node A may reach it through a link with latency. */
-  async function twoNodes(withRedis: boolean, latencyOfA = 0): Promise<Array<{ port: number; seen: Seen }>> {
+  async function twoNodes(withRedis: boolean, latencyOfA = 0, extra: Partial<Handlers<undefined>> = {}): Promise<Array<{ port: number; seen: Seen }>> {
     let urlOfA = redis.url;
     if (withRedis && latencyOfA > 0) {
       const link = await slowLink(redis.port, latencyOfA);
@@ -81,7 +83,7 @@ describe('express: POSTs that land on another node', () => {
         hubs.push(hub);
         await hub.ready();
       }
-      const { handlers, seen } = recordingEcho(hub ? { hub } : {});
+      const { handlers, seen } = recordingEcho(hub ? { hub, ...extra } : extra);
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       return { port: server.port, seen };
     }));
@@ -123,17 +125,22 @@ describe('express: POSTs that land on another node', () => {
         WebSocket: undefined,
         protocols: ['chat'],
         fetch: splitFetch(b!.port, statuses),
+        // 50 sessions open at once through the slow link, in one process with both nodes: on a
+        // loaded machine the default 3 s for the first event is too short, and it is not what
+        // this test is about.
+        livenessTimeout: 10_000,
       });
       client.socket.send(`first from ${i}`);
       return client;
     });
-    await Promise.all(clients.map((client) => client.opened()));
-    await expect.poll(() => statuses.length, { timeout: 5000 }).toBe(50);
+    await Promise.all(clients.map((client) => client.opened(1, 10_000)));
+    // One POST each with the message, and maybe one with only an acknowledgement.
+    await expect.poll(() => statuses.length, { timeout: 5000 }).toBeGreaterThanOrEqual(50);
     expect(new Set(statuses)).toEqual(new Set([202]));
     const missing = async (): Promise<number[]> => clients.flatMap((client, i) => (client.received.length < 2 ? [i] : []));
     await expect.poll(missing, { timeout: 3000 }).toEqual([]);
     expect(a!.seen.messages.sort()).toEqual(clients.map((_, i) => `first from ${i}`).sort());
-  });
+  }, 30_000);
 
   it('without one: node B answers 404 and the client reports the session lost', async () => {
     const [a, b] = await twoNodes(false);
@@ -149,4 +156,70 @@ describe('express: POSTs that land on another node', () => {
     expect(statuses[0]).toBe(404);
     expect(a!.seen.messages).toEqual([]);
   });
+
+  it("another user's POST that lands on another node is forwarded, and dropped by the session's node: the owner is untouched", async () => {
+    const users: Record<string, string> = { 'ann-secret': 'ann', 'bob-secret': 'bob' };
+    const [a, b] = await twoNodes(true, 0, {
+      upgrade(req) {
+        if (!users[String(req.query.token)]) throw reject(401);
+      },
+    });
+    const sessions: string[] = [];
+    const statuses: number[] = [];
+    const client = fixture.client(`http://127.0.0.1:${a!.port}/echo?token=ann-secret`, {
+      WebSocket: undefined,
+      protocols: ['chat'],
+      fetch: (input, init) => {
+        const session = (init?.headers as Record<string, string> | undefined)?.['Switchyard-Session'];
+        if (session) sessions.push(session);
+        return splitFetch(b!.port, statuses)(input, init);
+      },
+    });
+    await client.opened();
+    client.socket.send('from ann');
+    await client.receivedCount(2);
+    const steal = (token: string) => fetch(`http://127.0.0.1:${b!.port}/echo?${token}__sy=post`, {
+      method: 'POST',
+      headers: { 'switchyard-session': sessions[0]! },
+      body: JSON.stringify({ seq: 1, frames: [['t', 'from bob'], ['close', 1000, 'hijacked']] }),
+    }).then((response) => response.status);
+    // Node B can't tell whose session it is: bob passes the hook there and his POST is forwarded.
+    expect(await steal('token=bob-secret&')).toBe(202);
+    expect(await steal('')).toBe(401);
+    client.socket.send('still ann');
+    await client.receivedCount(3);
+    expect(client.received).toEqual(['welcome', 'from ann', 'still ann']);
+    expect(a!.seen.messages).toEqual(['from ann', 'still ann']);
+    expect(a!.seen.closes).toEqual([]);
+    expect(client.events).toEqual(['open']);
+  });
+
+  it('while Redis is down, a POST for another node gets 503 and is retried: delivered once Redis is back', async () => {
+    const [a, b] = await twoNodes(true);
+    const statuses: number[] = [];
+    const client = fixture.client(`http://127.0.0.1:${a!.port}/echo`, {
+      WebSocket: undefined,
+      protocols: ['chat'],
+      fetch: splitFetch(b!.port, statuses),
+      reconnect: { initialDelay: 100, maxDelay: 300 },
+    });
+    await client.opened();
+    client.socket.send('before');
+    await client.receivedCount(2);
+    const errors: Error[] = [];
+    for (const hub of hubs) hub.on('error', (error) => errors.push(error));
+    await redis.stop();
+    try {
+      client.socket.send('during');
+      await vi.waitFor(() => expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+    } finally {
+      await redis.restart();
+    }
+    await client.receivedCount(3, 10_000);
+    expect(client.received).toEqual(['welcome', 'before', 'during']);
+    expect(a!.seen.messages).toEqual(['before', 'during']);
+    expect(client.events).toEqual(['open']);
+    // One error per hub for the outage, not one per refused POST.
+    expect(errors.length).toBeLessThanOrEqual(hubs.length);
+  }, 20_000);
 });

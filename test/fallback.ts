@@ -296,14 +296,18 @@ export function runFallback(harness: Harness): void {
       expect(stream!.headers.accept).toBe('text/event-stream');
       expect(stream!.headers['last-event-id']).toBeUndefined();
       const posts = proxy.requests.filter(isPost);
-      expect(posts[0]!.target).toMatch(/^\/echo\?name=a%20b&__sy=post&__sy_session=[\w-]+$/);
+      // The session id travels in a header, never in the URL (access logs, proxies).
+      expect(posts[0]!.target).toBe('/echo?name=a%20b&__sy=post');
+      expect(posts[0]!.headers['switchyard-session']).toMatch(/^[\w-]{22}$/);
       expect(posts[0]!.headers['content-type']).toBe('text/plain;charset=UTF-8');
-      const bodies = posts.map((post) => JSON.parse(post.body) as unknown);
-      expect(bodies[0]).toEqual({ seq: 0, frames: [['t', 'one']] });
+      const bodies = posts.map((post) => JSON.parse(post.body) as { seq: number; frames: unknown[]; ack?: number });
+      // Each POST acknowledges the events the client has read so far ("welcome" is event 1).
+      expect(bodies[0]).toEqual({ seq: 0, frames: [['t', 'one']], ack: 1 });
       // The binary and the text went in one POST or two; either way seq counts frames.
-      expect(bodies.slice(1).flatMap((b) => (b as { frames: unknown[] }).frames)).toEqual([['b', 'AQID'], ['t', 'three']]);
-      if (bodies.length === 3) expect(bodies[2]).toEqual({ seq: 2, frames: [['t', 'three']] });
-      else expect(bodies[1]).toEqual({ seq: 1, frames: [['b', 'AQID'], ['t', 'three']] });
+      expect(bodies.slice(1).flatMap((b) => b.frames)).toEqual([['b', 'AQID'], ['t', 'three']]);
+      if (bodies.length === 3) expect(bodies[2]).toMatchObject({ seq: 2, frames: [['t', 'three']] });
+      else expect(bodies[1]).toMatchObject({ seq: 1, frames: [['b', 'AQID'], ['t', 'three']] });
+      expect(bodies[1]!.ack).toBe(2);
     });
 
     it('messages sent before and during a fallback arrive once each, in order', async () => {
@@ -341,9 +345,11 @@ export function runFallback(harness: Harness): void {
       expect(client.events).toEqual(['open']);
       const streams = proxy.requests.filter(isStream);
       expect(streams.length).toBeGreaterThanOrEqual(2);
-      const session = /__sy_session=([\w-]+)/.exec(proxy.requests.filter(isPost)[0]!.target)![1]!;
+      const session = proxy.requests.filter(isPost)[0]!.headers['switchyard-session'];
+      expect(session).toMatch(/^[\w-]{22}$/);
       for (const resume of streams.slice(1)) {
-        expect(resume.target).toContain(`__sy_session=${session}`);
+        expect(resume.target).not.toContain('__sy_session');
+        expect(resume.headers['switchyard-session']).toBe(session);
         expect(Number(resume.headers['last-event-id'])).toBeGreaterThan(0);
       }
       expect(seen.opens).toHaveLength(1);
@@ -378,9 +384,9 @@ export function runFallback(harness: Harness): void {
       expect(seen.messages).toEqual(['once', 'after']);
       expect(client.received).toEqual(['welcome', 'once', 'after']);
       const posts = proxy.requests.filter(isPost);
-      expect(posts[0]!.body).toBe('{"seq":0,"frames":[["t","once"]]}');
+      expect(posts[0]!.body).toBe('{"seq":0,"frames":[["t","once"]],"ack":1}');
       expect(posts[1]!.body).toBe(posts[0]!.body);
-      expect(posts.at(-1)!.body).toBe('{"seq":1,"frames":[["t","after"]]}');
+      expect(posts.at(-1)!.body).toBe('{"seq":1,"frames":[["t","after"]],"ack":2}');
     });
 
     it('a session the server dropped: close 1006, then a fresh session', async () => {

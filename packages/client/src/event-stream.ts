@@ -27,8 +27,11 @@ export class EventStreamParser {
   #idBuffer: string;
   #type = '';
   #data = '';
-  /** An incomplete line from the previous chunk. */
-  #pending = '';
+  /**
+   * The start of a line that has not ended yet, in pieces: a message of a megabyte comes in
+   * dozens of chunks, and scanning or joining the whole of it again for each chunk is quadratic.
+   */
+  #pending: string[] = [];
   /** The previous chunk ended in CR, so a LF starting this one belongs to that line end. */
   #afterCR = false;
 
@@ -43,14 +46,21 @@ export class EventStreamParser {
     const events: ServerSentEvent[] = [];
     if (chunk === '') return events;
     const text = this.#afterCR && chunk.startsWith('\n') ? chunk.slice(1) : chunk;
-    const buffer = this.#pending + text;
     let start = 0;
-    for (const match of buffer.matchAll(LINE_END)) {
-      this.#line(buffer.slice(start, match.index), events);
+    for (const match of text.matchAll(LINE_END)) {
+      const piece = text.slice(start, match.index);
+      let line = piece;
+      if (this.#pending.length > 0) {
+        this.#pending.push(piece);
+        line = this.#pending.join('');
+        this.#pending = [];
+      }
+      this.#line(line, events);
       start = match.index + match[0].length;
     }
-    this.#pending = buffer.slice(start);
-    this.#afterCR = buffer.endsWith('\r');
+    if (start < text.length) this.#pending.push(text.slice(start));
+    // Only a CR that ended a line counts: `text` may be empty after dropping its LF.
+    this.#afterCR = text === '' ? false : text.endsWith('\r');
     return events;
   }
 

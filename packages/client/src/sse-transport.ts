@@ -31,6 +31,8 @@ type Frame = ['t', string] | ['b', string] | ['pong', string] | ['close', number
 interface Pending {
   message?: Outgoing;
   frame: Frame | Promise<Frame>;
+  /** About how many bytes the frame takes in a POST body. */
+  size: number;
 }
 
 /** Until the server says otherwise with `retry`. */
@@ -47,6 +49,26 @@ const RESUME_WINDOW = 30_000;
  */
 const POST_TIMEOUT = 15_000;
 
+/**
+ * The request header that names the session on POSTs and resumes. It keeps the id out of URLs,
+ * which end up in access logs; EventSource could not send it, this fetch-based client can.
+ */
+const SESSION_HEADER = 'Switchyard-Session';
+
+/**
+ * The server keeps every event until the client acknowledges it (or its replay budget runs
+ * out). An acknowledgement rides on the next POST; without one, it goes in a POST of its own
+ * once this many bytes of events are unacknowledged...
+ */
+const ACK_BYTES = 64 * 1024;
+/** ...or this long (ms) after the first unacknowledged event, whichever comes first. */
+const ACK_DELAY = 2000;
+/**
+ * Frames are batched into one POST up to about this many bytes (a single larger message goes
+ * alone), so that a batch stays within what the server reads (twice its maxPayload).
+ */
+const BATCH_BYTES = 64 * 1024;
+
 /** The events that carry the session's sequence number as their id. */
 const NUMBERED = new Set(['message', 'binary', 'ping', 'close']);
 
@@ -57,6 +79,12 @@ const HTTP_BAD_REQUEST = 400;
 
 /** A 4xx that a retry would only repeat. 408 and 429 say "later". */
 const isFinalStatus = (status: number): boolean => status >= 400 && status < 500 && status !== 408 && status !== 429;
+
+/** About how many bytes `message` takes in a POST body (base64 for binary). */
+function frameSize(message: Outgoing): number {
+  if (typeof message === 'string') return message.length;
+  return Math.ceil((message instanceof Uint8Array ? message.byteLength : message.size) * 4 / 3);
+}
 
 function toFrame(message: Outgoing): Frame | Promise<Frame> {
   if (typeof message === 'string') return ['t', message];
@@ -79,13 +107,18 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
 
   const outbox: Pending[] = [];
   /** The POST in flight or being retried: its frames are fixed once sent (same seq, same body). */
-  let batch: { seq: number; entries: Pending[]; body?: string } | undefined;
+  let batch: { seq: number; entries: Pending[]; ack: number | undefined; body?: string } | undefined;
   /** The status of the batch's latest POST (0: the network failed), or the promise of it. */
   let answer: Promise<number> | number | undefined;
   let postController: AbortController | undefined;
   let nextSeq = 0;
   let posting = false;
   let closing = false;
+  /** The last event id the server was told about, and bytes of events since. */
+  let acked = 0;
+  let unackedBytes = 0;
+  let ackWanted = false;
+  let ackTimer: ReturnType<typeof setTimeout> | undefined;
   /** `abort()`: report nothing, not even an end that is waiting for a POST's answer. */
   let silent = false;
   const timers = new Map<ReturnType<typeof setTimeout>, () => void>();
@@ -129,6 +162,25 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     outbox.push(pending);
     void post();
   };
+  const requestAck = (): void => {
+    if (ackTimer !== undefined) {
+      clearTimeout(ackTimer);
+      timers.delete(ackTimer);
+      ackTimer = undefined;
+    }
+    if (closing || done) return;
+    ackWanted = true;
+    void post();
+  };
+  /** Events came in: acknowledge them soon, at once if they add up. */
+  const received = (bytes: number): void => {
+    unackedBytes += bytes;
+    if (unackedBytes >= ACK_BYTES) return requestAck();
+    if (ackTimer === undefined) {
+      ackTimer = setTimeout(requestAck, ACK_DELAY);
+      timers.set(ackTimer, () => {});
+    }
+  };
 
   const handle = (event: ServerSentEvent): void => {
     switch (event.type) {
@@ -153,7 +205,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
         return;
       case 'ping':
         // After our close frame the session takes no more frames.
-        if (!closing) enqueue({ frame: ['pong', event.data] });
+        if (!closing) enqueue({ frame: ['pong', event.data], size: event.data.length });
         return;
       case 'close': {
         const { code, reason } = JSON.parse(event.data) as { code?: number; reason?: string };
@@ -171,11 +223,11 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     stream = controller;
     const resuming = session !== undefined;
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (resuming) headers[SESSION_HEADER] = session!;
     if (resuming && lastEventId !== '') headers['Last-Event-ID'] = lastEventId;
     const href = withParams(url, {
       __sy: 'sse',
       __sy_protocols: protocols.length > 0 ? protocols.join(',') : undefined,
-      __sy_session: session,
     });
     let response: Response;
     try {
@@ -205,6 +257,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       for (;;) {
         const { value, done: finished } = await reader.read();
         if (finished || done) break;
+        let numbered = false;
         for (const event of parser.feed(decoder.decode(value, { stream: true }))) {
           if (done) break;
           // Ids count 1, 2, 3... per session. A gap (a resume older than the server's replay
@@ -214,7 +267,9 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
           }
           handle(event);
           lastEventId = event.id;
+          numbered ||= NUMBERED.has(event.type);
         }
+        if (numbered) received(value.byteLength);
         if (parser.retry !== undefined) retry = parser.retry;
       }
     } catch (error) {
@@ -244,15 +299,33 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     if (posting || session === undefined) return;
     posting = true;
     let failures = 0;
-    while (!done && (batch || outbox.length > 0)) {
+    while (!done && (batch || outbox.length > 0 || (ackWanted && !closing))) {
       if (!batch) {
-        batch = { seq: nextSeq, entries: outbox.splice(0) };
+        let count = 0;
+        let bytes = 0;
+        while (count < outbox.length && (count === 0 || bytes + outbox[count]!.size <= BATCH_BYTES)) bytes += outbox[count++]!.size;
+        const ack = Number(lastEventId);
+        batch = { seq: nextSeq, entries: outbox.splice(0, count), ack: ack > acked ? ack : undefined };
         nextSeq += batch.entries.length;
         answer = undefined;
+        ackWanted = false;
+        if (batch.ack !== undefined) {
+          acked = batch.ack;
+          unackedBytes = 0;
+          if (ackTimer !== undefined) {
+            clearTimeout(ackTimer);
+            timers.delete(ackTimer);
+            ackTimer = undefined;
+          }
+        }
+        if (batch.entries.length === 0 && batch.ack === undefined) {
+          batch = undefined;
+          continue;
+        }
       }
       const current = batch;
       try {
-        current.body ??= JSON.stringify({ seq: current.seq, frames: await Promise.all(current.entries.map((entry) => entry.frame)) });
+        current.body ??= JSON.stringify({ seq: current.seq, frames: await Promise.all(current.entries.map((entry) => entry.frame)), ack: current.ack });
       } catch {
         end(CloseCode.ABNORMAL, 'could not read a Blob', false);
       }
@@ -260,9 +333,9 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       const controller = new AbortController();
       postController = controller;
       const timeout = setTimeout(() => controller.abort(), POST_TIMEOUT);
-      answer = fetchImpl(withParams(url, { __sy: 'post', __sy_session: session }), {
+      answer = fetchImpl(withParams(url, { __sy: 'post' }), {
         method: 'POST',
-        headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
+        headers: { 'Content-Type': 'text/plain;charset=UTF-8', [SESSION_HEADER]: session },
         body: current.body,
         signal: controller.signal,
       }).then((response) => {
@@ -299,11 +372,11 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
   void connect();
 
   return {
-    send: (message) => enqueue({ message, frame: toFrame(message) }),
+    send: (message) => enqueue({ message, frame: toFrame(message), size: frameSize(message) }),
     close: (code, reason) => {
       if (closing) return;
       closing = true;
-      enqueue({ frame: ['close', code, reason] });
+      enqueue({ frame: ['close', code, reason], size: reason.length });
     },
     abort: () => {
       silent = true;

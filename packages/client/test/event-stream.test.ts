@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EventStreamParser } from '../src/event-stream.js';
 
@@ -35,6 +36,22 @@ describe('EventStreamParser', () => {
       expect(parse(c.chunks).events).toEqual(c.events);
     });
   }
+
+  it('any split of a stream into chunks gives the same events as the whole (generated streams and cuts)', () => {
+    const line = fc.oneof(
+      fc.string({ maxLength: 40 }).map((text) => `data: ${text.replace(/[\r\n]/g, ' ')}`),
+      fc.nat(999).map((id) => `id: ${id}`),
+      fc.constantFrom('event: binary', ':', '', 'retry: 20', 'data'),
+      fc.nat(3).map((n) => `data: ${'x'.repeat(20_000 * n)}`),
+    );
+    const stream = fc.tuple(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r', '\r\n')), { maxLength: 30 }))
+      .map(([lines]) => lines.map(([text, end]) => text + end).join(''));
+    fc.assert(fc.property(stream, fc.array(fc.nat(), { maxLength: 20 }), (text, cuts) => {
+      const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b);
+      const chunks = [0, ...points].map((start, i) => text.slice(start, [...points, text.length][i]));
+      expect(parse(chunks).events).toEqual(parse([text]).events);
+    }), { numRuns: 300 });
+  });
 
   it('retry: only all-digit values count', () => {
     expect(parse(['retry: 2500\n\n']).parser.retry).toBe(2500);

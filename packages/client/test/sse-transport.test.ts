@@ -71,7 +71,9 @@ describe('the stream', () => {
     const [first, resume] = server.streamRequests();
     await until(() => received.length === 4, 'four messages');
     expect(received).toEqual(['one', 'two', 'three', 'four']);
-    expect(resume!.url.search).toBe('?__sy=sse&__sy_session=s1');
+    // The session goes in a header, never in the URL (access logs, proxies).
+    expect(resume!.url.search).toBe('?__sy=sse');
+    expect(resume!.headers['switchyard-session']).toBe('s1');
     expect(resume!.headers['last-event-id']).toBe('2');
     expect(first!.headers['last-event-id']).toBeUndefined();
     expect(log).toEqual(['open']);
@@ -93,10 +95,11 @@ describe('the stream', () => {
     const { socket, log } = await opened(server);
     await until(() => log.length === 3, 'the second open');
     expect(log).toEqual(['open', 'close 1006 session expired unclean reconnecting', 'open']);
-    expect(server.streamRequests().map((r) => r.url.search)).toEqual(['?__sy=sse', '?__sy=sse&__sy_session=s1', '?__sy=sse']);
+    expect(server.streamRequests().map((r) => [r.url.search, r.headers['switchyard-session']])).toEqual([['?__sy=sse', undefined], ['?__sy=sse', 's1'], ['?__sy=sse', undefined]]);
     socket.send('on s2');
     await until(() => server.posts().length === 1, 'a POST');
-    expect(server.posts()[0]!.url.search).toBe('?__sy=post&__sy_session=s2');
+    expect(server.posts()[0]!.url.search).toBe('?__sy=post');
+    expect(server.posts()[0]!.headers['switchyard-session']).toBe('s2');
     socket.close();
   });
 
@@ -192,7 +195,8 @@ describe('POSTs', () => {
       '{"seq":1,"frames":[["b","AAEC"],["t","c"]]}',
     ]);
     const [post] = server.posts();
-    expect(post!.url.search).toBe('?__sy=post&__sy_session=s1');
+    expect(post!.url.search).toBe('?__sy=post');
+    expect(post!.headers['switchyard-session']).toBe('s1');
     expect(post!.headers['content-type']).toBe('text/plain;charset=UTF-8');
     socket.send('d');
     await until(() => server.posts().length === 3, 'a third POST');
@@ -264,7 +268,7 @@ describe('POSTs', () => {
     socket.send('not lost');
     await until(() => server.posts().length === 2, 'the POST on the new session');
     expect(log).toEqual(['open', 'close 1006 session expired unclean reconnecting', 'open']);
-    expect(server.posts().map((p) => [p.url.searchParams.get('__sy_session'), p.body])).toEqual([
+    expect(server.posts().map((p) => [p.headers['switchyard-session'], p.body])).toEqual([
       ['s1', '{"seq":0,"frames":[["t","not lost"]]}'],
       ['s2', '{"seq":0,"frames":[["t","not lost"]]}'],
     ]);
@@ -292,3 +296,59 @@ describe('POSTs', () => {
     socket.close();
   });
 });
+
+describe('acknowledgements and batches', () => {
+  it('each POST acknowledges the last event read; 64 KiB of unacknowledged events get an ack of their own', async () => {
+    const server = await ScriptedServer.start();
+    const big = 'y'.repeat(40 * 1024);
+    server.stream = (res) => {
+      openStream(res, `retry: 50\n\n${OPEN('s1')}id: 1\ndata: "a"\n\n`);
+      // Two events of 40 KiB: 64 KiB unacknowledged after the second.
+      setTimeout(() => res.write(`id: 2\ndata: "${big}"\n\nid: 3\ndata: "${big}"\n\n`), 100);
+    };
+    const { socket, received } = await opened(server);
+    await until(() => received.length === 1, 'the first message');
+    socket.send('m');
+    await until(() => server.posts().length === 1, 'a POST');
+    expect(server.posts()[0]!.json).toEqual({ seq: 0, frames: [['t', 'm']], ack: 1 });
+    await until(() => received.length === 3, 'the large messages');
+    await until(() => server.posts().length === 2, 'an ack of its own', 1000);
+    expect(server.posts()[1]!.json).toEqual({ seq: 1, frames: [], ack: 3 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(server.posts()).toHaveLength(2);
+    socket.close();
+  });
+
+  it('a few small events are acknowledged 2 s later, once', async () => {
+    const server = await ScriptedServer.start();
+    server.stream = (res) => openStream(res, `retry: 50\n\n${OPEN('s1')}id: 1\ndata: "a"\n\nid: 2\ndata: "b"\n\n`);
+    const { socket, received } = await opened(server);
+    await until(() => received.length === 2, 'two messages');
+    const started = Date.now();
+    await until(() => server.posts().length === 1, 'the ack', 4000);
+    expect(Date.now() - started).toBeGreaterThan(1500);
+    expect(server.posts()[0]!.json).toEqual({ seq: 0, frames: [], ack: 2 });
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(server.posts()).toHaveLength(1);
+    socket.close();
+  }, 10_000);
+
+  it('batches frames up to about 64 KiB per POST; a larger message goes alone, and seq still counts frames', async () => {
+    const server = await ScriptedServer.start();
+    const { socket } = await opened(server);
+    const messages = ['s'.repeat(30_000), 's'.repeat(30_000), 's'.repeat(30_000), 'L'.repeat(200_000), 't'];
+    for (const message of messages) socket.send(message);
+    await until(() => server.posts().reduce((n, post) => n + post.json.frames.length, 0) === messages.length, 'every frame');
+    const posts = server.posts().map((post) => ({ seq: post.json.seq, sizes: post.json.frames.map((frame) => (frame as [string, string])[1].length) }));
+    for (const post of posts) expect(post.sizes.length === 1 || post.sizes.reduce((a, b) => a + b, 0) <= 64 * 1024).toBe(true);
+    expect(posts.flatMap((post) => post.sizes)).toEqual(messages.map((message) => message.length));
+    let seq = 0;
+    for (const post of posts) {
+      expect(post.seq).toBe(seq);
+      seq += post.sizes.length;
+    }
+    expect(posts.length).toBeGreaterThanOrEqual(3);
+    socket.close();
+  });
+});
+

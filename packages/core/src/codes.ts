@@ -33,6 +33,10 @@ export const CloseCode = {
   BAD_GATEWAY: 1014,
   /** Reported when the TLS handshake failed; never sent. */
   TLS_HANDSHAKE: 1015,
+  /** switchyard: no message either way for `idleTimeout`. Not reconnected by `@switchyard/client`. */
+  IDLE_TIMEOUT: 4000,
+  /** switchyard: `maxLifetime` or the `upgrade` hook's `expiresAt` passed; reconnect and authenticate again. */
+  EXPIRED: 4001,
 } as const;
 
 /**

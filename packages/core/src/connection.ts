@@ -3,6 +3,7 @@ import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { Hub } from './hub.js';
+import type { TokenBucket } from './limits.js';
 import type { RequestInfo } from './request.js';
 
 /** Data accepted by `send`: text as a string, binary as a Buffer, ArrayBuffer or typed array. */
@@ -35,6 +36,11 @@ export interface ConnectionHost {
   dispatchControl(connection: Connection<any>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void;
   dispatchClose(connection: Connection<any>, event: CloseEvent): void;
   dispatchError(connection: Connection<any>, error: Error): void;
+  /**
+   * A listener added with `on()` returned a promise that rejected: treated like a failing
+   * handler (1011, reported), or only reported for `close` and `error` listeners.
+   */
+  listenerRejected(connection: Connection<any>, event: keyof ConnectionEvents, error: unknown): void;
   readonly highWaterMark: number;
   readonly maxBufferedAmount: number;
   /** Largest message accepted after inflating. */
@@ -46,6 +52,8 @@ export interface ConnectionHost {
    * stand-in is listened to for pings only then, or once `on('ping')` asks.
    */
   readonly wantsPings: boolean;
+  /** With `idleTimeout`: the time (ms) a message marks as the connection's last activity. */
+  readonly activityClock: number | undefined;
 }
 
 export const kWs = Symbol('switchyard.ws');
@@ -57,6 +65,10 @@ export const kLastPingAt = Symbol('switchyard.lastPingAt');
 export const kAwaitingPong = Symbol('switchyard.awaitingPong');
 export const kOnClosed = Symbol('switchyard.onClosed');
 export const kTopics = Symbol('switchyard.topics');
+export const kMessageBucket = Symbol('switchyard.messageBucket');
+export const kByteBucket = Symbol('switchyard.byteBucket');
+export const kActive = Symbol('switchyard.active');
+export const kExpiresAt = Symbol('switchyard.expiresAt');
 const kEmitter = Symbol('switchyard.emitter');
 /** The close code switchyard sent because the peer broke the protocol (ws stops reading after it). */
 const kSentCode = Symbol('switchyard.sentCode');
@@ -112,6 +124,13 @@ export class Connection<Context = unknown> {
   /** @internal */ declare [kOnClosed]: Array<() => void> | undefined;
   /** @internal */ declare [kTopics]: Set<string> | undefined;
   /** @internal */ declare [kSentCode]: number | undefined;
+  /** @internal Set only on endpoints with `rateLimit`. */
+  declare [kMessageBucket]: TokenBucket | undefined;
+  /** @internal */ declare [kByteBucket]: TokenBucket | undefined;
+  /** @internal Last message either way (ms), only with `idleTimeout`. */
+  declare [kActive]: number | undefined;
+  /** @internal When the connection must end (performance.now() time). */
+  declare [kExpiresAt]: number | undefined;
   /** @internal Listeners of faye-style code, created on the first `on()`. */
   declare [kEmitter]: EventEmitter | undefined;
 
@@ -166,6 +185,8 @@ export class Connection<Context = unknown> {
   send(data: SendData): boolean {
     const ws = this[kWs];
     if (ws.readyState !== 1) return false;
+    const clock = this[kHost].activityClock;
+    if (clock !== undefined) this[kActive] = clock;
     ws.send(data, { binary: typeof data !== 'string' });
     return checkBuffered(this);
   }
@@ -209,7 +230,7 @@ export class Connection<Context = unknown> {
   /** Adds a listener: `message`, `close`, `ping`, `pong`, `drain` or `error`. */
   on<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
     listenFor(this, event);
-    (this[kEmitter] ??= new EventEmitter()).on(event, listener as (...args: unknown[]) => void);
+    (this[kEmitter] ??= new ListenerEmitter(this)).on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
@@ -221,7 +242,7 @@ export class Connection<Context = unknown> {
   /** Adds a listener that runs once. */
   once<E extends keyof ConnectionEvents>(event: E, listener: (...args: ConnectionEvents[E]) => void): this {
     listenFor(this, event);
-    (this[kEmitter] ??= new EventEmitter()).once(event, listener as (...args: unknown[]) => void);
+    (this[kEmitter] ??= new ListenerEmitter(this)).once(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
@@ -283,6 +304,26 @@ export class Connection<Context = unknown> {
 const EMPTY_TOPICS: ReadonlySet<string> = new Set();
 
 /**
+ * The listeners of faye-style code. `ws.on('message', async () => { ... })` returns a promise
+ * that EventEmitter would drop, so a rejection would be unhandled and, on Node's defaults, end
+ * the process. EventEmitter's captureRejections hands each rejection to the method below
+ * instead, which treats it like a failing handler.
+ */
+class ListenerEmitter extends EventEmitter {
+  readonly #connection: Connection<any>;
+
+  constructor(connection: Connection<any>) {
+    super({ captureRejections: true });
+    this.#connection = connection;
+  }
+
+  [Symbol.for('nodejs.rejection')](error: unknown, event: string | symbol): void {
+    const connection = this.#connection;
+    connection[kHost].listenerRejected(connection, event as keyof ConnectionEvents, error);
+  }
+}
+
+/**
  * Prepares for a listener: a `close` listener will want the peer's address after the socket is
  * gone, and the fallback's stand-in socket is listened to for pings only on demand.
  */
@@ -336,6 +377,8 @@ interface WsInternals {
 export function sendFrame(connection: Connection<any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
   const ws = connection[kWs];
   if (ws.readyState !== 1) return false;
+  const clock = connection[kHost].activityClock;
+  if (clock !== undefined) connection[kActive] = clock;
   const internals = ws as unknown as WsInternals;
   const sender = internals._sender;
   if (sender._state === 0 && sender._queue.length === 0 && internals._extensions['permessage-deflate'] === undefined) {
@@ -441,6 +484,8 @@ function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isB
     return;
   }
   const payload = isBinary ? buffer : buffer.toString();
+  const clock = connection[kHost].activityClock;
+  if (clock !== undefined) connection[kActive] = clock;
   const pending = connection[kPending];
   if (pending) pending.push([payload, isBinary]);
   else connection[kHost].dispatchMessage(connection, payload, isBinary);

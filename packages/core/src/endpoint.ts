@@ -4,11 +4,12 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
 import type { CloseEvent } from './connection.js';
-import { Connection, RoutedWebSocket, kAwaitingPong, kLastPingAt, kOnClosed, kPending, kWs } from './connection.js';
+import { Connection, RoutedWebSocket, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
-import type { FallbackParams } from './fallback.js';
-import { LIVENESS_FRAME, SseSocket, fallbackParams, readBody } from './fallback.js';
+import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
+import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
+import { AdmissionLimits, TokenBucket } from './limits.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
@@ -16,7 +17,7 @@ import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { parseProtocols, selectProtocol } from './subprotocol.js';
+import { extractBearerToken, parseProtocols, selectProtocol } from './subprotocol.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -26,10 +27,33 @@ export interface RequestExtras {
   params?: Record<string, string>;
   /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
   state?: Record<string, unknown>;
+  /**
+   * The client's address as the framework computed it from `X-Forwarded-For` under its own
+   * trust setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). Adapters pass
+   * it only when the app trusts a proxy; otherwise the socket's address is used, so a client
+   * can never choose its address with a header.
+   */
+  remoteAddress?: string | undefined;
+  /**
+   * False when the framework reached this endpoint through a route bound to GET (Express
+   * `router.get`, @koa/router `router.get`), so the fallback's POSTs to the same URL never
+   * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
+   */
+  postReachable?: boolean;
 }
 
-/** What the checks decide for a new connection: a rejection, or what to open it with. */
-type Admission<Context> = HandshakeRejection | { protocol: string | undefined; context: Context | undefined };
+/**
+ * What the checks decide for a new connection: a rejection, or what to open it with: its
+ * subprotocol and context, the address its place under the connection caps is reserved for,
+ * and when it must end (performance.now() time).
+ */
+type Admission<Context> = HandshakeRejection | Admitted<Context>;
+interface Admitted<Context> {
+  protocol: string | undefined;
+  context: Context | undefined;
+  place?: string | undefined;
+  expiresAt?: number | undefined;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
@@ -60,6 +84,14 @@ export class Endpoint<Context = undefined> {
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
   #warnedNoProtocol = false;
+  readonly #limits: AdmissionLimits;
+  /** The address each connection's place under the caps was reserved for. */
+  readonly #places = new Map<Connection<Context>, string>();
+  /** The idle and lifetime sweep, while connections that need it are open. */
+  #lifetimes: NodeJS.Timeout | undefined;
+  /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
+  activityClock: number | undefined;
+  #warnedPostUnreachable = false;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
     const listener = typeof handlers === 'function' ? handlers : undefined;
@@ -68,6 +100,8 @@ export class Endpoint<Context = undefined> {
     this.#hooks = hooks;
     this.#listener = listener;
     watchServers();
+    this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
+    if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -139,7 +173,7 @@ export class Endpoint<Context = undefined> {
       return typeof status === 'number' ? status : await status;
     } catch (error) {
       this.#report(undefined, error);
-      return this.#reject(socket, new HandshakeRejection(500, 'Internal Server Error'));
+      return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url, extras.remoteAddress);
     }
   }
 
@@ -161,7 +195,13 @@ export class Endpoint<Context = undefined> {
   #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
 
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered);
+    const bearer = extractBearerToken(offered);
+    if (bearer.token !== undefined && bearer.protocols.length === 0 && offered.length > 0) {
+      // Browsers fail a 101 that names no subprotocol when they offered one.
+      return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
+    }
+    offered = bearer.protocols;
+    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, bearer.token);
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
     if (origins !== undefined && origin !== undefined &&
@@ -183,9 +223,36 @@ export class Endpoint<Context = undefined> {
       }
     }
 
+    let place: string | undefined;
+    if (this.#limits.active) {
+      place = upgradeRequest.remoteAddress ?? '';
+      const refusal = this.#limits.reserve(place, performance.now());
+      if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
+    }
+
     const hook = this.#hooks.upgrade;
-    if (!hook) return { protocol, context: undefined };
-    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server);
+    if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
+    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
+      if (admission instanceof HandshakeRejection) this.#release(place);
+      else admission.place = place;
+      return admission;
+    });
+  }
+
+  /** When a connection opened now must end: `maxLifetime`, or sooner the hook's `expiresAt`. */
+  #expiry(expiresAt: Date | number | undefined): number | undefined {
+    const { maxLifetime } = this.options;
+    let at = maxLifetime === Infinity ? undefined : performance.now() + maxLifetime;
+    if (expiresAt !== undefined) {
+      const fromHook = performance.now() + (Number(expiresAt) - Date.now());
+      at = at === undefined ? fromHook : Math.min(at, fromHook);
+    }
+    return at;
+  }
+
+  /** Gives back a place under the caps that no connection will use. */
+  #release(place: string | undefined): void {
+    if (place !== undefined) this.#limits.release(place);
   }
 
   async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: ReturnType<typeof serverOf>): Promise<Admission<Context>> {
@@ -199,24 +266,25 @@ export class Endpoint<Context = undefined> {
     }
     if (result instanceof HandshakeRejection) return result;
     if (this.#closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context: result ? result.context : undefined };
+    return { protocol, context: result ? result.context : undefined, expiresAt: this.#expiry(result ? result.expiresAt : undefined) };
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
-    if (offered instanceof HandshakeRejection) return this.#reject(socket, offered);
+    if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url, extras.remoteAddress);
     const admitted = this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, settled));
-    return this.#accept(req, socket, head, fallback, admitted);
+    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
+    return this.#accept(req, socket, head, fallback, extras, admitted);
   }
 
-  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, admitted: Admission<Context>): number {
-    if (admitted instanceof HandshakeRejection) return this.#reject(socket, admitted);
+  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
+    if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url, extras.remoteAddress);
     if (socket.destroyed || !socket.readable || !socket.writable) {
+      this.#release(admitted.place);
       socket.destroy();
       return 0;
     }
-    const info = new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket);
+    const info = new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket);
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#chosenProtocol = admitted.protocol;
@@ -227,7 +295,7 @@ export class Endpoint<Context = undefined> {
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        this.#open(ws, info, admitted.context as Context);
+        this.#open(ws, info, admitted);
       });
     } finally {
       this.#chosenProtocol = undefined;
@@ -239,16 +307,26 @@ export class Endpoint<Context = undefined> {
   async #fallback(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
     const settings = this.options.fallback;
     if (!settings) return respond(res, new HandshakeRejection(404, 'This endpoint has no SSE fallback'));
+    // The client's fetch-based requests carry the id in a header; EventSource can only put it
+    // in the URL.
+    const header = req.headers[SESSION_HEADER];
+    const id = typeof header === 'string' && header !== '' ? header : fallback.session;
     if (fallback.mode === 'post') {
       if (req.method !== 'POST') return respond(res, new HandshakeRejection(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
-      return this.#post(req, res, fallback.session);
+      return this.#post(req, res, id, fallback, extras, settings);
     }
     if (req.method !== 'GET') return respond(res, new HandshakeRejection(405, 'SSE streams must use GET', { Allow: 'GET' }));
     const lastEventId = Number(req.headers['last-event-id']);
     const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
-    if (fallback.session !== undefined) {
-      const session = this.#sessions.get(fallback.session);
+    if (id !== undefined) {
+      const client = await this.#identify(req, fallback.url, extras, settings);
+      if (client instanceof HandshakeRejection) return respond(res, client);
+      const session = this.#sessions.get(id);
       if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
+      // Checked before anything touches the session, so that another client's resume neither
+      // replays the owner's events nor ends the owner's stream.
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      if (res.destroyed) return 0;
       if (!session.canReplayFrom(resume)) {
         // Events the client missed are gone from the replay buffer: resuming would leave a
         // silent hole, so the session ends and the client starts a new one.
@@ -267,9 +345,21 @@ export class Endpoint<Context = undefined> {
       }
     }
     const admitted = await this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof HandshakeRejection) return respond(res, admitted);
-    if (res.destroyed) return 0;
-    const session = new SseSocket(this, admitted.protocol ?? '', settings);
+    if (admitted instanceof HandshakeRejection) {
+      this.#rejected(req, admitted, fallback.url, extras.remoteAddress);
+      return respond(res, admitted);
+    }
+    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
+    if (owner instanceof HandshakeRejection) {
+      this.#release(admitted.place);
+      return respond(res, owner);
+    }
+    if (res.destroyed) {
+      this.#release(admitted.place);
+      return 0;
+    }
+    if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
+    const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
       // POSTs that land on another node come through the hub. The client may POST to another
@@ -286,39 +376,103 @@ export class Endpoint<Context = undefined> {
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers), req.socket.remoteAddress), admitted.context as Context);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted);
     return 200;
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined): Promise<number> {
+  /**
+   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
+   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
+   * is computed the way the session's was.
+   */
+  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    const hook = this.#hooks.upgrade;
+    const { origins } = this.options;
+    const origin = req.headers.origin;
+    if (hook || (origins !== undefined && origin !== undefined)) {
+      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
+      if (origins !== undefined && origin !== undefined &&
+          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
+      }
+      if (hook) {
+        try {
+          const result = await hook(upgradeRequest);
+          if (result instanceof HandshakeRejection) return result;
+        } catch (error) {
+          if (error instanceof HandshakeRejection) return error;
+          this.#report(undefined, error);
+          return new HandshakeRejection(500, 'Internal Server Error');
+        }
+      }
+    }
+    return this.#ownerOf(req, url, extras, settings);
+  }
+
+  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
+  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
+    try {
+      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
+      if (typeof name !== 'string') throw new TypeError(`fallback.owner() must return a string, got ${typeof name}`);
+      return ownerOf(name);
+    } catch (error) {
+      if (error instanceof HandshakeRejection) return error;
+      this.#report(undefined, error);
+      return new HandshakeRejection(500, 'Internal Server Error');
+    }
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
     const { maxPayload } = this.options;
+    // Who is asking comes first: without credentials, nothing else is looked at.
+    const client = await this.#identify(req, fallback.url, extras, settings);
+    if (client instanceof HandshakeRejection) return respond(res, client);
     const body = await readBody(req, maxPayload * 2 + 64 * 1024);
     if (body === undefined) return respond(res, new HandshakeRejection(413, 'Body larger than maxPayload allows'));
-    let message: { seq?: unknown; frames?: unknown };
+    let message: PostBody;
     try {
-      message = JSON.parse(body) as typeof message;
+      message = JSON.parse(body) as PostBody;
     } catch {
       return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames }'));
     }
-    if (!Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined) {
-      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames } and __sy_session'));
+    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
+        (message.ack !== undefined && !Number.isInteger(message.ack))) {
+      return respond(res, new HandshakeRejection(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
     }
     const session = this.#sessions.get(id);
     if (session) {
-      const [status, text] = session.receive(message.seq as number, message.frames, maxPayload);
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      const [status, text] = this.#deliver(session, message);
       return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
     }
     if (this.hub.distributed) {
-      await this.hub.publish(sessionTopic(id), body);
+      // The node that holds the session checks the owner: the digest travels with the body.
+      try {
+        await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+      } catch {
+        // The hub reports its outage once; the client retries this POST with the same body.
+        return respond(res, new HandshakeRejection(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
+      }
       return respondEmpty(res, 202);
     }
     return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
   }
 
+  #deliver(session: SseSocket, message: PostBody): [number, string] {
+    if (message.ack !== undefined) session.acknowledge(message.ack as number);
+    return session.receive(message.seq as number, message.frames as unknown[], this.options.maxPayload);
+  }
+
   #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
     try {
-      const message = JSON.parse(payload.toString()) as { seq: number; frames: unknown[] };
-      session.receive(message.seq, message.frames, this.options.maxPayload);
+      const text = payload.toString();
+      const newline = text.indexOf('\n');
+      // Another client's POST, forwarded by a node that could not tell: dropped, and the
+      // owner's session goes on untouched.
+      if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
+      const message = JSON.parse(text.slice(newline + 1)) as PostBody;
+      this.#deliver(session, message);
     } catch (error) {
       this.#report(undefined, error);
     }
@@ -334,9 +488,28 @@ export class Endpoint<Context = undefined> {
     }
   }
 
-  #reject(socket: Duplex, rejection: HandshakeRejection): number {
+  #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string, address?: string): number {
     rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
+    this.#rejected(req, rejection, url, address);
     return rejection.status;
+  }
+
+  /** Tells the `rejected` hook about a refusal; its own failure is only logged. */
+  #rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string, address?: string): void {
+    const hook = this.#hooks.rejected;
+    if (!hook) return;
+    const query = url.indexOf('?');
+    try {
+      const result = hook({
+        status: rejection.status,
+        reason: rejection.message,
+        path: query === -1 ? url : url.slice(0, query),
+        remoteAddress: address ?? req.socket?.remoteAddress,
+      });
+      if (isThenable(result)) result.then(undefined, (error: unknown) => logError(undefined, error));
+    } catch (error) {
+      logError(undefined, error);
+    }
   }
 
   #warnNoProtocol(url: string, offered: string[]): void {
@@ -352,11 +525,25 @@ export class Endpoint<Context = undefined> {
     );
   }
 
-  #open(ws: WebSocket, info: RequestInfo, context: Context): void {
-    const connection = new Connection<Context>(ws, this, info, context);
+  #warnPostUnreachable(url: string): void {
+    if (this.#warnedPostUnreachable) return;
+    this.#warnedPostUnreachable = true;
+    const path = url.split('?', 1)[0];
+    process.emitWarning(
+      `A fallback (SSE) session opened on ${path}, but this endpoint is mounted on a GET-only route, ` +
+      'so the POSTs that carry its messages never reach it: the client gives up with "session expired". ' +
+      'Mount it with app.use(path, websocket(...)) or router.all(path, websocket(...)), or set fallback: false.',
+      { code: 'SWITCHYARD_FALLBACK_UNREACHABLE' },
+    );
+  }
+
+  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>): void {
+    const connection = new Connection<Context>(ws, this, info, admitted.context as Context);
     // The socket is gone by the time close handlers run; read the address while it is here.
     if (this.#hooks.close) void info.remoteAddress;
     this.connections.add(connection);
+    if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
+    this.#startLimits(connection, admitted.expiresAt);
     this.#startHeartbeat();
     const open = this.#listener ?? this.#hooks.open;
     if (!open) return;
@@ -419,6 +606,9 @@ export class Endpoint<Context = undefined> {
 
   /** @internal */
   dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
+    if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
+      if (!this.#withinRate(connection, data)) return;
+    }
     const hook = this.#hooks.message;
     if (hook) this.#invoke(connection, hook, data, isBinary);
     if (connection.listenerCount('message') > 0) {
@@ -448,7 +638,14 @@ export class Endpoint<Context = undefined> {
   dispatchError(connection: Connection<Context>, error: Error): void {
     // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
     // default: a misbehaving client must not be able to flood the server's logs.
-    if (connection.listenerCount('error') > 0) connection.emit('error', error);
+    if (connection.listenerCount('error') > 0) {
+      try {
+        connection.emit('error', error);
+      } catch (listenerError) {
+        // Thrown into ws's receiver, it would be an uncaught exception.
+        logError(connection, listenerError);
+      }
+    }
     const hook = this.#hooks.error;
     if (hook) {
       try {
@@ -461,9 +658,24 @@ export class Endpoint<Context = undefined> {
   }
 
   /** @internal */
+  listenerRejected(connection: Connection<Context>, event: string, error: unknown): void {
+    // A close or error listener runs as the connection ends: there is nothing left to close.
+    if (event === 'close' || event === 'error') this.#report(connection, error);
+    else this.#fail(connection, error);
+  }
+
+  /** @internal */
   dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
     this.connections.delete(connection);
-    if (this.connections.size === 0) this.#stopHeartbeat();
+    const place = this.#places.get(connection);
+    if (place !== undefined) {
+      this.#places.delete(connection);
+      this.#limits.release(place);
+    }
+    if (this.connections.size === 0) {
+      this.#stopHeartbeat();
+      this.#stopLimits();
+    }
     const settled = (): void => {
       const waiters = connection[kOnClosed];
       connection[kOnClosed] = undefined;
@@ -485,6 +697,50 @@ export class Endpoint<Context = undefined> {
     } else {
       settled();
     }
+  }
+
+  /**
+   * Per-connection limits: the message buckets of `rateLimit`, the activity mark of
+   * `idleTimeout`, the end of its lifetime, and the sweep that enforces the last two.
+   */
+  #startLimits(connection: Connection<Context>, expiresAt: number | undefined): void {
+    const { messageRate, byteRate, idleTimeout } = this.options;
+    const now = performance.now();
+    if (messageRate) connection[kMessageBucket] = new TokenBucket(messageRate, now);
+    if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);
+    if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
+    if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
+    if ((idleTimeout !== Infinity || expiresAt !== undefined) && !this.#lifetimes) {
+      const shortest = Math.min(idleTimeout, this.options.maxLifetime, 4000);
+      const tick = Math.max(20, shortest / 8);
+      this.#lifetimes = setInterval(sweepLifetimes, tick, this);
+      this.#lifetimes.unref();
+    }
+  }
+
+  #stopLimits(): void {
+    if (this.#lifetimes) clearInterval(this.#lifetimes);
+    this.#lifetimes = undefined;
+  }
+
+  /** Takes a message's tokens; over the rate, the message is dropped for `limited`, or 1008. */
+  #withinRate(connection: Connection<Context>, data: string | Buffer): boolean {
+    if (connection.readyState !== 1) return false;
+    const now = performance.now();
+    const messages = connection[kMessageBucket];
+    const bytes = connection[kByteBucket];
+    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const { messageRate, byteRate } = this.options;
+    // Bytes are checked first, and only taken when the message passes both.
+    const bytesOk = !bytes || bytes.wait(byteRate!, now, size) === 0;
+    if (bytesOk && (!messages || messages.take(messageRate!, now))) {
+      bytes?.take(byteRate!, now, size);
+      return true;
+    }
+    const limited = this.#hooks.limited;
+    if (limited) this.#invoke(connection, limited, data);
+    else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
+    return false;
   }
 
   #startHeartbeat(): void {
@@ -540,6 +796,30 @@ function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): 
       ws.ping();
     }
   }
+}
+
+/** Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock. */
+function sweepLifetimes(endpoint: Endpoint<unknown>): void {
+  const now = performance.now();
+  const clock = Math.floor(now);
+  if (endpoint.activityClock !== undefined) endpoint.activityClock = clock;
+  const { idleTimeout } = endpoint.options;
+  for (const connection of endpoint.connections) {
+    if (connection.readyState !== 1) continue;
+    const expiresAt = connection[kExpiresAt];
+    if (expiresAt !== undefined && now >= expiresAt) {
+      connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
+    } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
+      connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
+    }
+  }
+}
+
+/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
+interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
+
+function notTheOwner(): HandshakeRejection {
+  return new HandshakeRejection(403, 'This session belongs to another client');
 }
 
 function sessionTopic(id: string): string {

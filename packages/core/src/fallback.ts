@@ -7,10 +7,11 @@
  * backpressure work unchanged, and an app can't tell the transports apart unless it reads
  * `ws.transport`.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode, isSendableCloseCode } from './codes.js';
+import type { UpgradeRequest } from './request.js';
 
 /** The text frame a switchyard endpoint sends first when the client asked for it (`__sy=1`). */
 export const LIVENESS_FRAME = '\u0000sy:open';
@@ -28,6 +29,51 @@ export interface FallbackOptions {
   retry?: number;
   /** Events kept per session for replay after a stream reconnect. Default 1000. */
   replay?: number;
+  /**
+   * Bytes of events kept per session for replay, until the client acknowledges them. Default
+   * 2 MiB. A resume that needs an event no longer kept gets 404 and the client starts afresh.
+   */
+  replayBytes?: number;
+  /**
+   * Names the client that may use a session: called when the session is created and for every
+   * POST and resume; a different answer gets 403. Default: the request's `Authorization` header
+   * and URL (the app's query) must be the same as the creating request's.
+   */
+  owner?: (req: UpgradeRequest) => string | Promise<string>;
+}
+
+/** Fallback settings with defaults applied; `owner` stays optional. */
+export type ResolvedFallbackOptions = Required<Omit<FallbackOptions, 'owner'>> & Pick<FallbackOptions, 'owner'>;
+
+/**
+ * The request header that carries the session id on the client's POSTs and resumes, so that
+ * the id stays out of URLs (access logs, proxies). `__sy_session` in the query is still read,
+ * for EventSource, which cannot set headers.
+ */
+export const SESSION_HEADER = 'switchyard-session';
+
+/**
+ * How long a closed session's stream may take to flush its last events before its socket is
+ * destroyed. A 1008 (slow consumer) stream is destroyed at once: its reader is the problem.
+ */
+export const STREAM_CLOSE_TIMEOUT = 5000;
+
+/** The identity a session is bound to: a digest, compared in constant time. */
+export type Owner = Buffer;
+
+/** The owner digest of `name`, as returned by a `fallback.owner` function. */
+export function ownerOf(name: string): Owner {
+  return createHash('sha256').update('owner\0').update(name).digest();
+}
+
+/** The default owner: the credentials a request carries besides cookies (see FallbackOptions.owner). */
+export function credentialsOf(authorization: string | undefined, url: string): Owner {
+  return createHash('sha256').update('credentials\0').update(authorization ?? '').update('\0').update(url).digest();
+}
+
+/** True when two owner digests are the same. */
+export function sameOwner(a: Owner, b: Owner): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The `__sy` query parameters of a request URL, and the URL without them. */
@@ -60,6 +106,8 @@ export function fallbackParams(url: string): FallbackParams {
 interface Event {
   id: number;
   text: string;
+  /** `text` in UTF-8 bytes: what the replay budget counts. */
+  bytes: number;
 }
 
 /** What an SSE session tells its endpoint. */
@@ -76,8 +124,10 @@ const kSession = Symbol('switchyard.session');
  * a `ws` socket: drain events come from here, and hub fan-out always uses `send`.
  */
 export class SseSocket extends EventEmitter {
-  /** This session's id: a bearer secret, 128 random bits. */
+  /** This session's id: a secret, 128 random bits, usable only by its {@link owner}. */
   readonly id = randomBytes(16).toString('base64url');
+  /** Who may POST to and resume this session. */
+  readonly owner: Owner;
   /** The transport name that `ws.transport` reports. */
   readonly transport = 'sse';
   readonly protocol: string;
@@ -90,19 +140,29 @@ export class SseSocket extends EventEmitter {
   readonly _extensions: Record<string, unknown> = {};
 
   readonly #host: SessionHost;
-  readonly #options: Required<FallbackOptions>;
+  readonly #options: ResolvedFallbackOptions;
   #stream: ServerResponse | undefined;
   #seq = 0;
+  /** Events the client has not acknowledged yet, oldest first, within the replay budget. */
   #events: Event[] = [];
+  #eventBytes = 0;
+  /** Events up to this id are no longer kept (acknowledged, or dropped for the budget). */
+  #keptAfter = 0;
   #offlineBytes = 0;
   #heartbeat: NodeJS.Timeout | undefined;
   #expiry: NodeJS.Timeout | undefined;
 
-  constructor(host: SessionHost, protocol: string, options: Required<FallbackOptions>) {
+  constructor(host: SessionHost, protocol: string, options: ResolvedFallbackOptions, owner: Owner) {
     super();
     this.#host = host;
     this.protocol = protocol;
     this.#options = options;
+    this.owner = owner;
+  }
+
+  /** Bytes of events held for replay. */
+  get replayBytes(): number {
+    return this.#eventBytes;
   }
 
   /** Bytes written but not yet flushed to the current stream, or queued while there is none. */
@@ -130,7 +190,9 @@ export class SseSocket extends EventEmitter {
     });
     let head = `retry: ${this.#options.retry}\n\n`;
     if (first) head += `event: open\ndata: ${JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat })}\n\n`;
-    for (const event of this.#events) if (lastEventId === undefined || event.id > lastEventId) head += event.text;
+    // The client has everything up to Last-Event-ID: that much is acknowledged.
+    if (lastEventId !== undefined) this.acknowledge(lastEventId);
+    for (const event of this.#events) head += event.text;
     res.write(head);
     res.socket?.setNoDelay(true);
     this.#clearExpiry();
@@ -139,8 +201,22 @@ export class SseSocket extends EventEmitter {
 
   /** True when every event after `lastEventId` is still in the replay buffer. */
   canReplayFrom(lastEventId: number | undefined): boolean {
-    const oldest = this.#events[0]?.id ?? this.#seq + 1;
-    return (lastEventId ?? 0) >= oldest - 1;
+    const from = lastEventId ?? 0;
+    return from >= this.#keptAfter && from <= this.#seq;
+  }
+
+  /** The client has every event up to `lastEventId`: they need not be kept for replay. */
+  acknowledge(lastEventId: number): void {
+    const upTo = Math.min(lastEventId, this.#seq);
+    if (upTo <= this.#keptAfter) return;
+    this.#keptAfter = upTo;
+    let count = 0;
+    for (const event of this.#events) {
+      if (event.id > upTo) break;
+      this.#eventBytes -= event.bytes;
+      count++;
+    }
+    if (count > 0) this.#events.splice(0, count);
   }
 
   /** The stream dropped: wait for a resume or a POST until the session times out. */
@@ -173,10 +249,23 @@ export class SseSocket extends EventEmitter {
   #push(event: string, data: string): void {
     const id = ++this.#seq;
     const text = `id: ${id}\n${event ? `event: ${event}\n` : ''}data: ${data}\n\n`;
-    this.#events.push({ id, text });
-    if (this.#events.length > this.#options.replay) this.#events.shift();
+    const bytes = Buffer.byteLength(text);
+    const events = this.#events;
+    events.push({ id, text, bytes });
+    this.#eventBytes += bytes;
+    const { replay, replayBytes } = this.#options;
+    if (events.length > replay || this.#eventBytes > replayBytes) {
+      // Oldest first, until the rest fits; a single event larger than the budget is not kept.
+      let count = 0;
+      while (count < events.length && (events.length - count > replay || this.#eventBytes > replayBytes)) {
+        this.#eventBytes -= events[count]!.bytes;
+        this.#keptAfter = events[count]!.id;
+        count++;
+      }
+      events.splice(0, count);
+    }
     if (this.#stream) this.#stream.write(text);
-    else this.#offlineBytes += text.length;
+    else this.#offlineBytes += bytes;
   }
 
   /** Sends a message; binary goes base64-encoded, text as a JSON string literal. */
@@ -230,9 +319,11 @@ export class SseSocket extends EventEmitter {
     this.#stream = undefined;
     if (stream) {
       stream.off('close', onStreamClose);
-      if (endStream) stream.end();
+      stream.off('drain', onStreamDrain);
+      if (endStream) endStreamWithin(stream, code === CloseCode.POLICY_VIOLATION ? 0 : STREAM_CLOSE_TIMEOUT);
     }
     this.#events = [];
+    this.#eventBytes = 0;
     this.#host.forget(this);
     this.emit('close', code, Buffer.from(reason));
   }
@@ -290,6 +381,27 @@ function onStreamClose(this: ServerResponse): void {
 
 function onStreamDrain(this: ServerResponse): void {
   sessionOf(this)?.emit('drain');
+}
+
+/**
+ * Ends a stream, and destroys it if its data has not gone out within `timeout` ms: a reader
+ * that stopped reading would otherwise hold the response, its socket and everything buffered
+ * for as long as its TCP connection lives. 0 destroys it at once.
+ */
+function endStreamWithin(stream: ServerResponse, timeout: number): void {
+  if (timeout === 0) {
+    stream.destroy();
+    return;
+  }
+  stream.end();
+  if (stream.writableFinished) return;
+  const timer = setTimeout(giveUp, timeout, stream).unref();
+  stream.once('finish', () => clearTimeout(timer));
+  stream.once('close', () => clearTimeout(timer));
+}
+
+function giveUp(stream: ServerResponse): void {
+  if (!stream.writableFinished) stream.destroy();
 }
 
 function sendComment(session: SseSocket): void {

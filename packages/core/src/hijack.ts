@@ -190,8 +190,97 @@ function endSocket(this: ServerResponse): void {
   if (socket && this.end !== dropLateWrite) socket.end();
 }
 
+/** A socket's response in progress, as Node's HTTP server tracks it. */
+function responseOn(socket: Duplex): ServerResponse | null | undefined {
+  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+}
+
+/** Bytes a client may send after an upgrade that waits its turn, before it is answered. */
+const MAX_HELD_BYTES = 64 * 1024;
+
+/**
+ * Pipelining: a client may send a plain request and an upgrade in one write. Node hands the
+ * upgrade over as soon as it has parsed it, while the earlier request's response may still be
+ * in progress (Fastify answers on a later turn, Express's 404 too, an SSE stream never ends)
+ * and holds the socket. The upgrade waits for every earlier response to finish, so answers go
+ * out in order and never interleave; Node's own finish handler assigns the socket to each
+ * queued response in turn.
+ *
+ * Node stopped reading the socket when it handed the upgrade over, so while it waits nothing
+ * would notice the client leave: the socket would stay open until a write failed. It is read
+ * meanwhile; what arrives is kept for the WebSocket (up to MAX_HELD_BYTES: a client that sends
+ * more before its handshake is answered is cut off, and so is one that ends its side). Resolves with those bytes, or with
+ * `undefined` when the socket cannot carry an answer any more (the client left, or an earlier
+ * response was the connection's last).
+ */
+function afterEarlierResponses(socket: Duplex, own: ServerResponse | undefined): Promise<Buffer | undefined> | Buffer | undefined {
+  const earlier = responseOn(socket);
+  if (!earlier || earlier === own) return socket.destroyed || !socket.writable ? undefined : EMPTY;
+  return new Promise<Buffer | undefined>((resolve) => {
+    const held: Buffer[] = [];
+    let size = 0;
+    let current = earlier;
+    const hold = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_HELD_BYTES) socket.destroy();
+      else held.push(chunk);
+    };
+    // The client ended its side before its upgrade was answered. HTTP sockets are half-open
+    // here, so 'close' would wait for the earlier response (forever, for an SSE stream): the
+    // client is gone for a WebSocket, so the connection goes, as Node ends it for plain HTTP.
+    const ended = (): void => {
+      socket.destroy();
+    };
+    const settle = (): void => {
+      current.removeListener('finish', next);
+      current.removeListener('close', next);
+      socket.removeListener('close', next);
+      socket.removeListener('data', hold);
+      socket.removeListener('end', ended);
+      socket.pause();
+      // As Node leaves an upgraded socket: the next 'data' listener (ws's) starts the flow.
+      (socket as Duplex & { readableFlowing: boolean | null }).readableFlowing = null;
+      resolve(socket.destroyed || !socket.writable ? undefined : Buffer.concat(held));
+    };
+    const next = (): void => {
+      current.removeListener('finish', next);
+      current.removeListener('close', next);
+      // Node's own 'finish' handler ran first (it listens from the start) and has moved the
+      // socket on to the next queued response, if any: wait for that one as well.
+      const following = responseOn(socket);
+      if (socket.destroyed || !following || following === own) return settle();
+      current = following;
+      watch();
+    };
+    const watch = (): void => {
+      current.once('finish', next);
+      current.once('close', next);
+    };
+    watch();
+    socket.once('close', next);
+    socket.once('end', ended);
+    socket.on('data', hold);
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
 function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
+  const ready = afterEarlierResponses(socket, undefined);
+  if (ready instanceof Promise) {
+    void ready.then((held) => {
+      if (held) runUpgradeRequest(server, req, socket, held.length > 0 ? Buffer.concat([head, held]) : head);
+      else socket.destroy();
+    });
+  } else if (ready) {
+    runUpgradeRequest(server, req, socket, head);
+  } else {
+    socket.destroy();
+  }
+}
+
+function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const res = new ServerResponse(req);
   // The parser is gone, so this connection can carry no second request.
   res.shouldKeepAlive = false;
@@ -210,6 +299,28 @@ function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, h
  * server and path that names the path.
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
+  const taken = takeFromParser(req, res, path);
+  return taken instanceof Promise ? taken.then((one) => inTurn(one, res)) : inTurn(taken, res);
+}
+
+/**
+ * The socket once every earlier pipelined response on it has gone out (see
+ * afterEarlierResponses); the response of this request itself is detached from it then, when
+ * Node has assigned it meanwhile.
+ */
+function inTurn(taken: TakenSocket, res: ServerResponse | undefined): Promise<TakenSocket> | TakenSocket {
+  const ready = afterEarlierResponses(taken.socket, res);
+  if (!(ready instanceof Promise)) return detachOwn(taken, res, ready);
+  return ready.then((held) => detachOwn(taken, res, held));
+}
+
+function detachOwn(taken: TakenSocket, res: ServerResponse | undefined, held: Buffer | undefined): TakenSocket {
+  if (res?.socket) res.detachSocket(res.socket as Parameters<ServerResponse['detachSocket']>[0]);
+  // A socket that can no longer answer goes on as it is: the endpoint checks it before writing.
+  return held && held.length > 0 ? { socket: taken.socket, head: Buffer.concat([taken.head, held]) } : taken;
+}
+
+function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
   const server = serverOf(req);
   if (server) routeUpgrades(server);
   const pending = takeovers.get(req) ?? startTakeover(req);
@@ -283,7 +394,9 @@ function droppingPrototypeOf(proto: object): object {
 }
 
 function detachResponse(res: ServerResponse, socket: Duplex): void {
-  if (res.socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+  // Only a response that holds the socket now; one still queued behind an earlier pipelined
+  // response is detached once Node assigns it (see inTurn).
+  if (res.socket === socket) res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
   // Express's finalhandler and Koa's respond() write through these; none may reach the socket.
   const proto = Object.getPrototypeOf(res) as object;
   if (proto === ServerResponse.prototype) {

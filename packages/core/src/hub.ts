@@ -20,10 +20,27 @@ export interface HubStats {
   subscriptions: number;
 }
 
+/** What a distributed hub's outage cost, reported when it ends. */
+export interface HubOutage {
+  /** When the first failure was seen (ms since the epoch). */
+  since: number;
+  /** How long the backend was unreachable, in ms. */
+  duration: number;
+  /** Publishes that rejected during the outage (their local delivery happened). */
+  failedPublishes: number;
+  /** Other failures during the outage: reconnection attempts, subscriptions. */
+  errors: number;
+}
+
 /** Events a hub emits. */
 export interface HubEvents {
-  /** A distributed hub failed to reach its backend; local delivery went on. */
+  /**
+   * A distributed hub failed to reach its backend; local delivery went on. An outage is
+   * reported once, as it starts; `recovered` follows when it ends.
+   */
   error: [error: Error];
+  /** A distributed hub reaches its backend again after an outage, with what it cost. */
+  recovered: [outage: HubOutage];
 }
 
 /** Turns what `send` accepts into a payload and its type. */

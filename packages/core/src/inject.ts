@@ -30,6 +30,11 @@ export function injectWebSocket(server: Server, path = '/', options: InjectOptio
   // Any duplex may be emitted as a connection; an HTTPS server reads HTTP after TLS, so it gets
   // the plain stream as an already secure connection.
   server.emit(server instanceof TlsServer ? 'secureConnection' : 'connection', peer);
+  // A TCP connection that one end destroys closes at the other; a duplex pair's halves don't.
+  // Without this, a terminate()d client stays open on the server until its heartbeat or a
+  // shutdown timeout ends it.
+  client.once('close', () => peer.destroy());
+  peer.once('close', () => client.destroy());
   const ws = new WebSocket(`ws://localhost${path}`, options.protocols, {
     headers: options.headers,
     createConnection: () => client as never,

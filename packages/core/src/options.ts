@@ -1,8 +1,9 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
-import type { FallbackOptions } from './fallback.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
+import type { Rate } from './limits.js';
 import type { ProtocolOption } from './subprotocol.js';
 
 /** permessage-deflate settings, passed to `ws` (see its `perMessageDeflate` option). */
@@ -15,6 +16,10 @@ export interface CompressionOptions {
   serverNoContextTakeover?: boolean;
   /** Offer/accept `client_no_context_takeover`. */
   clientNoContextTakeover?: boolean;
+  /** The largest LZ77 window the server compresses with (`server_max_window_bits`, 8 to 15). */
+  serverMaxWindowBits?: number;
+  /** The largest LZ77 window the client may compress with (`client_max_window_bits`, 8 to 15). */
+  clientMaxWindowBits?: number;
   /** zlib options for compression. */
   zlibDeflateOptions?: Record<string, unknown>;
   /** zlib options for decompression. */
@@ -29,8 +34,47 @@ export interface HeartbeatOptions {
   timeout?: number;
 }
 
-/** What the `upgrade` hook may return: a per-connection context, nothing, or a rejection. */
-export type UpgradeResult<Context> = { context: Context } | void | undefined | HandshakeRejection;
+/**
+ * What the `upgrade` hook may return: a per-connection context (and optionally when the
+ * connection must end, e.g. the expiry of the token it checked), nothing, or a rejection.
+ */
+export type UpgradeResult<Context> = { context: Context; expiresAt?: Date | number } | void | undefined | HandshakeRejection;
+
+/** A per-connection message rate: a token bucket of `messages` (and/or `bytes`) per `per` ms. */
+export interface RateLimitOptions {
+  /** Messages allowed per `per` ms. */
+  messages?: number;
+  /** Message bytes allowed per `per` ms. */
+  bytes?: number;
+  /** The period in ms. Default 1000. */
+  per?: number;
+  /** Messages that may come at once. Default `messages`. */
+  burst?: number;
+  /** Bytes that may come at once. Default `bytes`. */
+  burstBytes?: number;
+}
+
+/** A handshake rate per client address: a token bucket of `handshakes` per `per` ms. */
+export interface HandshakeRateOptions {
+  /** Handshakes allowed per `per` ms from one address. */
+  handshakes: number;
+  /** The period in ms. Default 1000. */
+  per?: number;
+  /** Handshakes that may come at once. Default `handshakes`. */
+  burst?: number;
+}
+
+/** What the `rejected` hook sees of a handshake that core refused. */
+export interface RejectionInfo {
+  /** The HTTP status sent. */
+  status: number;
+  /** The reason, as in the response body. */
+  reason: string;
+  /** The request path, without the query string (it may carry a token). */
+  path: string;
+  /** The client's address (behind a trusted proxy, the forwarded one). */
+  remoteAddress: string | undefined;
+}
 
 /** Endpoint settings. The same object works in the Express, Koa and Fastify adapters. */
 export interface EndpointOptions {
@@ -46,13 +90,44 @@ export interface EndpointOptions {
   heartbeat?: HeartbeatOptions | false;
   /** `send()` returns false above this many buffered bytes. Default 64 KiB. */
   highWaterMark?: number;
-  /** Close a slow consumer with 1008 once this many bytes are buffered. Default: no limit. */
+  /**
+   * Close a slow consumer with 1008 once this many bytes are buffered. Default 16 MiB (Bun's
+   * `backpressureLimit`); `Infinity` turns the limit off.
+   */
   maxBufferedAmount?: number;
   /** The hub behind `ws.subscribe` / `ws.publish`. Default: an in-process hub of this endpoint. */
   hub?: Hub;
   /** The SSE + POST transport for clients whose WebSockets are blocked; `false` turns it off. */
   fallback?: FallbackOptions | false;
+  /**
+   * The request headers each connection keeps as `ws.request.headers` for its whole life:
+   * header names (any case), or `true` for all of them. Default: {@link DEFAULT_KEPT_HEADERS},
+   * each at most 1 KiB. The `upgrade` hook always sees every header.
+   */
+  keepHeaders?: readonly string[] | true;
+  /** Open connections (fallback sessions included) at most; beyond, 503 with `Retry-After`. Default: no limit. */
+  maxConnections?: number;
+  /** Open connections from one client address at most; beyond, 429 with `Retry-After`. Default: no limit. */
+  maxConnectionsPerAddress?: number;
+  /** Handshakes per address, as a token bucket; beyond, 429 with `Retry-After`. Default: no limit. */
+  handshakeRate?: HandshakeRateOptions;
+  /** Messages (and bytes) per connection; beyond, 1008, or `limited(ws)` and the message is dropped. */
+  rateLimit?: RateLimitOptions;
+  /** Close a connection with no message either way for this long (ms), with 4000. Default: never. */
+  idleTimeout?: number;
+  /** Close every connection this long (ms) after it opened, with 4001. Default: never. */
+  maxLifetime?: number;
 }
+
+/**
+ * The headers a connection keeps by default: enough to log and route it, not its credentials.
+ * A client can send up to Node's 16 KB of headers; kept whole, that would be its cost per idle
+ * connection for as long as it stays.
+ */
+export const DEFAULT_KEPT_HEADERS: readonly string[] = [
+  'host', 'origin', 'user-agent', 'accept-language', 'x-forwarded-for', 'x-forwarded-host',
+  'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent',
+];
 
 /** The handler hooks. `Context` is inferred from what `upgrade` returns. */
 export interface Hooks<Context> {
@@ -72,6 +147,10 @@ export interface Hooks<Context> {
   drain?(ws: Connection<Context>): unknown;
   /** A handler threw or rejected (the connection closes with 1011), or the peer broke the protocol. */
   error?(ws: Connection<Context> | undefined, error: Error): unknown;
+  /** A message over `rateLimit` was dropped. Without this hook, the connection closes with 1008 instead. */
+  limited?(ws: Connection<Context>, data: string | Buffer): unknown;
+  /** Core refused a handshake (400, 403, 426, 429, 503, a `reject()` from `upgrade`...): for logs and counts. */
+  rejected?(info: RejectionInfo): unknown;
 }
 
 /** Everything `websocket({...})` accepts. */
@@ -82,9 +161,20 @@ export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) =
 
 const OPTION_NAMES = new Set([
   'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
+  'keepHeaders', 'maxConnections', 'maxConnectionsPerAddress', 'handshakeRate', 'rateLimit', 'idleTimeout', 'maxLifetime',
+  'limited', 'rejected',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
-const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error'] as const;
+/** The names `compression: {...}` accepts: ws's perMessageDeflate options. */
+const COMPRESSION_NAMES: ReadonlySet<string> = new Set([
+  'threshold', 'concurrencyLimit', 'serverNoContextTakeover', 'clientNoContextTakeover',
+  'serverMaxWindowBits', 'clientMaxWindowBits', 'zlibDeflateOptions', 'zlibInflateOptions',
+]);
+/** Every `heartbeat: {...}` setting with its default; a name not here is a TypeError. */
+const HEARTBEAT_DEFAULTS: Required<HeartbeatOptions> = { interval: 30_000, timeout: 10_000 };
+/** Every `fallback: {...}` setting; a name not here is a TypeError. */
+const FALLBACK_NAMES: ReadonlySet<string> = new Set(['sessionTimeout', 'heartbeat', 'retry', 'replay', 'replayBytes', 'owner']);
+const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected'] as const;
 
 /** Resolved settings, with defaults applied. */
 export interface ResolvedOptions {
@@ -96,8 +186,29 @@ export interface ResolvedOptions {
   highWaterMark: number;
   maxBufferedAmount: number;
   hub: Hub | undefined;
-  fallback: Required<FallbackOptions> | false;
+  fallback: ResolvedFallbackOptions | false;
+  /** Lower-cased names of the headers a connection keeps, or `true` for all. */
+  keepHeaders: ReadonlySet<string> | true;
+  /** Kept header values longer than this are dropped (only for the default list). */
+  maxKeptHeaderLength: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  handshakeRate: Rate | undefined;
+  messageRate: Rate | undefined;
+  byteRate: Rate | undefined;
+  idleTimeout: number;
+  maxLifetime: number;
 }
+
+function rateOf(option: string, countName: string, count: number | undefined, per: number | undefined, burstName: string, burst: number | undefined): Rate | undefined {
+  if (count === undefined) return undefined;
+  const rate = positive(`${option}.${countName}`, count, 1);
+  return { count: rate, per: positive(`${option}.per`, per, 1000), burst: positive(`${option}.${burstName}`, burst, rate) };
+}
+
+/** The default `maxBufferedAmount`: 16 MiB, as Bun's `backpressureLimit`. */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
+
 
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -139,28 +250,87 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
   if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
-    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay }');
+    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
+  }
+  if (merged.fallback) {
+    knownNames('fallback', merged.fallback, FALLBACK_NAMES);
+    if (merged.fallback.owner !== undefined && typeof merged.fallback.owner !== 'function') {
+      throw new TypeError('websocket(): "fallback.owner" must be a function');
+    }
+  }
+  const { keepHeaders } = merged;
+  if (keepHeaders !== undefined && keepHeaders !== true &&
+      !(Array.isArray(keepHeaders) && keepHeaders.every((h) => typeof h === 'string' && h.length > 0))) {
+    throw new TypeError('websocket(): option "keepHeaders" must be true or an array of header names');
   }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
     throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
+  }
+  // A misspelt nested name (heartbeat.intervall) would otherwise leave its default in force
+  // unseen; a plugin's defaults are checked too, though a route's own group replaces them.
+  for (const source of [defaults, handlers]) {
+    if (source.heartbeat) knownNames('heartbeat', source.heartbeat, HEARTBEAT_DEFAULTS);
+    if (source.fallback) knownNames('fallback', source.fallback, FALLBACK_NAMES);
+    if (typeof source.compression === 'object' && source.compression !== null) knownNames('compression', source.compression, COMPRESSION_NAMES);
+  }
+  const { handshakeRate, rateLimit } = merged;
+  if (handshakeRate !== undefined) {
+    if (handshakeRate === null || typeof handshakeRate !== 'object') {
+      throw new TypeError('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
+    }
+    knownNames('handshakeRate', handshakeRate, new Set(['handshakes', 'per', 'burst']));
+    if (handshakeRate.handshakes === undefined) throw new TypeError('websocket(): option "handshakeRate.handshakes" is required');
+  }
+  if (rateLimit !== undefined) {
+    if (rateLimit === null || typeof rateLimit !== 'object') {
+      throw new TypeError('websocket(): option "rateLimit" must be { messages, bytes, per, burst, burstBytes }');
+    }
+    knownNames('rateLimit', rateLimit, new Set(['messages', 'bytes', 'per', 'burst', 'burstBytes']));
+    if (rateLimit.messages === undefined && rateLimit.bytes === undefined) {
+      throw new TypeError('websocket(): option "rateLimit" needs "messages", "bytes" or both');
+    }
   }
   return {
     protocols,
     origins,
     maxPayload: positive('maxPayload', merged.maxPayload, 1024 * 1024),
     compression: compression === true ? {} : compression || false,
-    heartbeat: heartbeat === false ? false : {
-      interval: positive('heartbeat.interval', heartbeat?.interval, 30_000),
-      timeout: positive('heartbeat.timeout', heartbeat?.timeout, 10_000),
-    },
+    heartbeat: heartbeat === false ? false : withDefaults('heartbeat', heartbeat, HEARTBEAT_DEFAULTS),
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
-    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, Infinity),
+    maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT),
     hub: merged.hub,
     fallback: merged.fallback === false ? false : {
       sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
       heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
       retry: positive('fallback.retry', merged.fallback?.retry, 1000),
       replay: positive('fallback.replay', merged.fallback?.replay, 1000),
+      replayBytes: positive('fallback.replayBytes', merged.fallback?.replayBytes, 2 * 1024 * 1024),
+      ...(merged.fallback?.owner ? { owner: merged.fallback.owner } : {}),
     },
+    keepHeaders: keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
+    // Headers the app named itself are kept whole; the default list guards against a client
+    // that pads a header it would keep anyway.
+    maxKeptHeaderLength: keepHeaders === undefined ? 1024 : Infinity,
+    maxConnections: positive('maxConnections', merged.maxConnections, Infinity),
+    maxConnectionsPerAddress: positive('maxConnectionsPerAddress', merged.maxConnectionsPerAddress, Infinity),
+    handshakeRate: handshakeRate && rateOf('handshakeRate', 'handshakes', handshakeRate.handshakes, handshakeRate.per, 'burst', handshakeRate.burst),
+    messageRate: rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
+    byteRate: rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
+    idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
+    maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
   };
+}
+
+/** Each setting of a group, from `value` or its default, checked to be a positive number. */
+function withDefaults<T extends Record<string, number>>(group: string, value: Partial<T> | undefined, defaults: T): T {
+  const resolved = {} as Record<string, number>;
+  for (const [name, fallback] of Object.entries(defaults)) resolved[name] = positive(`${group}.${name}`, value?.[name], fallback);
+  return resolved as T;
+}
+
+/** Rejects a nested option name the group does not know, naming its full path. */
+function knownNames(group: string, value: object, known: ReadonlySet<string> | object): void {
+  for (const name of Object.keys(value)) {
+    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name)) throw new TypeError(`websocket(): unknown option "${group}.${name}"`);
+  }
 }

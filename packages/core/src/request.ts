@@ -17,8 +17,9 @@ export class RequestInfo {
   /** The full request URL as the client sent it, e.g. `/chat?room=a`. */
   readonly url: string;
   /**
-   * The request headers, lower-cased as Node delivers them. A connection's request leaves out
-   * the handshake's own (`upgrade`, `connection`, `sec-websocket-key`, `-version`, `-extensions`).
+   * The request headers, lower-cased as Node delivers them. A connection's request keeps only
+   * those of the `keepHeaders` option (by default host, origin, user-agent and the proxy and
+   * tracing headers), and never the handshake's own; the `upgrade` hook sees them all.
    */
   readonly headers: IncomingHttpHeaders;
   #peer: Peer | undefined;
@@ -37,9 +38,10 @@ export class RequestInfo {
   }
 
   /**
-   * The peer's IP address, as seen by this server. Read from the socket the first time it is
-   * asked for; switchyard reads it before the socket closes whenever a close handler or
-   * `close` listener exists, so it is there in those too.
+   * The client's IP address. Behind a proxy the app trusts (Express `trust proxy`, Koa
+   * `app.proxy`, Fastify `trustProxy`) it is the framework's answer from `X-Forwarded-For`;
+   * otherwise the socket's peer, read the first time it is asked for. switchyard reads it
+   * before the socket closes whenever a close handler or `close` listener exists.
    */
   get remoteAddress(): string | undefined {
     const peer = this.#peer;
@@ -78,14 +80,17 @@ const HANDSHAKE_ONLY: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The request headers a connection keeps: all but the handshake's own, which are spent once the
- * 101 is out and would cost every idle connection about 150 bytes. The `upgrade` hook's
- * request (and its `raw`) still has them all.
+ * The request headers a connection keeps: those named by `keep` (all with `true`), never the
+ * handshake's own, which are spent once the 101 is out; values longer than `maxLength` are
+ * dropped. The `upgrade` hook's request (and its `raw`) still has them all.
  */
-export function keptHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export function keptHeaders(headers: IncomingHttpHeaders, keep: ReadonlySet<string> | true = true, maxLength = Infinity): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {};
   for (const name in headers) {
-    if (!HANDSHAKE_ONLY.has(name)) kept[name] = headers[name];
+    if (HANDSHAKE_ONLY.has(name) || (keep !== true && !keep.has(name))) continue;
+    const value = headers[name];
+    if (maxLength !== Infinity && (Array.isArray(value) ? value.join(', ') : value ?? '').length > maxLength) continue;
+    kept[name] = value;
   }
   return kept;
 }
@@ -116,12 +121,25 @@ export class UpgradeRequest extends RequestInfo {
   readonly protocols: string[];
   /** The raw request. Available during the handshake only. */
   readonly raw: IncomingMessage;
+  /**
+   * A bearer token the client sent: as a `base64url.bearer.<token>` subprotocol entry (what
+   * browsers can do; it is never echoed), or in an `Authorization: Bearer` header.
+   */
+  readonly bearerToken: string | undefined;
 
-  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[]) {
-    super(url, raw.headers, raw.socket);
+  /** `remoteAddress` is the framework's answer behind a trusted proxy; without one, the socket's. */
+  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], remoteAddress?: string, bearerToken?: string) {
+    super(url, raw.headers, remoteAddress ?? raw.socket);
     this.raw = raw;
     this.params = params;
     this.state = state;
     this.protocols = protocols;
+    this.bearerToken = bearerToken ?? bearerFromHeader(raw.headers.authorization);
   }
+}
+
+function bearerFromHeader(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const match = /^Bearer +(\S+) *$/i.exec(authorization);
+  return match ? match[1] : undefined;
 }

@@ -60,3 +60,26 @@ export function selectProtocol<Req>(offered: string[], option: ProtocolOption<Re
   for (const protocol of option) if (offered.includes(protocol)) return protocol;
   return undefined;
 }
+
+/**
+ * The prefix of a bearer token carried as a subprotocol entry, as Kubernetes does
+ * (`base64url.bearer.authorization.k8s.io.<token>`): browsers can't set an Authorization
+ * header on a WebSocket, and a query string ends up in access logs.
+ */
+const BEARER_PREFIXES = ['base64url.bearer.authorization.k8s.io.', 'base64url.bearer.'] as const;
+
+/**
+ * Splits a bearer token entry off the client's offer. The token is base64url-encoded in the
+ * entry (a subprotocol may not hold every character a token can); it is returned decoded, and
+ * the offer without it, so that it is never selected or echoed.
+ */
+export function extractBearerToken(offered: readonly string[]): { protocols: string[]; token: string | undefined } {
+  let token: string | undefined;
+  const protocols: string[] = [];
+  for (const entry of offered) {
+    const prefix = BEARER_PREFIXES.find((p) => entry.startsWith(p));
+    if (prefix === undefined) protocols.push(entry);
+    else token ??= Buffer.from(entry.slice(prefix.length), 'base64url').toString('utf8');
+  }
+  return { protocols, token };
+}

@@ -2,7 +2,9 @@
 // sockets for the liveness frame, fetch for SSE streams and POSTs. The client package has its
 // own end-to-end tests through blocking proxies.
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CloseCode, LIVENESS_FRAME, createHub, reject, websocket } from '@switchyard/express';
@@ -101,12 +103,28 @@ async function openStream(base: string, query = '', headers: Record<string, stri
   return { response, stream, session, protocol };
 }
 
-function post(base: string, session: string, seq: number, frames: unknown[]): Promise<Response> {
-  return fetch(`${base}/ws?__sy=post&__sy_session=${session}`, {
+/** A POST as EventSource-era clients send it: the session in the URL (the client uses a header). */
+function post(base: string, session: string, seq: number, frames: unknown[], query = ''): Promise<Response> {
+  return fetch(`${base}/ws?__sy=post&__sy_session=${session}${query}`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain;charset=UTF-8' },
     body: JSON.stringify({ seq, frames }),
   });
+}
+
+/** A POST as `@switchyard/client` sends it: the session in a header, an optional ack. */
+function postWithHeader(base: string, session: string, body: { seq: number; frames: unknown[]; ack?: number }): Promise<Response> {
+  return fetch(`${base}/ws?__sy=post`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain;charset=UTF-8', 'switchyard-session': session },
+    body: JSON.stringify(body),
+  });
+}
+
+function resume(base: string, session: string, lastEventId: number): Promise<Response> {
+  const abort = new AbortController();
+  aborts.push(abort);
+  return fetch(`${base}/ws?__sy=sse`, { headers: { accept: 'text/event-stream', 'switchyard-session': session, 'last-event-id': String(lastEventId) }, signal: abort.signal });
 }
 
 describe('fallback: WebSocket liveness frame', () => {
@@ -157,7 +175,7 @@ describe('fallback: SSE + POST sessions', () => {
       },
     });
     const { stream, session } = await openStream(base, '&room=7');
-    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]])).status).toBe(204);
+    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]], '&room=7')).status).toBe(204);
     const events = [await stream.next(), await stream.next(), await stream.next()];
     expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'message'], ['2', 'message'], ['3', 'binary']]);
     expect(JSON.parse(events[0]!.data)).toBe('hi\r\nthere "quoted"');
@@ -311,4 +329,117 @@ describe('fallback: SSE + POST sessions', () => {
     const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/ws?__sy=sse`);
     expect(response.status).toBe(418);
   });
+
+  it('takes the session id from the Switchyard-Session header, for POSTs and resumes', async () => {
+    const got: string[] = [];
+    let conn: { send(d: string): boolean } | undefined;
+    const base = await serve({ heartbeat: false, open(ws) { conn = ws; }, message(_ws, data) { got.push(String(data)); } });
+    const first = await openStream(base);
+    expect((await postWithHeader(base, first.session, { seq: 0, frames: [['t', 'by header']] })).status).toBe(204);
+    expect(got).toEqual(['by header']);
+    conn!.send('one');
+    expect((await first.stream.next()).data).toBe('"one"');
+    conn!.send('two');
+    const resumed = await resume(base, first.session, 1);
+    expect(resumed.status).toBe(200);
+    const stream = readEvents(resumed);
+    expect((await stream.next()).event).toBe('retry');
+    expect(await stream.next()).toEqual({ id: '2', event: 'message', data: '"two"' });
+    // A malformed ack is a malformed body.
+    const bad = await fetch(`${base}/ws?__sy=post`, { method: 'POST', headers: { 'switchyard-session': first.session }, body: '{"seq":1,"frames":[],"ack":"2"}' });
+    expect(bad.status).toBe(400);
+  });
+
+  it('an acknowledged event is freed: a resume from after the ack replays the rest, one from before it gets 404', async () => {
+    let conn: { send(d: string): boolean } | undefined;
+    const base = await serve({ heartbeat: false, open(ws) { conn = ws; } });
+    const first = await openStream(base);
+    for (const text of ['a', 'b', 'c']) conn!.send(text);
+    for (let i = 0; i < 3; i++) await first.stream.next();
+    // An ack-only POST: no frames, seq where the client is.
+    expect((await postWithHeader(base, first.session, { seq: 0, frames: [], ack: 2 })).status).toBe(204);
+    aborts.splice(0).forEach((a) => a.abort());
+    const fromTwo = await resume(base, first.session, 2);
+    expect(fromTwo.status).toBe(200);
+    const stream = readEvents(fromTwo);
+    await stream.next();
+    expect(await stream.next()).toEqual({ id: '3', event: 'message', data: '"c"' });
+    // An ack beyond the last event frees what there is, no more.
+    expect((await postWithHeader(base, first.session, { seq: 0, frames: [], ack: 99 })).status).toBe(204);
+    conn!.send('d');
+    expect(await stream.next()).toEqual({ id: '4', event: 'message', data: '"d"' });
+    aborts.splice(0).forEach((a) => a.abort());
+    const tooOld = await resume(base, first.session, 2);
+    expect([tooOld.status, await tooOld.text()]).toEqual([404, 'Session can no longer be resumed: events were lost\n']);
+  });
+
+  it('keeps the newest events within replayBytes: a resume works exactly when every event it needs was kept', async () => {
+    const eventBytes = (id: number, size: number): number => Buffer.byteLength(`id: ${id}\ndata: "${'x'.repeat(size)}"\n\n`);
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 12 }),
+      fc.integer({ min: 100, max: 9000 }),
+      fc.nat(),
+      async (sizes, replayBytes, seenSeed) => {
+        let conn: { send(d: string): boolean } | undefined;
+        const base = await serve({ heartbeat: false, fallback: { replayBytes }, open(ws) { conn = ws; } });
+        const first = await openStream(base);
+        sizes.forEach((size) => conn!.send('x'.repeat(size)));
+        const seen = seenSeed % (sizes.length + 1);
+        for (let i = 0; i < seen; i++) await first.stream.next();
+        aborts.splice(0).forEach((a) => a.abort());
+        // What the server keeps: the longest run of newest events whose bytes fit the budget.
+        let kept = 0;
+        let total = 0;
+        for (let i = sizes.length - 1; i >= 0; i--) {
+          total += eventBytes(i + 1, sizes[i]!);
+          if (total > replayBytes) break;
+          kept++;
+        }
+        const response = await resume(base, first.session, seen);
+        if (sizes.length - seen > kept) {
+          expect(response.status).toBe(404);
+          return;
+        }
+        expect(response.status).toBe(200);
+        const stream = readEvents(response);
+        expect((await stream.next()).event).toBe('retry');
+        for (let id = seen + 1; id <= sizes.length; id++) {
+          expect(await stream.next()).toEqual({ id: String(id), event: 'message', data: JSON.stringify('x'.repeat(sizes[id - 1]!)) });
+        }
+        aborts.splice(0).forEach((a) => a.abort());
+      },
+    ), { numRuns: 30 });
+  }, 30_000);
+
+  it('a closed session whose reader does not read is cut off after 5 s, its socket destroyed', async () => {
+    let closedAt = 0;
+    const base = await serve({
+      heartbeat: false,
+      maxBufferedAmount: Infinity,
+      open(ws) {
+        // More than the kernel buffers hold: the end of the stream can't get out.
+        const chunk = 'x'.repeat(256 * 1024);
+        for (let i = 0; i < 64; i++) ws.send(chunk);
+        setTimeout(() => {
+          ws.close(4000, 'done');
+          closedAt = Date.now();
+        }, 200);
+      },
+    });
+    const server = servers.at(-1)!;
+    const sockets: net.Socket[] = [];
+    server.on('connection', (socket: net.Socket) => sockets.push(socket));
+    const reader = net.connect(Number(new URL(base).port), '127.0.0.1');
+    reader.write('GET /ws?__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
+    reader.pause();
+    try {
+      await vi.waitFor(() => expect(closedAt).toBeGreaterThan(0));
+      await delay(4000);
+      expect(sockets.map((socket) => socket.destroyed)).toEqual([false]);
+      await vi.waitFor(() => expect(sockets[0]!.destroyed).toBe(true), { timeout: 3000 });
+      expect(Date.now() - closedAt).toBeLessThan(7000);
+    } finally {
+      reader.destroy();
+    }
+  }, 15_000);
 });

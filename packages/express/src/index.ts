@@ -23,6 +23,21 @@ export interface WebSocketMiddleware<Context = undefined> {
   close(options?: ShutdownOptions): Promise<void>;
 }
 
+/** What Express's Route exposes about its methods and handlers (router@2). */
+interface ExpressRoute {
+  readonly methods: Record<string, boolean | undefined>;
+  readonly stack: ReadonlyArray<{ readonly handle: unknown }>;
+}
+
+/**
+ * False when this middleware runs inside a route that does not take POST (`router.get(path,
+ * websocket(...))`): the fallback's POSTs to the same URL would end in another handler or a 404.
+ */
+function postReachable(route: ExpressRoute | undefined, middleware: unknown): boolean {
+  if (route === undefined || !route.stack.some((layer) => layer.handle === middleware)) return true;
+  return Boolean(route.methods._all || route.methods.post);
+}
+
 /** Creates Express middleware that upgrades WebSocket requests reaching it. */
 export function websocket<Context = undefined>(handlers: Handlers<Context>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
 /** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
@@ -31,7 +46,14 @@ export function websocket<Context>(handlers: Handlers<Context> | ConnectionListe
   const endpoint = createEndpoint<Context>(handlers, defaults);
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     if (!endpoint.handles(req, req.originalUrl)) return next();
-    void endpoint.handle(req, res, { url: req.originalUrl, params: req.params as Record<string, string>, state: res.locals });
+    void endpoint.handle(req, res, {
+      url: req.originalUrl,
+      params: req.params as Record<string, string>,
+      state: res.locals,
+      // req.ip follows the app's `trust proxy`; without it the socket's address (read lazily) is the truth.
+      remoteAddress: req.app.get('trust proxy') ? req.ip : undefined,
+      postReachable: postReachable(req.route as ExpressRoute | undefined, middleware),
+    });
   };
   return Object.assign(middleware, {
     endpoint,

@@ -113,4 +113,22 @@ describe('public types', () => {
       maxBufferedAmount: 1 << 20,
     });
   });
+
+  it('types the fallback options: replayBytes, and owner(req) returning a string', () => {
+    websocket({
+      maxBufferedAmount: Infinity,
+      fallback: {
+        replayBytes: 1 << 20,
+        owner(req) {
+          expectTypeOf(req).toEqualTypeOf<UpgradeRequest>();
+          return String(req.headers['x-user'] ?? '');
+        },
+      },
+    });
+    websocket({ fallback: { owner: async () => 'ann' } });
+    // @ts-expect-error: owner names the client with a string
+    expect(() => websocket({ fallback: { owner: 'ann' } })).toThrow(/"fallback.owner" must be a function/);
+    // @ts-expect-error: an unknown fallback option
+    expect(() => websocket({ fallback: { replayByte: 5 } })).toThrow(/unknown option "fallback.replayByte"/);
+  });
 });

@@ -115,6 +115,8 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
         params: paramStrings(request.params),
         // The request itself: what hooks decorated it with (request.user) reads as req.state.user.
         state: request as unknown as Record<string, unknown>,
+        // Fastify defines `ips` only with trustProxy; then request.ip is its answer from X-Forwarded-For.
+        remoteAddress: 'ips' in request ? request.ip : undefined,
       });
     };
     route.handler = function handler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {

@@ -2,7 +2,7 @@
  * @switchyard/koa: WebSockets as ordinary Koa middleware.
  *
  *   app.use(auth);
- *   router.get('/rooms/:id', websocket({ protocols: ['chat'], message(ws, data) { ... } }));
+ *   router.all('/rooms/:id', websocket({ protocols: ['chat'], message(ws, data) { ... } }));
  *
  * An upgrade request runs through every middleware in front of `websocket()`, so `ctx.throw(401)`
  * or a `ctx.status` with a body still goes out as HTTP; plain requests go on to `next()`. All
@@ -33,6 +33,12 @@ export interface KoaUpgradeContext {
   respond?: boolean | undefined;
   /** Set to what went out (101, or a rejection's status), for loggers upstream. */
   status: number;
+  /** The client's address; from `X-Forwarded-For` when `app.proxy` is set. */
+  readonly ip?: string;
+  /** The Koa app; its `proxy` setting says whether forwarding headers are trusted. */
+  readonly app?: { readonly proxy?: boolean };
+  /** The @koa/router layers whose path matched, whatever their methods. */
+  readonly matched?: ReadonlyArray<{ readonly methods: readonly string[]; readonly stack: readonly unknown[] }>;
 }
 
 /** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */
@@ -42,6 +48,15 @@ export interface WebSocketMiddleware<Context = undefined> {
   readonly endpoint: Endpoint<Context>;
   /** Closes this endpoint's connections (1001) and waits for their close handlers. */
   close(options?: ShutdownOptions): Promise<void>;
+}
+
+/**
+ * False when every @koa/router layer that runs this middleware is bound to methods without POST
+ * (`router.get(path, websocket(...))`): the fallback's POSTs to the same URL would not reach it.
+ */
+function postReachable(matched: KoaUpgradeContext['matched'], middleware: unknown): boolean {
+  const layers = matched?.filter((layer) => layer.stack.includes(middleware)) ?? [];
+  return layers.length === 0 || layers.some((layer) => layer.methods.length === 0 || layer.methods.includes('POST'));
 }
 
 /** Creates Koa middleware that upgrades WebSocket requests reaching it. */
@@ -64,6 +79,9 @@ export function websocket<Context>(handlers: Handlers<Context> | ConnectionListe
       url: ctx.originalUrl,
       params: ctx.params ?? {},
       state: ctx.state as Record<string, unknown>,
+      // ctx.ip follows app.proxy; without it the socket's address (read lazily) is the truth.
+      remoteAddress: ctx.app?.proxy ? ctx.ip : undefined,
+      postReachable: postReachable(ctx.matched, middleware),
     });
     if (status !== 0) ctx.status = status;
   };

@@ -5,14 +5,17 @@
  *   app.use('/chat', websocket({ hub, ... }));
  *
  * Each node delivers its own publishes locally at once and sends them to Redis tagged with its
- * id; it ignores its own messages when Redis echoes them back, so every subscriber gets each
- * message exactly once. A node subscribes to a topic's channel only while it has local
- * subscribers for it.
+ * id; it ignores its own messages when Redis echoes them back, so no subscriber gets a message
+ * twice. Redis pub/sub delivers at most once: a message is lost, without an error, if Redis
+ * dies with it in flight, or if it is published after Redis is back but before another node
+ * has subscribed again (docs/redis.md). A node subscribes to a topic's channel only while it
+ * has local subscribers for it.
  */
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import type { RedisClientOptions } from 'redis';
 import { Hub } from '@switchyard/core';
+import type { HubOutage } from '@switchyard/core';
 
 /** Settings for {@link redisHub}. */
 export interface RedisHubOptions {
@@ -31,6 +34,17 @@ const HEADER_LENGTH = 1 + ID_LENGTH;
 
 type Client = ReturnType<typeof createClient>;
 
+/** The error a Redis hub emits once as an outage starts; the first failure is its `cause`. */
+export class RedisUnreachableError extends Error {
+  /** Stable machine-readable code. */
+  readonly code = 'ERR_SWITCHYARD_REDIS_UNREACHABLE';
+
+  constructor(cause: Error) {
+    super(`Redis is unreachable (${cause.message}): publishes reject until it is back; "recovered" follows`, { cause });
+    this.name = 'RedisUnreachableError';
+  }
+}
+
 /** A {@link Hub} backed by Redis pub/sub. */
 export class RedisHub extends Hub {
   /** This node's id, stamped on every message it publishes. */
@@ -41,6 +55,10 @@ export class RedisHub extends Hub {
   readonly #connected: Promise<unknown>;
   #closed = false;
   #up = false;
+  /** The outage under way: reported once as it starts, once (`recovered`) as it ends. */
+  #outage: Omit<HubOutage, 'duration'> | undefined;
+  /** Failures of `forward`, so that an outage counts them as publishes. */
+  readonly #publishFailures = new WeakSet<object>();
   /** Subscribe/unsubscribe commands run in order, so that a topic opened, closed and reopened ends up subscribed. */
   #commands: Promise<unknown> = Promise.resolve();
 
@@ -63,7 +81,9 @@ export class RedisHub extends Hub {
     // while Redis was down are subscribed here.
     this.#subscriber.on('ready', () => {
       for (const topic of this.localTopics()) void this.#enqueue(() => this.#subscribe(topic)).catch(() => {});
+      this.#endOutage();
     });
+    this.#publisher.on('ready', () => this.#endOutage());
     this.#connected = Promise.all([this.#publisher.connect(), this.#subscriber.connect()]).then(() => {
       this.#up = true;
     });
@@ -78,6 +98,39 @@ export class RedisHub extends Hub {
   /** Resolves once both Redis connections are up. */
   ready(): Promise<void> {
     return this.#connected.then(() => undefined);
+  }
+
+  /**
+   * Counts a failure. The first one while Redis is unreachable starts an outage and is
+   * reported (one `error`); the rest only count, however many publishes reject meanwhile.
+   */
+  protected override report(error: Error): void {
+    if (this.#closed) return;
+    const outage = this.#outage;
+    if (outage) {
+      if (this.#publishFailures.has(error)) outage.failedPublishes++;
+      else outage.errors++;
+      return;
+    }
+    // A command that failed while both connections are up is not an outage: reported as is.
+    if (this.#up && this.#publisher.isReady && this.#subscriber.isReady) {
+      super.report(error);
+      return;
+    }
+    const publish = this.#publishFailures.has(error);
+    this.#outage = { since: Date.now(), failedPublishes: publish ? 1 : 0, errors: publish ? 0 : 1 };
+    super.report(new RedisUnreachableError(error));
+  }
+
+  /** Both connections are ready: an outage ends once the resubscriptions queued before it ran. */
+  #endOutage(): void {
+    if (!this.#outage || !this.#publisher.isReady || !this.#subscriber.isReady) return;
+    void this.#enqueue(async () => {
+      const outage = this.#outage;
+      if (!outage || this.#closed || !this.#publisher.isReady || !this.#subscriber.isReady) return;
+      this.#outage = undefined;
+      this.emit('recovered', { ...outage, duration: Date.now() - outage.since });
+    }).catch(() => {});
   }
 
   /** Closes both Redis connections. */
@@ -125,8 +178,13 @@ export class RedisHub extends Hub {
     message[0] = isBinary ? BINARY : TEXT;
     this.id.copy(message, 1);
     body.copy(message, HEADER_LENGTH);
-    await this.#firstConnection();
-    await this.#publisher.publish(this.#channel(topic), message);
+    try {
+      await this.#firstConnection();
+      await this.#publisher.publish(this.#channel(topic), message);
+    } catch (error) {
+      if (error !== null && typeof error === 'object') this.#publishFailures.add(error);
+      throw error;
+    }
   }
 
   readonly #onMessage = (message: Buffer, channel: Buffer): void => {

@@ -2,10 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { websocket } from '@switchyard/express';
-import { RedisHub, redisHub } from '@switchyard/redis';
+import { Inbox } from '@switchyard/core';
+import type { HubOutage } from '@switchyard/core';
+import { RedisHub, RedisUnreachableError, redisHub } from '@switchyard/redis';
 import { runHubSuite } from '../../../test/hub-suite.js';
 import { delay, messages, openWs } from '../../../test/helpers.js';
 import { RedisServer } from './redis-server.js';
@@ -138,5 +140,111 @@ describe('redis hub across nodes', () => {
     const seen = messages(a1);
     let text = '';
     while (text !== 'back the other way') text = (await seen.next(5000)).data.toString();
+  }, 30_000);
+});
+
+describe('redis hub outages', () => {
+  const outageHubs: RedisHub[] = [];
+  afterEach(async () => {
+    await Promise.all(outageHubs.splice(0).map((hub) => hub.close()));
+  });
+
+  async function hub(): Promise<{ hub: RedisHub; errors: Error[]; recoveries: HubOutage[] }> {
+    const created = redisHub({ url: redis.url, prefix: 'outage:' });
+    outageHubs.push(created);
+    const errors: Error[] = [];
+    const recoveries: HubOutage[] = [];
+    created.on('error', (error) => errors.push(error));
+    created.on('recovered', (outage) => {
+      expectTypeOf(outage).toEqualTypeOf<HubOutage>();
+      recoveries.push(outage);
+    });
+    await created.ready();
+    return { hub: created, errors, recoveries };
+  }
+
+  /** A subscriber that is not a socket: it records what reaches this node. */
+  async function listen(node: RedisHub, topic: string): Promise<string[]> {
+    const received: string[] = [];
+    node.add(new Inbox((payload) => received.push(payload.toString())), topic);
+    await node.whenSubscribed(topic);
+    return received;
+  }
+
+  it('each outage is reported once as it starts (one error) and once as it ends, with counts', async () => {
+    const a = await hub();
+    for (let outage = 1; outage <= 2; outage++) {
+      await redis.stop();
+      const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => a.hub.publish('lobby', `down ${i}`)));
+      expect(results.every((result) => result.status === 'rejected')).toBe(true);
+      // node-redis keeps reconnecting meanwhile, and fails each time.
+      await delay(600);
+      expect(a.errors).toHaveLength(outage);
+      const error = a.errors.at(-1) as RedisUnreachableError;
+      expect(error).toBeInstanceOf(RedisUnreachableError);
+      expect(error.code).toBe('ERR_SWITCHYARD_REDIS_UNREACHABLE');
+      expect(error.cause).toBeInstanceOf(Error);
+      expect(a.recoveries).toHaveLength(outage - 1);
+      await redis.restart();
+      await vi.waitFor(() => expect(a.recoveries).toHaveLength(outage), { timeout: 8000, interval: 50 });
+      const report = a.recoveries.at(-1)!;
+      expect(report.failedPublishes).toBe(300);
+      expect(report.errors).toBeGreaterThan(0);
+      expect(report.duration).toBeGreaterThanOrEqual(600);
+      expect(report.since).toBeLessThanOrEqual(Date.now() - report.duration);
+      await a.hub.publish('lobby', 'up again');
+    }
+    expect(a.errors).toHaveLength(2);
+  }, 30_000);
+
+  it('against a SIGKILLed redis-server: at most once and in order, loud while down, losses only at the edges', async () => {
+    const [a, b] = [await hub(), await hub()];
+    const received = await listen(b.hub, 'lobby');
+    const outcomes: Array<{ i: number; at: number; result?: 'ok' | 'rejected' }> = [];
+    let stop = false;
+    const publishing = (async () => {
+      for (let i = 0; !stop; i++) {
+        const outcome: (typeof outcomes)[number] = { i, at: Date.now() };
+        outcomes.push(outcome);
+        a.hub.publish('lobby', String(i)).then(() => { outcome.result = 'ok'; }, () => { outcome.result = 'rejected'; });
+        await delay(2);
+      }
+    })();
+    await delay(400);
+    const killing = Date.now();
+    await redis.stop();
+    const killed = Date.now();
+    await delay(500);
+    const restarting = Date.now();
+    await redis.restart();
+    await vi.waitFor(() => expect([a.recoveries.length, b.recoveries.length]).toEqual([1, 1]), { timeout: 8000, interval: 20 });
+    const recovered = Date.now();
+    await delay(400);
+    stop = true;
+    await publishing;
+    await vi.waitFor(() => expect(outcomes.every((o) => o.result !== undefined)).toBe(true), { timeout: 5000 });
+    await delay(300);
+
+    const got = received.map(Number);
+    // At most once, in publish order: no duplicate, nothing out of order.
+    expect(got).toEqual([...new Set(got)].sort((x, y) => x - y));
+    // Loud while down: nothing published between the kill and the restart was acknowledged.
+    const whileDown = outcomes.filter((o) => o.at >= killed && o.at < restarting);
+    expect(whileDown.length).toBeGreaterThan(20);
+    expect(whileDown.filter((o) => o.result === 'ok')).toEqual([]);
+    expect(whileDown.every((o) => !received.includes(String(o.i)))).toBe(true);
+    expect([a.errors.length, b.errors.length]).toEqual([1, 1]);
+    // Delivered: every acknowledged publish well before the kill, and every one after both
+    // nodes recovered (resubscribed).
+    const delivered = new Set(got);
+    const lost = outcomes.filter((o) => o.result === 'ok' && !delivered.has(o.i));
+    expect(outcomes.filter((o) => o.at < killing - 100 && o.result === 'ok' && !delivered.has(o.i))).toEqual([]);
+    expect(outcomes.filter((o) => o.at > recovered && (o.result !== 'ok' || !delivered.has(o.i)))).toEqual([]);
+    // What may be lost in silence: acknowledged publishes only around the kill, or between the
+    // restart and the subscriber's resubscription.
+    for (const o of lost) expect(o.at >= killing - 100 && o.at < killed || o.at >= restarting && o.at <= recovered).toBe(true);
+    if (process.env.SWITCHYARD_REPORT_MEMORY) {
+      console.info(`[redis] ${outcomes.length} publishes, ${got.length} delivered, ${whileDown.length} rejected while down, ${lost.length} acknowledged but lost`);
+    }
   }, 30_000);
 });

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../../packages/fastify/test/harness.js';
+import { runAdmission } from './suite.js';
+
+runAdmission(fastifyHarness);

@@ -1,0 +1,264 @@
+/**
+ * Admission controls on every adapter: connection caps (503 / 429 with Retry-After before the
+ * 101, fallback sessions counted), the handshake rate per address, the message rate per
+ * connection (1008, or `limited` and a dropped message, on the WebSocket and the SSE fallback),
+ * `idleTimeout` (4000) against a heartbeat-only peer, lifetimes (4001) from `maxLifetime` and
+ * from the `upgrade` hook, bearer tokens as a subprotocol entry, and the `rejected` hook.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { connect } from '@switchyard/client';
+import type { SwitchyardSocket } from '@switchyard/client';
+import type { Handlers, RejectionInfo } from '@switchyard/core';
+import { CloseCode, reject } from '@switchyard/core';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { RawClient, closed, handshakeRequest, messages, openWs, readResponse } from '../helpers.js';
+
+const echo: Handlers<undefined> = {
+  heartbeat: false,
+  protocols: ['chat'],
+  message(ws, data) { ws.send(data); },
+};
+
+/** The status and headers of a refused handshake. */
+async function refusal(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+  const raw = await RawClient.connect(port);
+  try {
+    raw.write(handshakeRequest(path, headers));
+    const response = await readResponse(raw);
+    return { status: response.status, retryAfter: response.headers['retry-after'], body: response.body.trim() };
+  } finally {
+    raw.destroy();
+  }
+}
+
+function toBase64url(text: string): string {
+  return Buffer.from(text).toString('base64url');
+}
+
+export function runAdmission(harness: Harness): void {
+  describe(`${harness.name}: admission controls`, () => {
+    const running: Started[] = [];
+    const clients: Array<{ terminate(): void } | { close(): void }> = [];
+    const serve = async (mounts: Mount[]): Promise<Started> => {
+      const started = await start(harness, mounts);
+      running.push(started);
+      return started;
+    };
+    const track = <T extends WebSocket | SwitchyardSocket>(client: T): T => {
+      clients.push(client);
+      return client;
+    };
+    afterEach(async () => {
+      for (const client of clients.splice(0)) {
+        if ('terminate' in client) client.terminate();
+        else client.close();
+      }
+      await Promise.all(running.splice(0).map((s) => s.close()));
+    });
+
+    it('maxConnections: the next handshake gets 503 with Retry-After, and a freed place is taken again', async () => {
+      const s = await serve([{ path: '/capped', handlers: { ...echo, maxConnections: 2 } }]);
+      const first = track(await openWs(s.url('/capped'), 'chat'));
+      track(await openWs(s.url('/capped'), 'chat'));
+      expect(await refusal(s.port, '/capped')).toEqual({ status: 503, retryAfter: '1', body: 'This endpoint is full (2 connections)' });
+      first.close();
+      await closed(first);
+      await vi.waitFor(async () => {
+        const again = await openWs(s.url('/capped'), 'chat');
+        track(again);
+      });
+    });
+
+    it('maxConnections counts fallback sessions like sockets', async () => {
+      const s = await serve([{ path: '/capped', handlers: { ...echo, maxConnections: 1 } }]);
+      const sse = track(connect(s.url('/capped').replace('ws:', 'http:'), { transports: ['sse'], protocols: ['chat'], reconnect: false }));
+      await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
+      expect(sse.transport).toBe('sse');
+      expect((await refusal(s.port, '/capped')).status).toBe(503);
+      sse.close();
+      await vi.waitFor(async () => track(await openWs(s.url('/capped'), 'chat')));
+    });
+
+    it('maxConnectionsPerAddress: 429 with Retry-After; X-Forwarded-For from an untrusted peer changes nothing', async () => {
+      const s = await serve([{ path: '/per', handlers: { ...echo, maxConnectionsPerAddress: 1 } }]);
+      track(await openWs(s.url('/per'), 'chat', { headers: { 'x-forwarded-for': '203.0.113.1' } }));
+      const second = await refusal(s.port, '/per', { 'X-Forwarded-For': '203.0.113.2' });
+      expect(second.status).toBe(429);
+      expect(second.retryAfter).toBe('1');
+      expect(second.body).toMatch(/^Too many connections from .*127\.0\.0\.1/);
+    });
+
+    it('handshakeRate: a burst passes, the next handshake gets 429 with the seconds until a token', async () => {
+      const s = await serve([{ path: '/rate', handlers: { ...echo, handshakeRate: { handshakes: 1, per: 2000, burst: 3 } } }]);
+      for (let i = 0; i < 3; i++) track(await openWs(s.url('/rate'), 'chat')).terminate();
+      const over = await refusal(s.port, '/rate');
+      expect(over.status).toBe(429);
+      expect(Number(over.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(over.retryAfter)).toBeLessThanOrEqual(2);
+      expect(over.body).toMatch(/^Too many handshakes from /);
+    });
+
+    it('rateLimit: over the message rate, the connection closes with 1008 and later messages are not delivered', async () => {
+      const seen: string[] = [];
+      const s = await serve([{
+        path: '/chatty',
+        handlers: { ...echo, rateLimit: { messages: 5, per: 60_000 }, message(ws, data) { seen.push(String(data)); ws.send(data); } },
+      }]);
+      const ws = track(await openWs(s.url('/chatty'), 'chat'));
+      const wsClosed = closed(ws);
+      for (let i = 0; i < 8; i++) ws.send(`m${i}`);
+      expect(await wsClosed).toEqual({ code: CloseCode.POLICY_VIOLATION, reason: 'Rate limit exceeded' });
+      expect(seen).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    });
+
+    it('rateLimit with a limited hook: the message is dropped, the hook sees it, the connection stays', async () => {
+      const dropped: string[] = [];
+      const s = await serve([{
+        path: '/limited',
+        handlers: { ...echo, rateLimit: { messages: 2, per: 60_000, bytes: 10, burstBytes: 10 }, limited(_ws, data) { dropped.push(String(data)); } },
+      }]);
+      const ws = track(await openWs(s.url('/limited'), 'chat'));
+      const inbox = messages(ws);
+      ws.send('abcd');
+      ws.send('efghijklmn');
+      ws.send('x');
+      expect((await inbox.next()).data.toString()).toBe('abcd');
+      // 'efghijklmn' passes the message rate but not the bytes left (6); 'x' passes both.
+      expect((await inbox.next()).data.toString()).toBe('x');
+      expect(dropped).toEqual(['efghijklmn']);
+      ws.send('y');
+      await vi.waitFor(() => expect(dropped).toEqual(['efghijklmn', 'y']));
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it('rateLimit applies to the SSE fallback the same way', async () => {
+      const s = await serve([{ path: '/chatty', handlers: { ...echo, rateLimit: { messages: 3, per: 60_000 } } }]);
+      const sse = track(connect(s.url('/chatty').replace('ws:', 'http:'), { transports: ['sse'], protocols: ['chat'], reconnect: false }));
+      await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
+      const ended = new Promise<{ code: number; reason: string }>((resolve) => sse.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason }), { once: true }));
+      const echoed: string[] = [];
+      sse.addEventListener('message', (e) => echoed.push(String(e.data)));
+      for (let i = 0; i < 5; i++) sse.send(`m${i}`);
+      expect(await ended).toEqual({ code: CloseCode.POLICY_VIOLATION, reason: 'Rate limit exceeded' });
+      expect(echoed).toEqual(['m0', 'm1', 'm2']);
+    });
+
+    it('idleTimeout closes a heartbeat-only peer with 4000, and spares one that talks', async () => {
+      const s = await serve([{ path: '/idle', handlers: { ...echo, idleTimeout: 400, heartbeat: { interval: 50, timeout: 1000 } } }]);
+      const quiet = track(await openWs(s.url('/idle'), 'chat'));
+      const talker = track(await openWs(s.url('/idle'), 'chat'));
+      const quietClosed = closed(quiet);
+      const started = Date.now();
+      const timer = setInterval(() => talker.send('still here'), 100);
+      try {
+        expect(await quietClosed).toEqual({ code: CloseCode.IDLE_TIMEOUT, reason: 'Idle timeout' });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(talker.readyState).toBe(WebSocket.OPEN);
+      } finally {
+        clearInterval(timer);
+      }
+    });
+
+    it('lifetimes: maxLifetime, or sooner the expiresAt the upgrade hook returned, close with 4001', async () => {
+      const s = await serve([{
+        path: '/expiring',
+        handlers: {
+          ...echo,
+          maxLifetime: 1500,
+          upgrade(req) {
+            return { context: { user: 'ann' }, expiresAt: req.query.short ? Date.now() + 300 : undefined };
+          },
+        } as Handlers<{ user: string }>,
+      }]);
+      const short = track(await openWs(s.url('/expiring?short=1'), 'chat'));
+      const long = track(await openWs(s.url('/expiring'), 'chat'));
+      const started = Date.now();
+      expect(await closed(short)).toEqual({ code: CloseCode.EXPIRED, reason: 'Connection lifetime expired' });
+      expect(Date.now() - started).toBeLessThan(1200);
+      expect(long.readyState).toBe(WebSocket.OPEN);
+      expect(await closed(long)).toEqual({ code: CloseCode.EXPIRED, reason: 'Connection lifetime expired' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    });
+
+    it('a bearer token as a subprotocol entry reaches the hook, and only the real protocol is echoed', async () => {
+      const tokens: Array<string | undefined> = [];
+      const offers: string[][] = [];
+      const s = await serve([{
+        path: '/auth',
+        handlers: {
+          ...echo,
+          upgrade(req) {
+            tokens.push(req.bearerToken);
+            offers.push(req.protocols);
+            if (req.bearerToken !== 'sécret.token/+=') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+            return undefined;
+          },
+        },
+      }]);
+      const entry = `base64url.bearer.${toBase64url('sécret.token/+=')}`;
+      const raw = await RawClient.connect(s.port);
+      raw.write(handshakeRequest('/auth', { 'Sec-WebSocket-Protocol': `chat, ${entry}` }));
+      const head = await raw.response();
+      raw.destroy();
+      expect(head.status).toBe(101);
+      expect(head.headers['sec-websocket-protocol']).toBe('chat');
+      const ws = track(await openWs(s.url('/auth'), ['chat', entry]));
+      expect(ws.protocol).toBe('chat');
+      expect(tokens).toEqual(['sécret.token/+=', 'sécret.token/+=']);
+      expect(offers).toEqual([['chat'], ['chat']]);
+      expect((await refusal(s.port, '/auth', { 'Sec-WebSocket-Protocol': `chat, base64url.bearer.${toBase64url('wrong')}` })).status).toBe(401);
+      // A token alone would make the 101 name no subprotocol, which browsers fail.
+      expect(await refusal(s.port, '/auth', { 'Sec-WebSocket-Protocol': entry })).toMatchObject({
+        status: 400, body: 'A bearer token subprotocol must be offered next to a real subprotocol',
+      });
+      // The Authorization header works too (what the fallback's fetch requests send).
+      track(await openWs(s.url('/auth'), 'chat', { headers: { Authorization: 'Bearer sécret.token/+=' } }));
+    });
+
+    it('the rejected hook sees every refusal core makes, with its status and reason', async () => {
+      const seen: RejectionInfo[] = [];
+      const s = await serve([{
+        path: '/watched',
+        handlers: {
+          ...echo,
+          origins: ['https://good.example'],
+          maxConnections: 1,
+          upgrade(req) { if (req.query.deny) throw reject(401, 'No entry'); },
+          rejected(info) { seen.push(info); },
+        },
+      }]);
+      track(await openWs(s.url('/watched'), 'chat'));
+      await refusal(s.port, '/watched?token=secret', { 'Sec-WebSocket-Key': 'short' });
+      await refusal(s.port, '/watched', { Origin: 'https://evil.example' });
+      await refusal(s.port, '/watched', { 'Sec-WebSocket-Version': '8' });
+      await refusal(s.port, '/watched');
+      await vi.waitFor(() => expect(seen.map((r) => r.status)).toEqual([400, 403, 426, 503]));
+      expect(seen[0]).toMatchObject({ path: '/watched', remoteAddress: expect.stringContaining('127.0.0.1') });
+      expect(seen[1]!.reason).toBe('Origin https://evil.example is not allowed');
+      expect(seen[3]!.reason).toBe('This endpoint is full (1 connections)');
+    });
+
+    it('the rejected hook sees a reject() from the upgrade hook; a throwing rejected hook is only logged', async () => {
+      const log = vi.spyOn(console, 'error').mockImplementation(() => {});
+      const seen: number[] = [];
+      const s = await serve([{
+        path: '/hooked',
+        handlers: {
+          ...echo,
+          upgrade() { throw reject(401, 'No entry'); },
+          rejected(info) {
+            seen.push(info.status);
+            throw new Error('logger down');
+          },
+        },
+      }]);
+      expect((await refusal(s.port, '/hooked')).status).toBe(401);
+      expect(seen).toEqual([401]);
+      await vi.waitFor(() => expect(String(log.mock.calls.flat().join(' '))).toContain('logger down'));
+      log.mockRestore();
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { runAdversarial } from './suite.js';
+
+runAdversarial('fastify');

@@ -1,0 +1,241 @@
+/**
+ * What the docs say about other packages, shown against the real packages at the versions the
+ * docs name (express-ws 5.0.2 on ws 7, koa-easy-ws 2.1.0, @fastify/websocket 11). Each test
+ * backs a sentence in README.md, docs/migration.md or docs/options.md; change the sentence if a
+ * test changes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import express from 'express';
+import expressWs from 'express-ws';
+import Koa from 'koa';
+import koaEasyWsModule from 'koa-easy-ws';
+import Fastify from 'fastify';
+import fastifyWebsocket from '@fastify/websocket';
+import { websocket as switchyardExpress } from '@switchyard/express';
+import { RawClient, Opcode, delay, frame, handshakeRequest } from './helpers.js';
+
+const require = createRequire(import.meta.url);
+// koa-easy-ws is CommonJS (module.exports = the function) but its types declare a default export.
+const koaEasyWs = koaEasyWsModule as unknown as typeof koaEasyWsModule.default;
+const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version;
+
+/** Node's request, headers and keep-alive timers at 1 s, checked every 100 ms. */
+const SHORT_TIMERS = { requestTimeout: 1000, headersTimeout: 1000, keepAliveTimeout: 1000, connectionsCheckingInterval: 100 } as http.ServerOptions;
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function listen(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  return (server.address() as AddressInfo).port;
+}
+
+function expressWsEcho(options: http.ServerOptions = {}, guard?: express.RequestHandler): http.Server {
+  const app = express();
+  const server = http.createServer(options, app);
+  const { app: wsApp } = expressWs(app, server);
+  if (guard) wsApp.use(guard);
+  wsApp.ws('/echo', (ws) => { ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })); });
+  return server;
+}
+
+function koaEasyWsEcho(options: http.ServerOptions = {}): http.Server {
+  const app = new Koa();
+  // Koa would log the request timeout that one test provokes on purpose.
+  app.silent = true;
+  app.use(koaEasyWs());
+  app.use(async (ctx) => {
+    if (!ctx.ws) return;
+    const ws = await ctx.ws();
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+  });
+  return http.createServer(options, app.callback());
+}
+
+async function rawHandshake(port: number, path = '/echo'): Promise<RawClient> {
+  const raw = await RawClient.connect(port);
+  cleanups.push(() => { raw.socket.destroy(); });
+  raw.write(handshakeRequest(path));
+  expect((await raw.response()).status).toBe(101);
+  return raw;
+}
+
+describe('the versions the docs name', () => {
+  it('express-ws 5.0.2 on ws 7, koa-easy-ws 2.1.0, @fastify/websocket 11', () => {
+    expect(versionOf('express-ws')).toBe('5.0.2');
+    expect(createRequire(require.resolve('express-ws'))('ws/package.json').version).toMatch(/^7\./);
+    expect(versionOf('koa-easy-ws')).toBe('2.1.0');
+    expect(versionOf('@fastify/websocket')).toMatch(/^11\./);
+    // ws 8 delivers text as a Buffer with isBinary = false (docs/migration.md).
+    expect(createRequire(require.resolve('koa-easy-ws'))('ws/package.json').version).toMatch(/^8\./);
+    expect(createRequire(require.resolve('@fastify/websocket'))('ws/package.json').version).toMatch(/^8\./);
+  });
+});
+
+describe('ws on its own', () => {
+  it('accepts messages up to 100 MiB by default (switchyard: 1 MiB)', async () => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ noServer: true });
+    expect(wss.options.maxPayload).toBe(100 * 1024 * 1024);
+    wss.close();
+  });
+});
+
+describe("Node's request timers after the 101", () => {
+  it('koa-easy-ws takes the socket from the request event: once the client has sent a message, Node writes its 408 into the live WebSocket, and a ws client fails with "RSV1 must be clear"', async () => {
+    const port = await listen(koaEasyWsEcho(SHORT_TIMERS));
+    const raw = await rawHandshake(port);
+    // Node's HTTP parser still reads the socket: the frame looks like the start of a next
+    // request, which then "times out".
+    raw.write(frame(Opcode.TEXT, 'one'));
+    await raw.until(() => raw.frames().length >= 1);
+    await raw.until((received) => received.toString('latin1').includes('408'), 5000);
+    expect(raw.received.toString('latin1')).toContain('HTTP/1.1 408 Request Timeout');
+
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+    cleanups.push(() => { ws.terminate(); });
+    const failure = new Promise<Error & { code?: string }>((resolve) => ws.once('error', resolve));
+    await new Promise((resolve) => ws.once('open', resolve));
+    ws.send('hello');
+    const error = await failure;
+    expect(error.message).toBe('Invalid WebSocket frame: RSV1 must be clear');
+    expect(error.code).toBe('WS_ERR_UNEXPECTED_RSV_1');
+  }, 15_000);
+
+  it('express-ws takes the socket on the server\'s upgrade event: under the same timers and after the same message, it keeps echoing for 5 s with no 408', async () => {
+    const port = await listen(expressWsEcho(SHORT_TIMERS));
+    const raw = await rawHandshake(port);
+    raw.write(frame(Opcode.TEXT, 'one'));
+    await raw.until(() => raw.frames().length >= 1);
+    await delay(5200);
+    expect(raw.closed).toBe(false);
+    raw.write(frame(Opcode.TEXT, 'two'));
+    await raw.until(() => raw.frames().length >= 2);
+    expect(raw.frames().map((f) => f.payload.toString())).toEqual(['one', 'two']);
+    expect(raw.received.toString('latin1')).not.toContain('408');
+  }, 15_000);
+
+  it('koa-easy-ws loses a frame sent right behind the handshake (it passes an empty head to ws)', async () => {
+    const port = await listen(koaEasyWsEcho());
+    const raw = await RawClient.connect(port);
+    cleanups.push(() => { raw.socket.destroy(); });
+    raw.write(Buffer.concat([Buffer.from(handshakeRequest('/echo')), frame(Opcode.TEXT, 'early')]));
+    expect((await raw.response()).status).toBe(101);
+    await delay(500);
+    expect(raw.frames()).toHaveLength(0);
+    // A frame sent after the 101 is echoed: only the early one is gone.
+    raw.write(frame(Opcode.TEXT, 'later'));
+    await delay(300);
+    expect(raw.frames().map((f) => f.payload.toString())).not.toContain('early');
+  });
+
+  it('express-ws keeps a frame sent right behind the handshake', async () => {
+    const port = await listen(expressWsEcho());
+    const raw = await RawClient.connect(port);
+    cleanups.push(() => { raw.socket.destroy(); });
+    raw.write(Buffer.concat([Buffer.from(handshakeRequest('/echo')), frame(Opcode.TEXT, 'early')]));
+    expect((await raw.response()).status).toBe(101);
+    await raw.until(() => raw.frames().length >= 1);
+    expect(raw.frames()[0]!.payload.toString()).toBe('early');
+  });
+});
+
+describe('auth middleware in front of the socket', () => {
+  const deny: express.RequestHandler = (_req, res) => { res.status(401).send('no'); };
+
+  it('express-ws completes the 101 before middleware runs: a 401 from middleware reaches the client as an open followed by a close', async () => {
+    const port = await listen(expressWsEcho({}, deny));
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+    const unexpected = new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode)));
+    const opened = new Promise<boolean>((resolve) => { ws.once('open', () => resolve(true)); ws.once('error', () => resolve(false)); });
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    expect(await opened).toBe(true);
+    expect(await closed).toBe(1005);
+    expect(await Promise.race([unexpected, delay(100).then(() => 'no HTTP answer')])).toBe('no HTTP answer');
+  });
+
+  it('@fastify/websocket runs route hooks first: a preValidation 401 reaches the client as a 401', async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyWebsocket);
+    fastify.get('/echo', { websocket: true, preValidation: async (_request, reply) => { await reply.code(401).send('no'); } }, (socket) => { socket.close(); });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => fastify.close());
+    const ws = new WebSocket(`ws://127.0.0.1:${(fastify.server.address() as AddressInfo).port}/echo`);
+    ws.on('error', () => {});
+    const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
+    expect(status).toBe(401);
+  });
+
+  it('switchyard runs the middleware first: the client gets the 401', async () => {
+    const app = express();
+    app.use('/echo', deny, switchyardExpress({ message(ws, data) { ws.send(data); } }));
+    const port = await listen(http.createServer(app));
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+    const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
+    ws.on('error', () => {});
+    expect(status).toBe(401);
+  });
+});
+
+describe('what a message handler gets', () => {
+  it('with ws 8 (@fastify/websocket; koa-easy-ws runs the same ws 8) a text message arrives as a Buffer with isBinary false; with express-ws (ws 7) as a string', async () => {
+    const seen: string[] = [];
+    const fastify = Fastify();
+    await fastify.register(fastifyWebsocket);
+    fastify.get('/echo', { websocket: true }, (socket) => {
+      socket.on('message', (data: unknown, isBinary: boolean) => { seen.push(`fastify ${Buffer.isBuffer(data) ? 'Buffer' : typeof data} ${isBinary}`); });
+      socket.send('ready');
+    });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => fastify.close());
+
+    const app = express();
+    const server = http.createServer(app);
+    expressWs(app, server).app.ws('/echo', (ws) => {
+      ws.on('message', (data: unknown) => { seen.push(`express-ws ${Buffer.isBuffer(data) ? 'Buffer' : typeof data}`); });
+      ws.send('ready');
+    });
+
+    for (const port of [(fastify.server.address() as AddressInfo).port, await listen(server)]) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+      cleanups.push(() => { ws.terminate(); });
+      // After the server's "ready": its listener is attached, and no byte rides behind the handshake.
+      await new Promise((resolve) => ws.once('message', resolve));
+      ws.send('text');
+    }
+    await vi.waitFor(() => expect(seen, JSON.stringify(seen)).toHaveLength(2));
+    expect(seen.sort()).toEqual(['express-ws string', 'fastify Buffer false']);
+  });
+});
+
+describe('subprotocols when the app names none', () => {
+  async function protocolOf(port: number): Promise<string> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, ['soap', 'chat']);
+    cleanups.push(() => { ws.terminate(); });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    return ws.protocol;
+  }
+
+  it('express-ws, koa-easy-ws and @fastify/websocket each answer with the first protocol the client offered', async () => {
+    const fastify = Fastify();
+    await fastify.register(fastifyWebsocket);
+    fastify.get('/echo', { websocket: true }, (socket) => { socket.on('message', (data) => socket.send(data)); });
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(() => fastify.close());
+    const fastifyPort = (fastify.server.address() as AddressInfo).port;
+
+    expect(await protocolOf(await listen(expressWsEcho()))).toBe('soap');
+    expect(await protocolOf(await listen(koaEasyWsEcho()))).toBe('soap');
+    expect(await protocolOf(fastifyPort)).toBe('soap');
+  });
+});

@@ -161,6 +161,33 @@ for (const [name, build] of Object.entries(builders)) {
       }
     });
 
+    it('maxConnectionsPerAddress counts the forwarded client behind a trusted proxy, and the socket behind an untrusted one', async () => {
+      for (const trust of [true, false]) {
+        const port = await listen(await build({ heartbeat: false, maxConnectionsPerAddress: 1, message(ws, data) { ws.send(data); } }, trust));
+        const open = async (forwardedFor: string): Promise<WebSocket | number> => {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}/rooms/7`, { headers: { 'X-Forwarded-For': forwardedFor } });
+          return new Promise((resolve) => {
+            ws.once('open', () => resolve(ws));
+            ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+          });
+        };
+        const first = await open('203.0.113.1');
+        const second = await open('203.0.113.2');
+        const again = await open('203.0.113.1');
+        expect(first).toBeInstanceOf(WebSocket);
+        // Trusted: two clients, one place each, and the first one's second connection is refused.
+        // Untrusted: everyone is 127.0.0.1, whatever the header says.
+        if (trust) {
+          expect(second).toBeInstanceOf(WebSocket);
+          expect(again).toBe(429);
+        } else {
+          expect(second).toBe(429);
+          expect(again).toBe(429);
+        }
+        for (const ws of [first, second, again]) if (ws instanceof WebSocket) ws.terminate();
+      }
+    });
+
     it('cannot be spoofed with any X-Forwarded-For when the proxy is not trusted (generated headers)', async () => {
       const { seen, handlers } = recorder();
       const port = await listen(await build(handlers, false));

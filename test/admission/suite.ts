@@ -218,6 +218,61 @@ export function runAdmission(harness: Harness): void {
       track(await openWs(s.url('/auth'), 'chat', { headers: { Authorization: 'Bearer sécret.token/+=' } }));
     });
 
+    for (const transport of ['websocket', 'sse'] as const) {
+      it(`@switchyard/client's token option over ${transport}: the hook gets it, no URL carries it, and a 4001 reconnects with a fresh one`, async () => {
+        const tokens: Array<string | undefined> = [];
+        const s = await serve([{
+          path: '/auth',
+          handlers: {
+            ...echo,
+            upgrade(req) {
+              tokens.push(req.bearerToken);
+              if (!req.bearerToken?.startsWith('token-')) throw reject(401, 'Unauthorized');
+              // The first token expires soon after the connection opens.
+              return { context: undefined, expiresAt: req.bearerToken === 'token-1' ? Date.now() + 300 : undefined };
+            },
+          },
+        }]);
+        const urls: string[] = [];
+        const recordingFetch: typeof fetch = (input, init) => {
+          urls.push(String(input instanceof Request ? input.url : input));
+          return fetch(input, init);
+        };
+        // A token stays the same until it expires; the 4001 makes the app fetch the next one.
+        let current = 'token-1';
+        const ClientWebSocket = class extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            urls.push(url);
+            super(url, protocols);
+          }
+        };
+        const socket = track(connect(s.url('/auth').replace('ws:', 'http:'), {
+          protocols: ['chat'],
+          transports: [transport],
+          WebSocket: ClientWebSocket as never,
+          fetch: recordingFetch,
+          reconnect: { initialDelay: 20, maxDelay: 50 },
+          token: () => current,
+        }));
+        const closes: number[] = [];
+        socket.addEventListener('close', (e) => {
+          closes.push(e.code);
+          if (e.code === CloseCode.EXPIRED) current = 'token-2';
+        });
+        const echoed: string[] = [];
+        socket.addEventListener('message', (e) => echoed.push(String(e.data)));
+        await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+        expect(socket.protocol).toBe('chat');
+        await vi.waitFor(() => expect(closes).toContain(CloseCode.EXPIRED), { timeout: 3000 });
+        await vi.waitFor(() => expect(tokens).toContain('token-2'), { timeout: 3000 });
+        socket.send('after the reconnect');
+        await vi.waitFor(() => expect(echoed).toContain('after the reconnect'));
+        expect(tokens[0]).toBe('token-1');
+        expect(tokens).toContain('token-2');
+        for (const url of urls) expect(url).not.toMatch(/token-/);
+      });
+    }
+
     it('the rejected hook sees every refusal core makes, with its status and reason', async () => {
       const seen: RejectionInfo[] = [];
       const s = await serve([{

@@ -12,6 +12,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { isSendableCloseCode } from '@switchyard/core';
 import { Opcode, closeFrame, frame } from '../helpers.js';
 import type { Adapter, Ending } from './attack.js';
 import { RUNS, SEED, Target, exchange, nothingLeft, stillServes, wellFormed } from './attack.js';
@@ -190,7 +191,8 @@ function frameBytes(f: ClientFrame): { bytes: Buffer; valid: boolean } {
       const payload = Buffer.alloc(2 + Buffer.byteLength(f.reason));
       payload.writeUInt16BE(f.code, 0);
       payload.write(f.reason, 2);
-      return { bytes: frame(Opcode.CLOSE, payload.subarray(0, 125)), valid: true };
+      // A code that may not be sent (1005, 1006, 999, 5000...) is a protocol error (1002).
+      return { bytes: frame(Opcode.CLOSE, payload.subarray(0, 125)), valid: isSendableCloseCode(f.code) };
     }
     case 'one-byte-close': return { bytes: frame(Opcode.CLOSE, Buffer.from([3])), valid: false };
     case 'garbage': return { bytes: Buffer.from(f.bytes), valid: false };
@@ -310,7 +312,9 @@ export function runAdversarial(adapter: Adapter): void {
           const context = JSON.stringify({ path, frames, oneWrite });
           const report = wellFormed(received, context);
           expect(report.responses.map((r) => r.status), context).toEqual([101]);
-          if (report.closeCode !== undefined) expect(CLOSE_CODES_AFTER_ATTACK, context).toContain(report.closeCode);
+          // The server answers a client's close with the client's own code (RFC 6455 §5.5.1).
+          const echoedCodes = frames.flatMap((f) => (f.kind === 'close' && isSendableCloseCode(f.code) ? [f.code] : []));
+          if (report.closeCode !== undefined) expect([...CLOSE_CODES_AFTER_ATTACK, ...echoedCodes], context).toContain(report.closeCode);
           const firstInvalid = built.findIndex((b) => !b.valid);
           const firstClose = frames.findIndex((f) => f.kind === 'close');
           if (firstInvalid !== -1 && (firstClose === -1 || firstInvalid < firstClose)) {

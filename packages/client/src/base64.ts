@@ -18,3 +18,8 @@ export function decodeBase64(text: string): ArrayBuffer {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes.buffer;
 }
+
+/** base64url without padding (RFC 4648 §5) of a string's UTF-8 bytes: what a subprotocol entry may hold. */
+export function toBase64url(text: string): string {
+  return encodeBase64(new TextEncoder().encode(text)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}

@@ -21,12 +21,17 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
   /** A gateway could not reach the server. */
   BAD_GATEWAY: 1014,
+  /** switchyard: nothing was said either way for the endpoint's `idleTimeout`. */
+  IDLE_TIMEOUT: 4000,
+  /** switchyard: the connection's lifetime (or its token) expired; reconnect and authenticate again. */
+  EXPIRED: 4001,
 } as const;
 
 /**
  * Codes that say "the connection failed, not the conversation": a restart, a crash, a dropped
- * network. Every other code (1000, the client's own errors 1002/1003/1007/1008/1009, and the
- * application's 4000–4999) is an answer that a new connection would only repeat.
+ * network, and 4001, a lifetime that ended so that the client authenticates again. Every other
+ * code (1000, the client's own errors 1002/1003/1007/1008/1009, 4000 for an idle connection,
+ * and the application's other 4000–4999) is an answer that a new connection would only repeat.
  */
 const TRANSIENT: ReadonlySet<number> = new Set([
   CloseCode.GOING_AWAY,
@@ -35,6 +40,7 @@ const TRANSIENT: ReadonlySet<number> = new Set([
   CloseCode.SERVICE_RESTART,
   CloseCode.TRY_AGAIN_LATER,
   CloseCode.BAD_GATEWAY,
+  CloseCode.EXPIRED,
 ]);
 
 /** Whether a connection that ended with `code` should be reconnected. */

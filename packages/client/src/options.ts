@@ -21,6 +21,13 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor | undefined;
   /** The fetch function for SSE and POSTs. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
+  /**
+   * A bearer token, or a function asked for one on every (re)connection. On the WebSocket it
+   * goes as a `base64url.bearer.<token>` subprotocol entry (browsers can't set headers there;
+   * the server never echoes it); on the SSE fallback as an `Authorization: Bearer` header. Never
+   * in a URL. Needs at least one real subprotocol in `protocols`.
+   */
+  token?: string | (() => string);
 }
 
 /** The options after checking, with every default filled in. */
@@ -31,9 +38,11 @@ export interface Settings {
   reconnect: Required<ReconnectOptions> | false;
   WebSocket: WebSocketConstructor | undefined;
   fetch: typeof fetch;
+  /** The current token, if any. */
+  token: (() => string) | undefined;
 }
 
-const OPTION_NAMES = new Set(['protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch']);
+const OPTION_NAMES = new Set(['protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch', 'token']);
 const RECONNECT_NAMES = new Set(Object.keys(DEFAULT_RECONNECT));
 const TRANSPORTS = new Set(['websocket', 'sse']);
 
@@ -73,5 +82,14 @@ export function resolveOptions(options: ConnectOptions): Settings {
   const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (typeof fetchImpl !== 'function' && transports.includes('sse')) throw new TypeError('connect(): no fetch for the SSE transport; pass options.fetch');
   if (WebSocketClass !== undefined && typeof WebSocketClass !== 'function') throw new TypeError('connect(): options.WebSocket must be a class');
-  return { protocols, transports, livenessTimeout, reconnect, WebSocket: WebSocketClass, fetch: fetchImpl };
+  const { token } = options;
+  if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
+    throw new TypeError('connect(): token must be a string or a function returning one');
+  }
+  // A 101 that names no subprotocol fails in browsers that offered one (the token entry).
+  if (token !== undefined && protocols.length === 0) throw new TypeError('connect(): token needs at least one subprotocol in protocols');
+  return {
+    protocols, transports, livenessTimeout, reconnect, WebSocket: WebSocketClass, fetch: fetchImpl,
+    token: typeof token === 'string' ? () => token : token,
+  };
 }

@@ -2,6 +2,7 @@
  * The socket the app holds. It outlives its transports: it picks one, queues what the app sends
  * until one is open, and reconnects with backoff when a connection fails for a transient reason.
  */
+import { toBase64url } from './base64.js';
 import { DEFAULT_RECONNECT, backoffDelay } from './backoff.js';
 import { CloseCode, isTransient } from './close-codes.js';
 import { CloseEvent } from './events.js';
@@ -182,7 +183,9 @@ export class SwitchyardSocket extends EventTarget {
     this.#transportName = 'websocket';
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
     const url = withParams(this.#urls.websocket, { __sy: '1' });
-    this.#transport = openWebSocket(WebSocketClass, url, this.#settings.protocols, this.#settings.livenessTimeout, this.#listener((ending) => {
+    const { token } = this.#settings;
+    const protocols = token ? [...this.#settings.protocols, `base64url.bearer.${toBase64url(token())}`] : this.#settings.protocols;
+    this.#transport = openWebSocket(WebSocketClass, url, protocols, this.#settings.livenessTimeout, this.#listener((ending) => {
       if (ending.opened) this.#ended(ending);
       // The handshake failed or the path is silent: fall back, if allowed.
       else if (this.#settings.transports.includes('sse')) this.#trySse(true);
@@ -191,11 +194,11 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #trySse(afterWebSocket: boolean): void {
-    const { protocols, fetch: fetchImpl, livenessTimeout, reconnect, WebSocket: WebSocketClass } = this.#settings;
+    const { protocols, fetch: fetchImpl, livenessTimeout, reconnect, WebSocket: WebSocketClass, token } = this.#settings;
     this.#transportName = 'sse';
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
-      { url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT },
+      { url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token },
       {
         ...listener,
         open: (protocol) => {

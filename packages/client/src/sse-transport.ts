@@ -22,6 +22,8 @@ export interface EventStreamSettings {
   openTimeout: number;
   /** Timing of stream resumes and POST retries. */
   backoff: Required<ReconnectOptions>;
+  /** The bearer token for every request, in an Authorization header. */
+  token?: (() => string) | undefined;
 }
 
 /** A frame of a POST body, as the protocol writes it. */
@@ -225,6 +227,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     if (resuming) headers[SESSION_HEADER] = session!;
     if (resuming && lastEventId !== '') headers['Last-Event-ID'] = lastEventId;
+    if (settings.token) headers.Authorization = `Bearer ${settings.token()}`;
     const href = withParams(url, {
       __sy: 'sse',
       __sy_protocols: protocols.length > 0 ? protocols.join(',') : undefined,
@@ -335,7 +338,11 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       const timeout = setTimeout(() => controller.abort(), POST_TIMEOUT);
       answer = fetchImpl(withParams(url, { __sy: 'post' }), {
         method: 'POST',
-        headers: { 'Content-Type': 'text/plain;charset=UTF-8', [SESSION_HEADER]: session },
+        headers: {
+          'Content-Type': 'text/plain;charset=UTF-8',
+          [SESSION_HEADER]: session,
+          ...(settings.token ? { Authorization: `Bearer ${settings.token()}` } : {}),
+        },
         body: current.body,
         signal: controller.signal,
       }).then((response) => {

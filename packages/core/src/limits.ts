@@ -138,15 +138,16 @@ export class AdmissionLimits {
 
   /**
    * Forgets the buckets that are full again: they would admit as a new one does. Under a flood
-   * from more addresses than that, the oldest go too, which at worst lets such a client start
-   * again with a full bucket.
+   * from more addresses than that, the oldest go too (a tenth at a time), which at worst lets
+   * such a client start again with a full bucket.
    */
   #forgetFull(rate: Rate, now: number): void {
     for (const [address, bucket] of this.#buckets) {
       if (bucket.full(rate, now)) this.#buckets.delete(address);
     }
+    // Down to 90% at once, so that a flood pays this scan once per thousand new addresses.
     for (const address of this.#buckets.keys()) {
-      if (this.#buckets.size < MAX_TRACKED_ADDRESSES) break;
+      if (this.#buckets.size < MAX_TRACKED_ADDRESSES * 0.9) break;
       this.#buckets.delete(address);
     }
   }

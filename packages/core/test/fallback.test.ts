@@ -433,7 +433,8 @@ describe('fallback: SSE + POST sessions', () => {
     reader.write('GET /ws?__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
     reader.pause();
     try {
-      await vi.waitFor(() => expect(closedAt).toBeGreaterThan(0));
+      // Sending 16 MiB through the SSE encoder takes a while on a loaded machine.
+      await vi.waitFor(() => expect(closedAt).toBeGreaterThan(0), { timeout: 5000 });
       await delay(4000);
       expect(sockets.map((socket) => socket.destroyed)).toEqual([false]);
       await vi.waitFor(() => expect(sockets[0]!.destroyed).toBe(true), { timeout: 3000 });
@@ -441,5 +442,5 @@ describe('fallback: SSE + POST sessions', () => {
     } finally {
       reader.destroy();
     }
-  }, 15_000);
+  }, 20_000);
 });

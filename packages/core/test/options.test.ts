@@ -76,14 +76,19 @@ describe('nested options', () => {
   it('accepts every documented nested name', () => {
     const resolved = resolveOptions({
       heartbeat: { interval: 1, timeout: 2 },
-      fallback: { sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6 },
+      fallback: { sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6, replayBytes: 7, owner: () => 'ann' },
+      handshakeRate: { handshakes: 1, per: 2, burst: 3 },
+      rateLimit: { messages: 1, bytes: 2, per: 3, burst: 4, burstBytes: 5 },
       compression: {
         threshold: 1, concurrencyLimit: 1, serverNoContextTakeover: true, clientNoContextTakeover: true,
         serverMaxWindowBits: 10, clientMaxWindowBits: 10, zlibDeflateOptions: {}, zlibInflateOptions: {},
       },
     });
     expect(resolved.heartbeat).toEqual({ interval: 1, timeout: 2 });
-    expect(resolved.fallback).toEqual({ sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6 });
+    expect(resolved.fallback).toMatchObject({ sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6, replayBytes: 7 });
+    expect(resolved.handshakeRate).toEqual({ count: 1, per: 2, burst: 3 });
+    expect(resolved.messageRate).toEqual({ count: 1, per: 3, burst: 4 });
+    expect(resolved.byteRate).toEqual({ count: 2, per: 3, burst: 5 });
   });
 
   it('refuses any key that is not a known name, inherited or odd ones included (generated)', () => {

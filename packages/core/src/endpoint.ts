@@ -3,10 +3,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
-import type { CloseEvent, ConnectionHost } from './connection.js';
+import type { CloseEvent } from './connection.js';
 import { Connection, RoutedWebSocket, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kWs } from './connection.js';
 import { HandshakeRejection } from './errors.js';
-import type { FallbackParams, Owner, ResolvedFallbackOptions, SessionHost } from './fallback.js';
+import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
 import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
 import { AdmissionLimits, TokenBucket } from './limits.js';
@@ -63,8 +63,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
  * one per `websocket(...)` call and pass it every request it `handles()`: WebSocket upgrades,
  * and the SSE streams and POSTs of the fallback transport.
+ *
+ * It is the ConnectionHost and SessionHost of what it creates, checked where it passes `this`.
+ * It has no `implements` clause: the published types leave out the internal members those
+ * interfaces name, and the clause would then fail to compile for users.
  */
-export class Endpoint<Context = undefined> implements ConnectionHost, SessionHost {
+export class Endpoint<Context = undefined> {
   /** The open connections. */
   readonly connections = new Set<Connection<Context>>();
   /** Settings with defaults applied. */

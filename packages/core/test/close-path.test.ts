@@ -12,6 +12,9 @@ import type { CloseEvent, Connection, Handlers } from '@switchyard/express';
 import { RoutedWebSocket, kWs } from '../dist/connection.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
 
+// The published types strip @internal members such as [kWs]; the test reaches past them.
+const rawOf = (connection: Connection): RoutedWebSocket => (connection as unknown as { [kWs]: RoutedWebSocket })[kWs];
+
 type Ended = Writable & { end(...args: unknown[]): Writable };
 
 const servers: http.Server[] = [];
@@ -53,7 +56,7 @@ describe('the server side of a connection under ws', () => {
     const inbox = messages(client);
     client.send('routed');
     expect((await inbox.next()).data.toString()).toBe('routed');
-    const raw = server![kWs];
+    const raw = rawOf(server!);
     expect(raw).toBeInstanceOf(RoutedWebSocket);
     expect(raw.eventNames()).toEqual([]);
     client.close();
@@ -67,7 +70,7 @@ describe('the server side of a connection under ws', () => {
       const port = await start({ heartbeat: false, open(ws) { server = ws; ws.send('hi'); }, close(_ws, event) { events.push(event); } });
       const client = await openWs(`ws://127.0.0.1:${port}/ws`);
       await messages(client).next();
-      const raw = server![kWs] as unknown as { _receiver: Ended; _socket: Ended };
+      const raw = rawOf(server!) as unknown as { _receiver: Ended; _socket: Ended };
       const ends = countEnds([raw._receiver, raw._socket]);
       try {
         const done = closed(client);
@@ -93,7 +96,7 @@ describe('the server side of a connection under ws', () => {
     const port = await start({ heartbeat: false, open(ws) { server = ws; ws.send('hi'); } });
     const client = await openWs(`ws://127.0.0.1:${port}/ws`);
     await messages(client).next();
-    const receiver = (server![kWs] as unknown as { _receiver: Ended })._receiver;
+    const receiver = (rawOf(server!) as unknown as { _receiver: Ended })._receiver;
     receiver.end();
     expect(receiver.writableEnded).toBe(true);
     // A second end() that asks for a callback must reach Node's end(), which calls it (with

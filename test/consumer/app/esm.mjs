@@ -1,0 +1,53 @@
+// A user's app in plain ESM JavaScript: on each framework an echo endpoint at /echo with the
+// subprotocol `chat`, an `upgrade` hook that refuses a missing token with 401, and a context
+// that `message` reads. It prints the ports as one JSON line; SIGTERM shuts it down.
+import express from 'express';
+import Koa from 'koa';
+import Fastify from 'fastify';
+import { websocket as expressWebsocket, reject, shutdown } from '@switchyard/express';
+import { websocket as koaWebsocket } from '@switchyard/koa';
+import fastifyWebsocket from '@switchyard/fastify';
+import { createHub, CloseCode } from '@switchyard/core';
+import { redisHub } from '@switchyard/redis';
+import { connect } from '@switchyard/client';
+
+const handlers = () => ({
+  protocols: ['chat'],
+  upgrade(req) {
+    if (req.query.token !== 'letmein') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+    return { context: { user: 'ann' } };
+  },
+  message(ws, data) { ws.send(`${ws.context.user}: ${data}`); },
+});
+
+function listen(server) {
+  return new Promise((resolve) => server.once('listening', () => resolve(server.address().port)));
+}
+
+const expressApp = express();
+expressApp.use('/echo', expressWebsocket(handlers()));
+const expressServer = expressApp.listen(0, '127.0.0.1');
+const expressPort = listen(expressServer);
+
+const koaApp = new Koa();
+koaApp.use(koaWebsocket(handlers()));
+const koaServer = koaApp.listen(0, '127.0.0.1');
+const koaPort = listen(koaServer);
+
+const fastifyApp = Fastify();
+await fastifyApp.register(fastifyWebsocket);
+fastifyApp.get('/echo', { websocket: handlers() });
+await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
+
+console.log(JSON.stringify({
+  express: await expressPort,
+  koa: await koaPort,
+  fastify: fastifyApp.server.address().port,
+  exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
+}));
+
+process.once('SIGTERM', async () => {
+  await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);
+  expressServer.close();
+  koaServer.close();
+});

@@ -436,14 +436,14 @@ export function runFallback(harness: Harness): void {
           const { proxy, url } = await echoBehind('pass');
           const client = fixture.client(url, options());
           await client.opened();
-          client.socket.send('close:4001:bye');
-          expect(await client.nextClose()).toEqual({ code: 4001, reason: 'bye', wasClean: true, willReconnect: false });
+          client.socket.send('close:4100:bye');
+          expect(await client.nextClose()).toEqual({ code: 4100, reason: 'bye', wasClean: true, willReconnect: false });
           expect(client.socket.readyState).toBe(client.socket.CLOSED);
           const requests = proxy.requests.length;
           client.socket.send('discarded');
           await delay(300);
           expect(proxy.requests.length).toBe(requests);
-          expect(client.events).toEqual(['open', 'close 4001']);
+          expect(client.events).toEqual(['open', 'close 4100']);
         });
 
         it('the server restarts (1012): the client reconnects and sends what it queued, in order', async () => {

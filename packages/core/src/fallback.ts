@@ -54,7 +54,8 @@ export const SESSION_HEADER = 'switchyard-session';
 
 /**
  * How long a closed session's stream may take to flush its last events before its socket is
- * destroyed. A 1008 (slow consumer) stream is destroyed at once: its reader is the problem.
+ * destroyed. A slow consumer's stream (1008 with its buffer backed up) is destroyed at once: its
+ * reader is the problem.
  */
 export const STREAM_CLOSE_TIMEOUT = 5000;
 
@@ -320,7 +321,10 @@ export class SseSocket extends EventEmitter {
     if (stream) {
       stream.off('close', onStreamClose);
       stream.off('drain', onStreamDrain);
-      if (endStream) endStreamWithin(stream, code === CloseCode.POLICY_VIOLATION ? 0 : STREAM_CLOSE_TIMEOUT);
+      // A slow consumer's stream (1008, and backed up) is the problem itself: no close event
+      // can get through it. A 1008 for anything else (a rate limit) ends like any close.
+      const slow = code === CloseCode.POLICY_VIOLATION && stream.writableNeedDrain;
+      if (endStream) endStreamWithin(stream, slow ? 0 : STREAM_CLOSE_TIMEOUT);
     }
     this.#events = [];
     this.#eventBytes = 0;

@@ -163,11 +163,12 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       channels.handshakeStart.publish(message);
     }
     return this.#handle(req, res, extras, fallback).then((status) => {
-      const accepted = status === (transport === 'sse' ? 200 : 101);
-      if (!accepted) this.counters?.refuse(status);
+      // An accepted handshake was reported as its connection opened.
+      if (status === (transport === 'sse' ? 200 : 101)) return status;
+      this.counters?.refuse(status);
       if (channels.handshakeEnd.hasSubscribers) {
-        const connection = (req as IncomingMessage & { [kOpened]?: Connection<any, any, any> })[kOpened];
-        const message: HandshakeEndMessage = { request: req, transport, path, status, accepted, reason: accepted ? '' : (req as IncomingMessage & { [kReason]?: string })[kReason] ?? '', connection };
+        const reason = (req as IncomingMessage & { [kReason]?: string })[kReason] ?? '';
+        const message: HandshakeEndMessage = { request: req, transport, path, status, accepted: false, reason, connection: undefined };
         channels.handshakeEnd.publish(message);
       }
       return status;
@@ -478,7 +479,11 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     this.connections.add(connection);
     const transport = connection.transport;
     this.counters?.opened(transport);
-    if (channels.handshakeEnd.hasSubscribers) (req as IncomingMessage & { [kOpened]?: Connection<any, any, any> })[kOpened] = connection;
+    if (channels.handshakeEnd.hasSubscribers) {
+      const status = transport === 'sse' ? 200 : 101;
+      const message: HandshakeEndMessage = { request: req, transport, path: info.path, status, accepted: true, reason: '', connection };
+      channels.handshakeEnd.publish(message);
+    }
     if (channels.open.hasSubscribers) {
       const message: OpenMessage = { connection, request: req, transport };
       channels.open.publish(message);
@@ -842,8 +847,7 @@ function sweepLifetimes(endpoint: Endpoint<unknown>): void {
   }
 }
 
-/** On a handshake request, while `switchyard:handshake:end` has subscribers: the connection it opened, or why it was refused. */
-const kOpened = Symbol('switchyard.opened');
+/** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');
 
 function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {

@@ -10,12 +10,15 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import type { Connection } from './connection.js';
+import type { Endpoint } from './endpoint.js';
 
 /** The transports a connection can use. */
 export type Transport = 'websocket' | 'sse';
 
 /** `switchyard:handshake:start`: a WebSocket upgrade or an SSE session request reached an endpoint. */
 export interface HandshakeStartMessage {
+  /** The endpoint answering it: `endpoint.stats()`, `endpoint.options`. */
+  endpoint: Endpoint<any>;
   /** Node's request. An HTTP instrumentation's context is active while this is published. */
   request: IncomingMessage;
   /** `'websocket'` for an upgrade, `'sse'` for the fallback's stream request. */
@@ -41,6 +44,7 @@ export interface HandshakeEndMessage {
 
 /** `switchyard:connection:open`: a connection opened (before the `open` hook runs). */
 export interface OpenMessage {
+  endpoint: Endpoint<any>;
   connection: Connection<any, any, any>;
   /** The handshake request; its trace context is the parent of anything the connection does. */
   request: IncomingMessage;

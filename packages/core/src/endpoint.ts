@@ -159,7 +159,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
     if (transport === undefined) return this.#handle(req, res, extras, fallback);
     const path = fallback.url.split('?', 1)[0]!;
     if (channels.handshakeStart.hasSubscribers) {
-      const message: HandshakeStartMessage = { request: req, transport, path };
+      const message: HandshakeStartMessage = { endpoint: this, request: req, transport, path };
       channels.handshakeStart.publish(message);
     }
     return this.#handle(req, res, extras, fallback).then((status) => {
@@ -485,7 +485,7 @@ export class Endpoint<Context = undefined> implements ConnectionHost, SessionHos
       channels.handshakeEnd.publish(message);
     }
     if (channels.open.hasSubscribers) {
-      const message: OpenMessage = { connection, request: req, transport };
+      const message: OpenMessage = { endpoint: this, connection, request: req, transport };
       channels.open.publish(message);
     }
     if (transport === 'sse' && channels.fallback.hasSubscribers) {

@@ -1,0 +1,384 @@
+/**
+ * Observability and the typed connection API on every adapter: the diagnostics channels in
+ * order over a connection's life, `endpoint.stats()` against a scripted session, validated
+ * messages (zod, valibot, arktype, and a hostile fuzz), `for await` with a slow consumer
+ * (bounded queue, a paused socket, backpressure reaching the client; and on the SSE fallback),
+ * and `drain()` resolving only once the socket takes more.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { type } from 'arktype';
+import * as v from 'valibot';
+import { z } from 'zod';
+import { connect } from '@switchyard/client';
+import type { Connection, Endpoint, Handlers, StandardSchemaV1 } from '@switchyard/core';
+import { CHANNELS, CloseCode } from '@switchyard/core';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { closed, delay, messages, openWs } from '../helpers.js';
+
+type Recorded = { channel: string; message: Record<string, unknown> };
+
+/** Records every switchyard channel event while subscribed. */
+function record(): { events: Recorded[]; stop(): void } {
+  const events: Recorded[] = [];
+  const listeners = Object.values(CHANNELS).map((channel) => {
+    const listener = (message: unknown): void => { events.push({ channel, message: message as Record<string, unknown> }); };
+    diagnosticsChannel.subscribe(channel, listener);
+    return [channel, listener] as const;
+  });
+  return { events, stop: () => { for (const [channel, listener] of listeners) diagnosticsChannel.unsubscribe(channel, listener); } };
+}
+
+/** The endpoint behind the next handshake, from the channel that carries it. */
+function nextEndpoint(): Promise<Endpoint<any>> {
+  return new Promise((resolve) => {
+    const listener = (message: unknown): void => {
+      diagnosticsChannel.unsubscribe(CHANNELS.handshakeStart, listener);
+      resolve((message as { endpoint: Endpoint<any> }).endpoint);
+    };
+    diagnosticsChannel.subscribe(CHANNELS.handshakeStart, listener);
+  });
+}
+
+/** The ws socket under a connection (a Symbol-keyed internal). */
+function socketOf(connection: Connection<any, any, any>): WebSocket & { _socket: import('node:net').Socket } {
+  const key = Object.getOwnPropertySymbols(connection).find((s) => s.description === 'switchyard.ws')!;
+  return (connection as unknown as Record<symbol, WebSocket & { _socket: import('node:net').Socket }>)[key]!;
+}
+
+/** Messages waiting in a connection's `for await` queue. */
+function queueLength(connection: Connection<any, any, any>): number {
+  const key = Object.getOwnPropertySymbols(connection).find((s) => s.description === 'switchyard.queue')!;
+  return (connection as unknown as Record<symbol, { length: number }>)[key]!.length;
+}
+
+const schemas: Array<[string, StandardSchemaV1<unknown, { text: string; n: number }>]> = [
+  ['zod', z.object({ text: z.string(), n: z.number().int() })],
+  ['valibot', v.object({ text: v.string(), n: v.pipe(v.number(), v.integer()) })],
+  ['arktype', type({ text: 'string', n: 'number.integer' })],
+];
+
+export function runObservability(harness: Harness): void {
+  describe(`${harness.name}: observability and typed connections`, () => {
+    const running: Started[] = [];
+    const clients: WebSocket[] = [];
+    const serve = async (mounts: Mount[]): Promise<Started> => {
+      const started = await start(harness, mounts);
+      running.push(started);
+      return started;
+    };
+    const open = async (url: string, protocols?: string | string[]): Promise<WebSocket> => {
+      const ws = await openWs(url, protocols);
+      clients.push(ws);
+      return ws;
+    };
+    afterEach(async () => {
+      for (const client of clients.splice(0)) client.terminate();
+      await Promise.all(running.splice(0).map((s) => s.close()));
+    });
+
+    it('publishes every channel event in order over a connection life, and for refusals and failures', async () => {
+      const s = await serve([{ path: '/echo', handlers: {
+        heartbeat: false, protocols: ['chat'], maxConnections: 1,
+        message(ws, data) {
+          if (data === 'throw') throw new Error('handler failed');
+          ws.send(data);
+        },
+      } satisfies Handlers<undefined> }]);
+      const recorder = record();
+      try {
+        const ws = await open(s.url('/echo?x=1'), 'chat');
+        const inbox = messages(ws);
+        ws.send('hello');
+        await inbox.next();
+        await expect(openWs(s.url('/echo'), 'chat')).rejects.toThrow(/503/);
+        ws.close(1000, 'bye');
+        await closed(ws);
+        await vi.waitFor(() => expect(recorder.events.filter((e) => e.channel === CHANNELS.close)).toHaveLength(1));
+        await vi.waitFor(() => expect(recorder.events.filter((e) => e.channel === CHANNELS.handshakeEnd)).toHaveLength(2));
+
+        const failing = await open(s.url('/echo'), 'chat');
+        failing.send('throw');
+        expect((await closed(failing)).code).toBe(CloseCode.INTERNAL_ERROR);
+        await vi.waitFor(() => expect(recorder.events.filter((e) => e.channel === CHANNELS.close)).toHaveLength(2));
+      } finally {
+        recorder.stop();
+      }
+      const summary = recorder.events.map(({ channel, message: m }) => {
+        switch (channel) {
+          case CHANNELS.handshakeStart: return `${channel} ${m.transport} ${m.path}`;
+          case CHANNELS.handshakeEnd: return `${channel} ${m.status} ${m.accepted} ${m.reason}`;
+          case CHANNELS.messageIn: case CHANNELS.messageOut: return `${channel} ${m.size} ${m.isBinary}`;
+          case CHANNELS.close: return `${channel} ${m.code} ${m.reason} ${m.wasClean} ${m.closedBy}`;
+          case CHANNELS.error: return `${channel} ${(m.error as Error).message}`;
+          case CHANNELS.limit: return `${channel} ${m.limit} ${m.action} ${m.status}`;
+          default: return channel;
+        }
+      });
+      expect(summary).toEqual([
+        'switchyard:handshake:start websocket /echo',
+        'switchyard:handshake:end 101 true ',
+        'switchyard:connection:open',
+        'switchyard:message:in 5 false',
+        'switchyard:message:out 5 false',
+        'switchyard:handshake:start websocket /echo',
+        'switchyard:limit maxConnections refused 503',
+        'switchyard:handshake:end 503 false This endpoint is full (1 connections)',
+        'switchyard:connection:close 1000 bye true client',
+        'switchyard:handshake:start websocket /echo',
+        'switchyard:handshake:end 101 true ',
+        'switchyard:connection:open',
+        'switchyard:message:in 5 false',
+        'switchyard:connection:error handler failed',
+        'switchyard:connection:close 1011 Internal error true server',
+      ]);
+      const opened = recorder.events.find((e) => e.channel === CHANNELS.open)!.message;
+      expect(opened.transport).toBe('websocket');
+      expect((opened.connection as Connection).request.path).toBe('/echo');
+    });
+
+    it('publishes the fallback transport and backpressure', async () => {
+      const s = await serve([{ path: '/big', handlers: {
+        heartbeat: false, highWaterMark: 1024,
+        message(ws) { ws.send('x'.repeat(64 * 1024)); },
+      } satisfies Handlers<undefined> }]);
+      const recorder = record();
+      try {
+        const sse = connect(s.url('/big').replace('ws:', 'http:'), { transports: ['sse'], reconnect: false });
+        await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
+        sse.close();
+        const ws = await open(s.url('/big'));
+        const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+        raw.pause();
+        for (let i = 0; i < 200; i++) ws.send('go');
+        await vi.waitFor(() => expect(recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'full')).toBe(true));
+        raw.resume();
+        await vi.waitFor(() => expect(recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'drained')).toBe(true));
+      } finally {
+        recorder.stop();
+      }
+      const fallback = recorder.events.find((e) => e.channel === CHANNELS.fallback)!;
+      expect(fallback.message.transport).toBe('sse');
+      expect(recorder.events.find((e) => e.channel === CHANNELS.handshakeStart)!.message.transport).toBe('sse');
+      const full = recorder.events.find((e) => e.channel === CHANNELS.backpressure)!.message;
+      expect(full.highWaterMark).toBe(1024);
+      expect(full.bufferedAmount as number).toBeGreaterThan(1024);
+    });
+
+    it('stats() matches a scripted session exactly', async () => {
+      const s = await serve([{ path: '/stats', handlers: {
+        heartbeat: { interval: 20, timeout: 5000 }, protocols: ['chat'],
+        message(ws, data, isBinary) {
+          if (data === 'leave') ws.close(4000, 'asked');
+          else ws.send(isBinary ? data : `${data as string}!`);
+        },
+      } satisfies Handlers<undefined> }]);
+      const endpointPromise = nextEndpoint();
+      const a = await open(s.url('/stats'), 'chat');
+      const endpoint = await endpointPromise;
+      const b = await open(s.url('/stats'), 'chat');
+      await expect(openWs(s.url('/stats'), 'soap')).rejects.toThrow(/400/);
+      const sse = connect(s.url('/stats').replace('ws:', 'http:'), { transports: ['sse'], protocols: ['chat'], reconnect: false });
+      await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
+      expect(endpoint.stats().open).toEqual({ websocket: 2, sse: 1 });
+      const inbox = messages(a);
+      a.send('héllo');        // 6 bytes in, 7 out
+      a.send(Buffer.alloc(10)); // 10 in, 10 out
+      await inbox.next();
+      await inbox.next();
+      await vi.waitFor(() => expect(endpoint.stats().rtt.count).toBeGreaterThanOrEqual(2), { timeout: 3000 });
+      b.send('leave');        // 5 in, closed with 4000
+      await closed(b);
+      a.close(1000);
+      await closed(a);
+      sse.close();
+      await vi.waitFor(() => expect(endpoint.stats().open).toEqual({ websocket: 0, sse: 0 }));
+      const stats = endpoint.stats();
+      expect({ ...stats, rtt: undefined }).toEqual({
+        open: { websocket: 0, sse: 0 },
+        handshakes: { accepted: 3, refused: { 400: 1 } },
+        messages: { in: 3, out: 2 },
+        bytes: { in: 21, out: 17 },
+        closes: { 1000: 2, 4000: 1 },
+        rtt: undefined,
+      });
+      expect(stats.rtt.p50).toBeGreaterThanOrEqual(0);
+      expect(stats.rtt.p99!).toBeGreaterThanOrEqual(stats.rtt.p50!);
+      expect(stats.rtt.max!).toBeLessThan(5000);
+    });
+
+    for (const [name, schema] of schemas) {
+      it(`schema (${name}): valid messages reach message() parsed; invalid JSON or data closes with 1007`, async () => {
+        const s = await serve([{ path: '/typed', handlers: {
+          heartbeat: false, schema,
+          message(ws, msg) { ws.send({ echo: msg.text.toUpperCase(), n: msg.n + 1 }); },
+        } as Handlers<any> }]);
+        const ws = await open(s.url('/typed'));
+        const inbox = messages(ws);
+        ws.send(JSON.stringify({ text: 'hi', n: 1 }));
+        expect(JSON.parse((await inbox.next()).data.toString())).toEqual({ echo: 'HI', n: 2 });
+        ws.send(Buffer.from(JSON.stringify({ text: 'bin', n: 2 })));
+        expect(JSON.parse((await inbox.next()).data.toString())).toEqual({ echo: 'BIN', n: 3 });
+        ws.send(JSON.stringify({ text: 'hi', n: 1.5 }));
+        expect(await closed(ws)).toEqual({ code: CloseCode.INVALID_PAYLOAD, reason: 'Invalid message' });
+
+        const bad = await open(s.url('/typed'));
+        bad.send('{not json');
+        expect((await closed(bad)).code).toBe(CloseCode.INVALID_PAYLOAD);
+      });
+    }
+
+    it('schema: the invalid hook gets the issues instead, and an async validator keeps messages in order', async () => {
+      const seen: unknown[] = [];
+      const slowEven: StandardSchemaV1<unknown, number> = {
+        '~standard': {
+          version: 1, vendor: 'test',
+          async validate(value) {
+            await delay(typeof value === 'number' ? (value % 3) * 5 : 0);
+            return typeof value === 'number' && value % 2 === 0 ? { value } : { issues: [{ message: 'not even' }] };
+          },
+        },
+      };
+      const s = await serve([{ path: '/async', handlers: {
+        heartbeat: false, schema: slowEven,
+        message(_ws, n) { seen.push(n); },
+        invalid(_ws, issues, data) { seen.push(`invalid ${String(data)}: ${issues.map((i) => i.message).join()}`); },
+      } satisfies Handlers<undefined, typeof slowEven> }]);
+      const ws = await open(s.url('/async'));
+      for (const n of [2, 4, 5, 6, 'x', 8]) ws.send(String(n));
+      await vi.waitFor(() => expect(seen).toHaveLength(6));
+      expect(seen).toEqual([2, 4, 'invalid 5: not even', 6, 'invalid x: Invalid JSON: ' + (() => { try { JSON.parse('x'); } catch (e) { return (e as Error).message; } })(), 8]);
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+    });
+
+    it('schema: hostile payloads never crash the server; each gets an echo or a 1007', async () => {
+      const s = await serve([{ path: '/fuzz', handlers: {
+        heartbeat: false, schema: z.object({ text: z.string() }),
+        message(ws, msg) { ws.send(msg.text); },
+      } as Handlers<any> }]);
+      await fc.assert(fc.asyncProperty(fc.oneof(fc.string(), fc.json(), fc.uint8Array().map((a) => Buffer.from(a)), fc.record({ text: fc.string() }).map((o) => JSON.stringify(o))), async (payload) => {
+        const ws = await openWs(s.url('/fuzz'));
+        const inbox = messages(ws);
+        const end = closed(ws);
+        ws.send(payload);
+        const outcome = await Promise.race([inbox.next(2000).then(() => 'echo'), end.then((c) => c.code)]);
+        ws.terminate();
+        let valid = false;
+        try { valid = typeof JSON.parse(Buffer.isBuffer(payload) ? payload.toString() : payload)?.text === 'string'; } catch { /* not JSON */ }
+        expect(outcome).toBe(valid ? 'echo' : CloseCode.INVALID_PAYLOAD);
+      }), { numRuns: 40 });
+    }, 30_000);
+
+    it('for await: in order, ends at close; a slow loop pauses the socket and the client feels it, memory bounded', async () => {
+      let connection: Connection | undefined;
+      let maxQueued = 0;
+      const received: number[] = [];
+      let ended = false;
+      let sawPaused = false;
+      const s = await serve([{ path: '/iter', handlers: {
+        heartbeat: false, maxPayload: 64 * 1024,
+        async open(ws) {
+          connection = ws;
+          socketOf(ws)._socket.on('pause', () => { sawPaused = true; });
+          for await (const { data, isBinary } of ws) {
+            expect(isBinary).toBe(true);
+            received.push((data as Buffer).readUInt32BE(0));
+            maxQueued = Math.max(maxQueued, queueLength(ws));
+            await delay(1);
+          }
+          ended = true;
+        },
+      } satisfies Handlers<undefined> }]);
+      const ws = await open(s.url('/iter'));
+      const count = 600;
+      const heapBefore = process.memoryUsage().heapUsed;
+      let peakClientBuffered = 0;
+      for (let i = 0; i < count; i++) {
+        const chunk = Buffer.alloc(32 * 1024);
+        chunk.writeUInt32BE(i, 0);
+        ws.send(chunk);
+      }
+      await vi.waitFor(() => {
+        peakClientBuffered = Math.max(peakClientBuffered, ws.bufferedAmount);
+        expect(sawPaused).toBe(true);
+      }, { timeout: 5000, interval: 5 });
+      // 19 MB were sent; the server holds a few hundred KB of them at most.
+      expect(peakClientBuffered).toBeGreaterThan(1024 * 1024);
+      await vi.waitFor(() => expect(received).toHaveLength(count), { timeout: 20_000 });
+      expect(received).toEqual(Array.from({ length: count }, (_, i) => i));
+      expect(maxQueued).toBeLessThan(64);
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024);
+      ws.close();
+      await vi.waitFor(() => expect(ended).toBe(true));
+      expect(connection!.readyState).toBe(3);
+    }, 30_000);
+
+    it('for await on the SSE fallback: in order, and a slow loop holds the POSTs', async () => {
+      const received: string[] = [];
+      let maxQueued = 0;
+      let ended = false;
+      let held = false;
+      const s = await serve([{ path: '/iter-sse', handlers: {
+        heartbeat: false,
+        async open(ws) {
+          for await (const { data } of ws) {
+            received.push(data as string);
+            maxQueued = Math.max(maxQueued, queueLength(ws));
+            const waitersKey = Object.getOwnPropertySymbols(ws).find((k) => k.description === 'switchyard.readWaiters');
+            if (waitersKey && Array.isArray((ws as unknown as Record<symbol, unknown>)[waitersKey])) held = true;
+            await delay(2);
+          }
+          ended = true;
+        },
+      } satisfies Handlers<undefined> }]);
+      const sse = connect(s.url('/iter-sse').replace('ws:', 'http:'), { transports: ['sse'], reconnect: false });
+      await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
+      const count = 300;
+      // In waves, so that POSTs arrive while the loop is behind.
+      for (let i = 0; i < count; i++) {
+        sse.send(String(i));
+        if (i % 30 === 29) await delay(5);
+      }
+      await vi.waitFor(() => expect(received).toHaveLength(count), { timeout: 20_000 });
+      expect(held).toBe(true);
+      expect(received).toEqual(Array.from({ length: count }, (_, i) => String(i)));
+      sse.close();
+      await vi.waitFor(() => expect(ended).toBe(true));
+      // One POST's frames at most sit in the queue: the next POST waits for its answer.
+      expect(maxQueued).toBeLessThan(count);
+    }, 30_000);
+
+    it('drain() resolves only once the socket is back under the high-water mark', async () => {
+      let server: Connection | undefined;
+      const s = await serve([{ path: '/drain', handlers: {
+        heartbeat: false, highWaterMark: 64 * 1024,
+        open(ws) { server = ws; },
+      } satisfies Handlers<undefined> }]);
+      const ws = await open(s.url('/drain'));
+      const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+      raw.pause();
+      await vi.waitFor(() => expect(server).toBeDefined());
+      const conn = server!;
+      // Fill until send() says no: the kernel buffers take a few MB first.
+      let sent = 0;
+      while (conn.send(Buffer.alloc(256 * 1024))) sent++;
+      expect(conn.bufferedAmount).toBeGreaterThan(64 * 1024);
+      let resolvedAt: number | undefined;
+      const drained = conn.drain().then(() => { resolvedAt = conn.bufferedAmount; });
+      await delay(200);
+      expect(resolvedAt).toBeUndefined();
+      raw.resume();
+      await drained;
+      expect(resolvedAt!).toBeLessThanOrEqual(64 * 1024);
+      expect(sent).toBeGreaterThanOrEqual(0);
+      expect(await conn.sendAsync('more')).toBe(true);
+      await expect(conn.drain()).resolves.toBeUndefined();
+      ws.terminate();
+      await vi.waitFor(() => expect(conn.readyState).toBe(3));
+      expect(await conn.sendAsync('late')).toBe(false);
+    });
+  });
+}

@@ -49,6 +49,11 @@ function socketOf(connection: Connection<any, any, any>): WebSocket & { _socket:
   return (connection as unknown as Record<symbol, WebSocket & { _socket: import('node:net').Socket }>)[key]!;
 }
 
+/** Handlers typed from their schemas, as a suite mount takes them. */
+function typed<S, O>(handlers: Handlers<undefined, S, O>): Handlers<any, any, any> {
+  return handlers as Handlers<any, any, any>;
+}
+
 /** Messages waiting in a connection's `for await` queue. */
 function queueLength(connection: Connection<any, any, any>): number {
   const key = Object.getOwnPropertySymbols(connection).find((s) => s.description === 'switchyard.queue')!;
@@ -212,10 +217,11 @@ export function runObservability(harness: Harness): void {
 
     for (const [name, schema] of schemas) {
       it(`schema (${name}): valid messages reach message() parsed; invalid JSON or data closes with 1007`, async () => {
-        const s = await serve([{ path: '/typed', handlers: {
+        const s = await serve([{ path: '/typed', handlers: typed({
           heartbeat: false, schema,
+          outgoing: z.object({ echo: z.string(), n: z.number() }),
           message(ws, msg) { ws.send({ echo: msg.text.toUpperCase(), n: msg.n + 1 }); },
-        } as Handlers<any> }]);
+        }) }]);
         const ws = await open(s.url('/typed'));
         const inbox = messages(ws);
         ws.send(JSON.stringify({ text: 'hi', n: 1 }));
@@ -242,11 +248,11 @@ export function runObservability(harness: Harness): void {
           },
         },
       };
-      const s = await serve([{ path: '/async', handlers: {
+      const s = await serve([{ path: '/async', handlers: typed({
         heartbeat: false, schema: slowEven,
         message(_ws, n) { seen.push(n); },
         invalid(_ws, issues, data) { seen.push(`invalid ${String(data)}: ${issues.map((i) => i.message).join()}`); },
-      } satisfies Handlers<undefined, typeof slowEven> }]);
+      }) }]);
       const ws = await open(s.url('/async'));
       for (const n of [2, 4, 5, 6, 'x', 8]) ws.send(String(n));
       await vi.waitFor(() => expect(seen).toHaveLength(6));
@@ -255,10 +261,10 @@ export function runObservability(harness: Harness): void {
     });
 
     it('schema: hostile payloads never crash the server; each gets an echo or a 1007', async () => {
-      const s = await serve([{ path: '/fuzz', handlers: {
+      const s = await serve([{ path: '/fuzz', handlers: typed({
         heartbeat: false, schema: z.object({ text: z.string() }),
         message(ws, msg) { ws.send(msg.text); },
-      } as Handlers<any> }]);
+      }) }]);
       await fc.assert(fc.asyncProperty(fc.oneof(fc.string(), fc.json(), fc.uint8Array().map((a) => Buffer.from(a)), fc.record({ text: fc.string() }).map((o) => JSON.stringify(o))), async (payload) => {
         const ws = await openWs(s.url('/fuzz'));
         const inbox = messages(ws);

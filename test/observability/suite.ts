@@ -357,6 +357,54 @@ export function runObservability(harness: Harness): void {
       expect(maxQueued).toBeLessThan(count);
     }, 30_000);
 
+    it('for await: a loop that breaks while reading is paused resumes the socket and hands messages back to message()', async () => {
+      const looped: string[] = [];
+      const hooked: string[] = [];
+      const s = await serve([{ path: '/break', handlers: {
+        heartbeat: false,
+        async open(ws) {
+          for await (const { data } of ws) {
+            looped.push(data as string);
+            await delay(50);
+            if (looped.length === 2) break;
+          }
+          ws.send('loop done');
+        },
+        message(ws, data) {
+          hooked.push(data as string);
+          if (data === 'last') ws.send('got last');
+        },
+      } satisfies Handlers<undefined> }]);
+      const ws = await open(s.url('/break'));
+      const inbox = messages(ws);
+      for (let i = 0; i < 40; i++) ws.send(String(i));
+      expect((await inbox.next(5000)).data.toString()).toBe('loop done');
+      ws.send('last');
+      expect((await inbox.next(5000)).data.toString()).toBe('got last');
+      expect(looped).toEqual(['0', '1']);
+      // What was queued for the loop when it broke is dropped with it; everything after reaches the hook in order.
+      expect(hooked.at(-1)).toBe('last');
+      const numbers = hooked.slice(0, -1).map(Number);
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    });
+
+    it('for await: a loop that throws closes with 1011 like a failing hook; a second loop is refused', async () => {
+      let second: unknown;
+      const s = await serve([{ path: '/throw', handlers: {
+        heartbeat: false,
+        async open(ws) {
+          const loop = ws[Symbol.asyncIterator]();
+          try { ws[Symbol.asyncIterator](); } catch (error) { second = error; }
+          await loop.next();
+          throw new Error('loop failed');
+        },
+      } satisfies Handlers<undefined> }]);
+      const ws = await open(s.url('/throw'));
+      ws.send('x');
+      expect((await closed(ws)).code).toBe(CloseCode.INTERNAL_ERROR);
+      expect(second).toEqual(new TypeError('This connection is already being iterated'));
+    });
+
     it('drain() resolves only once the socket is back under the high-water mark', async () => {
       let server: Connection | undefined;
       const s = await serve([{ path: '/drain', handlers: {

@@ -35,7 +35,7 @@ export function runOtel(harness: Harness): void {
     let s: Started;
     const clients: WebSocket[] = [];
     beforeAll(async () => {
-      instrumentation = instrumentSwitchyard({ meterProvider, tracerProvider, connectionSpans: true });
+      instrumentation = instrumentSwitchyard({ meterProvider, tracerProvider, connectionSpans: true, messageSizeHistogram: true });
       s = await start(harness, [{ path: '/chat', handlers: {
         heartbeat: false, protocols: ['chat'],
         message(ws, data) {
@@ -94,6 +94,8 @@ export function runOtel(harness: Harness): void {
         .toEqual([['receive', 'binary', 1], ['receive', 'text', 2], ['send', 'text', 2]]);
       const sizes = points(metrics.get(METRICS.messageSize)).find((p) => p.attributes['websocket.message.direction'] === 'receive' && p.attributes['websocket.message.type'] === 'text')!;
       expect((sizes.value as Histogram).sum).toBe(7);
+      expect(points(metrics.get(METRICS.messageBytes)).map((p) => [p.attributes['websocket.message.direction'], p.attributes['websocket.message.type'], p.value]).sort())
+        .toEqual([['receive', 'binary', 3], ['receive', 'text', 7], ['send', 'text', 16]]);
       expect(points(metrics.get(METRICS.closes))).toEqual([{ attributes: { 'websocket.close.code': 4000, 'websocket.close.initiator': 'server' }, value: 1 }]);
       expect((points(metrics.get(METRICS.connectionDuration))[0]!.value as Histogram).count).toBe(1);
       expect((points(metrics.get(METRICS.handshakeDuration)).reduce((n, p) => n + (p.value as Histogram).count, 0))).toBe(2);

@@ -12,7 +12,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, metrics, propagation, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Counter, Histogram, MeterProvider, Span, TracerProvider, UpDownCounter } from '@opentelemetry/api';
+import type { Attributes, BatchObservableResult, Context, Counter, Histogram, MeterProvider, Span, TracerProvider, UpDownCounter } from '@opentelemetry/api';
 import { CHANNELS } from '@switchyard/core';
 import type {
   BackpressureMessage, CloseMessage, Connection, ErrorMessage, HandshakeEndMessage, HandshakeStartMessage, LimitMessage,
@@ -33,8 +33,10 @@ export interface SwitchyardInstrumentationOptions {
   handshakeSpans?: boolean;
   /** A span per connection, from open to close, with the close code. Default false: long spans suit few backends. */
   connectionSpans?: boolean;
-  /** Count messages and their sizes (one subscriber call per message). Default true. */
+  /** Count messages and bytes (one subscriber call and two additions per message). Default true. */
   messageMetrics?: boolean;
+  /** Also a histogram of message sizes: an SDK record per message, which costs more than the echo itself. Default false. */
+  messageSizeHistogram?: boolean;
 }
 
 /** What {@link instrumentSwitchyard} returns. */
@@ -50,6 +52,7 @@ export const METRICS = {
   activeConnections: 'websocket.server.active_connections',
   connectionDuration: 'websocket.server.connection.duration',
   messages: 'websocket.server.messages',
+  messageBytes: 'websocket.server.message.bytes',
   messageSize: 'websocket.server.message.size',
   closes: 'websocket.server.closes',
   errors: 'websocket.server.errors',
@@ -93,8 +96,23 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
   const handshakeDuration: Histogram = meter.createHistogram(METRICS.handshakeDuration, { description: 'Time from the request to the 101 or the refusal', unit: 's' });
   const active: UpDownCounter = meter.createUpDownCounter(METRICS.activeConnections, { description: 'Open connections', unit: '{connection}' });
   const connectionDuration: Histogram = meter.createHistogram(METRICS.connectionDuration, { description: 'How long connections stayed open', unit: 's' });
-  const messages: Counter = meter.createCounter(METRICS.messages, { description: 'Messages received and sent', unit: '{message}' });
-  const messageSize: Histogram = meter.createHistogram(METRICS.messageSize, { description: 'Message payload sizes', unit: 'By' });
+  // Messages are counted in plain numbers here and read at collection time: an SDK counter's
+  // add() hashes its attributes on every call, which would cost more than the echo it counts.
+  const counts = new Float64Array(4);
+  const bytes = new Float64Array(4);
+  const messages = meter.createObservableCounter(METRICS.messages, { description: 'Messages received and sent', unit: '{message}' });
+  const messageBytes = meter.createObservableCounter(METRICS.messageBytes, { description: 'Message payload bytes received and sent', unit: 'By' });
+  const messageSize: Histogram | undefined = options.messageSizeHistogram
+    ? meter.createHistogram(METRICS.messageSize, { description: 'Message payload sizes', unit: 'By' })
+    : undefined;
+  const observeMessages = (result: BatchObservableResult): void => {
+    for (let i = 0; i < 4; i++) {
+      if (counts[i] === 0) continue;
+      const attributes = MESSAGE_ATTRIBUTES[i < 2 ? 'in' : 'out'][i & 1]!;
+      result.observe(messages, counts[i]!, attributes);
+      result.observe(messageBytes, bytes[i]!, attributes);
+    }
+  };
   const closes: Counter = meter.createCounter(METRICS.closes, { description: 'Closed connections, by close code and initiator', unit: '{connection}' });
   const errors: Counter = meter.createCounter(METRICS.errors, { description: 'Handler failures and protocol errors', unit: '{error}' });
   const limits: Counter = meter.createCounter(METRICS.limits, { description: 'Refusals, drops and closes by a limit', unit: '{event}' });
@@ -149,11 +167,15 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     span.end();
   };
 
-  const onMessage = (direction: 'in' | 'out') => (message: unknown): void => {
-    const { size, isBinary } = message as MessageMessage;
-    const attributes = MESSAGE_ATTRIBUTES[direction][isBinary ? 1 : 0]!;
-    messages.add(1, attributes);
-    messageSize.record(size, attributes);
+  const onMessage = (direction: 'in' | 'out') => {
+    const base = direction === 'in' ? 0 : 2;
+    return (message: unknown): void => {
+      const { size, isBinary } = message as MessageMessage;
+      const slot = base + (isBinary ? 1 : 0);
+      counts[slot]!++;
+      bytes[slot]! += size;
+      messageSize?.record(size, MESSAGE_ATTRIBUTES[direction][isBinary ? 1 : 0]!);
+    };
   };
   const onMessageIn = onMessage('in');
   const onMessageOut = onMessage('out');
@@ -199,8 +221,10 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     [CHANNELS.limit, onLimit],
     [CHANNELS.backpressure, onBackpressure],
   ];
-  if (options.messageMetrics ?? true) {
+  const messageMetrics = options.messageMetrics ?? true;
+  if (messageMetrics) {
     subscriptions.push([CHANNELS.messageIn, onMessageIn], [CHANNELS.messageOut, onMessageOut]);
+    meter.addBatchObservableCallback(observeMessages, [messages, messageBytes]);
   }
   for (const [name, listener] of subscriptions) diagnosticsChannel.subscribe(name, listener);
   let enabled = true;
@@ -209,6 +233,7 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
       if (!enabled) return;
       enabled = false;
       for (const [name, listener] of subscriptions) diagnosticsChannel.unsubscribe(name, listener);
+      if (messageMetrics) meter.removeBatchObservableCallback(observeMessages, [messages, messageBytes]);
     },
   };
 }

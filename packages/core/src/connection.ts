@@ -465,17 +465,19 @@ class ReadControlOf {
     this.#connection = connection;
   }
 
+  // A ws socket (routed, or injected in process) pauses its TCP socket; the SSE stand-in has no
+  // pause() and holds POST answers instead.
   pauseReading(): void {
     const connection = this.#connection;
     const ws = connection[kWs];
-    if (ws instanceof RoutedWebSocket) ws.pause();
+    if (ws instanceof WebSocket) ws.pause();
     else connection[kReadWaiters] ??= [];
   }
 
   resumeReading(): void {
     const connection = this.#connection;
     const ws = connection[kWs];
-    if (ws instanceof RoutedWebSocket) {
+    if (ws instanceof WebSocket) {
       ws.resume();
       return;
     }

@@ -340,6 +340,13 @@ export function runObservability(harness: Harness): void {
           ended = true;
         },
       } satisfies Handlers<undefined> }]);
+      // How long the server took to answer each POST of frames.
+      const postTimes: number[] = [];
+      s.server.on('request', (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+        if (!req.url?.includes('__sy=post')) return;
+        const started = performance.now();
+        res.on('finish', () => postTimes.push(performance.now() - started));
+      });
       const sse = connect(s.url('/iter-sse').replace('ws:', 'http:'), { transports: ['sse'], reconnect: false });
       await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
       const count = 300;
@@ -350,6 +357,9 @@ export function runObservability(harness: Harness): void {
       }
       await vi.waitFor(() => expect(received).toHaveLength(count), { timeout: 20_000 });
       expect(held).toBe(true);
+      // A POST that found the loop behind was answered only once it caught up (at 2 ms a message,
+      // a queue of 16+ takes 16 ms or more to halve); an unheld POST is answered in a few ms.
+      expect(Math.max(...postTimes)).toBeGreaterThan(15);
       expect(received).toEqual(Array.from({ length: count }, (_, i) => String(i)));
       sse.close();
       await vi.waitFor(() => expect(ended).toBe(true));

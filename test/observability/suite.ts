@@ -215,6 +215,61 @@ export function runObservability(harness: Harness): void {
       expect(stats.rtt.max!).toBeLessThan(5000);
     });
 
+    it('stats() matches generated sessions: any mix of text and binary sizes, echoes and closes', async () => {
+      const s = await serve([{ path: '/gen', handlers: {
+        heartbeat: false,
+        message(ws, data, isBinary) {
+          if (!isBinary && (data as string).startsWith('close:')) ws.close(Number((data as string).slice(6)));
+          else ws.send(data);
+        },
+      } satisfies Handlers<undefined> }]);
+      const message = fc.oneof(
+        fc.string({ maxLength: 40 }).filter((t) => !t.startsWith('close:')).map((text) => ({ text })),
+        fc.integer({ min: 0, max: 3000 }).map((size) => ({ size })),
+      );
+      const session = fc.array(fc.record({
+        messages: fc.array(message, { maxLength: 6 }),
+        end: fc.oneof(fc.constant({ by: 'client' as const, code: 1000 }), fc.integer({ min: 4000, max: 4999 }).map((code) => ({ by: 'server' as const, code }))),
+      }), { minLength: 1, maxLength: 4 });
+      const endpointPromise = nextEndpoint();
+      const first = await open(s.url('/gen'));
+      const endpoint = await endpointPromise;
+      first.close();
+      await closed(first);
+      await fc.assert(fc.asyncProperty(session, async (connections) => {
+        await vi.waitFor(() => expect(endpoint.stats().open.websocket).toBe(0));
+        const before = endpoint.stats();
+        const sockets = await Promise.all(connections.map(() => openWs(s.url('/gen'))));
+        const expected = { in: 0, out: 0, bytesIn: 0, bytesOut: 0, closes: new Map<number, number>() };
+        await Promise.all(connections.map(async ({ messages: script, end }, i) => {
+          const ws = sockets[i]!;
+          const inbox = messages(ws);
+          for (const m of script) {
+            const payload = 'text' in m ? m.text : Buffer.alloc(m.size, 7);
+            const bytes = 'text' in m ? Buffer.byteLength(m.text) : m.size;
+            ws.send(payload);
+            await inbox.next();
+            expected.in++; expected.out++; expected.bytesIn += bytes; expected.bytesOut += bytes;
+          }
+          const done = closed(ws);
+          if (end.by === 'client') ws.close(end.code);
+          else {
+            const text = `close:${end.code}`;
+            ws.send(text);
+            expected.in++; expected.bytesIn += text.length;
+          }
+          await done;
+          expected.closes.set(end.code, (expected.closes.get(end.code) ?? 0) + 1);
+        }));
+        await vi.waitFor(() => expect(endpoint.stats().open.websocket).toBe(0));
+        const after = endpoint.stats();
+        expect(after.messages).toEqual({ in: before.messages.in + expected.in, out: before.messages.out + expected.out });
+        expect(after.bytes).toEqual({ in: before.bytes.in + expected.bytesIn, out: before.bytes.out + expected.bytesOut });
+        expect(after.handshakes.accepted).toBe(before.handshakes.accepted + connections.length);
+        for (const [code, n] of expected.closes) expect(after.closes[code]).toBe((before.closes[code] ?? 0) + n);
+      }), { numRuns: 15 });
+    }, 30_000);
+
     for (const [name, schema] of schemas) {
       it(`schema (${name}): valid messages reach message() parsed; invalid JSON or data closes with 1007`, async () => {
         const s = await serve([{ path: '/typed', handlers: typed({

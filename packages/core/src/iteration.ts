@@ -27,7 +27,8 @@ export class MessageQueue<Data = string | Buffer> implements AsyncIterableIterat
   readonly #highWaterMark: number;
   #items: Array<{ message: IncomingMessage<Data>; size: number }> = [];
   #bytes = 0;
-  #waiter: ((result: IteratorResult<IncomingMessage<Data>>) => void) | undefined;
+  /** next() calls waiting for a message: one for `for await`, more if called by hand. */
+  #waiters: Array<(result: IteratorResult<IncomingMessage<Data>>) => void> = [];
   #ended = false;
   #paused = false;
 
@@ -49,9 +50,8 @@ export class MessageQueue<Data = string | Buffer> implements AsyncIterableIterat
   /** Hands a message to the loop, or queues it (and pauses reading when the queue is full). */
   push(data: Data, isBinary: boolean, size: number): void {
     if (this.#ended) return;
-    const waiter = this.#waiter;
+    const waiter = this.#waiters.shift();
     if (waiter) {
-      this.#waiter = undefined;
       waiter({ value: { data, isBinary }, done: false });
       return;
     }
@@ -66,11 +66,8 @@ export class MessageQueue<Data = string | Buffer> implements AsyncIterableIterat
   /** The connection closed: the loop gets what is queued, then ends. */
   end(): void {
     this.#ended = true;
-    const waiter = this.#waiter;
-    if (waiter && this.#items.length === 0) {
-      this.#waiter = undefined;
-      waiter({ value: undefined, done: true });
-    }
+    // Waiters exist only while nothing is queued.
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<IncomingMessage<Data>>> {
@@ -86,7 +83,7 @@ export class MessageQueue<Data = string | Buffer> implements AsyncIterableIterat
     }
     if (this.#ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
-      this.#waiter = resolve;
+      this.#waiters.push(resolve);
     });
   }
 
@@ -96,6 +93,7 @@ export class MessageQueue<Data = string | Buffer> implements AsyncIterableIterat
     this.#paused = false;
     this.#items = [];
     this.#bytes = 0;
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
     this.#control.detached();
     if (wasPaused) this.#control.resumeReading();
     return Promise.resolve({ value: undefined, done: true });

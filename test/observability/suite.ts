@@ -289,6 +289,11 @@ export function runObservability(harness: Harness): void {
         const bad = await open(s.url('/typed'));
         bad.send('{not json');
         expect((await closed(bad)).code).toBe(CloseCode.INVALID_PAYLOAD);
+
+        // Binary JSON with a byte that is not UTF-8 inside a string: refused, not read as U+FFFD.
+        const mangled = await open(s.url('/typed'));
+        mangled.send(Buffer.concat([Buffer.from('{"text":"a'), Buffer.from([0xff]), Buffer.from('","n":1}')]));
+        expect((await closed(mangled)).code).toBe(CloseCode.INVALID_PAYLOAD);
       });
     }
 
@@ -328,7 +333,10 @@ export function runObservability(harness: Harness): void {
         const outcome = await Promise.race([inbox.next(2000).then(() => 'echo'), end.then((c) => c.code)]);
         ws.terminate();
         let valid = false;
-        try { valid = typeof JSON.parse(Buffer.isBuffer(payload) ? payload.toString() : payload)?.text === 'string'; } catch { /* not JSON */ }
+        try {
+          const text = Buffer.isBuffer(payload) ? new TextDecoder('utf-8', { fatal: true }).decode(payload) : payload;
+          valid = typeof JSON.parse(text)?.text === 'string';
+        } catch { /* not UTF-8 or not JSON */ }
         expect(outcome).toBe(valid ? 'echo' : CloseCode.INVALID_PAYLOAD);
       }), { numRuns: 40 });
     }, 30_000);

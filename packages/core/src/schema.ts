@@ -45,6 +45,8 @@ export declare namespace StandardSchemaV1 {
   export type InferOutput<Schema extends StandardSchemaV1> = NonNullable<Schema['~standard']['types']>['output'];
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The issues of a message that was not JSON: one, without a path. */
 export function jsonIssue(error: unknown): StandardSchemaV1.Issue[] {
   return [{ message: `Invalid JSON: ${(error as Error).message}` }];
@@ -64,7 +66,9 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 export function validateMessage(schema: StandardSchemaV1, data: string | Buffer): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(typeof data === 'string' ? data : data.toString());
+    // Text frames were checked for UTF-8 by ws; a binary frame is decoded strictly, so that
+    // invalid bytes are refused instead of becoming U+FFFD inside a value that validates.
+    value = JSON.parse(typeof data === 'string' ? data : strictUtf8.decode(data));
   } catch (error) {
     return { issues: jsonIssue(error) };
   }

@@ -270,6 +270,33 @@ export function runObservability(harness: Harness): void {
       }), { numRuns: 15 });
     }, 30_000);
 
+    it('stats() and message:out count hub deliveries with their payload size, text as UTF-8', async () => {
+      const s = await serve([{ path: '/room', handlers: {
+        heartbeat: false,
+        open(ws) { ws.subscribe('room'); },
+        message(ws, data) { void ws.publish('room', data); },
+      } satisfies Handlers<undefined> }]);
+      const endpointPromise = nextEndpoint();
+      const a = await open(s.url('/room'));
+      const endpoint = await endpointPromise;
+      const b = await open(s.url('/room'));
+      const c = await open(s.url('/room'));
+      const inboxes = [messages(b), messages(c)];
+      const recorder = record();
+      try {
+        a.send('héllo wörld');            // 13 bytes, to b and c
+        a.send(Buffer.alloc(300, 1));      // 300 bytes (a 16-bit length in the frame), to b and c
+        a.send('x'.repeat(70_000));        // a 64-bit length in the frame
+        for (const inbox of inboxes) for (let i = 0; i < 3; i++) await inbox.next();
+      } finally {
+        recorder.stop();
+      }
+      expect(endpoint.stats().messages.out).toBe(6);
+      expect(endpoint.stats().bytes.out).toBe(2 * (13 + 300 + 70_000));
+      const out = recorder.events.filter((e) => e.channel === CHANNELS.messageOut).map((e) => [e.message.size, e.message.isBinary]);
+      expect(out).toEqual([[13, false], [13, false], [300, true], [300, true], [70_000, false], [70_000, false]]);
+    });
+
     for (const [name, schema] of schemas) {
       it(`schema (${name}): valid messages reach message() parsed; invalid JSON or data closes with 1007`, async () => {
         const s = await serve([{ path: '/typed', handlers: typed({

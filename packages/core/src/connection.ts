@@ -442,12 +442,22 @@ function isBinaryData(data: unknown): boolean {
   return Buffer.isBuffer(data) || ArrayBuffer.isView(data) || data instanceof ArrayBuffer || data instanceof SharedArrayBuffer;
 }
 
-/** Counts and publishes an outgoing message. */
-function countOut(connection: Connection<any, any, any>, data: SendData, isBinary: boolean): void {
+/**
+ * The payload length of a server frame (unmasked), read from its header: a hub delivers one
+ * frame to many sockets, and measuring a text payload per delivery would cost O(length) each.
+ */
+function framedLength(frame: Buffer): number {
+  const short = frame[1]! & 0x7f;
+  if (short < 126) return short;
+  return short === 126 ? frame.readUInt16BE(2) : Number(frame.readBigUInt64BE(2));
+}
+
+/** Counts and publishes an outgoing message (`known`: its size when already at hand). */
+function countOut(connection: Connection<any, any, any>, data: SendData, isBinary: boolean, known?: number): void {
   const counters = connection[kHost].counters;
   const observed = channels.messageOut.hasSubscribers;
   if (counters === undefined && !observed) return;
-  const size = sizeOf(data);
+  const size = known ?? sizeOf(data);
   if (counters !== undefined) {
     counters.messagesOut++;
     counters.bytesOut += size;
@@ -526,7 +536,7 @@ export function sendFrame(connection: Connection<any, any, any>, frame: Buffer, 
   } else {
     ws.send(payload, { binary: isBinary });
   }
-  countOut(connection, payload, isBinary);
+  countOut(connection, frame, isBinary, framedLength(frame));
   return checkBuffered(connection);
 }
 

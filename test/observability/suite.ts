@@ -505,6 +505,55 @@ export function runObservability(harness: Harness): void {
       expect(second).toEqual(new TypeError('This connection is already being iterated'));
     });
 
+    it('schema: a validator that throws, or an invalid hook that rejects, closes only that connection with 1011', async () => {
+      const throwing: StandardSchemaV1<unknown, unknown> = { '~standard': { version: 1, vendor: 'test', validate() { throw new Error('validator bug'); } } };
+      const s = await serve([
+        { path: '/throws', handlers: typed({ heartbeat: false, schema: throwing, message() {} }) },
+        { path: '/rejects', handlers: typed({
+          heartbeat: false, schema: z.number(),
+          message() {},
+          async invalid() { throw new Error('hook failed'); },
+        }) },
+      ]);
+      const a = await open(s.url('/throws'));
+      a.send('1');
+      expect((await closed(a)).code).toBe(CloseCode.INTERNAL_ERROR);
+      const b = await open(s.url('/rejects'));
+      b.send('"not a number"');
+      expect((await closed(b)).code).toBe(CloseCode.INTERNAL_ERROR);
+    });
+
+    it('for await: a loop that never reads again holds the socket paused; a client that leaves is found by the heartbeat and everything is freed', async () => {
+      let endpoint: Endpoint<any> | undefined;
+      let loopEnded = false;
+      let closeCode: number | undefined;
+      const s = await serve([{ path: '/stuck', handlers: {
+        // A paused socket reads nothing, the client's FIN included: the heartbeat finds it gone.
+        heartbeat: { interval: 100, timeout: 200 },
+        close(_ws, event) { closeCode = event.code; },
+        async open(ws) {
+          for await (const _ of ws) {
+            // Stuck until the client leaves; then the queued rest drains and the loop ends.
+            if (ws.readyState !== 3) await new Promise<void>((resolve) => ws.on('close', () => resolve()));
+          }
+          loopEnded = true;
+        },
+      } satisfies Handlers<undefined> }]);
+      const endpointPromise = nextEndpoint();
+      const ws = await open(s.url('/stuck'));
+      endpoint = await endpointPromise;
+      for (let i = 0; i < 300; i++) ws.send(Buffer.alloc(64 * 1024));
+      // The server stops reading: the client's own buffer fills instead.
+      await vi.waitFor(() => expect(ws.bufferedAmount).toBeGreaterThan(4 * 1024 * 1024), { timeout: 5000 });
+      const [connection] = endpoint.connections;
+      expect(queueLength(connection!)).toBeLessThan(64);
+      ws.terminate();
+      await vi.waitFor(() => expect(loopEnded).toBe(true), { timeout: 3000 });
+      expect(closeCode).toBe(CloseCode.ABNORMAL);
+      expect(endpoint.connections.size).toBe(0);
+      expect(endpoint.stats().open.websocket).toBe(0);
+    });
+
     it('drain() resolves only once the socket is back under the high-water mark', async () => {
       let server: Connection | undefined;
       const s = await serve([{ path: '/drain', handlers: {

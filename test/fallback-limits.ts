@@ -326,8 +326,9 @@ export function runFallbackLimits(harness: Harness): void {
       const after = await server.memory();
       expect(await server.connections()).toBe(1);
       report(`${harness.name}: echo of 100 × 1 MiB, heap held`, after.heapUsed - before.heapUsed);
-      // The replay budget (2 MiB) is the most a session may hold; acknowledged, it holds none.
-      expect(after.heapUsed - before.heapUsed).toBeLessThan(1 * MiB);
+      // The replay budget (2 MiB) is the most a session may hold, acknowledged or not yet; GC
+      // timing moves the rest by a few hundred KiB. Without the budget it was ~1 MiB a message.
+      expect(after.heapUsed - before.heapUsed).toBeLessThan(2 * MiB + 1 * MiB);
     }, 90_000);
 
     it('six such clients at once do not exhaust a 96 MB heap', async () => {

@@ -21,6 +21,10 @@ export const SERVERS = [
   { id: 'switchyard-fastify', name: 'switchyard · Fastify', framework: 'fastify', peer: 'fastify-websocket' },
   { id: 'fastify-websocket', name: '@fastify/websocket', framework: 'fastify' },
   { id: 'crossws', name: 'crossws (Node adapter)' },
+  // Observability (docs/observability.md): the row above has `stats` on (the default) and no
+  // channel subscriber; these two take stats off, or add @switchyard/otel.
+  { id: 'switchyard-express-nostats', name: 'switchyard · Express, stats: false' },
+  { id: 'switchyard-express-otel', name: 'switchyard · Express + @switchyard/otel' },
 ];
 
 /** Payload of a broadcast message; bench/servers/_harness.mjs publishes exactly this many bytes. */

@@ -12,7 +12,7 @@ export type GuardResult =
 export interface Mount {
   /** Where it is mounted; may contain `:param` segments. */
   path: string;
-  handlers: Handlers<any> | ConnectionListener;
+  handlers: Handlers<any, any, any> | ConnectionListener;
   /** Middleware (or a hook) in front of the endpoint: pass, answer with HTTP, or fail. */
   guard?: (req: { url: string; headers: http.IncomingHttpHeaders }) => GuardResult | Promise<GuardResult>;
   /** What a plain GET on the same path answers, from a handler after the endpoint. */

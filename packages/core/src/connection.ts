@@ -2,7 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
+import { channels, publishLimit, sizeOf } from './diagnostics.js';
+import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Hub } from './hub.js';
+import { MessageQueue } from './iteration.js';
+import type { IncomingMessage as QueuedMessage } from './iteration.js';
 import type { TokenBucket } from './limits.js';
 import type { RequestInfo } from './request.js';
 
@@ -32,15 +36,15 @@ export interface ConnectionEvents {
 /** The part of an endpoint a connection calls back into. Implemented by `endpoint.ts`. */
 export interface ConnectionHost {
   /** Runs a user handler; a throw or rejection becomes `fail(connection, error)`. */
-  dispatchMessage(connection: Connection<any>, data: string | Buffer, isBinary: boolean): void;
-  dispatchControl(connection: Connection<any>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void;
-  dispatchClose(connection: Connection<any>, event: CloseEvent): void;
-  dispatchError(connection: Connection<any>, error: Error): void;
+  dispatchMessage(connection: Connection<any, any, any>, data: string | Buffer, isBinary: boolean): void;
+  dispatchControl(connection: Connection<any, any, any>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void;
+  dispatchClose(connection: Connection<any, any, any>, event: CloseEvent): void;
+  dispatchError(connection: Connection<any, any, any>, error: Error): void;
   /**
    * A listener added with `on()` returned a promise that rejected: treated like a failing
    * handler (1011, reported), or only reported for `close` and `error` listeners.
    */
-  listenerRejected(connection: Connection<any>, event: keyof ConnectionEvents, error: unknown): void;
+  listenerRejected(connection: Connection<any, any, any>, event: keyof ConnectionEvents, error: unknown): void;
   readonly highWaterMark: number;
   readonly maxBufferedAmount: number;
   /** Largest message accepted after inflating. */
@@ -54,6 +58,10 @@ export interface ConnectionHost {
   readonly wantsPings: boolean;
   /** With `idleTimeout`: the time (ms) a message marks as the connection's last activity. */
   readonly activityClock: number | undefined;
+  /** The counters of `endpoint.stats()`, unless `stats: false`. */
+  readonly counters: import('./stats.js').EndpointStats | undefined;
+  /** A `for await` loop started: messages that waited for an async `open` go to it now. */
+  startedIterating(connection: Connection<any, any, any>): void;
 }
 
 export const kWs = Symbol('switchyard.ws');
@@ -69,6 +77,10 @@ export const kMessageBucket = Symbol('switchyard.messageBucket');
 export const kByteBucket = Symbol('switchyard.byteBucket');
 export const kActive = Symbol('switchyard.active');
 export const kExpiresAt = Symbol('switchyard.expiresAt');
+export const kQueue = Symbol('switchyard.queue');
+export const kClosedByServer = Symbol('switchyard.closedByServer');
+const kDrainWaiters = Symbol('switchyard.drainWaiters');
+const kReadWaiters = Symbol('switchyard.readWaiters');
 const kEmitter = Symbol('switchyard.emitter');
 /** The close code switchyard sent because the peer broke the protocol (ws stops reading after it). */
 const kSentCode = Symbol('switchyard.sentCode');
@@ -96,7 +108,7 @@ interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): v
  * its events. Listeners on the underlying `ws` socket are shared functions, not per-connection
  * closures, so that an idle connection costs little memory.
  */
-export class Connection<Context = unknown> {
+export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing = never> {
   /** The WebSocket is being opened (never seen by handlers). */
   static readonly CONNECTING = 0;
   /** Open: messages flow both ways. */
@@ -133,6 +145,14 @@ export class Connection<Context = unknown> {
   declare [kExpiresAt]: number | undefined;
   /** @internal Listeners of faye-style code, created on the first `on()`. */
   declare [kEmitter]: EventEmitter | undefined;
+  /** @internal The queue of a running `for await` loop. */
+  declare [kQueue]: MessageQueue<any> | undefined;
+  /** @internal True once this side started closing (for `closedBy`). */
+  declare [kClosedByServer]: boolean | undefined;
+  /** @internal `drain()` promises waiting for room. */
+  declare [kDrainWaiters]: Array<() => void> | undefined;
+  /** @internal On the SSE fallback: POSTs held while a loop is behind. */
+  declare [kReadWaiters]: Array<() => void> | null | undefined;
 
   /** @internal Built by the endpoint, never by users. */
   constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
@@ -179,27 +199,68 @@ export class Connection<Context = unknown> {
   }
 
   /**
-   * Sends a message: a string as text, anything else as binary. Returns false when the
-   * connection is not open or its buffer passed the high-water mark; `drain` follows then.
+   * Sends a message: a string as text, a Buffer, ArrayBuffer or typed array as binary, and
+   * (with an `outgoing` schema) an object as JSON text. Returns false when the connection is
+   * not open or its buffer passed the high-water mark; `drain` follows then.
    */
-  send(data: SendData): boolean {
+  send(data: SendData | Outgoing): boolean {
     const ws = this[kWs];
     if (ws.readyState !== 1) return false;
-    const clock = this[kHost].activityClock;
+    const host = this[kHost];
+    const clock = host.activityClock;
     if (clock !== undefined) this[kActive] = clock;
-    ws.send(data, { binary: typeof data !== 'string' });
+    let payload = data as SendData;
+    let binary = typeof data !== 'string';
+    if (binary && !isBinaryData(data)) {
+      payload = JSON.stringify(data);
+      binary = false;
+    }
+    ws.send(payload, { binary });
+    countOut(this, payload, binary);
     return checkBuffered(this);
+  }
+
+  /**
+   * Resolves once the send buffer is at or below the high-water mark, or the connection
+   * closed (then `readyState` says so). Never rejects.
+   */
+  drain(): Promise<void> {
+    if (this[kWs].readyState > 1 || this[kWs].bufferedAmount <= this[kHost].highWaterMark) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      (this[kDrainWaiters] ??= []).push(resolve);
+      armDrain(this);
+    });
+  }
+
+  /** `send`, then `drain()`: resolves with false when the connection was not open, or closed meanwhile. */
+  async sendAsync(data: SendData | Outgoing): Promise<boolean> {
+    if (!this.send(data)) await this.drain();
+    return this[kWs].readyState === 1;
+  }
+
+  /**
+   * `for await (const { data, isBinary } of ws)`: the messages in order, ending when the
+   * connection closes. While a loop runs, messages go to it instead of the `message` hook and
+   * listeners; a loop that falls behind pauses reading from the client.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<QueuedMessage<Incoming>> {
+    if (this[kQueue] !== undefined) throw new TypeError('This connection is already being iterated');
+    const queue = new MessageQueue<Incoming>(new ReadControlOf(this), this[kHost].highWaterMark);
+    this[kQueue] = queue;
+    if (this[kWs].readyState > 1) queue.end();
+    else this[kHost].startedIterating(this);
+    return queue;
   }
 
   /** Subscribes to a topic of the endpoint's hub. Closing leaves every topic. */
   subscribe(topic: string): void {
     if (this[kWs].readyState > 1) return;
-    if (this[kHost].hub.add(this, topic)) (this[kTopics] ??= new Set()).add(topic);
+    if (this[kHost].hub.add(this as Connection<any>, topic)) (this[kTopics] ??= new Set()).add(topic);
   }
 
   /** Leaves a topic. */
   unsubscribe(topic: string): void {
-    if (this[kHost].hub.remove(this, topic)) this[kTopics]!.delete(topic);
+    if (this[kHost].hub.remove(this as Connection<any>, topic)) this[kTopics]!.delete(topic);
   }
 
   /** The topics this connection is subscribed to. */
@@ -212,18 +273,20 @@ export class Connection<Context = unknown> {
    * The promise only matters for distributed hubs; it never rejects unhandled.
    */
   publish(topic: string, data: SendData): Promise<void> {
-    return this[kHost].hub.publish(topic, data, this);
+    return this[kHost].hub.publish(topic, data, this as Connection<any>);
   }
 
   /** Starts the closing handshake. The code defaults to 1000. */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     const ws = this[kWs];
     if (ws.readyState >= 2) return;
+    this[kClosedByServer] = true;
     ws.close(code, reason);
   }
 
   /** Drops the connection at once, without a closing handshake. Handlers see 1006. */
   terminate(): void {
+    if (this[kWs].readyState < 2) this[kClosedByServer] = true;
     this[kWs].terminate();
   }
 
@@ -310,9 +373,9 @@ const EMPTY_TOPICS: ReadonlySet<string> = new Set();
  * instead, which treats it like a failing handler.
  */
 class ListenerEmitter extends EventEmitter {
-  readonly #connection: Connection<any>;
+  readonly #connection: Connection<any, any, any>;
 
-  constructor(connection: Connection<any>) {
+  constructor(connection: Connection<any, any, any>) {
     super({ captureRejections: true });
     this.#connection = connection;
   }
@@ -327,7 +390,7 @@ class ListenerEmitter extends EventEmitter {
  * Prepares for a listener: a `close` listener will want the peer's address after the socket is
  * gone, and the fallback's stand-in socket is listened to for pings only on demand.
  */
-function listenFor(connection: Connection<any>, event: keyof ConnectionEvents): void {
+function listenFor(connection: Connection<any, any, any>, event: keyof ConnectionEvents): void {
   if (event === 'close') {
     void connection.request.remoteAddress;
     return;
@@ -344,23 +407,110 @@ function ignore(): void {}
  * After a send: `true` below the high-water mark; otherwise arms one 'drain', and closes a
  * consumer that fell more than `maxBufferedAmount` behind.
  */
-function checkBuffered(connection: Connection<any>): boolean {
+function checkBuffered(connection: Connection<any, any, any>): boolean {
   const ws = connection[kWs];
   const host = connection[kHost];
   const buffered = ws.bufferedAmount;
   if (buffered <= host.highWaterMark) return true;
   if (buffered > host.maxBufferedAmount) {
     // A consumer this far behind would only grow our memory: no more data, and 1008.
+    if (channels.limit.hasSubscribers) publishLimit('maxBufferedAmount', 'closed', connection, undefined, undefined, CloseCode.POLICY_VIOLATION);
     connection.close(CloseCode.POLICY_VIOLATION, 'Slow consumer: too much data buffered');
     return false;
   }
-  if (!connection[kNeedDrain]) {
-    connection[kNeedDrain] = true;
-    const socket = (ws as unknown as { _socket: NodeJS.EventEmitter })._socket;
-    (socket as unknown as Record<symbol, unknown>)[kConnection] = connection;
-    socket.once('drain', onSocketDrain);
-  }
+  if (!connection[kNeedDrain] && channels.backpressure.hasSubscribers) publishBackpressure(connection, 'full', buffered);
+  armDrain(connection);
   return false;
+}
+
+/** Listens (once) for the socket's 'drain'. */
+function armDrain(connection: Connection<any, any, any>): void {
+  if (connection[kNeedDrain]) return;
+  connection[kNeedDrain] = true;
+  const socket = (connection[kWs] as unknown as { _socket: NodeJS.EventEmitter })._socket;
+  (socket as unknown as Record<symbol, unknown>)[kConnection] = connection;
+  socket.once('drain', onSocketDrain);
+}
+
+function publishBackpressure(connection: Connection<any, any, any>, state: 'full' | 'drained', bufferedAmount: number): void {
+  const message: BackpressureMessage = { connection, state, bufferedAmount, highWaterMark: connection[kHost].highWaterMark };
+  channels.backpressure.publish(message);
+}
+
+/** True for what `send` sends as binary as it is; anything else that is not a string is JSON. */
+function isBinaryData(data: unknown): boolean {
+  return Buffer.isBuffer(data) || ArrayBuffer.isView(data) || data instanceof ArrayBuffer || data instanceof SharedArrayBuffer;
+}
+
+/**
+ * The payload length of a server frame (unmasked), read from its header: a hub delivers one
+ * frame to many sockets, and measuring a text payload per delivery would cost O(length) each.
+ */
+function framedLength(frame: Buffer): number {
+  const short = frame[1]! & 0x7f;
+  if (short < 126) return short;
+  return short === 126 ? frame.readUInt16BE(2) : Number(frame.readBigUInt64BE(2));
+}
+
+/** Counts and publishes an outgoing message (`known`: its size when already at hand). */
+function countOut(connection: Connection<any, any, any>, data: SendData, isBinary: boolean, known?: number): void {
+  const counters = connection[kHost].counters;
+  const observed = channels.messageOut.hasSubscribers;
+  if (counters === undefined && !observed) return;
+  const size = known ?? sizeOf(data);
+  if (counters !== undefined) {
+    counters.messagesOut++;
+    counters.bytesOut += size;
+  }
+  if (observed) {
+    const message: MessageMessage = { connection, size, isBinary };
+    channels.messageOut.publish(message);
+  }
+}
+
+/** What a `for await` loop pauses: ws's socket, or on the SSE fallback the answers to POSTs. */
+class ReadControlOf {
+  readonly #connection: Connection<any, any, any>;
+  constructor(connection: Connection<any, any, any>) {
+    this.#connection = connection;
+  }
+
+  // A ws socket (routed, or injected in process) pauses its TCP socket; the SSE stand-in has no
+  // pause() and holds POST answers instead.
+  pauseReading(): void {
+    const connection = this.#connection;
+    const ws = connection[kWs];
+    if (ws instanceof WebSocket) ws.pause();
+    else connection[kReadWaiters] ??= [];
+  }
+
+  resumeReading(): void {
+    const connection = this.#connection;
+    const ws = connection[kWs];
+    if (ws instanceof WebSocket) {
+      ws.resume();
+      return;
+    }
+    const waiters = connection[kReadWaiters];
+    connection[kReadWaiters] = null;
+    if (waiters) for (const waiter of waiters) waiter();
+  }
+
+  detached(): void {
+    this.#connection[kQueue] = undefined;
+  }
+}
+
+/**
+ * On the SSE fallback, a promise that settles once a `for await` loop of the session's
+ * connection has caught up, or `undefined` when nothing waits: the answer to a POST is held
+ * until then, and the client sends its next POST only after that answer.
+ */
+export function whenReading(socket: object): Promise<void> | undefined {
+  const connection = (socket as Record<symbol, Connection<any, any, any> | undefined>)[kConnection];
+  const waiters = connection?.[kReadWaiters];
+  if (!waiters) return undefined;
+  return new Promise<void>((resolve) => waiters.push(resolve));
 }
 
 interface WsInternals {
@@ -374,7 +524,7 @@ interface WsInternals {
  * ws has nothing of its own in flight for it (no queued or compressing send, no
  * permessage-deflate), so order is kept; otherwise this falls back to `ws.send`.
  */
-export function sendFrame(connection: Connection<any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
+export function sendFrame(connection: Connection<any, any, any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
   const ws = connection[kWs];
   if (ws.readyState !== 1) return false;
   const clock = connection[kHost].activityClock;
@@ -386,6 +536,7 @@ export function sendFrame(connection: Connection<any>, frame: Buffer, payload: s
   } else {
     ws.send(payload, { binary: isBinary });
   }
+  countOut(connection, frame, isBinary, framedLength(frame));
   return checkBuffered(connection);
 }
 
@@ -395,16 +546,17 @@ export function sendFrame(connection: Connection<any>, frame: Buffer, payload: s
  * what ws does for its own receiver errors; marking the close frame as received makes ws end
  * the socket as soon as its close frame is out.
  */
-function failConnection(connection: Connection<any>, code: number): void {
+function failConnection(connection: Connection<any, any, any>, code: number): void {
   const ws = connection[kWs];
   connection[kSentCode] = code;
+  connection[kClosedByServer] = true;
   if (ws.readyState !== 1) return;
   (ws as unknown as { _closeFrameReceived: boolean })._closeFrameReceived = true;
   ws.close(code);
 }
 
-function connectionOf(emitter: object): Connection<any> {
-  return (emitter as Record<symbol, Connection<any>>)[kConnection]!;
+function connectionOf(emitter: object): Connection<any, any, any> {
+  return (emitter as Record<symbol, Connection<any, any, any>>)[kConnection]!;
 }
 
 /**
@@ -421,7 +573,7 @@ export class RoutedWebSocket extends WebSocket {
   }
 
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
-    const connection = (this as unknown as Record<symbol, Connection<any> | undefined>)[kConnection];
+    const connection = (this as unknown as Record<symbol, Connection<any, any, any> | undefined>)[kConnection];
     if (connection !== undefined) {
       switch (event) {
         case 'message': onWsMessage.call(this, a as Buffer, b as boolean); break;
@@ -484,7 +636,17 @@ function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isB
     return;
   }
   const payload = isBinary ? buffer : buffer.toString();
-  const clock = connection[kHost].activityClock;
+  const host = connection[kHost];
+  const counters = host.counters;
+  if (counters !== undefined) {
+    counters.messagesIn++;
+    counters.bytesIn += buffer.length;
+  }
+  if (channels.messageIn.hasSubscribers) {
+    const message: MessageMessage = { connection, size: buffer.length, isBinary };
+    channels.messageIn.publish(message);
+  }
+  const clock = host.activityClock;
   if (clock !== undefined) connection[kActive] = clock;
   const pending = connection[kPending];
   if (pending) pending.push([payload, isBinary]);
@@ -496,7 +658,7 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
   const topics = connection[kTopics];
   if (topics) {
     const { hub } = connection[kHost];
-    for (const topic of topics) hub.remove(connection, topic);
+    for (const topic of topics) hub.remove(connection as Connection<any>, topic);
     connection[kTopics] = undefined;
   }
   const pings = connection[kPings];
@@ -504,6 +666,11 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
     for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));
     connection[kPings] = undefined;
   }
+  settleDrainWaiters(connection);
+  connection[kQueue]?.end();
+  const readers = connection[kReadWaiters];
+  connection[kReadWaiters] = null;
+  if (readers) for (const reader of readers) reader();
   // After a protocol error ws sends its close frame and stops reading, so the peer's answer is
   // never seen and ws reports 1006; the close handler is told the code that went out instead.
   const sent = connection[kSentCode];
@@ -530,13 +697,18 @@ function onWsPing(this: WebSocket, data: Buffer): void {
 
 function onWsPong(this: WebSocket, data: Buffer): void {
   const connection = connectionOf(this);
+  const counters = connection[kHost].counters;
+  // The heartbeat's pings carry no payload and are timed to the millisecond they were sent at.
+  if (connection[kAwaitingPong] && data.length === 0) counters?.rtt(performance.now() - connection[kLastPingAt]);
   connection[kAwaitingPong] = false;
   const pings = connection[kPings];
   if (pings) {
     const index = pings.findIndex((ping) => ping.payload.equals(data));
     if (index !== -1) {
       const [ping] = pings.splice(index, 1);
-      ping!.resolve(performance.now() - ping!.sentAt);
+      const rtt = performance.now() - ping!.sentAt;
+      counters?.rtt(rtt);
+      ping!.resolve(rtt);
     }
   }
   connection[kHost].dispatchControl(connection, 'pong', data);
@@ -545,5 +717,25 @@ function onWsPong(this: WebSocket, data: Buffer): void {
 function onSocketDrain(this: object): void {
   const connection = connectionOf(this);
   connection[kNeedDrain] = false;
+  const buffered = connection[kWs].bufferedAmount;
+  // The socket drained, but ws may still hold queued (compressing) sends above the mark.
+  if (buffered > connection[kHost].highWaterMark && connection[kWs].readyState === 1) {
+    armDrain(connection);
+    return;
+  }
+  if (channels.backpressure.hasSubscribers) publishBackpressure(connection, 'drained', buffered);
+  settleDrainWaiters(connection);
   connection[kHost].dispatchControl(connection, 'drain');
+}
+
+function settleDrainWaiters(connection: Connection<any, any, any>): void {
+  const waiters = connection[kDrainWaiters];
+  if (!waiters) return;
+  connection[kDrainWaiters] = undefined;
+  for (const waiter of waiters) waiter();
+}
+
+/** Builds the `closedBy` of a close event for the diagnostics channel. */
+export function closeMessage(connection: Connection<any, any, any>, event: CloseEvent): CloseMessage {
+  return { connection, code: event.code, reason: event.reason, wasClean: event.wasClean, closedBy: connection[kClosedByServer] ? 'server' : 'client' };
 }

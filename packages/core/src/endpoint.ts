@@ -3,8 +3,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.js';
-import type { CloseEvent } from './connection.js';
-import { Connection, RoutedWebSocket, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kWs } from './connection.js';
+import type { CloseEvent, ConnectionHost } from './connection.js';
+import { Connection, RoutedWebSocket, closeMessage, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kQueue, kWs, whenReading } from './connection.js';
+import { channels, publishLimit, sizeOf } from './diagnostics.js';
+import type { ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
+import type { StandardSchemaV1 } from './schema.js';
+import { validateMessage } from './schema.js';
+import { EndpointStats } from './stats.js';
+import type { EndpointStatsSnapshot } from './stats.js';
 import { HandshakeRejection } from './errors.js';
 import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
 import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
@@ -92,6 +98,8 @@ export class Endpoint<Context = undefined> {
   /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
   #warnedPostUnreachable = false;
+  /** @internal The counters behind `stats()`; undefined with `stats: false`. */
+  readonly counters: EndpointStats | undefined;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
     const listener = typeof handlers === 'function' ? handlers : undefined;
@@ -102,6 +110,7 @@ export class Endpoint<Context = undefined> {
     watchServers();
     this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
+    if (this.options.stats) this.counters = new EndpointStats();
     const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -147,13 +156,44 @@ export class Endpoint<Context = undefined> {
   }
 
   /**
+   * Live numbers: open connections by transport, handshakes accepted and refused by status,
+   * messages and bytes each way, close codes, and ping round trips. A snapshot; with
+   * `stats: false`, every number stays 0.
+   */
+  stats(): EndpointStatsSnapshot {
+    return (this.counters ?? new EndpointStats()).snapshot();
+  }
+
+  /**
    * Handles an upgrade request that reached this endpoint: takes the socket from Node's HTTP
    * machinery, checks the handshake, runs the `upgrade` hook, then sends the 101. Every
    * failure becomes an HTTP answer or a close code; this never throws or rejects. Resolves with
    * the status sent: 101, a rejection's status, or 0 when the client left first.
    */
-  async handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<number> {
+  handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<number> {
     const fallback = fallbackParams(extras.url ?? req.url ?? '/');
+    const transport: Transport | undefined = isWebSocketRequest(req) ? 'websocket'
+      : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET' ? 'sse' : undefined;
+    if (transport === undefined) return this.#handle(req, res, extras, fallback);
+    const path = fallback.url.split('?', 1)[0]!;
+    if (channels.handshakeStart.hasSubscribers) {
+      const message: HandshakeStartMessage = { endpoint: this, request: req, transport, path };
+      channels.handshakeStart.publish(message);
+    }
+    return this.#handle(req, res, extras, fallback).then((status) => {
+      // An accepted handshake was reported as its connection opened.
+      if (status === (transport === 'sse' ? 200 : 101)) return status;
+      this.counters?.refuse(status);
+      if (channels.handshakeEnd.hasSubscribers) {
+        const reason = (req as IncomingMessage & { [kReason]?: string })[kReason] ?? '';
+        const message: HandshakeEndMessage = { request: req, transport, path, status, accepted: false, reason, connection: undefined };
+        channels.handshakeEnd.publish(message);
+      }
+      return status;
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras, fallback: FallbackParams): Promise<number> {
     const server = serverOf(req);
     registerEndpoint(server, this);
     if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
@@ -227,6 +267,7 @@ export class Endpoint<Context = undefined> {
     if (this.#limits.active) {
       place = upgradeRequest.remoteAddress ?? '';
       const refusal = this.#limits.reserve(place, performance.now());
+      if (refusal && channels.limit.hasSubscribers) publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);
       if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
     }
 
@@ -295,7 +336,7 @@ export class Endpoint<Context = undefined> {
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        this.#open(ws, info, admitted);
+        this.#open(ws, info, admitted, req);
       });
     } finally {
       this.#chosenProtocol = undefined;
@@ -376,7 +417,7 @@ export class Endpoint<Context = undefined> {
       }
     }
     session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted);
+    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
     return 200;
   }
 
@@ -443,7 +484,10 @@ export class Endpoint<Context = undefined> {
     const session = this.#sessions.get(id);
     if (session) {
       if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      const [status, text] = this.#deliver(session, message);
+      const [status, text] = this.#deliverPost(session, message);
+      // A `for await` loop that fell behind holds the answer: the client POSTs no more until then.
+      const reading = whenReading(session);
+      if (reading) await reading;
       return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
     }
     if (this.hub.distributed) {
@@ -459,7 +503,7 @@ export class Endpoint<Context = undefined> {
     return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
   }
 
-  #deliver(session: SseSocket, message: PostBody): [number, string] {
+  #deliverPost(session: SseSocket, message: PostBody): [number, string] {
     if (message.ack !== undefined) session.acknowledge(message.ack as number);
     return session.receive(message.seq as number, message.frames as unknown[], this.options.maxPayload);
   }
@@ -472,7 +516,7 @@ export class Endpoint<Context = undefined> {
       // owner's session goes on untouched.
       if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
       const message = JSON.parse(text.slice(newline + 1)) as PostBody;
-      this.#deliver(session, message);
+      this.#deliverPost(session, message);
     } catch (error) {
       this.#report(undefined, error);
     }
@@ -496,6 +540,7 @@ export class Endpoint<Context = undefined> {
 
   /** Tells the `rejected` hook about a refusal; its own failure is only logged. */
   #rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string, address?: string): void {
+    if (channels.handshakeEnd.hasSubscribers) (req as IncomingMessage & { [kReason]?: string })[kReason] = rejection.message;
     const hook = this.#hooks.rejected;
     if (!hook) return;
     const query = url.indexOf('?');
@@ -537,11 +582,26 @@ export class Endpoint<Context = undefined> {
     );
   }
 
-  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>): void {
+  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void {
     const connection = new Connection<Context>(ws, this, info, admitted.context as Context);
     // The socket is gone by the time close handlers run; read the address while it is here.
     if (this.#hooks.close) void info.remoteAddress;
     this.connections.add(connection);
+    const transport = connection.transport;
+    this.counters?.opened(transport);
+    if (channels.handshakeEnd.hasSubscribers) {
+      const status = transport === 'sse' ? 200 : 101;
+      const message: HandshakeEndMessage = { request: req, transport, path: info.path, status, accepted: true, reason: '', connection };
+      channels.handshakeEnd.publish(message);
+    }
+    if (channels.open.hasSubscribers) {
+      const message: OpenMessage = { endpoint: this, connection, request: req, transport };
+      channels.open.publish(message);
+    }
+    if (transport === 'sse' && channels.fallback.hasSubscribers) {
+      const message: FallbackMessage = { connection, request: req, transport };
+      channels.fallback.publish(message);
+    }
     if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
     this.#startLimits(connection, admitted.expiresAt);
     this.#startHeartbeat();
@@ -550,7 +610,7 @@ export class Endpoint<Context = undefined> {
     connection[kPending] = [];
     let result: unknown;
     try {
-      result = open(connection as Connection<any>, info);
+      result = open(connection as Connection<any, any, any>, info);
     } catch (error) {
       this.#fail(connection, error);
     }
@@ -564,11 +624,28 @@ export class Endpoint<Context = undefined> {
     }
   }
 
-  /** Delivers, in order, the messages that arrived while `open` ran. */
+  /**
+   * Delivers, in order, the messages that arrived while `open` or an async validation ran. A
+   * message whose validation is async stops the delivery; the rest waits for it.
+   */
   #flush(connection: Connection<Context>): void {
     const pending = connection[kPending];
     connection[kPending] = null;
-    if (pending) for (const [data, isBinary] of pending) this.dispatchMessage(connection, data, isBinary);
+    if (!pending) return;
+    for (let i = 0; i < pending.length; i++) {
+      const waiting = connection[kPending] as Array<[string | Buffer, boolean]> | null | undefined;
+      if (waiting) {
+        waiting.unshift(...pending.slice(i));
+        return;
+      }
+      const [data, isBinary] = pending[i]!;
+      this.dispatchMessage(connection, data, isBinary);
+    }
+  }
+
+  /** @internal A `for await` loop started: what waits for an async `open` goes to it now. */
+  startedIterating(connection: Connection<Context>): void {
+    if (connection[kPending]) this.#flush(connection);
   }
 
   #invoke(connection: Connection<Context>, hook: (...args: any[]) => unknown, a?: unknown, b?: unknown): void {
@@ -590,6 +667,7 @@ export class Endpoint<Context = undefined> {
 
   #report(connection: Connection<Context> | undefined, error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
+    publishError(connection, err);
     const hook = this.#hooks.error;
     try {
       if (hook) {
@@ -608,6 +686,61 @@ export class Endpoint<Context = undefined> {
   dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
     if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
       if (!this.#withinRate(connection, data)) return;
+    }
+    const { schema } = this.options;
+    if (schema !== undefined) {
+      this.#validate(connection, schema, data, isBinary);
+      return;
+    }
+    this.#deliver(connection, data, isBinary);
+  }
+
+  /** Parses and validates a message for the `schema` option; async validators hold later messages. */
+  #validate(connection: Connection<Context>, schema: StandardSchemaV1, data: string | Buffer, isBinary: boolean): void {
+    if (connection.readyState !== 1) return;
+    let result;
+    try {
+      result = validateMessage(schema, data);
+    } catch (error) {
+      this.#fail(connection, error);
+      return;
+    }
+    if (!isThenable(result)) {
+      this.#validated(connection, result, data, isBinary);
+      return;
+    }
+    connection[kPending] = [];
+    result.then((settled) => {
+      this.#validated(connection, settled, data, isBinary);
+      this.#flush(connection);
+    }, (error: unknown) => {
+      this.#fail(connection, error);
+      this.#flush(connection);
+    });
+  }
+
+  #validated(connection: Connection<Context>, result: StandardSchemaV1.Result<unknown>, data: string | Buffer, isBinary: boolean): void {
+    if (connection.readyState !== 1) return;
+    if (result.issues) {
+      const hook = this.#hooks.invalid;
+      if (hook) {
+        this.#invoke(connection, hook, result.issues, data);
+      } else {
+        // 1007: the data does not fit what this endpoint accepts.
+        publishLimit('schema', 'closed', connection, undefined, undefined, CloseCode.INVALID_PAYLOAD);
+        connection.close(CloseCode.INVALID_PAYLOAD, 'Invalid message');
+      }
+      return;
+    }
+    this.#deliver(connection, result.value as string | Buffer, isBinary);
+  }
+
+  /** Hands a message to a running `for await` loop, or to the `message` hook and listeners. */
+  #deliver(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
+    const queue = connection[kQueue];
+    if (queue !== undefined) {
+      queue.push(data, isBinary, typeof data === 'string' || Buffer.isBuffer(data) ? sizeOf(data) : 0);
+      return;
     }
     const hook = this.#hooks.message;
     if (hook) this.#invoke(connection, hook, data, isBinary);
@@ -636,6 +769,7 @@ export class Endpoint<Context = undefined> {
 
   /** @internal */
   dispatchError(connection: Connection<Context>, error: Error): void {
+    publishError(connection, error);
     // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
     // default: a misbehaving client must not be able to flood the server's logs.
     if (connection.listenerCount('error') > 0) {
@@ -667,6 +801,8 @@ export class Endpoint<Context = undefined> {
   /** @internal */
   dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
     this.connections.delete(connection);
+    this.counters?.closed(connection.transport, event.code);
+    if (channels.close.hasSubscribers) channels.close.publish(closeMessage(connection, event));
     const place = this.#places.get(connection);
     if (place !== undefined) {
       this.#places.delete(connection);
@@ -738,6 +874,7 @@ export class Endpoint<Context = undefined> {
       return true;
     }
     const limited = this.#hooks.limited;
+    if (channels.limit.hasSubscribers) publishLimit('rateLimit', limited ? 'dropped' : 'closed', connection, undefined, undefined, limited ? undefined : CloseCode.POLICY_VIOLATION);
     if (limited) this.#invoke(connection, limited, data);
     else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
     return false;
@@ -787,7 +924,10 @@ function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): 
   for (const connection of endpoint.connections) {
     const since = now - connection[kLastPingAt];
     if (connection[kAwaitingPong]) {
-      if (since >= timeout) connection.terminate();
+      if (since >= timeout) {
+        if (channels.limit.hasSubscribers) publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
+        connection.terminate();
+      }
     } else if (since >= interval) {
       const ws = connection[kWs];
       if (ws.readyState !== 1) continue;
@@ -808,8 +948,10 @@ function sweepLifetimes(endpoint: Endpoint<unknown>): void {
     if (connection.readyState !== 1) continue;
     const expiresAt = connection[kExpiresAt];
     if (expiresAt !== undefined && now >= expiresAt) {
+      if (channels.limit.hasSubscribers) publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
       connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
     } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
+      if (channels.limit.hasSubscribers) publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
       connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
     }
   }
@@ -820,6 +962,15 @@ interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
 
 function notTheOwner(): HandshakeRejection {
   return new HandshakeRejection(403, 'This session belongs to another client');
+}
+
+/** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
+const kReason = Symbol('switchyard.reason');
+
+function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {
+  if (!channels.error.hasSubscribers) return;
+  const message: ErrorMessage = { connection, error };
+  channels.error.publish(message);
 }
 
 function sessionTopic(id: string): string {
@@ -852,7 +1003,7 @@ function shuttingDown(): HandshakeRejection {
   return new HandshakeRejection(503, 'Server is shutting down', { 'Retry-After': '5' });
 }
 
-function logError(connection: Connection<any> | undefined, error: unknown): void {
+function logError(connection: Connection<any, any, any> | undefined, error: unknown): void {
   const where = connection ? ` on ${connection.request.path}` : '';
   console.error(`[switchyard] handler error${where}:`, error);
 }

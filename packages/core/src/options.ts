@@ -5,6 +5,8 @@ import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { Rate } from './limits.js';
 import type { ProtocolOption } from './subprotocol.js';
+import type { StandardSchemaV1 } from './schema.js';
+import { isStandardSchema } from './schema.js';
 
 /** permessage-deflate settings, passed to `ws` (see its `perMessageDeflate` option). */
 export interface CompressionOptions {
@@ -117,6 +119,31 @@ export interface EndpointOptions {
   idleTimeout?: number;
   /** Close every connection this long (ms) after it opened, with 4001. Default: never. */
   maxLifetime?: number;
+  /** Count connections, handshakes, messages, bytes, close codes and ping times for `endpoint.stats()`. Default true. */
+  stats?: boolean;
+}
+
+/**
+ * The message type a `schema` gives: its output, or text and binary as they come without one.
+ * With `any` (an untyped handlers object), the same as no schema.
+ */
+export type MessageOf<Schema> = 0 extends 1 & Schema ? string | Buffer
+  : Schema extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<Schema> : string | Buffer;
+
+/** What an `outgoing` schema lets `ws.send` take besides strings and binary data: its input, as JSON. */
+export type OutgoingOf<Schema> = 0 extends 1 & Schema ? never
+  : Schema extends StandardSchemaV1 ? StandardSchemaV1.InferInput<Schema> : never;
+
+/** The `schema` and `outgoing` options, typed. */
+export interface SchemaOptions<Schema, Outgoing> {
+  /**
+   * A Standard Schema validator (zod, valibot, arktype...): every message is JSON-parsed and
+   * validated before `message` (or a `for await` loop) sees it, typed as the schema's output.
+   * Invalid JSON or data closes with 1007, or calls `invalid` when given.
+   */
+  schema?: Schema;
+  /** A Standard Schema for what this endpoint sends: types `ws.send(object)`, sent as JSON text. */
+  outgoing?: Outgoing;
 }
 
 /**
@@ -129,32 +156,35 @@ export const DEFAULT_KEPT_HEADERS: readonly string[] = [
   'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent',
 ];
 
-/** The handler hooks. `Context` is inferred from what `upgrade` returns. */
-export interface Hooks<Context> {
+/** The handler hooks. `Context` is inferred from what `upgrade` returns; `Message` and `Outgoing` from `schema` and `outgoing`. */
+export interface Hooks<Context, Message = string | Buffer, Outgoing = never> {
   /** Runs before the 101. Throw or return `reject(...)` to answer with HTTP instead. */
   upgrade?(req: UpgradeRequest): UpgradeResult<Context> | Promise<UpgradeResult<Context>>;
   /** The connection is open. Messages that arrive while an async `open` runs wait for it. */
-  open?(ws: Connection<Context>): unknown;
+  open?(ws: Connection<Context, Message, Outgoing>): unknown;
   /** A message: text as a string, binary as a Buffer. */
-  message?(ws: Connection<Context>, data: string | Buffer, isBinary: boolean): unknown;
+  message?(ws: Connection<Context, Message, Outgoing>, data: Message, isBinary: boolean): unknown;
+  /** With `schema`: a message that is not JSON or not valid. Without this hook, the connection closes with 1007. */
+  invalid?(ws: Connection<Context, Message, Outgoing>, issues: ReadonlyArray<StandardSchemaV1.Issue>, data: string | Buffer): unknown;
   /** The connection closed. */
-  close?(ws: Connection<Context>, event: CloseEvent): unknown;
+  close?(ws: Connection<Context, Message, Outgoing>, event: CloseEvent): unknown;
   /** The peer pinged (the pong is sent automatically). */
-  ping?(ws: Connection<Context>, data: Buffer): unknown;
+  ping?(ws: Connection<Context, Message, Outgoing>, data: Buffer): unknown;
   /** The peer answered a ping. */
-  pong?(ws: Connection<Context>, data: Buffer): unknown;
+  pong?(ws: Connection<Context, Message, Outgoing>, data: Buffer): unknown;
   /** The send buffer went below the high-water mark after `send()` returned false. */
-  drain?(ws: Connection<Context>): unknown;
+  drain?(ws: Connection<Context, Message, Outgoing>): unknown;
   /** A handler threw or rejected (the connection closes with 1011), or the peer broke the protocol. */
-  error?(ws: Connection<Context> | undefined, error: Error): unknown;
+  error?(ws: Connection<Context, Message, Outgoing> | undefined, error: Error): unknown;
   /** A message over `rateLimit` was dropped. Without this hook, the connection closes with 1008 instead. */
-  limited?(ws: Connection<Context>, data: string | Buffer): unknown;
+  limited?(ws: Connection<Context, Message, Outgoing>, data: string | Buffer): unknown;
   /** Core refused a handshake (400, 403, 426, 429, 503, a `reject()` from `upgrade`...): for logs and counts. */
   rejected?(info: RejectionInfo): unknown;
 }
 
 /** Everything `websocket({...})` accepts. */
-export type Handlers<Context = undefined> = EndpointOptions & Hooks<Context>;
+export type Handlers<Context = undefined, Schema = undefined, Outgoing = undefined> =
+  EndpointOptions & SchemaOptions<Schema, Outgoing> & Hooks<Context, MessageOf<Schema>, OutgoingOf<Outgoing>>;
 
 /** Faye style: a function called once per connection, that attaches its own listeners. */
 export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) => unknown;
@@ -162,7 +192,7 @@ export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) =
 const OPTION_NAMES = new Set([
   'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
   'keepHeaders', 'maxConnections', 'maxConnectionsPerAddress', 'handshakeRate', 'rateLimit', 'idleTimeout', 'maxLifetime',
-  'limited', 'rejected',
+  'limited', 'rejected', 'stats', 'schema', 'outgoing', 'invalid',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
 /** The names `compression: {...}` accepts: ws's perMessageDeflate options. */
@@ -174,7 +204,7 @@ const COMPRESSION_NAMES: ReadonlySet<string> = new Set([
 const HEARTBEAT_DEFAULTS: Required<HeartbeatOptions> = { interval: 30_000, timeout: 10_000 };
 /** Every `fallback: {...}` setting; a name not here is a TypeError. */
 const FALLBACK_NAMES: ReadonlySet<string> = new Set(['sessionTimeout', 'heartbeat', 'retry', 'replay', 'replayBytes', 'owner']);
-const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected'] as const;
+const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected', 'invalid'] as const;
 
 /** Resolved settings, with defaults applied. */
 export interface ResolvedOptions {
@@ -198,6 +228,9 @@ export interface ResolvedOptions {
   byteRate: Rate | undefined;
   idleTimeout: number;
   maxLifetime: number;
+  stats: boolean;
+  /** The `schema` validator, if any. */
+  schema: StandardSchemaV1 | undefined;
 }
 
 function rateOf(option: string, countName: string, count: number | undefined, per: number | undefined, burstName: string, burst: number | undefined): Rate | undefined {
@@ -234,7 +267,15 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       throw new TypeError(`websocket(): "${name}" must be a function`);
     }
   }
-  const merged: EndpointOptions = { ...defaults, ...handlers };
+  const merged: EndpointOptions & SchemaOptions<unknown, unknown> = { ...defaults, ...handlers };
+  for (const name of ['schema', 'outgoing'] as const) {
+    if (merged[name] !== undefined && !isStandardSchema(merged[name])) {
+      throw new TypeError(`websocket(): option "${name}" must be a Standard Schema validator (zod, valibot, arktype...)`);
+    }
+  }
+  if (merged.stats !== undefined && typeof merged.stats !== 'boolean') {
+    throw new TypeError('websocket(): option "stats" must be a boolean');
+  }
   const { protocols, origins, compression, heartbeat } = merged;
   if (protocols !== undefined && typeof protocols !== 'function' &&
       !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string' && p.length > 0))) {
@@ -318,6 +359,8 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     byteRate: rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
     idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
     maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
+    stats: merged.stats ?? true,
+    schema: merged.schema as StandardSchemaV1 | undefined,
   };
 }
 

@@ -11,7 +11,7 @@ describe('resolveOptions', () => {
       hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000, replayBytes: 2 * 1024 * 1024 },
       keepHeaders: new Set(DEFAULT_KEPT_HEADERS), maxKeptHeaderLength: 1024,
       maxConnections: Infinity, maxConnectionsPerAddress: Infinity, handshakeRate: undefined, messageRate: undefined,
-      byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity,
+      byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity, stats: true, schema: undefined,
     });
     expect(resolveOptions({ rateLimit: { messages: 100, per: 1000, burst: 200, bytes: 1000 } })).toMatchObject({
       messageRate: { count: 100, per: 1000, burst: 200 }, byteRate: { count: 1000, per: 1000, burst: 1000 },
@@ -60,6 +60,10 @@ describe('resolveOptions', () => {
     ['a misspelt fallback setting', { fallback: { sessionTimout: 5 } }, 'websocket(): unknown option "fallback.sessionTimout"'],
     ['a misspelt compression setting', { compression: { treshold: 5 } }, 'websocket(): unknown option "compression.treshold"'],
     ['a misspelt nested name next to valid ones', { heartbeat: { interval: 5, timeout: 5, Timeout: 1 } }, 'websocket(): unknown option "heartbeat.Timeout"'],
+    ['a schema that is not a Standard Schema', { schema: { parse() {} } }, 'websocket(): option "schema" must be a Standard Schema validator (zod, valibot, arktype...)'],
+    ['an outgoing schema of another version', { outgoing: { '~standard': { version: 2, validate() {} } } }, 'websocket(): option "outgoing" must be a Standard Schema validator (zod, valibot, arktype...)'],
+    ['stats as a string', { stats: 'yes' }, 'websocket(): option "stats" must be a boolean'],
+    ['a non-function invalid hook', { invalid: 1 }, 'websocket(): "invalid" must be a function'],
   ];
   for (const [name, options, message] of errors) {
     it(`rejects ${name} with a TypeError`, () => {

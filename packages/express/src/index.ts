@@ -39,11 +39,11 @@ function postReachable(route: ExpressRoute | undefined, middleware: unknown): bo
 }
 
 /** Creates Express middleware that upgrades WebSocket requests reaching it. */
-export function websocket<Context = undefined>(handlers: Handlers<Context>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
+export function websocket<Context = undefined, MessageSchema = undefined, OutgoingSchema = undefined>(handlers: Handlers<Context, MessageSchema, OutgoingSchema>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
 /** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
 export function websocket(listener: ConnectionListener, options?: EndpointOptions): WebSocketMiddleware<undefined>;
-export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
-  const endpoint = createEndpoint<Context>(handlers, defaults);
+export function websocket<Context>(handlers: Handlers<Context, unknown, unknown> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
+  const endpoint = createEndpoint<Context>(handlers as Handlers<Context> | ConnectionListener, defaults);
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     if (!endpoint.handles(req, req.originalUrl)) return next();
     void endpoint.handle(req, res, {

@@ -21,7 +21,7 @@ import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, InjectOpt
 export * from '@switchyard/core';
 
 /** What the `websocket` route option accepts: handlers, or a faye-style connection function. */
-export type WebSocketRouteOption<Context = any> = Handlers<Context> | ConnectionListener;
+export type WebSocketRouteOption<Context = any> = Handlers<Context, any, any> | ConnectionListener;
 
 /** Options of `fastify.injectWS()`. */
 export type InjectWSOptions = InjectOptions;
@@ -35,10 +35,10 @@ declare module 'fastify' {
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
     /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
     <Context = undefined, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema>(
+      const SchemaCompiler extends FastifySchema = FastifySchema, MessageSchema = undefined, OutgoingSchema = undefined>(
       path: string,
       opts: Omit<RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket'>
-        & { websocket: Handlers<Context> | ConnectionListener },
+        & { websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener },
       handler?: RouteHandlerMethod<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>,
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;
   }
@@ -46,10 +46,10 @@ declare module 'fastify' {
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
     /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
     route<Context = undefined, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema>(
+      const SchemaCompiler extends FastifySchema = FastifySchema, MessageSchema = undefined, OutgoingSchema = undefined>(
       opts: Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'>
         & {
-          websocket: Handlers<Context> | ConnectionListener;
+          websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener;
           handler?: RouteHandlerMethod<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>;
         },
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;

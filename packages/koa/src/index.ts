@@ -60,11 +60,11 @@ function postReachable(matched: KoaUpgradeContext['matched'], middleware: unknow
 }
 
 /** Creates Koa middleware that upgrades WebSocket requests reaching it. */
-export function websocket<Context = undefined>(handlers: Handlers<Context>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
+export function websocket<Context = undefined, MessageSchema = undefined, OutgoingSchema = undefined>(handlers: Handlers<Context, MessageSchema, OutgoingSchema>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
 /** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
 export function websocket(listener: ConnectionListener, options?: EndpointOptions): WebSocketMiddleware<undefined>;
-export function websocket<Context>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
-  const endpoint = createEndpoint<Context>(handlers, defaults);
+export function websocket<Context>(handlers: Handlers<Context, unknown, unknown> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
+  const endpoint = createEndpoint<Context>(handlers as Handlers<Context> | ConnectionListener, defaults);
   const middleware = async (ctx: KoaUpgradeContext, next: () => Promise<unknown>): Promise<void> => {
     if (!endpoint.handles(ctx.req, ctx.originalUrl)) {
       await next();

@@ -1,0 +1,4 @@
+import { koaHarness } from '../../packages/koa/test/harness.js';
+import { runObservability } from './suite.js';
+
+runObservability(koaHarness);

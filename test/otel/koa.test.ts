@@ -1,0 +1,5 @@
+import './setup.js';
+import { koaHarness } from '../../packages/koa/test/harness.js';
+import { runOtel } from './suite.js';
+
+runOtel(koaHarness);

@@ -371,6 +371,29 @@ export function runAdversarial(adapter: Adapter): void {
       await nothingLeft(target, baseline);
     }, 120_000);
 
+    it('an upgrade waiting behind an endless SSE response is cut off once its client sends over 64 KiB, and leaves nothing', async () => {
+      await fresh();
+      const pipeline = Buffer.from(`GET /echo?__sy=sse HTTP/1.1\r\nHost: x\r\n\r\n${handshake('/echo')}`);
+      // The SSE stream never ends, so the upgrade behind it waits; what the client sends meanwhile
+      // is held for the WebSocket, but only up to 64 KiB.
+      // The 80 KiB go once the stream has started, after Node handed the upgrade over (bytes in the
+      // same read as the handshake are its `head`, bounded by that one read).
+      let sent = false;
+      const { received, serverClosed } = await exchange(target.port, [pipeline], {
+        idle: 1500,
+        onData: (_all, socket) => {
+          if (sent) return;
+          sent = true;
+          socket.write(Buffer.alloc(80 * 1024));
+        },
+      });
+      expect(serverClosed).toBe(true);
+      const report = wellFormed(received, 'an SSE stream, an upgrade, then 80 KiB');
+      expect(report.responses.map((r) => r.status)).toEqual([200]);
+      await target.assertAlive('80 KiB behind a waiting upgrade');
+      await nothingLeft(target, baseline);
+    }, 30_000);
+
     it('memory: an idle connection costs the same whatever headers its client sent, and all of it goes at close', async () => {
       await fresh();
       const count = 1000;

@@ -10,8 +10,8 @@ import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../packages/redis/test/redis-server.js';
 import { expressHarness } from '../packages/express/test/harness.js';
-import { fallbackFixture, recordingEcho } from './fallback.js';
-import type { Seen } from './fallback.js';
+import { fallbackFixture, recordingEcho } from './fallback/suite.js';
+import type { Seen } from './fallback/suite.js';
 import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
 

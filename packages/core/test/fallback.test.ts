@@ -5,10 +5,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CloseCode, LIVENESS_FRAME, createHub, reject, websocket } from '@switchyard/express';
-import type { CloseEvent, Handlers } from '@switchyard/express';
+import { CloseCode, LIVENESS_FRAME, createEndpoint, createHub, reject } from '../src/index.js';
+import type { CloseEvent, Handlers } from '../src/index.js';
 import { RawClient, delay, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
 
 interface SseEvent { id?: string; event: string; data: string }
@@ -80,11 +79,20 @@ afterEach(() => {
   }
 });
 
-async function serve(handlers: Handlers<any>, options: { guard?: express.RequestHandler } = {}): Promise<string> {
-  const app = express();
-  if (options.guard) app.use(options.guard);
-  app.use('/ws', websocket(handlers));
-  const server = http.createServer(app);
+/** What runs before the endpoint: true when it answered the request itself. */
+type Guard = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+/**
+ * A plain Node server in front of one endpoint, as an adapter would put it: the guard first, then
+ * the endpoint for what it `handles()`, then the next handler (418) for everything else.
+ */
+async function serve(handlers: Handlers<any>, options: { guard?: Guard } = {}): Promise<string> {
+  const endpoint = createEndpoint(handlers);
+  const server = http.createServer((req, res) => {
+    if (options.guard?.(req, res)) return;
+    if (endpoint.handles(req)) void endpoint.handle(req, res);
+    else res.writeHead(418).end('next');
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -148,7 +156,7 @@ describe('fallback: SSE + POST sessions', () => {
   it('runs middleware and the upgrade hook; rejections are HTTP answers', async () => {
     const base = await serve(
       { protocols: ['chat'], upgrade(req) { if (req.query.token !== 'ok') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }); return { context: 1 }; } },
-      { guard: (req, res, next) => (req.headers['x-banned'] ? res.status(403).send('banned') : next()) },
+      { guard: (req, res) => Boolean(req.headers['x-banned'] && res.writeHead(403).end('banned')) },
     );
     const banned = await fetch(`${base}/ws?__sy=sse&token=ok`, { headers: { accept: 'text/event-stream', 'x-banned': '1' } });
     expect([banned.status, await banned.text()]).toEqual([403, 'banned']);
@@ -320,14 +328,10 @@ describe('fallback: SSE + POST sessions', () => {
   });
 
   it('can be turned off: fallback requests then pass through to the next handler', async () => {
-    const app = express();
-    app.use('/ws', websocket({ fallback: false }));
-    app.use((_req, res) => { res.status(418).send('next'); });
-    const server = http.createServer(app);
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/ws?__sy=sse`);
+    const base = await serve({ fallback: false });
+    const response = await fetch(`${base}/ws?__sy=sse`);
     expect(response.status).toBe(418);
+    expect(await response.text()).toBe('next');
   });
 
   it('takes the session id from the Switchyard-Session header, for POSTs and resumes', async () => {

@@ -14,11 +14,11 @@ import type { Handlers, Hub } from '@switchyard/core';
 import { LIVENESS_FRAME } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { ConnectOptions, SwitchyardSocket, WebSocketConstructor } from '@switchyard/client';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { RawClient, Opcode, delay, handshakeRequest, messages, openWs } from './helpers.js';
-import { TcpProxy } from './proxy.js';
-import type { ProxyMode, ProxiedRequest } from './proxy.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { RawClient, Opcode, delay, handshakeRequest, messages, openWs } from '../helpers.js';
+import { TcpProxy } from '../proxy.js';
+import type { ProxyMode, ProxiedRequest } from '../proxy.js';
 
 /** The client's liveness timeout in these tests, short so that fallbacks are quick. */
 export const LIVENESS = 500;
@@ -203,7 +203,7 @@ type ChatRoom = (options?: { hub?: Hub; topic?: string }) => Handlers<{ name: st
 
 /** examples/express-chat's room, the very handlers the demos mount. */
 export async function loadChatRoom(): Promise<ChatRoom> {
-  const file = new URL('../examples/express-chat/chat.js', import.meta.url).href;
+  const file = new URL('../../examples/express-chat/chat.js', import.meta.url).href;
   return ((await import(file)) as { chatRoom: ChatRoom }).chatRoom;
 }
 

@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Handlers } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import { connect } from '@switchyard/client';
-import type { Harness } from './harness.js';
-import { delay } from './helpers.js';
-import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, recordingEcho, watch } from './fallback.js';
-import type { Watched } from './fallback.js';
+import type { Harness } from '../harness.js';
+import { delay } from '../helpers.js';
+import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, recordingEcho, watch } from './suite.js';
+import type { Watched } from './suite.js';
 
 const UNDICI = WEBSOCKETS[0]![1];
 const USERS: Record<string, string> = { 'ann-secret': 'ann', 'bob-secret': 'bob' };
@@ -75,7 +75,7 @@ interface MemoryServer {
 }
 
 async function memoryServer(adapter: string, maxOldSpace: number): Promise<MemoryServer> {
-  const file = fileURLToPath(new URL('./fallback-memory-server.mjs', import.meta.url));
+  const file = fileURLToPath(new URL('./memory-server.mjs', import.meta.url));
   const child = fork(file, [adapter], { execArgv: ['--expose-gc', `--max-old-space-size=${maxOldSpace}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });

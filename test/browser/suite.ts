@@ -16,9 +16,9 @@ import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { selfSignedCert } from './helpers.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { selfSignedCert } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -28,7 +28,7 @@ const CHROMIUM_ARGS = [
   '--ignore-certificate-errors',
 ];
 
-const chatDir = new URL('../examples/express-chat/', import.meta.url);
+const chatDir = new URL('../../examples/express-chat/', import.meta.url);
 const CHAT_PAGE = readFileSync(new URL('public/index.html', chatDir), 'utf8');
 /** Where the page's own scripts run; the tests drive it with `page.evaluate`. */
 const TEST_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard browser suite</title></head><body></body></html>';

@@ -16,8 +16,8 @@ import { WebSocket as UndiciWebSocket, ping as undiciPing } from 'undici';
 import Faye from 'faye-websocket';
 import type { CloseEvent, Handlers } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import type { Harness, Started } from './harness.js';
-import { start } from './harness.js';
+import type { Harness, Started } from '../harness.js';
+import { start } from '../harness.js';
 
 /** One received message, whatever the client library calls it. */
 interface Message {
@@ -92,7 +92,7 @@ function inbox(): { push(message: Message): void; closed(code: number, reason: s
  * a venv) would not see it, so the system one is preferred.
  */
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const PYTHON_CLIENT = fileURLToPath(new URL('./clients/ws_client.py', import.meta.url));
+const PYTHON_CLIENT = fileURLToPath(new URL('./ws_client.py', import.meta.url));
 
 function pythonClient(compression: boolean): ClientKind {
   return {

@@ -12,9 +12,9 @@ import zlib, { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CloseEvent, Handlers } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { KEY, Opcode, RawClient, closeFrame, delay, frame, handshakeRequest, parseFrames, readResponse } from './helpers.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { KEY, Opcode, RawClient, closeFrame, delay, frame, handshakeRequest, parseFrames, readResponse } from '../helpers.js';
 
 /** The Sec-WebSocket-Accept for the RFC's sample key (§1.3), written out rather than computed. */
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';

@@ -1,7 +1,7 @@
 /**
  * `@switchyard/client` in Chromium (playwright-core) through each proxy mode of test/proxy.ts.
  *
- *   const chromium = useChromium();   // from ./browser.js: one Chromium per test file
+ *   const chromium = useChromium();   // from ../browser/suite.js: one Chromium per test file
  *   runFallbackBrowser(expressHarness, chromium);
  *
  * The page and the client's modules (packages/client/dist) are served by the server under
@@ -12,11 +12,11 @@ import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { Harness } from './harness.js';
-import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, recordingEcho } from './fallback.js';
-import type { ProxyMode } from './proxy.js';
+import type { Harness } from '../harness.js';
+import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, recordingEcho } from '../fallback/suite.js';
+import type { ProxyMode } from '../proxy.js';
 
-const CLIENT_DIST = new URL('../packages/client/dist/', import.meta.url);
+const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url);
 const PAGE_PATH = '/fallback-test-page';
 /** The page loads the client's modules itself: the client is what a browser gets from dist. */
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard fallback</title>'

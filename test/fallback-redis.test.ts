@@ -10,7 +10,7 @@ import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../packages/redis/test/redis-server.js';
 import { expressHarness } from '../packages/express/test/harness.js';
-import { fallbackFixture, recordingEcho } from './fallback/suite.js';
+import { fallbackFixture, chatEcho } from './fallback/suite.js';
 import type { Seen } from './fallback/suite.js';
 import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
@@ -83,7 +83,7 @@ describe('express: POSTs that land on another node', () => {
         hubs.push(hub);
         await hub.ready();
       }
-      const { handlers, seen } = recordingEcho(hub ? { hub, ...extra } : extra);
+      const { handlers, seen } = chatEcho(hub ? { hub, ...extra } : extra);
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       return { port: server.port, seen };
     }));

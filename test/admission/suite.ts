@@ -13,7 +13,7 @@ import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { RawClient, closed, handshakeRequest, messages, openWs, readResponse } from '../helpers.js';
+import { RawClient, closed, handshakeRequest, messages, openWs, quietFor, readResponse } from '../helpers.js';
 
 const echo: Handlers<undefined> = {
   heartbeat: false,
@@ -155,7 +155,8 @@ export function runAdmission(harness: Harness): void {
       try {
         expect(await quietClosed).toEqual({ code: CloseCode.IDLE_TIMEOUT, reason: 'Idle timeout' });
         expect(Date.now() - started).toBeGreaterThanOrEqual(350);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        // The talker outlives the idle timeout.
+        await quietFor(500);
         expect(talker.readyState).toBe(WebSocket.OPEN);
       } finally {
         clearInterval(timer);

@@ -18,7 +18,7 @@ import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { selfSignedCert } from '../helpers.js';
+import { echo, recordingEcho, selfSignedCert } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -124,28 +124,6 @@ function tryConnect(page: Page, url: string, protocols: string[] = []): Promise<
     ws.close();
     return outcome;
   }, [url, protocols] as const);
-}
-
-const echo: Handlers<undefined> = { heartbeat: false, message(ws, data) { ws.send(data); } };
-
-/** An echo endpoint that records what the server saw. */
-function recordingEcho(options: Handlers<undefined> = {}): {
-  handlers: Handlers<undefined>;
-  seen: { opens: Array<{ protocol: string; extensions: string }>; messages: Array<{ length: number; isBinary: boolean }> };
-} {
-  const seen = { opens: [] as Array<{ protocol: string; extensions: string }>, messages: [] as Array<{ length: number; isBinary: boolean }> };
-  return {
-    seen,
-    handlers: {
-      heartbeat: false,
-      ...options,
-      open(ws) { seen.opens.push({ protocol: ws.protocol, extensions: ws.extensions }); },
-      message(ws, data, isBinary) {
-        seen.messages.push({ length: data.length, isBinary });
-        ws.send(data);
-      },
-    },
-  };
 }
 
 export function runBrowser(harness: Harness, browser: () => Browser): void {

@@ -5,13 +5,7 @@ import type { Harness, Mount, ServeOptions, Started } from '../harness.js';
 import { start } from '../harness.js';
 import type { RawClient } from '../helpers.js';
 
-/** Echoes every message back, with no heartbeat. */
-export const echo: Mount['handlers'] = {
-  heartbeat: false,
-  message(ws, data) {
-    ws.send(data);
-  },
-};
+export { echo } from '../helpers.js';
 
 export interface Conformance {
   harness: Harness;

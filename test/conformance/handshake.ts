@@ -44,8 +44,11 @@ export function describeHandshake({ harness, serve, track }: Conformance): void 
 
     it('an allowed origin connects; a client without Origin connects', async () => {
       const s = await serve([{ path: '/ws', handlers: { ...echo, origins: ['https://good.example'] } }]);
-      track(await openWs(s.url('/ws'), undefined, { origin: 'https://good.example' }));
-      track(await openWs(s.url('/ws')));
+      for (const options of [{ origin: 'https://good.example' }, {}]) {
+        const ws = track(await openWs(s.url('/ws'), undefined, options));
+        ws.send('allowed');
+        expect((await messages(ws).next()).data.toString()).toBe('allowed');
+      }
     });
 
     it('binary garbage and malformed requests never crash the process', async () => {

@@ -1,6 +1,6 @@
 /** Conformance: servers, plain requests, per-endpoint settings, coexistence with other upgrade listeners, and shutdown. */
 import { describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { CloseCode } from '@switchyard/core';
 import { RawClient, closed, delay, handshakeRequest, messages, openWs, readResponse, selfSignedCert } from '../helpers.js';
 import type { Conformance } from './context.js';
@@ -39,7 +39,8 @@ export function describeServers({ harness, serve, track }: Conformance): void {
       expect(response.status).toBe(200);
       expect(await response.text()).toBe('the chat page');
       const ws = track(await openWs(s.url('/chat')));
-      expect(ws.readyState).toBe(WebSocket.OPEN);
+      ws.send('upgraded');
+      expect((await messages(ws).next()).data.toString()).toBe('upgraded');
       const again = await fetch(`http://127.0.0.1:${s.port}/chat`);
       expect(await again.text()).toBe('the chat page');
     });

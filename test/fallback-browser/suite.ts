@@ -13,7 +13,7 @@ import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Harness } from '../harness.js';
-import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, recordingEcho } from '../fallback/suite.js';
+import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, chatEcho } from '../fallback/suite.js';
 import type { ProxyMode } from '../proxy.js';
 
 const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url);
@@ -115,7 +115,7 @@ export function runFallbackBrowser(harness: Harness, browser: () => Browser): vo
 
     for (const mode of ['pass', 'refuse-upgrade', 'drop-after-101'] as ProxyMode[]) {
       it(`${mode}: the page's client talks over ${EXPECTED_TRANSPORT[mode]}`, async () => {
-        const { handlers, seen } = recordingEcho();
+        const { handlers, seen } = chatEcho();
         const server = await fixture.serve([{ path: '/echo', handlers }]);
         serveClient(server.server);
         const proxy = await fixture.proxy(server.port, mode);

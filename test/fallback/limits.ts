@@ -15,7 +15,7 @@ import { CloseCode, reject } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { Harness } from '../harness.js';
 import { delay } from '../helpers.js';
-import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, recordingEcho, watch } from './suite.js';
+import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, chatEcho, watch } from './suite.js';
 import type { Watched } from './suite.js';
 
 const UNDICI = WEBSOCKETS[0]![1];
@@ -120,7 +120,7 @@ export function runFallbackLimits(harness: Harness): void {
 
     /** ann's session on `/private` behind a proxy that records its requests; the stolen id. */
     async function annsSession(extra: Partial<Handlers<any>> = {}, query = '?token=ann-secret', options = {}) {
-      const { handlers, seen } = recordingEcho({ ...tokenAuth, ...extra } as Partial<Handlers<undefined>>);
+      const { handlers, seen } = chatEcho({ ...tokenAuth, ...extra } as Partial<Handlers<undefined>>);
       const server = await fixture.serve([{ path: '/private', handlers }]);
       const proxy = await fixture.proxy(server.port, 'pass');
       const ann = fixture.client(proxy.url(`/private${query}`), clientOptions(UNDICI, { transports: ['sse'], ...options }));
@@ -133,7 +133,7 @@ export function runFallbackLimits(harness: Harness): void {
     }
 
     /** ann's session is as it was: her messages still go both ways and nothing closed. */
-    async function stillAnns(ann: Watched, seen: ReturnType<typeof recordingEcho>['seen'], sent: string[]): Promise<void> {
+    async function stillAnns(ann: Watched, seen: ReturnType<typeof chatEcho>['seen'], sent: string[]): Promise<void> {
       ann.socket.send('still mine');
       await ann.receivedCount(sent.length + 2);
       expect(ann.received).toEqual(['welcome', ...sent, 'still mine']);

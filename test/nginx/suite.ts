@@ -22,7 +22,7 @@ import fastifyWebsocket from '@switchyard/fastify';
 import type { Handlers } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
-import { selfSignedCert } from '../helpers.js';
+import { quietFor, selfSignedCert } from '../helpers.js';
 import { startNginx } from './nginx.js';
 import type { Nginx, NginxOptions } from './nginx.js';
 import type { Harness } from '../harness.js';
@@ -193,7 +193,8 @@ export function runNginx(harness: Harness): void {
       const cut = await quiet.closed;
       expect(cut.code).toBe(1006);
       expect(cut.at - started).toBeGreaterThanOrEqual(1900);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 4500 - Date.now())));
+      // More than twice proxy_read_timeout: nginx must not cut the connection that pings.
+      await quietFor(Math.max(0, started + 4500 - Date.now()));
       expect(live.ws.readyState).toBe(WebSocket.OPEN);
       await echoes(live);
     }, 15_000);

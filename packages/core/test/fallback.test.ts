@@ -8,15 +8,13 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CloseCode, LIVENESS_FRAME, createEndpoint, createHub, reject } from '../src/index.js';
 import type { CloseEvent, Handlers } from '../src/index.js';
-import { RawClient, delay, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
+import { AsyncQueue, RawClient, delay, handshakeRequest, messages, openWs, quietFor } from '../../../test/helpers.js';
 
 interface SseEvent { id?: string; event: string; data: string }
 
 /** Reads an SSE response into events, as a fallback client would. */
 function readEvents(response: Response): { events: SseEvent[]; next(timeout?: number): Promise<SseEvent>; closed: Promise<void> } {
-  const events: SseEvent[] = [];
-  let read = 0;
-  let wake: (() => void) | undefined;
+  const queue = new AsyncQueue<SseEvent>('event');
   const decoder = new TextDecoder();
   let buffer = '';
   const closed = (async () => {
@@ -46,27 +44,15 @@ function readEvents(response: Response): { events: SseEvent[]; next(timeout?: nu
           }
           if (isComment) continue;
           event.data = data.join('\n');
-          events.push(event);
-          wake?.();
+          queue.push(event);
         }
       }
     } catch {
       // aborted
     }
-    wake?.();
+    queue.end(new Error(`no event: the stream ended; had ${JSON.stringify(queue.all)}`));
   })();
-  return {
-    events,
-    closed,
-    async next(timeout = 3000) {
-      const deadline = Date.now() + timeout;
-      while (read >= events.length) {
-        if (Date.now() > deadline) throw new Error(`no event; have ${JSON.stringify(events)}`);
-        await Promise.race([new Promise<void>((resolve) => { wake = resolve; }), delay(50)]);
-      }
-      return events[read++]!;
-    },
-  };
+  return { events: queue.all, closed, next: (timeout = 3000) => queue.next(timeout) };
 }
 
 const servers: http.Server[] = [];
@@ -146,7 +132,8 @@ describe('fallback: WebSocket liveness frame', () => {
     raw.destroy();
     const plain = await openWs(`${base.replace('http', 'ws')}/ws?room=2`);
     expect((await messages(plain).next()).data.toString()).toBe('hello /ws?room=2');
-    await delay(50);
+    // No liveness frame may follow for a plain client.
+    await quietFor(50);
     expect(messages(plain).all).toHaveLength(1);
     plain.close();
   });
@@ -262,12 +249,14 @@ describe('fallback: SSE + POST sessions', () => {
     aborts.splice(0).forEach((a) => a.abort());
     await delay(120);
     expect((await post(base, session, 0, [['t', 'keep me']])).status).toBe(204);
-    await delay(120);
+    // The POST restarted the timeout: 240 ms after the stream ended, the session still lives.
+    await quietFor(120);
     expect(closes).toEqual([]);
     await vi.waitFor(() => expect(closes).toHaveLength(1), { timeout: 2000 });
     expect(closes[0]!.code).toBe(CloseCode.ABNORMAL);
     expect((await post(base, session, 1, [['t', 'too late']])).status).toBe(404);
-    await delay(300);
+    // The close handler runs once only.
+    await quietFor(300);
     expect(closes).toHaveLength(1);
   });
 
@@ -439,7 +428,8 @@ describe('fallback: SSE + POST sessions', () => {
     try {
       // Sending 16 MiB through the SSE encoder takes a while on a loaded machine.
       await vi.waitFor(() => expect(closedAt).toBeGreaterThan(0), { timeout: 5000 });
-      await delay(4000);
+      // The socket is not destroyed before the 4 s grace period is over.
+      await quietFor(4000);
       expect(sockets.map((socket) => socket.destroyed)).toEqual([false]);
       await vi.waitFor(() => expect(sockets[0]!.destroyed).toBe(true), { timeout: 3000 });
       expect(Date.now() - closedAt).toBeLessThan(7000);

@@ -13,13 +13,9 @@ import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { RawClient, closed, handshakeRequest, messages, openWs, quietFor, readResponse } from '../helpers.js';
+import { RawClient, closed, echo as plainEcho, handshakeRequest, messages, openWs, quietFor, readResponse } from '../helpers.js';
 
-const echo: Handlers<undefined> = {
-  heartbeat: false,
-  protocols: ['chat'],
-  message(ws, data) { ws.send(data); },
-};
+const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 
 /** The status and headers of a refused handshake. */
 async function refusal(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter: string | undefined; body: string }> {

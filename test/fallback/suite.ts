@@ -181,7 +181,8 @@ export const clientOptions = (WebSocket: WebSocketConstructor, extra: ConnectOpt
   ...extra,
 });
 
-const numbered = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+/** `prefix1` to `prefix<count>`. */
+export const numbered = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
 
 /** Sends `messages` a few ms apart. */
 async function trickle(socket: SwitchyardSocket, messages: string[], gap = 2): Promise<void> {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import WebSocket from 'ws';
 import websocket, { CloseCode, reject } from '@switchyard/fastify';
 import type { CloseEvent, Connection, Handlers, UpgradeRequest, WebSocketRouteOption } from '@switchyard/fastify';
-import { Opcode, RawClient, captureWarnings, closed, delay, frame, handshakeRequest, messages, openWs, quietFor, readResponse, selfSignedCert } from '../../../test/helpers.js';
+import { Opcode, RawClient, captureWarnings, closed, delay, echo, frame, handshakeRequest, messages, openWs, quietFor, readResponse, selfSignedCert } from '../../../test/helpers.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,8 +41,6 @@ async function handshake(port: number, path: string, headers: Record<string, str
   const response = await readResponse(raw);
   return { ...response, raw };
 }
-
-const echo: Handlers = { heartbeat: false, message(ws, data) { ws.send(data); } };
 
 describe('fastify adapter', () => {
   it('runs the usage from the issue: a page and a socket on one path, a socket-only route behind a hook', async () => {

@@ -330,7 +330,7 @@ describe('fastify adapter', () => {
 
       const ws = track(await app.injectWS('/rooms/7', { headers: { authorization: 'Bearer good' }, protocols: ['soap', 'chat'] }));
       expect(app.server.listening).toBe(false);
-      expect([ws.readyState, ws.protocol]).toEqual([WebSocket.OPEN, 'chat']);
+      expect(ws.protocol).toBe('chat');
       const inbox = messages(ws);
       expect((await inbox.next()).data.toString()).toBe('ann in 7 from 127.0.0.1');
       ws.send('round trip');

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { vi } from 'vitest';
+import { beforeEach, expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import selfsigned from 'selfsigned';
 import type { CloseEvent, Handlers } from '@switchyard/core';
@@ -24,6 +24,14 @@ export const delay = (ms: number): Promise<void> => new Promise((resolve) => set
  * is the only way to check one: the test fails when the thing happens within `ms`.
  */
 export const quietFor = (ms: number): Promise<void> => delay(ms);
+
+/**
+ * Makes every test of the calling describe fail when it asserts nothing: such a test passes
+ * whatever the code under test does. Assertions in helpers it calls count.
+ */
+export function requireAssertions(): void {
+  beforeEach(() => { expect.hasAssertions(); });
+}
 
 /** Waits until `check` holds, polling every 5 ms; the timeout error names `what`. */
 export async function until(check: () => boolean, what: string | (() => string), timeout = 3000): Promise<void> {

@@ -10,7 +10,7 @@ import WebSocket, * as wsModule from 'ws';
 import type { Handlers, Hub } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
 import { websocket } from '@switchyard/express';
-import { Opcode, RawClient, closeCodeOf, closed, delay, handshakeRequest, messages, openWs, quietFor } from './helpers.js';
+import { Opcode, RawClient, closeCodeOf, closed, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions } from './helpers.js';
 
 export interface HubFactory {
   name: string;
@@ -31,6 +31,7 @@ interface Node {
 
 export function runHubSuite(factory: HubFactory): void {
   describe(`${factory.name}: hub`, () => {
+    requireAssertions();
     const servers: http.Server[] = [];
     const clients: Array<WebSocket | RawClient> = [];
     afterEach(async () => {

@@ -13,7 +13,7 @@ import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { RawClient, closed, echo as plainEcho, handshakeRequest, messages, openWs, quietFor, readResponse } from '../helpers.js';
+import { RawClient, closed, echo as plainEcho, handshakeRequest, messages, openWs, quietFor, readResponse, requireAssertions } from '../helpers.js';
 
 const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 
@@ -35,6 +35,7 @@ function toBase64url(text: string): string {
 
 export function runAdmission(harness: Harness): void {
   describe(`${harness.name}: admission controls`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const clients: Array<{ terminate(): void } | { close(): void }> = [];
     const serve = async (mounts: Mount[]): Promise<Started> => {

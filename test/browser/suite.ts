@@ -18,7 +18,7 @@ import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { echo, recordingEcho, selfSignedCert } from '../helpers.js';
+import { echo, recordingEcho, requireAssertions, selfSignedCert } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -128,6 +128,7 @@ function tryConnect(page: Page, url: string, protocols: string[] = []): Promise<
 
 export function runBrowser(harness: Harness, browser: () => Browser): void {
   describe(`${harness.name}: Chromium`, () => {
+    requireAssertions();
     let certificate: { key: string; cert: string };
     beforeAll(async () => {
       certificate = await selfSignedCert();

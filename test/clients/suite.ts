@@ -18,7 +18,7 @@ import type { Handlers } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
 import type { Harness, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { AsyncQueue, recordingEcho } from '../helpers.js';
+import { AsyncQueue, recordingEcho, requireAssertions } from '../helpers.js';
 
 /** One received message, whatever the client library calls it. */
 interface Message {
@@ -204,6 +204,7 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
 
 export function runClients(harness: Harness): void {
   describe(`${harness.name}: independent clients`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const peers: Peer[] = [];
     const serve = async (handlers: Handlers<undefined>): Promise<Started> => {

@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import type { Harness, Mount, ServeOptions, Started } from '../harness.js';
 import { start } from '../harness.js';
 import type { RawClient } from '../helpers.js';
+import { requireAssertions } from '../helpers.js';
 
 export { echo } from '../helpers.js';
 
@@ -28,6 +29,7 @@ export function useConformance(harness: Harness): Conformance {
     clients.push(client);
     return client;
   };
+  requireAssertions();
   afterEach(async () => {
     for (const client of clients.splice(0)) {
       if ('terminate' in client) client.terminate();

@@ -15,6 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Harness } from '../harness.js';
 import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, chatEcho } from '../fallback/suite.js';
 import type { ProxyMode } from '../proxy.js';
+import { requireAssertions } from '../helpers.js';
 
 const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url);
 const PAGE_PATH = '/fallback-test-page';
@@ -97,6 +98,7 @@ function exchange(page: Page, path: string, livenessTimeout: number, expected: n
 
 export function runFallbackBrowser(harness: Harness, browser: () => Browser): void {
   describe(`${harness.name}: Chromium through each proxy mode`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const contexts: BrowserContext[] = [];
     afterEach(async () => {

@@ -14,7 +14,7 @@ import type { Handlers } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { Harness } from '../harness.js';
-import { delay } from '../helpers.js';
+import { delay, requireAssertions } from '../helpers.js';
 import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, chatEcho, watch } from './suite.js';
 import type { Watched } from './suite.js';
 
@@ -116,6 +116,7 @@ const report = (what: string, bytes: number): void => {
 
 export function runFallbackLimits(harness: Harness): void {
   describe(`${harness.name}: fallback sessions belong to their owner`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     /** ann's session on `/private` behind a proxy that records its requests; the stolen id. */
@@ -203,6 +204,7 @@ export function runFallbackLimits(harness: Harness): void {
   });
 
   describe(`${harness.name}: a slow SSE reader`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     for (const [limit, maxBufferedAmount] of [['1 MiB', 1 * MiB], ['the default, 16 MiB', undefined]] as const) {
@@ -251,6 +253,7 @@ export function runFallbackLimits(harness: Harness): void {
   });
 
   describe(`${harness.name}: fallback memory, in a server process of its own`, () => {
+    requireAssertions();
     const servers: MemoryServer[] = [];
     const sockets: Watched[] = [];
     afterEach(() => {

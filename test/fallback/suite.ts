@@ -16,7 +16,7 @@ import { connect } from '@switchyard/client';
 import type { ConnectOptions, SwitchyardSocket, WebSocketConstructor } from '@switchyard/client';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { Opcode, RawClient, delay, handshakeRequest, messages, openWs, quietFor, until } from '../helpers.js';
+import { Opcode, RawClient, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions, until } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
 import type { ProxyMode, ProxiedRequest } from '../proxy.js';
 
@@ -202,6 +202,7 @@ export async function loadChatRoom(): Promise<ChatRoom> {
 
 export function runFallback(harness: Harness): void {
   describe(`${harness.name}: fallback to SSE + POST`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const UNDICI = WEBSOCKETS[0]![1];
 
@@ -519,6 +520,7 @@ export function runFallback(harness: Harness): void {
 /** Plain WebSocket clients on an endpoint that also serves the fallback. */
 export function runPlainClients(harness: Harness): void {
   describe(`${harness.name}: plain WebSocket clients see only the app's frames`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const queries: Array<Record<string, unknown>> = [];
     const mount = (): Mount => ({
@@ -568,6 +570,7 @@ export function runPlainClients(harness: Harness): void {
 /** The chat demo's room with WebSocket turned off in the client. */
 export function runChatOverSse(harness: Harness): void {
   describe(`${harness.name}: the chat example over SSE only`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     it('two clients without WebSocket chat in examples/express-chat\'s room', async () => {

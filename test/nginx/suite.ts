@@ -22,7 +22,7 @@ import fastifyWebsocket from '@switchyard/fastify';
 import type { Handlers } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
-import { quietFor, selfSignedCert } from '../helpers.js';
+import { quietFor, requireAssertions, selfSignedCert } from '../helpers.js';
 import { startNginx } from './nginx.js';
 import type { Nginx, NginxOptions } from './nginx.js';
 import type { Harness } from '../harness.js';
@@ -165,6 +165,7 @@ async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
 export function runNginx(harness: Harness): void {
   const name = harness.name as keyof typeof apps;
   describe(`${name} behind nginx (docs/deployment.md)`, () => {
+    requireAssertions();
     beforeAll(async () => { tls = await selfSignedCert(); });
     afterEach(stopAll);
 

@@ -17,7 +17,7 @@ import type { Connection, Endpoint, Handlers, StandardSchemaV1 } from '@switchya
 import { CHANNELS, CloseCode } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { closed, delay, messages, openWs, quietFor } from '../helpers.js';
+import { closed, delay, messages, openWs, quietFor, requireAssertions } from '../helpers.js';
 
 type Recorded = { channel: string; message: Record<string, unknown> };
 
@@ -68,6 +68,7 @@ const schemas: Array<[string, StandardSchemaV1<unknown, { text: string; n: numbe
 
 export function runObservability(harness: Harness): void {
   describe(`${harness.name}: observability and typed connections`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const clients: WebSocket[] = [];
     const serve = async (mounts: Mount[]): Promise<Started> => {

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { KEY, Opcode, RawClient, closeFrame, delay, echo, frame, handshakeRequest, parseFrames, quietFor, readResponse, recordingEcho } from '../helpers.js';
+import { KEY, Opcode, RawClient, closeFrame, delay, echo, frame, handshakeRequest, parseFrames, quietFor, readResponse, recordingEcho, requireAssertions } from '../helpers.js';
 
 /** The Sec-WebSocket-Accept for the RFC's sample key (§1.3), written out rather than computed. */
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -64,6 +64,7 @@ function isSendableCode(code: number): boolean {
 
 export function runRfc6455(harness: Harness): void {
   describe(`${harness.name}: RFC 6455 byte level`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const raws: RawClient[] = [];
     const serve = async (mounts: Mount[]): Promise<Started> => {

@@ -4,12 +4,12 @@ set -euo pipefail
 need=()
 # packages/redis: a real redis-server, which the tests start themselves on a free port.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-# test/browser.ts: Debian's Chromium, which playwright-core launches from /usr/bin/chromium.
+# test/browser/: Debian's Chromium, which playwright-core launches from /usr/bin/chromium.
 [ -x /usr/bin/chromium ] || need+=(chromium)
-# test/clients.ts: python3-websockets. It installs into Debian's own interpreter, which the suite
+# test/clients/: python3-websockets. It installs into Debian's own interpreter, which the suite
 # runs as /usr/bin/python3 (a pyenv or venv python3 earlier on PATH would not see it).
 /usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
-# test/nginx.test.ts: Debian's nginx, started by the suite itself (its own prefix, no root needed)
+# test/nginx/: Debian's nginx, started by the suite itself (its own prefix, no root needed)
 # in front of each adapter with the config docs/deployment.md shows.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then

@@ -49,7 +49,7 @@ const runtimes = ['node20', 'node22', 'node24', 'node26'].filter((name) => !only
 // fallback, admission, observability...) runs on all four. A run narrowed by arguments runs
 // whatever it names everywhere.
 const EDGE_ONLY = [
-  'test/browser.test.ts', 'test/fallback-browser.test.ts', 'test/nginx.test.ts', 'test/snippets.test.ts',
+  'test/browser/**', 'test/fallback-browser/**', 'test/nginx/**', 'test/snippets.test.ts',
   'test/clean-exit.test.ts', 'test/peers.test.ts', 'test/examples.test.ts', 'test/otel-chat.test.ts',
   'packages/cli/test/**',
 ];

@@ -10,8 +10,8 @@ import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../packages/redis/test/redis-server.js';
 import { expressHarness } from '../packages/express/test/harness.js';
-import { fallbackFixture, recordingEcho } from './fallback.js';
-import type { Seen } from './fallback.js';
+import { chatEcho, fallbackFixture, numbered } from './fallback/suite.js';
+import type { Seen } from './fallback/suite.js';
 import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
 
@@ -54,7 +54,6 @@ async function slowLink(port: number, ms: number): Promise<{ port: number; close
   };
 }
 
-const numbered = (count: number): string[] => Array.from({ length: count }, (_, i) => `m${i + 1}`);
 
 describe('express: POSTs that land on another node', () => {
   const fixture = fallbackFixture(expressHarness);
@@ -83,7 +82,7 @@ describe('express: POSTs that land on another node', () => {
         hubs.push(hub);
         await hub.ready();
       }
-      const { handlers, seen } = recordingEcho(hub ? { hub, ...extra } : extra);
+      const { handlers, seen } = chatEcho(hub ? { hub, ...extra } : extra);
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       return { port: server.port, seen };
     }));
@@ -98,7 +97,7 @@ describe('express: POSTs that land on another node', () => {
       fetch: splitFetch(b!.port, statuses),
     });
     // Sent before the session exists: the first POST goes out the moment it opens.
-    const sent = numbered(60);
+    const sent = numbered('m', 60);
     for (const message of sent.slice(0, 20)) client.socket.send(message);
     await client.opened();
     for (const message of sent.slice(20)) {

@@ -6,14 +6,87 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import { beforeEach, expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import selfsigned from 'selfsigned';
+import type { CloseEvent, Handlers } from '@switchyard/core';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 export const ACCEPT = createHash('sha1').update(KEY + GUID).digest('base64');
 
+/** Waits `ms`: for pacing sends or for server-side latency, never before asserting something happened. */
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits `ms` during which something must NOT happen (a close, a frame, a request); the caller
+ * asserts afterwards that it did not. A negative has no event to wait for, so this bounded wait
+ * is the only way to check one: the test fails when the thing happens within `ms`.
+ */
+export const quietFor = (ms: number): Promise<void> => delay(ms);
+
+/**
+ * Makes every test of the calling describe fail when it asserts nothing: such a test passes
+ * whatever the code under test does. Assertions in helpers it calls count.
+ */
+export function requireAssertions(): void {
+  beforeEach(() => { expect.hasAssertions(); });
+}
+
+/** Waits until `check` holds, polling every 5 ms; the timeout error names `what`. */
+export async function until(check: () => boolean, what: string | (() => string), timeout = 3000): Promise<void> {
+  await vi.waitFor(() => {
+    if (!check()) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+  }, { timeout, interval: 5 });
+}
+
+/**
+ * Items in arrival order for `await next()`. A waiter that times out leaves the queue, so the
+ * next item goes to the next caller rather than to a waiter nobody awaits any more; after `end()`
+ * the items already queued are still returned, then `next()` fails at once.
+ */
+export class AsyncQueue<T> {
+  /** Every item pushed, read or not. */
+  readonly all: T[] = [];
+  #read = 0;
+  readonly #waiters: Array<{ resolve(item: T): void; reject(error: Error): void }> = [];
+  #ended: Error | undefined;
+
+  constructor(private readonly what = 'item') {}
+
+  push(item: T): void {
+    this.all.push(item);
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter.resolve(this.all[this.#read++]!);
+  }
+
+  /** No more items: waiting and later `next()` calls fail with `error`. */
+  end(error: Error): void {
+    this.#ended = error;
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  }
+
+  /** The number of callers waiting (a timed-out one is not counted). */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  next(timeout = 3000): Promise<T> {
+    if (this.#read < this.all.length) return Promise.resolve(this.all[this.#read++]!);
+    if (this.#ended) return Promise.reject(this.#ended);
+    return new Promise<T>((resolve, reject) => {
+      const waiter = {
+        resolve(item: T): void { clearTimeout(timer); resolve(item); },
+        reject(error: Error): void { clearTimeout(timer); reject(error); },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`no ${this.what} within ${timeout} ms`));
+      }, timeout);
+      this.#waiters.push(waiter);
+    });
+  }
+}
 
 /** A self-signed certificate for 127.0.0.1 / localhost, made fresh for the test run. */
 export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
@@ -222,39 +295,19 @@ export function openWs(url: string, protocols?: string | string[], options: WebS
 }
 
 /** A queue of a client's messages, for `await next()`. */
-export interface Inbox { next(timeout?: number): Promise<{ data: Buffer; isBinary: boolean }>; all: Array<{ data: Buffer; isBinary: boolean }> }
+export type Inbox = AsyncQueue<{ data: Buffer; isBinary: boolean }>;
 const inboxes = new WeakMap<WebSocket, Inbox>();
 
 /** The message queue of a client, created on first use (openWs creates it before 'open'). */
 export function messages(ws: WebSocket): Inbox {
   let inbox = inboxes.get(ws);
   if (!inbox) {
-    inbox = createInbox(ws);
-    inboxes.set(ws, inbox);
+    const created: Inbox = new AsyncQueue('message');
+    ws.on('message', (data: Buffer, isBinary: boolean) => created.push({ data, isBinary }));
+    inboxes.set(ws, created);
+    inbox = created;
   }
   return inbox;
-}
-
-function createInbox(ws: WebSocket): Inbox {
-  const all: Array<{ data: Buffer; isBinary: boolean }> = [];
-  let read = 0;
-  const waiters: Array<() => void> = [];
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
-    all.push({ data, isBinary });
-    waiters.shift()?.();
-  });
-  return {
-    all,
-    async next(timeout = 3000) {
-      if (read >= all.length) {
-        await Promise.race([
-          new Promise<void>((resolve) => waiters.push(resolve)),
-          delay(timeout).then(() => { throw new Error('no message'); }),
-        ]);
-      }
-      return all[read++]!;
-    },
-  };
 }
 
 /** Resolves with the code and reason the client saw when the connection closed. */
@@ -270,4 +323,51 @@ export function captureWarnings(code: string): { warnings: Error[]; stop(): void
   };
   process.on('warning', listener);
   return { warnings, stop: () => process.off('warning', listener) };
+}
+
+/** Echoes every message back, with no heartbeat. */
+export const echo: Handlers<undefined> = { heartbeat: false, message(ws, data) { ws.send(data); } };
+
+/** What the server side of a {@link recordingEcho} saw. */
+export interface Recorded {
+  opens: Array<{ protocol: string; extensions: string }>;
+  messages: Array<{ length: number; isBinary: boolean }>;
+  closes: CloseEvent[];
+  pings: string[];
+  pongs: number;
+}
+
+/**
+ * An echo endpoint that records what the server saw. `options` adds settings; its `open`,
+ * `message` and `close` run after the recording, and its `message` replaces the echo. Without
+ * one, a text message `close me <code> <reason>` makes the server close.
+ */
+export function recordingEcho(options: Handlers<undefined> = {}): { handlers: Handlers<undefined>; seen: Recorded } {
+  const seen: Recorded = { opens: [], messages: [], closes: [], pings: [], pongs: 0 };
+  const { open, message, close } = options;
+  return {
+    seen,
+    handlers: {
+      heartbeat: false,
+      ...options,
+      open(ws) {
+        seen.opens.push({ protocol: ws.protocol, extensions: ws.extensions });
+        return open?.(ws);
+      },
+      message(ws, data, isBinary) {
+        seen.messages.push({ length: data.length, isBinary });
+        if (message) return message(ws, data, isBinary);
+        const command = !isBinary && /^close me (\d+) (.*)$/.exec(String(data));
+        if (command) ws.close(Number(command[1]), command[2]);
+        else ws.send(data);
+        return undefined;
+      },
+      close(ws, event) {
+        seen.closes.push(event);
+        return close?.(ws, event);
+      },
+      ping(_ws, data) { seen.pings.push(data.toString()); },
+      pong() { seen.pongs++; },
+    },
+  };
 }

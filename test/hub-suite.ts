@@ -10,7 +10,7 @@ import WebSocket, * as wsModule from 'ws';
 import type { Handlers, Hub } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
 import { websocket } from '@switchyard/express';
-import { Opcode, RawClient, closeCodeOf, closed, delay, handshakeRequest, messages, openWs } from './helpers.js';
+import { Opcode, RawClient, closeCodeOf, closed, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions } from './helpers.js';
 
 export interface HubFactory {
   name: string;
@@ -31,6 +31,7 @@ interface Node {
 
 export function runHubSuite(factory: HubFactory): void {
   describe(`${factory.name}: hub`, () => {
+    requireAssertions();
     const servers: http.Server[] = [];
     const clients: Array<WebSocket | RawClient> = [];
     afterEach(async () => {
@@ -88,7 +89,8 @@ export function runHubSuite(factory: HubFactory): void {
       expect((await messages(c).next()).data.toString()).toBe('from a');
       await fetch(`http://127.0.0.1:${n.port}/announce`, { method: 'POST' });
       for (const ws of [a, b, c]) expect((await messages(ws).next()).data.toString()).toBe('server says hi');
-      await delay(factory.settle + 50);
+      // Nothing more may arrive: no echo of a's own message, nothing on the other topic.
+      await quietFor(factory.settle + 50);
       expect(messages(a).all.map((m) => m.data.toString())).toEqual(['server says hi']);
       expect(messages(other).all).toEqual([]);
     });

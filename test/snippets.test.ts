@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { selfSignedCert } from './helpers.js';
 import { PRELOAD, ROOT, documentationFiles, extractSnippets } from './snippets.js';
@@ -119,10 +119,7 @@ async function probe(where: Listening, check: Check): Promise<void> {
       ws.send(bytes);
       const expected = [{ data: Buffer.from('héllo ✓'), isBinary: false }, { data: bytes, isBinary: true }];
       // A greeting sent on open may come first; the echoes are the last two messages.
-      const deadline = Date.now() + 3000;
-      const echoed = (): boolean => received.length >= 2 && received.slice(-2).every((m, i) => m.isBinary === expected[i]!.isBinary && m.data.equals(expected[i]!.data));
-      while (!echoed() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      expect(received.slice(-2)).toEqual(expected);
+      await vi.waitFor(() => expect(received.slice(-2)).toEqual(expected), { timeout: 3000, interval: 10 });
     }
   } finally {
     ws.on('error', () => {});

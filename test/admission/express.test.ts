@@ -1,4 +1,4 @@
-import { expressHarness } from '../../packages/express/test/harness.js';
+import { expressHarness } from '../adapters.js';
 import { runAdmission } from './suite.js';
 
 runAdmission(expressHarness);

@@ -1,4 +1,4 @@
-import { fastifyHarness } from '../../packages/fastify/test/harness.js';
+import { fastifyHarness } from '../adapters.js';
 import { runAdmission } from './suite.js';
 
 runAdmission(fastifyHarness);

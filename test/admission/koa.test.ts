@@ -1,4 +1,4 @@
-import { koaHarness } from '../../packages/koa/test/harness.js';
+import { koaHarness } from '../adapters.js';
 import { runAdmission } from './suite.js';
 
 runAdmission(koaHarness);

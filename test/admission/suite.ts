@@ -13,13 +13,9 @@ import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { RawClient, closed, handshakeRequest, messages, openWs, readResponse } from '../helpers.js';
+import { RawClient, closed, echo as plainEcho, handshakeRequest, messages, openWs, quietFor, readResponse, requireAssertions } from '../helpers.js';
 
-const echo: Handlers<undefined> = {
-  heartbeat: false,
-  protocols: ['chat'],
-  message(ws, data) { ws.send(data); },
-};
+const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 
 /** The status and headers of a refused handshake. */
 async function refusal(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
@@ -39,6 +35,7 @@ function toBase64url(text: string): string {
 
 export function runAdmission(harness: Harness): void {
   describe(`${harness.name}: admission controls`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const clients: Array<{ terminate(): void } | { close(): void }> = [];
     const serve = async (mounts: Mount[]): Promise<Started> => {
@@ -155,7 +152,8 @@ export function runAdmission(harness: Harness): void {
       try {
         expect(await quietClosed).toEqual({ code: CloseCode.IDLE_TIMEOUT, reason: 'Idle timeout' });
         expect(Date.now() - started).toBeGreaterThanOrEqual(350);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        // The talker outlives the idle timeout.
+        await quietFor(500);
         expect(talker.readyState).toBe(WebSocket.OPEN);
       } finally {
         clearInterval(timer);

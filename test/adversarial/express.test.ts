@@ -1,3 +1,4 @@
+import { expressHarness } from '../adapters.js';
 import { runAdversarial } from './suite.js';
 
-runAdversarial('express');
+runAdversarial(expressHarness);

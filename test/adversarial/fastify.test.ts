@@ -1,3 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
 import { runAdversarial } from './suite.js';
 
-runAdversarial('fastify');
+runAdversarial(fastifyHarness);

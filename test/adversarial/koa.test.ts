@@ -1,3 +1,4 @@
+import { koaHarness } from '../adapters.js';
 import { runAdversarial } from './suite.js';
 
-runAdversarial('koa');
+runAdversarial(koaHarness);

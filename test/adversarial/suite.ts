@@ -13,8 +13,9 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isSendableCloseCode } from '@switchyard/core';
-import { Opcode, closeFrame, frame } from '../helpers.js';
+import { Opcode, closeFrame, frame, requireAssertions } from '../helpers.js';
 import type { Adapter, Ending } from './attack.js';
+import type { Harness } from '../harness.js';
 import { RUNS, SEED, Target, exchange, nothingLeft, stillServes, wellFormed } from './attack.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -207,8 +208,11 @@ function afterHead(received: Buffer): Buffer | undefined {
   return end === -1 ? undefined : received.subarray(end + 4);
 }
 
-export function runAdversarial(adapter: Adapter): void {
+export function runAdversarial(harness: Harness): void {
+  // The server runs in its own process (server.mjs), built there from the adapter's name.
+  const adapter = harness.name as Adapter;
   describe(`${adapter}: adversarial (${RUNS} runs per property, seed ${SEED})`, () => {
+    requireAssertions();
     let target: Target;
     let baseline: { resources: Record<string, number>; listeners: number };
     const settings = { numRuns: RUNS, seed: SEED, endOnFailure: false };

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A python3-websockets client driven over stdin and stdout, for the interop suite (test/clients.ts).
+"""A python3-websockets client driven over stdin and stdout, for the interop suite (test/clients/suite.ts).
 
 usage: ws_client.py URL [--protocol P]... [--compression deflate|none] [--max-size BYTES]
 

@@ -1,4 +1,4 @@
-import { koaHarness } from '../../packages/koa/test/harness.js';
+import { koaHarness } from '../adapters.js';
 import { runObservability } from './suite.js';
 
 runObservability(koaHarness);

@@ -1,5 +1,5 @@
 import './setup.js';
-import { expressHarness } from '../../packages/express/test/harness.js';
+import { expressHarness } from '../adapters.js';
 import { runOtel } from './suite.js';
 
 runOtel(expressHarness);

@@ -1,5 +1,5 @@
 import './setup.js';
-import { fastifyHarness } from '../../packages/fastify/test/harness.js';
+import { fastifyHarness } from '../adapters.js';
 import { runOtel } from './suite.js';
 
 runOtel(fastifyHarness);

@@ -1,5 +1,5 @@
 import './setup.js';
-import { koaHarness } from '../../packages/koa/test/harness.js';
+import { koaHarness } from '../adapters.js';
 import { runOtel } from './suite.js';
 
 runOtel(koaHarness);

@@ -12,7 +12,7 @@ import { METRICS, instrumentSwitchyard } from '@switchyard/otel';
 import type { SwitchyardInstrumentation } from '@switchyard/otel';
 import type { Harness, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { closed, messages, openWs } from '../helpers.js';
+import { closed, messages, openWs, requireAssertions } from '../helpers.js';
 import { meterProvider, metricExporter, metricReader, spanExporter, startedSpans, tracerProvider } from './setup.js';
 
 async function collect(): Promise<Map<string, MetricData>> {
@@ -31,6 +31,7 @@ function points(metric: MetricData | undefined): Array<{ attributes: Record<stri
 
 export function runOtel(harness: Harness): void {
   describe(`${harness.name}: @switchyard/otel with the OpenTelemetry SDK`, () => {
+    requireAssertions();
     let instrumentation: SwitchyardInstrumentation;
     let s: Started;
     const clients: WebSocket[] = [];

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseEvent, SwitchyardSocket, connect } from '../src/index.js';
 import type { ConnectOptions, SocketMessageEvent, WebSocketConstructor } from '../src/index.js';
-import { ScriptedServer, until } from './scripted-server.js';
+import { ScriptedServer } from './scripted-server.js';
+import { quietFor, until } from '../../../test/helpers.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 
@@ -145,7 +146,8 @@ describe('reconnection', () => {
         await until(() => log.length === 3, 'the second open');
         expect(log).toEqual(['open 1', `close ${code} 0`, 'open 1']);
       } else {
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        // No reconnection may follow.
+        await quietFor(100);
         expect(log).toEqual(['open 1', `close ${code} 3`]);
         expect(server.connections).toHaveLength(1);
       }
@@ -188,7 +190,8 @@ describe('closing', () => {
     expect(log).toEqual([]);
     await until(() => closes.length > 0, 'close');
     expect(closes[0]).toMatchObject({ code: 4001, reason: 'changed my mind', wasClean: false, willReconnect: false });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // No connection may open after close().
+    await quietFor(100);
     expect(log).toEqual(['close 4001 3']);
     expect(server.connections.flatMap((c) => c.received)).toEqual([]);
   });

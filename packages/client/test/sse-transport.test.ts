@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { connect } from '../src/index.js';
 import type { ConnectOptions, SwitchyardSocket } from '../src/index.js';
-import { ScriptedServer, openStream, until } from './scripted-server.js';
+import { ScriptedServer, openStream } from './scripted-server.js';
+import { quietFor, until } from '../../../test/helpers.js';
 
 const OPEN = (session: string, protocol = ''): string => `event: open\ndata: ${JSON.stringify({ session, protocol })}\n\n`;
 
@@ -110,7 +111,8 @@ describe('the stream', () => {
     const { log } = record(socket);
     await until(() => log.length === 2, 'open and close');
     expect(log).toEqual(['open', 'close 4002 kicked clean']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // No reconnection may follow.
+    await quietFor(100);
     expect(server.streamRequests()).toHaveLength(1);
   });
 
@@ -291,7 +293,8 @@ describe('POSTs', () => {
     socket.send('delivered once');
     await until(() => log.length === 3, 'the reconnection');
     expect(log).toEqual(['open', 'close 1012 restart clean reconnecting', 'open']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The delivered POST is not sent again after the reconnection.
+    await quietFor(100);
     expect(server.posts().map((p) => p.body)).toEqual(['{"seq":0,"frames":[["t","delivered once"]]}']);
     socket.close();
   });
@@ -314,7 +317,8 @@ describe('acknowledgements and batches', () => {
     await until(() => received.length === 3, 'the large messages');
     await until(() => server.posts().length === 2, 'an ack of its own', 1000);
     expect(server.posts()[1]!.json).toEqual({ seq: 1, frames: [], ack: 3 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // No third POST: everything read is acknowledged.
+    await quietFor(300);
     expect(server.posts()).toHaveLength(2);
     socket.close();
   });
@@ -328,7 +332,8 @@ describe('acknowledgements and batches', () => {
     await until(() => server.posts().length === 1, 'the ack', 4000);
     expect(Date.now() - started).toBeGreaterThan(1500);
     expect(server.posts()[0]!.json).toEqual({ seq: 0, frames: [], ack: 2 });
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Acknowledged once: no second ack after another 2 s period.
+    await quietFor(2500);
     expect(server.posts()).toHaveLength(1);
     socket.close();
   }, 10_000);

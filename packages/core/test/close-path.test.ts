@@ -4,12 +4,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Duplex, Writable } from 'node:stream';
-import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { websocket } from '@switchyard/express';
-import type { CloseEvent, Connection, Handlers } from '@switchyard/express';
-// The same module instance as @switchyard/express's (the built one), so the symbols match.
-import { RoutedWebSocket, kWs } from '../dist/connection.js';
+import { createEndpoint } from '../src/index.js';
+import type { CloseEvent, Connection, Handlers } from '../src/index.js';
+import { RoutedWebSocket, kWs } from '../src/connection.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
 
 // The published types strip @internal members such as [kWs]; the test reaches past them.
@@ -26,9 +24,8 @@ afterEach(async () => {
 });
 
 async function start(handlers: Handlers<undefined>): Promise<number> {
-  const app = express();
-  app.use('/ws', websocket(handlers));
-  const server = http.createServer(app);
+  const endpoint = createEndpoint(handlers);
+  const server = http.createServer((req, res) => { void endpoint.handle(req, res); });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;

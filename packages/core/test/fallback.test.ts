@@ -5,19 +5,16 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CloseCode, LIVENESS_FRAME, createHub, reject, websocket } from '@switchyard/express';
-import type { CloseEvent, Handlers } from '@switchyard/express';
-import { RawClient, delay, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
+import { CloseCode, LIVENESS_FRAME, createEndpoint, createHub, reject } from '../src/index.js';
+import type { CloseEvent, Handlers } from '../src/index.js';
+import { AsyncQueue, RawClient, delay, handshakeRequest, messages, openWs, quietFor } from '../../../test/helpers.js';
 
 interface SseEvent { id?: string; event: string; data: string }
 
 /** Reads an SSE response into events, as a fallback client would. */
 function readEvents(response: Response): { events: SseEvent[]; next(timeout?: number): Promise<SseEvent>; closed: Promise<void> } {
-  const events: SseEvent[] = [];
-  let read = 0;
-  let wake: (() => void) | undefined;
+  const queue = new AsyncQueue<SseEvent>('event');
   const decoder = new TextDecoder();
   let buffer = '';
   const closed = (async () => {
@@ -47,27 +44,15 @@ function readEvents(response: Response): { events: SseEvent[]; next(timeout?: nu
           }
           if (isComment) continue;
           event.data = data.join('\n');
-          events.push(event);
-          wake?.();
+          queue.push(event);
         }
       }
     } catch {
       // aborted
     }
-    wake?.();
+    queue.end(new Error(`no event: the stream ended; had ${JSON.stringify(queue.all)}`));
   })();
-  return {
-    events,
-    closed,
-    async next(timeout = 3000) {
-      const deadline = Date.now() + timeout;
-      while (read >= events.length) {
-        if (Date.now() > deadline) throw new Error(`no event; have ${JSON.stringify(events)}`);
-        await Promise.race([new Promise<void>((resolve) => { wake = resolve; }), delay(50)]);
-      }
-      return events[read++]!;
-    },
-  };
+  return { events: queue.all, closed, next: (timeout = 3000) => queue.next(timeout) };
 }
 
 const servers: http.Server[] = [];
@@ -80,11 +65,20 @@ afterEach(() => {
   }
 });
 
-async function serve(handlers: Handlers<any>, options: { guard?: express.RequestHandler } = {}): Promise<string> {
-  const app = express();
-  if (options.guard) app.use(options.guard);
-  app.use('/ws', websocket(handlers));
-  const server = http.createServer(app);
+/** What runs before the endpoint: true when it answered the request itself. */
+type Guard = (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
+/**
+ * A plain Node server in front of one endpoint, as an adapter would put it: the guard first, then
+ * the endpoint for what it `handles()`, then the next handler (418) for everything else.
+ */
+async function serve(handlers: Handlers<any>, options: { guard?: Guard } = {}): Promise<string> {
+  const endpoint = createEndpoint(handlers);
+  const server = http.createServer((req, res) => {
+    if (options.guard?.(req, res)) return;
+    if (endpoint.handles(req)) void endpoint.handle(req, res);
+    else res.writeHead(418).end('next');
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -138,7 +132,8 @@ describe('fallback: WebSocket liveness frame', () => {
     raw.destroy();
     const plain = await openWs(`${base.replace('http', 'ws')}/ws?room=2`);
     expect((await messages(plain).next()).data.toString()).toBe('hello /ws?room=2');
-    await delay(50);
+    // No liveness frame may follow for a plain client.
+    await quietFor(50);
     expect(messages(plain).all).toHaveLength(1);
     plain.close();
   });
@@ -148,7 +143,7 @@ describe('fallback: SSE + POST sessions', () => {
   it('runs middleware and the upgrade hook; rejections are HTTP answers', async () => {
     const base = await serve(
       { protocols: ['chat'], upgrade(req) { if (req.query.token !== 'ok') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }); return { context: 1 }; } },
-      { guard: (req, res, next) => (req.headers['x-banned'] ? res.status(403).send('banned') : next()) },
+      { guard: (req, res) => Boolean(req.headers['x-banned'] && res.writeHead(403).end('banned')) },
     );
     const banned = await fetch(`${base}/ws?__sy=sse&token=ok`, { headers: { accept: 'text/event-stream', 'x-banned': '1' } });
     expect([banned.status, await banned.text()]).toEqual([403, 'banned']);
@@ -254,12 +249,14 @@ describe('fallback: SSE + POST sessions', () => {
     aborts.splice(0).forEach((a) => a.abort());
     await delay(120);
     expect((await post(base, session, 0, [['t', 'keep me']])).status).toBe(204);
-    await delay(120);
+    // The POST restarted the timeout: 240 ms after the stream ended, the session still lives.
+    await quietFor(120);
     expect(closes).toEqual([]);
     await vi.waitFor(() => expect(closes).toHaveLength(1), { timeout: 2000 });
     expect(closes[0]!.code).toBe(CloseCode.ABNORMAL);
     expect((await post(base, session, 1, [['t', 'too late']])).status).toBe(404);
-    await delay(300);
+    // The close handler runs once only.
+    await quietFor(300);
     expect(closes).toHaveLength(1);
   });
 
@@ -320,14 +317,10 @@ describe('fallback: SSE + POST sessions', () => {
   });
 
   it('can be turned off: fallback requests then pass through to the next handler', async () => {
-    const app = express();
-    app.use('/ws', websocket({ fallback: false }));
-    app.use((_req, res) => { res.status(418).send('next'); });
-    const server = http.createServer(app);
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/ws?__sy=sse`);
+    const base = await serve({ fallback: false });
+    const response = await fetch(`${base}/ws?__sy=sse`);
     expect(response.status).toBe(418);
+    expect(await response.text()).toBe('next');
   });
 
   it('takes the session id from the Switchyard-Session header, for POSTs and resumes', async () => {
@@ -435,7 +428,8 @@ describe('fallback: SSE + POST sessions', () => {
     try {
       // Sending 16 MiB through the SSE encoder takes a while on a loaded machine.
       await vi.waitFor(() => expect(closedAt).toBeGreaterThan(0), { timeout: 5000 });
-      await delay(4000);
+      // The socket is not destroyed before the 4 s grace period is over.
+      await quietFor(4000);
       expect(sockets.map((socket) => socket.destroyed)).toEqual([false]);
       await vi.waitFor(() => expect(sockets[0]!.destroyed).toBe(true), { timeout: 3000 });
       expect(Date.now() - closedAt).toBeLessThan(7000);

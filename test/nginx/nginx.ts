@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const NGINX = '/usr/sbin/nginx';
-const DOC = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'deployment.md');
+const DOC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'deployment.md');
 
 /** The first ```nginx block of docs/deployment.md, as users copy it. */
 export function documentedConfig(): string {

@@ -16,9 +16,9 @@ import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { selfSignedCert } from './helpers.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { echo, recordingEcho, requireAssertions, selfSignedCert } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -28,7 +28,7 @@ const CHROMIUM_ARGS = [
   '--ignore-certificate-errors',
 ];
 
-const chatDir = new URL('../examples/express-chat/', import.meta.url);
+const chatDir = new URL('../../examples/express-chat/', import.meta.url);
 const CHAT_PAGE = readFileSync(new URL('public/index.html', chatDir), 'utf8');
 /** Where the page's own scripts run; the tests drive it with `page.evaluate`. */
 const TEST_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard browser suite</title></head><body></body></html>';
@@ -126,30 +126,9 @@ function tryConnect(page: Page, url: string, protocols: string[] = []): Promise<
   }, [url, protocols] as const);
 }
 
-const echo: Handlers<undefined> = { heartbeat: false, message(ws, data) { ws.send(data); } };
-
-/** An echo endpoint that records what the server saw. */
-function recordingEcho(options: Handlers<undefined> = {}): {
-  handlers: Handlers<undefined>;
-  seen: { opens: Array<{ protocol: string; extensions: string }>; messages: Array<{ length: number; isBinary: boolean }> };
-} {
-  const seen = { opens: [] as Array<{ protocol: string; extensions: string }>, messages: [] as Array<{ length: number; isBinary: boolean }> };
-  return {
-    seen,
-    handlers: {
-      heartbeat: false,
-      ...options,
-      open(ws) { seen.opens.push({ protocol: ws.protocol, extensions: ws.extensions }); },
-      message(ws, data, isBinary) {
-        seen.messages.push({ length: data.length, isBinary });
-        ws.send(data);
-      },
-    },
-  };
-}
-
 export function runBrowser(harness: Harness, browser: () => Browser): void {
   describe(`${harness.name}: Chromium`, () => {
+    requireAssertions();
     let certificate: { key: string; cert: string };
     beforeAll(async () => {
       certificate = await selfSignedCert();

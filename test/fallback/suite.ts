@@ -14,11 +14,11 @@ import type { Handlers, Hub } from '@switchyard/core';
 import { LIVENESS_FRAME } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { ConnectOptions, SwitchyardSocket, WebSocketConstructor } from '@switchyard/client';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { RawClient, Opcode, delay, handshakeRequest, messages, openWs } from './helpers.js';
-import { TcpProxy } from './proxy.js';
-import type { ProxyMode, ProxiedRequest } from './proxy.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { Opcode, RawClient, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions, until } from '../helpers.js';
+import { TcpProxy } from '../proxy.js';
+import type { ProxyMode, ProxiedRequest } from '../proxy.js';
 
 /** The client's liveness timeout in these tests, short so that fallbacks are quick. */
 export const LIVENESS = 500;
@@ -58,14 +58,6 @@ export interface Watched {
   receivedCount(count: number, timeout?: number): Promise<unknown[]>;
   /** The first close event not returned before, waiting for it if need be. */
   nextClose(timeout?: number): Promise<Watched['closes'][number]>;
-}
-
-async function until(check: () => boolean, what: () => string, timeout: number): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await delay(5);
-  }
 }
 
 /** Attaches recorders to a client socket. */
@@ -116,7 +108,7 @@ export interface Seen {
  * `welcome`, and obeys a few commands: `close:<code>:<reason>`, `terminate`, `ping`,
  * `count:<n>` (sends s1..sn, 2 ms apart).
  */
-export function recordingEcho(extra: Partial<Handlers<undefined>> = {}): { handlers: Handlers<undefined>; seen: Seen } {
+export function chatEcho(extra: Partial<Handlers<undefined>> = {}): { handlers: Handlers<undefined>; seen: Seen } {
   const seen: Seen = { opens: [], messages: [], closes: [] };
   const handlers: Handlers<undefined> = {
     protocols: ['chat'],
@@ -189,7 +181,8 @@ export const clientOptions = (WebSocket: WebSocketConstructor, extra: ConnectOpt
   ...extra,
 });
 
-const numbered = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+/** `prefix1` to `prefix<count>`. */
+export const numbered = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
 
 /** Sends `messages` a few ms apart. */
 async function trickle(socket: SwitchyardSocket, messages: string[], gap = 2): Promise<void> {
@@ -203,17 +196,18 @@ type ChatRoom = (options?: { hub?: Hub; topic?: string }) => Handlers<{ name: st
 
 /** examples/express-chat's room, the very handlers the demos mount. */
 export async function loadChatRoom(): Promise<ChatRoom> {
-  const file = new URL('../examples/express-chat/chat.js', import.meta.url).href;
+  const file = new URL('../../examples/express-chat/chat.js', import.meta.url).href;
   return ((await import(file)) as { chatRoom: ChatRoom }).chatRoom;
 }
 
 export function runFallback(harness: Harness): void {
   describe(`${harness.name}: fallback to SSE + POST`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const UNDICI = WEBSOCKETS[0]![1];
 
     async function echoBehind(mode: ProxyMode, extra?: Partial<Handlers<undefined>>) {
-      const { handlers, seen } = recordingEcho(extra);
+      const { handlers, seen } = chatEcho(extra);
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       const proxy = await fixture.proxy(server.port, mode);
       return { server, proxy, seen, url: proxy.url('/echo') };
@@ -367,7 +361,8 @@ export function runFallback(harness: Harness): void {
       expect(close).toMatchObject({ code: 1006, wasClean: false, willReconnect: true });
       await client.opened(2);
       const received = (await client.receivedCount(2)) as string[];
-      await delay(100);
+      // None of the ten may arrive late.
+      await quietFor(100);
       expect(received.filter((m) => m.startsWith('s'))).toEqual([]);
       expect(received).toEqual(['welcome', 'welcome']);
     });
@@ -428,7 +423,8 @@ export function runFallback(harness: Harness): void {
           await until(() => seen.closes.length === 1, () => 'the server close handler', 2000);
           expect(seen.closes).toEqual([{ transport, code: 4000, reason: 'done' }]);
           const requests = proxy.requests.length;
-          await delay(300);
+          // No reconnection attempt may follow.
+          await quietFor(300);
           expect(proxy.requests.length).toBe(requests);
         });
 
@@ -441,7 +437,8 @@ export function runFallback(harness: Harness): void {
           expect(client.socket.readyState).toBe(client.socket.CLOSED);
           const requests = proxy.requests.length;
           client.socket.send('discarded');
-          await delay(300);
+          // No reconnection attempt, and no POST for the discarded message, may follow.
+          await quietFor(300);
           expect(proxy.requests.length).toBe(requests);
           expect(client.events).toEqual(['open', 'close 4100']);
         });
@@ -465,7 +462,7 @@ export function runFallback(harness: Harness): void {
 
     it('shutdown of one server (1001): the client reconnects to its replacement', async () => {
       const { server, proxy, url } = await echoBehind('pass');
-      const replacement = recordingEcho();
+      const replacement = chatEcho();
       const next = await fixture.serve([{ path: '/echo', handlers: replacement.handlers }]);
       const client = fixture.client(url, clientOptions(UNDICI));
       await client.opened();
@@ -480,7 +477,7 @@ export function runFallback(harness: Harness): void {
     });
 
     it('an endpoint that answers 401 gets one try per transport, then a final close', async () => {
-      const { handlers } = recordingEcho();
+      const { handlers } = chatEcho();
       const server = await fixture.serve([{
         path: '/private',
         handlers,
@@ -492,7 +489,8 @@ export function runFallback(harness: Harness): void {
       expect(close).toEqual({ code: 1006, reason: 'HTTP 401', wasClean: false, willReconnect: false });
       expect(client.socket.readyState).toBe(client.socket.CLOSED);
       expect(client.events).toEqual(['error', 'close 1006']);
-      await delay(300);
+      // No further attempt may follow the refused SSE one.
+      await quietFor(300);
       // One SSE attempt after the handshake(s): undici's WebSocket itself sends a refused
       // handshake twice, with the same key.
       const targets = proxy.requests.map((r) => `${r.method} ${r.target}`);
@@ -504,7 +502,7 @@ export function runFallback(harness: Harness): void {
     });
 
     it('a server that is down: errors, retries with backoff, then gives up after maxRetries', async () => {
-      const { handlers } = recordingEcho();
+      const { handlers } = chatEcho();
       const server = await fixture.serve([{ path: '/echo', handlers }]);
       await server.close();
       const started = Date.now();
@@ -522,11 +520,12 @@ export function runFallback(harness: Harness): void {
 /** Plain WebSocket clients on an endpoint that also serves the fallback. */
 export function runPlainClients(harness: Harness): void {
   describe(`${harness.name}: plain WebSocket clients see only the app's frames`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const queries: Array<Record<string, unknown>> = [];
     const mount = (): Mount => ({
       path: '/echo',
-      handlers: recordingEcho({
+      handlers: chatEcho({
         upgrade(req) {
           queries.push({ ...req.query });
         },
@@ -571,6 +570,7 @@ export function runPlainClients(harness: Harness): void {
 /** The chat demo's room with WebSocket turned off in the client. */
 export function runChatOverSse(harness: Harness): void {
   describe(`${harness.name}: the chat example over SSE only`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     it('two clients without WebSocket chat in examples/express-chat\'s room', async () => {

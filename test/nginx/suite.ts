@@ -22,9 +22,10 @@ import fastifyWebsocket from '@switchyard/fastify';
 import type { Handlers } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
-import { selfSignedCert } from './helpers.js';
+import { quietFor, requireAssertions, selfSignedCert } from '../helpers.js';
 import { startNginx } from './nginx.js';
 import type { Nginx, NginxOptions } from './nginx.js';
+import type { Harness } from '../harness.js';
 
 const CLIENT_ADDRESS = '127.0.0.2';
 const FORGED = '203.0.113.9';
@@ -71,12 +72,11 @@ const apps: Record<'express' | 'koa' | 'fastify', (seen: Seen, trust: boolean) =
 };
 
 let tls: { key: string; cert: string };
-beforeAll(async () => { tls = await selfSignedCert(); });
 
 const stops: Array<() => Promise<void>> = [];
-afterEach(async () => {
+async function stopAll(): Promise<void> {
   for (const stop of stops.splice(0).reverse()) await stop();
-});
+}
 
 /** The app on 127.0.0.1:0 and nginx in front of it. */
 async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?: string, buffering?: NginxOptions['buffering']): Promise<{ seen: Seen; nginx: Nginx }> {
@@ -158,8 +158,17 @@ async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
   expect(seen.opens.map((o) => [o.transport, o.remoteAddress])).toEqual([['sse', CLIENT_ADDRESS], ['sse', CLIENT_ADDRESS]]);
 }
 
-for (const name of ['express', 'koa', 'fastify'] as const) {
+/**
+ * The apps are built here rather than from the harness's mounts: trusting the proxy is each
+ * framework's own setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`).
+ */
+export function runNginx(harness: Harness): void {
+  const name = harness.name as keyof typeof apps;
   describe(`${name} behind nginx (docs/deployment.md)`, () => {
+    requireAssertions();
+    beforeAll(async () => { tls = await selfSignedCert(); });
+    afterEach(stopAll);
+
     it('echoes text and binary over wss://, and the client address reaches ws.request.remoteAddress when the app trusts the proxy', async () => {
       const { seen, nginx } = await behindNginx(name, true);
       const client = await open(nginx, '/live?room=1');
@@ -185,7 +194,8 @@ for (const name of ['express', 'koa', 'fastify'] as const) {
       const cut = await quiet.closed;
       expect(cut.code).toBe(1006);
       expect(cut.at - started).toBeGreaterThanOrEqual(1900);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 4500 - Date.now())));
+      // More than twice proxy_read_timeout: nginx must not cut the connection that pings.
+      await quietFor(Math.max(0, started + 4500 - Date.now()));
       expect(live.ws.readyState).toBe(WebSocket.OPEN);
       await echoes(live);
     }, 15_000);

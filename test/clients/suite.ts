@@ -14,10 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as UndiciWebSocket, ping as undiciPing } from 'undici';
 import Faye from 'faye-websocket';
-import type { CloseEvent, Handlers } from '@switchyard/core';
+import type { Handlers } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import type { Harness, Started } from './harness.js';
-import { start } from './harness.js';
+import type { Harness, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { AsyncQueue, recordingEcho, requireAssertions } from '../helpers.js';
 
 /** One received message, whatever the client library calls it. */
 interface Message {
@@ -46,6 +47,9 @@ class HandshakeFailed extends Error {
   }
 }
 
+/** Why `next()` fails once the connection closed. */
+const closedWith = (code: number, reason: string): Error => new Error(`no message: the connection closed with ${code} ${reason}`.trim());
+
 interface ClientKind {
   name: string;
   /** Whether the client offers permessage-deflate. */
@@ -53,46 +57,12 @@ interface ClientKind {
   connect(url: string, protocols: string[]): Promise<Peer>;
 }
 
-/** A queue of messages for `await next()`; once the connection closed, `next()` fails at once. */
-function inbox(): { push(message: Message): void; closed(code: number, reason: string): void; next(timeout?: number): Promise<Message> } {
-  const queued: Message[] = [];
-  const waiters: Array<{ resolve(message: Message): void; reject(error: Error): void }> = [];
-  let closedWith: Error | undefined;
-  return {
-    push(message) {
-      const waiter = waiters.shift();
-      if (waiter) waiter.resolve(message);
-      else queued.push(message);
-    },
-    closed(code, reason) {
-      closedWith = new Error(`no message: the connection closed with ${code} ${reason}`.trim());
-      for (const waiter of waiters.splice(0)) waiter.reject(closedWith);
-    },
-    next(timeout = 5000) {
-      const message = queued.shift();
-      if (message) return Promise.resolve(message);
-      if (closedWith) return Promise.reject(closedWith);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          reject(new Error('no message'));
-        }, timeout);
-        const waiter = {
-          resolve(m: Message): void { clearTimeout(timer); resolve(m); },
-          reject(error: Error): void { clearTimeout(timer); reject(error); },
-        };
-        waiters.push(waiter);
-      });
-    },
-  };
-}
-
 /**
  * Debian's python3-websockets lives in Debian's interpreter. A `python3` earlier on PATH (pyenv,
  * a venv) would not see it, so the system one is preferred.
  */
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const PYTHON_CLIENT = fileURLToPath(new URL('./clients/ws_client.py', import.meta.url));
+const PYTHON_CLIENT = fileURLToPath(new URL('./ws_client.py', import.meta.url));
 
 function pythonClient(compression: boolean): ClientKind {
   return {
@@ -104,7 +74,7 @@ function pythonClient(compression: boolean): ClientKind {
       const child: ChildProcessWithoutNullStreams = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      const messages = inbox();
+      const messages = new AsyncQueue<Message>('message');
       const pongs = new Map<string, () => void>();
       let resolveClosed!: (event: { code: number; reason: string }) => void;
       const closed = new Promise<{ code: number; reason: string }>((resolve) => { resolveClosed = resolve; });
@@ -121,7 +91,7 @@ function pythonClient(compression: boolean): ClientKind {
               protocol: event.protocol,
               extensions: event.extensions,
               send: (data) => command(typeof data === 'string' ? { op: 'send', text: data } : { op: 'send', binary: data.toString('base64') }),
-              next: (timeout) => messages.next(timeout),
+              next: (timeout) => messages.next(timeout ?? 5000),
               ping: (data) => new Promise<void>((done) => {
                 pongs.set(data, done);
                 command({ op: 'ping', data });
@@ -137,7 +107,7 @@ function pythonClient(compression: boolean): ClientKind {
           } else if (event.event === 'pong') {
             pongs.get(event.data)?.();
           } else if (event.event === 'close') {
-            messages.closed(event.code, event.reason);
+            messages.end(closedWith(event.code, event.reason));
             resolveClosed({ code: event.code, reason: event.reason });
           }
         });
@@ -163,10 +133,10 @@ function fayeClient(options: { ping?: number } = {}): ClientKind {
     deflate: false,
     connect(url, protocols) {
       const faye = new Faye.Client(url, protocols, options) as unknown as FayeClient;
-      const messages = inbox();
+      const messages = new AsyncQueue<Message>('message');
       const closed = new Promise<{ code: number; reason: string }>((resolve) => {
         faye.on('close', (event: { code: number; reason: string }) => {
-          messages.closed(event.code, event.reason);
+          messages.end(closedWith(event.code, event.reason));
           resolve({ code: event.code, reason: event.reason });
         });
       });
@@ -179,7 +149,7 @@ function fayeClient(options: { ping?: number } = {}): ClientKind {
           protocol: faye.protocol,
           extensions: faye.headers?.['sec-websocket-extensions'] ?? '',
           send: (data) => { faye.send(data); },
-          next: (timeout) => messages.next(timeout),
+          next: (timeout) => messages.next(timeout ?? 5000),
           ping: (data) => new Promise<void>((done) => { faye.ping(data, done); }),
           close: (code, reason) => faye.close(code, reason),
           closed,
@@ -196,14 +166,14 @@ const undiciClient: ClientKind = {
   connect(url, protocols) {
     const ws = new UndiciWebSocket(url, protocols);
     ws.binaryType = 'arraybuffer';
-    const messages = inbox();
+    const messages = new AsyncQueue<Message>('message');
     ws.addEventListener('message', (event) => {
       const data = event.data as string | ArrayBuffer;
       messages.push(typeof data === 'string' ? { data: Buffer.from(data), binary: false } : { data: Buffer.from(data), binary: true });
     });
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       ws.addEventListener('close', (event) => {
-        messages.closed(event.code, event.reason);
+        messages.end(closedWith(event.code, event.reason));
         resolve({ code: event.code, reason: event.reason });
       });
     });
@@ -214,7 +184,7 @@ const undiciClient: ClientKind = {
         protocol: ws.protocol,
         extensions: ws.extensions,
         send: (data) => ws.send(data),
-        next: (timeout) => messages.next(timeout),
+        next: (timeout) => messages.next(timeout ?? 5000),
         ping: async (data) => { undiciPing(ws, Buffer.from(data)); },
         close: (code, reason) => ws.close(code, reason),
         closed,
@@ -224,46 +194,17 @@ const undiciClient: ClientKind = {
   },
 };
 
-/** What the server saw, per endpoint. */
-interface Seen {
-  opens: Array<{ protocol: string; extensions: string }>;
-  messages: Array<{ length: number; isBinary: boolean }>;
-  closes: CloseEvent[];
-  pings: string[];
-  pongs: number;
-}
-
 /**
- * An echo endpoint that records everything; `close me <code> <reason>` makes the server close.
- * Compression is on, so that a client that offers permessage-deflate runs every scenario
- * compressed, and one that doesn't runs it plain.
+ * {@link recordingEcho} with compression on, so that a client that offers permessage-deflate runs
+ * every scenario compressed, and one that doesn't runs it plain.
  */
-function recordingEcho(options: Handlers<undefined> = {}): { handlers: Handlers<undefined>; seen: Seen } {
-  const seen: Seen = { opens: [], messages: [], closes: [], pings: [], pongs: 0 };
-  return {
-    seen,
-    handlers: {
-      heartbeat: false,
-      compression: true,
-      ...options,
-      open(ws) { seen.opens.push({ protocol: ws.protocol, extensions: ws.extensions }); },
-      message(ws, data, isBinary) {
-        seen.messages.push({ length: data.length, isBinary });
-        const command = !isBinary && /^close me (\d+) (.*)$/.exec(String(data));
-        if (command) ws.close(Number(command[1]), command[2]);
-        else ws.send(data);
-      },
-      close(_ws, event) { seen.closes.push(event); },
-      ping(_ws, data) { seen.pings.push(data.toString()); },
-      pong() { seen.pongs++; },
-    },
-  };
-}
+const compressedEcho = (options: Handlers<undefined> = {}): ReturnType<typeof recordingEcho> => recordingEcho({ compression: true, ...options });
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 export function runClients(harness: Harness): void {
   describe(`${harness.name}: independent clients`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const peers: Peer[] = [];
     const serve = async (handlers: Handlers<undefined>): Promise<Started> => {
@@ -286,7 +227,7 @@ export function runClients(harness: Harness): void {
         };
 
         it('echo: text with non-ASCII characters and binary come back intact, with their types', async () => {
-          const { handlers, seen } = recordingEcho();
+          const { handlers, seen } = compressedEcho();
           const peer = await connect(await serve(handlers));
           const text = 'héllo wörld ✓ 🚀';
           const binary = Buffer.from([0, 1, 2, 0x7f, 0x80, 0xfe, 0xff]);
@@ -299,7 +240,7 @@ export function runClients(harness: Harness): void {
         });
 
         it("subprotocol: an offer of ['soap', 'chat'] gets chat on both sides; an offer of ['soap'] alone is refused", async () => {
-          const { handlers, seen } = recordingEcho({ protocols: ['chat'] });
+          const { handlers, seen } = compressedEcho({ protocols: ['chat'] });
           const s = await serve(handlers);
           const peer = await connect(s, ['soap', 'chat']);
           expect(peer.protocol).toBe('chat');
@@ -311,7 +252,7 @@ export function runClients(harness: Harness): void {
         });
 
         it('close codes: the client closes with 4000, the server closes with 4001; both sides see code and reason', async () => {
-          const { handlers, seen } = recordingEcho();
+          const { handlers, seen } = compressedEcho();
           const s = await serve(handlers);
           const byClient = await connect(s);
           byClient.close(4000, 'client says bye');
@@ -326,7 +267,7 @@ export function runClients(harness: Harness): void {
         });
 
         it('large messages: 1 MiB minus 64 bytes of text and of random binary round-trip intact under maxPayload 1 MiB', async () => {
-          const { handlers, seen } = recordingEcho({ maxPayload: 1024 * 1024 });
+          const { handlers, seen } = compressedEcho({ maxPayload: 1024 * 1024 });
           const peer = await connect(await serve(handlers));
           const size = 1024 * 1024 - 64;
           const text = Array.from({ length: size / 16 }, (_, i) => `line ${String(i).padStart(11, '0')}`).join('');
@@ -344,7 +285,7 @@ export function runClients(harness: Harness): void {
         }, 20_000);
 
         it('a message over maxPayload: the client sees 1009', async () => {
-          const { handlers, seen } = recordingEcho({ maxPayload: 1024 * 1024 });
+          const { handlers, seen } = compressedEcho({ maxPayload: 1024 * 1024 });
           const peer = await connect(await serve(handlers));
           peer.send(Buffer.alloc(1024 * 1024 + 1));
           expect((await peer.closed).code).toBe(CloseCode.MESSAGE_TOO_BIG);
@@ -354,7 +295,7 @@ export function runClients(harness: Harness): void {
         });
 
         it(`compression: ${kind.deflate ? 'permessage-deflate is negotiated' : 'no extension'} on an endpoint with compression on, and 1 MiB of text round-trips`, async () => {
-          const { handlers, seen } = recordingEcho();
+          const { handlers, seen } = compressedEcho();
           const peer = await connect(await serve(handlers));
           await expect.poll(() => seen.opens).toHaveLength(1);
           if (kind.deflate) {
@@ -372,7 +313,7 @@ export function runClients(harness: Harness): void {
         }, 20_000);
 
         it('compression off on the endpoint: nothing is negotiated, even when the client offers it', async () => {
-          const { handlers, seen } = recordingEcho({ compression: false });
+          const { handlers, seen } = compressedEcho({ compression: false });
           const peer = await connect(await serve(handlers));
           expect(peer.extensions).toBe('');
           await expect.poll(() => seen.opens).toEqual([{ protocol: '', extensions: '' }]);
@@ -381,7 +322,7 @@ export function runClients(harness: Harness): void {
         });
 
         it("pings: the server's heartbeat pings are answered, and the client's pings reach the ping hook", async () => {
-          const { handlers, seen } = recordingEcho({ heartbeat: { interval: 50, timeout: 2000 } });
+          const { handlers, seen } = compressedEcho({ heartbeat: { interval: 50, timeout: 2000 } });
           const peer = await connect(await serve(handlers));
           await expect.poll(() => seen.pongs, { timeout: 3000 }).toBeGreaterThanOrEqual(2);
           await peer.ping('client ping');
@@ -394,7 +335,7 @@ export function runClients(harness: Harness): void {
     }
 
     it("faye-websocket's ping option: the server sees a ping each second, numbered by faye", async () => {
-      const { handlers, seen } = recordingEcho();
+      const { handlers, seen } = compressedEcho();
       const s = await serve(handlers);
       const peer = await fayeClient({ ping: 1 }).connect(s.url('/ws'), []);
       peers.push(peer);

@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Handlers } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import { connect } from '@switchyard/client';
-import type { Harness } from './harness.js';
-import { delay } from './helpers.js';
-import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, recordingEcho, watch } from './fallback.js';
-import type { Watched } from './fallback.js';
+import type { Harness } from '../harness.js';
+import { delay, requireAssertions } from '../helpers.js';
+import { WEBSOCKETS, clientOptions, fallbackFixture, isPost, chatEcho, watch } from './suite.js';
+import type { Watched } from './suite.js';
 
 const UNDICI = WEBSOCKETS[0]![1];
 const USERS: Record<string, string> = { 'ann-secret': 'ann', 'bob-secret': 'bob' };
@@ -75,7 +75,7 @@ interface MemoryServer {
 }
 
 async function memoryServer(adapter: string, maxOldSpace: number): Promise<MemoryServer> {
-  const file = fileURLToPath(new URL('./fallback-memory-server.mjs', import.meta.url));
+  const file = fileURLToPath(new URL('./memory-server.mjs', import.meta.url));
   const child = fork(file, [adapter], { execArgv: ['--expose-gc', `--max-old-space-size=${maxOldSpace}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
@@ -116,11 +116,12 @@ const report = (what: string, bytes: number): void => {
 
 export function runFallbackLimits(harness: Harness): void {
   describe(`${harness.name}: fallback sessions belong to their owner`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     /** ann's session on `/private` behind a proxy that records its requests; the stolen id. */
     async function annsSession(extra: Partial<Handlers<any>> = {}, query = '?token=ann-secret', options = {}) {
-      const { handlers, seen } = recordingEcho({ ...tokenAuth, ...extra } as Partial<Handlers<undefined>>);
+      const { handlers, seen } = chatEcho({ ...tokenAuth, ...extra } as Partial<Handlers<undefined>>);
       const server = await fixture.serve([{ path: '/private', handlers }]);
       const proxy = await fixture.proxy(server.port, 'pass');
       const ann = fixture.client(proxy.url(`/private${query}`), clientOptions(UNDICI, { transports: ['sse'], ...options }));
@@ -133,7 +134,7 @@ export function runFallbackLimits(harness: Harness): void {
     }
 
     /** ann's session is as it was: her messages still go both ways and nothing closed. */
-    async function stillAnns(ann: Watched, seen: ReturnType<typeof recordingEcho>['seen'], sent: string[]): Promise<void> {
+    async function stillAnns(ann: Watched, seen: ReturnType<typeof chatEcho>['seen'], sent: string[]): Promise<void> {
       ann.socket.send('still mine');
       await ann.receivedCount(sent.length + 2);
       expect(ann.received).toEqual(['welcome', ...sent, 'still mine']);
@@ -203,6 +204,7 @@ export function runFallbackLimits(harness: Harness): void {
   });
 
   describe(`${harness.name}: a slow SSE reader`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
 
     for (const [limit, maxBufferedAmount] of [['1 MiB', 1 * MiB], ['the default, 16 MiB', undefined]] as const) {
@@ -251,6 +253,7 @@ export function runFallbackLimits(harness: Harness): void {
   });
 
   describe(`${harness.name}: fallback memory, in a server process of its own`, () => {
+    requireAssertions();
     const servers: MemoryServer[] = [];
     const sockets: Watched[] = [];
     afterEach(() => {

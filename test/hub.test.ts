@@ -1,5 +1,5 @@
 import { createHub } from '@switchyard/core';
-import { runHubSuite } from '../../../test/hub-suite.js';
+import { runHubSuite } from './hub-suite.js';
 
 runHubSuite({
   name: 'in-process',

@@ -10,27 +10,13 @@
 import { randomBytes } from 'node:crypto';
 import zlib, { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CloseEvent, Handlers } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import type { Harness, Mount, Started } from './harness.js';
-import { start } from './harness.js';
-import { KEY, Opcode, RawClient, closeFrame, delay, frame, handshakeRequest, parseFrames, readResponse } from './helpers.js';
+import type { Harness, Mount, Started } from '../harness.js';
+import { start } from '../harness.js';
+import { KEY, Opcode, RawClient, closeFrame, delay, echo, frame, handshakeRequest, parseFrames, quietFor, readResponse, recordingEcho, requireAssertions } from '../helpers.js';
 
 /** The Sec-WebSocket-Accept for the RFC's sample key (§1.3), written out rather than computed. */
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
-
-const echo: Handlers<undefined> = {
-  heartbeat: false,
-  message(ws, data) {
-    ws.send(data);
-  },
-};
-
-/** An echo endpoint that also records what its close handler saw. */
-function recordingEcho(extra: Handlers<undefined> = {}): { handlers: Handlers<undefined>; closes: CloseEvent[] } {
-  const closes: CloseEvent[] = [];
-  return { closes, handlers: { ...echo, ...extra, close(_ws, event) { closes.push(event); } } };
-}
 
 /** A frame as a server must send it: unmasked (§5.1). */
 function serverFrame(opcode: number, payload: string | Buffer = Buffer.alloc(0)): Buffer {
@@ -78,6 +64,7 @@ function isSendableCode(code: number): boolean {
 
 export function runRfc6455(harness: Harness): void {
   describe(`${harness.name}: RFC 6455 byte level`, () => {
+    requireAssertions();
     const running: Started[] = [];
     const raws: RawClient[] = [];
     const serve = async (mounts: Mount[]): Promise<Started> => {
@@ -131,7 +118,8 @@ export function runRfc6455(harness: Harness): void {
           for (const absent of ['sec-websocket-protocol', 'sec-websocket-extensions', 'content-length', 'transfer-encoding']) {
             expect(head.headers[absent], absent).toBeUndefined();
           }
-          await delay(50);
+          // The server sends nothing unasked after the 101.
+          await quietFor(50);
           expect(wire(raw).length).toBe(0);
           raw.write(frame(Opcode.TEXT, 'open'));
           await raw.until(() => parseFrames(wire(raw)).length >= 1);
@@ -380,7 +368,8 @@ export function runRfc6455(harness: Harness): void {
         const raw = await openOn();
         raw.write(Buffer.concat([frame(Opcode.PONG, 'unasked'), frame(Opcode.TEXT, 'after')]));
         await raw.until(() => parseFrames(wire(raw)).length >= 1);
-        await delay(50);
+        // No pong may follow the echo.
+        await quietFor(50);
         expect(wire(raw).toString('hex')).toBe(serverFrame(Opcode.TEXT, 'after').toString('hex'));
       });
 
@@ -522,7 +511,7 @@ export function runRfc6455(harness: Harness): void {
       const valid = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
       for (const code of valid) {
         it(`§7.4.1 a client close with ${code} is echoed with its code and reason, then the server closes TCP`, async () => {
-          const { handlers, closes } = recordingEcho();
+          const { handlers, seen: { closes } } = recordingEcho();
           const raw = await openOn(handlers);
           raw.write(closeFrame(code, 'bye'));
           await raw.until(hasClose(raw));
@@ -539,7 +528,7 @@ export function runRfc6455(harness: Harness): void {
       }
 
       it('§5.5.1 a close with no payload is answered with an empty close; the handler sees 1005', async () => {
-        const { handlers, closes } = recordingEcho();
+        const { handlers, seen: { closes } } = recordingEcho();
         const raw = await openOn(handlers);
         raw.write(closeWithPayload(Buffer.alloc(0)));
         await raw.until(hasClose(raw));
@@ -573,12 +562,13 @@ export function runRfc6455(harness: Harness): void {
       });
 
       it('§7.1.2 a server-initiated close: close frame, then the TCP close once the client answers', async () => {
-        const { handlers, closes } = recordingEcho({ message(ws, data) { if (data === 'close me') ws.close(4001, 'done'); } });
+        const { handlers, seen: { closes } } = recordingEcho({ message(ws, data) { if (data === 'close me') ws.close(4001, 'done'); } });
         const raw = await openOn(handlers);
         raw.write(frame(Opcode.TEXT, 'close me'));
         await raw.until(hasClose(raw));
         expect(wire(raw).toString('hex')).toBe(serverClose(4001, 'done').toString('hex'));
-        await delay(100);
+        // The server waits for the client's close frame: no TCP close before it.
+        await quietFor(100);
         expect(raw.closed).toBe(false);
         raw.write(closeFrame(4001, 'done'));
         await raw.waitClosed();
@@ -606,7 +596,7 @@ export function runRfc6455(harness: Harness): void {
       }
 
       it('§7.1.1 terminate() closes TCP without a close frame; the handler sees 1006 (never sent)', async () => {
-        const { handlers, closes } = recordingEcho({ message(ws) { ws.terminate(); } });
+        const { handlers, seen: { closes } } = recordingEcho({ message(ws) { ws.terminate(); } });
         const raw = await openOn(handlers);
         raw.write(frame(Opcode.TEXT, 'drop me'));
         await raw.waitClosed();

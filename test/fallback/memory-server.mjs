@@ -1,9 +1,9 @@
 /**
- * A server in its own process, for the fallback's memory tests (test/fallback-limits.ts): the
+ * A server in its own process, for the fallback's memory tests (test/fallback/limits.ts): the
  * heap is measured after full collections (`--expose-gc`) in a process that runs nothing but
  * the server, and a small `--max-old-space-size` makes a leak crash it for real.
  *
- *   node --expose-gc test/fallback-memory-server.mjs express|koa|fastify
+ *   node --expose-gc test/fallback/memory-server.mjs express|koa|fastify
  *
  * Endpoints, each with the defaults (maxPayload 1 MiB, maxBufferedAmount 16 MiB, fallback on):
  *   /echo   sends every message back

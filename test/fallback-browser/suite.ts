@@ -1,7 +1,7 @@
 /**
  * `@switchyard/client` in Chromium (playwright-core) through each proxy mode of test/proxy.ts.
  *
- *   const chromium = useChromium();   // from ./browser.js: one Chromium per test file
+ *   const chromium = useChromium();   // from ../browser/suite.js: one Chromium per test file
  *   runFallbackBrowser(expressHarness, chromium);
  *
  * The page and the client's modules (packages/client/dist) are served by the server under
@@ -12,11 +12,12 @@ import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { Harness } from './harness.js';
-import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, recordingEcho } from './fallback.js';
-import type { ProxyMode } from './proxy.js';
+import type { Harness } from '../harness.js';
+import { EXPECTED_TRANSPORT, LIVENESS, fallbackFixture, loadChatRoom, chatEcho } from '../fallback/suite.js';
+import type { ProxyMode } from '../proxy.js';
+import { requireAssertions } from '../helpers.js';
 
-const CLIENT_DIST = new URL('../packages/client/dist/', import.meta.url);
+const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url);
 const PAGE_PATH = '/fallback-test-page';
 /** The page loads the client's modules itself: the client is what a browser gets from dist. */
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard fallback</title>'
@@ -97,6 +98,7 @@ function exchange(page: Page, path: string, livenessTimeout: number, expected: n
 
 export function runFallbackBrowser(harness: Harness, browser: () => Browser): void {
   describe(`${harness.name}: Chromium through each proxy mode`, () => {
+    requireAssertions();
     const fixture = fallbackFixture(harness);
     const contexts: BrowserContext[] = [];
     afterEach(async () => {
@@ -115,7 +117,7 @@ export function runFallbackBrowser(harness: Harness, browser: () => Browser): vo
 
     for (const mode of ['pass', 'refuse-upgrade', 'drop-after-101'] as ProxyMode[]) {
       it(`${mode}: the page's client talks over ${EXPECTED_TRANSPORT[mode]}`, async () => {
-        const { handlers, seen } = recordingEcho();
+        const { handlers, seen } = chatEcho();
         const server = await fixture.serve([{ path: '/echo', handlers }]);
         serveClient(server.server);
         const proxy = await fixture.proxy(server.port, mode);

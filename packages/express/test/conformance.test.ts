@@ -1,4 +1,0 @@
-import { runConformance } from '../../../test/conformance.js';
-import { expressHarness } from './harness.js';
-
-runConformance(expressHarness);

@@ -1,4 +1,0 @@
-import { runConformance } from '../../../test/conformance.js';
-import { fastifyHarness } from './harness.js';
-
-runConformance(fastifyHarness);

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runBrowser, useChromium } from './suite.js';
+
+runBrowser(expressHarness, useChromium());

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runClients } from './suite.js';
+
+runClients(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runClients } from './suite.js';
+
+runClients(fastifyHarness);

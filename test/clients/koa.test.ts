@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runClients } from './suite.js';
+
+runClients(koaHarness);

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(fastifyHarness);

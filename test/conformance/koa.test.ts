@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(koaHarness);

@@ -1,0 +1,5 @@
+import { expressHarness } from '../adapters.js';
+import { useChromium } from '../browser/suite.js';
+import { runFallbackBrowser } from './suite.js';
+
+runFallbackBrowser(expressHarness, useChromium());

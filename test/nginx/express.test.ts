@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runNginx } from './suite.js';
+
+runNginx(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runNginx } from './suite.js';
+
+runNginx(fastifyHarness);

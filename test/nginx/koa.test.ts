@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runNginx } from './suite.js';
+
+runNginx(koaHarness);

@@ -20,6 +20,7 @@ import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
+import { awaitResume } from './recovery.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
@@ -336,7 +337,14 @@ export class Endpoint<Context = undefined> {
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        this.#open(ws, info, admitted, req);
+        // issue-19 (recovery.ts): a client resuming a session speaks first; `open` waits for its token.
+        const resuming = awaitResume(this, ws, req, info.path);
+        if (!resuming) return this.#open(ws, info, admitted, req);
+        void resuming.then((resumed) => {
+          if (!resumed) return this.#release(admitted.place);
+          this.#open(ws, info, admitted, req);
+          resumed();
+        });
       });
     } finally {
       this.#chosenProtocol = undefined;

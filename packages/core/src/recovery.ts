@@ -181,6 +181,8 @@ class RecoveryState {
   /** Topics whose backlog is replaying: the live entries that arrive meanwhile. */
   readonly held = new Map<string, DurableEntry[]>();
   unrecoverable: Array<{ topic: string; reason: UnrecoverableReason }> = [];
+  /** The subscriptions made during `open`, until the session frame has gone out. */
+  starting: Array<Promise<void>> | undefined = [];
 
   constructor(
     readonly ws: WebSocket,
@@ -382,11 +384,17 @@ export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMess
   });
 
   function afterOpen(state: RecoveryState): void {
-    control(ws, 'session', { id: state.session, recovered: state.recovered, unrecoverable: state.unrecoverable });
     // Positions the app did not subscribe to again in `open` are dropped: a later subscription
     // starts live, as it would without recovery.
     state.pending.clear();
     for (const [data, isBinary] of later.splice(0)) ws.emit('message', data, isBinary);
+    // The session frame goes out once every subscription made in `open` has its position (and
+    // its replay is done): from then on the client holds everything it needs to resume.
+    const starting = state.starting ?? [];
+    state.starting = undefined;
+    void Promise.allSettled(starting).then(() => {
+      control(ws, 'session', { id: state.session, recovered: state.recovered, unrecoverable: state.unrecoverable });
+    });
   }
 }
 
@@ -397,11 +405,12 @@ export function subscribed(connection: Connection<any, any, any>, topic: string)
   const from = state.pending.get(topic);
   state.pending.delete(topic);
   state.held.set(topic, []);
-  void start(connection, state, topic, from).catch(() => {
+  const started = start(connection, state, topic, from).catch(() => {
     // The store failed mid-replay: the client resumes again, from what it was sent.
     state.held.delete(topic);
     connection.close(CloseCode.TRY_AGAIN_LATER, 'Replay failed; resume again');
   });
+  state.starting?.push(started);
 }
 
 /** A recoverable connection left `topic`: its client forgets the position. */
@@ -425,7 +434,6 @@ async function start(connection: Connection<any, any, any>, state: RecoveryState
     // The backend is unreachable: live delivery starts whenever it is back.
     state.held.delete(topic);
     if (from) {
-      state.unrecoverable.push({ topic, reason: 'expired' });
       control(ws, 'unrecoverable', { topic, reason: 'expired', id: from.id, epoch: from.epoch, count: from.count });
     }
     return;

@@ -63,17 +63,27 @@ if ttl > 0 then
 end
 return id`;
 
-/** A stream's position, read atomically: {last id, epoch, count, max deleted id}. */
+/**
+ * A stream's position, read atomically: {last id, epoch, count, count of the oldest entry kept}.
+ * Trimming does not move XINFO's max-deleted-entry-id, so the counts tell what was trimmed.
+ */
 const POSITION = `
 local meta = redis.call('HMGET', KEYS[2], 'epoch', 'n')
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', meta[1] or '', meta[2] or '0', '0-0'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', meta[1] or '', meta[2] or '0', ''} end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
-local last, deleted = '0-0', '0-0'
+local last = '0-0'
 for i = 1, #info, 2 do
   if info[i] == 'last-generated-id' then last = info[i + 1] end
-  if info[i] == 'max-deleted-entry-id' then deleted = info[i + 1] end
 end
-return {last, meta[1] or '', meta[2] or '0', deleted}`;
+local oldest = ''
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+if first then
+  local fields = first[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'n' then oldest = fields[i + 1] end
+  end
+end
+return {last, meta[1] or '', meta[2] or '0', oldest}`;
 
 const TEXT = 0;
 const BINARY = 1;
@@ -296,10 +306,10 @@ export class RedisHub extends Hub {
     });
   }
 
-  /** Where a stream stands now: its last id, epoch and count, and the newest id trimmed from it. */
-  async #position(topic: string): Promise<[StreamPosition, string]> {
-    const [id, epoch, count, deleted] = await this.#publisher.eval(POSITION, { keys: this.#keys(topic), arguments: [] }) as string[];
-    return [{ id: id!, epoch: epoch!, count: Number(count) }, deleted!];
+  /** Where a stream stands now: its last id, epoch and count, and the count of its oldest entry (undefined if empty). */
+  async #position(topic: string): Promise<[StreamPosition, number | undefined]> {
+    const [id, epoch, count, oldest] = await this.#publisher.eval(POSITION, { keys: this.#keys(topic), arguments: [] }) as string[];
+    return [{ id: id!, epoch: epoch!, count: Number(count) }, oldest ? Number(oldest) : undefined];
   }
 
   /** A topic's first local subscriber: this node reads its stream from where it stands now. */
@@ -362,10 +372,12 @@ export class RedisHub extends Hub {
     return {
       position: (topic) => this.#cursors.get(topic),
       check: async (topic, from): Promise<UnrecoverableReason | undefined> => {
-        const [now, deleted] = await this.#position(topic);
+        const [now, oldest] = await this.#position(topic);
         if (from.epoch !== '' && now.epoch !== from.epoch) return 'reset';
-        if (from.epoch === '' && from.id !== '0-0') return 'reset';
-        if (compareIds(deleted, from.id) > 0) return 'trimmed';
+        if (from.epoch === '' && (from.id !== '0-0' || from.count !== 0)) return 'reset';
+        // The entry right after the client's last one must still be there (or nothing came since).
+        if (now.count <= from.count) return undefined;
+        if (oldest === undefined || oldest > from.count + 1) return 'trimmed';
         return undefined;
       },
       range: async (topic, after, until, count) => {

@@ -47,8 +47,8 @@ if (adapter === 'express') {
   const app = Fastify();
   await app.register(websocket);
   const page = (_request, reply) => reply.send('');
-  app.route({ method: ['GET', 'POST'], url: '/feed', websocket: handlers, handler: page });
-  app.route({ method: ['GET', 'POST'], url: '/other', websocket: { ...handlers }, handler: page });
+  app.get('/feed', { websocket: handlers }, page);
+  app.get('/other', { websocket: { ...handlers } }, page);
   await app.listen({ port: 0, host: '127.0.0.1' });
   server = app.server;
 }

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { createHub } from '@switchyard/core';
-import type { Connection, DurableStore, EndpointOptions, Hub, RecoveryOptions } from '@switchyard/core';
+import { createHub } from '../src/hub.js';
+import type { Connection, DurableStore, EndpointOptions, RecoveryOptions } from '@switchyard/core';
+import type { Hub } from '../src/hub.js';
 import { MAX_TOKEN_BYTES, compareIds, parseToken, resolveRecovery } from '../src/recovery.js';
 
 /** A hub with a durable store that is never called: enough for option checks. */

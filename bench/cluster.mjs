@@ -81,7 +81,8 @@ if (process.argv[2] === 'node') {
 
 async function spawnNode(system, url, prefix) {
   const child = spawn(process.execPath, [new URL(import.meta.url).pathname, 'node', system, url, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve) => {
+  const port = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${system} node exited with ${code}`)));
     let out = '';
     child.stdout.on('data', (chunk) => { out += chunk; const match = /port (\d+)/.exec(out); if (match) resolve(Number(match[1])); });
   });
@@ -228,9 +229,17 @@ async function recoveryRun(system, url, prefix) {
 }
 
 async function main() {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address();
+      probe.close(() => resolve(free));
+    });
+  });
   const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await sleep(300);
+  for (let up = false; !up; await sleep(50)) {
+    up = await new Promise((resolve) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
+    if (redis.exitCode !== null) throw new Error(`redis-server exited with ${redis.exitCode}`);
+  }
   const url = `redis://127.0.0.1:${port}`;
   const lines = [];
   const load = os.loadavg().map((n) => n.toFixed(1)).join(' ');

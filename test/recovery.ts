@@ -89,12 +89,12 @@ export function runRecoverySuite(adapter: Adapter): void {
       return hub;
     }
 
-    async function client(node: AppNode, path = '/feed'): Promise<Client> {
+    async function client(node: AppNode, path = '/feed', transport: 'websocket' | 'sse' = 'websocket'): Promise<Client> {
       const proxy = await TcpProxy.start(node.port, 'pass');
       proxies.push(proxy);
       const socket = connect(proxy.url(path), {
         WebSocket: WebSocket as unknown as WebSocketConstructor,
-        transports: ['websocket'],
+        transports: [transport],
         recover: true,
         reconnect: { initialDelay: 50, maxDelay: 200, jitter: 0 },
       });
@@ -177,6 +177,29 @@ export function runRecoverySuite(adapter: Adapter): void {
         inOrder(c.numbers, total);
       }
       report(`${adapter} node SIGKILL: 5 clients, ${total} published, each received ${total}, 0 lost, 0 duplicated, all resumed on the other node within ${resumedIn} ms`);
+    }, 20_000);
+
+    it('an SSE client whose node is SIGKILLed resumes on another node from the streams, and misses nothing', async () => {
+      const prefix = `r${prefixes++}${adapter}:`;
+      const [first, second] = [await appNode(prefix), await appNode(prefix)];
+      const hub = await publisher(prefix);
+      const c = await client(first, '/feed', 'sse');
+      expect(c.socket.transport).toBe('sse');
+      await delay(100);
+      const run = steady(hub, 'feed');
+      await delay(300);
+      c.proxy.retarget(second.port);
+      first.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      await vi.waitFor(() => expect(c.hellos.length).toBe(2), { timeout: 8000 });
+      const resumedIn = Date.now() - killedAt;
+      await delay(300);
+      const total = await run.stop();
+      await vi.waitFor(() => expect(c.numbers.length).toBeGreaterThanOrEqual(total), { timeout: 5000 });
+      expect(c.hellos).toEqual(['hello:false', 'hello:true']);
+      expect(c.socket.recovered).toBe(true);
+      inOrder(c.numbers, total);
+      report(`${adapter} SSE node SIGKILL: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed on the other node within ${resumedIn} ms`);
     }, 20_000);
 
     it('a gap past maxLen gets the explicit "unrecoverable" answer, then live messages again', async () => {

@@ -18,6 +18,8 @@ export interface UnrecoverableTopic {
 type Position = [id: string, epoch: string, count: number];
 
 const PREFIX = '\u0000sy:';
+/** What a resume message starts with; on the SSE fallback the header carries what follows. */
+export const RESUME_PREFIX = '\u0000sy:resume';
 const MESSAGE = '\u0000sy:m';
 const MESSAGE_BYTES = [0, 0x73, 0x79, 0x3a, 0x6d];
 
@@ -47,7 +49,7 @@ export class RecoveryTracker {
     const positions = new Map([...this.#offered, ...this.#positions]);
     this.#offered = new Map(positions);
     this.#positions.clear();
-    return `\u0000sy:resume${JSON.stringify({ s: this.#session, p: Object.fromEntries(positions) })}`;
+    return `${RESUME_PREFIX}${JSON.stringify({ s: this.#session, p: Object.fromEntries(positions) })}`;
   }
 
   /** Reads one server frame: a protocol frame updates the state; an app message is returned unwrapped. */
@@ -99,7 +101,9 @@ export class RecoveryTracker {
     switch (kind) {
       case 'session': {
         this.#session = typeof body.id === 'string' ? body.id : null;
-        const unrecoverable = Array.isArray(body.unrecoverable) ? body.unrecoverable as UnrecoverableTopic[] : [];
+        const unrecoverable = (Array.isArray(body.unrecoverable) ? body.unrecoverable as unknown[] : [])
+          .filter((item): item is UnrecoverableTopic => item !== null && typeof item === 'object' && typeof (item as UnrecoverableTopic).topic === 'string')
+          .map(({ topic, reason }) => ({ topic, reason: String(reason) }));
         // A resumed session keeps the offered positions until the server reports newer ones: a
         // connection lost in the middle of a replay resumes from what it got. A session that
         // did not resume makes them stale.

@@ -13,7 +13,7 @@ import { openEventStream } from './sse-transport.js';
 import type { Ending, Outgoing, Transport, TransportListener, TransportName } from './transport.js';
 import { choiceKey, endpointUrls, withParams } from './url.js';
 import type { EndpointUrls } from './url.js';
-import { RecoveryTracker } from './recovery.js';
+import { RESUME_PREFIX, RecoveryTracker } from './recovery.js';
 import type { UnrecoverableTopic } from './recovery.js';
 import { openWebSocket } from './websocket-transport.js';
 import type { WebSocketConstructor } from './websocket-transport.js';
@@ -230,7 +230,10 @@ export class SwitchyardSocket extends EventTarget {
     this.#transportName = 'sse';
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
-      { url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token },
+      {
+        url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token,
+        resume: this.#recovery && (() => toBase64url(this.#recovery!.token().slice(RESUME_PREFIX.length))),
+      },
       {
         ...listener,
         open: (protocol) => {
@@ -245,7 +248,7 @@ export class SwitchyardSocket extends EventTarget {
     return {
       open: (protocol) => this.#opened(protocol),
       message: (data) => {
-        const received = this.#transportName === 'websocket' && this.#recovery ? this.#recovery.receive(data) : { kind: 'message' as const, data };
+        const received = this.#recovery ? this.#recovery.receive(data) : { kind: 'message' as const, data };
         if (received.kind === 'message') this.dispatchEvent(new MessageEvent('message', { data: received.data }));
         else if (received.kind === 'session') {
           this.#recovered = received.recovered;

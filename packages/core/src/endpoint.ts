@@ -20,7 +20,7 @@ import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
-import { awaitResume } from './recovery.js';
+import { awaitResume, sseResume } from './recovery.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
@@ -408,6 +408,12 @@ export class Endpoint<Context = undefined> {
       return 0;
     }
     if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
+    // issue-19 (recovery.ts): a new SSE session may resume a durable session, on any node.
+    const durableResume = sseResume(this, req);
+    if (typeof durableResume === 'string') {
+      this.#release(admitted.place);
+      return respond(res, new HandshakeRejection(400, durableResume));
+    }
     const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
@@ -424,8 +430,15 @@ export class Endpoint<Context = undefined> {
         return 0;
       }
     }
+    // issue-19: restore the durable session before `open`, so that `ws.recovered` is known there.
+    const resumed = durableResume ? await durableResume(session as unknown as WebSocket, fallback.url).catch(() => undefined) : undefined;
+    if (durableResume && res.destroyed) {
+      session.terminate();
+      return 0;
+    }
     session.attach(res, undefined, true);
     this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
+    resumed?.(); // issue-19
     return 200;
   }
 

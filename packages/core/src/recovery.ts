@@ -273,8 +273,8 @@ export interface RecoveryHost {
   readonly options: { readonly recovery: ResolvedRecovery | false };
 }
 
-/** Live sessions per store, refreshed together. */
-const keepers = new WeakMap<DurableStore, SessionKeeper>();
+/** Live sessions per store and window, refreshed together. */
+const keepers = new WeakMap<DurableStore, Map<number, SessionKeeper>>();
 
 class SessionKeeper {
   readonly sessions = new Map<string, string>();
@@ -307,8 +307,10 @@ class SessionKeeper {
 }
 
 function keeperOf(store: DurableStore, ttl: number): SessionKeeper {
-  let keeper = keepers.get(store);
-  if (!keeper || keeper.ttl !== ttl) keepers.set(store, (keeper = new SessionKeeper(store, ttl)));
+  let byWindow = keepers.get(store);
+  if (!byWindow) keepers.set(store, (byWindow = new Map()));
+  let keeper = byWindow.get(ttl);
+  if (!keeper) byWindow.set(ttl, (keeper = new SessionKeeper(store, ttl)));
   return keeper;
 }
 
@@ -326,7 +328,6 @@ function endpointKey(path: string): string {
 export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMessage, path: string): Promise<(() => void) | undefined> | undefined {
   const settings = host.options.recovery;
   if (!settings || !/[?&]__sy_resume=1(?:&|$)/.test(req.url ?? '')) return undefined;
-  const store = durableStoreOf(host.hub)!;
   const later: Array<[Buffer, boolean]> = [];
   return new Promise((resolve) => {
     let token: Token | undefined;
@@ -355,7 +356,7 @@ export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMess
       const parsed = parseToken(data.toString());
       if (typeof parsed === 'string') return fail(CloseCode.POLICY_VIOLATION, parsed.slice(0, 120));
       token = parsed;
-      void restore(parsed).then((state) => {
+      void restoreSession(host, ws, parsed, path).then((state) => {
         done();
         if (!state || ws.readyState !== 1) return resolve(undefined);
         resolve(() => afterOpen(state));
@@ -363,39 +364,67 @@ export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMess
     };
     ws.on('message', onMessage);
     ws.on('close', onClose);
-
-    const restore = async (parsed: Token): Promise<RecoveryState | undefined> => {
-      const key = endpointKey(path);
-      const owner = parsed.session === null ? undefined : await store.takeSession(parsed.session);
-      if (ws.readyState !== 1) return undefined;
-      // A token of another endpoint, or an unknown or expired one, resumes nothing.
-      const recovered = owner === key;
-      const session = recovered ? parsed.session! : randomBytes(16).toString('base64url');
-      const state = new RecoveryState(ws, session, recovered, recovered ? parsed.positions : new Map(), store, host.hub, settings);
-      if (!recovered && parsed.session !== null) {
-        state.unrecoverable = [...parsed.positions.keys()].map((topic) => ({ topic, reason: 'expired' }));
-      }
-      states.set(ws, state);
-      const keeper = keeperOf(store, settings.maxDisconnectionDuration);
-      keeper.add(session, key);
-      ws.once('close', () => keeper.remove(session));
-      return state;
-    };
   });
 
   function afterOpen(state: RecoveryState): void {
-    // Positions the app did not subscribe to again in `open` are dropped: a later subscription
-    // starts live, as it would without recovery.
-    state.pending.clear();
     for (const [data, isBinary] of later.splice(0)) ws.emit('message', data, isBinary);
-    // The session frame goes out once every subscription made in `open` has its position (and
-    // its replay is done): from then on the client holds everything it needs to resume.
-    const starting = state.starting ?? [];
-    state.starting = undefined;
-    void Promise.allSettled(starting).then(() => {
-      control(ws, 'session', { id: state.session, recovered: state.recovered, unrecoverable: state.unrecoverable });
-    });
+    sessionReady(state);
   }
+}
+
+/** After `open`: the session frame, once the subscriptions made in `open` have their positions. */
+function sessionReady(state: RecoveryState): void {
+  // Positions the app did not subscribe to again in `open` are dropped: a later subscription
+  // starts live, as it would without recovery.
+  state.pending.clear();
+  // The session frame goes out once every subscription made in `open` has its position (and
+  // its replay is done): from then on the client holds everything it needs to resume.
+  const starting = state.starting ?? [];
+  state.starting = undefined;
+  void Promise.allSettled(starting).then(() => {
+    control(state.ws, 'session', { id: state.session, recovered: state.recovered, unrecoverable: state.unrecoverable });
+  });
+}
+
+/** Takes the token's session from the store and makes `ws` recoverable; undefined if it ended meanwhile. */
+async function restoreSession(host: RecoveryHost, ws: WebSocket, parsed: Token, path: string): Promise<RecoveryState | undefined> {
+  const settings = host.options.recovery as ResolvedRecovery;
+  const store = durableStoreOf(host.hub)!;
+  const key = endpointKey(path);
+  const owner = parsed.session === null ? undefined : await store.takeSession(parsed.session);
+  if (ws.readyState !== 1) return undefined;
+  // A token of another endpoint, or an unknown or expired one, resumes nothing.
+  const recovered = owner === key;
+  const session = recovered ? parsed.session! : randomBytes(16).toString('base64url');
+  const state = new RecoveryState(ws, session, recovered, recovered ? parsed.positions : new Map(), store, host.hub, settings);
+  if (!recovered && parsed.session !== null) {
+    state.unrecoverable = [...parsed.positions.keys()].map((topic) => ({ topic, reason: 'expired' }));
+  }
+  states.set(ws, state);
+  const keeper = keeperOf(store, settings.maxDisconnectionDuration);
+  keeper.add(session, key);
+  ws.once('close', () => keeper.remove(session));
+  return state;
+}
+
+/** The header that carries a resume token on the SSE fallback (fetch can set headers; the value is base64url JSON). */
+export const RESUME_HEADER = 'x-switchyard-resume';
+
+/**
+ * For a new SSE session: undefined without recovery or the header; a string when the header
+ * is malformed (answer 400); otherwise a function to run before `open` (restores the session)
+ * that resolves with the one to run after it.
+ */
+export function sseResume(host: RecoveryHost, req: IncomingMessage): string | undefined | ((ws: WebSocket, path: string) => Promise<(() => void) | undefined>) {
+  const header = req.headers[RESUME_HEADER];
+  if (!host.options.recovery || typeof header !== 'string') return undefined;
+  if (header.length > MAX_TOKEN_BYTES * 2) return 'Resume token too large';
+  const parsed = parseToken(RESUME_PREFIX + Buffer.from(header, 'base64url').toString());
+  if (typeof parsed === 'string') return parsed;
+  return async (ws, path) => {
+    const state = await restoreSession(host, ws, parsed, path);
+    return state && (() => sessionReady(state));
+  };
 }
 
 /** A recoverable connection subscribed to `topic`: replay what it missed, or tell it where it starts. */

@@ -154,6 +154,10 @@ export class RedisHub extends Hub {
     });
     this.#publisher.on('ready', () => this.#endOutage());
     this.#reader?.on('ready', () => {
+      // Topics whose position could not be read while Redis was down are opened now.
+      for (const topic of this.localTopics()) {
+        if (this.#isStream(topic) && !this.#cursors.has(topic)) void this.#openStream(topic).catch(() => {});
+      }
       this.#wakeReader?.();
       this.#endOutage();
     });

@@ -10,8 +10,9 @@
  * WebSocket headers, and not in the URL because URLs end up in access logs.
  *
  * The session lives in the hub's backend for `maxDisconnectionDuration` after the connection
- * ends (refreshed while it is open, so a crashed node's sessions survive it), and is taken once:
- * a token works on any node, one time. The `open` hook runs after the token was checked, with
+ * ends (refreshed while it is open, so a crashed node's sessions survive it). It is not taken
+ * by a resume: a client that gave up on a slow attempt and tried again finds it still there,
+ * while the server may not have seen the first attempt end yet. The `open` hook runs after the token was checked, with
  * `ws.recovered` set. When the app subscribes to a topic the token names, the missed entries are
  * replayed first, then live delivery goes on, in stream order and without duplicates, because
  * a recovering connection only ever gets entries newer than the last one it was sent.
@@ -82,8 +83,8 @@ export interface DurableStore {
   range(topic: string, after: string, until: string, count: number): Promise<DurableEntry[]>;
   /** Keeps sessions alive for `ttl` ms: session id to the endpoint it belongs to. */
   keepSessions(sessions: ReadonlyMap<string, string>, ttl: number): Promise<void>;
-  /** Removes a session and returns its endpoint, or undefined if unknown or expired. */
-  takeSession(id: string): Promise<string | undefined>;
+  /** The endpoint a session belongs to, or undefined if it is unknown or expired. */
+  findSession(id: string): Promise<string | undefined>;
 }
 
 /** The durable store of a hub, if it has one. */
@@ -277,25 +278,29 @@ export interface RecoveryHost {
 const keepers = new WeakMap<DurableStore, Map<number, SessionKeeper>>();
 
 class SessionKeeper {
-  readonly sessions = new Map<string, string>();
+  /** Session id to its endpoint and how many connections hold it on this node. */
+  readonly #sessions = new Map<string, { endpoint: string; holders: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly store: DurableStore, readonly ttl: number) {}
 
   add(id: string, endpoint: string): void {
-    this.sessions.set(id, endpoint);
+    const held = this.#sessions.get(id);
+    if (held) held.holders++;
+    else this.#sessions.set(id, { endpoint, holders: 1 });
     this.#save(new Map([[id, endpoint]]));
     // Refreshed at a third of the window, so that a crashed node's sessions outlive it by at least two thirds of it.
-    this.#timer ??= setInterval(() => this.#save(this.sessions), Math.max(500, this.ttl / 3)).unref();
+    this.#timer ??= setInterval(() => this.#save(new Map([...this.#sessions].map(([key, value]) => [key, value.endpoint]))), Math.max(500, this.ttl / 3)).unref();
   }
 
   remove(id: string): void {
-    const endpoint = this.sessions.get(id);
-    if (endpoint === undefined) return;
-    this.sessions.delete(id);
-    // The window starts now.
-    this.#save(new Map([[id, endpoint]]));
-    if (this.sessions.size === 0) {
+    const held = this.#sessions.get(id);
+    if (!held) return;
+    // The window starts now; a newer connection of the same session (one the client already
+    // replaced this one with) keeps it refreshed.
+    if (--held.holders === 0) this.#sessions.delete(id);
+    this.#save(new Map([[id, held.endpoint]]));
+    if (this.#sessions.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
@@ -391,7 +396,7 @@ async function restoreSession(host: RecoveryHost, ws: WebSocket, parsed: Token, 
   const settings = host.options.recovery as ResolvedRecovery;
   const store = durableStoreOf(host.hub)!;
   const key = endpointKey(path);
-  const owner = parsed.session === null ? undefined : await store.takeSession(parsed.session);
+  const owner = parsed.session === null ? undefined : await store.findSession(parsed.session);
   if (ws.readyState !== 1) return undefined;
   // A token of another endpoint, or an unknown or expired one, resumes nothing.
   const recovered = owner === key;

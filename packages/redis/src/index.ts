@@ -394,8 +394,8 @@ export class RedisHub extends Hub {
         for (const [id, endpoint] of sessions) multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: Math.ceil(ttl) });
         await multi.exec();
       },
-      takeSession: async (id) => {
-        const value = await this.#publisher.getDel(`${this.#prefix}session:${id}`);
+      findSession: async (id) => {
+        const value = await this.#publisher.get(`${this.#prefix}session:${id}`);
         return value ?? undefined;
       },
     };

@@ -62,6 +62,7 @@ export class TcpProxy {
   readonly #server: net.Server;
   readonly #links = new Set<Link>();
   #vanish: ((request: ProxiedRequest) => boolean) | undefined;
+  #blocked = false;
 
   private constructor(target: number, mode: ProxyMode) {
     this.#target = target;
@@ -84,6 +85,11 @@ export class TcpProxy {
   /** `http://127.0.0.1:<proxy port><path>`. */
   url(path: string): string {
     return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** While blocked, new connections are dropped as they arrive, as a network that is down. */
+  block(blocked: boolean): void {
+    this.#blocked = blocked;
   }
 
   /** New connections go to another server from now on. */
@@ -122,6 +128,10 @@ export class TcpProxy {
   }
 
   #accept(client: net.Socket): void {
+    if (this.#blocked) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect(this.#target, '127.0.0.1');
     const link: Link = { client, upstream, requests: [] };
     this.#links.add(link);

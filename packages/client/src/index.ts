@@ -7,7 +7,8 @@
  *   socket.onmessage = (event) => console.log(event.data);
  *   socket.send('hello');
  */
-export { connect, SwitchyardSocket } from './socket.js';
+export { connect, SwitchyardSocket, UnrecoverableEvent } from './socket.js';
+export type { UnrecoverableTopic } from './recovery.js';
 export type { SwitchyardSocketEventMap } from './socket.js';
 export { CloseEvent } from './events.js';
 export type { CloseEventInit, SocketMessageEvent } from './events.js';

@@ -28,6 +28,12 @@ export interface ConnectOptions {
    * in a URL. Needs at least one real subprotocol in `protocols`.
    */
   token?: string | (() => string);
+  /**
+   * Resume the session on reconnect, on an endpoint with `recovery`: missed topic messages are
+   * replayed, in order and once. Only for such endpoints: the first message of each connection
+   * is the resume token. Default false.
+   */
+  recover?: boolean;
 }
 
 /** The options after checking, with every default filled in. */
@@ -40,9 +46,10 @@ export interface Settings {
   fetch: typeof fetch;
   /** The current token, if any. */
   token: (() => string) | undefined;
+  recover: boolean;
 }
 
-const OPTION_NAMES = new Set(['protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch', 'token']);
+const OPTION_NAMES = new Set(['recover', 'protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch', 'token']);
 const RECONNECT_NAMES = new Set(Object.keys(DEFAULT_RECONNECT));
 const TRANSPORTS = new Set(['websocket', 'sse']);
 
@@ -91,5 +98,6 @@ export function resolveOptions(options: ConnectOptions): Settings {
   return {
     protocols, transports, livenessTimeout, reconnect, WebSocket: WebSocketClass, fetch: fetchImpl,
     token: typeof token === 'string' ? () => token : token,
+    recover: options.recover === true,
   };
 }

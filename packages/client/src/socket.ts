@@ -13,6 +13,8 @@ import { openEventStream } from './sse-transport.js';
 import type { Ending, Outgoing, Transport, TransportListener, TransportName } from './transport.js';
 import { choiceKey, endpointUrls, withParams } from './url.js';
 import type { EndpointUrls } from './url.js';
+import { RESUME_PREFIX, RecoveryTracker } from './recovery.js';
+import type { UnrecoverableTopic } from './recovery.js';
 import { openWebSocket } from './websocket-transport.js';
 import type { WebSocketConstructor } from './websocket-transport.js';
 
@@ -22,6 +24,15 @@ export interface SwitchyardSocketEventMap {
   message: SocketMessageEvent;
   close: CloseEvent;
   error: Event;
+  /** With `recover`: messages missed while away could not be replayed for these topics. */
+  unrecoverable: UnrecoverableEvent;
+}
+
+/** The `unrecoverable` event: the topics with a gap, and why; the app decides (refetch, reload). */
+export class UnrecoverableEvent extends Event {
+  constructor(readonly topics: UnrecoverableTopic[]) {
+    super('unrecoverable');
+  }
 }
 
 type Handler<K extends keyof SwitchyardSocketEventMap> = ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown) | null;
@@ -111,6 +122,10 @@ export class SwitchyardSocket extends EventTarget {
   #retries = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #handlers: { [K in keyof SwitchyardSocketEventMap]?: Handler<K> } = {};
+  /** With `recover`: the session and the position of every topic. */
+  readonly #recovery: RecoveryTracker | undefined;
+  #recovered = false;
+  #resumable = false;
 
   /** Prefer {@link connect}. */
   constructor(url: string | URL, options: ConnectOptions = {}) {
@@ -118,6 +133,7 @@ export class SwitchyardSocket extends EventTarget {
     this.#settings = resolveOptions(options);
     this.#urls = endpointUrls(url, browser.location?.href);
     this.url = String(url);
+    if (this.#settings.recover) this.#recovery = new RecoveryTracker();
     this.#attempt();
   }
 
@@ -129,6 +145,20 @@ export class SwitchyardSocket extends EventTarget {
   /** The subprotocol the server selected, or `''`. */
   get protocol(): string {
     return this.#protocol;
+  }
+
+  /** With `recover`: whether the current connection resumed the previous one's session. */
+  get recovered(): boolean {
+    return this.#recovered;
+  }
+
+  /**
+   * With `recover`: the server's session frame arrived on the current connection, so the
+   * client holds what it needs to resume (positions of the topics subscribed in `open`, their
+   * replay done). A connection lost before that resumes from the previous session's state.
+   */
+  get resumable(): boolean {
+    return this.#resumable;
   }
 
   /** The transport in use, or being tried. */
@@ -182,7 +212,9 @@ export class SwitchyardSocket extends EventTarget {
   #tryWebSocket(WebSocketClass: WebSocketConstructor): void {
     this.#transportName = 'websocket';
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
-    const url = withParams(this.#urls.websocket, { __sy: '1' });
+    // `__sy_resume=1` only says that the first message is a resume token; the token itself
+    // never goes in the URL.
+    const url = withParams(this.#urls.websocket, { __sy: '1', __sy_resume: this.#recovery ? '1' : undefined });
     const { token } = this.#settings;
     const protocols = token ? [...this.#settings.protocols, `base64url.bearer.${toBase64url(token())}`] : this.#settings.protocols;
     this.#transport = openWebSocket(WebSocketClass, url, protocols, this.#settings.livenessTimeout, this.#listener((ending) => {
@@ -198,7 +230,10 @@ export class SwitchyardSocket extends EventTarget {
     this.#transportName = 'sse';
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
-      { url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token },
+      {
+        url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token,
+        resume: this.#recovery && (() => toBase64url(this.#recovery!.token().slice(RESUME_PREFIX.length))),
+      },
       {
         ...listener,
         open: (protocol) => {
@@ -212,7 +247,15 @@ export class SwitchyardSocket extends EventTarget {
   #listener(end: (ending: Ending) => void): TransportListener {
     return {
       open: (protocol) => this.#opened(protocol),
-      message: (data) => this.dispatchEvent(new MessageEvent('message', { data })),
+      message: (data) => {
+        const received = this.#recovery ? this.#recovery.receive(data) : { kind: 'message' as const, data };
+        if (received.kind === 'message') this.dispatchEvent(new MessageEvent('message', { data: received.data }));
+        else if (received.kind === 'session') {
+          this.#recovered = received.recovered;
+          this.#resumable = true;
+          if (received.unrecoverable.length > 0) this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
+        } else if (received.kind === 'unrecoverable') this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
+      },
       end: (ending) => {
         this.#transport = undefined;
         end(ending);
@@ -223,6 +266,10 @@ export class SwitchyardSocket extends EventTarget {
   #opened(protocol: string): void {
     this.#retries = 0;
     this.#protocol = protocol;
+    this.#recovered = false;
+    this.#resumable = false;
+    // The endpoint reads the resume token before anything else the app sends.
+    if (this.#recovery && this.#transportName === 'websocket') this.#transport!.send(this.#recovery.token());
     for (const message of this.#queue.splice(0)) this.#transport!.send(message);
     this.#readyState = SwitchyardSocket.OPEN;
     this.dispatchEvent(new Event('open'));

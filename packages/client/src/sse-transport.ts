@@ -24,6 +24,8 @@ export interface EventStreamSettings {
   backoff: Required<ReconnectOptions>;
   /** The bearer token for every request, in an Authorization header. */
   token?: (() => string) | undefined;
+  /** With `recover`: the resume token for a new session (base64url), sent as `X-Switchyard-Resume`. */
+  resume?: (() => string) | undefined;
 }
 
 /** A frame of a POST body, as the protocol writes it. */
@@ -228,6 +230,9 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     if (resuming) headers[SESSION_HEADER] = session!;
     if (resuming && lastEventId !== '') headers['Last-Event-ID'] = lastEventId;
     if (settings.token) headers.Authorization = `Bearer ${settings.token()}`;
+    // A new session resumes the durable one from a header: fetch can set headers, and the
+    // token has no business in a URL.
+    if (!resuming && settings.resume) headers['X-Switchyard-Resume'] = settings.resume();
     const href = withParams(url, {
       __sy: 'sse',
       __sy_protocols: protocols.length > 0 ? protocols.join(',') : undefined,

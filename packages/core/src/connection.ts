@@ -5,6 +5,7 @@ import { CloseCode } from './codes.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Hub } from './hub.js';
+import { isRecovered, subscribed, unsubscribed } from './recovery.js';
 import { MessageQueue } from './iteration.js';
 import type { IncomingMessage as QueuedMessage } from './iteration.js';
 import type { TokenBucket } from './limits.js';
@@ -193,6 +194,11 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
     return this[kWs].extensions;
   }
 
+  /** True when this connection resumed a session (endpoint `recovery`): what it missed is replayed. */
+  get recovered(): boolean {
+    return isRecovered(this[kWs]); // issue-19
+  }
+
   /** Bytes queued for sending but not yet handed to the operating system. */
   get bufferedAmount(): number {
     return this[kWs].bufferedAmount;
@@ -255,12 +261,18 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
   /** Subscribes to a topic of the endpoint's hub. Closing leaves every topic. */
   subscribe(topic: string): void {
     if (this[kWs].readyState > 1) return;
-    if (this[kHost].hub.add(this as Connection<any>, topic)) (this[kTopics] ??= new Set()).add(topic);
+    if (this[kHost].hub.add(this as Connection<any>, topic)) {
+      (this[kTopics] ??= new Set()).add(topic);
+      subscribed(this, topic); // issue-19: replay what a resumed connection missed
+    }
   }
 
   /** Leaves a topic. */
   unsubscribe(topic: string): void {
-    if (this[kHost].hub.remove(this as Connection<any>, topic)) this[kTopics]!.delete(topic);
+    if (this[kHost].hub.remove(this as Connection<any>, topic)) {
+      this[kTopics]!.delete(topic);
+      unsubscribed(this, topic); // issue-19
+    }
   }
 
   /** The topics this connection is subscribed to. */

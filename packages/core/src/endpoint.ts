@@ -20,6 +20,7 @@ import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
+import { awaitResume, sseResume } from './recovery.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
@@ -336,7 +337,14 @@ export class Endpoint<Context = undefined> {
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        this.#open(ws, info, admitted, req);
+        // issue-19 (recovery.ts): a client resuming a session speaks first; `open` waits for its token.
+        const resuming = awaitResume(this, ws, req, info.path);
+        if (!resuming) return this.#open(ws, info, admitted, req);
+        void resuming.then((resumed) => {
+          if (!resumed) return this.#release(admitted.place);
+          this.#open(ws, info, admitted, req);
+          resumed();
+        });
       });
     } finally {
       this.#chosenProtocol = undefined;
@@ -400,6 +408,12 @@ export class Endpoint<Context = undefined> {
       return 0;
     }
     if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
+    // issue-19 (recovery.ts): a new SSE session may resume a durable session, on any node.
+    const durableResume = sseResume(this, req);
+    if (typeof durableResume === 'string') {
+      this.#release(admitted.place);
+      return respond(res, new HandshakeRejection(400, durableResume));
+    }
     const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
     this.#sessions.set(session.id, session);
     if (this.hub.distributed) {
@@ -416,8 +430,15 @@ export class Endpoint<Context = undefined> {
         return 0;
       }
     }
+    // issue-19: restore the durable session before `open`, so that `ws.recovered` is known there.
+    const resumed = durableResume ? await durableResume(session as unknown as WebSocket, fallback.url).catch(() => undefined) : undefined;
+    if (durableResume && res.destroyed) {
+      session.terminate();
+      return 0;
+    }
     session.attach(res, undefined, true);
     this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
+    resumed?.(); // issue-19
     return 200;
   }
 

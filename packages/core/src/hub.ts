@@ -11,6 +11,8 @@ import { EventEmitter } from 'node:events';
 import type { Connection, SendData } from './connection.js';
 import { sendFrame } from './connection.js';
 import { frameMessage } from './frame.js';
+import type { DurableEntry, EnvelopeCache } from './recovery.js';
+import { deliverDurable } from './recovery.js';
 
 /** Counts for leak checks and dashboards. */
 export interface HubStats {
@@ -132,17 +134,24 @@ export class Hub extends EventEmitter<HubEvents> {
     return this.#guard(this.forward(topic, payload, isBinary));
   }
 
-  /** Delivers to the local subscribers of `topic`, framing the message once. */
-  protected deliver(topic: string, payload: string | Buffer, isBinary: boolean, except?: Connection<any>): void {
+  /**
+   * Delivers to the local subscribers of `topic`, framing the message once. A durable hub
+   * passes the stream `entry`: recoverable connections get it enveloped with its position.
+   */
+  protected deliver(topic: string, payload: string | Buffer, isBinary: boolean, except?: Connection<any>, entry?: DurableEntry): void {
     const subscribers = this.#topics.get(topic);
     if (!subscribers) return;
     let frame: Buffer | undefined;
+    // issue-19 (recovery.ts): one envelope per delivery, shared by the recoverable subscribers.
+    const envelope: EnvelopeCache | undefined = entry && {};
     for (const subscriber of subscribers) {
       if (subscriber === except) continue;
       if (subscriber instanceof Inbox) {
         subscriber.receive(payload, isBinary);
         continue;
       }
+      // issue-19: durable entries skip their sender and go enveloped to recoverable connections.
+      if (entry && deliverDurable(subscriber, topic, entry, envelope!)) continue;
       frame ??= frameMessage(payload, isBinary);
       sendFrame(subscriber, frame, payload, isBinary);
     }

@@ -7,6 +7,8 @@ import type { Rate } from './limits.js';
 import type { ProtocolOption } from './subprotocol.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { isStandardSchema } from './schema.js';
+import { resolveRecovery } from './recovery.js';
+import type { RecoveryOptions, ResolvedRecovery } from './recovery.js';
 
 /** permessage-deflate settings, passed to `ws` (see its `perMessageDeflate` option). */
 export interface CompressionOptions {
@@ -101,6 +103,8 @@ export interface EndpointOptions {
   hub?: Hub;
   /** The SSE + POST transport for clients whose WebSockets are blocked; `false` turns it off. */
   fallback?: FallbackOptions | false;
+  /** Resumable connections on a durable hub (issue 19, recovery.ts): what a client missed while away is replayed. */
+  recovery?: RecoveryOptions | false;
   /**
    * The request headers each connection keeps as `ws.request.headers` for its whole life:
    * header names (any case), or `true` for all of them. Default: {@link DEFAULT_KEPT_HEADERS},
@@ -192,7 +196,7 @@ export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) =
 const OPTION_NAMES = new Set([
   'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
   'keepHeaders', 'maxConnections', 'maxConnectionsPerAddress', 'handshakeRate', 'rateLimit', 'idleTimeout', 'maxLifetime',
-  'limited', 'rejected', 'stats', 'schema', 'outgoing', 'invalid',
+  'limited', 'rejected', 'stats', 'schema', 'outgoing', 'invalid', 'recovery',
   'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
 ]);
 /** The names `compression: {...}` accepts: ws's perMessageDeflate options. */
@@ -217,6 +221,8 @@ export interface ResolvedOptions {
   maxBufferedAmount: number;
   hub: Hub | undefined;
   fallback: ResolvedFallbackOptions | false;
+  /** issue-19 */
+  recovery: ResolvedRecovery | false;
   /** Lower-cased names of the headers a connection keeps, or `true` for all. */
   keepHeaders: ReadonlySet<string> | true;
   /** Kept header values longer than this are dropped (only for the default list). */
@@ -332,6 +338,7 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     }
   }
   return {
+    recovery: resolveRecovery(merged.recovery, merged.hub), // issue-19
     protocols,
     origins,
     maxPayload: positive('maxPayload', merged.maxPayload, 1024 * 1024),

@@ -11,7 +11,7 @@ describe('resolveOptions', () => {
       hub: undefined, fallback: { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000, replayBytes: 2 * 1024 * 1024 },
       keepHeaders: new Set(DEFAULT_KEPT_HEADERS), maxKeptHeaderLength: 1024,
       maxConnections: Infinity, maxConnectionsPerAddress: Infinity, handshakeRate: undefined, messageRate: undefined,
-      byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity, stats: true, schema: undefined,
+      byteRate: undefined, idleTimeout: Infinity, maxLifetime: Infinity, stats: true, schema: undefined, recovery: false,
     });
     expect(resolveOptions({ rateLimit: { messages: 100, per: 1000, burst: 200, bytes: 1000 } })).toMatchObject({
       messageRate: { count: 100, per: 1000, burst: 200 }, byteRate: { count: 1000, per: 1000, burst: 1000 },

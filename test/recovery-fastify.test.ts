@@ -1,0 +1,3 @@
+import { runRecoverySuite } from './recovery.js';
+
+runRecoverySuite('fastify');

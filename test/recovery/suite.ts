@@ -1,6 +1,6 @@
 /**
  * The recovery suite: resumable connections on a durable Redis hub, across app nodes that are
- * processes of their own (test/recovery-node.mjs), with clients that reconnect through a TCP
+ * processes of their own (test/recovery/node.mjs), with clients that reconnect through a TCP
  * proxy the test can cut. Each adapter runs it from a few-line file.
  */
 import { spawn } from 'node:child_process';
@@ -15,13 +15,13 @@ import { connect } from '@switchyard/client';
 import type { SwitchyardSocket, UnrecoverableTopic, WebSocketConstructor } from '@switchyard/client';
 import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
-import { RedisServer } from '../packages/redis/test/redis-server.js';
-import { delay, openWs } from './helpers.js';
-import { TcpProxy } from './proxy.js';
+import { RedisServer } from '../../packages/redis/test/redis-server.js';
+import { delay, openWs, requireAssertions } from '../helpers.js';
+import { TcpProxy } from '../proxy.js';
 
-export type Adapter = 'express' | 'koa' | 'fastify';
+import type { Harness } from '../harness.js';
 
-const NODE = new URL('./recovery-node.mjs', import.meta.url).pathname;
+const NODE = new URL('./node.mjs', import.meta.url).pathname;
 const report = (line: string): void => {
   if (process.env.SWITCHYARD_REPORT) console.info(`[recovery] ${line}`);
 };
@@ -38,8 +38,10 @@ interface Client {
   unrecoverable: UnrecoverableTopic[];
 }
 
-export function runRecoverySuite(adapter: Adapter): void {
+export function runRecoverySuite(harness: Harness): void {
+  const adapter = harness.name;
   describe(`${adapter}: resumable connections on a durable hub`, () => {
+    requireAssertions();
     let redis: RedisServer;
     let dir: string;
     let prefixes = 0;

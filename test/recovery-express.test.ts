@@ -1,3 +1,0 @@
-import { runRecoverySuite } from './recovery.js';
-
-runRecoverySuite('express');

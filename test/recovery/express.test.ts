@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runRecoverySuite } from './suite.js';
+
+runRecoverySuite(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runRecoverySuite } from './suite.js';
+
+runRecoverySuite(fastifyHarness);

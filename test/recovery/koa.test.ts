@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runRecoverySuite } from './suite.js';
+
+runRecoverySuite(koaHarness);

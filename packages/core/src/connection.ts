@@ -5,7 +5,7 @@ import { CloseCode } from './codes.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Hub } from './hub.js';
-import { isRecovered, subscribed, unsubscribed } from './recovery.js';
+import { isRecovered, subscribed, unsubscribed } from './recovery/index.js';
 import { MessageQueue } from './iteration.js';
 import type { IncomingMessage as QueuedMessage } from './iteration.js';
 import type { TokenBucket } from './limits.js';

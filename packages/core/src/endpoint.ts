@@ -20,7 +20,7 @@ import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
 import { resolveOptions } from './options.js';
-import { awaitResume, sseResume } from './recovery.js';
+import { awaitResume, sseResume } from './recovery/index.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';

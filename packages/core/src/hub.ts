@@ -11,8 +11,8 @@ import { EventEmitter } from 'node:events';
 import type { Connection, SendData } from './connection.js';
 import { sendFrame } from './connection.js';
 import { frameMessage } from './frame.js';
-import type { DurableEntry, EnvelopeCache } from './recovery.js';
-import { deliverDurable } from './recovery.js';
+import type { DurableEntry, EnvelopeCache } from './recovery/index.js';
+import { deliverDurable } from './recovery/index.js';
 
 /** Counts for leak checks and dashboards. */
 export interface HubStats {

@@ -30,5 +30,5 @@ export type { EndpointStatsSnapshot, RttSummary } from './stats.js';
 export type { StandardSchemaV1 } from './schema.js';
 export type { IncomingMessage as QueuedMessage } from './iteration.js';
 export type { MessageOf, OutgoingOf, SchemaOptions } from './options.js';
-export { compareIds, durableStoreOf, senderIdOf } from './recovery.js';
-export type { DurableEntry, DurableStore, RecoveryOptions, StreamPosition, UnrecoverableReason } from './recovery.js';
+export { compareIds, durableStoreOf, senderIdOf } from './recovery/index.js';
+export type { DurableEntry, DurableStore, RecoveryOptions, StreamPosition, UnrecoverableReason } from './recovery/index.js';

@@ -7,8 +7,8 @@ import type { Rate } from './limits.js';
 import type { ProtocolOption } from './subprotocol.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { isStandardSchema } from './schema.js';
-import { resolveRecovery } from './recovery.js';
-import type { RecoveryOptions, ResolvedRecovery } from './recovery.js';
+import { resolveRecovery } from './recovery/index.js';
+import type { RecoveryOptions, ResolvedRecovery } from './recovery/index.js';
 
 /** permessage-deflate settings, passed to `ws` (see its `perMessageDeflate` option). */
 export interface CompressionOptions {

@@ -1,0 +1,89 @@
+/** Subscriptions of a recoverable connection: replay what was missed, then live. */
+import { CloseCode } from '../codes.js';
+import type { Connection } from '../connection.js';
+import { kWs } from '../connection.js';
+import type { StreamPosition } from './options.js';
+import { control, sendEntry, states } from './state.js';
+import type { RecoveryState } from './state.js';
+import { compareIds } from './token.js';
+
+/** Replay pauses while this many bytes wait in the socket. */
+const REPLAY_BUFFER = 1024 * 1024;
+const REPLAY_PAGE = 200;
+
+/** A recoverable connection subscribed to `topic`: replay what it missed, or tell it where it starts. */
+export function subscribed(connection: Connection<any, any, any>, topic: string): void {
+  const state = states.get(connection[kWs]);
+  if (!state) return;
+  const from = state.pending.get(topic);
+  state.pending.delete(topic);
+  state.held.set(topic, []);
+  const started = start(connection, state, topic, from).catch(() => {
+    // The store failed mid-replay: the client resumes again, from what it was sent.
+    state.held.delete(topic);
+    connection.close(CloseCode.TRY_AGAIN_LATER, 'Replay failed; resume again');
+  });
+  state.starting?.push(started);
+}
+
+/** A recoverable connection left `topic`: its client forgets the position. */
+export function unsubscribed(connection: Connection<any, any, any>, topic: string): void {
+  const state = states.get(connection[kWs]);
+  if (!state) return;
+  state.sent.delete(topic);
+  state.held.delete(topic);
+  control(state.ws, 'off', { topic });
+}
+
+async function start(connection: Connection<any, any, any>, state: RecoveryState, topic: string, from: StreamPosition | undefined): Promise<void> {
+  const { hub, store, ws } = state;
+  let at = store.position(topic);
+  if (!at) {
+    await hub.whenSubscribed(topic).catch(() => {});
+    at = store.position(topic);
+  }
+  const still = (): boolean => ws.readyState === 1 && state.held.has(topic);
+  if (!at) {
+    // The backend is unreachable: live delivery starts whenever it is back.
+    state.held.delete(topic);
+    if (from) {
+      control(ws, 'unrecoverable', { topic, reason: 'expired', id: from.id, epoch: from.epoch, count: from.count });
+    }
+    return;
+  }
+  if (from) {
+    const reason = from.epoch === at.epoch || (from.id === '0-0' && from.epoch === '')
+      ? await store.check(topic, from)
+      : 'reset';
+    if (!still()) return;
+    const gap = at.count - from.count;
+    const why = reason ?? (gap > state.settings.maxReplay ? 'too-far-behind' : undefined);
+    if (why) {
+      control(ws, 'unrecoverable', { topic, reason: why, id: at.id, epoch: at.epoch, count: at.count });
+    } else {
+      state.sent.set(topic, from.id);
+      let after = from.id;
+      while (compareIds(after, at.id) < 0) {
+        const page = await store.range(topic, after, at.id, REPLAY_PAGE);
+        if (!still()) return;
+        if (page.length === 0) break;
+        for (const entry of page) {
+          if (entry.sender !== state.session) sendEntry(connection, state, topic, entry);
+          after = entry.id;
+        }
+        state.sent.set(topic, after);
+        // A reader that does not read holds the replay, not the server's memory.
+        while (ws.readyState === 1 && ws.bufferedAmount > REPLAY_BUFFER) await new Promise((resolve) => setTimeout(resolve, 10));
+        if (!still()) return;
+      }
+      state.sent.set(topic, at.id);
+      control(ws, 'position', { topic, id: at.id, epoch: at.epoch, count: at.count });
+    }
+  } else {
+    control(ws, 'position', { topic, id: at.id, epoch: at.epoch, count: at.count });
+  }
+  state.sent.set(topic, at.id);
+  const held = state.held.get(topic)!;
+  state.held.delete(topic);
+  for (const entry of held) sendEntry(connection, state, topic, entry);
+}

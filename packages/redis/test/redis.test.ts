@@ -31,6 +31,26 @@ runHubSuite({
   settle: 100,
 });
 
+// Streams mode (durable topics) passes the same suite; only its ordering promise is weaker.
+const durableHubs: RedisHub[] = [];
+let durableRound = 0;
+runHubSuite({
+  name: 'redis durable',
+  async create() {
+    const hub = redisHub({ url: redis.url, durable: true, prefix: `durable${durableRound}:` });
+    durableHubs.push(hub);
+    await hub.ready();
+    return hub;
+  },
+  async cleanup() {
+    await Promise.all(durableHubs.splice(0).map((hub) => hub.close()));
+    // Each test's streams are its own.
+    durableRound++;
+  },
+  settle: 150,
+  orderedWithDirectSends: false,
+});
+
 describe('redis hub across nodes', () => {
   const servers: http.Server[] = [];
   const clients: WebSocket[] = [];

@@ -201,11 +201,13 @@ async function recoveryRun(system, url, prefix) {
     let unrecoverable = 0;
     const reasons = {};
     for (const c of clients) c.onUnrecoverable?.((event) => { unrecoverable++; for (const t of event.topics) reasons[t.reason] = (reasons[t.reason] ?? 0) + 1; });
-    clients.forEach((c, k) => c.onMessage((text) => {
-      const n = Number(String(text).split(' ')[1]);
-      if (n !== got[k] + 1) ok[k] = false;
-      got[k] = n;
-    }));
+    for (const [k, c] of clients.entries()) {
+      c.onMessage((text) => {
+        const n = Number(String(text).split(' ')[1]);
+        if (n !== got[k] + 1) ok[k] = false;
+        got[k] = n;
+      });
+    }
     await sleep(500);
     let sent = 0;
     let publishing = true;

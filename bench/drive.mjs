@@ -145,7 +145,7 @@ export async function echoRun(server, spec, settings, size) {
   });
 }
 
-export async function handshakeRun(server, spec, settings, mode) {
+export async function handshakeRun(server, _spec, settings, mode) {
   return withLoad(async (load) => {
     const path = mode === 'http' ? '/http' : '/echo';
     await load.rpc({ cmd: 'handshakes', port: server.port, path, concurrency: settings.concurrency, mode });

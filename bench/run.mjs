@@ -270,7 +270,7 @@ function machine(profile) {
     ws: require('ws/package.json').version,
     bufferutil,
     serverFlags: process.env.BENCH_SERVER_FLAGS?.trim() || undefined,
-    date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+    date: `${new Date().toISOString().replace('T', ' ').slice(0, 16)} UTC`,
     loadStart: os.loadavg()[0].toFixed(2),
     profile,
     source: sourceState(),

@@ -58,12 +58,9 @@ async function slowLink(port: number, ms: number): Promise<{ port: number; close
 describe('express: POSTs that land on another node', () => {
   const fixture = fallbackFixture(expressHarness);
   const hubs: RedisHub[] = [];
-  afterEach(async () => {
-    await Promise.all(hubs.splice(0).map((hub) => hub.close()));
-  });
-
   const links: Array<{ close(): Promise<void> }> = [];
   afterEach(async () => {
+    await Promise.all(hubs.splice(0).map((hub) => hub.close()));
     await Promise.all(links.splice(0).map((link) => link.close()));
   });
 

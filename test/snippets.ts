@@ -96,7 +96,7 @@ export function extractSnippets(path: string): Snippet[] {
       snippets.push({
         source,
         file: file ?? `${stem}-${i + 1}.${language}`,
-        code: lines.slice(i + 1, end).map((line) => line.slice(indent)).join('\n') + '\n',
+        code: `${lines.slice(i + 1, end).map((line) => line.slice(indent)).join('\n')}\n`,
         checks,
       });
     }

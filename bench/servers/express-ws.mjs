@@ -17,7 +17,7 @@ function unsubscribe() {
   subscribers.delete(this);
 }
 
-app.use(function tagUser(req, res, next) {
+app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
@@ -26,7 +26,7 @@ app.ws('/sub', (ws) => {
   subscribers.add(ws);
   ws.on('close', unsubscribe);
 });
-app.get('/http', (req, res) => { res.end('ok'); });
+app.get('/http', (_req, res) => { res.end('ok'); });
 
 serve({
   server,

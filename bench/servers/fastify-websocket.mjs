@@ -16,7 +16,7 @@ function unsubscribe() {
 const app = Fastify();
 await app.register(fastifyWebsocket);
 app.decorateRequest('user', null);
-app.addHook('onRequest', function tagUser(request, reply, done) {
+app.addHook('onRequest', function tagUser(request, _reply, done) {
   request.user = 'bench';
   done();
 });
@@ -25,7 +25,7 @@ app.get('/sub', { websocket: true }, (socket) => {
   subscribers.add(socket);
   socket.on('close', unsubscribe);
 });
-app.get('/http', (request, reply) => {
+app.get('/http', (_request, reply) => {
   reply.hijack();
   reply.raw.end('ok');
 });

@@ -14,13 +14,13 @@ instrumentSwitchyard({ meterProvider: new MeterProvider({ readers: [new Promethe
 
 const hub = createHub();
 const app = express();
-app.use(function tagUser(req, res, next) {
+app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
 app.use('/echo', websocket({ message(ws, data) { ws.send(data); } }));
 app.use('/sub', websocket({ hub, open(ws) { ws.subscribe(TOPIC); } }));
-app.use('/http', (req, res) => { res.end('ok'); });
+app.use('/http', (_req, res) => { res.end('ok'); });
 
 serve({
   server: http.createServer(app),

@@ -7,14 +7,14 @@ const hub = createHub();
 const app = Fastify();
 await app.register(websocket);
 app.decorateRequest('user', null);
-app.addHook('onRequest', function tagUser(request, reply, done) {
+app.addHook('onRequest', function tagUser(request, _reply, done) {
   request.user = 'bench';
   done();
 });
 app.get('/echo', { websocket: { message(ws, data) { ws.send(data); } } });
 app.get('/sub', { websocket: { hub, open(ws) { ws.subscribe(TOPIC); } } });
 // Leaves Fastify the way an upgrade does (hijacked), so that this measures dispatch only.
-app.get('/http', (request, reply) => {
+app.get('/http', (_request, reply) => {
   reply.hijack();
   reply.raw.end('ok');
 });

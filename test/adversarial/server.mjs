@@ -125,7 +125,7 @@ if (adapter === 'express') {
   app.get('/page', (_req, res) => { res.send('a page'); });
   app.post('/form', express.text({ type: '*/*' }), (req, res) => { res.send(`got ${String(req.body).length}`); });
   // Express's default error handler logs every error; the suite provokes them on purpose.
-  app.use((error, _req, res, _next) => { res.status(500).send('middleware failed'); });
+  app.use((_error, _req, res, _next) => { res.status(500).send('middleware failed'); });
   server = http.createServer(app);
 } else if (adapter === 'koa') {
   const { default: Koa } = await import('koa');

@@ -56,7 +56,7 @@ export function describeHandshake({ harness, serve, track }: Conformance): void 
       const garbage = [
         Buffer.from([0x00, 0xff, 0x81, 0x82, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a]),
         Buffer.from('GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \u0000\u0001\r\n\r\n', 'latin1'),
-        Buffer.from('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ' + 'A'.repeat(5000) + '\r\n\r\n'),
+        Buffer.from(`GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${'A'.repeat(5000)}\r\n\r\n`),
         Buffer.concat([Buffer.from(handshakeRequest('/ws')), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]),
       ];
       for (const bytes of garbage) {

@@ -1,5 +1,5 @@
 /** Conformance: middleware runs before the 101, nothing reaches the socket after it, and pipelined requests behind an upgrade. */
-import http from 'node:http';
+import type http from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { Connection } from '@switchyard/core';

@@ -344,7 +344,7 @@ export function runObservability(harness: Harness): void {
       const ws = await open(s.url('/async'));
       for (const n of [2, 4, 5, 6, 'x', 8]) ws.send(String(n));
       await vi.waitFor(() => expect(seen).toHaveLength(6));
-      expect(seen).toEqual([2, 4, 'invalid 5: not even', 6, 'invalid x: Invalid JSON: ' + (() => { try { JSON.parse('x'); } catch (e) { return (e as Error).message; } })(), 8]);
+      expect(seen).toEqual([2, 4, 'invalid 5: not even', 6, `invalid x: Invalid JSON: ${(() => { try { JSON.parse('x'); } catch (e) { return (e as Error).message; } })()}`, 8]);
       expect(ws.readyState).toBe(WebSocket.OPEN);
     });
 
@@ -528,7 +528,6 @@ export function runObservability(harness: Harness): void {
     });
 
     it('for await: a loop that never reads again holds the socket paused; a client that leaves is found by the heartbeat and everything is freed', async () => {
-      let endpoint: Endpoint<any> | undefined;
       let loopEnded = false;
       let closeCode: number | undefined;
       const s = await serve([{ path: '/stuck', handlers: {
@@ -545,7 +544,7 @@ export function runObservability(harness: Harness): void {
       } satisfies Handlers<undefined> }]);
       const endpointPromise = nextEndpoint();
       const ws = await open(s.url('/stuck'));
-      endpoint = await endpointPromise;
+      const endpoint = await endpointPromise;
       for (let i = 0; i < 300; i++) ws.send(Buffer.alloc(64 * 1024));
       // The server stops reading: the client's own buffer fills instead.
       await vi.waitFor(() => expect(ws.bufferedAmount).toBeGreaterThan(4 * 1024 * 1024), { timeout: 5000 });

@@ -129,7 +129,7 @@ describe('interactive mode, driven through stdin', () => {
     client.type('/ping are you there?');
     await client.waitFor('stdout', /^\S+ < \[pong after \d+(\.\d+)? m?s\] are you there\?$/m);
     await echo.cli.waitFor('stdout', /#1 < \[ping, 14 bytes\] are you there\?/);
-    client.type('/ping ' + 'x'.repeat(126));
+    client.type(`/ping ${'x'.repeat(126)}`);
     await client.waitFor('stderr', /^\/ping data is 126 bytes; a ping carries at most 125$/m);
     client.type('/quit');
     await client.waitFor('stdout', /\* closed: 1000 \(normal\)/);

@@ -202,7 +202,7 @@ describe('closing', () => {
     expect(() => socket.close(5000)).toThrow(new TypeError('close(): the code must be 1000 or from 3000 to 4999'));
     expect(() => socket.close(3000.5)).toThrow(new TypeError('close(): the code must be 1000 or from 3000 to 4999'));
     expect(() => socket.close(1000, 'é'.repeat(62))).toThrow(new TypeError('close(): the reason must be at most 123 bytes of UTF-8'));
-    socket.close(1000, 'é'.repeat(61) + 'x');
+    socket.close(1000, `${'é'.repeat(61)}x`);
     expect(socket.readyState).toBe(SwitchyardSocket.CLOSED);
   });
 });

@@ -8,7 +8,10 @@ import type { Harness, Mount } from '../../../test/harness.js';
 function guardMiddleware(guard: NonNullable<Mount['guard']>) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const apply = (result: Awaited<ReturnType<typeof guard>>): void => {
-      if (result instanceof Error) return next(result);
+      if (result instanceof Error) {
+        next(result);
+        return;
+      }
       if (result) {
         res.status(result.status).set(result.headers ?? {}).type('text/plain').send(result.body);
         return;

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { RESP_TYPES, createClient } from 'redis';
 import type { RedisClientOptions } from 'redis';
 import { Hub, compareIds, senderIdOf } from '@switchyard/core';
-import type { Connection, DurableEntry, DurableStore, HubOutage, StreamPosition, UnrecoverableReason } from '@switchyard/core';
+import type { DurableEntry, DurableStore, HubOutage, StreamPosition, UnrecoverableReason } from '@switchyard/core';
 
 /** Settings for {@link redisHub}. */
 export interface RedisHubOptions {
@@ -280,7 +280,7 @@ export class RedisHub extends Hub {
    * delivers it when its XREAD returns it, so that all subscribers see one order, the stream's,
    * and every message they get has a position to resume from.
    */
-  override publish(topic: string, data: Parameters<Hub['publish']>[1], except?: Connection<any>): Promise<void> {
+  override publish(topic: string, data: Parameters<Hub['publish']>[1], except?: Parameters<Hub['publish']>[2]): Promise<void> {
     if (!this.#isStream(topic)) return super.publish(topic, data, except);
     const [payload, isBinary] = payloadOf(data);
     const appended = this.#append(topic, payload, isBinary, senderIdOf(except)).catch((error: unknown) => {

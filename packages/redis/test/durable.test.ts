@@ -13,7 +13,7 @@ import type WebSocket from 'ws';
 import * as wsModule from 'ws';
 import { websocket } from '@switchyard/express';
 import type { HubOutage } from '@switchyard/core';
-import { RedisHub, redisHub } from '@switchyard/redis';
+import { type RedisHub, redisHub } from '@switchyard/redis';
 import type { DurableOptions } from '@switchyard/redis';
 import { delay, messages, openWs } from '../../../test/helpers.js';
 import { RedisServer } from './redis-server.js';

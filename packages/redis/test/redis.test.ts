@@ -7,7 +7,7 @@ import type WebSocket from 'ws';
 import { websocket } from '@switchyard/express';
 import { Inbox } from '@switchyard/core';
 import type { HubOutage } from '@switchyard/core';
-import { RedisHub, RedisUnreachableError, redisHub } from '@switchyard/redis';
+import { type RedisHub, RedisUnreachableError, redisHub } from '@switchyard/redis';
 import { runHubSuite } from '../../../test/hub-suite.js';
 import { delay, messages, openWs, quietFor } from '../../../test/helpers.js';
 import { RedisServer } from './redis-server.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
-import { CloseCode } from './codes.js';
+import { CloseCode } from './protocol.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Hub } from './hub.js';

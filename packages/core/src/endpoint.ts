@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { CloseCode } from './codes.js';
+import { CloseCode } from './protocol.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
 import { Connection, RoutedWebSocket, closeMessage, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kQueue, kWs, whenReading } from './connection.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';

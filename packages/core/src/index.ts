@@ -1,5 +1,5 @@
-export { CloseCode, isSendableCloseCode } from './codes.js';
-export type { CloseCodeName } from './codes.js';
+export { CloseCode, isSendableCloseCode } from './protocol.js';
+export type { CloseCodeName } from './protocol.js';
 export { HandshakeRejection, reject, isHandshakeRejection } from './errors.js';
 export type { RejectionHeaders } from './errors.js';
 export { isWebSocketRequest, checkHandshake, rejectHandshake } from './handshake.js';

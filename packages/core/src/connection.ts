@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
+import { ErrorCode, withCode } from './errors.js';
 import { CloseCode } from './protocol.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
@@ -244,7 +245,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
    * listeners; a loop that falls behind pauses reading from the client.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<QueuedMessage<Incoming>> {
-    if (this[kQueue] !== undefined) throw new TypeError('This connection is already being iterated');
+    if (this[kQueue] !== undefined) throw withCode(new TypeError('This connection is already being iterated'), ErrorCode.ALREADY_ITERATING);
     const queue = new MessageQueue<Incoming>(new ReadControlOf(this), this[kHost].highWaterMark);
     this[kQueue] = queue;
     if (this[kWs].readyState > 1) queue.end();
@@ -346,14 +347,14 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
     const ws = this[kWs];
     let promise: Promise<number>;
     if (ws.readyState !== 1) {
-      promise = Promise.reject(new Error('WebSocket is not open'));
+      promise = Promise.reject(withCode(new Error('WebSocket is not open'), ErrorCode.NOT_OPEN));
     } else {
       const pings = (this[kPings] ??= []);
       const payload = data === undefined
         ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
         : Buffer.from(data);
       promise = payload.length > 125
-        ? Promise.reject(new RangeError('ping data must be at most 125 bytes'))
+        ? Promise.reject(withCode(new RangeError('ping data must be at most 125 bytes'), ErrorCode.PING_TOO_LONG))
         : new Promise<number>((resolve, reject) => {
           pings.push({ payload, sentAt: performance.now(), resolve, reject });
           ws.ping(payload);
@@ -663,7 +664,7 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
   }
   const pings = connection[kPings];
   if (pings) {
-    for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));
+    for (const ping of pings) ping.reject(withCode(new Error(`WebSocket closed (${code}) before the pong`), ErrorCode.CLOSED_BEFORE_PONG));
     connection[kPings] = undefined;
   }
   settleDrainWaiters(connection);

@@ -11,7 +11,7 @@ import type { StandardSchemaV1 } from './schema.js';
 import { validateMessage } from './schema.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
-import { HandshakeRejection } from './errors.js';
+import { ErrorCode, HandshakeRejection, withCode } from './errors.js';
 import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
 import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
 import { Hub, Inbox } from './hub.js';
@@ -455,7 +455,7 @@ export class Endpoint<Context = undefined> {
     if (!settings.owner) return credentialsOf(req.headers.authorization, url);
     try {
       const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
-      if (typeof name !== 'string') throw new TypeError(`fallback.owner() must return a string, got ${typeof name}`);
+      if (typeof name !== 'string') throw withCode(new TypeError(`fallback.owner() must return a string, got ${typeof name}`), ErrorCode.INVALID_OWNER);
       return ownerOf(name);
     } catch (error) {
       if (error instanceof HandshakeRejection) return error;

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CloseCode, LIVENESS_FRAME, createHub, reject, websocket } from '@switchyard/express';
+import { CloseCode, createHub, reject, websocket } from '@switchyard/express';
+import { LIVENESS_FRAME } from '../src/protocol.js';
 import type { CloseEvent, Handlers } from '@switchyard/express';
 import { RawClient, delay, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
 

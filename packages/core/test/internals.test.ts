@@ -36,7 +36,7 @@ describe('internals: load-time detection', () => {
     // A Node whose HTTP server sets no parser up on a connection, as a future release might.
     const emit = Server.prototype.emit;
     vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, event: string | symbol, ...args: unknown[]) {
-      return event === 'connection' ? false : emit.call(this, event, ...args);
+      return event === 'connection' ? false : Reflect.apply(emit, this, [event, ...args]) as boolean;
     });
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const internals = await loadInternals();

@@ -1,20 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
 import { CloseCode } from './protocol.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
-import { Connection, RoutedWebSocket, closeMessage, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kQueue, kWs, whenReading } from './connection.js';
+import { Connection, closeMessage, kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending, kQueue } from './connection.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validateMessage } from './schema.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
-import { ErrorCode, HandshakeRejection, withCode } from './errors.js';
-import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
-import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
-import { Hub, Inbox } from './hub.js';
+import { HandshakeRejection } from './errors.js';
+import type { FallbackParams } from './fallback/session.js';
+import { LIVENESS_FRAME, fallbackParams } from './fallback/session.js';
+import { FallbackRoutes, answer, respond } from './fallback/http.js';
+import { Hub } from './hub.js';
+import { Sweeps } from './heartbeat.js';
+import type { Transport as TransportSeam } from './transport.js';
+import { ServerWebSocket } from './transport-ws.js';
 import { AdmissionLimits, TokenBucket } from './limits.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
@@ -23,7 +26,7 @@ import { resolveOptions } from './options.js';
 import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { extractBearerToken, parseProtocols, selectProtocol } from './subprotocol.js';
+import { extractBearerToken, selectProtocol } from './subprotocol.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -53,8 +56,9 @@ export interface RequestExtras {
  * subprotocol and context, the address its place under the connection caps is reserved for,
  * and when it must end (performance.now() time).
  */
-type Admission<Context> = HandshakeRejection | Admitted<Context>;
-interface Admitted<Context> {
+export type Admission<Context> = HandshakeRejection | Admitted<Context>;
+/** What an admitted connection opens with. */
+export interface Admitted<Context> {
   protocol: string | undefined;
   context: Context | undefined;
   place?: string | undefined;
@@ -82,10 +86,9 @@ export class Endpoint<Context = undefined> {
   readonly #hooks: Hooks<Context>;
   readonly #listener: ConnectionListener | undefined;
   readonly #wss: WebSocketServer;
-  #heartbeat: NodeJS.Timeout | undefined;
   #hub: Hub | undefined;
-  readonly #sessions = new Map<string, SseSocket>();
-  readonly #inboxes = new Map<SseSocket, Inbox>();
+  /** The SSE + POST side of the fallback (fallback/http.ts). */
+  readonly #fallbackRoutes: FallbackRoutes<Context>;
   #closing = false;
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
@@ -93,8 +96,8 @@ export class Endpoint<Context = undefined> {
   readonly #limits: AdmissionLimits;
   /** The address each connection's place under the caps was reserved for. */
   readonly #places = new Map<Connection<Context>, string>();
-  /** The idle and lifetime sweep, while connections that need it are open. */
-  #lifetimes: NodeJS.Timeout | undefined;
+  /** The heartbeat and the idle and lifetime sweep (heartbeat.ts). */
+  readonly #sweeps: Sweeps;
   /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
   #warnedPostUnreachable = false;
@@ -102,6 +105,7 @@ export class Endpoint<Context = undefined> {
   readonly counters: EndpointStats | undefined;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
+    const endpoint = this;
     const listener = typeof handlers === 'function' ? handlers : undefined;
     const hooks: Handlers<Context> = listener ? {} : (handlers as Handlers<Context>);
     this.options = resolveOptions(hooks as Handlers<unknown>, defaults);
@@ -111,6 +115,18 @@ export class Endpoint<Context = undefined> {
     this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
+    this.#sweeps = new Sweeps(this as Endpoint<any>);
+    this.#fallbackRoutes = new FallbackRoutes<Context>({
+      options: this.options,
+      get hub() { return endpoint.hub; },
+      get upgradeHook() { return hooks.upgrade; },
+      admit: (req, url, offered, extras, server) => this.#admit(req, url, offered, extras, server),
+      release: (place) => this.#release(place),
+      rejected: (req, rejection, url, address) => this.#rejected(req, rejection, url, address),
+      open: (transport, info, admitted, req) => this.#open(transport, info, admitted, req),
+      report: (error) => this.#report(undefined, error),
+      warnPostUnreachable: (url) => this.#warnPostUnreachable(url),
+    });
     const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -126,7 +142,7 @@ export class Endpoint<Context = undefined> {
       // ws asks during handleUpgrade, synchronously (there is no verifyClient), for the
       // protocol #accept chose; a property on the request would cost microseconds to add.
       handleProtocols: () => this.#chosenProtocol ?? false,
-      WebSocket: RoutedWebSocket,
+      WebSocket: ServerWebSocket,
     });
   }
 
@@ -198,10 +214,10 @@ export class Endpoint<Context = undefined> {
     registerEndpoint(server, this);
     if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
       try {
-        return await this.#fallback(req, res, fallback, extras, server);
+        return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
       } catch (error) {
         this.#report(undefined, error);
-        return respond(res, new HandshakeRejection(500, 'Internal Server Error'));
+        return respond(res, answer(500, 'Internal Server Error'));
       }
     }
     // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
@@ -344,194 +360,6 @@ export class Endpoint<Context = undefined> {
     return 101;
   }
 
-  /** The SSE + POST transport (docs/fallback-protocol.md). */
-  async #fallback(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
-    const settings = this.options.fallback;
-    if (!settings) return respond(res, new HandshakeRejection(404, 'This endpoint has no SSE fallback'));
-    // The client's fetch-based requests carry the id in a header; EventSource can only put it
-    // in the URL.
-    const header = req.headers[SESSION_HEADER];
-    const id = typeof header === 'string' && header !== '' ? header : fallback.session;
-    if (fallback.mode === 'post') {
-      if (req.method !== 'POST') return respond(res, new HandshakeRejection(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
-      return this.#post(req, res, id, fallback, extras, settings);
-    }
-    if (req.method !== 'GET') return respond(res, new HandshakeRejection(405, 'SSE streams must use GET', { Allow: 'GET' }));
-    const lastEventId = Number(req.headers['last-event-id']);
-    const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
-    if (id !== undefined) {
-      const client = await this.#identify(req, fallback.url, extras, settings);
-      if (client instanceof HandshakeRejection) return respond(res, client);
-      const session = this.#sessions.get(id);
-      if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
-      // Checked before anything touches the session, so that another client's resume neither
-      // replays the owner's events nor ends the owner's stream.
-      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      if (res.destroyed) return 0;
-      if (!session.canReplayFrom(resume)) {
-        // Events the client missed are gone from the replay buffer: resuming would leave a
-        // silent hole, so the session ends and the client starts a new one.
-        session.terminate();
-        return respond(res, new HandshakeRejection(404, 'Session can no longer be resumed: events were lost'));
-      }
-      session.attach(res, resume, false);
-      return 200;
-    }
-    let offered: string[] = [];
-    if (fallback.protocols) {
-      try {
-        offered = parseProtocols(fallback.protocols);
-      } catch (error) {
-        return respond(res, new HandshakeRejection(400, `Invalid __sy_protocols: ${(error as Error).message}`));
-      }
-    }
-    const admitted = await this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof HandshakeRejection) {
-      this.#rejected(req, admitted, fallback.url, extras.remoteAddress);
-      return respond(res, admitted);
-    }
-    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
-    if (owner instanceof HandshakeRejection) {
-      this.#release(admitted.place);
-      return respond(res, owner);
-    }
-    if (res.destroyed) {
-      this.#release(admitted.place);
-      return 0;
-    }
-    if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
-    const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
-    this.#sessions.set(session.id, session);
-    if (this.hub.distributed) {
-      // POSTs that land on another node come through the hub. The client may POST to another
-      // node as soon as it reads `open`, so `open` waits until this node is subscribed; if the
-      // backend is down, the session still works for POSTs that reach this node.
-      const inbox = new Inbox((payload) => this.#deliverForwarded(session, payload));
-      this.#inboxes.set(session, inbox);
-      const topic = sessionTopic(session.id);
-      this.hub.add(inbox, topic);
-      await this.hub.whenSubscribed(topic).catch(() => {});
-      if (res.destroyed) {
-        session.terminate();
-        return 0;
-      }
-    }
-    session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
-    return 200;
-  }
-
-  /**
-   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
-   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
-   * is computed the way the session's was.
-   */
-  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    const hook = this.#hooks.upgrade;
-    const { origins } = this.options;
-    const origin = req.headers.origin;
-    if (hook || (origins !== undefined && origin !== undefined)) {
-      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
-      if (origins !== undefined && origin !== undefined &&
-          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
-      }
-      if (hook) {
-        try {
-          const result = await hook(upgradeRequest);
-          if (result instanceof HandshakeRejection) return result;
-        } catch (error) {
-          if (error instanceof HandshakeRejection) return error;
-          this.#report(undefined, error);
-          return new HandshakeRejection(500, 'Internal Server Error');
-        }
-      }
-    }
-    return this.#ownerOf(req, url, extras, settings);
-  }
-
-  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
-  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
-    try {
-      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
-      if (typeof name !== 'string') throw withCode(new TypeError(`fallback.owner() must return a string, got ${typeof name}`), ErrorCode.INVALID_OWNER);
-      return ownerOf(name);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#report(undefined, error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-  }
-
-  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
-    const { maxPayload } = this.options;
-    // Who is asking comes first: without credentials, nothing else is looked at.
-    const client = await this.#identify(req, fallback.url, extras, settings);
-    if (client instanceof HandshakeRejection) return respond(res, client);
-    const body = await readBody(req, maxPayload * 2 + 64 * 1024);
-    if (body === undefined) return respond(res, new HandshakeRejection(413, 'Body larger than maxPayload allows'));
-    let message: PostBody;
-    try {
-      message = JSON.parse(body) as PostBody;
-    } catch {
-      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames }'));
-    }
-    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
-        (message.ack !== undefined && !Number.isInteger(message.ack))) {
-      return respond(res, new HandshakeRejection(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
-    }
-    const session = this.#sessions.get(id);
-    if (session) {
-      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      const [status, text] = this.#deliverPost(session, message);
-      // A `for await` loop that fell behind holds the answer: the client POSTs no more until then.
-      const reading = whenReading(session);
-      if (reading) await reading;
-      return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
-    }
-    if (this.hub.distributed) {
-      // The node that holds the session checks the owner: the digest travels with the body.
-      try {
-        await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
-      } catch {
-        // The hub reports its outage once; the client retries this POST with the same body.
-        return respond(res, new HandshakeRejection(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
-      }
-      return respondEmpty(res, 202);
-    }
-    return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
-  }
-
-  #deliverPost(session: SseSocket, message: PostBody): [number, string] {
-    if (message.ack !== undefined) session.acknowledge(message.ack as number);
-    return session.receive(message.seq as number, message.frames as unknown[], this.options.maxPayload);
-  }
-
-  #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
-    try {
-      const text = payload.toString();
-      const newline = text.indexOf('\n');
-      // Another client's POST, forwarded by a node that could not tell: dropped, and the
-      // owner's session goes on untouched.
-      if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
-      const message = JSON.parse(text.slice(newline + 1)) as PostBody;
-      this.#deliverPost(session, message);
-    } catch (error) {
-      this.#report(undefined, error);
-    }
-  }
-
-  /** @internal A fallback session ended. */
-  forget(session: SseSocket): void {
-    this.#sessions.delete(session.id);
-    const inbox = this.#inboxes.get(session);
-    if (inbox) {
-      this.#inboxes.delete(session);
-      this.hub.remove(inbox, sessionTopic(session.id));
-    }
-  }
-
   #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string, address?: string): number {
     rejectHandshake(socket, rejection.status, rejection.message, rejection.headers);
     this.#rejected(req, rejection, url, address);
@@ -582,7 +410,7 @@ export class Endpoint<Context = undefined> {
     );
   }
 
-  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void {
+  #open(ws: TransportSeam, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void {
     const connection = new Connection<Context>(ws, this, info, admitted.context as Context);
     // The socket is gone by the time close handlers run; read the address while it is here.
     if (this.#hooks.close) void info.remoteAddress;
@@ -604,7 +432,7 @@ export class Endpoint<Context = undefined> {
     }
     if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
     this.#startLimits(connection, admitted.expiresAt);
-    this.#startHeartbeat();
+    this.#sweeps.startHeartbeat();
     const open = this.#listener ?? this.#hooks.open;
     if (!open) return;
     connection[kPending] = [];
@@ -809,8 +637,7 @@ export class Endpoint<Context = undefined> {
       this.#limits.release(place);
     }
     if (this.connections.size === 0) {
-      this.#stopHeartbeat();
-      this.#stopLimits();
+      this.#sweeps.stop();
     }
     const settled = (): void => {
       const waiters = connection[kOnClosed];
@@ -846,17 +673,7 @@ export class Endpoint<Context = undefined> {
     if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);
     if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
     if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
-    if ((idleTimeout !== Infinity || expiresAt !== undefined) && !this.#lifetimes) {
-      const shortest = Math.min(idleTimeout, this.options.maxLifetime, 4000);
-      const tick = Math.max(20, shortest / 8);
-      this.#lifetimes = setInterval(sweepLifetimes, tick, this);
-      this.#lifetimes.unref();
-    }
-  }
-
-  #stopLimits(): void {
-    if (this.#lifetimes) clearInterval(this.#lifetimes);
-    this.#lifetimes = undefined;
+    if (idleTimeout !== Infinity || expiresAt !== undefined) this.#sweeps.startLifetimes();
   }
 
   /** Takes a message's tokens; over the rate, the message is dropped for `limited`, or 1008. */
@@ -880,20 +697,6 @@ export class Endpoint<Context = undefined> {
     return false;
   }
 
-  #startHeartbeat(): void {
-    const { heartbeat } = this.options;
-    if (!heartbeat || this.#heartbeat) return;
-    // One timer per endpoint sweeps every connection, instead of a timer per connection.
-    const tick = Math.max(5, Math.min(heartbeat.interval, heartbeat.timeout) / 4);
-    this.#heartbeat = setInterval(sweep, tick, this, heartbeat.interval, heartbeat.timeout);
-    this.#heartbeat.unref();
-  }
-
-  #stopHeartbeat(): void {
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
-  }
-
   /**
    * Closes every connection of this endpoint (1001 by default) and waits for their close
    * handlers. Upgrades that arrive meanwhile, or later, get 503.
@@ -915,53 +718,8 @@ export class Endpoint<Context = undefined> {
       await Promise.all(waits);
       clearTimeout(timer);
     }
-    this.#stopHeartbeat();
+    this.#sweeps.stopHeartbeat();
   }
-}
-
-function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): void {
-  const now = Math.floor(performance.now());
-  for (const connection of endpoint.connections) {
-    const since = now - connection[kLastPingAt];
-    if (connection[kAwaitingPong]) {
-      if (since >= timeout) {
-        if (channels.limit.hasSubscribers) publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
-        connection.terminate();
-      }
-    } else if (since >= interval) {
-      const ws = connection[kWs];
-      if (ws.readyState !== 1) continue;
-      connection[kAwaitingPong] = true;
-      connection[kLastPingAt] = now;
-      ws.ping();
-    }
-  }
-}
-
-/** Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock. */
-function sweepLifetimes(endpoint: Endpoint<unknown>): void {
-  const now = performance.now();
-  const clock = Math.floor(now);
-  if (endpoint.activityClock !== undefined) endpoint.activityClock = clock;
-  const { idleTimeout } = endpoint.options;
-  for (const connection of endpoint.connections) {
-    if (connection.readyState !== 1) continue;
-    const expiresAt = connection[kExpiresAt];
-    if (expiresAt !== undefined && now >= expiresAt) {
-      if (channels.limit.hasSubscribers) publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
-      connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
-    } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
-      if (channels.limit.hasSubscribers) publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
-      connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
-    }
-  }
-}
-
-/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
-interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
-
-function notTheOwner(): HandshakeRejection {
-  return new HandshakeRejection(403, 'This session belongs to another client');
 }
 
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
@@ -971,32 +729,6 @@ function publishError(connection: Connection<any, any, any> | undefined, error: 
   if (!channels.error.hasSubscribers) return;
   const message: ErrorMessage = { connection, error };
   channels.error.publish(message);
-}
-
-function sessionTopic(id: string): string {
-  return `__sy:session:${id}`;
-}
-
-/** Answers an ordinary HTTP request (the fallback's) with a rejection's status and text. */
-function respond(res: ServerResponse, rejection: HandshakeRejection): number {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return rejection.status;
-  }
-  const body = `${rejection.message}\n`;
-  res.writeHead(rejection.status, {
-    ...rejection.headers,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-  });
-  res.end(body);
-  return rejection.status;
-}
-
-function respondEmpty(res: ServerResponse, status: number): number {
-  res.writeHead(status);
-  res.end();
-  return status;
 }
 
 function shuttingDown(): HandshakeRejection {

@@ -9,7 +9,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Connection, SendData } from './connection.js';
-import { sendFrame } from './connection.js';
 import { frameMessage } from './frame.js';
 
 /** Counts for leak checks and dashboards. */
@@ -144,7 +143,7 @@ export class Hub extends EventEmitter<HubEvents> {
         continue;
       }
       frame ??= frameMessage(payload, isBinary);
-      sendFrame(subscriber, frame, payload, isBinary);
+      subscriber.sendFrame(frame, payload, isBinary);
     }
   }
 

@@ -26,7 +26,7 @@ export { RequestInfo, UpgradeRequest } from './request.js';
 export type { Peer, Query } from './request.js';
 export { Hub, createHub } from './hub.js';
 export type { HubEvents, HubOutage, HubStats } from './hub.js';
-export type { FallbackOptions } from './fallback.js';
+export type { FallbackOptions } from './fallback/session.js';
 export { injectWebSocket } from './inject.js';
 export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';

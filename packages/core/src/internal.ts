@@ -10,7 +10,7 @@ export { Endpoint } from './endpoint.js';
 export { takeSocket } from './hijack.js';
 export type { TakenSocket } from './hijack.js';
 export { Inbox } from './hub.js';
-export { SseSocket } from './fallback.js';
+export { SseSocket } from './fallback/session.js';
 export { LIVENESS_FRAME } from './protocol.js';
 export { checkHandshake, rejectHandshake } from './handshake.js';
 export { internalRoute } from './internals.js';

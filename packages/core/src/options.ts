@@ -1,7 +1,7 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
 import { ErrorCode, withCode } from './errors.js';
-import type { FallbackOptions, ResolvedFallbackOptions } from './fallback.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback/session.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { Rate } from './limits.js';

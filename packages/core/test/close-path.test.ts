@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { websocket } from '@switchyard/express';
 import type { CloseEvent, Connection, Handlers } from '@switchyard/express';
 // The same module instance as @switchyard/express's (the built one), so the symbols match.
-import { RoutedWebSocket, kWs } from '../dist/connection.js';
+import { kWs } from '../dist/connection.js';
+import { RoutedWebSocket } from '../dist/transport-ws.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
 
 // The published types strip @internal members such as [kWs]; the test reaches past them.

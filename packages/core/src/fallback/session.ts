@@ -10,10 +10,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode, FallbackMode, FallbackParam, PostFrame, SseEvent, SESSION_HEADER as PROTOCOL_SESSION_HEADER, isSendableCloseCode } from './protocol.js';
-import type { UpgradeRequest } from './request.js';
+import { CloseCode, FallbackMode, FallbackParam, PostFrame, SseEvent, SESSION_HEADER as PROTOCOL_SESSION_HEADER, isSendableCloseCode } from '../protocol.js';
+import type { UpgradeRequest } from '../request.js';
+import type { Transport } from '../transport.js';
 
-export { LIVENESS_FRAME } from './protocol.js';
+export { LIVENESS_FRAME } from '../protocol.js';
 
 /** What a request asks of the fallback protocol. */
 export type FallbackMode = 'live' | 'sse' | 'post';
@@ -118,11 +119,11 @@ export interface SessionHost {
 const kSession = Symbol('switchyard.session');
 
 /**
- * One fallback session: a ws-compatible socket over a (reconnectable) SSE stream plus POSTs.
- * The `_socket`, `_sender` and `_extensions` members are what Connection and the hub read from
- * a `ws` socket: drain events come from here, and hub fan-out always uses `send`.
+ * One fallback session: a Transport (transport.ts) over a (reconnectable) SSE stream plus
+ * POSTs. It emits 'drain' itself when its stream drained; a hub's shared frames reach it as
+ * `send` calls.
  */
-export class SseSocket extends EventEmitter {
+export class SseSocket extends EventEmitter implements Transport {
   /** This session's id: a secret, 128 random bits, usable only by its {@link owner}. */
   readonly id = randomBytes(16).toString('base64url');
   /** Who may POST to and resume this session. */
@@ -134,9 +135,6 @@ export class SseSocket extends EventEmitter {
   readyState: 0 | 1 | 2 | 3 = 1;
   /** Frames of the client seen so far: POST retries below this index are duplicates. */
   nextClientFrame = 0;
-  readonly _socket: EventEmitter = this;
-  readonly _sender = { _state: 1, _queue: [] as unknown[] };
-  readonly _extensions: Record<string, unknown> = {};
 
   readonly #host: SessionHost;
   readonly #options: ResolvedFallbackOptions;

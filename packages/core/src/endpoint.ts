@@ -18,15 +18,16 @@ import { Hub } from './hub.js';
 import { Sweeps } from './heartbeat.js';
 import type { Transport as TransportSeam } from './transport.js';
 import { ServerWebSocket } from './transport-ws.js';
-import { AdmissionLimits, TokenBucket } from './limits.js';
+import { TokenBucket } from './limits.js';
+import { Admissions } from './admission.js';
+import type { Admission, Admitted } from './admission.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
-import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
+import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options.js';
 import { resolveOptions } from './options.js';
-import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
+import { RequestInfo, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
-import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { extractBearerToken, selectProtocol } from './subprotocol.js';
+import { registerEndpoint } from './shutdown.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -49,20 +50,6 @@ export interface RequestExtras {
    * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
    */
   postReachable?: boolean;
-}
-
-/**
- * What the checks decide for a new connection: a rejection, or what to open it with: its
- * subprotocol and context, the address its place under the connection caps is reserved for,
- * and when it must end (performance.now() time).
- */
-export type Admission<Context> = HandshakeRejection | Admitted<Context>;
-/** What an admitted connection opens with. */
-export interface Admitted<Context> {
-  protocol: string | undefined;
-  context: Context | undefined;
-  place?: string | undefined;
-  expiresAt?: number | undefined;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -92,8 +79,8 @@ export class Endpoint<Context = undefined> {
   #closing = false;
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
-  #warnedNoProtocol = false;
-  readonly #limits: AdmissionLimits;
+  /** The checks before a 101 (admission.ts). */
+  readonly #admission: Admissions<Context>;
   /** The address each connection's place under the caps was reserved for. */
   readonly #places = new Map<Connection<Context>, string>();
   /** The heartbeat and the idle and lifetime sweep (heartbeat.ts). */
@@ -112,7 +99,10 @@ export class Endpoint<Context = undefined> {
     this.#hooks = hooks;
     this.#listener = listener;
     watchServers();
-    this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
+    this.#admission = new Admissions<Context>(this.options, hooks.upgrade, {
+      get closing() { return endpoint.#closing; },
+      report: (error) => this.#report(undefined, error),
+    });
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
     this.#sweeps = new Sweeps(this as Endpoint<any>);
@@ -120,8 +110,8 @@ export class Endpoint<Context = undefined> {
       options: this.options,
       get hub() { return endpoint.hub; },
       get upgradeHook() { return hooks.upgrade; },
-      admit: (req, url, offered, extras, server) => this.#admit(req, url, offered, extras, server),
-      release: (place) => this.#release(place),
+      admit: (req, url, offered, extras, server) => this.#admission.admit(req, url, offered, extras, server),
+      release: (place) => this.#admission.release(place),
       rejected: (req, rejection, url, address) => this.#rejected(req, rejection, url, address),
       open: (transport, info, admitted, req) => this.#open(transport, info, admitted, req),
       report: (error) => this.#report(undefined, error),
@@ -244,92 +234,10 @@ export class Endpoint<Context = undefined> {
     return mode === 'sse' || mode === 'post';
   }
 
-  /**
-   * The checks every new connection passes, whatever its transport: shutdown, origin,
-   * subprotocol, then the `upgrade` hook. Returns the rejection to send, or what to open with.
-   */
-  #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
-    if (this.#closing || isShuttingDown(server)) return shuttingDown();
-
-    const bearer = extractBearerToken(offered);
-    if (bearer.token !== undefined && bearer.protocols.length === 0 && offered.length > 0) {
-      // Browsers fail a 101 that names no subprotocol when they offered one.
-      return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
-    }
-    offered = bearer.protocols;
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, bearer.token);
-    const { origins, protocols } = this.options;
-    const origin = req.headers.origin;
-    if (origins !== undefined && origin !== undefined &&
-        !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-      return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
-    }
-
-    let protocol: string | undefined;
-    if (offered.length > 0) {
-      if (protocols === undefined) {
-        this.#warnNoProtocol(url, offered);
-      } else {
-        protocol = selectProtocol(offered, protocols, upgradeRequest);
-        if (protocol === undefined) {
-          const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
-          return new HandshakeRejection(400,
-            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`);
-        }
-      }
-    }
-
-    let place: string | undefined;
-    if (this.#limits.active) {
-      place = upgradeRequest.remoteAddress ?? '';
-      const refusal = this.#limits.reserve(place, performance.now());
-      if (refusal && channels.limit.hasSubscribers) publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);
-      if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
-    }
-
-    const hook = this.#hooks.upgrade;
-    if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
-    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
-      if (admission instanceof HandshakeRejection) this.#release(place);
-      else admission.place = place;
-      return admission;
-    });
-  }
-
-  /** When a connection opened now must end: `maxLifetime`, or sooner the hook's `expiresAt`. */
-  #expiry(expiresAt: Date | number | undefined): number | undefined {
-    const { maxLifetime } = this.options;
-    let at = maxLifetime === Infinity ? undefined : performance.now() + maxLifetime;
-    if (expiresAt !== undefined) {
-      const fromHook = performance.now() + (Number(expiresAt) - Date.now());
-      at = at === undefined ? fromHook : Math.min(at, fromHook);
-    }
-    return at;
-  }
-
-  /** Gives back a place under the caps that no connection will use. */
-  #release(place: string | undefined): void {
-    if (place !== undefined) this.#limits.release(place);
-  }
-
-  async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: ReturnType<typeof serverOf>): Promise<Admission<Context>> {
-    let result: UpgradeResult<Context>;
-    try {
-      result = await hook(upgradeRequest);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#report(undefined, error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-    if (result instanceof HandshakeRejection) return result;
-    if (this.#closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context: result ? result.context : undefined, expiresAt: this.#expiry(result ? result.expiresAt : undefined) };
-  }
-
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url, extras.remoteAddress);
-    const admitted = this.#admit(req, fallback.url, offered, extras, server);
+    const admitted = this.#admission.admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
     return this.#accept(req, socket, head, fallback, extras, admitted);
   }
@@ -337,7 +245,7 @@ export class Endpoint<Context = undefined> {
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
     if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url, extras.remoteAddress);
     if (socket.destroyed || !socket.readable || !socket.writable) {
-      this.#release(admitted.place);
+      this.#admission.release(admitted.place);
       socket.destroy();
       return 0;
     }
@@ -383,19 +291,6 @@ export class Endpoint<Context = undefined> {
     } catch (error) {
       logError(undefined, error);
     }
-  }
-
-  #warnNoProtocol(url: string, offered: string[]): void {
-    if (this.#warnedNoProtocol) return;
-    this.#warnedNoProtocol = true;
-    // The path only: a query string may carry a token.
-    const path = url.split('?', 1)[0];
-    process.emitWarning(
-      `A client of ${path} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
-      '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
-      '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
-      { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
-    );
   }
 
   #warnPostUnreachable(url: string): void {
@@ -634,7 +529,7 @@ export class Endpoint<Context = undefined> {
     const place = this.#places.get(connection);
     if (place !== undefined) {
       this.#places.delete(connection);
-      this.#limits.release(place);
+      this.#admission.limits.release(place);
     }
     if (this.connections.size === 0) {
       this.#sweeps.stop();
@@ -729,10 +624,6 @@ function publishError(connection: Connection<any, any, any> | undefined, error: 
   if (!channels.error.hasSubscribers) return;
   const message: ErrorMessage = { connection, error };
   channels.error.publish(message);
-}
-
-function shuttingDown(): HandshakeRejection {
-  return new HandshakeRejection(503, 'Server is shutting down', { 'Retry-After': '5' });
 }
 
 function logError(connection: Connection<any, any, any> | undefined, error: unknown): void {

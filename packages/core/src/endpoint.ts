@@ -3,11 +3,9 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { CloseCode } from './protocol.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
-import { Connection, closeMessage, kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending, kQueue } from './connection.js';
-import { channels, publishLimit, sizeOf } from './diagnostics.js';
-import type { ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
-import type { StandardSchemaV1 } from './schema.js';
-import { validateMessage } from './schema.js';
+import { Connection, closeMessage, kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending } from './connection.js';
+import { channels } from './diagnostics.js';
+import type { FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
 import { HandshakeRejection } from './errors.js';
@@ -16,6 +14,7 @@ import { LIVENESS_FRAME, fallbackParams } from './fallback/session.js';
 import { FallbackRoutes, answer, respond } from './fallback/http.js';
 import { Hub } from './hub.js';
 import { Sweeps } from './heartbeat.js';
+import { HookDispatch, isThenable, logError } from './hooks.js';
 import type { Transport as TransportSeam } from './transport.js';
 import { ServerWebSocket } from './transport-ws.js';
 import { TokenBucket } from './limits.js';
@@ -52,10 +51,6 @@ export interface RequestExtras {
   postReachable?: boolean;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
 /**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
  * one per `websocket(...)` call and pass it every request it `handles()`: WebSocket upgrades,
@@ -71,6 +66,8 @@ export class Endpoint<Context = undefined> {
   /** Settings with defaults applied. */
   readonly options: ResolvedOptions;
   readonly #hooks: Hooks<Context>;
+  /** Hook dispatch and the error policy (hooks.ts). */
+  readonly #dispatch: HookDispatch<Context>;
   readonly #listener: ConnectionListener | undefined;
   readonly #wss: WebSocketServer;
   #hub: Hub | undefined;
@@ -97,11 +94,12 @@ export class Endpoint<Context = undefined> {
     const hooks: Handlers<Context> = listener ? {} : (handlers as Handlers<Context>);
     this.options = resolveOptions(hooks as Handlers<unknown>, defaults);
     this.#hooks = hooks;
+    this.#dispatch = new HookDispatch<Context>(hooks, this.options);
     this.#listener = listener;
     watchServers();
     this.#admission = new Admissions<Context>(this.options, hooks.upgrade, {
       get closing() { return endpoint.#closing; },
-      report: (error) => this.#report(undefined, error),
+      report: (error) => this.#dispatch.report(undefined, error),
     });
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
@@ -114,7 +112,7 @@ export class Endpoint<Context = undefined> {
       release: (place) => this.#admission.release(place),
       rejected: (req, rejection, url, address) => this.#rejected(req, rejection, url, address),
       open: (transport, info, admitted, req) => this.#open(transport, info, admitted, req),
-      report: (error) => this.#report(undefined, error),
+      report: (error) => this.#dispatch.report(undefined, error),
       warnPostUnreachable: (url) => this.#warnPostUnreachable(url),
     });
     const { compression, maxPayload } = this.options;
@@ -206,7 +204,7 @@ export class Endpoint<Context = undefined> {
       try {
         return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
       } catch (error) {
-        this.#report(undefined, error);
+        this.#dispatch.report(undefined, error);
         return respond(res, answer(500, 'Internal Server Error'));
       }
     }
@@ -218,7 +216,7 @@ export class Endpoint<Context = undefined> {
       const status = this.#upgrade(req, socket, head, fallback, extras, server);
       return typeof status === 'number' ? status : await status;
     } catch (error) {
-      this.#report(undefined, error);
+      this.#dispatch.report(undefined, error);
       return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url, extras.remoteAddress);
     }
   }
@@ -335,190 +333,41 @@ export class Endpoint<Context = undefined> {
     try {
       result = open(connection as Connection<any, any, any>, info);
     } catch (error) {
-      this.#fail(connection, error);
+      this.#dispatch.fail(connection, error);
     }
     if (isThenable(result)) {
-      result.then(() => this.#flush(connection), (error: unknown) => {
-        this.#fail(connection, error);
-        this.#flush(connection);
+      result.then(() => this.#dispatch.flush(connection), (error: unknown) => {
+        this.#dispatch.fail(connection, error);
+        this.#dispatch.flush(connection);
       });
     } else {
-      this.#flush(connection);
-    }
-  }
-
-  /**
-   * Delivers, in order, the messages that arrived while `open` or an async validation ran. A
-   * message whose validation is async stops the delivery; the rest waits for it.
-   */
-  #flush(connection: Connection<Context>): void {
-    const pending = connection[kPending];
-    connection[kPending] = null;
-    if (!pending) return;
-    for (let i = 0; i < pending.length; i++) {
-      const waiting = connection[kPending] as Array<[string | Buffer, boolean]> | null | undefined;
-      if (waiting) {
-        waiting.unshift(...pending.slice(i));
-        return;
-      }
-      const [data, isBinary] = pending[i]!;
-      this.dispatchMessage(connection, data, isBinary);
+      this.#dispatch.flush(connection);
     }
   }
 
   /** @internal A `for await` loop started: what waits for an async `open` goes to it now. */
   startedIterating(connection: Connection<Context>): void {
-    if (connection[kPending]) this.#flush(connection);
-  }
-
-  #invoke(connection: Connection<Context>, hook: (...args: any[]) => unknown, a?: unknown, b?: unknown): void {
-    let result: unknown;
-    try {
-      result = hook(connection, a, b);
-    } catch (error) {
-      this.#fail(connection, error);
-      return;
-    }
-    if (isThenable(result)) result.then(undefined, (error: unknown) => this.#fail(connection, error));
-  }
-
-  /** A handler failed: report it and close only this connection, with 1011. */
-  #fail(connection: Connection<Context>, error: unknown): void {
-    this.#report(connection, error);
-    connection.close(CloseCode.INTERNAL_ERROR, 'Internal error');
-  }
-
-  #report(connection: Connection<Context> | undefined, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    publishError(connection, err);
-    const hook = this.#hooks.error;
-    try {
-      if (hook) {
-        const result = hook(connection, err);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-        return;
-      }
-    } catch (hookError) {
-      logError(connection, hookError);
-      return;
-    }
-    logError(connection, err);
+    this.#dispatch.startedIterating(connection);
   }
 
   /** @internal */
   dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
-      if (!this.#withinRate(connection, data)) return;
-    }
-    const { schema } = this.options;
-    if (schema !== undefined) {
-      this.#validate(connection, schema, data, isBinary);
-      return;
-    }
-    this.#deliver(connection, data, isBinary);
-  }
-
-  /** Parses and validates a message for the `schema` option; async validators hold later messages. */
-  #validate(connection: Connection<Context>, schema: StandardSchemaV1, data: string | Buffer, isBinary: boolean): void {
-    if (connection.readyState !== 1) return;
-    let result;
-    try {
-      result = validateMessage(schema, data);
-    } catch (error) {
-      this.#fail(connection, error);
-      return;
-    }
-    if (!isThenable(result)) {
-      this.#validated(connection, result, data, isBinary);
-      return;
-    }
-    connection[kPending] = [];
-    result.then((settled) => {
-      this.#validated(connection, settled, data, isBinary);
-      this.#flush(connection);
-    }, (error: unknown) => {
-      this.#fail(connection, error);
-      this.#flush(connection);
-    });
-  }
-
-  #validated(connection: Connection<Context>, result: StandardSchemaV1.Result<unknown>, data: string | Buffer, isBinary: boolean): void {
-    if (connection.readyState !== 1) return;
-    if (result.issues) {
-      const hook = this.#hooks.invalid;
-      if (hook) {
-        this.#invoke(connection, hook, result.issues, data);
-      } else {
-        // 1007: the data does not fit what this endpoint accepts.
-        publishLimit('schema', 'closed', connection, undefined, undefined, CloseCode.INVALID_PAYLOAD);
-        connection.close(CloseCode.INVALID_PAYLOAD, 'Invalid message');
-      }
-      return;
-    }
-    this.#deliver(connection, result.value as string | Buffer, isBinary);
-  }
-
-  /** Hands a message to a running `for await` loop, or to the `message` hook and listeners. */
-  #deliver(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    const queue = connection[kQueue];
-    if (queue !== undefined) {
-      queue.push(data, isBinary, typeof data === 'string' || Buffer.isBuffer(data) ? sizeOf(data) : 0);
-      return;
-    }
-    const hook = this.#hooks.message;
-    if (hook) this.#invoke(connection, hook, data, isBinary);
-    if (connection.listenerCount('message') > 0) {
-      try {
-        connection.emit('message', data, isBinary);
-      } catch (error) {
-        this.#fail(connection, error);
-      }
-    }
+    this.#dispatch.message(connection, data, isBinary);
   }
 
   /** @internal */
   dispatchControl(connection: Connection<Context>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void {
-    const hook = this.#hooks[kind];
-    if (hook) this.#invoke(connection, hook, data);
-    if (connection.listenerCount(kind) > 0) {
-      try {
-        if (kind === 'drain') connection.emit(kind);
-        else connection.emit(kind, data!);
-      } catch (error) {
-        this.#fail(connection, error);
-      }
-    }
+    this.#dispatch.control(connection, kind, data);
   }
 
   /** @internal */
   dispatchError(connection: Connection<Context>, error: Error): void {
-    publishError(connection, error);
-    // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
-    // default: a misbehaving client must not be able to flood the server's logs.
-    if (connection.listenerCount('error') > 0) {
-      try {
-        connection.emit('error', error);
-      } catch (listenerError) {
-        // Thrown into ws's receiver, it would be an uncaught exception.
-        logError(connection, listenerError);
-      }
-    }
-    const hook = this.#hooks.error;
-    if (hook) {
-      try {
-        const result = hook(connection, error);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-      } catch (hookError) {
-        logError(connection, hookError);
-      }
-    }
+    this.#dispatch.error(connection, error);
   }
 
   /** @internal */
   listenerRejected(connection: Connection<Context>, event: string, error: unknown): void {
-    // A close or error listener runs as the connection ends: there is nothing left to close.
-    if (event === 'close' || event === 'error') this.#report(connection, error);
-    else this.#fail(connection, error);
+    this.#dispatch.listenerRejected(connection, event, error);
   }
 
   /** @internal */
@@ -534,27 +383,7 @@ export class Endpoint<Context = undefined> {
     if (this.connections.size === 0) {
       this.#sweeps.stop();
     }
-    const settled = (): void => {
-      const waiters = connection[kOnClosed];
-      connection[kOnClosed] = undefined;
-      if (waiters) for (const waiter of waiters) waiter();
-    };
-    let result: unknown;
-    const hook = this.#hooks.close;
-    try {
-      if (hook) result = hook(connection, event);
-      if (connection.listenerCount('close') > 0) connection.emit('close', event);
-    } catch (error) {
-      this.#report(connection, error);
-    }
-    if (isThenable(result)) {
-      result.then(settled, (error: unknown) => {
-        this.#report(connection, error);
-        settled();
-      });
-    } else {
-      settled();
-    }
+    this.#dispatch.close(connection, event);
   }
 
   /**
@@ -569,27 +398,6 @@ export class Endpoint<Context = undefined> {
     if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
     if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
     if (idleTimeout !== Infinity || expiresAt !== undefined) this.#sweeps.startLifetimes();
-  }
-
-  /** Takes a message's tokens; over the rate, the message is dropped for `limited`, or 1008. */
-  #withinRate(connection: Connection<Context>, data: string | Buffer): boolean {
-    if (connection.readyState !== 1) return false;
-    const now = performance.now();
-    const messages = connection[kMessageBucket];
-    const bytes = connection[kByteBucket];
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    const { messageRate, byteRate } = this.options;
-    // Bytes are checked first, and only taken when the message passes both.
-    const bytesOk = !bytes || bytes.wait(byteRate!, now, size) === 0;
-    if (bytesOk && (!messages || messages.take(messageRate!, now))) {
-      bytes?.take(byteRate!, now, size);
-      return true;
-    }
-    const limited = this.#hooks.limited;
-    if (channels.limit.hasSubscribers) publishLimit('rateLimit', limited ? 'dropped' : 'closed', connection, undefined, undefined, limited ? undefined : CloseCode.POLICY_VIOLATION);
-    if (limited) this.#invoke(connection, limited, data);
-    else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
-    return false;
   }
 
   /**
@@ -619,17 +427,6 @@ export class Endpoint<Context = undefined> {
 
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');
-
-function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {
-  if (!channels.error.hasSubscribers) return;
-  const message: ErrorMessage = { connection, error };
-  channels.error.publish(message);
-}
-
-function logError(connection: Connection<any, any, any> | undefined, error: unknown): void {
-  const where = connection ? ` on ${connection.request.path}` : '';
-  console.error(`[switchyard] handler error${where}:`, error);
-}
 
 /** Creates an endpoint from handlers (or a faye-style connection function) and defaults. */
 export function createEndpoint<Context = undefined>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): Endpoint<Context> {

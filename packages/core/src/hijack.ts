@@ -20,7 +20,7 @@ import { ServerResponse } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { asksForUpgrade } from './handshake.js';
-import { internalRoute, onRequestStart as watchRequestStarts, parserFor, responseOn, runUpgradeStep, serverOf, storedListeners, warnIfDegraded } from './internals.js';
+import { internalRoute, markUpgrade, onRequestStart as watchRequestStarts, parserFor, responseOn, runUpgradeStep, serverOf, storedListeners, warnIfDegraded } from './internals.js';
 import type { StoredListeners as Stored } from './internals.js';
 
 export { serverOf };
@@ -144,7 +144,7 @@ function onRequestStart(message: unknown): void {
   if (!asksForUpgrade(request) || takeovers.has(request)) return;
   routeUpgrades(server);
   startTakeover(request).baseline = snapshotListeners(request.socket);
-  (request as IncomingMessage & { upgrade: boolean }).upgrade = true;
+  markUpgrade(request);
   // After an HTTP answer from middleware, no second request can follow on this connection.
   response.shouldKeepAlive = false;
 }
@@ -348,7 +348,7 @@ function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, p
   // did not stop at): mark it now.
   return new Promise<TakenSocket>((resolve) => {
     pending.resolve = resolve;
-    (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+    markUpgrade(req);
     runUpgradeStep(parser);
   });
 }

@@ -129,6 +129,15 @@ export function onRequestStart(listener: (message: unknown) => void): boolean {
   return true;
 }
 
+/**
+ * Marks a request as an upgrade. Set before its 'request' listeners run (from the channel) or
+ * before the parser's upgrade step (runUpgradeStep), it makes Node's own upgrade code unhook the
+ * parser, its timers and listeners, and emit 'upgrade' with the bytes after the headers.
+ */
+export function markUpgrade(req: IncomingMessage): void {
+  (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
+}
+
 /** The HTTP parser reading `socket` for `req`, or undefined (none, another request's, or off). */
 export function parserFor(socket: Duplex, req: IncomingMessage): HttpParser | undefined {
   if (!internalRoute.enabled) return undefined;

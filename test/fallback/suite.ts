@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket as UndiciWebSocket } from 'undici';
 import WsWebSocket from 'ws';
 import type { Handlers, Hub } from '@switchyard/core';
-import { LIVENESS_FRAME } from '@switchyard/core';
+import { LIVENESS_FRAME } from '@switchyard/core/protocol';
 import { connect } from '@switchyard/client';
 import type { ConnectOptions, SwitchyardSocket, WebSocketConstructor } from '@switchyard/client';
 import type { Harness, Mount, Started } from '../harness.js';

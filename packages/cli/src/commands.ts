@@ -2,6 +2,7 @@
  * What a line typed at the `connect` prompt means. Pure: turning a line into an action here,
  * carrying it out in `connect.ts`.
  */
+import { isSendableCloseCode } from '@switchyard/core';
 
 /** What a typed line asks for. */
 export type Action =
@@ -28,13 +29,8 @@ export const COMMANDS_HELP = [
 const MAX_PING_DATA = 125;
 const MAX_CLOSE_REASON = 123;
 
-/**
- * Close codes an endpoint may send: 1000-1003 and 1007-1014 of RFC 6455 and the registry,
- * and 3000-4999 for libraries and applications. 1004-1006 and 1015 are never sent on the wire.
- */
-export function isSendableCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
+/** Close codes an endpoint may send: the check server, client and CLI share. */
+export { isSendableCloseCode };
 
 /** Turns one typed line into an action. A line that is not a command is a text message. */
 export function parseInput(line: string): Action {

@@ -5,8 +5,9 @@
  * access logs) and not in a header (browsers cannot set WebSocket headers).
  *
  * Server frames that start with U+0000 `sy:` are the protocol's, not the app's (recovery.ts in
- * @switchyard/core describes them).
+ * @switchyard/core describes them; protocol.ts names them).
  */
+import { RecoveryWire } from './protocol.js';
 
 /** A topic whose missed messages could not be replayed, and why. */
 export interface UnrecoverableTopic {
@@ -17,11 +18,11 @@ export interface UnrecoverableTopic {
 
 type Position = [id: string, epoch: string, count: number];
 
-const PREFIX = '\u0000sy:';
+const PREFIX = RecoveryWire.CONTROL;
 /** What a resume message starts with; on the SSE fallback the header carries what follows. */
-export const RESUME_PREFIX = '\u0000sy:resume';
-const MESSAGE = '\u0000sy:m';
-const MESSAGE_BYTES = [0, 0x73, 0x79, 0x3a, 0x6d];
+export const RESUME_PREFIX = RecoveryWire.RESUME;
+const MESSAGE = RecoveryWire.MESSAGE;
+const MESSAGE_BYTES = [...new TextEncoder().encode(MESSAGE)];
 
 /** What a server frame turned out to be. */
 export type Received =

@@ -17,6 +17,7 @@ import { RESUME_PREFIX, RecoveryTracker } from './recovery.js';
 import type { UnrecoverableTopic } from './recovery.js';
 import { openWebSocket } from './websocket-transport.js';
 import type { WebSocketConstructor } from './websocket-transport.js';
+import { RecoveryWire } from './protocol.js';
 
 /** The events of a {@link SwitchyardSocket}. */
 export interface SwitchyardSocketEventMap {
@@ -214,7 +215,7 @@ export class SwitchyardSocket extends EventTarget {
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
     // `__sy_resume=1` only says that the first message is a resume token; the token itself
     // never goes in the URL.
-    const url = withParams(this.#urls.websocket, { __sy: '1', __sy_resume: this.#recovery ? '1' : undefined });
+    const url = withParams(this.#urls.websocket, { __sy: '1', [RecoveryWire.RESUME_PARAM]: this.#recovery ? '1' : undefined });
     const { token } = this.#settings;
     const protocols = token ? [...this.#settings.protocols, `base64url.bearer.${toBase64url(token())}`] : this.#settings.protocols;
     this.#transport = openWebSocket(WebSocketClass, url, protocols, this.#settings.livenessTimeout, this.#listener((ending) => {

@@ -8,6 +8,7 @@ import { backoffDelay } from './backoff.js';
 import type { ReconnectOptions } from './backoff.js';
 import { CloseCode } from './close-codes.js';
 import { EventStreamParser } from './event-stream.js';
+import { FallbackMode, FallbackParam, RecoveryWire, SESSION_HEADER, SseEvent } from './protocol.js';
 import type { ServerSentEvent } from './event-stream.js';
 import type { Ending, Outgoing, Transport, TransportListener } from './transport.js';
 import { withParams } from './url.js';
@@ -53,11 +54,8 @@ const RESUME_WINDOW = 30_000;
  */
 const POST_TIMEOUT = 15_000;
 
-/**
- * The request header that names the session on POSTs and resumes. It keeps the id out of URLs,
- * which end up in access logs; EventSource could not send it, this fetch-based client can.
- */
-const SESSION_HEADER = 'Switchyard-Session';
+// SESSION_HEADER names the session on POSTs and resumes. It keeps the id out of URLs, which end
+// up in access logs; EventSource could not send it, this fetch-based client can.
 
 /**
  * The server keeps every event until the client acknowledges it (or its replay budget runs
@@ -74,7 +72,7 @@ const ACK_DELAY = 2000;
 const BATCH_BYTES = 64 * 1024;
 
 /** The events that carry the session's sequence number as their id. */
-const NUMBERED = new Set(['message', 'binary', 'ping', 'close']);
+const NUMBERED = new Set(['message', SseEvent.BINARY, SseEvent.PING, SseEvent.CLOSE]);
 
 const HTTP_OK = 200;
 const HTTP_NOT_FOUND = 404;
@@ -188,7 +186,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
 
   const handle = (event: ServerSentEvent): void => {
     switch (event.type) {
-      case 'open': {
+      case SseEvent.OPEN: {
         if (opened) return;
         const { session: id, protocol } = JSON.parse(event.data) as { session: string; protocol?: string };
         if (typeof id !== 'string' || id === '') throw new SyntaxError('open event without a session');
@@ -204,14 +202,14 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
         listener.message(data);
         return;
       }
-      case 'binary':
+      case SseEvent.BINARY:
         listener.message(decodeBase64(event.data));
         return;
-      case 'ping':
+      case SseEvent.PING:
         // After our close frame the session takes no more frames.
         if (!closing) enqueue({ frame: ['pong', event.data], size: event.data.length });
         return;
-      case 'close': {
+      case SseEvent.CLOSE: {
         const { code, reason } = JSON.parse(event.data) as { code?: number; reason?: string };
         end(typeof code === 'number' ? code : CloseCode.NORMAL, typeof reason === 'string' ? reason : '', true);
         return;
@@ -232,10 +230,10 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     if (settings.token) headers.Authorization = `Bearer ${settings.token()}`;
     // A new session resumes the durable one from a header: fetch can set headers, and the
     // token has no business in a URL.
-    if (!resuming && settings.resume) headers['X-Switchyard-Resume'] = settings.resume();
+    if (!resuming && settings.resume) headers[RecoveryWire.RESUME_HEADER] = settings.resume();
     const href = withParams(url, {
-      __sy: 'sse',
-      __sy_protocols: protocols.length > 0 ? protocols.join(',') : undefined,
+      [FallbackParam.MODE]: FallbackMode.SSE,
+      [FallbackParam.PROTOCOLS]: protocols.length > 0 ? protocols.join(',') : undefined,
     });
     let response: Response;
     try {
@@ -341,7 +339,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       const controller = new AbortController();
       postController = controller;
       const timeout = setTimeout(() => controller.abort(), POST_TIMEOUT);
-      answer = fetchImpl(withParams(url, { __sy: 'post' }), {
+      answer = fetchImpl(withParams(url, { [FallbackParam.MODE]: FallbackMode.POST }), {
         method: 'POST',
         headers: {
           'Content-Type': 'text/plain;charset=UTF-8',

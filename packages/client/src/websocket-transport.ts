@@ -5,10 +5,10 @@
  * one of those.
  */
 import { CloseCode } from './close-codes.js';
+import { LIVENESS_FRAME } from './protocol.js';
 import type { Ending, Transport, TransportListener } from './transport.js';
 
-/** The payload of the endpoint's liveness frame. */
-export const LIVENESS_FRAME = '\u0000sy:open';
+export { LIVENESS_FRAME };
 
 /** What the client needs of a WebSocket: the browser's, undici's or `ws` all fit. */
 export interface WebSocketLike {

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Writable } from 'node:stream';
-import { WebSocket } from 'ws';
-import { CloseCode } from './codes.js';
+import { ErrorCode, withCode } from './errors.js';
+import { CloseCode } from './protocol.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import type { BackpressureMessage, CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Hub } from './hub.js';
@@ -10,6 +9,8 @@ import { MessageQueue } from './iteration.js';
 import type { IncomingMessage as QueuedMessage } from './iteration.js';
 import type { TokenBucket } from './limits.js';
 import type { RequestInfo } from './request.js';
+import type { FrameSink, Transport } from './transport.js';
+import { drainSource, failWebSocket, isRouted, pauseReading, routeWsEvents, writeFrame } from './transport-ws.js';
 
 /** Data accepted by `send`: text as a string, binary as a Buffer, ArrayBuffer or typed array. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -109,7 +110,7 @@ interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): v
  * its events. Listeners on the underlying `ws` socket are shared functions, not per-connection
  * closures, so that an idle connection costs little memory.
  */
-export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing = never> {
+export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing = never> implements FrameSink {
   /** The WebSocket is being opened (never seen by handlers). */
   static readonly CONNECTING = 0;
   /** Open: messages flow both ways. */
@@ -124,7 +125,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
   /** The handshake request: url, path, query, headers, origin, remoteAddress. */
   readonly request: RequestInfo;
 
-  /** @internal */ [kWs]: WebSocket;
+  /** @internal */ [kWs]: Transport;
   /** @internal */ [kHost]: ConnectionHost;
   /** @internal Messages that arrived while an async `open` ran; `null` once open settled. */
   declare [kPending]: Array<[string | Buffer, boolean]> | null | undefined;
@@ -156,7 +157,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
   declare [kReadWaiters]: Array<() => void> | null | undefined;
 
   /** @internal Built by the endpoint, never by users. */
-  constructor(ws: WebSocket, host: ConnectionHost, request: RequestInfo, context: Context) {
+  constructor(ws: Transport, host: ConnectionHost, request: RequestInfo, context: Context) {
     this[kWs] = ws;
     this[kHost] = host;
     this.request = request;
@@ -166,7 +167,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
     (ws as unknown as Record<symbol, unknown>)[kConnection] = this;
     // A RoutedWebSocket hands its events over itself; anything else (the SSE fallback's
     // stand-in) gets the same shared functions as listeners.
-    if (ws instanceof RoutedWebSocket) return;
+    if (isRouted(ws)) return;
     ws.on('message', onWsMessage);
     ws.on('close', onWsClose);
     ws.on('error', onWsError);
@@ -186,7 +187,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
 
   /** `'websocket'`, or `'sse'` for a client that fell back to SSE + POST. */
   get transport(): 'websocket' | 'sse' {
-    return (this[kWs] as unknown as { transport?: 'sse' }).transport ?? 'websocket';
+    return (this[kWs] as { transport?: 'sse' }).transport ?? 'websocket';
   }
 
   /** The negotiated extensions, e.g. `'permessage-deflate'`, or `''`. */
@@ -250,7 +251,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
    * listeners; a loop that falls behind pauses reading from the client.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<QueuedMessage<Incoming>> {
-    if (this[kQueue] !== undefined) throw new TypeError('This connection is already being iterated');
+    if (this[kQueue] !== undefined) throw withCode(new TypeError('This connection is already being iterated'), ErrorCode.ALREADY_ITERATING);
     const queue = new MessageQueue<Incoming>(new ReadControlOf(this), this[kHost].highWaterMark);
     this[kQueue] = queue;
     if (this[kWs].readyState > 1) queue.end();
@@ -286,6 +287,20 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
    */
   publish(topic: string, data: SendData): Promise<void> {
     return this[kHost].hub.publish(topic, data, this as Connection<any>);
+  }
+
+  /**
+   * @internal Writes a message a hub framed once for every subscriber (FrameSink): the shared
+   * bytes where the transport can take them, `send` otherwise.
+   */
+  sendFrame(frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
+    const ws = this[kWs];
+    if (ws.readyState !== 1) return false;
+    const clock = this[kHost].activityClock;
+    if (clock !== undefined) this[kActive] = clock;
+    writeFrame(ws, frame, payload, isBinary);
+    countOut(this, frame, isBinary, framedLength(frame));
+    return checkBuffered(this);
   }
 
   /** Starts the closing handshake. The code defaults to 1000. */
@@ -358,14 +373,14 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
     const ws = this[kWs];
     let promise: Promise<number>;
     if (ws.readyState !== 1) {
-      promise = Promise.reject(new Error('WebSocket is not open'));
+      promise = Promise.reject(withCode(new Error('WebSocket is not open'), ErrorCode.NOT_OPEN));
     } else {
       const pings = (this[kPings] ??= []);
       const payload = data === undefined
         ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
         : Buffer.from(data);
       promise = payload.length > 125
-        ? Promise.reject(new RangeError('ping data must be at most 125 bytes'))
+        ? Promise.reject(withCode(new RangeError('ping data must be at most 125 bytes'), ErrorCode.PING_TOO_LONG))
         : new Promise<number>((resolve, reject) => {
           pings.push({ payload, sentAt: performance.now(), resolve, reject });
           ws.ping(payload);
@@ -408,7 +423,7 @@ function listenFor(connection: Connection<any, any, any>, event: keyof Connectio
     return;
   }
   const ws = connection[kWs];
-  if (event === 'ping' && !(ws instanceof RoutedWebSocket) && !connection[kHost].wantsPings && ws.listenerCount('ping') === 0) {
+  if (event === 'ping' && !isRouted(ws) && !connection[kHost].wantsPings && ws.listenerCount('ping') === 0) {
     ws.on('ping', onWsPing);
   }
 }
@@ -439,9 +454,21 @@ function checkBuffered(connection: Connection<any, any, any>): boolean {
 function armDrain(connection: Connection<any, any, any>): void {
   if (connection[kNeedDrain]) return;
   connection[kNeedDrain] = true;
-  const socket = (connection[kWs] as unknown as { _socket: NodeJS.EventEmitter })._socket;
-  (socket as unknown as Record<symbol, unknown>)[kConnection] = connection;
-  socket.once('drain', onSocketDrain);
+  const source = drainSource(connection[kWs] as unknown as EventEmitter);
+  if (source === undefined) {
+    // ws's socket is out of reach: look again shortly instead of waiting for its 'drain'.
+    setTimeout(pollDrain, DRAIN_POLL, connection);
+    return;
+  }
+  (source as unknown as Record<symbol, unknown>)[kConnection] = connection;
+  source.once('drain', onSocketDrain);
+}
+
+/** How often (ms) `bufferedAmount` is looked at when no 'drain' event can be listened to. */
+const DRAIN_POLL = 10;
+
+function pollDrain(connection: Connection<any, any, any>): void {
+  onSocketDrain.call({ [kConnection]: connection });
 }
 
 function publishBackpressure(connection: Connection<any, any, any>, state: 'full' | 'drained', bufferedAmount: number): void {
@@ -491,18 +518,12 @@ class ReadControlOf {
   // pause() and holds POST answers instead.
   pauseReading(): void {
     const connection = this.#connection;
-    const ws = connection[kWs];
-    if (ws instanceof WebSocket) ws.pause();
-    else connection[kReadWaiters] ??= [];
+    if (!pauseReading(connection[kWs], true)) connection[kReadWaiters] ??= [];
   }
 
   resumeReading(): void {
     const connection = this.#connection;
-    const ws = connection[kWs];
-    if (ws instanceof WebSocket) {
-      ws.resume();
-      return;
-    }
+    if (pauseReading(connection[kWs], false)) return;
     const waiters = connection[kReadWaiters];
     connection[kReadWaiters] = null;
     if (waiters) for (const waiter of waiters) waiter();
@@ -525,120 +546,24 @@ export function whenReading(socket: object): Promise<void> | undefined {
   return new Promise<void>((resolve) => waiters.push(resolve));
 }
 
-interface WsInternals {
-  _socket: { write(chunk: Buffer): boolean };
-  _sender: { _state: number; _queue: unknown[] };
-  _extensions: Record<string, unknown>;
-}
-
-/**
- * Writes a message framed once by a hub. The shared bytes go straight to the socket only when
- * ws has nothing of its own in flight for it (no queued or compressing send, no
- * permessage-deflate), so order is kept; otherwise this falls back to `ws.send`.
- */
-export function sendFrame(connection: Connection<any, any, any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
-  const ws = connection[kWs];
-  if (ws.readyState !== 1) return false;
-  const clock = connection[kHost].activityClock;
-  if (clock !== undefined) connection[kActive] = clock;
-  const internals = ws as unknown as WsInternals;
-  const sender = internals._sender;
-  if (sender._state === 0 && sender._queue.length === 0 && internals._extensions['permessage-deflate'] === undefined) {
-    internals._socket.write(frame);
-  } else {
-    ws.send(payload, { binary: isBinary });
-  }
-  countOut(connection, frame, isBinary, framedLength(frame));
-  return checkBuffered(connection);
-}
-
 /**
  * RFC 6455 §7.1.7 "Fail the WebSocket Connection": one close frame, then the TCP connection
  * ends without waiting for the peer's answer, and no further message is delivered. This is
- * what ws does for its own receiver errors; marking the close frame as received makes ws end
- * the socket as soon as its close frame is out.
+ * what ws does for its own receiver errors (transport-ws.ts).
  */
 function failConnection(connection: Connection<any, any, any>, code: number): void {
   const ws = connection[kWs];
   connection[kSentCode] = code;
   connection[kClosedByServer] = true;
   if (ws.readyState !== 1) return;
-  (ws as unknown as { _closeFrameReceived: boolean })._closeFrameReceived = true;
-  ws.close(code);
+  failWebSocket(ws, code);
 }
 
 function connectionOf(emitter: object): Connection<any, any, any> {
   return (emitter as Record<symbol, Connection<any, any, any>>)[kConnection]!;
 }
 
-/**
- * ws's WebSocket, with its events handed straight to the connection instead of through five
- * listeners per socket: an idle connection is smaller, and a handshake adds no listeners.
- * Listeners added to it directly still run.
- */
-export class RoutedWebSocket extends WebSocket {
-  /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
-  setSocket(...args: unknown[]): void {
-    (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
-    endingOnce((this as unknown as { _receiver: object })._receiver);
-    endingOnce(args[0] as object);
-  }
-
-  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
-    const connection = (this as unknown as Record<symbol, Connection<any, any, any> | undefined>)[kConnection];
-    if (connection !== undefined) {
-      switch (event) {
-        case 'message': onWsMessage.call(this, a as Buffer, b as boolean); break;
-        case 'close': onWsClose.call(this, a as number, b as Buffer); break;
-        case 'error':
-          onWsError.call(this, a as Error);
-          // Handled: an 'error' without listeners must not throw out of ws.
-          if (this.listenerCount('error') === 0) return true;
-          break;
-        case 'ping': onWsPing.call(this, a as Buffer); break;
-        case 'pong': onWsPong.call(this, a as Buffer); break;
-      }
-    }
-    if ((this as unknown as { _eventsCount: number })._eventsCount === 0) return connection !== undefined;
-    return super.emit(event, a, b);
-  }
-}
-
-/**
- * `end()` for ws's Receiver and the socket, which ws ends more than once as a connection closes
- * (the Receiver on the close frame, on the socket's 'end' and on its 'close'; the socket after
- * its close frame and on 'end'). For each call after the first, Node's Writable.end builds an
- * ERR_STREAM_ALREADY_FINISHED or ERR_STREAM_DESTROYED that nobody sees: three stack traces per
- * connection, about a tenth of a handshake's CPU. A repeated end() without arguments does
- * nothing else, so here it does nothing at all; any other call is the stream's own end().
- */
-function endOnce(this: Writable, ...args: unknown[]): Writable {
-  if (args.length === 0 && this.writableEnded) return this;
-  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(this, args);
-}
-
-/** Per stream class (Receiver, net.Socket, tls.TLSSocket), a prototype whose end() is endOnce. */
-const endOnceProtos = new WeakMap<object, object>();
-/** The reverse: the class prototype each of those extends. */
-const endOnceBases = new WeakMap<object, object>();
-
-/**
- * Gives a stream endOnce by swapping its prototype for a cached one: an own `end` property
- * would cost each connection ~30 bytes. The stream stays an instance of its class.
- */
-function endingOnce(stream: object): void {
-  const base = Object.getPrototypeOf(stream) as object;
-  if (endOnceBases.has(base)) return;
-  let proto = endOnceProtos.get(base);
-  if (!proto) {
-    proto = Object.create(base, { end: { value: endOnce, writable: true, configurable: true } }) as object;
-    endOnceProtos.set(base, proto);
-    endOnceBases.set(proto, base);
-  }
-  Object.setPrototypeOf(stream, proto);
-}
-
-function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+function onWsMessage(this: Transport, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
   const connection = connectionOf(this);
   const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
   if (connection[kSentCode] !== undefined) return;
@@ -665,7 +590,7 @@ function onWsMessage(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isB
   else connection[kHost].dispatchMessage(connection, payload, isBinary);
 }
 
-function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+function onWsClose(this: Transport, code: number, reason: Buffer): void {
   const connection = connectionOf(this);
   const topics = connection[kTopics];
   if (topics) {
@@ -675,7 +600,7 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
   }
   const pings = connection[kPings];
   if (pings) {
-    for (const ping of pings) ping.reject(new Error(`WebSocket closed (${code}) before the pong`));
+    for (const ping of pings) ping.reject(withCode(new Error(`WebSocket closed (${code}) before the pong`), ErrorCode.CLOSED_BEFORE_PONG));
     connection[kPings] = undefined;
   }
   settleDrainWaiters(connection);
@@ -694,7 +619,7 @@ function onWsClose(this: WebSocket, code: number, reason: Buffer): void {
   connection[kHost].dispatchClose(connection, { code, reason: reason.toString(), wasClean });
 }
 
-function onWsError(this: WebSocket, error: Error): void {
+function onWsError(this: Transport, error: Error): void {
   // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
   // exists so that one malformed frame can never become an uncaught 'error'.
   const connection = connectionOf(this);
@@ -702,12 +627,12 @@ function onWsError(this: WebSocket, error: Error): void {
   connection[kHost].dispatchError(connection, error);
 }
 
-function onWsPing(this: WebSocket, data: Buffer): void {
+function onWsPing(this: Transport, data: Buffer): void {
   const connection = connectionOf(this);
   connection[kHost].dispatchControl(connection, 'ping', data);
 }
 
-function onWsPong(this: WebSocket, data: Buffer): void {
+function onWsPong(this: Transport, data: Buffer): void {
   const connection = connectionOf(this);
   const counters = connection[kHost].counters;
   // The heartbeat's pings carry no payload and are timed to the millisecond they were sent at.
@@ -751,3 +676,5 @@ function settleDrainWaiters(connection: Connection<any, any, any>): void {
 export function closeMessage(connection: Connection<any, any, any>, event: CloseEvent): CloseMessage {
   return { connection, code: event.code, reason: event.reason, wasClean: event.wasClean, closedBy: connection[kClosedByServer] ? 'server' : 'client' };
 }
+
+routeWsEvents({ message: onWsMessage, close: onWsClose, error: onWsError, ping: onWsPing, pong: onWsPong }, kConnection);

@@ -1,30 +1,33 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import type { WebSocket } from 'ws';
-import { CloseCode } from './codes.js';
+import { CloseCode } from './protocol.js';
 import type { CloseEvent, ConnectionHost } from './connection.js';
-import { Connection, RoutedWebSocket, closeMessage, kActive, kAwaitingPong, kByteBucket, kExpiresAt, kLastPingAt, kMessageBucket, kOnClosed, kPending, kQueue, kWs, whenReading } from './connection.js';
-import { channels, publishLimit, sizeOf } from './diagnostics.js';
-import type { ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
-import type { StandardSchemaV1 } from './schema.js';
-import { validateMessage } from './schema.js';
+import { Connection, closeMessage, kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending } from './connection.js';
+import { channels } from './diagnostics.js';
+import type { FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, OpenMessage, Transport } from './diagnostics.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
 import { HandshakeRejection } from './errors.js';
-import type { FallbackParams, Owner, ResolvedFallbackOptions } from './fallback.js';
-import { LIVENESS_FRAME, SESSION_HEADER, SseSocket, credentialsOf, fallbackParams, ownerOf, readBody, sameOwner } from './fallback.js';
-import { Hub, Inbox } from './hub.js';
-import { AdmissionLimits, TokenBucket } from './limits.js';
+import type { FallbackParams } from './fallback/session.js';
+import { LIVENESS_FRAME, fallbackParams } from './fallback/session.js';
+import { FallbackRoutes, answer, respond } from './fallback/http.js';
+import { Hub } from './hub.js';
+import { Sweeps } from './heartbeat.js';
+import { HookDispatch, isThenable, logError } from './hooks.js';
+import type { Transport as TransportSeam } from './transport.js';
+import { ServerWebSocket } from './transport-ws.js';
+import { TokenBucket } from './limits.js';
+import { Admissions } from './admission.js';
+import type { Admission, Admitted } from './admission.js';
 import { checkHandshake, isWebSocketRequest, rejectHandshake } from './handshake.js';
 import { releaseRequestListeners, releaseSocket, serverOf, takeSocket, watchServers } from './hijack.js';
-import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions, UpgradeResult } from './options.js';
+import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options.js';
 import { resolveOptions } from './options.js';
-import { awaitResume, sseResume } from './recovery/index.js';
-import { RequestInfo, UpgradeRequest, keptHeaders } from './request.js';
+import { awaitResume } from './recovery/index.js';
+import { RequestInfo, keptHeaders } from './request.js';
 import type { ShutdownOptions } from './shutdown.js';
-import { isShuttingDown, registerEndpoint } from './shutdown.js';
-import { extractBearerToken, parseProtocols, selectProtocol } from './subprotocol.js';
+import { registerEndpoint } from './shutdown.js';
 
 /** What an adapter knows about the request beyond Node's IncomingMessage. */
 export interface RequestExtras {
@@ -50,23 +53,6 @@ export interface RequestExtras {
 }
 
 /**
- * What the checks decide for a new connection: a rejection, or what to open it with: its
- * subprotocol and context, the address its place under the connection caps is reserved for,
- * and when it must end (performance.now() time).
- */
-type Admission<Context> = HandshakeRejection | Admitted<Context>;
-interface Admitted<Context> {
-  protocol: string | undefined;
-  context: Context | undefined;
-  place?: string | undefined;
-  expiresAt?: number | undefined;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
-/**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
  * one per `websocket(...)` call and pass it every request it `handles()`: WebSocket upgrades,
  * and the SSE streams and POSTs of the fallback transport.
@@ -81,21 +67,22 @@ export class Endpoint<Context = undefined> {
   /** Settings with defaults applied. */
   readonly options: ResolvedOptions;
   readonly #hooks: Hooks<Context>;
+  /** Hook dispatch and the error policy (hooks.ts). */
+  readonly #dispatch: HookDispatch<Context>;
   readonly #listener: ConnectionListener | undefined;
   readonly #wss: WebSocketServer;
-  #heartbeat: NodeJS.Timeout | undefined;
   #hub: Hub | undefined;
-  readonly #sessions = new Map<string, SseSocket>();
-  readonly #inboxes = new Map<SseSocket, Inbox>();
+  /** The SSE + POST side of the fallback (fallback/http.ts). */
+  readonly #fallbackRoutes: FallbackRoutes<Context>;
   #closing = false;
   /** The subprotocol of the handshake being completed right now (see handleProtocols). */
   #chosenProtocol: string | undefined;
-  #warnedNoProtocol = false;
-  readonly #limits: AdmissionLimits;
+  /** The checks before a 101 (admission.ts). */
+  readonly #admission: Admissions<Context>;
   /** The address each connection's place under the caps was reserved for. */
   readonly #places = new Map<Connection<Context>, string>();
-  /** The idle and lifetime sweep, while connections that need it are open. */
-  #lifetimes: NodeJS.Timeout | undefined;
+  /** The heartbeat and the idle and lifetime sweep (heartbeat.ts). */
+  readonly #sweeps: Sweeps;
   /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
   #warnedPostUnreachable = false;
@@ -103,15 +90,32 @@ export class Endpoint<Context = undefined> {
   readonly counters: EndpointStats | undefined;
 
   constructor(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions) {
+    const endpoint = this;
     const listener = typeof handlers === 'function' ? handlers : undefined;
     const hooks: Handlers<Context> = listener ? {} : (handlers as Handlers<Context>);
     this.options = resolveOptions(hooks as Handlers<unknown>, defaults);
     this.#hooks = hooks;
+    this.#dispatch = new HookDispatch<Context>(hooks, this.options);
     this.#listener = listener;
     watchServers();
-    this.#limits = new AdmissionLimits(this.options.maxConnections, this.options.maxConnectionsPerAddress, this.options.handshakeRate);
+    this.#admission = new Admissions<Context>(this.options, hooks.upgrade, {
+      get closing() { return endpoint.#closing; },
+      report: (error) => this.#dispatch.report(undefined, error),
+    });
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
+    this.#sweeps = new Sweeps(this as Endpoint<any>);
+    this.#fallbackRoutes = new FallbackRoutes<Context>({
+      options: this.options,
+      get hub() { return endpoint.hub; },
+      get upgradeHook() { return hooks.upgrade; },
+      admit: (req, url, offered, extras, server) => this.#admission.admit(req, url, offered, extras, server),
+      release: (place) => this.#admission.release(place),
+      rejected: (req, rejection, url, address) => this.#rejected(req, rejection, url, address),
+      open: (transport, info, admitted, req) => this.#open(transport, info, admitted, req),
+      report: (error) => this.#dispatch.report(undefined, error),
+      warnPostUnreachable: (url) => this.#warnPostUnreachable(url),
+    });
     const { compression, maxPayload } = this.options;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -127,7 +131,7 @@ export class Endpoint<Context = undefined> {
       // ws asks during handleUpgrade, synchronously (there is no verifyClient), for the
       // protocol #accept chose; a property on the request would cost microseconds to add.
       handleProtocols: () => this.#chosenProtocol ?? false,
-      WebSocket: RoutedWebSocket,
+      WebSocket: ServerWebSocket,
     });
   }
 
@@ -199,10 +203,10 @@ export class Endpoint<Context = undefined> {
     registerEndpoint(server, this);
     if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
       try {
-        return await this.#fallback(req, res, fallback, extras, server);
+        return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
       } catch (error) {
-        this.#report(undefined, error);
-        return respond(res, new HandshakeRejection(500, 'Internal Server Error'));
+        this.#dispatch.report(undefined, error);
+        return respond(res, answer(500, 'Internal Server Error'));
       }
     }
     // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
@@ -213,7 +217,7 @@ export class Endpoint<Context = undefined> {
       const status = this.#upgrade(req, socket, head, fallback, extras, server);
       return typeof status === 'number' ? status : await status;
     } catch (error) {
-      this.#report(undefined, error);
+      this.#dispatch.report(undefined, error);
       return this.#reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url, extras.remoteAddress);
     }
   }
@@ -229,92 +233,10 @@ export class Endpoint<Context = undefined> {
     return mode === 'sse' || mode === 'post';
   }
 
-  /**
-   * The checks every new connection passes, whatever its transport: shutdown, origin,
-   * subprotocol, then the `upgrade` hook. Returns the rejection to send, or what to open with.
-   */
-  #admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: ReturnType<typeof serverOf>): Admission<Context> | Promise<Admission<Context>> {
-    if (this.#closing || isShuttingDown(server)) return shuttingDown();
-
-    const bearer = extractBearerToken(offered);
-    if (bearer.token !== undefined && bearer.protocols.length === 0 && offered.length > 0) {
-      // Browsers fail a 101 that names no subprotocol when they offered one.
-      return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
-    }
-    offered = bearer.protocols;
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, bearer.token);
-    const { origins, protocols } = this.options;
-    const origin = req.headers.origin;
-    if (origins !== undefined && origin !== undefined &&
-        !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-      return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
-    }
-
-    let protocol: string | undefined;
-    if (offered.length > 0) {
-      if (protocols === undefined) {
-        this.#warnNoProtocol(url, offered);
-      } else {
-        protocol = selectProtocol(offered, protocols, upgradeRequest);
-        if (protocol === undefined) {
-          const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
-          return new HandshakeRejection(400,
-            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`);
-        }
-      }
-    }
-
-    let place: string | undefined;
-    if (this.#limits.active) {
-      place = upgradeRequest.remoteAddress ?? '';
-      const refusal = this.#limits.reserve(place, performance.now());
-      if (refusal && channels.limit.hasSubscribers) publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);
-      if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
-    }
-
-    const hook = this.#hooks.upgrade;
-    if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
-    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
-      if (admission instanceof HandshakeRejection) this.#release(place);
-      else admission.place = place;
-      return admission;
-    });
-  }
-
-  /** When a connection opened now must end: `maxLifetime`, or sooner the hook's `expiresAt`. */
-  #expiry(expiresAt: Date | number | undefined): number | undefined {
-    const { maxLifetime } = this.options;
-    let at = maxLifetime === Infinity ? undefined : performance.now() + maxLifetime;
-    if (expiresAt !== undefined) {
-      const fromHook = performance.now() + (Number(expiresAt) - Date.now());
-      at = at === undefined ? fromHook : Math.min(at, fromHook);
-    }
-    return at;
-  }
-
-  /** Gives back a place under the caps that no connection will use. */
-  #release(place: string | undefined): void {
-    if (place !== undefined) this.#limits.release(place);
-  }
-
-  async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: ReturnType<typeof serverOf>): Promise<Admission<Context>> {
-    let result: UpgradeResult<Context>;
-    try {
-      result = await hook(upgradeRequest);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#report(undefined, error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-    if (result instanceof HandshakeRejection) return result;
-    if (this.#closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context: result ? result.context : undefined, expiresAt: this.#expiry(result ? result.expiresAt : undefined) };
-  }
-
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection) return this.#reject(req, socket, offered, fallback.url, extras.remoteAddress);
-    const admitted = this.#admit(req, fallback.url, offered, extras, server);
+    const admitted = this.#admission.admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
     return this.#accept(req, socket, head, fallback, extras, admitted);
   }
@@ -322,7 +244,7 @@ export class Endpoint<Context = undefined> {
   #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
     if (admitted instanceof HandshakeRejection) return this.#reject(req, socket, admitted, fallback.url, extras.remoteAddress);
     if (socket.destroyed || !socket.readable || !socket.writable) {
-      this.#release(admitted.place);
+      this.#admission.release(admitted.place);
       socket.destroy();
       return 0;
     }
@@ -337,11 +259,11 @@ export class Endpoint<Context = undefined> {
         // Only switchyard's client asks for this frame; it proves frames really flow, which a
         // 101 through a frame-dropping proxy does not.
         if (live) ws.send(LIVENESS_FRAME);
-        // issue-19 (recovery.ts): a client resuming a session speaks first; `open` waits for its token.
+        // A client resuming a session (recovery/) speaks first; `open` waits for its token.
         const resuming = awaitResume(this, ws, req, info.path);
         if (!resuming) return this.#open(ws, info, admitted, req);
         void resuming.then((resumed) => {
-          if (!resumed) return this.#release(admitted.place);
+          if (!resumed) return this.#admission.release(admitted.place);
           this.#open(ws, info, admitted, req);
           resumed();
         });
@@ -350,207 +272,6 @@ export class Endpoint<Context = undefined> {
       this.#chosenProtocol = undefined;
     }
     return 101;
-  }
-
-  /** The SSE + POST transport (docs/fallback-protocol.md). */
-  async #fallback(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): Promise<number> {
-    const settings = this.options.fallback;
-    if (!settings) return respond(res, new HandshakeRejection(404, 'This endpoint has no SSE fallback'));
-    // The client's fetch-based requests carry the id in a header; EventSource can only put it
-    // in the URL.
-    const header = req.headers[SESSION_HEADER];
-    const id = typeof header === 'string' && header !== '' ? header : fallback.session;
-    if (fallback.mode === 'post') {
-      if (req.method !== 'POST') return respond(res, new HandshakeRejection(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
-      return this.#post(req, res, id, fallback, extras, settings);
-    }
-    if (req.method !== 'GET') return respond(res, new HandshakeRejection(405, 'SSE streams must use GET', { Allow: 'GET' }));
-    const lastEventId = Number(req.headers['last-event-id']);
-    const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
-    if (id !== undefined) {
-      const client = await this.#identify(req, fallback.url, extras, settings);
-      if (client instanceof HandshakeRejection) return respond(res, client);
-      const session = this.#sessions.get(id);
-      if (!session) return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
-      // Checked before anything touches the session, so that another client's resume neither
-      // replays the owner's events nor ends the owner's stream.
-      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      if (res.destroyed) return 0;
-      if (!session.canReplayFrom(resume)) {
-        // Events the client missed are gone from the replay buffer: resuming would leave a
-        // silent hole, so the session ends and the client starts a new one.
-        session.terminate();
-        return respond(res, new HandshakeRejection(404, 'Session can no longer be resumed: events were lost'));
-      }
-      session.attach(res, resume, false);
-      return 200;
-    }
-    let offered: string[] = [];
-    if (fallback.protocols) {
-      try {
-        offered = parseProtocols(fallback.protocols);
-      } catch (error) {
-        return respond(res, new HandshakeRejection(400, `Invalid __sy_protocols: ${(error as Error).message}`));
-      }
-    }
-    const admitted = await this.#admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof HandshakeRejection) {
-      this.#rejected(req, admitted, fallback.url, extras.remoteAddress);
-      return respond(res, admitted);
-    }
-    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
-    if (owner instanceof HandshakeRejection) {
-      this.#release(admitted.place);
-      return respond(res, owner);
-    }
-    if (res.destroyed) {
-      this.#release(admitted.place);
-      return 0;
-    }
-    if (extras.postReachable === false) this.#warnPostUnreachable(fallback.url);
-    // issue-19 (recovery.ts): a new SSE session may resume a durable session, on any node.
-    const durableResume = sseResume(this, req);
-    if (typeof durableResume === 'string') {
-      this.#release(admitted.place);
-      return respond(res, new HandshakeRejection(400, durableResume));
-    }
-    const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
-    this.#sessions.set(session.id, session);
-    if (this.hub.distributed) {
-      // POSTs that land on another node come through the hub. The client may POST to another
-      // node as soon as it reads `open`, so `open` waits until this node is subscribed; if the
-      // backend is down, the session still works for POSTs that reach this node.
-      const inbox = new Inbox((payload) => this.#deliverForwarded(session, payload));
-      this.#inboxes.set(session, inbox);
-      const topic = sessionTopic(session.id);
-      this.hub.add(inbox, topic);
-      await this.hub.whenSubscribed(topic).catch(() => {});
-      if (res.destroyed) {
-        session.terminate();
-        return 0;
-      }
-    }
-    // issue-19: restore the durable session before `open`, so that `ws.recovered` is known there.
-    const resumed = durableResume ? await durableResume(session as unknown as WebSocket, fallback.url).catch(() => undefined) : undefined;
-    if (durableResume && res.destroyed) {
-      session.terminate();
-      return 0;
-    }
-    session.attach(res, undefined, true);
-    this.#open(session as unknown as WebSocket, new RequestInfo(fallback.url, keptHeaders(req.headers, this.options.keepHeaders, this.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
-    resumed?.(); // issue-19
-    return 200;
-  }
-
-  /**
-   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
-   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
-   * is computed the way the session's was.
-   */
-  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    const hook = this.#hooks.upgrade;
-    const { origins } = this.options;
-    const origin = req.headers.origin;
-    if (hook || (origins !== undefined && origin !== undefined)) {
-      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
-      if (origins !== undefined && origin !== undefined &&
-          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
-      }
-      if (hook) {
-        try {
-          const result = await hook(upgradeRequest);
-          if (result instanceof HandshakeRejection) return result;
-        } catch (error) {
-          if (error instanceof HandshakeRejection) return error;
-          this.#report(undefined, error);
-          return new HandshakeRejection(500, 'Internal Server Error');
-        }
-      }
-    }
-    return this.#ownerOf(req, url, extras, settings);
-  }
-
-  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
-  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
-    try {
-      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
-      if (typeof name !== 'string') throw new TypeError(`fallback.owner() must return a string, got ${typeof name}`);
-      return ownerOf(name);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#report(undefined, error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-  }
-
-  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
-    const { maxPayload } = this.options;
-    // Who is asking comes first: without credentials, nothing else is looked at.
-    const client = await this.#identify(req, fallback.url, extras, settings);
-    if (client instanceof HandshakeRejection) return respond(res, client);
-    const body = await readBody(req, maxPayload * 2 + 64 * 1024);
-    if (body === undefined) return respond(res, new HandshakeRejection(413, 'Body larger than maxPayload allows'));
-    let message: PostBody;
-    try {
-      message = JSON.parse(body) as PostBody;
-    } catch {
-      return respond(res, new HandshakeRejection(400, 'Malformed body: expected JSON { seq, frames }'));
-    }
-    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
-        (message.ack !== undefined && !Number.isInteger(message.ack))) {
-      return respond(res, new HandshakeRejection(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
-    }
-    const session = this.#sessions.get(id);
-    if (session) {
-      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      const [status, text] = this.#deliverPost(session, message);
-      // A `for await` loop that fell behind holds the answer: the client POSTs no more until then.
-      const reading = whenReading(session);
-      if (reading) await reading;
-      return status === 204 ? respondEmpty(res, 204) : respond(res, new HandshakeRejection(status, text));
-    }
-    if (this.hub.distributed) {
-      // The node that holds the session checks the owner: the digest travels with the body.
-      try {
-        await this.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
-      } catch {
-        // The hub reports its outage once; the client retries this POST with the same body.
-        return respond(res, new HandshakeRejection(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
-      }
-      return respondEmpty(res, 202);
-    }
-    return respond(res, new HandshakeRejection(404, 'Unknown or expired session'));
-  }
-
-  #deliverPost(session: SseSocket, message: PostBody): [number, string] {
-    if (message.ack !== undefined) session.acknowledge(message.ack as number);
-    return session.receive(message.seq as number, message.frames as unknown[], this.options.maxPayload);
-  }
-
-  #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
-    try {
-      const text = payload.toString();
-      const newline = text.indexOf('\n');
-      // Another client's POST, forwarded by a node that could not tell: dropped, and the
-      // owner's session goes on untouched.
-      if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
-      const message = JSON.parse(text.slice(newline + 1)) as PostBody;
-      this.#deliverPost(session, message);
-    } catch (error) {
-      this.#report(undefined, error);
-    }
-  }
-
-  /** @internal A fallback session ended. */
-  forget(session: SseSocket): void {
-    this.#sessions.delete(session.id);
-    const inbox = this.#inboxes.get(session);
-    if (inbox) {
-      this.#inboxes.delete(session);
-      this.hub.remove(inbox, sessionTopic(session.id));
-    }
   }
 
   #reject(req: IncomingMessage, socket: Duplex, rejection: HandshakeRejection, url: string, address?: string): number {
@@ -578,19 +299,6 @@ export class Endpoint<Context = undefined> {
     }
   }
 
-  #warnNoProtocol(url: string, offered: string[]): void {
-    if (this.#warnedNoProtocol) return;
-    this.#warnedNoProtocol = true;
-    // The path only: a query string may carry a token.
-    const path = url.split('?', 1)[0];
-    process.emitWarning(
-      `A client of ${path} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
-      '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
-      '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
-      { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
-    );
-  }
-
   #warnPostUnreachable(url: string): void {
     if (this.#warnedPostUnreachable) return;
     this.#warnedPostUnreachable = true;
@@ -603,7 +311,7 @@ export class Endpoint<Context = undefined> {
     );
   }
 
-  #open(ws: WebSocket, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void {
+  #open(ws: TransportSeam, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void {
     const connection = new Connection<Context>(ws, this, info, admitted.context as Context);
     // The socket is gone by the time close handlers run; read the address while it is here.
     if (this.#hooks.close) void info.remoteAddress;
@@ -625,7 +333,7 @@ export class Endpoint<Context = undefined> {
     }
     if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
     this.#startLimits(connection, admitted.expiresAt);
-    this.#startHeartbeat();
+    this.#sweeps.startHeartbeat();
     const open = this.#listener ?? this.#hooks.open;
     if (!open) return;
     connection[kPending] = [];
@@ -633,190 +341,41 @@ export class Endpoint<Context = undefined> {
     try {
       result = open(connection as Connection<any, any, any>, info);
     } catch (error) {
-      this.#fail(connection, error);
+      this.#dispatch.fail(connection, error);
     }
     if (isThenable(result)) {
-      result.then(() => this.#flush(connection), (error: unknown) => {
-        this.#fail(connection, error);
-        this.#flush(connection);
+      result.then(() => this.#dispatch.flush(connection), (error: unknown) => {
+        this.#dispatch.fail(connection, error);
+        this.#dispatch.flush(connection);
       });
     } else {
-      this.#flush(connection);
-    }
-  }
-
-  /**
-   * Delivers, in order, the messages that arrived while `open` or an async validation ran. A
-   * message whose validation is async stops the delivery; the rest waits for it.
-   */
-  #flush(connection: Connection<Context>): void {
-    const pending = connection[kPending];
-    connection[kPending] = null;
-    if (!pending) return;
-    for (let i = 0; i < pending.length; i++) {
-      const waiting = connection[kPending] as Array<[string | Buffer, boolean]> | null | undefined;
-      if (waiting) {
-        waiting.unshift(...pending.slice(i));
-        return;
-      }
-      const [data, isBinary] = pending[i]!;
-      this.dispatchMessage(connection, data, isBinary);
+      this.#dispatch.flush(connection);
     }
   }
 
   /** @internal A `for await` loop started: what waits for an async `open` goes to it now. */
   startedIterating(connection: Connection<Context>): void {
-    if (connection[kPending]) this.#flush(connection);
-  }
-
-  #invoke(connection: Connection<Context>, hook: (...args: any[]) => unknown, a?: unknown, b?: unknown): void {
-    let result: unknown;
-    try {
-      result = hook(connection, a, b);
-    } catch (error) {
-      this.#fail(connection, error);
-      return;
-    }
-    if (isThenable(result)) result.then(undefined, (error: unknown) => this.#fail(connection, error));
-  }
-
-  /** A handler failed: report it and close only this connection, with 1011. */
-  #fail(connection: Connection<Context>, error: unknown): void {
-    this.#report(connection, error);
-    connection.close(CloseCode.INTERNAL_ERROR, 'Internal error');
-  }
-
-  #report(connection: Connection<Context> | undefined, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    publishError(connection, err);
-    const hook = this.#hooks.error;
-    try {
-      if (hook) {
-        const result = hook(connection, err);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-        return;
-      }
-    } catch (hookError) {
-      logError(connection, hookError);
-      return;
-    }
-    logError(connection, err);
+    this.#dispatch.startedIterating(connection);
   }
 
   /** @internal */
   dispatchMessage(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
-      if (!this.#withinRate(connection, data)) return;
-    }
-    const { schema } = this.options;
-    if (schema !== undefined) {
-      this.#validate(connection, schema, data, isBinary);
-      return;
-    }
-    this.#deliver(connection, data, isBinary);
-  }
-
-  /** Parses and validates a message for the `schema` option; async validators hold later messages. */
-  #validate(connection: Connection<Context>, schema: StandardSchemaV1, data: string | Buffer, isBinary: boolean): void {
-    if (connection.readyState !== 1) return;
-    let result;
-    try {
-      result = validateMessage(schema, data);
-    } catch (error) {
-      this.#fail(connection, error);
-      return;
-    }
-    if (!isThenable(result)) {
-      this.#validated(connection, result, data, isBinary);
-      return;
-    }
-    connection[kPending] = [];
-    result.then((settled) => {
-      this.#validated(connection, settled, data, isBinary);
-      this.#flush(connection);
-    }, (error: unknown) => {
-      this.#fail(connection, error);
-      this.#flush(connection);
-    });
-  }
-
-  #validated(connection: Connection<Context>, result: StandardSchemaV1.Result<unknown>, data: string | Buffer, isBinary: boolean): void {
-    if (connection.readyState !== 1) return;
-    if (result.issues) {
-      const hook = this.#hooks.invalid;
-      if (hook) {
-        this.#invoke(connection, hook, result.issues, data);
-      } else {
-        // 1007: the data does not fit what this endpoint accepts.
-        publishLimit('schema', 'closed', connection, undefined, undefined, CloseCode.INVALID_PAYLOAD);
-        connection.close(CloseCode.INVALID_PAYLOAD, 'Invalid message');
-      }
-      return;
-    }
-    this.#deliver(connection, result.value as string | Buffer, isBinary);
-  }
-
-  /** Hands a message to a running `for await` loop, or to the `message` hook and listeners. */
-  #deliver(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    const queue = connection[kQueue];
-    if (queue !== undefined) {
-      queue.push(data, isBinary, typeof data === 'string' || Buffer.isBuffer(data) ? sizeOf(data) : 0);
-      return;
-    }
-    const hook = this.#hooks.message;
-    if (hook) this.#invoke(connection, hook, data, isBinary);
-    if (connection.listenerCount('message') > 0) {
-      try {
-        connection.emit('message', data, isBinary);
-      } catch (error) {
-        this.#fail(connection, error);
-      }
-    }
+    this.#dispatch.message(connection, data, isBinary);
   }
 
   /** @internal */
   dispatchControl(connection: Connection<Context>, kind: 'ping' | 'pong' | 'drain', data?: Buffer): void {
-    const hook = this.#hooks[kind];
-    if (hook) this.#invoke(connection, hook, data);
-    if (connection.listenerCount(kind) > 0) {
-      try {
-        if (kind === 'drain') connection.emit(kind);
-        else connection.emit(kind, data!);
-      } catch (error) {
-        this.#fail(connection, error);
-      }
-    }
+    this.#dispatch.control(connection, kind, data);
   }
 
   /** @internal */
   dispatchError(connection: Connection<Context>, error: Error): void {
-    publishError(connection, error);
-    // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
-    // default: a misbehaving client must not be able to flood the server's logs.
-    if (connection.listenerCount('error') > 0) {
-      try {
-        connection.emit('error', error);
-      } catch (listenerError) {
-        // Thrown into ws's receiver, it would be an uncaught exception.
-        logError(connection, listenerError);
-      }
-    }
-    const hook = this.#hooks.error;
-    if (hook) {
-      try {
-        const result = hook(connection, error);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-      } catch (hookError) {
-        logError(connection, hookError);
-      }
-    }
+    this.#dispatch.error(connection, error);
   }
 
   /** @internal */
   listenerRejected(connection: Connection<Context>, event: string, error: unknown): void {
-    // A close or error listener runs as the connection ends: there is nothing left to close.
-    if (event === 'close' || event === 'error') this.#report(connection, error);
-    else this.#fail(connection, error);
+    this.#dispatch.listenerRejected(connection, event, error);
   }
 
   /** @internal */
@@ -827,33 +386,12 @@ export class Endpoint<Context = undefined> {
     const place = this.#places.get(connection);
     if (place !== undefined) {
       this.#places.delete(connection);
-      this.#limits.release(place);
+      this.#admission.limits.release(place);
     }
     if (this.connections.size === 0) {
-      this.#stopHeartbeat();
-      this.#stopLimits();
+      this.#sweeps.stop();
     }
-    const settled = (): void => {
-      const waiters = connection[kOnClosed];
-      connection[kOnClosed] = undefined;
-      if (waiters) for (const waiter of waiters) waiter();
-    };
-    let result: unknown;
-    const hook = this.#hooks.close;
-    try {
-      if (hook) result = hook(connection, event);
-      if (connection.listenerCount('close') > 0) connection.emit('close', event);
-    } catch (error) {
-      this.#report(connection, error);
-    }
-    if (isThenable(result)) {
-      result.then(settled, (error: unknown) => {
-        this.#report(connection, error);
-        settled();
-      });
-    } else {
-      settled();
-    }
+    this.#dispatch.close(connection, event);
   }
 
   /**
@@ -867,52 +405,7 @@ export class Endpoint<Context = undefined> {
     if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);
     if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
     if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
-    if ((idleTimeout !== Infinity || expiresAt !== undefined) && !this.#lifetimes) {
-      const shortest = Math.min(idleTimeout, this.options.maxLifetime, 4000);
-      const tick = Math.max(20, shortest / 8);
-      this.#lifetimes = setInterval(sweepLifetimes, tick, this);
-      this.#lifetimes.unref();
-    }
-  }
-
-  #stopLimits(): void {
-    if (this.#lifetimes) clearInterval(this.#lifetimes);
-    this.#lifetimes = undefined;
-  }
-
-  /** Takes a message's tokens; over the rate, the message is dropped for `limited`, or 1008. */
-  #withinRate(connection: Connection<Context>, data: string | Buffer): boolean {
-    if (connection.readyState !== 1) return false;
-    const now = performance.now();
-    const messages = connection[kMessageBucket];
-    const bytes = connection[kByteBucket];
-    const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    const { messageRate, byteRate } = this.options;
-    // Bytes are checked first, and only taken when the message passes both.
-    const bytesOk = !bytes || bytes.wait(byteRate!, now, size) === 0;
-    if (bytesOk && (!messages || messages.take(messageRate!, now))) {
-      bytes?.take(byteRate!, now, size);
-      return true;
-    }
-    const limited = this.#hooks.limited;
-    if (channels.limit.hasSubscribers) publishLimit('rateLimit', limited ? 'dropped' : 'closed', connection, undefined, undefined, limited ? undefined : CloseCode.POLICY_VIOLATION);
-    if (limited) this.#invoke(connection, limited, data);
-    else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
-    return false;
-  }
-
-  #startHeartbeat(): void {
-    const { heartbeat } = this.options;
-    if (!heartbeat || this.#heartbeat) return;
-    // One timer per endpoint sweeps every connection, instead of a timer per connection.
-    const tick = Math.max(5, Math.min(heartbeat.interval, heartbeat.timeout) / 4);
-    this.#heartbeat = setInterval(sweep, tick, this, heartbeat.interval, heartbeat.timeout);
-    this.#heartbeat.unref();
-  }
-
-  #stopHeartbeat(): void {
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    this.#heartbeat = undefined;
+    if (idleTimeout !== Infinity || expiresAt !== undefined) this.#sweeps.startLifetimes();
   }
 
   /**
@@ -936,98 +429,12 @@ export class Endpoint<Context = undefined> {
       await Promise.all(waits);
       clearTimeout(timer);
     }
-    this.#stopHeartbeat();
+    this.#sweeps.stopHeartbeat();
   }
-}
-
-function sweep(endpoint: Endpoint<unknown>, interval: number, timeout: number): void {
-  const now = Math.floor(performance.now());
-  for (const connection of endpoint.connections) {
-    const since = now - connection[kLastPingAt];
-    if (connection[kAwaitingPong]) {
-      if (since >= timeout) {
-        if (channels.limit.hasSubscribers) publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
-        connection.terminate();
-      }
-    } else if (since >= interval) {
-      const ws = connection[kWs];
-      if (ws.readyState !== 1) continue;
-      connection[kAwaitingPong] = true;
-      connection[kLastPingAt] = now;
-      ws.ping();
-    }
-  }
-}
-
-/** Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock. */
-function sweepLifetimes(endpoint: Endpoint<unknown>): void {
-  const now = performance.now();
-  const clock = Math.floor(now);
-  if (endpoint.activityClock !== undefined) endpoint.activityClock = clock;
-  const { idleTimeout } = endpoint.options;
-  for (const connection of endpoint.connections) {
-    if (connection.readyState !== 1) continue;
-    const expiresAt = connection[kExpiresAt];
-    if (expiresAt !== undefined && now >= expiresAt) {
-      if (channels.limit.hasSubscribers) publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
-      connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
-    } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
-      if (channels.limit.hasSubscribers) publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
-      connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
-    }
-  }
-}
-
-/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
-interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
-
-function notTheOwner(): HandshakeRejection {
-  return new HandshakeRejection(403, 'This session belongs to another client');
 }
 
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');
-
-function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {
-  if (!channels.error.hasSubscribers) return;
-  const message: ErrorMessage = { connection, error };
-  channels.error.publish(message);
-}
-
-function sessionTopic(id: string): string {
-  return `__sy:session:${id}`;
-}
-
-/** Answers an ordinary HTTP request (the fallback's) with a rejection's status and text. */
-function respond(res: ServerResponse, rejection: HandshakeRejection): number {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return rejection.status;
-  }
-  const body = `${rejection.message}\n`;
-  res.writeHead(rejection.status, {
-    ...rejection.headers,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-  });
-  res.end(body);
-  return rejection.status;
-}
-
-function respondEmpty(res: ServerResponse, status: number): number {
-  res.writeHead(status);
-  res.end();
-  return status;
-}
-
-function shuttingDown(): HandshakeRejection {
-  return new HandshakeRejection(503, 'Server is shutting down', { 'Retry-After': '5' });
-}
-
-function logError(connection: Connection<any, any, any> | undefined, error: unknown): void {
-  const where = connection ? ` on ${connection.request.path}` : '';
-  console.error(`[switchyard] handler error${where}:`, error);
-}
 
 /** Creates an endpoint from handlers (or a faye-style connection function) and defaults. */
 export function createEndpoint<Context = undefined>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): Endpoint<Context> {

@@ -18,9 +18,13 @@
  */
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
-import { subscribe } from 'node:diagnostics_channel';
 import type { Duplex } from 'node:stream';
 import { asksForUpgrade } from './handshake.js';
+import { internalRoute, markUpgrade, onRequestStart as watchRequestStarts, parserFor, runUpgradeStep, serverOf, storedListeners, warnIfDegraded } from './internals.js';
+import { afterEarlierResponses } from './pipelining.js';
+import type { StoredListeners as Stored } from './internals.js';
+
+export { serverOf };
 
 /** A socket that has left Node's HTTP machinery, and the bytes that followed the headers. */
 export interface TakenSocket {
@@ -53,13 +57,6 @@ function startTakeover(req: IncomingMessage): Takeover {
 
 /** Socket events that request-scoped code (on-finished, loggers) listens to. */
 const REQUEST_EVENTS = ['error', 'close', 'end', 'finish', 'timeout', 'drain'] as const;
-
-/** A socket's listeners of one event as EventEmitter stores them: none, one, or an array. */
-type Stored = Function | Function[] | undefined;
-
-function storedListeners(socket: Duplex, event: string): Stored {
-  return (socket as unknown as { _events: Record<string, Stored> })._events[event];
-}
 
 /**
  * The socket's listeners of REQUEST_EVENTS, read from EventEmitter's own store (one array per
@@ -103,7 +100,6 @@ export function releaseRequestListeners(req: IncomingMessage, socket: Duplex): v
 }
 
 const kRouting = Symbol('switchyard.routing');
-type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<number, ((ret: number) => void) | undefined>;
 
 function ignoreSocketError(): void {
   // Until a WebSocket owns it, a reset from the client is nobody's business: Node removed its
@@ -113,11 +109,6 @@ function ignoreSocketError(): void {
 /** Removes the guard listener once a WebSocket (which listens for errors itself) owns the socket. */
 export function releaseSocket(socket: Duplex): void {
   socket.removeListener('error', ignoreSocketError);
-}
-
-/** The HTTP server that accepted this request's socket. */
-export function serverOf(req: IncomingMessage): Server | undefined {
-  return (req.socket as unknown as { server?: Server }).server;
 }
 
 /**
@@ -144,7 +135,8 @@ let watching = false;
 export function watchServers(): void {
   if (watching) return;
   watching = true;
-  subscribe('http.server.request.start', onRequestStart);
+  warnIfDegraded();
+  watchRequestStarts(onRequestStart);
 }
 
 function onRequestStart(message: unknown): void {
@@ -153,7 +145,7 @@ function onRequestStart(message: unknown): void {
   if (!asksForUpgrade(request) || takeovers.has(request)) return;
   routeUpgrades(server);
   startTakeover(request).baseline = snapshotListeners(request.socket);
-  (request as IncomingMessage & { upgrade: boolean }).upgrade = true;
+  markUpgrade(request);
   // After an HTTP answer from middleware, no second request can follow on this connection.
   response.shouldKeepAlive = false;
 }
@@ -190,81 +182,6 @@ function endSocket(this: ServerResponse): void {
   if (socket && this.end !== dropLateWrite) socket.end();
 }
 
-/** A socket's response in progress, as Node's HTTP server tracks it. */
-function responseOn(socket: Duplex): ServerResponse | null | undefined {
-  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-}
-
-/** Bytes a client may send after an upgrade that waits its turn, before it is answered. */
-const MAX_HELD_BYTES = 64 * 1024;
-
-/**
- * Pipelining: a client may send a plain request and an upgrade in one write. Node hands the
- * upgrade over as soon as it has parsed it, while the earlier request's response may still be
- * in progress (Fastify answers on a later turn, Express's 404 too, an SSE stream never ends)
- * and holds the socket. The upgrade waits for every earlier response to finish, so answers go
- * out in order and never interleave; Node's own finish handler assigns the socket to each
- * queued response in turn.
- *
- * Node stopped reading the socket when it handed the upgrade over, so while it waits nothing
- * would notice the client leave: the socket would stay open until a write failed. It is read
- * meanwhile; what arrives is kept for the WebSocket (up to MAX_HELD_BYTES: a client that sends
- * more before its handshake is answered is cut off, and so is one that ends its side). Resolves with those bytes, or with
- * `undefined` when the socket cannot carry an answer any more (the client left, or an earlier
- * response was the connection's last).
- */
-function afterEarlierResponses(socket: Duplex, own: ServerResponse | undefined): Promise<Buffer | undefined> | Buffer | undefined {
-  const earlier = responseOn(socket);
-  if (!earlier || earlier === own) return socket.destroyed || !socket.writable ? undefined : EMPTY;
-  return new Promise<Buffer | undefined>((resolve) => {
-    const held: Buffer[] = [];
-    let size = 0;
-    let current = earlier;
-    const hold = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > MAX_HELD_BYTES) socket.destroy();
-      else held.push(chunk);
-    };
-    // The client ended its side before its upgrade was answered. HTTP sockets are half-open
-    // here, so 'close' would wait for the earlier response (forever, for an SSE stream): the
-    // client is gone for a WebSocket, so the connection goes, as Node ends it for plain HTTP.
-    const ended = (): void => {
-      socket.destroy();
-    };
-    const settle = (): void => {
-      current.removeListener('finish', next);
-      current.removeListener('close', next);
-      socket.removeListener('close', next);
-      socket.removeListener('data', hold);
-      socket.removeListener('end', ended);
-      socket.pause();
-      // As Node leaves an upgraded socket: the next 'data' listener (ws's) starts the flow.
-      (socket as Duplex & { readableFlowing: boolean | null }).readableFlowing = null;
-      resolve(socket.destroyed || !socket.writable ? undefined : Buffer.concat(held));
-    };
-    const next = (): void => {
-      current.removeListener('finish', next);
-      current.removeListener('close', next);
-      // Node's own 'finish' handler ran first (it listens from the start) and has moved the
-      // socket on to the next queued response, if any: wait for that one as well.
-      const following = responseOn(socket);
-      if (socket.destroyed || !following || following === own) return settle();
-      current = following;
-      watch();
-    };
-    const watch = (): void => {
-      current.once('finish', next);
-      current.once('close', next);
-    };
-    watch();
-    socket.once('close', next);
-    socket.once('end', ended);
-    socket.on('data', hold);
-  });
-}
-
-const EMPTY = Buffer.alloc(0);
-
 function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
   const ready = afterEarlierResponses(socket, undefined);
@@ -280,10 +197,26 @@ function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, h
   }
 }
 
+/**
+ * Without `_httpMessage` an earlier pipelined answer can't be waited for: an upgrade behind one
+ * is dropped (Node refuses to assign the socket twice) instead of answered out of order.
+ */
+function canAssign(res: ServerResponse, socket: Duplex): boolean {
+  try {
+    res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
+    res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+    return true;
+  } catch {
+    socket.destroy();
+    return false;
+  }
+}
+
 function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const res = new ServerResponse(req);
   // The parser is gone, so this connection can carry no second request.
   res.shouldKeepAlive = false;
+  if (!internalRoute.responseSocket && socket.listenerCount('close') > 0 && !canAssign(res, socket)) return;
   res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
   res.on('finish', endSocket);
   const takeover = startTakeover(req);
@@ -334,9 +267,11 @@ function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, p
   if (pending.baseline) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
 
   const socket = req.socket;
-  const parser = (socket as unknown as { parser?: HttpParser | null }).parser;
-  if (!parser || parser.incoming !== req) {
-    // Node no longer parses for this socket (it was handed over elsewhere); take it as it is.
+  const parser = parserFor(socket, req);
+  if (!parser) {
+    // Node no longer parses for this socket (it was handed over elsewhere), or the internal
+    // route is off: take it as it is.
+    if (!internalRoute.enabled) leaveHttp(socket);
     socket.on('error', ignoreSocketError);
     return { socket, head: Buffer.alloc(0) };
   }
@@ -344,14 +279,22 @@ function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, p
   // did not stop at): mark it now.
   return new Promise<TakenSocket>((resolve) => {
     pending.resolve = resolve;
-    (req as IncomingMessage & { upgrade: boolean }).upgrade = true;
-    if (parser.getCurrentBuffer().length === 0) {
-      // Not inside the parser's execution (an await ran since the 'request' event): ask the
-      // parser to run its upgrade step now instead of when the next bytes come in.
-      const onExecute = parser[(parser.constructor as unknown as { kOnExecute: number }).kOnExecute];
-      onExecute?.(0);
-    }
+    markUpgrade(req);
+    runUpgradeStep(parser);
   });
+}
+
+/**
+ * The public route's takeover of a socket whose request came through the 'request' event (the
+ * first upgrade on a server before `routeUpgrades` ran): the HTTP server's readers go, so that
+ * frames never reach its parser, and so do its timeouts. Its 'error' and 'close' listeners stay:
+ * they only tidy up. Later upgrades on the server arrive through its 'upgrade' event.
+ */
+function leaveHttp(socket: Duplex): void {
+  socket.removeAllListeners('data');
+  socket.removeAllListeners('end');
+  socket.removeAllListeners('timeout');
+  (socket as Duplex & { setTimeout?(ms: number): unknown }).setTimeout?.(0);
 }
 
 const kWarnedPaths = Symbol('switchyard.warnedPaths');

@@ -9,7 +9,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Connection, SendData } from './connection.js';
-import { sendFrame } from './connection.js';
 import { frameMessage } from './frame.js';
 import type { DurableEntry, EnvelopeCache } from './recovery/index.js';
 import { deliverDurable } from './recovery/index.js';
@@ -153,7 +152,7 @@ export class Hub extends EventEmitter<HubEvents> {
       // issue-19: durable entries skip their sender and go enveloped to recoverable connections.
       if (entry && deliverDurable(subscriber, topic, entry, envelope!)) continue;
       frame ??= frameMessage(payload, isBinary);
-      sendFrame(subscriber, frame, payload, isBinary);
+      subscriber.sendFrame(frame, payload, isBinary);
     }
   }
 

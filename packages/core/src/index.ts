@@ -1,34 +1,49 @@
-export { CloseCode, isSendableCloseCode } from './codes.js';
-export type { CloseCodeName } from './codes.js';
-export { HandshakeRejection, reject, isHandshakeRejection } from './errors.js';
-export type { RejectionHeaders } from './errors.js';
-export { isWebSocketRequest, checkHandshake, rejectHandshake } from './handshake.js';
+/**
+ * @switchyard/core: what an app or an adapter's user calls. Everything here is public API and
+ * follows semver; adapters re-export the part their users need.
+ *
+ * Values: createEndpoint, reject, isHandshakeRejection, HandshakeRejection, ErrorCode,
+ * isWebSocketRequest, parseProtocols, selectProtocol, routeUpgrades, Connection, RequestInfo,
+ * UpgradeRequest, Hub, createHub, injectWebSocket, shutdown, CloseCode, isSendableCloseCode,
+ * DEFAULT_KEPT_HEADERS, CHANNELS.
+ *
+ * The pieces adapters, `@switchyard/redis` and `@switchyard/otel` build on (the socket takeover,
+ * the Endpoint class, hub inboxes, the SSE session) are in `@switchyard/core/internal`, with no
+ * semver promise (docs/errors.md, "Entry points"). The wire names the client shares are in
+ * `@switchyard/core/protocol`.
+ */
+export { createEndpoint } from './endpoint.js';
+export type { Endpoint, RequestExtras } from './endpoint.js';
+export { HandshakeRejection, ErrorCode, reject, isHandshakeRejection } from './errors.js';
+export type { ErrorCodeName, RejectionHeaders } from './errors.js';
+export { isWebSocketRequest } from './handshake.js';
 export { parseProtocols, selectProtocol } from './subprotocol.js';
 export type { ProtocolOption } from './subprotocol.js';
-export { routeUpgrades, takeSocket } from './hijack.js';
-export type { TakenSocket } from './hijack.js';
+export { routeUpgrades } from './hijack.js';
 export { Connection } from './connection.js';
 export type { CloseEvent, ConnectionEvents, SendData } from './connection.js';
 export { RequestInfo, UpgradeRequest } from './request.js';
-export type { Peer } from './request.js';
-export type { Query } from './request.js';
-export { Endpoint, createEndpoint } from './endpoint.js';
-export type { RequestExtras } from './endpoint.js';
-export { Hub, Inbox, createHub } from './hub.js';
-export { LIVENESS_FRAME, SseSocket } from './fallback.js';
-export type { FallbackOptions } from './fallback.js';
+export type { Peer, Query } from './request.js';
+export { Hub, createHub } from './hub.js';
 export type { HubEvents, HubOutage, HubStats } from './hub.js';
+export type { FallbackOptions } from './fallback/session.js';
 export { injectWebSocket } from './inject.js';
 export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
+export { CloseCode, isSendableCloseCode } from './protocol.js';
+export type { CloseCodeName } from './protocol.js';
 export { DEFAULT_KEPT_HEADERS } from './options.js';
-export type { CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HandshakeRateOptions, HeartbeatOptions, Hooks, RateLimitOptions, RejectionInfo, UpgradeResult } from './options.js';
+export type {
+  CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HandshakeRateOptions, HeartbeatOptions, Hooks,
+  MessageOf, OutgoingOf, RateLimitOptions, RejectionInfo, SchemaOptions, UpgradeResult,
+} from './options.js';
 export { CHANNELS } from './diagnostics.js';
-export type { BackpressureMessage, ClosedBy, CloseMessage, ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage, LimitMessage, LimitName, MessageMessage, OpenMessage, Transport } from './diagnostics.js';
+export type {
+  BackpressureMessage, ClosedBy, CloseMessage, ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage,
+  LimitMessage, LimitName, MessageMessage, OpenMessage, Transport,
+} from './diagnostics.js';
 export type { EndpointStatsSnapshot, RttSummary } from './stats.js';
 export type { StandardSchemaV1 } from './schema.js';
 export type { IncomingMessage as QueuedMessage } from './iteration.js';
-export type { MessageOf, OutgoingOf, SchemaOptions } from './options.js';
-export { compareIds, durableStoreOf, senderIdOf } from './recovery/index.js';
 export type { DurableEntry, DurableStore, RecoveryOptions, StreamPosition, UnrecoverableReason } from './recovery/index.js';

@@ -1,6 +1,7 @@
 import type { Connection, CloseEvent } from './connection.js';
 import type { HandshakeRejection } from './errors.js';
-import type { FallbackOptions, ResolvedFallbackOptions } from './fallback.js';
+import { ErrorCode, withCode } from './errors.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback/session.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { Rate } from './limits.js';
@@ -252,7 +253,7 @@ export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
 function positive(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0)) {
-    throw new TypeError(`websocket(): option "${name}" must be a positive number, got ${String(value)}`);
+    throw invalidOption(`websocket(): option "${name}" must be a positive number, got ${String(value)}`);
   }
   return value;
 }
@@ -260,58 +261,58 @@ function positive(name: string, value: unknown, fallback: number): number {
 /** Validates options and hooks; unknown names are a `TypeError`, not silently ignored. */
 export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOptions = {}): ResolvedOptions {
   if (handlers === null || typeof handlers !== 'object') {
-    throw new TypeError('websocket(): expected a handlers object or a connection function');
+    throw invalidOption('websocket(): expected a handlers object or a connection function');
   }
   for (const source of [defaults, handlers]) {
     for (const name of Object.keys(source)) {
-      if (!OPTION_NAMES.has(name)) throw new TypeError(`websocket(): unknown option "${name}"`);
+      if (!OPTION_NAMES.has(name)) throw invalidOption(`websocket(): unknown option "${name}"`);
     }
   }
   for (const name of HOOK_NAMES) {
     const hook = handlers[name];
     if (hook !== undefined && typeof hook !== 'function') {
-      throw new TypeError(`websocket(): "${name}" must be a function`);
+      throw invalidOption(`websocket(): "${name}" must be a function`);
     }
   }
   const merged: EndpointOptions & SchemaOptions<unknown, unknown> = { ...defaults, ...handlers };
   for (const name of ['schema', 'outgoing'] as const) {
     if (merged[name] !== undefined && !isStandardSchema(merged[name])) {
-      throw new TypeError(`websocket(): option "${name}" must be a Standard Schema validator (zod, valibot, arktype...)`);
+      throw invalidOption(`websocket(): option "${name}" must be a Standard Schema validator (zod, valibot, arktype...)`);
     }
   }
   if (merged.stats !== undefined && typeof merged.stats !== 'boolean') {
-    throw new TypeError('websocket(): option "stats" must be a boolean');
+    throw invalidOption('websocket(): option "stats" must be a boolean');
   }
   const { protocols, origins, compression, heartbeat } = merged;
   if (protocols !== undefined && typeof protocols !== 'function' &&
       !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string' && p.length > 0))) {
-    throw new TypeError('websocket(): option "protocols" must be an array of non-empty strings or a function');
+    throw invalidOption('websocket(): option "protocols" must be an array of non-empty strings or a function');
   }
   if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
-    throw new TypeError('websocket(): option "origins" must be an array of origins or a function');
+    throw invalidOption('websocket(): option "origins" must be an array of origins or a function');
   }
   if (compression !== undefined && typeof compression !== 'boolean' && (compression === null || typeof compression !== 'object')) {
-    throw new TypeError('websocket(): option "compression" must be a boolean or an options object');
+    throw invalidOption('websocket(): option "compression" must be a boolean or an options object');
   }
   if (merged.hub !== undefined && (merged.hub === null || typeof merged.hub !== 'object' || typeof merged.hub.publish !== 'function')) {
-    throw new TypeError('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
+    throw invalidOption('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
   if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
-    throw new TypeError('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
+    throw invalidOption('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
   }
   if (merged.fallback) {
     knownNames('fallback', merged.fallback, FALLBACK_NAMES);
     if (merged.fallback.owner !== undefined && typeof merged.fallback.owner !== 'function') {
-      throw new TypeError('websocket(): "fallback.owner" must be a function');
+      throw invalidOption('websocket(): "fallback.owner" must be a function');
     }
   }
   const { keepHeaders } = merged;
   if (keepHeaders !== undefined && keepHeaders !== true &&
       !(Array.isArray(keepHeaders) && keepHeaders.every((h) => typeof h === 'string' && h.length > 0))) {
-    throw new TypeError('websocket(): option "keepHeaders" must be true or an array of header names');
+    throw invalidOption('websocket(): option "keepHeaders" must be true or an array of header names');
   }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
-    throw new TypeError('websocket(): option "heartbeat" must be false or { interval, timeout }');
+    throw invalidOption('websocket(): option "heartbeat" must be false or { interval, timeout }');
   }
   // A misspelt nested name (heartbeat.intervall) would otherwise leave its default in force
   // unseen; a plugin's defaults are checked too, though a route's own group replaces them.
@@ -323,18 +324,18 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   const { handshakeRate, rateLimit } = merged;
   if (handshakeRate !== undefined) {
     if (handshakeRate === null || typeof handshakeRate !== 'object') {
-      throw new TypeError('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
+      throw invalidOption('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
     }
     knownNames('handshakeRate', handshakeRate, new Set(['handshakes', 'per', 'burst']));
-    if (handshakeRate.handshakes === undefined) throw new TypeError('websocket(): option "handshakeRate.handshakes" is required');
+    if (handshakeRate.handshakes === undefined) throw invalidOption('websocket(): option "handshakeRate.handshakes" is required');
   }
   if (rateLimit !== undefined) {
     if (rateLimit === null || typeof rateLimit !== 'object') {
-      throw new TypeError('websocket(): option "rateLimit" must be { messages, bytes, per, burst, burstBytes }');
+      throw invalidOption('websocket(): option "rateLimit" must be { messages, bytes, per, burst, burstBytes }');
     }
     knownNames('rateLimit', rateLimit, new Set(['messages', 'bytes', 'per', 'burst', 'burstBytes']));
     if (rateLimit.messages === undefined && rateLimit.bytes === undefined) {
-      throw new TypeError('websocket(): option "rateLimit" needs "messages", "bytes" or both');
+      throw invalidOption('websocket(): option "rateLimit" needs "messages", "bytes" or both');
     }
   }
   return {
@@ -381,6 +382,11 @@ function withDefaults<T extends Record<string, number>>(group: string, value: Pa
 /** Rejects a nested option name the group does not know, naming its full path. */
 function knownNames(group: string, value: object, known: ReadonlySet<string> | object): void {
   for (const name of Object.keys(value)) {
-    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name)) throw new TypeError(`websocket(): unknown option "${group}.${name}"`);
+    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name)) throw invalidOption(`websocket(): unknown option "${group}.${name}"`);
   }
+}
+
+/** A wrong option: a TypeError with a fixed message and {@link ErrorCode.INVALID_OPTION}. */
+function invalidOption(message: string): TypeError {
+  return withCode(new TypeError(message), ErrorCode.INVALID_OPTION);
 }

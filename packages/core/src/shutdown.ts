@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { CloseCode } from './codes.js';
+import { CloseCode } from './protocol.js';
 
 /** What a server-wide shutdown needs from each endpoint. */
 export interface Closable {

@@ -6,7 +6,8 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CloseCode, LIVENESS_FRAME, createEndpoint, createHub, reject } from '../src/index.js';
+import { CloseCode, createEndpoint, createHub, reject } from '../src/index.js';
+import { LIVENESS_FRAME } from '../src/protocol.js';
 import type { CloseEvent, Handlers } from '../src/index.js';
 import { AsyncQueue, RawClient, delay, handshakeRequest, messages, openWs, quietFor } from '../../../test/helpers.js';
 

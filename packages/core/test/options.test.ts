@@ -66,8 +66,15 @@ describe('resolveOptions', () => {
     ['a non-function invalid hook', { invalid: 1 }, 'websocket(): "invalid" must be a function'],
   ];
   for (const [name, options, message] of errors) {
-    it(`rejects ${name} with a TypeError`, () => {
-      expect(() => resolveOptions(options as never)).toThrow(new TypeError(message));
+    it(`rejects ${name} with a TypeError coded SWITCHYARD_ERR_INVALID_OPTION`, () => {
+      let thrown: unknown;
+      try {
+        resolveOptions(options as never);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TypeError);
+      expect(thrown).toMatchObject({ message, code: 'SWITCHYARD_ERR_INVALID_OPTION' });
     });
   }
 });
@@ -109,7 +116,7 @@ describe('reject', () => {
     const rejection = reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
     expect(rejection).toBeInstanceOf(HandshakeRejection);
     expect(rejection).toBeInstanceOf(Error);
-    expect([rejection.status, rejection.message, rejection.headers, rejection.code]).toEqual([401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }, 'ERR_SWITCHYARD_HANDSHAKE_REJECTED']);
+    expect([rejection.status, rejection.message, rejection.headers, rejection.code]).toEqual([401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }, 'SWITCHYARD_ERR_HANDSHAKE_REJECTED']);
     expect(reject(503).message).toBe('Service Unavailable');
   });
 

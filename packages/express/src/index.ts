@@ -12,7 +12,17 @@ import type { NextFunction, Request, Response } from 'express';
 import { createEndpoint } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
 
-export * from '@switchyard/core';
+// The part of core an app needs next to `websocket()`: an explicit list, so that core's
+// additions reach this package's API only by choice. Everything else is in @switchyard/core.
+export {
+  CloseCode, Connection, ErrorCode, HandshakeRejection, Hub, RequestInfo, UpgradeRequest, createHub, injectWebSocket,
+  isHandshakeRejection, isSendableCloseCode, reject, routeUpgrades, shutdown,
+} from '@switchyard/core';
+export type {
+  CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
+  ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
+  SendData, ShutdownOptions, StandardSchemaV1, UpgradeResult,
+} from '@switchyard/core';
 
 /** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */
 export interface WebSocketMiddleware<Context = undefined> {

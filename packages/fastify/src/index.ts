@@ -18,7 +18,17 @@ import type WebSocket from 'ws';
 import { createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, InjectOptions } from '@switchyard/core';
 
-export * from '@switchyard/core';
+// The part of core an app needs next to `websocket()`: an explicit list, so that core's
+// additions reach this package's API only by choice. Everything else is in @switchyard/core.
+export {
+  CloseCode, Connection, ErrorCode, HandshakeRejection, Hub, RequestInfo, UpgradeRequest, createHub, injectWebSocket,
+  isHandshakeRejection, isSendableCloseCode, reject, routeUpgrades, shutdown,
+} from '@switchyard/core';
+export type {
+  CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
+  ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
+  SendData, ShutdownOptions, StandardSchemaV1, UpgradeResult,
+} from '@switchyard/core';
 
 /** What the `websocket` route option accepts: handlers, or a faye-style connection function. */
 export type WebSocketRouteOption<Context = any> = Handlers<Context, any, any> | ConnectionListener;

@@ -353,7 +353,8 @@ describe('fastify adapter', () => {
       const inbox = messages(ws);
       ws.send('over https, in process');
       expect((await inbox.next()).data.toString()).toBe('over https, in process');
-      await expect(app.injectWS('echo')).rejects.toThrow(new TypeError('injectWebSocket(): path must start with "/"'));
+      await expect(app.injectWS('echo')).rejects.toThrow(TypeError);
+      await expect(app.injectWS('echo')).rejects.toMatchObject({ message: 'injectWebSocket(): path must start with "/"', code: 'SWITCHYARD_ERR_INVALID_PATH' });
     });
   });
 

@@ -14,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { RESP_TYPES, createClient } from 'redis';
 import type { RedisClientOptions } from 'redis';
-import { Hub, compareIds, senderIdOf } from '@switchyard/core';
+import { Hub } from '@switchyard/core';
+import { compareIds, senderIdOf } from '@switchyard/core/internal';
 import type { DurableEntry, DurableStore, HubOutage, StreamPosition, UnrecoverableReason } from '@switchyard/core';
 
 /** Settings for {@link redisHub}. */

@@ -5,7 +5,7 @@ import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { websocket } from '@switchyard/express';
-import { Inbox } from '@switchyard/core';
+import { Inbox } from '@switchyard/core/internal';
 import type { HubOutage } from '@switchyard/core';
 import { type RedisHub, RedisUnreachableError, redisHub } from '@switchyard/redis';
 import { runHubSuite } from '../../../test/hub-suite.js';

@@ -9,6 +9,14 @@ const fastifyWebsocket = require('@switchyard/fastify').default;
 const { createHub, CloseCode } = require('@switchyard/core');
 const { redisHub } = require('@switchyard/redis');
 const { connect } = require('@switchyard/client');
+const coreApi = require('@switchyard/core');
+const expressApi = require('@switchyard/express');
+const { isSendableCloseCode } = require('@switchyard/core/protocol');
+const { takeSocket } = require('@switchyard/core/internal');
+
+// Internals stay out of the public entry points; the protocol and internal ones resolve.
+const INTERNALS = ['takeSocket', 'SseSocket', 'Inbox', 'LIVENESS_FRAME', 'Endpoint', 'checkHandshake', 'rejectHandshake'];
+const surface = [typeof isSendableCloseCode, INTERNALS.filter((name) => name in coreApi || name in expressApi), typeof takeSocket];
 
 const handlers = () => ({
   protocols: ['chat'],
@@ -44,6 +52,7 @@ async function main() {
     koa: await koaPort,
     fastify: fastifyApp.server.address().port,
     exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
+    surface,
   }));
 
   process.once('SIGTERM', async () => {

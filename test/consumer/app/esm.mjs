@@ -10,6 +10,14 @@ import fastifyWebsocket from '@switchyard/fastify';
 import { createHub, CloseCode } from '@switchyard/core';
 import { redisHub } from '@switchyard/redis';
 import { connect } from '@switchyard/client';
+import * as coreApi from '@switchyard/core';
+import * as expressApi from '@switchyard/express';
+import { isSendableCloseCode } from '@switchyard/core/protocol';
+import { takeSocket } from '@switchyard/core/internal';
+
+// Internals stay out of the public entry points; the protocol and internal ones resolve.
+const INTERNALS = ['takeSocket', 'SseSocket', 'Inbox', 'LIVENESS_FRAME', 'Endpoint', 'checkHandshake', 'rejectHandshake'];
+const surface = [typeof isSendableCloseCode, INTERNALS.filter((name) => name in coreApi || name in expressApi), typeof takeSocket];
 
 const handlers = () => ({
   protocols: ['chat'],
@@ -44,6 +52,7 @@ console.log(JSON.stringify({
   koa: await koaPort,
   fastify: fastifyApp.server.address().port,
   exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
+  surface,
 }));
 
 process.once('SIGTERM', async () => {

@@ -1,5 +1,5 @@
 /** Subscriptions of a recoverable connection: replay what was missed, then live. */
-import { CloseCode } from '../codes.js';
+import { CloseCode } from '../protocol.js';
 import type { Connection } from '../connection.js';
 import { kWs } from '../connection.js';
 import type { StreamPosition } from './options.js';

@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../codes.js';
+import type { Transport } from '../transport.js';
+import { CloseCode, RecoveryWire } from '../protocol.js';
 import { durableStoreOf } from './options.js';
 import type { DurableStore, ResolvedRecovery } from './options.js';
 import { control, RecoveryState, states } from './state.js';
@@ -11,6 +12,7 @@ import type { Token } from './token.js';
 import type { Hub } from '../hub.js';
 
 /** How long a client that announced a resume has to send its token. */
+const RESUME_FLAG = new RegExp(`[?&]${RecoveryWire.RESUME_PARAM}=1(?:&|$)`);
 const TOKEN_TIMEOUT = 10_000;
 
 /** The recovery host: what an endpoint gives this module. */
@@ -77,7 +79,7 @@ function endpointKey(path: string): string {
  */
 export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMessage, path: string): Promise<(() => void) | undefined> | undefined {
   const settings = host.options.recovery;
-  if (!settings || !/[?&]__sy_resume=1(?:&|$)/.test(req.url ?? '')) return undefined;
+  if (!settings || !RESUME_FLAG.test(req.url ?? '')) return undefined;
   const later: Array<[Buffer, boolean]> = [];
   return new Promise((resolve) => {
     let token: Token | undefined;
@@ -137,7 +139,7 @@ function sessionReady(state: RecoveryState): void {
 }
 
 /** Takes the token's session from the store and makes `ws` recoverable; undefined if it ended meanwhile. */
-async function restoreSession(host: RecoveryHost, ws: WebSocket, parsed: Token, path: string): Promise<RecoveryState | undefined> {
+async function restoreSession(host: RecoveryHost, ws: Transport, parsed: Token, path: string): Promise<RecoveryState | undefined> {
   const settings = host.options.recovery as ResolvedRecovery;
   const store = durableStoreOf(host.hub)!;
   const key = endpointKey(path);
@@ -162,7 +164,7 @@ async function restoreSession(host: RecoveryHost, ws: WebSocket, parsed: Token, 
  * is malformed (answer 400); otherwise a function to run before `open` (restores the session)
  * that resolves with the one to run after it.
  */
-export function sseResume(host: RecoveryHost, req: IncomingMessage): string | undefined | ((ws: WebSocket, path: string) => Promise<(() => void) | undefined>) {
+export function sseResume(host: RecoveryHost, req: IncomingMessage): string | undefined | ((ws: Transport, path: string) => Promise<(() => void) | undefined>) {
   const header = req.headers[RESUME_HEADER];
   if (!host.options.recovery || typeof header !== 'string') return undefined;
   if (header.length > MAX_TOKEN_BYTES * 2) return 'Resume token too large';

@@ -1,9 +1,9 @@
 /** Per-connection recovery state and the delivery of durable entries to it. */
 import { randomBytes } from 'node:crypto';
-import type { WebSocket } from 'ws';
-import { CloseCode } from '../codes.js';
+import type { Transport } from '../transport.js';
+import { CloseCode, RecoveryWire } from '../protocol.js';
 import type { Connection } from '../connection.js';
-import { kWs, sendFrame } from '../connection.js';
+import { kWs } from '../connection.js';
 import { frameMessage } from '../frame.js';
 import type { Hub } from '../hub.js';
 import type { DurableEntry, DurableStore, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';
@@ -25,7 +25,7 @@ export class RecoveryState {
   starting: Array<Promise<void>> | undefined = [];
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: Transport,
     readonly session: string,
     readonly recovered: boolean,
     pending: Map<string, StreamPosition>,
@@ -59,12 +59,12 @@ export function isRecovered(ws: object): boolean {
   return states.get(ws)?.recovered ?? false;
 }
 
-export function control(ws: WebSocket, kind: string, body: unknown): void {
-  if (ws.readyState === 1) ws.send(`\u0000sy:${kind}${JSON.stringify(body)}`);
+export function control(ws: Transport, kind: string, body: unknown): void {
+  if (ws.readyState === 1) ws.send(`${RecoveryWire.CONTROL}${kind}${JSON.stringify(body)}`, { binary: false });
 }
 
 function envelope(topic: string, entry: StreamPosition, payload: string | Buffer, isBinary: boolean): string | Buffer {
-  const head = `\u0000sy:m${JSON.stringify([topic, entry.id, entry.epoch, entry.count])}\n`;
+  const head = `${RecoveryWire.MESSAGE}${JSON.stringify([topic, entry.id, entry.epoch, entry.count])}\n`;
   return isBinary ? Buffer.concat([Buffer.from(head), payload as Buffer]) : head + (payload as string);
 }
 
@@ -104,5 +104,5 @@ export function sendEntry(connection: Connection<any, any, any>, state: Recovery
     cache.payload = payload;
     cache.frame = frame;
   }
-  sendFrame(connection, frame, payload, entry.isBinary);
+  connection.sendFrame(frame, payload, entry.isBinary);
 }

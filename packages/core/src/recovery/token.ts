@@ -1,4 +1,5 @@
 /** The resume token a client presents, and stream ids. */
+import { RecoveryWire } from '../protocol.js';
 import type { StreamPosition } from './options.js';
 
 /** Compares two stream ids (`<ms>-<seq>`). */
@@ -13,7 +14,7 @@ export function compareIds(a: string, b: string): number {
 
 const ID = /^\d{1,20}-\d{1,20}$/;
 /** The resume message: the prefix, then the JSON token. */
-export const RESUME_PREFIX = '\u0000sy:resume';
+export const RESUME_PREFIX = RecoveryWire.RESUME;
 /** A token is small: a session id and a few topics. Larger is refused with 1009. */
 export const MAX_TOKEN_BYTES = 64 * 1024;
 
@@ -50,4 +51,4 @@ export function parseToken(text: string): Token | string {
 }
 
 /** The header that carries a resume token on the SSE fallback (fetch can set headers; the value is base64url JSON). */
-export const RESUME_HEADER = 'x-switchyard-resume';
+export const RESUME_HEADER = RecoveryWire.RESUME_HEADER.toLowerCase();

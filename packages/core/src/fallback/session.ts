@@ -10,11 +10,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode, isSendableCloseCode } from './codes.js';
-import type { UpgradeRequest } from './request.js';
+import { CloseCode, FallbackMode, FallbackParam, PostFrame, SseEvent, SESSION_HEADER as PROTOCOL_SESSION_HEADER, isSendableCloseCode } from '../protocol.js';
+import type { UpgradeRequest } from '../request.js';
+import type { Transport } from '../transport.js';
 
-/** The text frame a switchyard endpoint sends first when the client asked for it (`__sy=1`). */
-export const LIVENESS_FRAME = '\u0000sy:open';
+export { LIVENESS_FRAME } from '../protocol.js';
 
 /** What a request asks of the fallback protocol. */
 export type FallbackMode = 'live' | 'sse' | 'post';
@@ -46,11 +46,10 @@ export interface FallbackOptions {
 export type ResolvedFallbackOptions = Required<Omit<FallbackOptions, 'owner'>> & Pick<FallbackOptions, 'owner'>;
 
 /**
- * The request header that carries the session id on the client's POSTs and resumes, so that
- * the id stays out of URLs (access logs, proxies). `__sy_session` in the query is still read,
- * for EventSource, which cannot set headers.
+ * The session id header as Node hands it over (lower-cased). `__sy_session` in the query is
+ * still read, for EventSource, which cannot set headers.
  */
-export const SESSION_HEADER = 'switchyard-session';
+export const SESSION_HEADER = PROTOCOL_SESSION_HEADER.toLowerCase();
 
 /**
  * How long a closed session's stream may take to flush its last events before its socket is
@@ -89,16 +88,16 @@ export interface FallbackParams {
 /** Splits the fallback parameters off a URL. Cheap for the common URL that has none. */
 export function fallbackParams(url: string): FallbackParams {
   const q = url.indexOf('?');
-  if (q === -1 || !url.includes('__sy', q)) return { mode: undefined, session: undefined, protocols: undefined, url };
+  if (q === -1 || !url.includes(FallbackParam.MODE, q)) return { mode: undefined, session: undefined, protocols: undefined, url };
   const params = new URLSearchParams(url.slice(q + 1));
-  const sy = params.get('__sy');
+  const sy = params.get(FallbackParam.MODE);
   const result: FallbackParams = {
-    mode: sy === '1' ? 'live' : sy === 'sse' || sy === 'post' ? sy : undefined,
-    session: params.get('__sy_session') ?? undefined,
-    protocols: params.get('__sy_protocols') ?? undefined,
+    mode: sy === FallbackMode.LIVE ? 'live' : sy === FallbackMode.SSE || sy === FallbackMode.POST ? sy : undefined,
+    session: params.get(FallbackParam.SESSION) ?? undefined,
+    protocols: params.get(FallbackParam.PROTOCOLS) ?? undefined,
     url: '',
   };
-  for (const key of [...params.keys()]) if (key.startsWith('__sy')) params.delete(key);
+  for (const key of [...params.keys()]) if (key.startsWith(FallbackParam.MODE)) params.delete(key);
   const rest = params.toString();
   result.url = rest ? `${url.slice(0, q)}?${rest}` : url.slice(0, q);
   return result;
@@ -120,11 +119,11 @@ export interface SessionHost {
 const kSession = Symbol('switchyard.session');
 
 /**
- * One fallback session: a ws-compatible socket over a (reconnectable) SSE stream plus POSTs.
- * The `_socket`, `_sender` and `_extensions` members are what Connection and the hub read from
- * a `ws` socket: drain events come from here, and hub fan-out always uses `send`.
+ * One fallback session: a Transport (transport.ts) over a (reconnectable) SSE stream plus
+ * POSTs. It emits 'drain' itself when its stream drained; a hub's shared frames reach it as
+ * `send` calls.
  */
-export class SseSocket extends EventEmitter {
+export class SseSocket extends EventEmitter implements Transport {
   /** This session's id: a secret, 128 random bits, usable only by its {@link owner}. */
   readonly id = randomBytes(16).toString('base64url');
   /** Who may POST to and resume this session. */
@@ -136,9 +135,6 @@ export class SseSocket extends EventEmitter {
   readyState: 0 | 1 | 2 | 3 = 1;
   /** Frames of the client seen so far: POST retries below this index are duplicates. */
   nextClientFrame = 0;
-  readonly _socket: EventEmitter = this;
-  readonly _sender = { _state: 1, _queue: [] as unknown[] };
-  readonly _extensions: Record<string, unknown> = {};
 
   readonly #host: SessionHost;
   readonly #options: ResolvedFallbackOptions;
@@ -190,7 +186,7 @@ export class SseSocket extends EventEmitter {
       'X-Accel-Buffering': 'no',
     });
     let head = `retry: ${this.#options.retry}\n\n`;
-    if (first) head += `event: open\ndata: ${JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat })}\n\n`;
+    if (first) head += `event: ${SseEvent.OPEN}\ndata: ${JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat })}\n\n`;
     // The client has everything up to Last-Event-ID: that much is acknowledged.
     if (lastEventId !== undefined) this.acknowledge(lastEventId);
     for (const event of this.#events) head += event.text;
@@ -280,19 +276,19 @@ export class SseSocket extends EventEmitter {
       : Buffer.isBuffer(data) ? data
         : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
           : Buffer.from(data);
-    this.#push('binary', buffer.toString('base64'));
+    this.#push(SseEvent.BINARY, buffer.toString('base64'));
   }
 
   /** Asks the client for a pong (it answers with a POST). */
   ping(data?: Buffer | string): void {
     if (this.readyState !== 1) return;
-    this.#push('ping', Buffer.from(data ?? '').toString('base64'));
+    this.#push(SseEvent.PING, Buffer.from(data ?? '').toString('base64'));
   }
 
   /** Closes the session: a `close` event on the stream, then the close handlers. */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (this.readyState >= 2) return;
-    this.#push('close', JSON.stringify({ code, reason }));
+    this.#push(SseEvent.CLOSE, JSON.stringify({ code, reason }));
     this.#finish(code, reason, true);
   }
 
@@ -307,7 +303,7 @@ export class SseSocket extends EventEmitter {
   closedByClient(code: number, reason: string): void {
     if (this.readyState >= 2) return;
     // Echo the close, as a WebSocket peer would, so that a still-open stream ends cleanly.
-    this.#push('close', JSON.stringify({ code, reason }));
+    this.#push(SseEvent.CLOSE, JSON.stringify({ code, reason }));
     this.#finish(code, reason, true);
   }
 
@@ -350,16 +346,16 @@ export class SseSocket extends EventEmitter {
       if (this.readyState !== 1) break;
       if (!Array.isArray(frame)) return [400, 'Malformed frame'];
       const [kind, payload, reason] = frame as [unknown, unknown, unknown];
-      if (kind === 't' && typeof payload === 'string') {
+      if (kind === PostFrame.TEXT && typeof payload === 'string') {
         if (Buffer.byteLength(payload) > maxPayload) return this.#tooBig();
         this.emit('message', Buffer.from(payload), false);
-      } else if (kind === 'b' && typeof payload === 'string') {
+      } else if (kind === PostFrame.BINARY && typeof payload === 'string') {
         const data = Buffer.from(payload, 'base64');
         if (data.length > maxPayload) return this.#tooBig();
         this.emit('message', data, true);
-      } else if (kind === 'pong' && typeof payload === 'string') {
+      } else if (kind === PostFrame.PONG && typeof payload === 'string') {
         this.emit('pong', Buffer.from(payload, 'base64'));
-      } else if (kind === 'close') {
+      } else if (kind === PostFrame.CLOSE) {
         const code = typeof payload === 'number' ? payload : CloseCode.NO_STATUS;
         this.closedByClient(isSendableCloseCode(code) ? code : CloseCode.PROTOCOL_ERROR, typeof reason === 'string' ? reason : '');
       } else {

@@ -1,0 +1,299 @@
+/**
+ * The fallback's HTTP side (docs/fallback-protocol.md): the SSE streams that open and resume
+ * sessions, and the POSTs that carry the client's frames, routed to the session that owns
+ * them, on this node or, through the hub, on another. Admission, opening connections and error
+ * reports stay the endpoint's: they reach it through {@link FallbackHost}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
+import { ErrorCode, HandshakeRejection, withCode } from '../errors.js';
+import { Inbox } from '../hub.js';
+import type { Hub } from '../hub.js';
+import type { Hooks, ResolvedOptions } from '../options.js';
+import { RequestInfo, UpgradeRequest, keptHeaders } from '../request.js';
+import { parseProtocols } from '../subprotocol.js';
+import type { Transport } from '../transport.js';
+import type { Admission, Admitted } from '../admission.js';
+import type { RequestExtras } from '../endpoint.js';
+import { whenReading } from '../connection.js';
+import type { FallbackParams, Owner, ResolvedFallbackOptions } from './session.js';
+import { SESSION_HEADER, SseSocket, credentialsOf, ownerOf, readBody, sameOwner } from './session.js';
+import { sseResume } from '../recovery/index.js';
+
+/** What the fallback needs of its endpoint. */
+export interface FallbackHost<Context> {
+  readonly options: ResolvedOptions;
+  readonly hub: Hub;
+  readonly upgradeHook: Hooks<Context>['upgrade'];
+  /** The checks of a new connection: shutdown, origin, subprotocol, caps, the `upgrade` hook. */
+  admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: Server | undefined): Admission<Context> | Promise<Admission<Context>>;
+  /** Gives back a place under the connection caps. */
+  release(place: string | undefined): void;
+  /** Tells the `rejected` hook and the diagnostics channel about a refusal. */
+  rejected(req: IncomingMessage, rejection: HandshakeRejection, url: string, address?: string): void;
+  /** Opens the connection of a new session. */
+  open(transport: Transport, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void;
+  /** Reports an error of the app's (an `upgrade` hook or `fallback.owner` that threw). */
+  report(error: unknown): void;
+  /** Warns once that POSTs can't reach an endpoint mounted on a GET route. */
+  warnPostUnreachable(url: string): void;
+}
+
+/** An HTTP answer that is not a handshake's: a status, a line of text and headers. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly message: string;
+  readonly headers: Readonly<Record<string, string | number | readonly string[]>>;
+}
+
+/** Builds an {@link HttpAnswer}. */
+export function answer(status: number, message: string, headers: HttpAnswer['headers'] = {}): HttpAnswer {
+  return { status, message, headers };
+}
+
+/** Answers an ordinary HTTP request (the fallback's) with a status and a line of text. */
+export function respond(res: ServerResponse, reply: HttpAnswer): number {
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return reply.status;
+  }
+  const body = `${reply.message}\n`;
+  res.writeHead(reply.status, {
+    ...reply.headers,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+  return reply.status;
+}
+
+function respondEmpty(res: ServerResponse, status: number): number {
+  res.writeHead(status);
+  res.end();
+  return status;
+}
+
+/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
+interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
+
+function notTheOwner(): HttpAnswer {
+  return answer(403, 'This session belongs to another client');
+}
+
+/** The hub topic on which other nodes forward POSTs for a session. */
+function sessionTopic(id: string): string {
+  return `__sy:session:${id}`;
+}
+
+/** An endpoint's fallback sessions and the HTTP requests that drive them. */
+export class FallbackRoutes<Context> {
+  readonly #host: FallbackHost<Context>;
+  readonly #sessions = new Map<string, SseSocket>();
+  readonly #inboxes = new Map<SseSocket, Inbox>();
+
+  constructor(host: FallbackHost<Context>) {
+    this.#host = host;
+  }
+
+  /** The SSE + POST transport (docs/fallback-protocol.md). */
+  async handle(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: Server | undefined): Promise<number> {
+    const settings = this.#host.options.fallback;
+    if (!settings) return respond(res, answer(404, 'This endpoint has no SSE fallback'));
+    // The client's fetch-based requests carry the id in a header; EventSource can only put it
+    // in the URL.
+    const header = req.headers[SESSION_HEADER];
+    const id = typeof header === 'string' && header !== '' ? header : fallback.session;
+    if (fallback.mode === 'post') {
+      if (req.method !== 'POST') return respond(res, answer(405, 'Fallback frames must be POSTed', { Allow: 'POST' }));
+      return this.#post(req, res, id, fallback, extras, settings);
+    }
+    if (req.method !== 'GET') return respond(res, answer(405, 'SSE streams must use GET', { Allow: 'GET' }));
+    const lastEventId = Number(req.headers['last-event-id']);
+    const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
+    if (id !== undefined) {
+      const client = await this.#identify(req, fallback.url, extras, settings);
+      if (client instanceof HandshakeRejection) return respond(res, client);
+      const session = this.#sessions.get(id);
+      if (!session) return respond(res, answer(404, 'Unknown or expired session'));
+      // Checked before anything touches the session, so that another client's resume neither
+      // replays the owner's events nor ends the owner's stream.
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      if (res.destroyed) return 0;
+      if (!session.canReplayFrom(resume)) {
+        // Events the client missed are gone from the replay buffer: resuming would leave a
+        // silent hole, so the session ends and the client starts a new one.
+        session.terminate();
+        return respond(res, answer(404, 'Session can no longer be resumed: events were lost'));
+      }
+      session.attach(res, resume, false);
+      return 200;
+    }
+    let offered: string[] = [];
+    if (fallback.protocols) {
+      try {
+        offered = parseProtocols(fallback.protocols);
+      } catch (error) {
+        return respond(res, new HandshakeRejection(400, `Invalid __sy_protocols: ${(error as Error).message}`));
+      }
+    }
+    const admitted = await this.#host.admit(req, fallback.url, offered, extras, server);
+    if (admitted instanceof HandshakeRejection) {
+      this.#host.rejected(req, admitted, fallback.url, extras.remoteAddress);
+      return respond(res, admitted);
+    }
+    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
+    if (owner instanceof HandshakeRejection) {
+      this.#host.release(admitted.place);
+      return respond(res, owner);
+    }
+    if (res.destroyed) {
+      this.#host.release(admitted.place);
+      return 0;
+    }
+    if (extras.postReachable === false) this.#host.warnPostUnreachable(fallback.url);
+    // A new SSE session may resume a durable session (recovery/), on any node.
+    const durableResume = sseResume(this.#host, req);
+    if (typeof durableResume === 'string') {
+      this.#host.release(admitted.place);
+      return respond(res, answer(400, durableResume));
+    }
+    const session = new SseSocket(this, admitted.protocol ?? '', settings, owner);
+    this.#sessions.set(session.id, session);
+    if (this.#host.hub.distributed) {
+      // POSTs that land on another node come through the hub. The client may POST to another
+      // node as soon as it reads `open`, so `open` waits until this node is subscribed; if the
+      // backend is down, the session still works for POSTs that reach this node.
+      const inbox = new Inbox((payload) => this.#deliverForwarded(session, payload));
+      this.#inboxes.set(session, inbox);
+      const topic = sessionTopic(session.id);
+      this.#host.hub.add(inbox, topic);
+      await this.#host.hub.whenSubscribed(topic).catch(() => {});
+      if (res.destroyed) {
+        session.terminate();
+        return 0;
+      }
+    }
+    // The durable session is restored before `open`, so that `ws.recovered` is known there.
+    const resumed = durableResume ? await durableResume(session, fallback.url).catch(() => undefined) : undefined;
+    if (durableResume && res.destroyed) {
+      session.terminate();
+      return 0;
+    }
+    session.attach(res, undefined, true);
+    this.#host.open(session, new RequestInfo(fallback.url, keptHeaders(req.headers, this.#host.options.keepHeaders, this.#host.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
+    resumed?.();
+    return 200;
+  }
+
+  /**
+   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
+   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
+   * is computed the way the session's was.
+   */
+  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    const hook = this.#host.upgradeHook;
+    const { origins } = this.#host.options;
+    const origin = req.headers.origin;
+    if (hook || (origins !== undefined && origin !== undefined)) {
+      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
+      if (origins !== undefined && origin !== undefined &&
+          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
+      }
+      if (hook) {
+        try {
+          const result = await hook(upgradeRequest);
+          if (result instanceof HandshakeRejection) return result;
+        } catch (error) {
+          if (error instanceof HandshakeRejection) return error;
+          this.#host.report(error);
+          return new HandshakeRejection(500, 'Internal Server Error');
+        }
+      }
+    }
+    return this.#ownerOf(req, url, extras, settings);
+  }
+
+  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
+  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
+    try {
+      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
+      if (typeof name !== 'string') throw withCode(new TypeError(`fallback.owner() must return a string, got ${typeof name}`), ErrorCode.INVALID_OWNER);
+      return ownerOf(name);
+    } catch (error) {
+      if (error instanceof HandshakeRejection) return error;
+      this.#host.report(error);
+      return new HandshakeRejection(500, 'Internal Server Error');
+    }
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
+    const { maxPayload } = this.#host.options;
+    // Who is asking comes first: without credentials, nothing else is looked at.
+    const client = await this.#identify(req, fallback.url, extras, settings);
+    if (client instanceof HandshakeRejection) return respond(res, client);
+    const body = await readBody(req, maxPayload * 2 + 64 * 1024);
+    if (body === undefined) return respond(res, answer(413, 'Body larger than maxPayload allows'));
+    let message: PostBody;
+    try {
+      message = JSON.parse(body) as PostBody;
+    } catch {
+      return respond(res, answer(400, 'Malformed body: expected JSON { seq, frames }'));
+    }
+    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
+        (message.ack !== undefined && !Number.isInteger(message.ack))) {
+      return respond(res, answer(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
+    }
+    const session = this.#sessions.get(id);
+    if (session) {
+      if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
+      const [status, text] = this.#deliverPost(session, message);
+      // A `for await` loop that fell behind holds the answer: the client POSTs no more until then.
+      const reading = whenReading(session);
+      if (reading) await reading;
+      return status === 204 ? respondEmpty(res, 204) : respond(res, answer(status, text));
+    }
+    if (this.#host.hub.distributed) {
+      // The node that holds the session checks the owner: the digest travels with the body.
+      try {
+        await this.#host.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+      } catch {
+        // The hub reports its outage once; the client retries this POST with the same body.
+        return respond(res, answer(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));
+      }
+      return respondEmpty(res, 202);
+    }
+    return respond(res, answer(404, 'Unknown or expired session'));
+  }
+
+  #deliverPost(session: SseSocket, message: PostBody): [number, string] {
+    if (message.ack !== undefined) session.acknowledge(message.ack as number);
+    return session.receive(message.seq as number, message.frames as unknown[], this.#host.options.maxPayload);
+  }
+
+  #deliverForwarded(session: SseSocket, payload: string | Buffer): void {
+    try {
+      const text = payload.toString();
+      const newline = text.indexOf('\n');
+      // Another client's POST, forwarded by a node that could not tell: dropped, and the
+      // owner's session goes on untouched.
+      if (newline === -1 || !sameOwner(session.owner, Buffer.from(text.slice(0, newline), 'base64'))) return;
+      const message = JSON.parse(text.slice(newline + 1)) as PostBody;
+      this.#deliverPost(session, message);
+    } catch (error) {
+      this.#host.report(error);
+    }
+  }
+
+  /** A session ended (SessionHost). */
+  forget(session: SseSocket): void {
+    this.#sessions.delete(session.id);
+    const inbox = this.#inboxes.get(session);
+    if (inbox) {
+      this.#inboxes.delete(session);
+      this.#host.hub.remove(inbox, sessionTopic(session.id));
+    }
+  }
+
+}

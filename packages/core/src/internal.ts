@@ -1,0 +1,19 @@
+/**
+ * `@switchyard/core/internal`: what switchyard's own packages build on. No semver promise: it
+ * changes with core, and adapters, `@switchyard/redis` and `@switchyard/otel` pin core's exact
+ * version. Apps import `@switchyard/core` (or an adapter) instead.
+ *
+ * Values: Endpoint (the class behind createEndpoint), takeSocket, Inbox, SseSocket,
+ * LIVENESS_FRAME, checkHandshake, rejectHandshake, internalRoute, and what a durable hub needs
+ * (compareIds, durableStoreOf, senderIdOf).
+ */
+export { Endpoint } from './endpoint.js';
+export { takeSocket } from './hijack.js';
+export type { TakenSocket } from './hijack.js';
+export { Inbox } from './hub.js';
+export { SseSocket } from './fallback/session.js';
+export { LIVENESS_FRAME } from './protocol.js';
+export { checkHandshake, rejectHandshake } from './handshake.js';
+export { internalRoute } from './internals.js';
+export type { InternalRoute } from './internals.js';
+export { compareIds, durableStoreOf, senderIdOf } from './recovery/index.js';

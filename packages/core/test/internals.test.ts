@@ -1,0 +1,78 @@
+// The load-time detection of Node's private APIs (src/internals.ts): what it reports on this
+// runtime, what SWITCHYARD_INTERNALS=0 turns off, the public fallbacks it then uses, and the
+// one warning when a detection fails. Each case loads the module afresh.
+import { EventEmitter } from 'node:events';
+import { Server } from 'node:http';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+async function loadInternals(): Promise<typeof import('../src/internals.js')> {
+  vi.resetModules();
+  return import('../src/internals.js');
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+});
+
+describe('internals: load-time detection', () => {
+  it('finds every private API on this Node and uses the internal route', async () => {
+    const { internalRoute } = await loadInternals();
+    expect(internalRoute).toEqual({ enabled: true, disabledBy: undefined, parser: true, listenerStore: true, responseSocket: true, missing: [] });
+    expect(Object.isFrozen(internalRoute)).toBe(true);
+  });
+
+  it('SWITCHYARD_INTERNALS=0 turns the route and the listener store off, and warns about nothing', async () => {
+    vi.stubEnv('SWITCHYARD_INTERNALS', '0');
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const internals = await loadInternals();
+    expect(internals.internalRoute).toEqual({ enabled: false, disabledBy: 'env', parser: false, listenerStore: false, responseSocket: true, missing: [] });
+    internals.warnIfDegraded();
+    expect(warn).not.toHaveBeenCalled();
+    expect(internals.onRequestStart(() => {})).toBe(false);
+  });
+
+  it('a failed detection falls back to the public route and says so once, as SWITCHYARD_PUBLIC_ROUTE', async () => {
+    // A Node whose HTTP server sets no parser up on a connection, as a future release might.
+    const emit = Server.prototype.emit;
+    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, event: string | symbol, ...args: unknown[]) {
+      return event === 'connection' ? false : Reflect.apply(emit, this, [event, ...args]) as boolean;
+    });
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const internals = await loadInternals();
+    vi.mocked(Server.prototype.emit).mockRestore();
+    expect(internals.internalRoute).toMatchObject({ enabled: false, disabledBy: 'detection', parser: false, listenerStore: true, missing: ['http parser kOnExecute'] });
+    internals.warnIfDegraded();
+    internals.warnIfDegraded();
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![0]).toMatch(/http parser kOnExecute.*routeUpgrades\(server\)/s);
+    expect(warn.mock.calls[0]![1]).toEqual({ code: 'SWITCHYARD_PUBLIC_ROUTE' });
+    expect(internals.onRequestStart(() => {})).toBe(false);
+  });
+
+  it('reads listeners the same way through the store and through rawListeners()', async () => {
+    const emitter = new EventEmitter();
+    const a = (): void => {};
+    const b = (): void => {};
+    const fromStore = await loadInternals();
+    vi.stubEnv('SWITCHYARD_INTERNALS', '0');
+    const fromPublic = await loadInternals();
+    for (const internals of [fromStore, fromPublic]) {
+      expect(internals.storedListeners(emitter, 'x')).toBeUndefined();
+      expect(internals.hasNoListeners(emitter)).toBe(true);
+    }
+    emitter.on('x', a);
+    for (const internals of [fromStore, fromPublic]) {
+      expect(internals.storedListeners(emitter, 'x')).toBe(a);
+      expect(internals.hasNoListeners(emitter)).toBe(false);
+    }
+    emitter.once('x', b);
+    const stored = fromStore.storedListeners(emitter, 'x') as Function[];
+    const raw = fromPublic.storedListeners(emitter, 'x') as Function[];
+    // A once() wrapper stays a wrapper either way: removeListener() takes it as stored.
+    expect(raw).toEqual(stored);
+    expect(raw[1]).not.toBe(b);
+    emitter.removeListener('x', raw[1] as () => void);
+    expect(emitter.listenerCount('x')).toBe(1);
+  });
+});

@@ -1,0 +1,5 @@
+import './disable-internals.js';
+import { expressHarness } from '../adapters.js';
+import { runPublicRoute } from './suite.js';
+
+runPublicRoute(expressHarness);

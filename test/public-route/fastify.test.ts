@@ -1,0 +1,5 @@
+import './disable-internals.js';
+import { fastifyHarness } from '../adapters.js';
+import { runPublicRoute } from './suite.js';
+
+runPublicRoute(fastifyHarness);

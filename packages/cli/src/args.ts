@@ -10,7 +10,7 @@ import { parseProtocols } from '@switchyard/core';
 /** A mistake on the command line: printed with a pointer to `--help`, exit status 2. */
 export class UsageError extends Error {
   /** Stable machine-readable code. */
-  readonly code = 'ERR_SWITCHYARD_USAGE';
+  readonly code = 'SWITCHYARD_ERR_USAGE';
 
   constructor(message: string) {
     super(message);

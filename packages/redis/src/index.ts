@@ -96,7 +96,7 @@ type Client = ReturnType<typeof createClient>;
 /** The error a Redis hub emits once as an outage starts; the first failure is its `cause`. */
 export class RedisUnreachableError extends Error {
   /** Stable machine-readable code. */
-  readonly code = 'ERR_SWITCHYARD_REDIS_UNREACHABLE';
+  readonly code = 'SWITCHYARD_ERR_REDIS_UNREACHABLE';
 
   constructor(cause: Error) {
     super(`Redis is unreachable (${cause.message}): publishes reject until it is back; "recovered" follows`, { cause });

@@ -205,7 +205,7 @@ describe('redis hub outages', () => {
       expect(a.errors).toHaveLength(outage);
       const error = a.errors.at(-1) as RedisUnreachableError;
       expect(error).toBeInstanceOf(RedisUnreachableError);
-      expect(error.code).toBe('ERR_SWITCHYARD_REDIS_UNREACHABLE');
+      expect(error.code).toBe('SWITCHYARD_ERR_REDIS_UNREACHABLE');
       expect(error.cause).toBeInstanceOf(Error);
       expect(a.recoveries).toHaveLength(outage - 1);
       await redis.restart();

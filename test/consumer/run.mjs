@@ -10,7 +10,7 @@
 // counts for scripts/test.mjs. The apps live in a temporary directory (kept with --keep); npm's
 // cache is shared between runs under node_modules/.cache, so a second run installs offline.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +120,7 @@ await check('no Node runtime among the workspace root\'s dependencies (scripts r
 //    of its last alternative; each with the matching @types. Every TypeScript resolution mode
 //    compiles against the newest; the oldest compiles with nodenext against Express 4's types.
 const peers = {};
-for (const [name, tarball] of Object.entries(tarballs)) Object.assign(peers, readTarball(tarball).manifest.peerDependencies);
+for (const [_name, tarball] of Object.entries(tarballs)) Object.assign(peers, readTarball(tarball).manifest.peerDependencies);
 const lowest = (range) => semver.minVersion(range.split('||')[0].trim()).version;
 const newest = (range) => range.split('||').at(-1).trim();
 const apps = {
@@ -236,7 +236,7 @@ for (const name of runtimeNames) {
     runtimes[name] = runtimeBinary(name);
   });
 }
-for (const [runtime, node] of Object.entries(runtimes)) {
+for (const [_runtime, node] of Object.entries(runtimes)) {
   const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
   for (const [label, dir] of Object.entries(installed)) {
     for (const [variant, [file, config]] of Object.entries(variants)) {

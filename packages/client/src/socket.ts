@@ -91,6 +91,7 @@ const utf8Length = (text: string): number => encodeURIComponent(text).replace(/%
 const MAX_REASON_BYTES = 123;
 
 /** A WebSocket-like connection that falls back to SSE + POST and reconnects. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface of the same name types its event listeners
 export class SwitchyardSocket extends EventTarget {
   /** `readyState` while connecting, and while reconnecting. */
   static readonly CONNECTING = 0;

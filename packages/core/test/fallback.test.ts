@@ -41,7 +41,10 @@ function readEvents(response: Response): { events: SseEvent[]; next(timeout?: nu
             if (field === 'id') event.id = value;
             else if (field === 'event') event.event = value;
             else if (field === 'data') data.push(value);
-            else if (field === 'retry') event.event = 'retry', data.push(value);
+            else if (field === 'retry') {
+              event.event = 'retry';
+              data.push(value);
+            }
           }
           if (isComment) continue;
           event.data = data.join('\n');
@@ -211,7 +214,7 @@ describe('fallback: SSE + POST sessions', () => {
     const first = await openStream(base);
     for (const text of ['1', '2', '3', '4']) conn!.send(text);
     expect((await first.stream.next()).id).toBe('1');
-    aborts.splice(0).forEach((a) => a.abort());
+    for (const a of aborts.splice(0)) a.abort();
     const tooOld = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '1' } });
     expect(tooOld.status).toBe(404);
     expect(await tooOld.text()).toContain('events were lost');
@@ -247,7 +250,7 @@ describe('fallback: SSE + POST sessions', () => {
     const closes: CloseEvent[] = [];
     const base = await serve({ heartbeat: false, fallback: { sessionTimeout: 200 }, close(_ws, event) { closes.push(event); } });
     const { session } = await openStream(base);
-    aborts.splice(0).forEach((a) => a.abort());
+    for (const a of aborts.splice(0)) a.abort();
     await delay(120);
     expect((await post(base, session, 0, [['t', 'keep me']])).status).toBe(204);
     // The POST restarted the timeout: 240 ms after the stream ended, the session still lives.
@@ -352,7 +355,7 @@ describe('fallback: SSE + POST sessions', () => {
     for (let i = 0; i < 3; i++) await first.stream.next();
     // An ack-only POST: no frames, seq where the client is.
     expect((await postWithHeader(base, first.session, { seq: 0, frames: [], ack: 2 })).status).toBe(204);
-    aborts.splice(0).forEach((a) => a.abort());
+    for (const a of aborts.splice(0)) a.abort();
     const fromTwo = await resume(base, first.session, 2);
     expect(fromTwo.status).toBe(200);
     const stream = readEvents(fromTwo);
@@ -362,7 +365,7 @@ describe('fallback: SSE + POST sessions', () => {
     expect((await postWithHeader(base, first.session, { seq: 0, frames: [], ack: 99 })).status).toBe(204);
     conn!.send('d');
     expect(await stream.next()).toEqual({ id: '4', event: 'message', data: '"d"' });
-    aborts.splice(0).forEach((a) => a.abort());
+    for (const a of aborts.splice(0)) a.abort();
     const tooOld = await resume(base, first.session, 2);
     expect([tooOld.status, await tooOld.text()]).toEqual([404, 'Session can no longer be resumed: events were lost\n']);
   });
@@ -377,10 +380,10 @@ describe('fallback: SSE + POST sessions', () => {
         let conn: { send(d: string): boolean } | undefined;
         const base = await serve({ heartbeat: false, fallback: { replayBytes }, open(ws) { conn = ws; } });
         const first = await openStream(base);
-        sizes.forEach((size) => conn!.send('x'.repeat(size)));
+        for (const size of sizes) conn!.send('x'.repeat(size));
         const seen = seenSeed % (sizes.length + 1);
         for (let i = 0; i < seen; i++) await first.stream.next();
-        aborts.splice(0).forEach((a) => a.abort());
+        for (const a of aborts.splice(0)) a.abort();
         // What the server keeps: the longest run of newest events whose bytes fit the budget.
         let kept = 0;
         let total = 0;
@@ -400,7 +403,7 @@ describe('fallback: SSE + POST sessions', () => {
         for (let id = seen + 1; id <= sizes.length; id++) {
           expect(await stream.next()).toEqual({ id: String(id), event: 'message', data: JSON.stringify('x'.repeat(sizes[id - 1]!)) });
         }
-        aborts.splice(0).forEach((a) => a.abort());
+        for (const a of aborts.splice(0)) a.abort();
       },
     ), { numRuns: 30 });
   }, 30_000);

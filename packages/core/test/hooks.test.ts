@@ -126,6 +126,7 @@ describe('hooks: who hears a message', () => {
 
 describe('isThenable', () => {
   it.each([
+    // biome-ignore lint/suspicious/noThenProperty: thenables are what this tests
     [Promise.resolve(1), true], [{ then() {} }, true], [{ then: 1 }, false], [null, false], [undefined, false], [() => {}, false], ['then', false],
   ])('%o is %s', (value, expected) => {
     expect(isThenable(value)).toBe(expected);

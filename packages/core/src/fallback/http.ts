@@ -6,19 +6,28 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:http';
-import { ErrorCode, HandshakeRejection, withCode } from '../errors.js';
+import { HandshakeRejection } from '../errors.js';
 import { Inbox } from '../hub.js';
 import type { Hub } from '../hub.js';
 import type { Hooks, ResolvedOptions } from '../options.js';
-import { RequestInfo, UpgradeRequest, keptHeaders } from '../request.js';
+import { RequestInfo, keptHeaders } from '../request.js';
 import { parseProtocols } from '../subprotocol.js';
 import type { Transport } from '../transport.js';
 import type { Admission, Admitted } from '../admission.js';
 import type { RequestExtras } from '../endpoint.js';
 import { whenReading } from '../connection.js';
-import type { FallbackParams, Owner, ResolvedFallbackOptions } from './session.js';
-import { SESSION_HEADER, SseSocket, credentialsOf, ownerOf, readBody, sameOwner } from './session.js';
+import { SseSocket } from './session.js';
+import type { ResolvedFallbackOptions } from './settings.js';
+import { SESSION_HEADER } from './params.js';
+import type { FallbackParams } from './params.js';
+import { answer, respond, respondEmpty } from './answer.js';
+import { identify, notTheOwner, requestOwner, sameOwner } from './owner.js';
+import { parsePostBody, readBody } from './post.js';
+import type { PostBody } from './post.js';
 import { sseResume } from '../recovery/index.js';
+
+export type { HttpAnswer } from './answer.js';
+export { answer, respond } from './answer.js';
 
 /** What the fallback needs of its endpoint. */
 export interface FallbackHost<Context> {
@@ -37,47 +46,6 @@ export interface FallbackHost<Context> {
   report(error: unknown): void;
   /** Warns once that POSTs can't reach an endpoint mounted on a GET route. */
   warnPostUnreachable(url: string): void;
-}
-
-/** An HTTP answer that is not a handshake's: a status, a line of text and headers. */
-export interface HttpAnswer {
-  readonly status: number;
-  readonly message: string;
-  readonly headers: Readonly<Record<string, string | number | readonly string[]>>;
-}
-
-/** Builds an {@link HttpAnswer}. */
-export function answer(status: number, message: string, headers: HttpAnswer['headers'] = {}): HttpAnswer {
-  return { status, message, headers };
-}
-
-/** Answers an ordinary HTTP request (the fallback's) with a status and a line of text. */
-export function respond(res: ServerResponse, reply: HttpAnswer): number {
-  if (res.headersSent || res.destroyed) {
-    res.destroy();
-    return reply.status;
-  }
-  const body = `${reply.message}\n`;
-  res.writeHead(reply.status, {
-    ...reply.headers,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-  });
-  res.end(body);
-  return reply.status;
-}
-
-function respondEmpty(res: ServerResponse, status: number): number {
-  res.writeHead(status);
-  res.end();
-  return status;
-}
-
-/** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
-interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
-
-function notTheOwner(): HttpAnswer {
-  return answer(403, 'This session belongs to another client');
 }
 
 /** The hub topic on which other nodes forward POSTs for a session. */
@@ -111,7 +79,7 @@ export class FallbackRoutes<Context> {
     const lastEventId = Number(req.headers['last-event-id']);
     const resume = Number.isInteger(lastEventId) ? lastEventId : undefined;
     if (id !== undefined) {
-      const client = await this.#identify(req, fallback.url, extras, settings);
+      const client = await identify(this.#host, req, fallback.url, extras, settings);
       if (client instanceof HandshakeRejection) return respond(res, client);
       const session = this.#sessions.get(id);
       if (!session) return respond(res, answer(404, 'Unknown or expired session'));
@@ -141,7 +109,7 @@ export class FallbackRoutes<Context> {
       this.#host.rejected(req, admitted, fallback.url, extras.remoteAddress);
       return respond(res, admitted);
     }
-    const owner = await this.#ownerOf(req, fallback.url, extras, settings);
+    const owner = await requestOwner(this.#host, req, fallback.url, extras, settings);
     if (owner instanceof HandshakeRejection) {
       this.#host.release(admitted.place);
       return respond(res, owner);
@@ -185,70 +153,19 @@ export class FallbackRoutes<Context> {
     return 200;
   }
 
-  /**
-   * Who sends a POST or a resume, as the endpoint's auth sees it: the origin check and the
-   * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
-   * is computed the way the session's was.
-   */
-  async #identify(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    const hook = this.#host.upgradeHook;
-    const { origins } = this.#host.options;
-    const origin = req.headers.origin;
-    if (hook || (origins !== undefined && origin !== undefined)) {
-      const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
-      if (origins !== undefined && origin !== undefined &&
-          !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
-        return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
-      }
-      if (hook) {
-        try {
-          const result = await hook(upgradeRequest);
-          if (result instanceof HandshakeRejection) return result;
-        } catch (error) {
-          if (error instanceof HandshakeRejection) return error;
-          this.#host.report(error);
-          return new HandshakeRejection(500, 'Internal Server Error');
-        }
-      }
-    }
-    return this.#ownerOf(req, url, extras, settings);
-  }
-
-  /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
-  async #ownerOf(req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
-    if (!settings.owner) return credentialsOf(req.headers.authorization, url);
-    try {
-      const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
-      if (typeof name !== 'string') throw withCode(new TypeError(`fallback.owner() must return a string, got ${typeof name}`), ErrorCode.INVALID_OWNER);
-      return ownerOf(name);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#host.report(error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-  }
-
   async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
     const { maxPayload } = this.#host.options;
     // Who is asking comes first: without credentials, nothing else is looked at.
-    const client = await this.#identify(req, fallback.url, extras, settings);
+    const client = await identify(this.#host, req, fallback.url, extras, settings);
     if (client instanceof HandshakeRejection) return respond(res, client);
     const body = await readBody(req, maxPayload * 2 + 64 * 1024);
     if (body === undefined) return respond(res, answer(413, 'Body larger than maxPayload allows'));
-    let message: PostBody;
-    try {
-      message = JSON.parse(body) as PostBody;
-    } catch {
-      return respond(res, answer(400, 'Malformed body: expected JSON { seq, frames }'));
-    }
-    if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
-        (message.ack !== undefined && !Number.isInteger(message.ack))) {
-      return respond(res, answer(400, `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`));
-    }
-    const session = this.#sessions.get(id);
+    const post = parsePostBody(body, id);
+    if (typeof post === 'string') return respond(res, answer(400, post));
+    const session = this.#sessions.get(post.id);
     if (session) {
       if (!sameOwner(session.owner, client)) return respond(res, notTheOwner());
-      const [status, text] = this.#deliverPost(session, message);
+      const [status, text] = this.#deliverPost(session, post.message);
       // A `for await` loop that fell behind holds the answer: the client POSTs no more until then.
       const reading = whenReading(session);
       if (reading) await reading;
@@ -257,7 +174,7 @@ export class FallbackRoutes<Context> {
     if (this.#host.hub.distributed) {
       // The node that holds the session checks the owner: the digest travels with the body.
       try {
-        await this.#host.hub.publish(sessionTopic(id), `${client.toString('base64')}\n${body}`);
+        await this.#host.hub.publish(sessionTopic(post.id), `${client.toString('base64')}\n${body}`);
       } catch {
         // The hub reports its outage once; the client retries this POST with the same body.
         return respond(res, answer(503, 'Cannot reach the node that holds this session', { 'Retry-After': '1' }));

@@ -1,37 +1,21 @@
 /**
- * Hook dispatch and the error policy, in one place: what runs for each event of a connection
- * (its hook, then faye-style listeners, or a running `for await` loop), and what a failure
- * means. A handler that throws or rejects closes only its own connection, with 1011, and is
- * reported to the `error` hook (or logged); a close or error listener's failure is only
- * reported; a broken peer is reported to listeners and the hook but never logged.
+ * Hook dispatch: what runs for each event of a connection (its hook, then faye-style
+ * listeners, or a running `for await` loop), after the rate limit and the schema. A handler
+ * that throws or rejects closes only its own connection, with 1011; a close or error
+ * listener's failure is only reported. Where a failure is reported to (the `error` hook, the
+ * log, the diagnostics channel) is the error policy, in hooks-errors.ts.
  */
 import type { CloseEvent } from './connection.js';
 import type { Connection } from './connection.js';
 import { kByteBucket, kMessageBucket, kOnClosed, kPending, kQueue } from './connection.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
-import type { ErrorMessage } from './diagnostics.js';
+import { isThenable, reportError, reportPeerError } from './hooks-errors.js';
 import type { Hooks, ResolvedOptions } from './options.js';
 import { CloseCode } from './protocol.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validateMessage } from './schema.js';
 
-/** True for a promise or anything else with a `then`. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
-/** Publishes an error on the diagnostics channel, while it has subscribers. */
-export function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {
-  if (!channels.error.hasSubscribers) return;
-  const message: ErrorMessage = { connection, error };
-  channels.error.publish(message);
-}
-
-/** The last resort for an error no hook took. */
-export function logError(connection: Connection<any, any, any> | undefined, error: unknown): void {
-  const where = connection ? ` on ${connection.request.path}` : '';
-  console.error(`[switchyard] handler error${where}:`, error);
-}
+export { isThenable, logError, publishError } from './hooks-errors.js';
 
 /** Runs one endpoint's hooks for its connections. */
 export class HookDispatch<Context> {
@@ -106,20 +90,7 @@ export class HookDispatch<Context> {
   }
 
   report(connection: Connection<Context> | undefined, error: unknown): void {
-    const err = error instanceof Error ? error : new Error(String(error));
-    publishError(connection, err);
-    const hook = this.#hooks.error;
-    try {
-      if (hook) {
-        const result = hook(connection, err);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-        return;
-      }
-    } catch (hookError) {
-      logError(connection, hookError);
-      return;
-    }
-    logError(connection, err);
+    reportError(this.#hooks, connection, error);
   }
 
   /** A message arrived: rate limit, schema, then a `for await` loop, or the hook and listeners. */
@@ -209,26 +180,7 @@ export class HookDispatch<Context> {
 
   /** The peer broke the protocol: listeners and the `error` hook hear of it, nothing is logged. */
   error(connection: Connection<Context>, error: Error): void {
-    publishError(connection, error);
-    // The peer broke the protocol; ws already closes with 1002/1007/1009. Not logged by
-    // default: a misbehaving client must not be able to flood the server's logs.
-    if (connection.listenerCount('error') > 0) {
-      try {
-        connection.emit('error', error);
-      } catch (listenerError) {
-        // Thrown into ws's receiver, it would be an uncaught exception.
-        logError(connection, listenerError);
-      }
-    }
-    const hook = this.#hooks.error;
-    if (hook) {
-      try {
-        const result = hook(connection, error);
-        if (isThenable(result)) result.then(undefined, (hookError: unknown) => logError(connection, hookError));
-      } catch (hookError) {
-        logError(connection, hookError);
-      }
-    }
+    reportPeerError(this.#hooks, connection, error);
   }
 
   /** A listener added with `on()` returned a promise that rejected. */

@@ -38,7 +38,9 @@ const rows = [];
 for (let round = 0; round < 3; round++) {
   const base = time(baseline);
   const idle = time(echoGuards);
-  const listener = (message) => { sink += message.size; };
+  const listener = (message) => {
+    sink += message.size;
+  };
   diagnosticsChannel.subscribe(CHANNELS.messageIn, listener);
   diagnosticsChannel.subscribe(CHANNELS.messageOut, listener);
   const observed = time(echoGuards);
@@ -46,8 +48,11 @@ for (let round = 0; round < 3; round++) {
   diagnosticsChannel.unsubscribe(CHANNELS.messageOut, listener);
   rows.push([round + 1, base, idle, observed]);
 }
-console.log(`Diagnostics channel guards per echo (one message in, one out), ${N.toLocaleString('en')} iterations, Node ${process.version}\n`);
+console.log(
+  `Diagnostics channel guards per echo (one message in, one out), ${N.toLocaleString('en')} iterations, Node ${process.version}\n`,
+);
 console.log('| round | empty loop ns | no subscriber ns | one subscriber ns |');
 console.log('|---:|---:|---:|---:|');
-for (const [round, base, idle, observed] of rows) console.log(`| ${round} | ${base.toFixed(2)} | ${idle.toFixed(2)} | ${observed.toFixed(2)} |`);
+for (const [round, base, idle, observed] of rows)
+  console.log(`| ${round} | ${base.toFixed(2)} | ${idle.toFixed(2)} | ${observed.toFixed(2)} |`);
 if (sink === -1) console.log(sink);

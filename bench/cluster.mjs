@@ -44,13 +44,20 @@ if (process.argv[2] === 'node') {
     hub.on('error', () => {});
     await hub.ready();
     const app = express();
-    app.use('/feed', websocket({
-      hub,
-      heartbeat: false,
-      ...(durable ? { recovery: { maxDisconnectionDuration: 30_000 } } : {}),
-      open(ws) { if (ws.request.query.role === 'sub') ws.subscribe('feed'); },
-      message(ws, data) { void ws.publish('feed', data); },
-    }));
+    app.use(
+      '/feed',
+      websocket({
+        hub,
+        heartbeat: false,
+        ...(durable ? { recovery: { maxDisconnectionDuration: 30_000 } } : {}),
+        open(ws) {
+          if (ws.request.query.role === 'sub') ws.subscribe('feed');
+        },
+        message(ws, data) {
+          void ws.publish('feed', data);
+        },
+      }),
+    );
     server.on('request', app);
   } else {
     const { Server } = await import('socket.io');
@@ -80,11 +87,17 @@ if (process.argv[2] === 'node') {
 }
 
 async function spawnNode(system, url, prefix) {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, 'node', system, url, prefix], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, 'node', system, url, prefix], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`${system} node exited with ${code}`)));
     let out = '';
-    child.stdout.on('data', (chunk) => { out += chunk; const match = /port (\d+)/.exec(out); if (match) resolve(Number(match[1])); });
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /port (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
   });
   return { port, child };
 }
@@ -98,7 +111,11 @@ async function proxy(target) {
     const upstream = net.connect(target, '127.0.0.1');
     const link = [client, upstream];
     links.add(link);
-    const drop = () => { client.destroy(); upstream.destroy(); links.delete(link); };
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      links.delete(link);
+    };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
@@ -107,9 +124,23 @@ async function proxy(target) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: server.address().port,
-    cut() { blocked = true; for (const [a, b] of links) { a.destroy(); b.destroy(); } },
-    restore() { blocked = false; },
-    close() { for (const [a, b] of links) { a.destroy(); b.destroy(); } server.close(); },
+    cut() {
+      blocked = true;
+      for (const [a, b] of links) {
+        a.destroy();
+        b.destroy();
+      }
+    },
+    restore() {
+      blocked = false;
+    },
+    close() {
+      for (const [a, b] of links) {
+        a.destroy();
+        b.destroy();
+      }
+      server.close();
+    },
   };
 }
 
@@ -119,17 +150,31 @@ async function client(system, port, role, recover = false) {
     const { default: WebSocket } = await import('ws');
     const { connect } = await import('@switchyard/client');
     const socket = connect(`ws://127.0.0.1:${port}/feed?role=${role}`, {
-      WebSocket, transports: ['websocket'], recover, reconnect: { initialDelay: 50, maxDelay: 200, jitter: 0 },
+      WebSocket,
+      transports: ['websocket'],
+      recover,
+      reconnect: { initialDelay: 50, maxDelay: 200, jitter: 0 },
     });
     const handlers = [];
-    socket.addEventListener('message', (event) => { for (const h of handlers) h(event.data); });
+    socket.addEventListener('message', (event) => {
+      for (const h of handlers) h(event.data);
+    });
     await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
     if (recover) while (!socket.resumable) await sleep(5);
-    return { send: (text) => socket.send(text), onMessage: (h) => handlers.push(h), onUnrecoverable: (h) => socket.addEventListener('unrecoverable', h), close: () => socket.close() };
+    return {
+      send: (text) => socket.send(text),
+      onMessage: (h) => handlers.push(h),
+      onUnrecoverable: (h) => socket.addEventListener('unrecoverable', h),
+      close: () => socket.close(),
+    };
   }
   const { io } = await import('socket.io-client');
   const socket = io(`http://127.0.0.1:${port}`, {
-    transports: ['websocket'], query: { role }, reconnectionDelay: 50, reconnectionDelayMax: 200, randomizationFactor: 0,
+    transports: ['websocket'],
+    query: { role },
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    randomizationFactor: 0,
   });
   await new Promise((resolve) => socket.once('connect', resolve));
   // Joined on the server in its connection handler; give the room a moment to reach the adapter.
@@ -157,7 +202,10 @@ async function deliveryRun(system, url, prefix) {
     for (const sub of subs) {
       sub.onMessage((text) => {
         const value = String(text);
-        if (phase === 'burst') { received++; last = now(); } else latencies.push(now() - Number(value.slice(0, value.indexOf(' '))));
+        if (phase === 'burst') {
+          received++;
+          last = now();
+        } else latencies.push(now() - Number(value.slice(0, value.indexOf(' '))));
       });
     }
     const start = now();
@@ -167,7 +215,7 @@ async function deliveryRun(system, url, prefix) {
     }
     const deadline = Date.now() + 60_000;
     while (received < BURST * SUBS && Date.now() < deadline) await sleep(20);
-    const throughput = (received / SUBS) / ((last - start) / 1000);
+    const throughput = received / SUBS / ((last - start) / 1000);
     const complete = received === BURST * SUBS;
     await sleep(500);
     phase = 'paced';
@@ -179,7 +227,14 @@ async function deliveryRun(system, url, prefix) {
     while (latencies.length < PACED * SUBS && Date.now() < until) await sleep(20);
     latencies.sort((x, y) => x - y);
     for (const c of [publisher, ...subs]) c.close();
-    return { throughput, complete, received, p50: percentile(latencies, 50), p99: percentile(latencies, 99), latencies: latencies.length };
+    return {
+      throughput,
+      complete,
+      received,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      latencies: latencies.length,
+    };
   } finally {
     a.child.kill('SIGKILL');
     b.child.kill('SIGKILL');
@@ -194,13 +249,21 @@ async function recoveryRun(system, url, prefix) {
     const publisher = await client(system, a.port, 'pub');
     const clients = [];
     for (let i = 0; i < RECOVER; i += 50) {
-      clients.push(...await Promise.all(Array.from({ length: Math.min(50, RECOVER - i) }, () => client(system, front.port, 'sub', true))));
+      clients.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(50, RECOVER - i) }, () => client(system, front.port, 'sub', true)),
+        )),
+      );
     }
     const got = clients.map(() => -1);
     const ok = clients.map(() => true);
     let unrecoverable = 0;
     const reasons = {};
-    for (const c of clients) c.onUnrecoverable?.((event) => { unrecoverable++; for (const t of event.topics) reasons[t.reason] = (reasons[t.reason] ?? 0) + 1; });
+    for (const c of clients)
+      c.onUnrecoverable?.((event) => {
+        unrecoverable++;
+        for (const t of event.topics) reasons[t.reason] = (reasons[t.reason] ?? 0) + 1;
+      });
     for (const [k, c] of clients.entries()) {
       c.onMessage((text) => {
         const n = Number(String(text).split(' ')[1]);
@@ -211,7 +274,12 @@ async function recoveryRun(system, url, prefix) {
     await sleep(500);
     let sent = 0;
     let publishing = true;
-    const pacing = (async () => { while (publishing) { publisher.send(`0 ${sent++}`); await sleep(10); } })();
+    const pacing = (async () => {
+      while (publishing) {
+        publisher.send(`0 ${sent++}`);
+        await sleep(10);
+      }
+    })();
     await sleep(500);
     front.cut();
     await sleep(2000);
@@ -241,28 +309,60 @@ async function main() {
       probe.close(() => resolve(free));
     });
   });
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   for (let up = false; !up; await sleep(50)) {
-    up = await new Promise((resolve) => net.connect(port, '127.0.0.1').once('connect', function () { this.destroy(); resolve(true); }).once('error', () => resolve(false)));
+    up = await new Promise((resolve) =>
+      net
+        .connect(port, '127.0.0.1')
+        .once('connect', function () {
+          this.destroy();
+          resolve(true);
+        })
+        .once('error', () => resolve(false)),
+    );
     if (redis.exitCode !== null) throw new Error(`redis-server exited with ${redis.exitCode}`);
   }
   const url = `redis://127.0.0.1:${port}`;
   const lines = [];
-  const load = os.loadavg().map((n) => n.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
   try {
-    lines.push(`${SUBS} subscribers on node B, one publisher on node A, ${SIZE} B messages; burst of ${BURST}, then ${PACED} paced at ~1/ms. ${os.cpus().length} cores, load average ${load} at the start (shared, loaded machine: compare rows, not absolute numbers).`, '');
-    lines.push('| system | delivered msgs/s per subscriber | all delivered | p50 latency ms | p99 latency ms |', '|---|---:|---:|---:|---:|');
+    lines.push(
+      `${SUBS} subscribers on node B, one publisher on node A, ${SIZE} B messages; burst of ${BURST}, then ${PACED} paced at ~1/ms. ${os.cpus().length} cores, load average ${load} at the start (shared, loaded machine: compare rows, not absolute numbers).`,
+      '',
+    );
+    lines.push(
+      '| system | delivered msgs/s per subscriber | all delivered | p50 latency ms | p99 latency ms |',
+      '|---|---:|---:|---:|---:|',
+    );
     for (const system of ['switchyard-pubsub', 'switchyard-streams', 'socket.io-redis', 'socket.io-streams']) {
       const r = await deliveryRun(system, url, `bench:${system}:`);
-      lines.push(`| ${system} | ${Math.round(r.throughput).toLocaleString('en-US')} | ${r.complete ? 'yes' : `${r.received}/${BURST * SUBS}`} | ${r.p50?.toFixed(2)} | ${r.p99?.toFixed(2)} |`);
+      lines.push(
+        `| ${system} | ${Math.round(r.throughput).toLocaleString('en-US')} | ${r.complete ? 'yes' : `${r.received}/${BURST * SUBS}`} | ${r.p50?.toFixed(2)} | ${r.p99?.toFixed(2)} |`,
+      );
       console.error(lines.at(-1));
     }
     if (RECOVER > 0) {
-      lines.push('', `Recovery: ${RECOVER} clients on node B behind one TCP proxy, 100 msg/s published on node A; every connection dropped and refused for 2 s. Time from the network's return until every client has every message.`, '');
-      lines.push('| system | caught up | with no gap | told "unrecoverable" | time to catch up ms |', '|---|---:|---:|---:|---:|');
+      lines.push(
+        '',
+        `Recovery: ${RECOVER} clients on node B behind one TCP proxy, 100 msg/s published on node A; every connection dropped and refused for 2 s. Time from the network's return until every client has every message.`,
+        '',
+      );
+      lines.push(
+        '| system | caught up | with no gap | told "unrecoverable" | time to catch up ms |',
+        '|---|---:|---:|---:|---:|',
+      );
       for (const system of ['switchyard-streams', 'socket.io-streams']) {
         const r = await recoveryRun(system, url, `bench:rec:${system}:`);
-        lines.push(`| ${system === 'switchyard-streams' ? 'switchyard `recovery`' : 'socket.io connectionStateRecovery'} | ${r.caughtUp}/${RECOVER} | ${r.gapless}/${RECOVER} | ${system === 'switchyard-streams' ? r.unrecoverable : 'n/a'} | ${Math.round(r.time).toLocaleString('en-US')} |`);
+        lines.push(
+          `| ${system === 'switchyard-streams' ? 'switchyard `recovery`' : 'socket.io connectionStateRecovery'} | ${r.caughtUp}/${RECOVER} | ${r.gapless}/${RECOVER} | ${system === 'switchyard-streams' ? r.unrecoverable : 'n/a'} | ${Math.round(r.time).toLocaleString('en-US')} |`,
+        );
         console.error(lines.at(-1));
       }
     }
@@ -276,7 +376,10 @@ async function main() {
     const marker = '<!-- bench/cluster.mjs -->';
     const old = readFileSync(file, 'utf8');
     const head = old.includes(marker) ? old.slice(0, old.indexOf(marker)) : `${old.trimEnd()}\n\n`;
-    writeFileSync(file, `${head}${marker}\n## Across nodes on Redis: pub/sub, streams, socket.io (\`node bench/cluster.mjs\`)\n\nRun at ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.\n\n${table}\n`);
+    writeFileSync(
+      file,
+      `${head}${marker}\n## Across nodes on Redis: pub/sub, streams, socket.io (\`node bench/cluster.mjs\`)\n\nRun at ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.\n\n${table}\n`,
+    );
   }
   process.exit(0);
 }

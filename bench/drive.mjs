@@ -34,7 +34,9 @@ export const PAYLOAD_BYTES = 1024;
 export function start(file, execArgv = []) {
   const child = fork(file, [], { execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
   const calls = new Map();
   let nextId = 0;
   let exited = false;
@@ -58,7 +60,9 @@ export function start(file, execArgv = []) {
   ready.catch(() => {});
   return {
     ready,
-    get stderr() { return stderr; },
+    get stderr() {
+      return stderr;
+    },
     rpc(message, timeout = 60_000) {
       if (exited) return Promise.reject(new Error(`${file} is not running${stderr ? `:\n${stderr}` : ''}`));
       const id = nextId++;
@@ -68,8 +72,14 @@ export function start(file, execArgv = []) {
           reject(new Error(`${file}: no answer to ${message.cmd} within ${timeout} ms`));
         }, timeout);
         calls.set(id, {
-          resolve: (value) => { clearTimeout(timer); resolve(value); },
-          reject: (error) => { clearTimeout(timer); reject(error); },
+          resolve: (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
         });
         child.send({ ...message, id });
       });
@@ -100,7 +110,14 @@ export async function startLoad() {
 /** Reads server CPU and client counts at (nearly) the same instant. */
 export async function snapshot(server, load) {
   const [cpu, count] = await Promise.all([server.rpc({ cmd: 'cpu' }), load.rpc({ cmd: 'count' })]);
-  return { cpu: cpu.cpu, user: cpu.user, system: cpu.system, done: count.done, failed: count.failed, at: performance.now() };
+  return {
+    cpu: cpu.cpu,
+    user: cpu.user,
+    system: cpu.system,
+    done: count.done,
+    failed: count.failed,
+    at: performance.now(),
+  };
 }
 
 /**
@@ -139,8 +156,16 @@ export async function withLoad(run) {
 
 export async function echoRun(server, spec, settings, size) {
   return withLoad(async (load) => {
-    const opened = await load.rpc({ cmd: 'echo', port: server.port, path: '/echo', connections: settings.echoConnections, size, tcp: !!spec.tcp });
-    if (opened.opened < settings.echoConnections) throw new Error(`only ${opened.opened} of ${settings.echoConnections} connections opened`);
+    const opened = await load.rpc({
+      cmd: 'echo',
+      port: server.port,
+      path: '/echo',
+      connections: settings.echoConnections,
+      size,
+      tcp: !!spec.tcp,
+    });
+    if (opened.opened < settings.echoConnections)
+      throw new Error(`only ${opened.opened} of ${settings.echoConnections} connections opened`);
     return window(server, load, settings);
   });
 }
@@ -156,11 +181,16 @@ export async function handshakeRun(server, _spec, settings, mode) {
 export async function memoryRun(server, spec, settings) {
   // Open and drop a few connections first, so that code compiled lazily for the first
   // handshake is in both snapshots rather than counted against the connections.
-  await withLoad((load) => load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections: 200, tcp: !!spec.tcp }));
+  await withLoad((load) =>
+    load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections: 200, tcp: !!spec.tcp }),
+  );
   await sleep(300);
   const before = await server.rpc({ cmd: 'memory' });
   return withLoad(async (load) => {
-    const { opened } = await load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections: settings.idle, tcp: !!spec.tcp }, 120_000);
+    const { opened } = await load.rpc(
+      { cmd: 'open', port: server.port, path: '/echo', connections: settings.idle, tcp: !!spec.tcp },
+      120_000,
+    );
     if (opened < settings.idle) throw new Error(`only ${opened} of ${settings.idle} idle connections opened`);
     await sleep(500);
     const after = await server.rpc({ cmd: 'memory' });
@@ -174,10 +204,13 @@ export async function memoryRun(server, spec, settings) {
 
 export async function broadcastRun(server, spec, settings, subscribers) {
   return withLoad(async (load) => {
-    const { opened } = await load.rpc({ cmd: 'open', port: server.port, path: '/sub', connections: subscribers, tcp: !!spec.tcp }, 120_000);
+    const { opened } = await load.rpc(
+      { cmd: 'open', port: server.port, path: '/sub', connections: subscribers, tcp: !!spec.tcp },
+      120_000,
+    );
     if (opened < subscribers) throw new Error(`only ${opened} of ${subscribers} subscribers connected`);
     const deadline = performance.now() + 10_000;
-    while (await server.rpc({ cmd: 'subscribers' }) < subscribers) {
+    while ((await server.rpc({ cmd: 'subscribers' })) < subscribers) {
       if (performance.now() > deadline) throw new Error('subscribers never all joined the topic');
       await sleep(20);
     }

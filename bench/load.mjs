@@ -26,9 +26,12 @@ const SOURCE_ADDRESSES = 60;
 /** A complete client frame: FIN, the opcode, the mask bit, and the payload masked once here. */
 export function clientFrame(opcode, payload) {
   const length = payload.length;
-  const head = length < 126 ? Buffer.from([0x80 | opcode, 0x80 | length])
-    : length < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
-      : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), bigLength(length)]);
+  const head =
+    length < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | length])
+      : length < 65536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, length >> 8, length & 0xff])
+        : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), bigLength(length)]);
   const masked = Buffer.alloc(length);
   for (let i = 0; i < length; i++) masked[i] = payload[i] ^ MASK[i & 3];
   return Buffer.concat([head, MASK, masked]);
@@ -61,8 +64,11 @@ function forget() {
 }
 
 function upgradeRequest(port, path) {
-  return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-    `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`, 'latin1');
+  return Buffer.from(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    'latin1',
+  );
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -165,9 +171,10 @@ const CLOSE_FRAME = clientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
 function handshakes({ port, path, concurrency, mode }) {
   const echoFrame = clientFrame(OPCODE_BINARY, Buffer.alloc(64, 0x61));
   const echoReply = mode === 'tcp' ? echoFrame.length : serverFrameLength(64);
-  const request = mode === 'http'
-    ? Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`, 'latin1')
-    : upgradeRequest(port, path);
+  const request =
+    mode === 'http'
+      ? Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`, 'latin1')
+      : upgradeRequest(port, path);
 
   const loop = () => {
     if (state.stopped) return;
@@ -259,17 +266,21 @@ const COMMANDS = {
   handshakes,
   open,
   count: () => ({ done: state.done, failed: state.failed, bytes: state.bytes }),
-  waitBytes: ({ total }) => new Promise((resolve) => {
-    state.waiters.push({ total, resolve });
-    settleWaiters();
-  }),
+  waitBytes: ({ total }) =>
+    new Promise((resolve) => {
+      state.waiters.push({ total, resolve });
+      settleWaiters();
+    }),
   stop,
 };
 
 process.on('message', (message) => {
   Promise.resolve()
     .then(() => COMMANDS[message.cmd](message))
-    .then((result) => process.send({ id: message.id, result }), (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }));
+    .then(
+      (result) => process.send({ id: message.id, result }),
+      (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }),
+    );
 });
 process.on('disconnect', () => process.exit(0));
 process.send({ type: 'ready' });

@@ -21,7 +21,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SERVERS, broadcastRun, echoRun, handshakeRun, startLoad, startServer, withLoad } from './drive.mjs';
 
 const [kind, id, workload] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
-const flags = Object.fromEntries(process.argv.slice(2).filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')));
+const flags = Object.fromEntries(
+  process.argv
+    .slice(2)
+    .filter((arg) => arg.startsWith('--'))
+    .map((arg) => arg.slice(2).split('=')),
+);
 const spec = SERVERS.find((server) => server.id === id);
 if (!spec || !['cpu', 'heap'].includes(kind) || (kind === 'cpu' && !workload)) {
   process.stderr.write('usage: node bench/profile.mjs cpu SERVER WORKLOAD | heap SERVER\n');
@@ -36,7 +41,14 @@ const top = Number(flags.top ?? 25);
 async function cpu() {
   const server = await startServer(spec);
   const file = join(dir, `${id}-${workload}.cpuprofile`);
-  const settings = { warmup: 1000, handshakeWarmup: 2000, window: seconds * 1000, echoConnections: 100, concurrency: 50, deliveries: 200_000 };
+  const settings = {
+    warmup: 1000,
+    handshakeWarmup: 2000,
+    window: seconds * 1000,
+    echoConnections: 100,
+    concurrency: 50,
+    deliveries: 200_000,
+  };
   try {
     const run = {
       echo64: () => echoRun(server, spec, settings, 64),
@@ -73,7 +85,10 @@ function packageOf(url) {
 }
 
 function where({ url, lineNumber }) {
-  return `${url.replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/^.*\/packages\//, 'packages/').replace(/^file:\/\//, '')}:${lineNumber + 1}`;
+  return `${url
+    .replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '')
+    .replace(/^.*\/packages\//, 'packages/')
+    .replace(/^file:\/\//, '')}:${lineNumber + 1}`;
 }
 
 /**
@@ -90,9 +105,12 @@ function summarize(profile, cpuPerOp) {
     self.set(node.id, (self.get(node.id) ?? 0) + (intervals[i] ?? 0));
   }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
-  const idle = [...self].filter(([nodeId]) => byId.get(nodeId).callFrame.functionName === '(idle)').reduce((a, [, t]) => a + t, 0);
+  const idle = [...self]
+    .filter(([nodeId]) => byId.get(nodeId).callFrame.functionName === '(idle)')
+    .reduce((a, [, t]) => a + t, 0);
   const busy = total - idle;
-  const pct = (t) => `${((100 * t) / busy).toFixed(1).padStart(5)}%  ${((cpuPerOp * t) / busy).toFixed(2).padStart(7)} µs`;
+  const pct = (t) =>
+    `${((100 * t) / busy).toFixed(1).padStart(5)}%  ${((cpuPerOp * t) / busy).toFixed(2).padStart(7)} µs`;
 
   const byFunction = new Map();
   const byPackage = new Map();
@@ -104,10 +122,14 @@ function summarize(profile, cpuPerOp) {
     const pkg = packageOf(callFrame.url);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + time);
   }
-  process.stdout.write(`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled; ${cpuPerOp.toFixed(2)} µs of server CPU per operation\n\nself time by package:\n`);
-  for (const [pkg, time] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${pct(time)}  ${pkg}\n`);
+  process.stdout.write(
+    `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled; ${cpuPerOp.toFixed(2)} µs of server CPU per operation\n\nself time by package:\n`,
+  );
+  for (const [pkg, time] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 15))
+    process.stdout.write(`  ${pct(time)}  ${pkg}\n`);
   process.stdout.write('\nself time by function:\n');
-  for (const [key, time] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`  ${pct(time)}  ${key}\n`);
+  for (const [key, time] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top))
+    process.stdout.write(`  ${pct(time)}  ${key}\n`);
 
   // Inclusive time of every function from switchyard's packages, counted once per stack.
   const inclusive = new Map();
@@ -130,7 +152,8 @@ function summarize(profile, cpuPerOp) {
     let sum = 0;
     for (const [nodeId, time] of self) {
       let inside = false;
-      for (let at = nodeId; at !== undefined && !inside; at = parent.get(at)) inside = byId.get(at).callFrame.functionName === flags.focus;
+      for (let at = nodeId; at !== undefined && !inside; at = parent.get(at))
+        inside = byId.get(at).callFrame.functionName === flags.focus;
       if (!inside) continue;
       sum += time;
       const { callFrame } = byId.get(nodeId);
@@ -138,11 +161,13 @@ function summarize(profile, cpuPerOp) {
       under.set(key, (under.get(key) ?? 0) + time);
     }
     process.stdout.write(`\nunder ${flags.focus}: ${pct(sum)}\n`);
-    for (const [key, time] of [...under].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`  ${pct(time)}  ${key}\n`);
+    for (const [key, time] of [...under].sort((a, b) => b[1] - a[1]).slice(0, top))
+      process.stdout.write(`  ${pct(time)}  ${key}\n`);
   }
   if (inclusive.size > 0) {
     process.stdout.write('\ninclusive time of switchyard functions:\n');
-    for (const [key, time] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`  ${pct(time)}  ${key}\n`);
+    for (const [key, time] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top))
+      process.stdout.write(`  ${pct(time)}  ${key}\n`);
   }
 }
 
@@ -150,14 +175,19 @@ async function heap() {
   const connections = Number(flags.connections ?? 5000);
   const server = await startServer(spec);
   try {
-    await withLoad((load) => load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections: 200, tcp: !!spec.tcp }));
+    await withLoad((load) =>
+      load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections: 200, tcp: !!spec.tcp }),
+    );
     await sleep(300);
     const before = join(dir, `${id}-before.heapsnapshot`);
     const after = join(dir, `${id}-after.heapsnapshot`);
     await server.rpc({ cmd: 'heapSnapshot', path: before }, 120_000);
     const load = await startLoad();
     try {
-      const { opened } = await load.rpc({ cmd: 'open', port: server.port, path: '/echo', connections, tcp: !!spec.tcp }, 120_000);
+      const { opened } = await load.rpc(
+        { cmd: 'open', port: server.port, path: '/echo', connections, tcp: !!spec.tcp },
+        120_000,
+      );
       await sleep(500);
       await server.rpc({ cmd: 'heapSnapshot', path: after }, 120_000);
       const a = tally(before);
@@ -168,7 +198,9 @@ async function heap() {
         rows.push([key, (count - old.count) / opened, (size - old.size) / opened]);
       }
       const sum = rows.reduce((s, [, , size]) => s + size, 0);
-      process.stdout.write(`${id}: ${opened} idle connections, ${sum.toFixed(0)} B of heap objects each (self sizes)\n\n`);
+      process.stdout.write(
+        `${id}: ${opened} idle connections, ${sum.toFixed(0)} B of heap objects each (self sizes)\n\n`,
+      );
       process.stdout.write('   bytes/conn  objects/conn  type: name\n');
       for (const [key, count, size] of rows.sort((x, y) => y[2] - x[2]).slice(0, top)) {
         process.stdout.write(`  ${size.toFixed(1).padStart(10)}  ${count.toFixed(2).padStart(12)}  ${key}\n`);
@@ -185,7 +217,10 @@ async function heap() {
 /** Count and self size of a heap snapshot's nodes by type and name (strings by type only). */
 function tally(file) {
   const snapshot = JSON.parse(readFileSync(file, 'utf8'));
-  const { node_fields: fields, node_types: [types] } = snapshot.snapshot.meta;
+  const {
+    node_fields: fields,
+    node_types: [types],
+  } = snapshot.snapshot.meta;
   const width = fields.length;
   const [TYPE, NAME, SIZE] = ['type', 'name', 'self_size'].map((field) => fields.indexOf(field));
   const { nodes, strings } = snapshot;
@@ -194,7 +229,13 @@ function tally(file) {
     const type = types[nodes[i + TYPE]];
     // Synthetic nodes are the snapshot's own roots, not heap objects.
     if (type === 'synthetic') continue;
-    const named = type === 'object' || type === 'closure' || type === 'native' || type === 'hidden' || type === 'array' || type === 'object shape';
+    const named =
+      type === 'object' ||
+      type === 'closure' ||
+      type === 'native' ||
+      type === 'hidden' ||
+      type === 'array' ||
+      type === 'object shape';
     const key = named ? `${type}: ${strings[nodes[i + NAME]].slice(0, 60)}` : type;
     const entry = counts.get(key) ?? { count: 0, size: 0 };
     entry.count++;

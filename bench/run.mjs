@@ -21,22 +21,59 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { PAYLOAD_BYTES, SERVERS, broadcastRun, echoRun, handshakeRun, memoryRun, onServer, startServer } from './drive.mjs';
+import {
+  PAYLOAD_BYTES,
+  SERVERS,
+  broadcastRun,
+  echoRun,
+  handshakeRun,
+  memoryRun,
+  onServer,
+  startServer,
+} from './drive.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 const PROFILES = {
   // Handshakes run more framework and WebSocket code per operation than echo does, and V8 is
   // still compiling it (on threads that process.cpuUsage() counts) for over a second.
-  full: { repeats: 4, memoryRepeats: 3, warmup: 800, handshakeWarmup: 1800, window: 1000, echoConnections: 100, concurrency: 50, idle: 10_000, fanout: [1_000, 10_000], deliveries: 80_000 },
-  quick: { repeats: 1, memoryRepeats: 1, warmup: 300, handshakeWarmup: 300, window: 400, echoConnections: 100, concurrency: 50, idle: 2_000, fanout: [1_000, 2_000], deliveries: 30_000 },
+  full: {
+    repeats: 4,
+    memoryRepeats: 3,
+    warmup: 800,
+    handshakeWarmup: 1800,
+    window: 1000,
+    echoConnections: 100,
+    concurrency: 50,
+    idle: 10_000,
+    fanout: [1_000, 10_000],
+    deliveries: 80_000,
+  },
+  quick: {
+    repeats: 1,
+    memoryRepeats: 1,
+    warmup: 300,
+    handshakeWarmup: 300,
+    window: 400,
+    echoConnections: 100,
+    concurrency: 50,
+    idle: 2_000,
+    fanout: [1_000, 2_000],
+    deliveries: 30_000,
+  },
 };
 
 const ECHO_SIZES = [64, 16 * 1024];
-const TARGETS = { echo: 1.05, handshake: 1.10, heapBytes: 512, broadcast: 1.3 };
+const TARGETS = { echo: 1.05, handshake: 1.1, heapBytes: 512, broadcast: 1.3 };
 
 function parseArgs(argv) {
-  const args = { quick: false, only: undefined, metrics: ['echo', 'handshake', 'memory', 'broadcast'], out: undefined, repeats: undefined };
+  const args = {
+    quick: false,
+    only: undefined,
+    metrics: ['echo', 'handshake', 'memory', 'broadcast'],
+    out: undefined,
+    repeats: undefined,
+  };
   for (const arg of argv) {
     const [name, value] = arg.replace(/^--/, '').split('=');
     if (name === 'quick') args.quick = true;
@@ -80,9 +117,11 @@ class Results {
 
 const integer = (value) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–');
 const fixed = (digits) => (value) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
-const ratio = (value, base) => (Number.isFinite(value) && Number.isFinite(base) && base > 0 ? `${(value / base).toFixed(2)}×` : '–');
+const ratio = (value, base) =>
+  Number.isFinite(value) && Number.isFinite(base) && base > 0 ? `${(value / base).toFixed(2)}×` : '–';
 const bytes = (value) => (Number.isFinite(value) ? `${Math.round(value).toLocaleString('en-US')} B` : '–');
-const signedBytes = (value) => (Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${Math.abs(Math.round(value)).toLocaleString('en-US')} B` : '–');
+const signedBytes = (value) =>
+  Number.isFinite(value) ? `${value >= 0 ? '+' : '−'}${Math.abs(Math.round(value)).toLocaleString('en-US')} B` : '–';
 
 function table(header, rows) {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
@@ -102,13 +141,22 @@ function report(results, servers, settings, meta, failures) {
 
   out.push('# switchyard benchmarks', '');
   out.push(`- Machine: ${meta.cpu}, ${meta.cores} cores, ${meta.memory} GiB; ${meta.platform}`);
-  out.push(`- Node ${meta.node}; ws ${meta.ws}${meta.bufferutil ? ' with bufferutil' : ''}; ${meta.date}; ${meta.source}`);
-  out.push(`- Load average (1 min) at start ${meta.loadStart}, at end ${meta.loadEnd}; the load generator shares these cores.`);
-  out.push(`- Profile: ${meta.profile}. ${settings.repeats} rounds, each measuring every metric on every server in turn ` +
-    `(${settings.warmup} ms warm-up, ${settings.handshakeWarmup} ms for handshakes and GETs, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
-    `a fresh server process each. Tables show medians. Run time ${meta.duration}.`);
-  out.push('- µs figures are server CPU (user + system, from `process.cpuUsage()` in the server) per operation; ratios are against raw ws in the same run.');
-  if (meta.serverFlags) out.push(`- Every server ran with the Node flags \`${meta.serverFlags}\` (BENCH_SERVER_FLAGS).`);
+  out.push(
+    `- Node ${meta.node}; ws ${meta.ws}${meta.bufferutil ? ' with bufferutil' : ''}; ${meta.date}; ${meta.source}`,
+  );
+  out.push(
+    `- Load average (1 min) at start ${meta.loadStart}, at end ${meta.loadEnd}; the load generator shares these cores.`,
+  );
+  out.push(
+    `- Profile: ${meta.profile}. ${settings.repeats} rounds, each measuring every metric on every server in turn ` +
+      `(${settings.warmup} ms warm-up, ${settings.handshakeWarmup} ms for handshakes and GETs, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
+      `a fresh server process each. Tables show medians. Run time ${meta.duration}.`,
+  );
+  out.push(
+    '- µs figures are server CPU (user + system, from `process.cpuUsage()` in the server) per operation; ratios are against raw ws in the same run.',
+  );
+  if (meta.serverFlags)
+    out.push(`- Every server ran with the Node flags \`${meta.serverFlags}\` (BENCH_SERVER_FLAGS).`);
   out.push('');
 
   if (has('echo64.cpu')) {
@@ -121,15 +169,21 @@ function report(results, servers, settings, meta, failures) {
         ratio(results.get(`echo${size}.cpu`, server.id), ws(`echo${size}.cpu`)),
       ]),
     ]);
-    out.push(table(['server', '64 B msgs/s', '64 B µs/msg', '× ws', '16 KiB msgs/s', '16 KiB µs/msg', '× ws'], rows), '');
+    out.push(
+      table(['server', '64 B msgs/s', '64 B µs/msg', '× ws', '16 KiB msgs/s', '16 KiB µs/msg', '× ws'], rows),
+      '',
+    );
   }
 
   if (has('handshake.cpu')) {
     out.push(`## 2. Handshakes: open, one 64 B echo, close; ${settings.concurrency} at a time`, '');
-    out.push('Every framework server has one middleware in front (an Express `app.use`, a Koa `app.use`, a Fastify `onRequest` hook). ' +
-      '"GET µs" is the same server answering a plain `GET /http` (new connection each, `Connection: close`) through that middleware, ' +
-      'leaving the framework the way an upgrade does (raw `res.end`, Koa `respond = false`, Fastify `reply.hijack()`); ' +
-      'the framework\'s routing cost is that minus the bare Node server\'s GET.', '');
+    out.push(
+      'Every framework server has one middleware in front (an Express `app.use`, a Koa `app.use`, a Fastify `onRequest` hook). ' +
+        '"GET µs" is the same server answering a plain `GET /http` (new connection each, `Connection: close`) through that middleware, ' +
+        'leaving the framework the way an upgrade does (raw `res.end`, Koa `respond = false`, Fastify `reply.hijack()`); ' +
+        "the framework's routing cost is that minus the bare Node server's GET.",
+      '',
+    );
     const rows = servers.map((server) => {
       const framework = server.framework;
       const routing = framework ? routingCost(results, framework) : NaN;
@@ -143,11 +197,17 @@ function report(results, servers, settings, meta, failures) {
         server.peer ? fixed(1)(TARGETS.handshake * ws('handshake.cpu') + routing) : '',
       ];
     });
-    out.push(table(['server', 'handshakes/s', 'µs/handshake', '× ws', 'GET µs', 'routing µs', 'target ≤ µs'], rows), '');
+    out.push(
+      table(['server', 'handshakes/s', 'µs/handshake', '× ws', 'GET µs', 'routing µs', 'target ≤ µs'], rows),
+      '',
+    );
   }
 
   if (has('memory.heap')) {
-    out.push(`## 3. Idle memory: ${settings.idle.toLocaleString('en-US')} open connections, after GC (\`--expose-gc\`)`, '');
+    out.push(
+      `## 3. Idle memory: ${settings.idle.toLocaleString('en-US')} open connections, after GC (\`--expose-gc\`)`,
+      '',
+    );
     const rows = servers.map((server) => [
       server.name,
       bytes(results.get('memory.heap', server.id)),
@@ -159,11 +219,17 @@ function report(results, servers, settings, meta, failures) {
   }
 
   if (has(`broadcast${settings.fanout[0]}.rate`)) {
-    out.push(`## 4. Broadcast: ${PAYLOAD_BYTES} B text publishes to ${settings.fanout.map((n) => n.toLocaleString('en-US')).join(' and ')} subscribers`, '');
-    out.push('switchyard publishes through its hub (`createHub()`, `ws.subscribe`, `hub.publish`); raw ws and the peers loop `ws.send` over a Set; ' +
-      'crossws uses its own `publish`; raw TCP writes one pre-built frame to every socket. One publish at a time: the next goes out once the ' +
-      'client holds every byte of the last. Deliveries/s is end to end; µs/delivery is server CPU, and its "× ws" is how many deliveries ' +
-      'a server makes in the CPU time raw ws needs for one; "fan-out µs" is the wall time inside the synchronous publish call, per delivery.', '');
+    out.push(
+      `## 4. Broadcast: ${PAYLOAD_BYTES} B text publishes to ${settings.fanout.map((n) => n.toLocaleString('en-US')).join(' and ')} subscribers`,
+      '',
+    );
+    out.push(
+      'switchyard publishes through its hub (`createHub()`, `ws.subscribe`, `hub.publish`); raw ws and the peers loop `ws.send` over a Set; ' +
+        'crossws uses its own `publish`; raw TCP writes one pre-built frame to every socket. One publish at a time: the next goes out once the ' +
+        'client holds every byte of the last. Deliveries/s is end to end; µs/delivery is server CPU, and its "× ws" is how many deliveries ' +
+        'a server makes in the CPU time raw ws needs for one; "fan-out µs" is the wall time inside the synchronous publish call, per delivery.',
+      '',
+    );
     const rows = servers.map((server) => [
       server.name,
       ...settings.fanout.flatMap((n) => [
@@ -174,10 +240,13 @@ function report(results, servers, settings, meta, failures) {
         fixed(2)(results.get(`broadcast${n}.publish`, server.id)),
       ]),
     ]);
-    const header = ['server', ...settings.fanout.flatMap((n) => {
-      const k = `${n / 1000}k`;
-      return [`${k} deliveries/s`, '× ws', `${k} µs/delivery`, '× ws', `${k} fan-out µs`];
-    })];
+    const header = [
+      'server',
+      ...settings.fanout.flatMap((n) => {
+        const k = `${n / 1000}k`;
+        return [`${k} deliveries/s`, '× ws', `${k} µs/delivery`, '× ws', `${k} fan-out µs`];
+      }),
+    ];
     out.push(table(header, rows), '');
   }
 
@@ -188,8 +257,10 @@ function report(results, servers, settings, meta, failures) {
     for (const failure of failures) out.push(`- ${failure}`);
     out.push('');
   }
-  out.push('Rerun with `pnpm bench` (the full run, under 10 minutes; writes this file) or `pnpm bench --quick` (about a minute; prints only). ' +
-    'Where a number looks odd, `node bench/profile.mjs cpu SERVER WORKLOAD` and `node bench/profile.mjs heap SERVER` show where the time or memory goes.');
+  out.push(
+    'Rerun with `pnpm bench` (the full run, under 10 minutes; writes this file) or `pnpm bench --quick` (about a minute; prints only). ' +
+      'Where a number looks odd, `node bench/profile.mjs cpu SERVER WORKLOAD` and `node bench/profile.mjs heap SERVER` show where the time or memory goes.',
+  );
   return out.join('\n');
 }
 
@@ -205,20 +276,35 @@ function targets(results, servers, settings) {
       const mine = results.get(`echo${size}.cpu`, id);
       const base = ws(`echo${size}.cpu`);
       const ok = known(mine) !== undefined && known(base) !== undefined ? mine <= TARGETS.echo * base : undefined;
-      rows.push([adapter.name, `echo ${size === 64 ? '64 B' : '16 KiB'} CPU/msg ≤ ${TARGETS.echo} × ws`, `${fixed(2)(mine)} vs ${fixed(2)(TARGETS.echo * base)} µs (${ratio(mine, base)})`, verdict(ok)]);
+      rows.push([
+        adapter.name,
+        `echo ${size === 64 ? '64 B' : '16 KiB'} CPU/msg ≤ ${TARGETS.echo} × ws`,
+        `${fixed(2)(mine)} vs ${fixed(2)(TARGETS.echo * base)} µs (${ratio(mine, base)})`,
+        verdict(ok),
+      ]);
     }
     {
       const mine = results.get('handshake.cpu', id);
       const routing = routingCost(results, adapter.framework);
       const bound = TARGETS.handshake * ws('handshake.cpu') + routing;
       const ok = Number.isFinite(mine) && Number.isFinite(bound) ? mine <= bound : undefined;
-      rows.push([adapter.name, `handshake CPU ≤ ${TARGETS.handshake} × ws + routing`, `${fixed(1)(mine)} vs ${fixed(1)(bound)} µs (ws ${fixed(1)(ws('handshake.cpu'))}, routing ${fixed(1)(routing)})`, verdict(ok)]);
+      rows.push([
+        adapter.name,
+        `handshake CPU ≤ ${TARGETS.handshake} × ws + routing`,
+        `${fixed(1)(mine)} vs ${fixed(1)(bound)} µs (ws ${fixed(1)(ws('handshake.cpu'))}, routing ${fixed(1)(routing)})`,
+        verdict(ok),
+      ]);
     }
     {
       const mine = results.get('memory.heap', id);
       const bound = ws('memory.heap') + TARGETS.heapBytes;
       const ok = Number.isFinite(mine) && Number.isFinite(bound) ? mine <= bound : undefined;
-      rows.push([adapter.name, `heap/idle conn ≤ ws + ${TARGETS.heapBytes} B`, `${bytes(mine)} vs ${bytes(bound)}`, verdict(ok)]);
+      rows.push([
+        adapter.name,
+        `heap/idle conn ≤ ws + ${TARGETS.heapBytes} B`,
+        `${bytes(mine)} vs ${bytes(bound)}`,
+        verdict(ok),
+      ]);
     }
     for (const n of settings.fanout) {
       const rate = results.get(`broadcast${n}.rate`, id);
@@ -227,28 +313,55 @@ function targets(results, servers, settings) {
       const baseCpu = ws(`broadcast${n}.cpu`);
       const floor = results.get(`broadcast${n}.cpu`, 'tcp');
       const known = (...values) => values.every((value) => Number.isFinite(value));
-      rows.push([adapter.name, `broadcast ${n / 1000}k ≥ ${TARGETS.broadcast} × ws.send loop, end to end`,
+      rows.push([
+        adapter.name,
+        `broadcast ${n / 1000}k ≥ ${TARGETS.broadcast} × ws.send loop, end to end`,
         `${integer(rate)} vs ${integer(TARGETS.broadcast * baseRate)}/s (${ratio(rate, baseRate)})`,
-        verdict(known(rate, baseRate) ? rate >= TARGETS.broadcast * baseRate : undefined)]);
-      rows.push([adapter.name, `broadcast ${n / 1000}k ≥ ${TARGETS.broadcast} × ws.send loop, per server CPU`,
+        verdict(known(rate, baseRate) ? rate >= TARGETS.broadcast * baseRate : undefined),
+      ]);
+      rows.push([
+        adapter.name,
+        `broadcast ${n / 1000}k ≥ ${TARGETS.broadcast} × ws.send loop, per server CPU`,
         `${fixed(2)(cpu)} vs ${fixed(2)(baseCpu / TARGETS.broadcast)} µs (${ratio(baseCpu, cpu)}; the raw TCP floor is ${ratio(baseCpu, floor)})`,
-        verdict(known(cpu, baseCpu) ? baseCpu >= TARGETS.broadcast * cpu : undefined)]);
+        verdict(known(cpu, baseCpu) ? baseCpu >= TARGETS.broadcast * cpu : undefined),
+      ]);
     }
     // Ahead of its peer: less server CPU per echo and per handshake, less heap per idle
     // connection, more deliveries per second.
     const ahead = [
-      ...ECHO_SIZES.map((size) => [`echo ${size === 64 ? '64 B' : '16 KiB'} µs`, results.get(`echo${size}.cpu`, id), results.get(`echo${size}.cpu`, peer.id), -1]),
+      ...ECHO_SIZES.map((size) => [
+        `echo ${size === 64 ? '64 B' : '16 KiB'} µs`,
+        results.get(`echo${size}.cpu`, id),
+        results.get(`echo${size}.cpu`, peer.id),
+        -1,
+      ]),
       ['handshake µs', results.get('handshake.cpu', id), results.get('handshake.cpu', peer.id), -1],
       ['heap/conn B', results.get('memory.heap', id), results.get('memory.heap', peer.id), -1],
-      ...settings.fanout.map((n) => [`broadcast ${n / 1000}k/s`, results.get(`broadcast${n}.rate`, id), results.get(`broadcast${n}.rate`, peer.id), 1]),
-      ...settings.fanout.map((n) => [`broadcast ${n / 1000}k µs`, results.get(`broadcast${n}.cpu`, id), results.get(`broadcast${n}.cpu`, peer.id), -1]),
+      ...settings.fanout.map((n) => [
+        `broadcast ${n / 1000}k/s`,
+        results.get(`broadcast${n}.rate`, id),
+        results.get(`broadcast${n}.rate`, peer.id),
+        1,
+      ]),
+      ...settings.fanout.map((n) => [
+        `broadcast ${n / 1000}k µs`,
+        results.get(`broadcast${n}.cpu`, id),
+        results.get(`broadcast${n}.cpu`, peer.id),
+        -1,
+      ]),
     ];
     const measured = ahead.filter(([, mine, theirs]) => Number.isFinite(mine) && Number.isFinite(theirs));
     const behind = measured.filter(([, mine, theirs, sign]) => (mine - theirs) * sign <= 0);
-    const detail = behind.length === 0
-      ? `ahead on all ${measured.length}`
-      : `behind on ${behind.map(([name, mine, theirs]) => `${name} (${fixed(1)(mine)} vs ${fixed(1)(theirs)})`).join(', ')}`;
-    rows.push([adapter.name, `ahead of ${peer.name} on every metric`, detail, verdict(measured.length === 0 ? undefined : behind.length === 0)]);
+    const detail =
+      behind.length === 0
+        ? `ahead on all ${measured.length}`
+        : `behind on ${behind.map(([name, mine, theirs]) => `${name} (${fixed(1)(mine)} vs ${fixed(1)(theirs)})`).join(', ')}`;
+    rows.push([
+      adapter.name,
+      `ahead of ${peer.name} on every metric`,
+      detail,
+      verdict(measured.length === 0 ? undefined : behind.length === 0),
+    ]);
   }
   return table(['adapter', 'target', 'this run', 'verdict'], rows);
 }
@@ -324,11 +437,28 @@ async function main() {
   // while another is measured, so that a burst of load from elsewhere on the machine lands on
   // one sample of many servers, not on many of one.
   const throughput = [
-    ...(metrics.has('echo') ? ECHO_SIZES.map((size) => ({ key: `echo${size}`, label: `echo ${size === 64 ? '64 B' : '16 KiB'}`, run: (server, spec, options) => echoRun(server, spec, options, size) })) : []),
-    ...(metrics.has('handshake') ? [
-      { key: 'handshake', label: 'handshakes', run: (server, spec, options) => handshakeRun(server, spec, options, spec.tcp ? 'tcp' : 'ws') },
-      { key: 'http', label: 'GET', skip: (spec) => spec.tcp, run: (server, spec, options) => handshakeRun(server, spec, options, 'http') },
-    ] : []),
+    ...(metrics.has('echo')
+      ? ECHO_SIZES.map((size) => ({
+          key: `echo${size}`,
+          label: `echo ${size === 64 ? '64 B' : '16 KiB'}`,
+          run: (server, spec, options) => echoRun(server, spec, options, size),
+        }))
+      : []),
+    ...(metrics.has('handshake')
+      ? [
+          {
+            key: 'handshake',
+            label: 'handshakes',
+            run: (server, spec, options) => handshakeRun(server, spec, options, spec.tcp ? 'tcp' : 'ws'),
+          },
+          {
+            key: 'http',
+            label: 'GET',
+            skip: (spec) => spec.tcp,
+            run: (server, spec, options) => handshakeRun(server, spec, options, 'http'),
+          },
+        ]
+      : []),
   ];
   for (let round = 0; round < settings.repeats && throughput.length > 0; round++) {
     const running = await startServers(servers, failures);

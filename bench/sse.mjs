@@ -40,7 +40,8 @@ function idleStream(port) {
     socket.once('error', reject);
     socket.write('GET /echo?__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n');
     socket.once('data', (chunk) => {
-      if (!chunk.toString().includes('event: open')) reject(new Error(`no open event: ${chunk.toString().slice(0, 80)}`));
+      if (!chunk.toString().includes('event: open'))
+        reject(new Error(`no open event: ${chunk.toString().slice(0, 80)}`));
       else resolve(socket);
     });
     socket.on('data', () => {});
@@ -59,14 +60,18 @@ function idleWebSocket(port) {
 async function openMany(count, open) {
   const opened = [];
   for (let i = 0; i < count; i += 50) {
-    opened.push(...await Promise.all(Array.from({ length: Math.min(50, count - i) }, open)));
+    opened.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, open))));
   }
   return opened;
 }
 
 /** A session that echoes one message at a time for as long as `running()`; counts the echoes. */
 function busySse(port, counter) {
-  const socket = connect(`http://127.0.0.1:${port}/echo`, { WebSocket: undefined, transports: ['sse'], reconnect: false });
+  const socket = connect(`http://127.0.0.1:${port}/echo`, {
+    WebSocket: undefined,
+    transports: ['sse'],
+    reconnect: false,
+  });
   return new Promise((resolve, reject) => {
     socket.addEventListener('open', () => {
       socket.addEventListener('message', () => {
@@ -130,9 +135,10 @@ for (const adapter of ADAPTERS) {
   for (const transport of ['WebSocket', 'SSE + POST']) {
     // A fresh server for each measurement: nothing of the other transport's run in its heap.
     const idleServer = await startServer(adapter);
-    const idle = transport === 'WebSocket'
-      ? await idleCost(idleServer, idleWebSocket, (ws) => ws.terminate())
-      : await idleCost(idleServer, idleStream, (socket) => socket.destroy());
+    const idle =
+      transport === 'WebSocket'
+        ? await idleCost(idleServer, idleWebSocket, (ws) => ws.terminate())
+        : await idleCost(idleServer, idleStream, (socket) => socket.destroy());
     await idleServer.stop();
     const busyServer = await startServer(adapter);
     const busy = await busyCost(busyServer, transport === 'WebSocket' ? busyWebSocket : busySse);
@@ -147,7 +153,10 @@ const lines = [
   '',
   '| adapter | transport | idle heap / session | idle RSS / session | busy msgs/s | busy µs / msg | busy heap / session | busy RSS / session |',
   '|---|---|---:|---:|---:|---:|---:|---:|',
-  ...rows.map(({ adapter, transport, idle, busy }) => `| ${adapter} | ${transport} | ${bytes(idle.heap)} | ${bytes(idle.rss)} | ${Math.round(busy.rate).toLocaleString('en-US')} | ${busy.cpu.toFixed(1)} | ${bytes(busy.heap)} | ${bytes(busy.rss)} |`),
+  ...rows.map(
+    ({ adapter, transport, idle, busy }) =>
+      `| ${adapter} | ${transport} | ${bytes(idle.heap)} | ${bytes(idle.rss)} | ${Math.round(busy.rate).toLocaleString('en-US')} | ${busy.cpu.toFixed(1)} | ${bytes(busy.heap)} | ${bytes(busy.rss)} |`,
+  ),
 ];
 console.log(lines.join('\n'));
 
@@ -156,7 +165,9 @@ if ('write' in args) {
   const old = readFileSync(file, 'utf8');
   const marker = '<!-- bench/sse.mjs -->';
   const ratios = ADAPTERS.map((adapter) => {
-    const [ws, sse] = ['WebSocket', 'SSE + POST'].map((transport) => rows.find((row) => row.adapter === adapter.name && row.transport === transport));
+    const [ws, sse] = ['WebSocket', 'SSE + POST'].map((transport) =>
+      rows.find((row) => row.adapter === adapter.name && row.transport === transport),
+    );
     return sse.idle.heap / ws.idle.heap;
   });
   const idleRatio = `${Math.min(...ratios).toFixed(1)} to ${Math.max(...ratios).toFixed(1)}`;

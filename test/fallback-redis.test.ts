@@ -16,8 +16,12 @@ import type { Handlers } from '@switchyard/core';
 import { reject } from '@switchyard/core';
 
 let redis: RedisServer;
-beforeAll(async () => { redis = await RedisServer.start(); });
-afterAll(async () => { await redis.stop(); });
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis.stop();
+});
 
 /** A fetch that sends every POST to `postPort` instead, and records the statuses. */
 function splitFetch(postPort: number, statuses: number[]): typeof fetch {
@@ -36,7 +40,10 @@ async function slowLink(port: number, ms: number): Promise<{ port: number; close
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(port, '127.0.0.1');
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       sockets.add(from);
       from.on('data', (chunk: Buffer) => setTimeout(() => to.write(chunk), ms));
       from.on('error', () => to.destroy());
@@ -54,7 +61,6 @@ async function slowLink(port: number, ms: number): Promise<{ port: number; close
   };
 }
 
-
 describe('express: POSTs that land on another node', () => {
   const fixture = fallbackFixture(expressHarness);
   const hubs: RedisHub[] = [];
@@ -65,24 +71,30 @@ describe('express: POSTs that land on another node', () => {
   });
 
   /** Two echo nodes; with Redis, node A may reach it through a link with latency. */
-  async function twoNodes(withRedis: boolean, latencyOfA = 0, extra: Partial<Handlers<undefined>> = {}): Promise<Array<{ port: number; seen: Seen }>> {
+  async function twoNodes(
+    withRedis: boolean,
+    latencyOfA = 0,
+    extra: Partial<Handlers<undefined>> = {},
+  ): Promise<Array<{ port: number; seen: Seen }>> {
     let urlOfA = redis.url;
     if (withRedis && latencyOfA > 0) {
       const link = await slowLink(redis.port, latencyOfA);
       links.push(link);
       urlOfA = `redis://127.0.0.1:${link.port}`;
     }
-    return Promise.all([0, 1].map(async (node) => {
-      let hub: RedisHub | undefined;
-      if (withRedis) {
-        hub = redisHub({ url: node === 0 ? urlOfA : redis.url });
-        hubs.push(hub);
-        await hub.ready();
-      }
-      const { handlers, seen } = chatEcho(hub ? { hub, ...extra } : extra);
-      const server = await fixture.serve([{ path: '/echo', handlers }]);
-      return { port: server.port, seen };
-    }));
+    return Promise.all(
+      [0, 1].map(async (node) => {
+        let hub: RedisHub | undefined;
+        if (withRedis) {
+          hub = redisHub({ url: node === 0 ? urlOfA : redis.url });
+          hubs.push(hub);
+          await hub.ready();
+        }
+        const { handlers, seen } = chatEcho(hub ? { hub, ...extra } : extra);
+        const server = await fixture.serve([{ path: '/echo', handlers }]);
+        return { port: server.port, seen };
+      }),
+    );
   }
 
   it('with a Redis hub: node B forwards them to node A (202), in order, once each', async () => {
@@ -133,7 +145,8 @@ describe('express: POSTs that land on another node', () => {
     // One POST each with the message, and maybe one with only an acknowledgement.
     await expect.poll(() => statuses.length, { timeout: 5000 }).toBeGreaterThanOrEqual(50);
     expect(new Set(statuses)).toEqual(new Set([202]));
-    const missing = async (): Promise<number[]> => clients.flatMap((client, i) => (client.received.length < 2 ? [i] : []));
+    const missing = async (): Promise<number[]> =>
+      clients.flatMap((client, i) => (client.received.length < 2 ? [i] : []));
     await expect.poll(missing, { timeout: 3000 }).toEqual([]);
     expect(a!.seen.messages.sort()).toEqual(clients.map((_, i) => `first from ${i}`).sort());
   }, 30_000);
@@ -148,7 +161,12 @@ describe('express: POSTs that land on another node', () => {
     });
     await client.opened();
     client.socket.send('lost on B');
-    expect(await client.nextClose()).toEqual({ code: 1006, reason: 'session expired', wasClean: false, willReconnect: true });
+    expect(await client.nextClose()).toEqual({
+      code: 1006,
+      reason: 'session expired',
+      wasClean: false,
+      willReconnect: true,
+    });
     expect(statuses[0]).toBe(404);
     expect(a!.seen.messages).toEqual([]);
   });
@@ -174,11 +192,18 @@ describe('express: POSTs that land on another node', () => {
     await client.opened();
     client.socket.send('from ann');
     await client.receivedCount(2);
-    const steal = (token: string) => fetch(`http://127.0.0.1:${b!.port}/echo?${token}__sy=post`, {
-      method: 'POST',
-      headers: { 'switchyard-session': sessions[0]! },
-      body: JSON.stringify({ seq: 1, frames: [['t', 'from bob'], ['close', 1000, 'hijacked']] }),
-    }).then((response) => response.status);
+    const steal = (token: string) =>
+      fetch(`http://127.0.0.1:${b!.port}/echo?${token}__sy=post`, {
+        method: 'POST',
+        headers: { 'switchyard-session': sessions[0]! },
+        body: JSON.stringify({
+          seq: 1,
+          frames: [
+            ['t', 'from bob'],
+            ['close', 1000, 'hijacked'],
+          ],
+        }),
+      }).then((response) => response.status);
     // Node B can't tell whose session it is: bob passes the hook there and his POST is forwarded.
     expect(await steal('token=bob-secret&')).toBe(202);
     expect(await steal('')).toBe(401);
@@ -207,7 +232,9 @@ describe('express: POSTs that land on another node', () => {
     await redis.stop();
     try {
       client.socket.send('during');
-      await vi.waitFor(() => expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+      await vi.waitFor(() => expect(statuses.filter((status) => status === 503).length).toBeGreaterThanOrEqual(2), {
+        timeout: 5000,
+      });
     } finally {
       await redis.restart();
     }

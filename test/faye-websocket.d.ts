@@ -1,7 +1,16 @@
 declare module 'faye-websocket' {
   import type { EventEmitter } from 'node:events';
   class Client extends EventEmitter {
-    constructor(url: string, protocols?: string[] | null, options?: { ping?: number; headers?: Record<string, string>; extensions?: unknown[]; tls?: Record<string, unknown> });
+    constructor(
+      url: string,
+      protocols?: string[] | null,
+      options?: {
+        ping?: number;
+        headers?: Record<string, string>;
+        extensions?: unknown[];
+        tls?: Record<string, unknown>;
+      },
+    );
     readonly protocol: string;
     readonly readyState: number;
     send(data: string | Buffer): boolean;

@@ -3,10 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ConnectionListener, Handlers } from '@switchyard/core';
 
 /** What middleware in front of `websocket()` does with a request. */
-export type GuardResult =
-  | undefined
-  | { status: number; headers?: Record<string, string>; body: string }
-  | Error;
+export type GuardResult = undefined | { status: number; headers?: Record<string, string>; body: string } | Error;
 
 /** One WebSocket endpoint in a test app, with the framework pieces around it. */
 export interface Mount {
@@ -67,9 +64,10 @@ export async function start(harness: Harness, mounts: Mount[], options: ServeOpt
     server,
     port,
     url: (path) => `${scheme}://127.0.0.1:${port}${path}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const socket of sockets) socket.destroy();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
   };
 }

@@ -13,7 +13,9 @@ import type { CloseEvent, Handlers } from '@switchyard/core';
 
 export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-export const ACCEPT = createHash('sha1').update(KEY + GUID).digest('base64');
+export const ACCEPT = createHash('sha1')
+  .update(KEY + GUID)
+  .digest('base64');
 
 /** Waits `ms`: for pacing sends or for server-side latency, never before asserting something happened. */
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -30,14 +32,19 @@ export const quietFor = (ms: number): Promise<void> => delay(ms);
  * whatever the code under test does. Assertions in helpers it calls count.
  */
 export function requireAssertions(): void {
-  beforeEach(() => { expect.hasAssertions(); });
+  beforeEach(() => {
+    expect.hasAssertions();
+  });
 }
 
 /** Waits until `check` holds, polling every 5 ms; the timeout error names `what`. */
 export async function until(check: () => boolean, what: string | (() => string), timeout = 3000): Promise<void> {
-  await vi.waitFor(() => {
-    if (!check()) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-  }, { timeout, interval: 5 });
+  await vi.waitFor(
+    () => {
+      if (!check()) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    },
+    { timeout, interval: 5 },
+  );
 }
 
 /**
@@ -76,8 +83,14 @@ export class AsyncQueue<T> {
     if (this.#ended) return Promise.reject(this.#ended);
     return new Promise<T>((resolve, reject) => {
       const waiter = {
-        resolve(item: T): void { clearTimeout(timer); resolve(item); },
-        reject(error: Error): void { clearTimeout(timer); reject(error); },
+        resolve(item: T): void {
+          clearTimeout(timer);
+          resolve(item);
+        },
+        reject(error: Error): void {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       const timer = setTimeout(() => {
         this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
@@ -92,13 +105,25 @@ export class AsyncQueue<T> {
 export async function selfSignedCert(): Promise<{ key: string; cert: string }> {
   const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
     keySize: 2048,
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
   });
   return { key: pems.private, cert: pems.cert };
 }
 
 /** The request head of a valid handshake, with overrides (a `null` value removes a header). */
-export function handshakeRequest(path: string, headers: Record<string, string | null> = {}, requestLine?: string): string {
+export function handshakeRequest(
+  path: string,
+  headers: Record<string, string | null> = {},
+  requestLine?: string,
+): string {
   const all: Record<string, string | null> = {
     Host: '127.0.0.1',
     Upgrade: 'websocket',
@@ -174,7 +199,12 @@ export class RawClient {
 
   async waitClosed(timeout = 3000): Promise<void> {
     if (this.closed) return;
-    await Promise.race([once(this.socket, 'close'), delay(timeout).then(() => { throw new Error('socket still open'); })]);
+    await Promise.race([
+      once(this.socket, 'close'),
+      delay(timeout).then(() => {
+        throw new Error('socket still open');
+      }),
+    ]);
   }
 
   /** Frames received after the 101 head. */
@@ -216,7 +246,11 @@ export async function readResponse(client: RawClient): Promise<HttpHead & { body
 export const Opcode = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
 
 /** Builds one frame; client frames are masked unless `mask: false`. */
-export function frame(opcode: number, payload: string | Buffer = Buffer.alloc(0), options: { fin?: boolean; mask?: boolean; rsv?: number } = {}): Buffer {
+export function frame(
+  opcode: number,
+  payload: string | Buffer = Buffer.alloc(0),
+  options: { fin?: boolean; mask?: boolean; rsv?: number } = {},
+): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const { fin = true, mask = true, rsv = 0 } = options;
   const length = data.length;
@@ -271,7 +305,13 @@ export function parseFrames(data: Buffer): Frame[] {
     const masked = (b1 & 0x80) !== 0;
     if (masked) at += 4;
     if (at + length > data.length) break;
-    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload: data.subarray(at, at + length) });
+    frames.push({
+      fin: (b0 & 0x80) !== 0,
+      rsv: (b0 >> 4) & 7,
+      opcode: b0 & 0x0f,
+      masked,
+      payload: data.subarray(at, at + length),
+    });
     offset = at + length;
   }
   return frames;
@@ -283,7 +323,11 @@ export function closeCodeOf(f: Frame | undefined): number | undefined {
 }
 
 /** Opens a `ws` client and waits for 'open' (rejects on an HTTP answer). */
-export function openWs(url: string, protocols?: string | string[], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+export function openWs(
+  url: string,
+  protocols?: string | string[],
+  options: WebSocket.ClientOptions = {},
+): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, options);
     // Listen before 'open': the first frame can arrive in the same TCP read as the 101.
@@ -326,7 +370,12 @@ export function captureWarnings(code: string): { warnings: Error[]; stop(): void
 }
 
 /** Echoes every message back, with no heartbeat. */
-export const echo: Handlers<undefined> = { heartbeat: false, message(ws, data) { ws.send(data); } };
+export const echo: Handlers<undefined> = {
+  heartbeat: false,
+  message(ws, data) {
+    ws.send(data);
+  },
+};
 
 /** What the server side of a {@link recordingEcho} saw. */
 export interface Recorded {
@@ -366,8 +415,12 @@ export function recordingEcho(options: Handlers<undefined> = {}): { handlers: Ha
         seen.closes.push(event);
         return close?.(ws, event);
       },
-      ping(_ws, data) { seen.pings.push(data.toString()); },
-      pong() { seen.pongs++; },
+      ping(_ws, data) {
+        seen.pings.push(data.toString());
+      },
+      pong() {
+        seen.pongs++;
+      },
     },
   };
 }

@@ -11,7 +11,18 @@ import * as wsModule from 'ws';
 import type { Handlers, Hub } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
 import { websocket } from '@switchyard/express';
-import { Opcode, RawClient, closeCodeOf, closed, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions } from './helpers.js';
+import {
+  Opcode,
+  RawClient,
+  closeCodeOf,
+  closed,
+  delay,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  requireAssertions,
+} from './helpers.js';
 
 export interface HubFactory {
   name: string;
@@ -53,7 +64,7 @@ export function runHubSuite(factory: HubFactory): void {
     const servers: http.Server[] = [];
     const clients: Array<WebSocket | RawClient> = [];
     afterEach(async () => {
-      for (const client of clients.splice(0)) (client instanceof RawClient ? client.destroy() : client.terminate());
+      for (const client of clients.splice(0)) client instanceof RawClient ? client.destroy() : client.terminate();
       for (const server of servers.splice(0)) {
         server.closeAllConnections();
         server.close();
@@ -66,18 +77,22 @@ export function runHubSuite(factory: HubFactory): void {
     async function node(hub?: Hub, extra: Handlers<any> = {}): Promise<Node> {
       const theHub = hub ?? (await factory.create());
       const app = express();
-      app.use('/room', websocket({
-        hub: theHub,
-        heartbeat: false,
-        open(ws) {
-          for (const topic of ws.request.query.topic === undefined ? ['lobby'] : [ws.request.query.topic].flat()) ws.subscribe(topic);
-        },
-        message(ws, data) {
-          if (data === 'direct') ws.send('direct reply');
-          else for (const topic of ws.topics) void ws.publish(topic, data);
-        },
-        ...extra,
-      }));
+      app.use(
+        '/room',
+        websocket({
+          hub: theHub,
+          heartbeat: false,
+          open(ws) {
+            for (const topic of ws.request.query.topic === undefined ? ['lobby'] : [ws.request.query.topic].flat())
+              ws.subscribe(topic);
+          },
+          message(ws, data) {
+            if (data === 'direct') ws.send('direct reply');
+            else for (const topic of ws.topics) void ws.publish(topic, data);
+          },
+          ...extra,
+        }),
+      );
       app.post('/announce', (_req, res) => {
         void theHub.publish('lobby', 'server says hi');
         res.end();
@@ -131,7 +146,11 @@ export function runHubSuite(factory: HubFactory): void {
 
     it('subscribe, unsubscribe, topics and subscriberCount', async () => {
       const n = await node(undefined, {
-        open(ws) { ws.subscribe('a'); ws.subscribe('b'); ws.subscribe('a'); },
+        open(ws) {
+          ws.subscribe('a');
+          ws.subscribe('b');
+          ws.subscribe('a');
+        },
         message(ws, data) {
           if (data === 'leave a') ws.unsubscribe('a');
           ws.send(JSON.stringify([...ws.topics]));
@@ -150,12 +169,25 @@ export function runHubSuite(factory: HubFactory): void {
     });
 
     it('a closing connection leaves all its topics; 10k subscribe/close cycles leak nothing', async () => {
-      const n = await node(undefined, { open(ws) { ws.subscribe('t1'); ws.subscribe(`own:${ws.request.query.i as string}`); } });
+      const n = await node(undefined, {
+        open(ws) {
+          ws.subscribe('t1');
+          ws.subscribe(`own:${ws.request.query.i as string}`);
+        },
+      });
       const batch = 250;
       for (let done = 0; done < 10_000; done += batch) {
-        const sockets = await Promise.all(Array.from({ length: batch }, (_, i) => openWs(n.url(`/room?i=${done + i}`))));
+        const sockets = await Promise.all(
+          Array.from({ length: batch }, (_, i) => openWs(n.url(`/room?i=${done + i}`))),
+        );
         await subscribed(n.hub, 't1', batch);
-        await Promise.all(sockets.map((s) => { const c = closed(s); s.close(); return c; }));
+        await Promise.all(
+          sockets.map((s) => {
+            const c = closed(s);
+            s.close();
+            return c;
+          }),
+        );
       }
       await vi.waitFor(() => expect(n.hub.stats).toEqual({ topics: 0, subscriptions: 0 }), { timeout: 5000 });
       expect(n.hub.subscriberCount('t1')).toBe(0);
@@ -187,7 +219,9 @@ export function runHubSuite(factory: HubFactory): void {
 
     it('keeps order when publishes interleave with direct sends, and with queued sends', async () => {
       const n = await node(undefined, {
-        open(ws) { ws.subscribe('lobby'); },
+        open(ws) {
+          ws.subscribe('lobby');
+        },
         message(ws, data) {
           // Interleave: direct, publish, direct, publish... from the server side.
           const count = Number(data);
@@ -204,13 +238,20 @@ export function runHubSuite(factory: HubFactory): void {
       const got: string[] = [];
       while (got.length < 200) got.push((await inbox.next()).data.toString());
       const direct = (m: string): boolean => Number(m.slice(1)) % 2 === 0;
-      expectOrder(got, Array.from({ length: 200 }, (_, i) => `m${i}`), direct, factory.orderedWithDirectSends ?? true);
+      expectOrder(
+        got,
+        Array.from({ length: 200 }, (_, i) => `m${i}`),
+        direct,
+        factory.orderedWithDirectSends ?? true,
+      );
     });
 
     it('falls back to per-socket sends with compression, and stays in order', async () => {
       const n = await node(undefined, {
         compression: { threshold: 0 },
-        open(ws) { ws.subscribe('lobby'); },
+        open(ws) {
+          ws.subscribe('lobby');
+        },
         message(ws, data) {
           for (let i = 0; i < Number(data); i++) {
             if (i % 3 === 0) ws.send(`m${i}`.repeat(50));
@@ -228,16 +269,28 @@ export function runHubSuite(factory: HubFactory): void {
       const got: string[] = [];
       while (got.length < 60) got.push((await inbox.next()).data.toString());
       const direct = (m: string): boolean => Number(/^m(\d+)/.exec(m)![1]) % 3 === 0;
-      expectOrder(got, Array.from({ length: 60 }, (_, i) => `m${i}`.repeat(50)), direct, factory.orderedWithDirectSends ?? true);
+      expectOrder(
+        got,
+        Array.from({ length: 60 }, (_, i) => `m${i}`.repeat(50)),
+        direct,
+        factory.orderedWithDirectSends ?? true,
+      );
       const plainGot = messages(plain);
-      const expected = Array.from({ length: 60 }, (_, i) => i).filter((i) => i % 3 !== 0).map((i) => `m${i}`.repeat(50));
+      const expected = Array.from({ length: 60 }, (_, i) => i)
+        .filter((i) => i % 3 !== 0)
+        .map((i) => `m${i}`.repeat(50));
       const plainSeen: string[] = [];
       while (plainSeen.length < expected.length) plainSeen.push((await plainGot.next()).data.toString());
       expect(plainSeen).toEqual(expected);
     });
 
     it('backpressure: a subscriber that does not read is closed with 1008 past maxBufferedAmount', async () => {
-      const n = await node(undefined, { maxBufferedAmount: 2 * 1024 * 1024, open(ws) { ws.subscribe('lobby'); } });
+      const n = await node(undefined, {
+        maxBufferedAmount: 2 * 1024 * 1024,
+        open(ws) {
+          ws.subscribe('lobby');
+        },
+      });
       const fast = await join(n);
       const slow = await RawClient.connect(n.port);
       clients.push(slow);

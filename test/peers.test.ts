@@ -24,7 +24,12 @@ const koaEasyWs = koaEasyWsModule as unknown as typeof koaEasyWsModule.default;
 const versionOf = (name: string): string => (require(`${name}/package.json`) as { version: string }).version;
 
 /** Node's request, headers and keep-alive timers at 1 s, checked every 100 ms. */
-const SHORT_TIMERS = { requestTimeout: 1000, headersTimeout: 1000, keepAliveTimeout: 1000, connectionsCheckingInterval: 100 } as http.ServerOptions;
+const SHORT_TIMERS = {
+  requestTimeout: 1000,
+  headersTimeout: 1000,
+  keepAliveTimeout: 1000,
+  connectionsCheckingInterval: 100,
+} as http.ServerOptions;
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -33,10 +38,13 @@ afterEach(async () => {
 
 async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  }));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
   return (server.address() as AddressInfo).port;
 }
 
@@ -45,7 +53,9 @@ function expressWsEcho(options: http.ServerOptions = {}, guard?: express.Request
   const server = http.createServer(options, app);
   const { app: wsApp } = expressWs(app, server);
   if (guard) wsApp.use(guard);
-  wsApp.ws('/echo', (ws) => { ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })); });
+  wsApp.ws('/echo', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
   return server;
 }
 
@@ -64,7 +74,9 @@ function koaEasyWsEcho(options: http.ServerOptions = {}): http.Server {
 
 async function rawHandshake(port: number, path = '/echo'): Promise<RawClient> {
   const raw = await RawClient.connect(port);
-  cleanups.push(() => { raw.socket.destroy(); });
+  cleanups.push(() => {
+    raw.socket.destroy();
+  });
   raw.write(handshakeRequest(path));
   expect((await raw.response()).status).toBe(101);
   return raw;
@@ -103,7 +115,9 @@ describe("Node's request timers after the 101", () => {
     expect(raw.received.toString('latin1')).toContain('HTTP/1.1 408 Request Timeout');
 
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
-    cleanups.push(() => { ws.terminate(); });
+    cleanups.push(() => {
+      ws.terminate();
+    });
     const failure = new Promise<Error & { code?: string }>((resolve) => ws.once('error', resolve));
     await new Promise((resolve) => ws.once('open', resolve));
     ws.send('hello');
@@ -112,7 +126,7 @@ describe("Node's request timers after the 101", () => {
     expect(error.code).toBe('WS_ERR_UNEXPECTED_RSV_1');
   }, 15_000);
 
-  it('express-ws takes the socket on the server\'s upgrade event: under the same timers and after the same message, it keeps echoing for 5 s with no 408', async () => {
+  it("express-ws takes the socket on the server's upgrade event: under the same timers and after the same message, it keeps echoing for 5 s with no 408", async () => {
     const port = await listen(expressWsEcho(SHORT_TIMERS));
     const raw = await rawHandshake(port);
     raw.write(frame(Opcode.TEXT, 'one'));
@@ -129,7 +143,9 @@ describe("Node's request timers after the 101", () => {
   it('koa-easy-ws loses a frame sent right behind the handshake (it passes an empty head to ws)', async () => {
     const port = await listen(koaEasyWsEcho());
     const raw = await RawClient.connect(port);
-    cleanups.push(() => { raw.socket.destroy(); });
+    cleanups.push(() => {
+      raw.socket.destroy();
+    });
     raw.write(Buffer.concat([Buffer.from(handshakeRequest('/echo')), frame(Opcode.TEXT, 'early')]));
     expect((await raw.response()).status).toBe(101);
     // The early frame's echo never comes.
@@ -144,7 +160,9 @@ describe("Node's request timers after the 101", () => {
   it('express-ws keeps a frame sent right behind the handshake', async () => {
     const port = await listen(expressWsEcho());
     const raw = await RawClient.connect(port);
-    cleanups.push(() => { raw.socket.destroy(); });
+    cleanups.push(() => {
+      raw.socket.destroy();
+    });
     raw.write(Buffer.concat([Buffer.from(handshakeRequest('/echo')), frame(Opcode.TEXT, 'early')]));
     expect((await raw.response()).status).toBe(101);
     await raw.until(() => raw.frames().length >= 1);
@@ -153,13 +171,20 @@ describe("Node's request timers after the 101", () => {
 });
 
 describe('auth middleware in front of the socket', () => {
-  const deny: express.RequestHandler = (_req, res) => { res.status(401).send('no'); };
+  const deny: express.RequestHandler = (_req, res) => {
+    res.status(401).send('no');
+  };
 
   it('express-ws completes the 101 before middleware runs: a 401 from middleware reaches the client as an open followed by a close', async () => {
     const port = await listen(expressWsEcho({}, deny));
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
-    const unexpected = new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => resolve(res.statusCode)));
-    const opened = new Promise<boolean>((resolve) => { ws.once('open', () => resolve(true)); ws.once('error', () => resolve(false)); });
+    const unexpected = new Promise<number | undefined>((resolve) =>
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode)),
+    );
+    const opened = new Promise<boolean>((resolve) => {
+      ws.once('open', () => resolve(true));
+      ws.once('error', () => resolve(false));
+    });
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     expect(await opened).toBe(true);
     expect(await closed).toBe(1005);
@@ -169,21 +194,50 @@ describe('auth middleware in front of the socket', () => {
   it('@fastify/websocket runs route hooks first: a preValidation 401 reaches the client as a 401', async () => {
     const fastify = Fastify();
     await fastify.register(fastifyWebsocket);
-    fastify.get('/echo', { websocket: true, preValidation: async (_request, reply) => { await reply.code(401).send('no'); } }, (socket) => { socket.close(); });
+    fastify.get(
+      '/echo',
+      {
+        websocket: true,
+        preValidation: async (_request, reply) => {
+          await reply.code(401).send('no');
+        },
+      },
+      (socket) => {
+        socket.close();
+      },
+    );
     await fastify.listen({ port: 0, host: '127.0.0.1' });
     cleanups.push(() => fastify.close());
     const ws = new WebSocket(`ws://127.0.0.1:${(fastify.server.address() as AddressInfo).port}/echo`);
     ws.on('error', () => {});
-    const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
+    const status = await new Promise<number | undefined>((resolve) =>
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode);
+        res.destroy();
+      }),
+    );
     expect(status).toBe(401);
   });
 
   it('switchyard runs the middleware first: the client gets the 401', async () => {
     const app = express();
-    app.use('/echo', deny, switchyardExpress({ message(ws, data) { ws.send(data); } }));
+    app.use(
+      '/echo',
+      deny,
+      switchyardExpress({
+        message(ws, data) {
+          ws.send(data);
+        },
+      }),
+    );
     const port = await listen(http.createServer(app));
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
-    const status = await new Promise<number | undefined>((resolve) => ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode); res.destroy(); }));
+    const status = await new Promise<number | undefined>((resolve) =>
+      ws.once('unexpected-response', (_req, res) => {
+        resolve(res.statusCode);
+        res.destroy();
+      }),
+    );
     ws.on('error', () => {});
     expect(status).toBe(401);
   });
@@ -195,7 +249,9 @@ describe('what a message handler gets', () => {
     const fastify = Fastify();
     await fastify.register(fastifyWebsocket);
     fastify.get('/echo', { websocket: true }, (socket) => {
-      socket.on('message', (data: unknown, isBinary: boolean) => { seen.push(`fastify ${Buffer.isBuffer(data) ? 'Buffer' : typeof data} ${isBinary}`); });
+      socket.on('message', (data: unknown, isBinary: boolean) => {
+        seen.push(`fastify ${Buffer.isBuffer(data) ? 'Buffer' : typeof data} ${isBinary}`);
+      });
       socket.send('ready');
     });
     await fastify.listen({ port: 0, host: '127.0.0.1' });
@@ -204,13 +260,17 @@ describe('what a message handler gets', () => {
     const app = express();
     const server = http.createServer(app);
     expressWs(app, server).app.ws('/echo', (ws) => {
-      ws.on('message', (data: unknown) => { seen.push(`express-ws ${Buffer.isBuffer(data) ? 'Buffer' : typeof data}`); });
+      ws.on('message', (data: unknown) => {
+        seen.push(`express-ws ${Buffer.isBuffer(data) ? 'Buffer' : typeof data}`);
+      });
       ws.send('ready');
     });
 
     for (const port of [(fastify.server.address() as AddressInfo).port, await listen(server)]) {
       const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`);
-      cleanups.push(() => { ws.terminate(); });
+      cleanups.push(() => {
+        ws.terminate();
+      });
       // After the server's "ready": its listener is attached, and no byte rides behind the handshake.
       await new Promise((resolve) => ws.once('message', resolve));
       ws.send('text');
@@ -223,15 +283,22 @@ describe('what a message handler gets', () => {
 describe('subprotocols when the app names none', () => {
   async function protocolOf(port: number): Promise<string> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/echo`, ['soap', 'chat']);
-    cleanups.push(() => { ws.terminate(); });
-    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    cleanups.push(() => {
+      ws.terminate();
+    });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
     return ws.protocol;
   }
 
   it('express-ws, koa-easy-ws and @fastify/websocket each answer with the first protocol the client offered', async () => {
     const fastify = Fastify();
     await fastify.register(fastifyWebsocket);
-    fastify.get('/echo', { websocket: true }, (socket) => { socket.on('message', (data) => socket.send(data)); });
+    fastify.get('/echo', { websocket: true }, (socket) => {
+      socket.on('message', (data) => socket.send(data));
+    });
     await fastify.listen({ port: 0, host: '127.0.0.1' });
     cleanups.push(() => fastify.close());
     const fastifyPort = (fastify.server.address() as AddressInfo).port;

@@ -24,19 +24,39 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'src'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   writeFileSync(join(dir, 'preload.mjs'), PRELOAD);
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2023', 'DOM'], types: ['node'],
-      strict: true, noUncheckedIndexedAccess: true, skipLibCheck: true, allowJs: true, checkJs: true,
-      rootDir: 'src', outDir: 'out', noEmitOnError: false,
-    },
-    include: ['src'],
-  }, null, 2));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify(
+      {
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          lib: ['ES2023', 'DOM'],
+          types: ['node'],
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          skipLibCheck: true,
+          allowJs: true,
+          checkJs: true,
+          rootDir: 'src',
+          outDir: 'out',
+          noEmitOnError: false,
+        },
+        include: ['src'],
+      },
+      null,
+      2,
+    ),
+  );
   for (const snippet of snippets) writeFileSync(join(dir, 'src', snippet.file), snippet.code);
   // Snippets that serve wss:// read their key and certificate from TLS_KEY / TLS_CERT.
   writeFileSync(join(dir, 'key.pem'), tls.key);
   writeFileSync(join(dir, 'cert.pem'), tls.cert);
-  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', dir], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   compiled = { status: result.status, output: `${result.stdout}${result.stderr}` };
 }, 120_000);
 
@@ -51,19 +71,30 @@ function explain(output: string): string {
   return text;
 }
 
-interface Listening { address: string; port: number }
+interface Listening {
+  address: string;
+  port: number;
+}
 
 /** Runs a compiled snippet and applies its check. */
 async function run(snippet: Snippet): Promise<void> {
   const out = join(dir, 'out', snippet.file.replace(/\.ts$/, '.js'));
   const child = spawn(process.execPath, ['--import', join(dir, 'preload.mjs'), out], {
-    cwd: dir, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'test', TLS_KEY: join(dir, 'key.pem'), TLS_CERT: join(dir, 'cert.pem') },
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'test', TLS_KEY: join(dir, 'key.pem'), TLS_CERT: join(dir, 'cert.pem') },
   });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = new Promise<Listening>((resolve) => child.once('message', (message) => resolve(message as Listening)));
+  const listening = new Promise<Listening>((resolve) =>
+    child.once('message', (message) => resolve(message as Listening)),
+  );
   try {
     const first = await Promise.race([
       listening.then((where) => ({ where })),
@@ -73,7 +104,8 @@ async function run(snippet: Snippet): Promise<void> {
     if ('timeout' in first) throw new Error('neither listened nor exited within 10 s');
     if ('code' in first) {
       if (first.code !== 0) throw new Error(`exited with status ${first.code}`);
-      if (snippet.checks.some((check) => check.kind !== 'listen' && check.kind !== 'exits')) throw new Error('exited before listening');
+      if (snippet.checks.some((check) => check.kind !== 'listen' && check.kind !== 'exits'))
+        throw new Error('exited before listening');
       return;
     }
     if (snippet.checks.some((check) => check.kind === 'exits')) {
@@ -94,14 +126,22 @@ async function run(snippet: Snippet): Promise<void> {
 
 async function probe(where: Listening, check: Check): Promise<void> {
   if (check.kind !== 'connect' && check.kind !== 'echo' && check.kind !== 'refuse') return;
-  const host = where.address === '::' || where.address === '0.0.0.0' ? '127.0.0.1' : where.address.includes(':') ? `[${where.address}]` : where.address;
+  const host =
+    where.address === '::' || where.address === '0.0.0.0'
+      ? '127.0.0.1'
+      : where.address.includes(':')
+        ? `[${where.address}]`
+        : where.address;
   const ws = new WebSocket(`ws://${host}:${where.port}${check.path}`);
   try {
     if (check.kind === 'refuse') {
       const status = await new Promise<number | string>((resolve) => {
         ws.once('open', () => resolve('the handshake succeeded'));
         ws.once('error', (error) => resolve(error.message));
-        ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); res.destroy(); });
+        ws.once('unexpected-response', (_req, res) => {
+          resolve(res.statusCode ?? 0);
+          res.destroy();
+        });
       });
       expect(status, `handshake to ${check.path}`).toBe(check.status);
       return;
@@ -117,7 +157,10 @@ async function probe(where: Listening, check: Check): Promise<void> {
       const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x7f]);
       ws.send('héllo ✓');
       ws.send(bytes);
-      const expected = [{ data: Buffer.from('héllo ✓'), isBinary: false }, { data: bytes, isBinary: true }];
+      const expected = [
+        { data: Buffer.from('héllo ✓'), isBinary: false },
+        { data: bytes, isBinary: true },
+      ];
       // A greeting sent on open may come first; the echoes are the last two messages.
       await vi.waitFor(() => expect(received.slice(-2)).toEqual(expected), { timeout: 3000, interval: 10 });
     }
@@ -138,7 +181,9 @@ describe('code blocks in README.md and docs/', () => {
 
   for (const snippet of snippets) {
     if (snippet.checks.some((check) => check.kind === 'module')) continue;
-    const what = snippet.checks.map((check) => ('path' in check ? `${check.kind} ${check.path}` : check.kind)).join('; ');
+    const what = snippet.checks
+      .map((check) => ('path' in check ? `${check.kind} ${check.path}` : check.kind))
+      .join('; ');
     it(`${snippet.source} runs (${what})`, async () => {
       await run(snippet);
     }, 20_000);

@@ -43,7 +43,10 @@ const LANGUAGES: Record<string, 'ts' | 'js'> = { ts: 'ts', typescript: 'ts', js:
 
 /** README.md and every docs/*.md. */
 export function documentationFiles(): string[] {
-  const docs = readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => join(ROOT, 'docs', name));
+  const docs = readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => join(ROOT, 'docs', name));
   return [join(ROOT, 'README.md'), ...docs];
 }
 
@@ -57,10 +60,12 @@ function parseCheck(annotation: string, source: string): { check: Check; file?: 
       if (!argument?.startsWith('/')) throw new Error(`${source}: "snippet: ${verb}" needs a path`);
       return { check: { kind: verb, path: argument } };
     case 'refuse':
-      if (!argument?.startsWith('/') || !/^[45]\d\d$/.test(extra ?? '')) throw new Error(`${source}: "snippet: refuse" needs a path and a status`);
+      if (!argument?.startsWith('/') || !/^[45]\d\d$/.test(extra ?? ''))
+        throw new Error(`${source}: "snippet: refuse" needs a path and a status`);
       return { check: { kind: 'refuse', path: argument, status: Number(extra) } };
     case 'file':
-      if (!argument || !/^[\w.-]+\.(ts|js)$/.test(argument)) throw new Error(`${source}: "snippet: file" needs a file name like app.ts`);
+      if (!argument || !/^[\w.-]+\.(ts|js)$/.test(argument))
+        throw new Error(`${source}: "snippet: file" needs a file name like app.ts`);
       return { check: { kind: 'module' }, file: argument };
     case 'exits':
       return { check: { kind: 'exits' } };
@@ -92,11 +97,17 @@ export function extractSnippets(path: string): Snippet[] {
       const source = `${name}:${i + 1}`;
       const annotation = /^\s*<!--\s*snippet:(.*?)-->\s*$/.exec(lines[i - 1] ?? '')?.[1];
       const { checks, file } = parseChecks(annotation, source);
-      const stem = name.replace(/\.md$/i, '').replace(/[^\w]+/g, '-').toLowerCase();
+      const stem = name
+        .replace(/\.md$/i, '')
+        .replace(/[^\w]+/g, '-')
+        .toLowerCase();
       snippets.push({
         source,
         file: file ?? `${stem}-${i + 1}.${language}`,
-        code: `${lines.slice(i + 1, end).map((line) => line.slice(indent)).join('\n')}\n`,
+        code: `${lines
+          .slice(i + 1, end)
+          .map((line) => line.slice(indent))
+          .join('\n')}\n`,
         checks,
       });
     }

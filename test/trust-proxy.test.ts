@@ -31,10 +31,18 @@ function recorder(): { seen: Seen; handlers: Handlers<undefined> } {
   return {
     seen,
     handlers: {
-      upgrade(req) { seen.upgrade.push(req.remoteAddress); },
-      open(ws) { seen.open.push(ws.request.remoteAddress); },
-      message(ws, data) { ws.send(data); },
-      close(ws) { seen.close.push(ws.request.remoteAddress); },
+      upgrade(req) {
+        seen.upgrade.push(req.remoteAddress);
+      },
+      open(ws) {
+        seen.open.push(ws.request.remoteAddress);
+      },
+      message(ws, data) {
+        ws.send(data);
+      },
+      close(ws) {
+        seen.close.push(ws.request.remoteAddress);
+      },
     },
   };
 }
@@ -46,7 +54,10 @@ interface App {
   close(): Promise<void>;
 }
 
-const builders: Record<'express' | 'koa' | 'fastify', (handlers: Handlers<undefined>, trust: boolean, mounting?: Mounting) => Promise<App>> = {
+const builders: Record<
+  'express' | 'koa' | 'fastify',
+  (handlers: Handlers<undefined>, trust: boolean, mounting?: Mounting) => Promise<App>
+> = {
   async express(handlers, trust, mounting = 'use') {
     const app = express();
     if (trust) app.set('trust proxy', 'loopback');
@@ -101,8 +112,13 @@ async function listen(app: App): Promise<number> {
 
 /** Opens a WebSocket with the given X-Forwarded-For, echoes once, closes. */
 async function roundTrip(port: number, forwardedFor: string | undefined): Promise<void> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/rooms/7`, { headers: forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor } });
-  await new Promise<void>((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/rooms/7`, {
+    headers: forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor },
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
   const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
   ws.send('hi');
   expect(await echoed).toBe('hi');
@@ -115,7 +131,10 @@ async function roundTrip(port: number, forwardedFor: string | undefined): Promis
 async function sseSession(port: number, forwardedFor: string | undefined): Promise<void> {
   const controller = new AbortController();
   const response = await fetch(`http://127.0.0.1:${port}/rooms/7?__sy=sse`, {
-    headers: { Accept: 'text/event-stream', ...(forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor }) },
+    headers: {
+      Accept: 'text/event-stream',
+      ...(forwardedFor === undefined ? {} : { 'X-Forwarded-For': forwardedFor }),
+    },
     signal: controller.signal,
   });
   expect(response.status).toBe(200);
@@ -163,7 +182,18 @@ for (const [name, build] of Object.entries(builders)) {
 
     it('maxConnectionsPerAddress counts the forwarded client behind a trusted proxy, and the socket behind an untrusted one', async () => {
       for (const trust of [true, false]) {
-        const port = await listen(await build({ heartbeat: false, maxConnectionsPerAddress: 1, message(ws, data) { ws.send(data); } }, trust));
+        const port = await listen(
+          await build(
+            {
+              heartbeat: false,
+              maxConnectionsPerAddress: 1,
+              message(ws, data) {
+                ws.send(data);
+              },
+            },
+            trust,
+          ),
+        );
         const open = async (forwardedFor: string): Promise<WebSocket | number> => {
           const ws = new WebSocket(`ws://127.0.0.1:${port}/rooms/7`, { headers: { 'X-Forwarded-For': forwardedFor } });
           return new Promise((resolve) => {
@@ -171,7 +201,10 @@ for (const [name, build] of Object.entries(builders)) {
             // Terminating a socket still connecting makes ws emit 'error' ("closed before the
             // connection was established"): expected here, and not an uncaught exception.
             ws.on('error', () => {});
-            ws.once('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+            ws.once('unexpected-response', (_req, res) => {
+              resolve(res.statusCode ?? 0);
+              ws.terminate();
+            });
           });
         };
         const first = await open('203.0.113.1');
@@ -195,33 +228,42 @@ for (const [name, build] of Object.entries(builders)) {
       const { seen, handlers } = recorder();
       const port = await listen(await build(handlers, false));
       const headerValue = fc.stringMatching(/^[\x21-\x7e][\x20-\x7e]{0,60}$/);
-      await fc.assert(fc.asyncProperty(fc.oneof(headerValue, fc.ipV4(), fc.ipV6()), async (forwardedFor) => {
-        const before = seen.open.length;
-        await roundTrip(port, forwardedFor);
-        expect(seen.open.slice(before)).toEqual(['127.0.0.1']);
-      }), { numRuns: 25 });
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(headerValue, fc.ipV4(), fc.ipV6()), async (forwardedFor) => {
+          const before = seen.open.length;
+          await roundTrip(port, forwardedFor);
+          expect(seen.open.slice(before)).toEqual(['127.0.0.1']);
+        }),
+        { numRuns: 25 },
+      );
     });
 
     it('is each generated client address when the proxy is trusted', async () => {
       const { seen, handlers } = recorder();
       const port = await listen(await build(handlers, true));
-      await fc.assert(fc.asyncProperty(fc.ipV4(), async (client) => {
-        const before = seen.open.length;
-        await roundTrip(port, client);
-        expect(seen.open.slice(before)).toEqual([client]);
-      }), { numRuns: 25 });
+      await fc.assert(
+        fc.asyncProperty(fc.ipV4(), async (client) => {
+          const before = seen.open.length;
+          await roundTrip(port, client);
+          expect(seen.open.slice(before)).toEqual([client]);
+        }),
+        { numRuns: 25 },
+      );
     });
   });
 }
 
 describe('the router pitfall: an endpoint its fallback POSTs cannot reach', () => {
   const warnings: Error[] = [];
-  const onWarning = (warning: Error): void => { warnings.push(warning); };
+  const onWarning = (warning: Error): void => {
+    warnings.push(warning);
+  };
   afterEach(() => {
     process.off('warning', onWarning);
     warnings.length = 0;
   });
-  const pitfalls = (): Error[] => warnings.filter((w) => (w as Error & { code?: string }).code === 'SWITCHYARD_FALLBACK_UNREACHABLE');
+  const pitfalls = (): Error[] =>
+    warnings.filter((w) => (w as Error & { code?: string }).code === 'SWITCHYARD_FALLBACK_UNREACHABLE');
 
   for (const name of ['express', 'koa'] as const) {
     it(`${name}: router.get(path, websocket()) warns once when a session opens, naming the fix`, async () => {
@@ -237,7 +279,10 @@ describe('the router pitfall: an endpoint its fallback POSTs cannot reach', () =
       expect(pitfalls()[0]!.message).toContain('/rooms/7');
       expect(pitfalls()[0]!.message).toContain('router.all');
       // The warning is right: the session's POST does not reach the endpoint.
-      const post = await fetch(`http://127.0.0.1:${port}/rooms/7?__sy=post&__sy_session=x`, { method: 'POST', body: '{"seq":0,"frames":[]}' });
+      const post = await fetch(`http://127.0.0.1:${port}/rooms/7?__sy=post&__sy_session=x`, {
+        method: 'POST',
+        body: '{"seq":0,"frames":[]}',
+      });
       expect(post.status).toBe(404);
       expect(await post.text()).not.toContain('Unknown or expired session');
     });
@@ -249,7 +294,10 @@ describe('the router pitfall: an endpoint its fallback POSTs cannot reach', () =
         const port = await listen(await builders[name](handlers, false, mounting));
         await sseSession(port, undefined);
         await vi.waitFor(() => expect(seen.open).toHaveLength(1));
-        const post = await fetch(`http://127.0.0.1:${port}/rooms/7?__sy=post&__sy_session=x`, { method: 'POST', body: '{"seq":0,"frames":[]}' });
+        const post = await fetch(`http://127.0.0.1:${port}/rooms/7?__sy=post&__sy_session=x`, {
+          method: 'POST',
+          body: '{"seq":0,"frames":[]}',
+        });
         expect(await post.text()).toContain('Unknown or expired session');
         await new Promise((resolve) => setImmediate(resolve));
         expect(pitfalls()).toHaveLength(0);

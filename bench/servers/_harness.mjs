@@ -29,7 +29,10 @@ export async function serve({ server, listen, publish, subscribers }) {
   process.on('message', (message) => {
     Promise.resolve()
       .then(() => answer(message, publish, subscribers))
-      .then((result) => process.send({ id: message.id, result }), (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }));
+      .then(
+        (result) => process.send({ id: message.id, result }),
+        (error) => process.send({ id: message.id, error: String(error?.stack ?? error) }),
+      );
   });
   // The runner going away ends the server, whatever state the benchmark left it in.
   process.on('disconnect', () => process.exit(0));

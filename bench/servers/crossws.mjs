@@ -26,7 +26,9 @@ const server = http.createServer((req, res) => {
   res.statusCode = req.url === '/http' ? 200 : 404;
   res.end('ok');
 });
-server.on('upgrade', (req, socket, head) => { ws.handleUpgrade(req, socket, head); });
+server.on('upgrade', (req, socket, head) => {
+  ws.handleUpgrade(req, socket, head);
+});
 
 serve({
   server,

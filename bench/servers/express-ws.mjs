@@ -21,12 +21,16 @@ app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
-app.ws('/echo', (ws) => { ws.on('message', echo); });
+app.ws('/echo', (ws) => {
+  ws.on('message', echo);
+});
 app.ws('/sub', (ws) => {
   subscribers.add(ws);
   ws.on('close', unsubscribe);
 });
-app.get('/http', (_req, res) => { res.end('ok'); });
+app.get('/http', (_req, res) => {
+  res.end('ok');
+});
 
 serve({
   server,

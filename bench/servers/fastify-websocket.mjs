@@ -20,7 +20,9 @@ app.addHook('onRequest', function tagUser(request, _reply, done) {
   request.user = 'bench';
   done();
 });
-app.get('/echo', { websocket: true }, (socket) => { socket.on('message', echo); });
+app.get('/echo', { websocket: true }, (socket) => {
+  socket.on('message', echo);
+});
 app.get('/sub', { websocket: true }, (socket) => {
   subscribers.add(socket);
   socket.on('close', unsubscribe);

@@ -40,7 +40,8 @@ app.use(async function route(ctx, next) {
       ctx.res.statusCode = 200;
       ctx.res.end('ok');
       return undefined;
-    default: return next();
+    default:
+      return next();
   }
 });
 

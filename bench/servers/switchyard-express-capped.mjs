@@ -22,9 +22,28 @@ app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
-app.use('/echo', websocket({ ...limits, message(ws, data) { ws.send(data); } }));
-app.use('/sub', websocket({ ...limits, hub, open(ws) { ws.subscribe(TOPIC); } }));
-app.use('/http', (_req, res) => { res.end('ok'); });
+app.use(
+  '/echo',
+  websocket({
+    ...limits,
+    message(ws, data) {
+      ws.send(data);
+    },
+  }),
+);
+app.use(
+  '/sub',
+  websocket({
+    ...limits,
+    hub,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+  }),
+);
+app.use('/http', (_req, res) => {
+  res.end('ok');
+});
 
 serve({
   server: http.createServer(app),

@@ -10,9 +10,28 @@ app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
-app.use('/echo', websocket({ stats: false, message(ws, data) { ws.send(data); } }));
-app.use('/sub', websocket({ stats: false, hub, open(ws) { ws.subscribe(TOPIC); } }));
-app.use('/http', (_req, res) => { res.end('ok'); });
+app.use(
+  '/echo',
+  websocket({
+    stats: false,
+    message(ws, data) {
+      ws.send(data);
+    },
+  }),
+);
+app.use(
+  '/sub',
+  websocket({
+    stats: false,
+    hub,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+  }),
+);
+app.use('/http', (_req, res) => {
+  res.end('ok');
+});
 
 serve({
   server: http.createServer(app),

@@ -10,7 +10,9 @@ import { createHub, websocket } from '@switchyard/express';
 import { instrumentSwitchyard } from '@switchyard/otel';
 import { TOPIC, serve } from './_harness.mjs';
 
-instrumentSwitchyard({ meterProvider: new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] }) });
+instrumentSwitchyard({
+  meterProvider: new MeterProvider({ readers: [new PrometheusExporter({ preventServerStart: true })] }),
+});
 
 const hub = createHub();
 const app = express();
@@ -18,9 +20,26 @@ app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
-app.use('/echo', websocket({ message(ws, data) { ws.send(data); } }));
-app.use('/sub', websocket({ hub, open(ws) { ws.subscribe(TOPIC); } }));
-app.use('/http', (_req, res) => { res.end('ok'); });
+app.use(
+  '/echo',
+  websocket({
+    message(ws, data) {
+      ws.send(data);
+    },
+  }),
+);
+app.use(
+  '/sub',
+  websocket({
+    hub,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+  }),
+);
+app.use('/http', (_req, res) => {
+  res.end('ok');
+});
 
 serve({
   server: http.createServer(app),

@@ -10,11 +10,28 @@ app.use(function tagUser(_req, res, next) {
   res.locals.user = 'bench';
   next();
 });
-app.use('/echo', websocket({ message(ws, data) { ws.send(data); } }));
-app.use('/sub', websocket({ hub, open(ws) { ws.subscribe(TOPIC); } }));
+app.use(
+  '/echo',
+  websocket({
+    message(ws, data) {
+      ws.send(data);
+    },
+  }),
+);
+app.use(
+  '/sub',
+  websocket({
+    hub,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+  }),
+);
 // Mounted like the endpoints, and leaving Express the way an upgrade does (no res.send), so
 // that this measures Express's own dispatch of a request to that place.
-app.use('/http', (_req, res) => { res.end('ok'); });
+app.use('/http', (_req, res) => {
+  res.end('ok');
+});
 
 serve({
   server: http.createServer(app),

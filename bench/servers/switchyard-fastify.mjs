@@ -11,8 +11,21 @@ app.addHook('onRequest', function tagUser(request, _reply, done) {
   request.user = 'bench';
   done();
 });
-app.get('/echo', { websocket: { message(ws, data) { ws.send(data); } } });
-app.get('/sub', { websocket: { hub, open(ws) { ws.subscribe(TOPIC); } } });
+app.get('/echo', {
+  websocket: {
+    message(ws, data) {
+      ws.send(data);
+    },
+  },
+});
+app.get('/sub', {
+  websocket: {
+    hub,
+    open(ws) {
+      ws.subscribe(TOPIC);
+    },
+  },
+});
 // Leaves Fastify the way an upgrade does (hijacked), so that this measures dispatch only.
 app.get('/http', (_request, reply) => {
   reply.hijack();

@@ -25,7 +25,10 @@ const server = net.createServer({ noDelay: true }, (socket) => {
 /** A complete unmasked text frame, built once per publish like a hub does. */
 function frame(payload) {
   const data = Buffer.from(payload);
-  const head = data.length < 126 ? Buffer.from([0x81, data.length]) : Buffer.from([0x81, 126, data.length >> 8, data.length & 0xff]);
+  const head =
+    data.length < 126
+      ? Buffer.from([0x81, data.length])
+      : Buffer.from([0x81, 126, data.length >> 8, data.length & 0xff]);
   return Buffer.concat([head, data]);
 }
 

@@ -13,14 +13,18 @@ export function hubFromEnv(env = process.env) {
 }
 
 export function chatRoom({ hub = createHub(), topic = 'room:lobby' } = {}) {
-  const say = (event) => hub.publish(topic, JSON.stringify(event)).catch(() => {
-    // A distributed hub reports its own errors; local members already got the message.
-  });
+  const say = (event) =>
+    hub.publish(topic, JSON.stringify(event)).catch(() => {
+      // A distributed hub reports its own errors; local members already got the message.
+    });
   return {
     hub,
     protocols: ['chat'],
     upgrade(req) {
-      const name = String(req.query.name ?? '').trim().slice(0, 32) || 'anonymous';
+      const name =
+        String(req.query.name ?? '')
+          .trim()
+          .slice(0, 32) || 'anonymous';
       return { context: { name } };
     },
     open(ws) {

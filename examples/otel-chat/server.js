@@ -26,7 +26,9 @@ app.get('/stats', (_req, res) => res.json(chat.endpoint.stats()));
 const port = Number(process.env.PORT ?? 3000);
 const server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   const { address, port: bound } = server.address();
-  console.log(`switchyard chat with metrics on http://${address === '::' ? 'localhost' : address}:${bound} (metrics at /metrics)`);
+  console.log(
+    `switchyard chat with metrics on http://${address === '::' ? 'localhost' : address}:${bound} (metrics at /metrics)`,
+  );
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

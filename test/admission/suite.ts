@@ -13,12 +13,26 @@ import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { RawClient, closed, echo as plainEcho, handshakeRequest, messages, openWs, quietFor, readResponse, requireAssertions } from '../helpers.js';
+import {
+  RawClient,
+  closed,
+  echo as plainEcho,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  readResponse,
+  requireAssertions,
+} from '../helpers.js';
 
 const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 
 /** The status and headers of a refused handshake. */
-async function refusal(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
+async function refusal(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
   const raw = await RawClient.connect(port);
   try {
     raw.write(handshakeRequest(path, headers));
@@ -59,7 +73,11 @@ export function runAdmission(harness: Harness): void {
       const s = await serve([{ path: '/capped', handlers: { ...echo, maxConnections: 2 } }]);
       const first = track(await openWs(s.url('/capped'), 'chat'));
       track(await openWs(s.url('/capped'), 'chat'));
-      expect(await refusal(s.port, '/capped')).toEqual({ status: 503, retryAfter: '1', body: 'This endpoint is full (2 connections)' });
+      expect(await refusal(s.port, '/capped')).toEqual({
+        status: 503,
+        retryAfter: '1',
+        body: 'This endpoint is full (2 connections)',
+      });
       first.close();
       await closed(first);
       await vi.waitFor(async () => {
@@ -70,7 +88,13 @@ export function runAdmission(harness: Harness): void {
 
     it('maxConnections counts fallback sessions like sockets', async () => {
       const s = await serve([{ path: '/capped', handlers: { ...echo, maxConnections: 1 } }]);
-      const sse = track(connect(s.url('/capped').replace('ws:', 'http:'), { transports: ['sse'], protocols: ['chat'], reconnect: false }));
+      const sse = track(
+        connect(s.url('/capped').replace('ws:', 'http:'), {
+          transports: ['sse'],
+          protocols: ['chat'],
+          reconnect: false,
+        }),
+      );
       await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
       expect(sse.transport).toBe('sse');
       expect((await refusal(s.port, '/capped')).status).toBe(503);
@@ -88,7 +112,9 @@ export function runAdmission(harness: Harness): void {
     });
 
     it('handshakeRate: a burst passes, the next handshake gets 429 with the seconds until a token', async () => {
-      const s = await serve([{ path: '/rate', handlers: { ...echo, handshakeRate: { handshakes: 1, per: 2000, burst: 3 } } }]);
+      const s = await serve([
+        { path: '/rate', handlers: { ...echo, handshakeRate: { handshakes: 1, per: 2000, burst: 3 } } },
+      ]);
       for (let i = 0; i < 3; i++) track(await openWs(s.url('/rate'), 'chat')).terminate();
       const over = await refusal(s.port, '/rate');
       expect(over.status).toBe(429);
@@ -99,10 +125,19 @@ export function runAdmission(harness: Harness): void {
 
     it('rateLimit: over the message rate, the connection closes with 1008 and later messages are not delivered', async () => {
       const seen: string[] = [];
-      const s = await serve([{
-        path: '/chatty',
-        handlers: { ...echo, rateLimit: { messages: 5, per: 60_000 }, message(ws, data) { seen.push(String(data)); ws.send(data); } },
-      }]);
+      const s = await serve([
+        {
+          path: '/chatty',
+          handlers: {
+            ...echo,
+            rateLimit: { messages: 5, per: 60_000 },
+            message(ws, data) {
+              seen.push(String(data));
+              ws.send(data);
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/chatty'), 'chat'));
       const wsClosed = closed(ws);
       for (let i = 0; i < 8; i++) ws.send(`m${i}`);
@@ -112,10 +147,18 @@ export function runAdmission(harness: Harness): void {
 
     it('rateLimit with a limited hook: the message is dropped, the hook sees it, the connection stays', async () => {
       const dropped: string[] = [];
-      const s = await serve([{
-        path: '/limited',
-        handlers: { ...echo, rateLimit: { messages: 2, per: 60_000, bytes: 10, burstBytes: 10 }, limited(_ws, data) { dropped.push(String(data)); } },
-      }]);
+      const s = await serve([
+        {
+          path: '/limited',
+          handlers: {
+            ...echo,
+            rateLimit: { messages: 2, per: 60_000, bytes: 10, burstBytes: 10 },
+            limited(_ws, data) {
+              dropped.push(String(data));
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/limited'), 'chat'));
       const inbox = messages(ws);
       ws.send('abcd');
@@ -132,9 +175,17 @@ export function runAdmission(harness: Harness): void {
 
     it('rateLimit applies to the SSE fallback the same way', async () => {
       const s = await serve([{ path: '/chatty', handlers: { ...echo, rateLimit: { messages: 3, per: 60_000 } } }]);
-      const sse = track(connect(s.url('/chatty').replace('ws:', 'http:'), { transports: ['sse'], protocols: ['chat'], reconnect: false }));
+      const sse = track(
+        connect(s.url('/chatty').replace('ws:', 'http:'), {
+          transports: ['sse'],
+          protocols: ['chat'],
+          reconnect: false,
+        }),
+      );
       await new Promise((resolve) => sse.addEventListener('open', resolve, { once: true }));
-      const ended = new Promise<{ code: number; reason: string }>((resolve) => sse.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason }), { once: true }));
+      const ended = new Promise<{ code: number; reason: string }>((resolve) =>
+        sse.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason }), { once: true }),
+      );
       const echoed: string[] = [];
       sse.addEventListener('message', (e) => echoed.push(String(e.data)));
       for (let i = 0; i < 5; i++) sse.send(`m${i}`);
@@ -143,7 +194,9 @@ export function runAdmission(harness: Harness): void {
     });
 
     it('idleTimeout closes a heartbeat-only peer with 4000, and spares one that talks', async () => {
-      const s = await serve([{ path: '/idle', handlers: { ...echo, idleTimeout: 400, heartbeat: { interval: 50, timeout: 1000 } } }]);
+      const s = await serve([
+        { path: '/idle', handlers: { ...echo, idleTimeout: 400, heartbeat: { interval: 50, timeout: 1000 } } },
+      ]);
       const quiet = track(await openWs(s.url('/idle'), 'chat'));
       const talker = track(await openWs(s.url('/idle'), 'chat'));
       const quietClosed = closed(quiet);
@@ -161,16 +214,18 @@ export function runAdmission(harness: Harness): void {
     });
 
     it('lifetimes: maxLifetime, or sooner the expiresAt the upgrade hook returned, close with 4001', async () => {
-      const s = await serve([{
-        path: '/expiring',
-        handlers: {
-          ...echo,
-          maxLifetime: 1500,
-          upgrade(req) {
-            return { context: { user: 'ann' }, expiresAt: req.query.short ? Date.now() + 300 : undefined };
-          },
-        } as Handlers<{ user: string }>,
-      }]);
+      const s = await serve([
+        {
+          path: '/expiring',
+          handlers: {
+            ...echo,
+            maxLifetime: 1500,
+            upgrade(req) {
+              return { context: { user: 'ann' }, expiresAt: req.query.short ? Date.now() + 300 : undefined };
+            },
+          } as Handlers<{ user: string }>,
+        },
+      ]);
       const short = track(await openWs(s.url('/expiring?short=1'), 'chat'));
       const long = track(await openWs(s.url('/expiring'), 'chat'));
       const started = Date.now();
@@ -184,18 +239,21 @@ export function runAdmission(harness: Harness): void {
     it('a bearer token as a subprotocol entry reaches the hook, and only the real protocol is echoed', async () => {
       const tokens: Array<string | undefined> = [];
       const offers: string[][] = [];
-      const s = await serve([{
-        path: '/auth',
-        handlers: {
-          ...echo,
-          upgrade(req) {
-            tokens.push(req.bearerToken);
-            offers.push(req.protocols);
-            if (req.bearerToken !== 'sécret.token/+=') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
-            return undefined;
+      const s = await serve([
+        {
+          path: '/auth',
+          handlers: {
+            ...echo,
+            upgrade(req) {
+              tokens.push(req.bearerToken);
+              offers.push(req.protocols);
+              if (req.bearerToken !== 'sécret.token/+=')
+                throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+              return undefined;
+            },
           },
         },
-      }]);
+      ]);
       const entry = `base64url.bearer.${toBase64url('sécret.token/+=')}`;
       const raw = await RawClient.connect(s.port);
       raw.write(handshakeRequest('/auth', { 'Sec-WebSocket-Protocol': `chat, ${entry}` }));
@@ -207,10 +265,14 @@ export function runAdmission(harness: Harness): void {
       expect(ws.protocol).toBe('chat');
       expect(tokens).toEqual(['sécret.token/+=', 'sécret.token/+=']);
       expect(offers).toEqual([['chat'], ['chat']]);
-      expect((await refusal(s.port, '/auth', { 'Sec-WebSocket-Protocol': `chat, base64url.bearer.${toBase64url('wrong')}` })).status).toBe(401);
+      expect(
+        (await refusal(s.port, '/auth', { 'Sec-WebSocket-Protocol': `chat, base64url.bearer.${toBase64url('wrong')}` }))
+          .status,
+      ).toBe(401);
       // A token alone would make the 101 name no subprotocol, which browsers fail.
       expect(await refusal(s.port, '/auth', { 'Sec-WebSocket-Protocol': entry })).toMatchObject({
-        status: 400, body: 'A bearer token subprotocol must be offered next to a real subprotocol',
+        status: 400,
+        body: 'A bearer token subprotocol must be offered next to a real subprotocol',
       });
       // The Authorization header works too (what the fallback's fetch requests send).
       track(await openWs(s.url('/auth'), 'chat', { headers: { Authorization: 'Bearer sécret.token/+=' } }));
@@ -219,18 +281,20 @@ export function runAdmission(harness: Harness): void {
     for (const transport of ['websocket', 'sse'] as const) {
       it(`@switchyard/client's token option over ${transport}: the hook gets it, no URL carries it, and a 4001 reconnects with a fresh one`, async () => {
         const tokens: Array<string | undefined> = [];
-        const s = await serve([{
-          path: '/auth',
-          handlers: {
-            ...echo,
-            upgrade(req) {
-              tokens.push(req.bearerToken);
-              if (!req.bearerToken?.startsWith('token-')) throw reject(401, 'Unauthorized');
-              // The first token expires soon after the connection opens.
-              return { context: undefined, expiresAt: req.bearerToken === 'token-1' ? Date.now() + 300 : undefined };
+        const s = await serve([
+          {
+            path: '/auth',
+            handlers: {
+              ...echo,
+              upgrade(req) {
+                tokens.push(req.bearerToken);
+                if (!req.bearerToken?.startsWith('token-')) throw reject(401, 'Unauthorized');
+                // The first token expires soon after the connection opens.
+                return { context: undefined, expiresAt: req.bearerToken === 'token-1' ? Date.now() + 300 : undefined };
+              },
             },
           },
-        }]);
+        ]);
         const urls: string[] = [];
         const recordingFetch: typeof fetch = (input, init) => {
           urls.push(String(input instanceof Request ? input.url : input));
@@ -244,14 +308,16 @@ export function runAdmission(harness: Harness): void {
             super(url, protocols);
           }
         };
-        const socket = track(connect(s.url('/auth').replace('ws:', 'http:'), {
-          protocols: ['chat'],
-          transports: [transport],
-          WebSocket: ClientWebSocket as never,
-          fetch: recordingFetch,
-          reconnect: { initialDelay: 20, maxDelay: 50 },
-          token: () => current,
-        }));
+        const socket = track(
+          connect(s.url('/auth').replace('ws:', 'http:'), {
+            protocols: ['chat'],
+            transports: [transport],
+            WebSocket: ClientWebSocket as never,
+            fetch: recordingFetch,
+            reconnect: { initialDelay: 20, maxDelay: 50 },
+            token: () => current,
+          }),
+        );
         const closes: number[] = [];
         socket.addEventListener('close', (e) => {
           closes.push(e.code);
@@ -273,16 +339,22 @@ export function runAdmission(harness: Harness): void {
 
     it('the rejected hook sees every refusal core makes, with its status and reason', async () => {
       const seen: RejectionInfo[] = [];
-      const s = await serve([{
-        path: '/watched',
-        handlers: {
-          ...echo,
-          origins: ['https://good.example'],
-          maxConnections: 1,
-          upgrade(req) { if (req.query.deny) throw reject(401, 'No entry'); },
-          rejected(info) { seen.push(info); },
+      const s = await serve([
+        {
+          path: '/watched',
+          handlers: {
+            ...echo,
+            origins: ['https://good.example'],
+            maxConnections: 1,
+            upgrade(req) {
+              if (req.query.deny) throw reject(401, 'No entry');
+            },
+            rejected(info) {
+              seen.push(info);
+            },
+          },
         },
-      }]);
+      ]);
       track(await openWs(s.url('/watched'), 'chat'));
       await refusal(s.port, '/watched?token=secret', { 'Sec-WebSocket-Key': 'short' });
       await refusal(s.port, '/watched', { Origin: 'https://evil.example' });
@@ -297,17 +369,21 @@ export function runAdmission(harness: Harness): void {
     it('the rejected hook sees a reject() from the upgrade hook; a throwing rejected hook is only logged', async () => {
       const log = vi.spyOn(console, 'error').mockImplementation(() => {});
       const seen: number[] = [];
-      const s = await serve([{
-        path: '/hooked',
-        handlers: {
-          ...echo,
-          upgrade() { throw reject(401, 'No entry'); },
-          rejected(info) {
-            seen.push(info.status);
-            throw new Error('logger down');
+      const s = await serve([
+        {
+          path: '/hooked',
+          handlers: {
+            ...echo,
+            upgrade() {
+              throw reject(401, 'No entry');
+            },
+            rejected(info) {
+              seen.push(info.status);
+              throw new Error('logger down');
+            },
           },
         },
-      }]);
+      ]);
       expect((await refusal(s.port, '/hooked')).status).toBe(401);
       expect(seen).toEqual([401]);
       await vi.waitFor(() => expect(String(log.mock.calls.flat().join(' '))).toContain('logger down'));

@@ -61,10 +61,14 @@ export class Target {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (message: { type: string; port: number }) => resolve(message.port));
-      child.once('exit', (code) => reject(new Error(`the ${adapter} server exited with ${code} before listening:\n${stderr}`)));
+      child.once('exit', (code) =>
+        reject(new Error(`the ${adapter} server exited with ${code} before listening:\n${stderr}`)),
+      );
     });
     return new Target(child, port);
   }
@@ -90,7 +94,8 @@ export class Target {
   }
 
   async stats(gc = false): Promise<Stats> {
-    if (this.#exit !== undefined) throw new Error(`the server process ${this.#exit}; its last output:\n${this.#stderr}`);
+    if (this.#exit !== undefined)
+      throw new Error(`the server process ${this.#exit}; its last output:\n${this.#stderr}`);
     const id = this.#nextId++;
     return new Promise<Stats>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -125,7 +130,11 @@ export interface Exchange {
  * connection as `ending` says and records every byte until the server closes or has been
  * silent for `idle` ms. `onData` may answer (for example with a close frame after a 101).
  */
-export async function exchange(port: number, chunks: Buffer[], options: { ending?: Ending; idle?: number; onData?: (received: Buffer, socket: net.Socket) => void } = {}): Promise<Exchange> {
+export async function exchange(
+  port: number,
+  chunks: Buffer[],
+  options: { ending?: Ending; idle?: number; onData?: (received: Buffer, socket: net.Socket) => void } = {},
+): Promise<Exchange> {
   const { ending = 'wait', idle = 150 } = options;
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
@@ -174,7 +183,9 @@ export async function exchange(port: number, chunks: Buffer[], options: { ending
 export function wellFormed(received: Buffer, context: string): WireReport {
   const report = readServerBytes(received);
   if (report.problem) {
-    throw new Error(`${report.problem}\nin ${JSON.stringify(received.subarray(0, 600).toString('latin1'))}\nafter ${context}`);
+    throw new Error(
+      `${report.problem}\nin ${JSON.stringify(received.subarray(0, 600).toString('latin1'))}\nafter ${context}`,
+    );
   }
   return report;
 }
@@ -199,13 +210,25 @@ export async function stillServes(port: number): Promise<void> {
  * Nothing is left behind: once every client socket is gone, the server holds no sockets, the
  * endpoints no connections, and the process no more timers or handles than before the attack.
  */
-export async function nothingLeft(target: Target, baseline: { resources: Record<string, number>; listeners: number }): Promise<void> {
-  await vi.waitFor(async () => {
-    const stats = await target.stats();
-    expect({ sockets: stats.sockets, connections: stats.connections, live: stats.live }).toEqual({ sockets: 0, connections: 0, live: 0 });
-    for (const kind of ['TCPSocketWrap', 'Timeout']) {
-      expect(stats.resources[kind] ?? 0, `${kind} handles in the server`).toBeLessThanOrEqual(baseline.resources[kind] ?? 0);
-    }
-    expect(stats.listeners, 'listeners on the server and the process').toBeLessThanOrEqual(baseline.listeners);
-  }, { timeout: 8000, interval: 100 });
+export async function nothingLeft(
+  target: Target,
+  baseline: { resources: Record<string, number>; listeners: number },
+): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const stats = await target.stats();
+      expect({ sockets: stats.sockets, connections: stats.connections, live: stats.live }).toEqual({
+        sockets: 0,
+        connections: 0,
+        live: 0,
+      });
+      for (const kind of ['TCPSocketWrap', 'Timeout']) {
+        expect(stats.resources[kind] ?? 0, `${kind} handles in the server`).toBeLessThanOrEqual(
+          baseline.resources[kind] ?? 0,
+        );
+      }
+      expect(stats.listeners, 'listeners on the server and the process').toBeLessThanOrEqual(baseline.listeners);
+    },
+    { timeout: 8000, interval: 100 },
+  );
 }

@@ -20,11 +20,16 @@ const faultsSeen = { count: 0 };
 
 function fail(how) {
   switch (how) {
-    case 'throw': throw new Error('fault');
-    case 'reject': return Promise.reject(new Error('fault'));
-    case 'string': throw 'fault as a string';
-    case 'undefined': return Promise.reject(undefined);
-    default: return undefined;
+    case 'throw':
+      throw new Error('fault');
+    case 'reject':
+      return Promise.reject(new Error('fault'));
+    case 'string':
+      throw 'fault as a string';
+    case 'undefined':
+      return Promise.reject(undefined);
+    default:
+      return undefined;
   }
 }
 
@@ -42,7 +47,9 @@ const echo = {
   // A fallback session outlives its stream for a resume; short here, so that the suite can check
   // that it goes once its time is up.
   fallback: { sessionTimeout: 300 },
-  message(ws, data) { ws.send(data); },
+  message(ws, data) {
+    ws.send(data);
+  },
   // Handler errors are expected here by the thousand; the suite counts them instead of logging.
   error() {},
 };
@@ -115,17 +122,31 @@ if (adapter === 'express') {
   mount('/slow', websocket(slow));
   mount('/faults', websocket(faults));
   mount('/faye', websocket(faye, { heartbeat: false, fallback: { sessionTimeout: 300 } }));
-  mount('/guarded', (req, res, next) => {
-    guard(req.headers['x-token']).then((ok) => (ok ? next() : res.status(401).send('no token')), next);
-  }, websocket(echo));
-  mount('/mw-fault', (req, _res, next) => {
-    if (queryOf(req.originalUrl).how === 'reject') Promise.reject(new Error('middleware fault')).catch(next);
-    else throw new Error('middleware fault');
-  }, websocket(echo));
-  app.get('/page', (_req, res) => { res.send('a page'); });
-  app.post('/form', express.text({ type: '*/*' }), (req, res) => { res.send(`got ${String(req.body).length}`); });
+  mount(
+    '/guarded',
+    (req, res, next) => {
+      guard(req.headers['x-token']).then((ok) => (ok ? next() : res.status(401).send('no token')), next);
+    },
+    websocket(echo),
+  );
+  mount(
+    '/mw-fault',
+    (req, _res, next) => {
+      if (queryOf(req.originalUrl).how === 'reject') Promise.reject(new Error('middleware fault')).catch(next);
+      else throw new Error('middleware fault');
+    },
+    websocket(echo),
+  );
+  app.get('/page', (_req, res) => {
+    res.send('a page');
+  });
+  app.post('/form', express.text({ type: '*/*' }), (req, res) => {
+    res.send(`got ${String(req.body).length}`);
+  });
   // Express's default error handler logs every error; the suite provokes them on purpose.
-  app.use((_error, _req, res, _next) => { res.status(500).send('middleware failed'); });
+  app.use((_error, _req, res, _next) => {
+    res.status(500).send('middleware failed');
+  });
   server = http.createServer(app);
 } else if (adapter === 'koa') {
   const { default: Koa } = await import('koa');
@@ -139,17 +160,27 @@ if (adapter === 'express') {
   mount('/slow', websocket(slow));
   mount('/faults', websocket(faults));
   mount('/faye', websocket(faye, { heartbeat: false, fallback: { sessionTimeout: 300 } }));
-  mount('/guarded', async (ctx, next) => {
-    if (await guard(ctx.get('x-token'))) return next();
-    ctx.status = 401;
-    ctx.body = 'no token';
-    return undefined;
-  }, websocket(echo));
-  mount('/mw-fault', async (ctx) => {
-    if (ctx.query.how === 'reject') await Promise.reject(new Error('middleware fault'));
-    throw new Error('middleware fault');
-  }, websocket(echo));
-  router.get('/page', (ctx) => { ctx.body = 'a page'; });
+  mount(
+    '/guarded',
+    async (ctx, next) => {
+      if (await guard(ctx.get('x-token'))) return next();
+      ctx.status = 401;
+      ctx.body = 'no token';
+      return undefined;
+    },
+    websocket(echo),
+  );
+  mount(
+    '/mw-fault',
+    async (ctx) => {
+      if (ctx.query.how === 'reject') await Promise.reject(new Error('middleware fault'));
+      throw new Error('middleware fault');
+    },
+    websocket(echo),
+  );
+  router.get('/page', (ctx) => {
+    ctx.body = 'a page';
+  });
   router.post('/form', async (ctx) => {
     let length = 0;
     for await (const chunk of ctx.req) length += chunk.length;
@@ -183,7 +214,9 @@ if (adapter === 'express') {
   });
   app.get('/page', async () => 'a page');
   app.post('/form', async (request) => `got ${String(request.body ?? '').length}`);
-  app.setErrorHandler((_error, _request, reply) => { reply.code(500).send('middleware failed'); });
+  app.setErrorHandler((_error, _request, reply) => {
+    reply.code(500).send('middleware failed');
+  });
   await app.ready();
 } else {
   throw new Error(`unknown adapter ${adapter}`);
@@ -223,7 +256,10 @@ process.on('message', (message) => {
         faults: faultsSeen.count,
         resources: resources(),
         // Listeners on the server and the process: none may be added per connection.
-        listeners: [server, process].reduce((sum, emitter) => sum + emitter.eventNames().reduce((n, name) => n + emitter.listenerCount(name), 0), 0),
+        listeners: [server, process].reduce(
+          (sum, emitter) => sum + emitter.eventNames().reduce((n, name) => n + emitter.listenerCount(name), 0),
+          0,
+        ),
         heapUsed: process.memoryUsage().heapUsed,
       });
     });

@@ -23,8 +23,12 @@ const CRLF = '\r\n';
 
 function handshake(path: string, headers: Array<[string, string]> = []): string {
   const lines = [
-    `GET ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade',
-    `Sec-WebSocket-Key: ${KEY}`, 'Sec-WebSocket-Version: 13',
+    `GET ${path} HTTP/1.1`,
+    'Host: 127.0.0.1',
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    `Sec-WebSocket-Key: ${KEY}`,
+    'Sec-WebSocket-Version: 13',
     ...headers.map(([name, value]) => `${name}: ${value}`),
   ];
   return lines.join(CRLF) + CRLF + CRLF;
@@ -32,12 +36,23 @@ function handshake(path: string, headers: Array<[string, string]> = []): string 
 
 /** Ways to spell Upgrade and Connection, valid and not. */
 const upgradeSpellings = fc.constantFrom(
-  ['Upgrade', 'websocket'], ['Upgrade', 'WebSocket'], ['upgrade', 'websocket, h2c'], ['Upgrade', 'websockets'],
-  ['Upgrade', ''], ['Upgrade', 'h2c'], ['UPGRADE', 'WEBSOCKET'], ['Upgrade', 'websocket\t'],
+  ['Upgrade', 'websocket'],
+  ['Upgrade', 'WebSocket'],
+  ['upgrade', 'websocket, h2c'],
+  ['Upgrade', 'websockets'],
+  ['Upgrade', ''],
+  ['Upgrade', 'h2c'],
+  ['UPGRADE', 'WEBSOCKET'],
+  ['Upgrade', 'websocket\t'],
 );
 const connectionSpellings = fc.constantFrom(
-  ['Connection', 'Upgrade'], ['Connection', 'keep-alive, Upgrade'], ['connection', 'upgrade ,close'], ['Connection', 'close'],
-  ['Connection', 'Upgradee'], ['Connection', ''], ['Connection', 'keep-alive'],
+  ['Connection', 'Upgrade'],
+  ['Connection', 'keep-alive, Upgrade'],
+  ['connection', 'upgrade ,close'],
+  ['Connection', 'close'],
+  ['Connection', 'Upgradee'],
+  ['Connection', ''],
+  ['Connection', 'keep-alive'],
 );
 
 /** One mutation of a request's bytes. */
@@ -61,10 +76,22 @@ function mutate(bytes: Buffer, mutations: Mutation[]): Buffer {
         out = copy;
         break;
       }
-      case 'insert': out = Buffer.concat([out.subarray(0, at), Buffer.from(m.bytes), out.subarray(at)]); break;
-      case 'delete': out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.length)]); break;
-      case 'duplicate': out = Buffer.concat([out.subarray(0, at + m.length), out.subarray(at, at + m.length), out.subarray(at + m.length)]); break;
-      case 'crlf': out = Buffer.concat([out.subarray(0, at), Buffer.from(CRLF.repeat(m.count)), out.subarray(at)]); break;
+      case 'insert':
+        out = Buffer.concat([out.subarray(0, at), Buffer.from(m.bytes), out.subarray(at)]);
+        break;
+      case 'delete':
+        out = Buffer.concat([out.subarray(0, at), out.subarray(at + m.length)]);
+        break;
+      case 'duplicate':
+        out = Buffer.concat([
+          out.subarray(0, at + m.length),
+          out.subarray(at, at + m.length),
+          out.subarray(at + m.length),
+        ]);
+        break;
+      case 'crlf':
+        out = Buffer.concat([out.subarray(0, at), Buffer.from(CRLF.repeat(m.count)), out.subarray(at)]);
+        break;
     }
   }
   return out;
@@ -76,8 +103,12 @@ const handshakeCase = fc.record({
   path: paths,
   upgrade: upgradeSpellings,
   connection: connectionSpellings,
-  protocols: fc.option(fc.constantFrom('chat', 'soap, chat', 'soap', 'chat,,superchat', ' ', 'ch at'), { nil: undefined }),
-  huge: fc.option(fc.record({ count: fc.integer({ min: 1, max: 40 }), size: fc.integer({ min: 1, max: 20_000 }) }), { nil: undefined }),
+  protocols: fc.option(fc.constantFrom('chat', 'soap, chat', 'soap', 'chat,,superchat', ' ', 'ch at'), {
+    nil: undefined,
+  }),
+  huge: fc.option(fc.record({ count: fc.integer({ min: 1, max: 40 }), size: fc.integer({ min: 1, max: 20_000 }) }), {
+    nil: undefined,
+  }),
   mutations: fc.array(mutation, { maxLength: 4 }),
   ending: fc.constantFrom<Ending>('wait', 'end', 'reset'),
 });
@@ -97,29 +128,45 @@ type Pipelined = typeof pipelined extends fc.Arbitrary<infer P> ? P : never;
 
 function requestBytes(request: Pipelined): string {
   switch (request.kind) {
-    case 'page': return `GET /page HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`;
-    case 'missing': return `GET /nothing HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`;
-    case 'form': return `POST /form HTTP/1.1${CRLF}Host: x${CRLF}Content-Type: text/plain${CRLF}Content-Length: ${request.size}${CRLF}${CRLF}${'x'.repeat(request.size)}`;
-    case 'upgrade': return handshake(request.path);
-    case 'unknown-upgrade': return handshake('/nothing');
-    case 'mangled-upgrade': return handshake('/echo').replace('Upgrade: websocket', 'Upgrade: websockt');
-    case 'sse': return `GET /echo?__sy=sse HTTP/1.1${CRLF}Host: x${CRLF}Accept: text/event-stream${CRLF}${CRLF}`;
-    case 'fallback-post': return `POST /echo?__sy=post&__sy_session=nope HTTP/1.1${CRLF}Host: x${CRLF}Content-Length: 21${CRLF}${CRLF}{"seq":0,"frames":[]}`;
+    case 'page':
+      return `GET /page HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`;
+    case 'missing':
+      return `GET /nothing HTTP/1.1${CRLF}Host: x${CRLF}${CRLF}`;
+    case 'form':
+      return `POST /form HTTP/1.1${CRLF}Host: x${CRLF}Content-Type: text/plain${CRLF}Content-Length: ${request.size}${CRLF}${CRLF}${'x'.repeat(request.size)}`;
+    case 'upgrade':
+      return handshake(request.path);
+    case 'unknown-upgrade':
+      return handshake('/nothing');
+    case 'mangled-upgrade':
+      return handshake('/echo').replace('Upgrade: websocket', 'Upgrade: websockt');
+    case 'sse':
+      return `GET /echo?__sy=sse HTTP/1.1${CRLF}Host: x${CRLF}Accept: text/event-stream${CRLF}${CRLF}`;
+    case 'fallback-post':
+      return `POST /echo?__sy=post&__sy_session=nope HTTP/1.1${CRLF}Host: x${CRLF}Content-Length: 21${CRLF}${CRLF}{"seq":0,"frames":[]}`;
   }
 }
 
 /** The statuses a request may be answered with, in a pipeline. */
 function allowedStatuses(request: Pipelined): number[] {
   switch (request.kind) {
-    case 'page': return [200];
-    case 'missing': return [404];
-    case 'form': return [200];
-    case 'upgrade': return request.path === '/guarded' ? [401] : [101];
+    case 'page':
+      return [200];
+    case 'missing':
+      return [404];
+    case 'form':
+      return [200];
+    case 'upgrade':
+      return request.path === '/guarded' ? [401] : [101];
     // Express and Koa pass an unrouted upgrade on (404); llhttp may see a mangled Upgrade as one.
-    case 'unknown-upgrade': return [404];
-    case 'mangled-upgrade': return [400, 404, 426];
-    case 'sse': return [200];
-    case 'fallback-post': return [404];
+    case 'unknown-upgrade':
+      return [404];
+    case 'mangled-upgrade':
+      return [400, 404, 426];
+    case 'sse':
+      return [200];
+    case 'fallback-post':
+      return [404];
   }
 }
 
@@ -129,50 +176,111 @@ function allowedStatuses(request: Pipelined): number[] {
  * with an `Upgrade` header), whose following bytes Node hands over with the socket.
  */
 function endsHttp(request: Pipelined, status: number): boolean {
-  return status === 101 || request.kind === 'sse' || request.kind === 'upgrade' ||
-    request.kind === 'unknown-upgrade' || request.kind === 'mangled-upgrade';
+  return (
+    status === 101 ||
+    request.kind === 'sse' ||
+    request.kind === 'upgrade' ||
+    request.kind === 'unknown-upgrade' ||
+    request.kind === 'mangled-upgrade'
+  );
 }
 
 /** Client frames: valid ones, and every way a frame can break the protocol. */
 const clientFrame = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('text' as const), text: fc.string({ maxLength: 200 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('binary' as const), bytes: fc.uint8Array({ maxLength: 300 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('fragmented' as const), parts: fc.array(fc.string({ maxLength: 40 }), { minLength: 2, maxLength: 4 }), pingInside: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('binary' as const), bytes: fc.uint8Array({ maxLength: 300 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('fragmented' as const),
+      parts: fc.array(fc.string({ maxLength: 40 }), { minLength: 2, maxLength: 4 }),
+      pingInside: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('ping' as const), bytes: fc.uint8Array({ maxLength: 130 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('pong' as const), bytes: fc.uint8Array({ maxLength: 20 }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reserved-opcode' as const), opcode: fc.constantFrom(3, 4, 5, 6, 7, 11, 12, 13, 14, 15) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('reserved-opcode' as const),
+      opcode: fc.constantFrom(3, 4, 5, 6, 7, 11, 12, 13, 14, 15),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('rsv' as const), rsv: fc.integer({ min: 1, max: 7 }) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'unmasked' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'lone-continuation' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'fragmented-control' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad-utf8' as const), bytes: fc.constantFrom([0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lying-length' as const), declared: fc.oneof(fc.integer({ min: 1, max: 70_000 }), fc.constant(2 ** 21), fc.constant(2 ** 40)) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('bad-utf8' as const),
+      bytes: fc.constantFrom([0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('lying-length' as const),
+      declared: fc.oneof(fc.integer({ min: 1, max: 70_000 }), fc.constant(2 ** 21), fc.constant(2 ** 40)),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('top-bit-length' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), code: fc.oneof(fc.constantFrom(1000, 1001, 1005, 1006, 1015, 999, 1004, 2999, 3000, 4999, 5000), fc.integer({ min: 0, max: 65535 })), reason: fc.string({ maxLength: 30 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('close' as const),
+      code: fc.oneof(
+        fc.constantFrom(1000, 1001, 1005, 1006, 1015, 999, 1004, 2999, 3000, 4999, 5000),
+        fc.integer({ min: 0, max: 65535 }),
+      ),
+      reason: fc.string({ maxLength: 30 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('one-byte-close' as const) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('garbage' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('garbage' as const),
+      bytes: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+    }),
+  },
 );
 type ClientFrame = typeof clientFrame extends fc.Arbitrary<infer F> ? F : never;
 
 /** The bytes of a client frame, and whether the frame is valid as RFC 6455 sees it. */
 function frameBytes(f: ClientFrame): { bytes: Buffer; valid: boolean } {
   switch (f.kind) {
-    case 'text': return { bytes: frame(Opcode.TEXT, f.text), valid: true };
-    case 'binary': return { bytes: frame(Opcode.BINARY, Buffer.from(f.bytes)), valid: true };
+    case 'text':
+      return { bytes: frame(Opcode.TEXT, f.text), valid: true };
+    case 'binary':
+      return { bytes: frame(Opcode.BINARY, Buffer.from(f.bytes)), valid: true };
     case 'fragmented': {
-      const parts = f.parts.map((part, i) => frame(i === 0 ? Opcode.TEXT : Opcode.CONTINUATION, part, { fin: i === f.parts.length - 1 }));
+      const parts = f.parts.map((part, i) =>
+        frame(i === 0 ? Opcode.TEXT : Opcode.CONTINUATION, part, { fin: i === f.parts.length - 1 }),
+      );
       if (f.pingInside) parts.splice(1, 0, frame(Opcode.PING, 'inside'));
       // Splitting may cut a character in two; only the whole message must be UTF-8.
       return { bytes: Buffer.concat(parts), valid: true };
     }
-    case 'ping': return { bytes: frame(Opcode.PING, Buffer.from(f.bytes)), valid: f.bytes.length <= 125 };
-    case 'pong': return { bytes: frame(Opcode.PONG, Buffer.from(f.bytes)), valid: true };
-    case 'reserved-opcode': return { bytes: frame(f.opcode, 'x'), valid: false };
-    case 'rsv': return { bytes: frame(Opcode.TEXT, 'x', { rsv: f.rsv }), valid: false };
-    case 'unmasked': return { bytes: frame(Opcode.TEXT, 'x', { mask: false }), valid: false };
-    case 'lone-continuation': return { bytes: frame(Opcode.CONTINUATION, 'x'), valid: false };
-    case 'fragmented-control': return { bytes: frame(Opcode.PING, 'x', { fin: false }), valid: false };
-    case 'bad-utf8': return { bytes: frame(Opcode.TEXT, Buffer.from(f.bytes)), valid: false };
+    case 'ping':
+      return { bytes: frame(Opcode.PING, Buffer.from(f.bytes)), valid: f.bytes.length <= 125 };
+    case 'pong':
+      return { bytes: frame(Opcode.PONG, Buffer.from(f.bytes)), valid: true };
+    case 'reserved-opcode':
+      return { bytes: frame(f.opcode, 'x'), valid: false };
+    case 'rsv':
+      return { bytes: frame(Opcode.TEXT, 'x', { rsv: f.rsv }), valid: false };
+    case 'unmasked':
+      return { bytes: frame(Opcode.TEXT, 'x', { mask: false }), valid: false };
+    case 'lone-continuation':
+      return { bytes: frame(Opcode.CONTINUATION, 'x'), valid: false };
+    case 'fragmented-control':
+      return { bytes: frame(Opcode.PING, 'x', { fin: false }), valid: false };
+    case 'bad-utf8':
+      return { bytes: frame(Opcode.TEXT, Buffer.from(f.bytes)), valid: false };
     case 'lying-length': {
       // Declares more than follows: the server waits for bytes that never come, or (past
       // maxPayload) refuses at once with 1009.
@@ -180,8 +288,15 @@ function frameBytes(f: ClientFrame): { bytes: Buffer; valid: boolean } {
       header[0] = 0x82;
       let at = 2;
       if (f.declared < 126) header[1] = 0x80 | f.declared;
-      else if (f.declared < 65536) { header[1] = 0x80 | 126; header.writeUInt16BE(f.declared, 2); at = 4; }
-      else { header[1] = 0x80 | 127; header.writeBigUInt64BE(BigInt(f.declared), 2); at = 10; }
+      else if (f.declared < 65536) {
+        header[1] = 0x80 | 126;
+        header.writeUInt16BE(f.declared, 2);
+        at = 4;
+      } else {
+        header[1] = 0x80 | 127;
+        header.writeBigUInt64BE(BigInt(f.declared), 2);
+        at = 10;
+      }
       return { bytes: Buffer.concat([header.subarray(0, at + 4), Buffer.from('short')]), valid: false };
     }
     case 'top-bit-length': {
@@ -195,8 +310,10 @@ function frameBytes(f: ClientFrame): { bytes: Buffer; valid: boolean } {
       // A code that may not be sent (1005, 1006, 999, 5000...) is a protocol error (1002).
       return { bytes: frame(Opcode.CLOSE, payload.subarray(0, 125)), valid: isSendableCloseCode(f.code) };
     }
-    case 'one-byte-close': return { bytes: frame(Opcode.CLOSE, Buffer.from([3])), valid: false };
-    case 'garbage': return { bytes: Buffer.from(f.bytes), valid: false };
+    case 'one-byte-close':
+      return { bytes: frame(Opcode.CLOSE, Buffer.from([3])), valid: false };
+    case 'garbage':
+      return { bytes: Buffer.from(f.bytes), valid: false };
   }
 }
 
@@ -240,106 +357,136 @@ export function runAdversarial(harness: Harness): void {
     };
 
     it('handshake bytes: mutated, huge and oddly spelled requests get an HTTP answer or a valid 101', async () => {
-      await fc.assert(fc.asyncProperty(handshakeCase, async (c) => {
-        await fresh();
-        const headers: Array<[string, string]> = [];
-        if (c.protocols !== undefined) headers.push(['Sec-WebSocket-Protocol', c.protocols]);
-        if (c.huge) for (let i = 0; i < c.huge.count; i++) headers.push([`X-Big-${i % 3}`, 'a'.repeat(Math.ceil(c.huge.size / c.huge.count))]);
-        const base = handshake(c.path, headers)
-          .replace('Upgrade: websocket', `${c.upgrade[0]}: ${c.upgrade[1]}`)
-          .replace('Connection: Upgrade', `${c.connection[0]}: ${c.connection[1]}`);
-        const bytes = mutate(Buffer.from(base, 'latin1'), c.mutations);
-        const { received } = await exchange(target.port, [bytes], {
-          ending: c.ending,
-          // Answer a 101 with a close, so that a valid upgrade also ends cleanly.
-          onData: (all, socket) => { if (all.subarray(0, 12).toString() === 'HTTP/1.1 101' && afterHead(all)) socket.write(closeFrame(1000)); },
-        });
-        const report = wellFormed(received, JSON.stringify(c));
-        if (report.responses.some((r) => r.status === 101)) expect(report.responses.length).toBe(1);
-        await target.assertAlive(JSON.stringify(c));
-        await stillServes(target.port);
-      }), settings);
+      await fc.assert(
+        fc.asyncProperty(handshakeCase, async (c) => {
+          await fresh();
+          const headers: Array<[string, string]> = [];
+          if (c.protocols !== undefined) headers.push(['Sec-WebSocket-Protocol', c.protocols]);
+          if (c.huge)
+            for (let i = 0; i < c.huge.count; i++)
+              headers.push([`X-Big-${i % 3}`, 'a'.repeat(Math.ceil(c.huge.size / c.huge.count))]);
+          const base = handshake(c.path, headers)
+            .replace('Upgrade: websocket', `${c.upgrade[0]}: ${c.upgrade[1]}`)
+            .replace('Connection: Upgrade', `${c.connection[0]}: ${c.connection[1]}`);
+          const bytes = mutate(Buffer.from(base, 'latin1'), c.mutations);
+          const { received } = await exchange(target.port, [bytes], {
+            ending: c.ending,
+            // Answer a 101 with a close, so that a valid upgrade also ends cleanly.
+            onData: (all, socket) => {
+              if (all.subarray(0, 12).toString() === 'HTTP/1.1 101' && afterHead(all)) socket.write(closeFrame(1000));
+            },
+          });
+          const report = wellFormed(received, JSON.stringify(c));
+          if (report.responses.some((r) => r.status === 101)) expect(report.responses.length).toBe(1);
+          await target.assertAlive(JSON.stringify(c));
+          await stillServes(target.port);
+        }),
+        settings,
+      );
       await nothingLeft(target, baseline);
     }, 120_000);
 
     it('pipelining: 1–4 requests in one write are answered in order, and an upgrade waits its turn', async () => {
-      await fc.assert(fc.asyncProperty(fc.array(pipelined, { minLength: 1, maxLength: 4 }), fc.constantFrom<Ending>('wait', 'end'), async (requests, ending) => {
-        await fresh();
-        const bytes = Buffer.from(requests.map(requestBytes).join(''), 'latin1');
-        const { received } = await exchange(target.port, [bytes], {
-          ending,
-          idle: 250,
-          onData: (all, socket) => {
-            const i = all.indexOf('HTTP/1.1 101');
-            if (i !== -1 && all.indexOf('\r\n\r\n', i) !== -1 && !socket.writableEnded) socket.end(closeFrame(1000));
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(pipelined, { minLength: 1, maxLength: 4 }),
+          fc.constantFrom<Ending>('wait', 'end'),
+          async (requests, ending) => {
+            await fresh();
+            const bytes = Buffer.from(requests.map(requestBytes).join(''), 'latin1');
+            const { received } = await exchange(target.port, [bytes], {
+              ending,
+              idle: 250,
+              onData: (all, socket) => {
+                const i = all.indexOf('HTTP/1.1 101');
+                if (i !== -1 && all.indexOf('\r\n\r\n', i) !== -1 && !socket.writableEnded)
+                  socket.end(closeFrame(1000));
+              },
+            });
+            const context = JSON.stringify({ requests, ending });
+            const report = wellFormed(received, context);
+            // Answers come in request order: the i-th response answers the i-th request.
+            report.responses.forEach((response, i) => {
+              expect(
+                allowedStatuses(requests[i]!),
+                `response ${i} (${response.status}) to ${JSON.stringify(requests[i])} in ${context}`,
+              ).toContain(response.status);
+            });
+            // Every request up to the first one that ends HTTP on the connection is answered,
+            // unless an answer closed the connection (Connection: close) or was cut short.
+            let expected = 0;
+            for (const [i, request] of requests.entries()) {
+              expected = i + 1;
+              const response = report.responses[i];
+              if (!response || endsHttp(request, response.status) || /close/i.test(response.headers.connection ?? ''))
+                break;
+            }
+            // A client that half-closes is answered only as far as the server got before its FIN
+            // (Node's own rule for plain HTTP, and switchyard's for an upgrade waiting its turn).
+            if (!report.truncated && ending === 'wait') {
+              const closedEarly = report.responses.some((r) => /close/i.test(r.headers.connection ?? ''));
+              if (closedEarly) expect(report.responses.length).toBeLessThanOrEqual(expected);
+              else expect(report.responses.length, context).toBe(expected);
+            }
+            await target.assertAlive(context);
+            await stillServes(target.port);
           },
-        });
-        const context = JSON.stringify({ requests, ending });
-        const report = wellFormed(received, context);
-        // Answers come in request order: the i-th response answers the i-th request.
-        report.responses.forEach((response, i) => {
-          expect(allowedStatuses(requests[i]!), `response ${i} (${response.status}) to ${JSON.stringify(requests[i])} in ${context}`).toContain(response.status);
-        });
-        // Every request up to the first one that ends HTTP on the connection is answered,
-        // unless an answer closed the connection (Connection: close) or was cut short.
-        let expected = 0;
-        for (const [i, request] of requests.entries()) {
-          expected = i + 1;
-          const response = report.responses[i];
-          if (!response || endsHttp(request, response.status) || /close/i.test(response.headers.connection ?? '')) break;
-        }
-        // A client that half-closes is answered only as far as the server got before its FIN
-        // (Node's own rule for plain HTTP, and switchyard's for an upgrade waiting its turn).
-        if (!report.truncated && ending === 'wait') {
-          const closedEarly = report.responses.some((r) => /close/i.test(r.headers.connection ?? ''));
-          if (closedEarly) expect(report.responses.length).toBeLessThanOrEqual(expected);
-          else expect(report.responses.length, context).toBe(expected);
-        }
-        await target.assertAlive(context);
-        await stillServes(target.port);
-      }), settings);
+        ),
+        settings,
+      );
       await nothingLeft(target, baseline);
     }, 120_000);
 
     it('frame streams: after a valid 101, every frame sequence gets echoes or a close with the right code', async () => {
-      await fc.assert(fc.asyncProperty(
-        fc.constantFrom('/echo', '/faye'),
-        fc.array(clientFrame, { minLength: 1, maxLength: 6 }),
-        fc.boolean(),
-        async (path, frames, oneWrite) => {
-          await fresh();
-          const built = frames.map(frameBytes);
-          const head = Buffer.from(handshake(path));
-          const body = built.map((b) => b.bytes);
-          const chunks = oneWrite ? [Buffer.concat([head, ...body])] : [head, ...body];
-          const { received } = await exchange(target.port, chunks, { ending: 'wait', idle: 200 });
-          const context = JSON.stringify({ path, frames, oneWrite });
-          const report = wellFormed(received, context);
-          expect(report.responses.map((r) => r.status), context).toEqual([101]);
-          // The server answers a client's close with the client's own code (RFC 6455 §5.5.1).
-          const echoedCodes = frames.flatMap((f) => (f.kind === 'close' && isSendableCloseCode(f.code) ? [f.code] : []));
-          if (report.closeCode !== undefined) expect([...CLOSE_CODES_AFTER_ATTACK, ...echoedCodes], context).toContain(report.closeCode);
-          const firstInvalid = built.findIndex((b) => !b.valid);
-          const firstClose = frames.findIndex((f) => f.kind === 'close');
-          if (firstInvalid !== -1 && (firstClose === -1 || firstInvalid < firstClose)) {
-            // A protocol error before any close: the server fails the connection with a code.
-            const f = frames[firstInvalid]!;
-            if (f.kind !== 'lying-length' || f.declared > 1024 * 1024) {
-              expect(report.closeCode, context).toBeDefined();
-              expect([1002, 1007, 1009], context).toContain(report.closeCode);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.constantFrom('/echo', '/faye'),
+          fc.array(clientFrame, { minLength: 1, maxLength: 6 }),
+          fc.boolean(),
+          async (path, frames, oneWrite) => {
+            await fresh();
+            const built = frames.map(frameBytes);
+            const head = Buffer.from(handshake(path));
+            const body = built.map((b) => b.bytes);
+            const chunks = oneWrite ? [Buffer.concat([head, ...body])] : [head, ...body];
+            const { received } = await exchange(target.port, chunks, { ending: 'wait', idle: 200 });
+            const context = JSON.stringify({ path, frames, oneWrite });
+            const report = wellFormed(received, context);
+            expect(
+              report.responses.map((r) => r.status),
+              context,
+            ).toEqual([101]);
+            // The server answers a client's close with the client's own code (RFC 6455 §5.5.1).
+            const echoedCodes = frames.flatMap((f) =>
+              f.kind === 'close' && isSendableCloseCode(f.code) ? [f.code] : [],
+            );
+            if (report.closeCode !== undefined)
+              expect([...CLOSE_CODES_AFTER_ATTACK, ...echoedCodes], context).toContain(report.closeCode);
+            const firstInvalid = built.findIndex((b) => !b.valid);
+            const firstClose = frames.findIndex((f) => f.kind === 'close');
+            if (firstInvalid !== -1 && (firstClose === -1 || firstInvalid < firstClose)) {
+              // A protocol error before any close: the server fails the connection with a code.
+              const f = frames[firstInvalid]!;
+              if (f.kind !== 'lying-length' || f.declared > 1024 * 1024) {
+                expect(report.closeCode, context).toBeDefined();
+                expect([1002, 1007, 1009], context).toContain(report.closeCode);
+              }
             }
-          }
-          if (firstInvalid === -1 && firstClose === -1) {
-            // All valid: every data message is echoed, in order, and nothing is closed.
-            const sent = frames.filter((f) => f.kind === 'text' || f.kind === 'binary' || f.kind === 'fragmented').length;
-            const echoes = report.frames.filter((f) => f.opcode === 1 || f.opcode === 2).length;
-            expect(echoes, context).toBe(sent);
-            expect(report.closeCode, context).toBeUndefined();
-          }
-          await target.assertAlive(context);
-          await stillServes(target.port);
-        },
-      ), settings);
+            if (firstInvalid === -1 && firstClose === -1) {
+              // All valid: every data message is echoed, in order, and nothing is closed.
+              const sent = frames.filter(
+                (f) => f.kind === 'text' || f.kind === 'binary' || f.kind === 'fragmented',
+              ).length;
+              const echoes = report.frames.filter((f) => f.opcode === 1 || f.opcode === 2).length;
+              expect(echoes, context).toBe(sent);
+              expect(report.closeCode, context).toBeUndefined();
+            }
+            await target.assertAlive(context);
+            await stillServes(target.port);
+          },
+        ),
+        settings,
+      );
       await nothingLeft(target, baseline);
     }, 120_000);
 
@@ -352,26 +499,51 @@ export function runAdversarial(harness: Harness): void {
         fc.record({ at: fc.constant('mid-close' as const) }),
         fc.record({ at: fc.constant('fallback-stream' as const) }),
       );
-      await fc.assert(fc.asyncProperty(stage, fc.constantFrom<Ending>('end', 'reset'), fc.constantFrom('/echo', '/slow', '/faye'), async (s, ending, path) => {
-        await fresh();
-        const head = Buffer.from(handshake(path));
-        const message = frame(Opcode.TEXT, 'a message that will be cut');
-        let chunks: Buffer[];
-        let delayMs = 0;
-        switch (s.at) {
-          case 'headers': chunks = [head.subarray(0, Math.min(s.cut, head.length - 1))]; break;
-          case 'async-hook': chunks = [Buffer.from(handshake('/slow'))]; delayMs = 5; break;
-          case 'after-101': chunks = [head]; delayMs = 40; break;
-          case 'mid-frame': chunks = [head, message.subarray(0, Math.min(s.cut, message.length - 1))]; delayMs = 40; break;
-          case 'mid-close': chunks = [head, closeFrame(1000)]; delayMs = 40; break;
-          case 'fallback-stream': chunks = [Buffer.from(`GET ${path}?__sy=sse HTTP/1.1\r\nHost: x\r\n\r\n`)]; delayMs = 40; break;
-        }
-        const context = JSON.stringify({ s, ending, path });
-        const cut = await cutAfter(target.port, chunks, delayMs, ending);
-        wellFormed(cut, context);
-        await target.assertAlive(context);
-        await stillServes(target.port);
-      }), { ...settings, numRuns: Math.max(10, Math.floor(RUNS / 2)) });
+      await fc.assert(
+        fc.asyncProperty(
+          stage,
+          fc.constantFrom<Ending>('end', 'reset'),
+          fc.constantFrom('/echo', '/slow', '/faye'),
+          async (s, ending, path) => {
+            await fresh();
+            const head = Buffer.from(handshake(path));
+            const message = frame(Opcode.TEXT, 'a message that will be cut');
+            let chunks: Buffer[];
+            let delayMs = 0;
+            switch (s.at) {
+              case 'headers':
+                chunks = [head.subarray(0, Math.min(s.cut, head.length - 1))];
+                break;
+              case 'async-hook':
+                chunks = [Buffer.from(handshake('/slow'))];
+                delayMs = 5;
+                break;
+              case 'after-101':
+                chunks = [head];
+                delayMs = 40;
+                break;
+              case 'mid-frame':
+                chunks = [head, message.subarray(0, Math.min(s.cut, message.length - 1))];
+                delayMs = 40;
+                break;
+              case 'mid-close':
+                chunks = [head, closeFrame(1000)];
+                delayMs = 40;
+                break;
+              case 'fallback-stream':
+                chunks = [Buffer.from(`GET ${path}?__sy=sse HTTP/1.1\r\nHost: x\r\n\r\n`)];
+                delayMs = 40;
+                break;
+            }
+            const context = JSON.stringify({ s, ending, path });
+            const cut = await cutAfter(target.port, chunks, delayMs, ending);
+            wellFormed(cut, context);
+            await target.assertAlive(context);
+            await stillServes(target.port);
+          },
+        ),
+        { ...settings, numRuns: Math.max(10, Math.floor(RUNS / 2)) },
+      );
       await nothingLeft(target, baseline);
     }, 120_000);
 
@@ -402,14 +574,21 @@ export function runAdversarial(harness: Harness): void {
       await fresh();
       const count = 1000;
       // 14 KB of headers, under Node's 16 KB limit: what a client can make each connection keep.
-      const headers = { cookie: `sid=${'c'.repeat(7000)}`, 'x-padding': 'p'.repeat(5000), 'user-agent': 'u'.repeat(1500) };
+      const headers = {
+        cookie: `sid=${'c'.repeat(7000)}`,
+        'x-padding': 'p'.repeat(5000),
+        'user-agent': 'u'.repeat(1500),
+      };
       const cycle = async (): Promise<{ before: number; open: number; after: number }> => {
         const before = (await target.stats(true)).heapUsed;
         const sockets: WebSocket[] = [];
         for (let i = 0; i < count; i++) {
           const ws = new WebSocket(`ws://127.0.0.1:${target.port}/echo`, { headers });
           sockets.push(ws);
-          await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+          await new Promise<void>((resolve, reject) => {
+            ws.once('open', () => resolve());
+            ws.once('error', reject);
+          });
         }
         const open = (await target.stats(true)).heapUsed;
         for (const ws of sockets) ws.terminate();
@@ -425,14 +604,17 @@ export function runAdversarial(harness: Harness): void {
         expect(perConnection, `${Math.round(perConnection)} bytes per idle connection`).toBeLessThan(6 * 1024);
         // Under 0.75 KB per connection: GC timing moves the heap by a few hundred KB either way,
         // and a connection that left anything behind would add its ~3 KB.
-        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(768 * 1024);
+        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(
+          768 * 1024,
+        );
       }
     }, 60_000);
 
     it('handler faults: sync throws, rejections and non-Error throws in every hook, listener and middleware', async () => {
       const cases: Array<{ path: string; where: string; how: string }> = [];
       for (const how of ['throw', 'reject', 'string', 'undefined']) {
-        for (const where of ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'error']) cases.push({ path: '/faults', where, how });
+        for (const where of ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'error'])
+          cases.push({ path: '/faults', where, how });
         for (const where of ['message', 'close', 'ping', 'pong', 'error']) cases.push({ path: '/faye', where, how });
         if (how === 'throw' || how === 'reject') cases.push({ path: '/mw-fault', where: 'middleware', how });
       }
@@ -445,7 +627,9 @@ export function runAdversarial(harness: Harness): void {
         // What makes each hook run: a message, a ping, an unsolicited pong, a close, or a
         // protocol error (for `error`).
         const trigger = {
-          upgrade: [], open: [], middleware: [],
+          upgrade: [],
+          open: [],
+          middleware: [],
           message: [frame(Opcode.TEXT, 'hi')],
           ping: [frame(Opcode.PING, 'p')],
           pong: [frame(Opcode.PONG, 'p')],
@@ -467,7 +651,9 @@ export function runAdversarial(harness: Harness): void {
       }
       await stillServes(target.port);
       // Every fault really ran (a case that never reached its hook would prove nothing).
-      await vi.waitFor(async () => expect((await target.stats()).faults).toBeGreaterThanOrEqual(before + provoked), { timeout: 5000 });
+      await vi.waitFor(async () => expect((await target.stats()).faults).toBeGreaterThanOrEqual(before + provoked), {
+        timeout: 5000,
+      });
       await nothingLeft(target, baseline);
     }, 120_000);
   });
@@ -490,8 +676,14 @@ async function cutAfter(port: number, chunks: Buffer[], delayMs: number, ending:
   else socket.end();
   await new Promise<void>((resolve) => {
     if (socket.destroyed) return resolve();
-    const timer = setTimeout(() => { socket.destroy(); resolve(); }, 1500);
-    socket.once('close', () => { clearTimeout(timer); resolve(); });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, 1500);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
   return Buffer.concat(parts);
 }

@@ -133,7 +133,7 @@ function readFrames(data: Buffer, report: WireReport): void {
   let fragmented = false;
   while (offset < data.length) {
     if (report.closeCode !== undefined || report.frames.some((f) => f.opcode === 8)) {
-      report.problem = 'bytes after the server\'s close frame';
+      report.problem = "bytes after the server's close frame";
       return;
     }
     if (offset + 2 > data.length) {

@@ -22,8 +22,13 @@ import { echo, recordingEcho, requireAssertions, selfSignedCert } from '../helpe
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
   // wss:// against the suite's self-signed certificate.
   '--ignore-certificate-errors',
 ];
@@ -31,7 +36,8 @@ const CHROMIUM_ARGS = [
 const chatDir = new URL('../../examples/express-chat/', import.meta.url);
 const CHAT_PAGE = readFileSync(new URL('public/index.html', chatDir), 'utf8');
 /** Where the page's own scripts run; the tests drive it with `page.evaluate`. */
-const TEST_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard browser suite</title></head><body></body></html>';
+const TEST_PAGE =
+  '<!doctype html><html><head><meta charset="utf-8"><title>switchyard browser suite</title></head><body></body></html>';
 
 /** Launches Chromium once for the test file and closes it after; returns a getter for it. */
 export function useChromium(): () => Browser {
@@ -57,7 +63,8 @@ function accessLog(server: http.Server, secure: boolean): string[] {
   const log: string[] = [];
   server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
     const record = (chunk: unknown): void => {
-      const text = typeof chunk === 'string' ? chunk.slice(0, 80) : Buffer.isBuffer(chunk) ? chunk.toString('latin1', 0, 80) : '';
+      const text =
+        typeof chunk === 'string' ? chunk.slice(0, 80) : Buffer.isBuffer(chunk) ? chunk.toString('latin1', 0, 80) : '';
       if (text.startsWith('HTTP/1.1 ')) log.push(text.slice(0, text.indexOf('\r\n')));
     };
     const { write, end } = socket;
@@ -108,9 +115,15 @@ function installPageHelpers(): void {
       };
       return new Promise((resolve) => {
         let errored = false;
-        ws.addEventListener('error', () => { errored = true; });
-        ws.addEventListener('open', () => resolve({ outcome: { opened: true, protocol: ws.protocol, extensions: ws.extensions }, ws, next }));
-        ws.addEventListener('close', (event) => resolve({ outcome: { opened: false, errored, code: event.code, wasClean: event.wasClean }, ws, next }));
+        ws.addEventListener('error', () => {
+          errored = true;
+        });
+        ws.addEventListener('open', () =>
+          resolve({ outcome: { opened: true, protocol: ws.protocol, extensions: ws.extensions }, ws, next }),
+        );
+        ws.addEventListener('close', (event) =>
+          resolve({ outcome: { opened: false, errored, code: event.code, wasClean: event.wasClean }, ws, next }),
+        );
       });
     },
   };
@@ -119,11 +132,17 @@ function installPageHelpers(): void {
 
 /** Opens a socket from the page and reports how the opening went; the socket is closed after. */
 function tryConnect(page: Page, url: string, protocols: string[] = []): Promise<Outcome> {
-  return page.evaluate(async ([url, protocols]) => {
-    const { outcome, ws } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url, protocols);
-    ws.close();
-    return outcome;
-  }, [url, protocols] as const);
+  return page.evaluate(
+    async ([url, protocols]) => {
+      const { outcome, ws } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(
+        url,
+        protocols,
+      );
+      ws.close();
+      return outcome;
+    },
+    [url, protocols] as const,
+  );
 }
 
 export function runBrowser(harness: Harness, browser: () => Browser): void {
@@ -144,7 +163,11 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
       describe(scheme, () => {
         /** The app with `mounts` plus a test page at /page, its access log, and a fresh browser context. */
         const serve = async (mounts: Mount[]) => {
-          const s = await start(harness, [...mounts, { path: '/page', handlers: echo, page: TEST_PAGE }], scheme === 'wss' ? { https: certificate } : {});
+          const s = await start(
+            harness,
+            [...mounts, { path: '/page', handlers: echo, page: TEST_PAGE }],
+            scheme === 'wss' ? { https: certificate } : {},
+          );
           running.push(s);
           const log = accessLog(s.server, scheme === 'wss');
           const context = await browser().newContext();
@@ -155,7 +178,9 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           const openPage = async (path = '/page'): Promise<{ page: Page; errors: string[]; contentType: string }> => {
             const page = await context.newPage();
             const errors: string[] = [];
-            page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
+            page.on('console', (message) => {
+              if (message.type() === 'error') errors.push(message.text());
+            });
             const response = await page.goto(`${origin}${path}`);
             expect(response?.status()).toBe(200);
             return { page, errors, contentType: response?.headers()['content-type'] ?? '' };
@@ -164,7 +189,7 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
         };
 
         it('the chat example works end to end: two pages join, talk, and see each other leave', async () => {
-          const { chatRoom } = await import(new URL('chat.js', chatDir).href) as { chatRoom(): Handlers<any> };
+          const { chatRoom } = (await import(new URL('chat.js', chatDir).href)) as { chatRoom(): Handlers<any> };
           const { openPage } = await serve([{ path: '/chat', handlers: chatRoom(), page: CHAT_PAGE }]);
           const { page: ann, contentType } = await openPage('/chat?name=ann');
           // Served as anything else, the page's script never runs.
@@ -172,7 +197,9 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           await expect.poll(() => ann.textContent('#status')).toBe('connected as ann (subprotocol chat)');
           const { page: bob } = await openPage('/chat?name=bob');
           await expect.poll(() => bob.textContent('#status')).toBe('connected as bob (subprotocol chat)');
-          await expect.poll(() => ann.locator('#log li').allTextContents()).toContainEqual(expect.stringMatching(/^bob joined\b/));
+          await expect
+            .poll(() => ann.locator('#log li').allTextContents())
+            .toContainEqual(expect.stringMatching(/^bob joined\b/));
 
           await ann.fill('#text', 'hello bob');
           await ann.press('#text', 'Enter');
@@ -183,7 +210,9 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           expect(await ann.locator('#log li').allTextContents()).toContain('ann: hello bob');
 
           await bob.close();
-          await expect.poll(() => ann.locator('#log li').allTextContents()).toContainEqual(expect.stringMatching(/^bob left\b/));
+          await expect
+            .poll(() => ann.locator('#log li').allTextContents())
+            .toContainEqual(expect.stringMatching(/^bob left\b/));
         });
 
         it("new WebSocket(url, ['soap', 'chat']) gets chat; an endpoint speaking neither refuses, and the page sees the failure", async () => {
@@ -193,10 +222,19 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
             { path: '/json', handlers: { ...echo, protocols: ['json'] } },
           ]);
           const { page, errors } = await openPage();
-          expect(await tryConnect(page, s.url('/chat'), ['soap', 'chat'])).toEqual({ opened: true, protocol: 'chat', extensions: '' });
+          expect(await tryConnect(page, s.url('/chat'), ['soap', 'chat'])).toEqual({
+            opened: true,
+            protocol: 'chat',
+            extensions: '',
+          });
           expect(chat.seen.opens).toEqual([{ protocol: 'chat', extensions: '' }]);
 
-          expect(await tryConnect(page, s.url('/json'), ['soap', 'chat'])).toEqual({ opened: false, errored: true, code: 1006, wasClean: false });
+          expect(await tryConnect(page, s.url('/json'), ['soap', 'chat'])).toEqual({
+            opened: false,
+            errored: true,
+            code: 1006,
+            wasClean: false,
+          });
           expect(log).toContain('HTTP/1.1 400 Bad Request');
           await expect.poll(() => errors.join('\n')).toMatch(/WebSocket connection to '[^']*\/json' failed: .*400/);
         });
@@ -206,24 +244,31 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           const { handlers, seen } = recordingEcho({ compression: true });
           const { s, openPage } = await serve([{ path: '/deflate', handlers }]);
           const { page } = await openPage();
-          const result = await page.evaluate(async ([url, kind]) => {
-            const { outcome, ws, next } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url);
-            const size = 1024 * 1024;
-            let intact: boolean;
-            if (kind === 'text') {
-              const text = Array.from({ length: size / 16 }, (_, i) => ((i * 7919) % 1_000_003).toString(36).padStart(16, '.')).join('');
-              ws.send(text);
-              intact = await next() === text;
-            } else {
-              const binary = new Uint8Array(size);
-              for (let at = 0; at < size; at += 65536) crypto.getRandomValues(binary.subarray(at, at + 65536));
-              ws.send(binary);
-              const back = new Uint8Array(await next() as ArrayBuffer);
-              intact = back.length === size && back.every((byte, i) => byte === binary[i]);
-            }
-            ws.close();
-            return { outcome, intact };
-          }, [s.url('/deflate'), kind] as const);
+          const result = await page.evaluate(
+            async ([url, kind]) => {
+              const { outcome, ws, next } = await (
+                globalThis as unknown as { switchyard: PageHelpers }
+              ).switchyard.connect(url);
+              const size = 1024 * 1024;
+              let intact: boolean;
+              if (kind === 'text') {
+                const text = Array.from({ length: size / 16 }, (_, i) =>
+                  ((i * 7919) % 1_000_003).toString(36).padStart(16, '.'),
+                ).join('');
+                ws.send(text);
+                intact = (await next()) === text;
+              } else {
+                const binary = new Uint8Array(size);
+                for (let at = 0; at < size; at += 65536) crypto.getRandomValues(binary.subarray(at, at + 65536));
+                ws.send(binary);
+                const back = new Uint8Array((await next()) as ArrayBuffer);
+                intact = back.length === size && back.every((byte, i) => byte === binary[i]);
+              }
+              ws.close();
+              return { outcome, intact };
+            },
+            [s.url('/deflate'), kind] as const,
+          );
           expect(result.outcome.opened && result.outcome.extensions).toMatch(/^permessage-deflate\b/);
           expect(seen.opens[0]?.extensions).toMatch(/^permessage-deflate\b/);
           expect(result.intact).toBe(true);
@@ -246,32 +291,48 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
             const { ws, next } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url);
             const bytes = Uint8Array.from({ length: 300 }, (_, i) => (i * 31) & 0xff);
             ws.send(bytes.buffer);
-            const fromBuffer = [...new Uint8Array(await next() as ArrayBuffer)];
+            const fromBuffer = [...new Uint8Array((await next()) as ArrayBuffer)];
             ws.binaryType = 'blob';
-            ws.send(new Blob([bytes.subarray(0, 100), new Uint8Array([0xff, 0x00])], { type: 'application/octet-stream' }));
-            const blob = await next() as Blob;
+            ws.send(
+              new Blob([bytes.subarray(0, 100), new Uint8Array([0xff, 0x00])], { type: 'application/octet-stream' }),
+            );
+            const blob = (await next()) as Blob;
             const fromBlob = [blob instanceof Blob, [...new Uint8Array(await blob.arrayBuffer())]];
             ws.close();
             return { sent: [...bytes], fromBuffer, fromBlob };
           }, s.url('/binary'));
           expect(result.fromBuffer).toEqual(result.sent);
           expect(result.fromBlob).toEqual([true, [...result.sent.slice(0, 100), 0xff, 0x00]]);
-          expect(seen.messages).toEqual([{ length: 300, isBinary: true }, { length: 102, isBinary: true }]);
+          expect(seen.messages).toEqual([
+            { length: 300, isBinary: true },
+            { length: 102, isBinary: true },
+          ]);
         });
 
         it('auth: without the cookie or token the handshake fails with a 401 in the server log; with either it connects', async () => {
           const guarded: string[] = [];
-          const { s, log, context, origin, openPage } = await serve([{
-            path: '/private',
-            handlers: echo,
-            guard: (req) => {
-              const ok = /(?:^|;\s*)session=letmein(?:;|$)/.test(req.headers.cookie ?? '') || new URL(req.url, 'http://x').searchParams.get('token') === 'letmein';
-              guarded.push(`${ok ? 'pass' : '401'} ${req.headers.cookie ?? '-'}`);
-              return ok ? undefined : { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="chat"' }, body: 'log in first' };
+          const { s, log, context, origin, openPage } = await serve([
+            {
+              path: '/private',
+              handlers: echo,
+              guard: (req) => {
+                const ok =
+                  /(?:^|;\s*)session=letmein(?:;|$)/.test(req.headers.cookie ?? '') ||
+                  new URL(req.url, 'http://x').searchParams.get('token') === 'letmein';
+                guarded.push(`${ok ? 'pass' : '401'} ${req.headers.cookie ?? '-'}`);
+                return ok
+                  ? undefined
+                  : { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="chat"' }, body: 'log in first' };
+              },
             },
-          }]);
+          ]);
           const { page, errors } = await openPage();
-          expect(await tryConnect(page, s.url('/private'))).toEqual({ opened: false, errored: true, code: 1006, wasClean: false });
+          expect(await tryConnect(page, s.url('/private'))).toEqual({
+            opened: false,
+            errored: true,
+            code: 1006,
+            wasClean: false,
+          });
           expect(await tryConnect(page, s.url('/private?token=wrong'))).toMatchObject({ opened: false });
           expect(log.filter((line) => line === 'HTTP/1.1 401 Unauthorized')).toHaveLength(2);
           expect(log).not.toContain('HTTP/1.1 101 Switching Protocols');
@@ -280,7 +341,9 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           expect(await tryConnect(page, s.url('/private?token=letmein'))).toMatchObject({ opened: true });
           await context.addCookies([{ name: 'session', value: 'letmein', url: origin }]);
           const echoed = await page.evaluate(async (url) => {
-            const { outcome, ws, next } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url);
+            const { outcome, ws, next } = await (
+              globalThis as unknown as { switchyard: PageHelpers }
+            ).switchyard.connect(url);
             if (!outcome.opened) return outcome;
             ws.send('with the cookie');
             const reply = await next();
@@ -294,18 +357,21 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
 
         it('a bearer token as a subprotocol entry: the hook gets it, the page sees ws.protocol === "chat", the token is never echoed', async () => {
           const tokens: Array<string | undefined> = [];
-          const { s, openPage } = await serve([{
-            path: '/bearer',
-            handlers: {
-              ...echo,
-              protocols: ['chat'],
-              upgrade(req) {
-                tokens.push(req.bearerToken);
-                if (req.bearerToken !== 'letmein') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
-                return undefined;
+          const { s, openPage } = await serve([
+            {
+              path: '/bearer',
+              handlers: {
+                ...echo,
+                protocols: ['chat'],
+                upgrade(req) {
+                  tokens.push(req.bearerToken);
+                  if (req.bearerToken !== 'letmein')
+                    throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+                  return undefined;
+                },
               },
             },
-          }]);
+          ]);
           const protocolHeaders: string[] = [];
           s.server.prependListener(scheme === 'wss' ? 'secureConnection' : 'connection', (socket: Socket) => {
             socket.on('data', () => {});
@@ -319,14 +385,19 @@ export function runBrowser(harness: Harness, browser: () => Browser): void {
           });
           const { page, errors } = await openPage();
           const entry = (token: string): string => `base64url.bearer.${Buffer.from(token).toString('base64url')}`;
-          const echoed = await page.evaluate(async ([url, protocols]) => {
-            const { outcome, ws, next } = await (globalThis as unknown as { switchyard: PageHelpers }).switchyard.connect(url, protocols);
-            if (!outcome.opened) return outcome;
-            ws.send('with a token');
-            const reply = await next();
-            ws.close();
-            return { protocol: ws.protocol, reply };
-          }, [s.url('/bearer'), ['chat', entry('letmein')]] as [string, string[]]);
+          const echoed = await page.evaluate(
+            async ([url, protocols]) => {
+              const { outcome, ws, next } = await (
+                globalThis as unknown as { switchyard: PageHelpers }
+              ).switchyard.connect(url, protocols);
+              if (!outcome.opened) return outcome;
+              ws.send('with a token');
+              const reply = await next();
+              ws.close();
+              return { protocol: ws.protocol, reply };
+            },
+            [s.url('/bearer'), ['chat', entry('letmein')]] as [string, string[]],
+          );
           expect(echoed).toEqual({ protocol: 'chat', reply: 'with a token' });
           expect(await tryConnect(page, s.url('/bearer'), ['chat', entry('wrong')])).toMatchObject({ opened: false });
           expect(tokens).toEqual(['letmein', 'wrong']);

@@ -42,13 +42,17 @@ interface Peer {
 
 /** Why a handshake failed; `status` when the library tells it. */
 class HandshakeFailed extends Error {
-  constructor(readonly status: number | undefined, detail: string) {
+  constructor(
+    readonly status: number | undefined,
+    detail: string,
+  ) {
     super(`handshake failed${status === undefined ? '' : ` with ${status}`}: ${detail}`);
   }
 }
 
 /** Why `next()` fails once the connection closed. */
-const closedWith = (code: number, reason: string): Error => new Error(`no message: the connection closed with ${code} ${reason}`.trim());
+const closedWith = (code: number, reason: string): Error =>
+  new Error(`no message: the connection closed with ${code} ${reason}`.trim());
 
 interface ClientKind {
   name: string;
@@ -69,15 +73,26 @@ function pythonClient(compression: boolean): ClientKind {
     name: `python3-websockets (compression ${compression ? 'on' : 'off'})`,
     deflate: compression,
     connect(url, protocols) {
-      const args = [PYTHON_CLIENT, url, '--compression', compression ? 'deflate' : 'none', '--max-size', String(4 * 1024 * 1024)];
+      const args = [
+        PYTHON_CLIENT,
+        url,
+        '--compression',
+        compression ? 'deflate' : 'none',
+        '--max-size',
+        String(4 * 1024 * 1024),
+      ];
       for (const protocol of protocols) args.push('--protocol', protocol);
       const child: ChildProcessWithoutNullStreams = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       const messages = new AsyncQueue<Message>('message');
       const pongs = new Map<string, () => void>();
       let resolveClosed!: (event: { code: number; reason: string }) => void;
-      const closed = new Promise<{ code: number; reason: string }>((resolve) => { resolveClosed = resolve; });
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+        resolveClosed = resolve;
+      });
       const command = (fields: Record<string, unknown>): void => {
         child.stdin.write(`${JSON.stringify(fields)}\n`);
       };
@@ -90,12 +105,18 @@ function pythonClient(compression: boolean): ClientKind {
             resolve({
               protocol: event.protocol,
               extensions: event.extensions,
-              send: (data) => command(typeof data === 'string' ? { op: 'send', text: data } : { op: 'send', binary: data.toString('base64') }),
+              send: (data) =>
+                command(
+                  typeof data === 'string'
+                    ? { op: 'send', text: data }
+                    : { op: 'send', binary: data.toString('base64') },
+                ),
               next: (timeout) => messages.next(timeout ?? 5000),
-              ping: (data) => new Promise<void>((done) => {
-                pongs.set(data, done);
-                command({ op: 'ping', data });
-              }),
+              ping: (data) =>
+                new Promise<void>((done) => {
+                  pongs.set(data, done);
+                  command({ op: 'ping', data });
+                }),
               close: (code, reason) => command({ op: 'close', code, reason }),
               closed,
               destroy: () => child.kill(),
@@ -142,19 +163,30 @@ function fayeClient(options: { ping?: number } = {}): ClientKind {
       });
       return new Promise<Peer>((resolve, reject) => {
         faye.on('message', (event: { data: string | Buffer }) => {
-          messages.push(typeof event.data === 'string' ? { data: Buffer.from(event.data), binary: false } : { data: event.data, binary: true });
+          messages.push(
+            typeof event.data === 'string'
+              ? { data: Buffer.from(event.data), binary: false }
+              : { data: event.data, binary: true },
+          );
         });
         faye.on('error', (event: { message: string }) => reject(new HandshakeFailed(faye.statusCode, event.message)));
-        faye.on('open', () => resolve({
-          protocol: faye.protocol,
-          extensions: faye.headers?.['sec-websocket-extensions'] ?? '',
-          send: (data) => { faye.send(data); },
-          next: (timeout) => messages.next(timeout ?? 5000),
-          ping: (data) => new Promise<void>((done) => { faye.ping(data, done); }),
-          close: (code, reason) => faye.close(code, reason),
-          closed,
-          destroy: () => faye.close(),
-        }));
+        faye.on('open', () =>
+          resolve({
+            protocol: faye.protocol,
+            extensions: faye.headers?.['sec-websocket-extensions'] ?? '',
+            send: (data) => {
+              faye.send(data);
+            },
+            next: (timeout) => messages.next(timeout ?? 5000),
+            ping: (data) =>
+              new Promise<void>((done) => {
+                faye.ping(data, done);
+              }),
+            close: (code, reason) => faye.close(code, reason),
+            closed,
+            destroy: () => faye.close(),
+          }),
+        );
       });
     },
   };
@@ -169,7 +201,11 @@ const undiciClient: ClientKind = {
     const messages = new AsyncQueue<Message>('message');
     ws.addEventListener('message', (event) => {
       const data = event.data as string | ArrayBuffer;
-      messages.push(typeof data === 'string' ? { data: Buffer.from(data), binary: false } : { data: Buffer.from(data), binary: true });
+      messages.push(
+        typeof data === 'string'
+          ? { data: Buffer.from(data), binary: false }
+          : { data: Buffer.from(data), binary: true },
+      );
     });
     const closed = new Promise<{ code: number; reason: string }>((resolve) => {
       ws.addEventListener('close', (event) => {
@@ -180,16 +216,20 @@ const undiciClient: ClientKind = {
     return new Promise<Peer>((resolve, reject) => {
       // The WHATWG API hides the HTTP status of a failed handshake, on purpose.
       ws.addEventListener('error', () => reject(new HandshakeFailed(undefined, 'error event before open')));
-      ws.addEventListener('open', () => resolve({
-        protocol: ws.protocol,
-        extensions: ws.extensions,
-        send: (data) => ws.send(data),
-        next: (timeout) => messages.next(timeout ?? 5000),
-        ping: async (data) => { undiciPing(ws, Buffer.from(data)); },
-        close: (code, reason) => ws.close(code, reason),
-        closed,
-        destroy: () => ws.close(),
-      }));
+      ws.addEventListener('open', () =>
+        resolve({
+          protocol: ws.protocol,
+          extensions: ws.extensions,
+          send: (data) => ws.send(data),
+          next: (timeout) => messages.next(timeout ?? 5000),
+          ping: async (data) => {
+            undiciPing(ws, Buffer.from(data));
+          },
+          close: (code, reason) => ws.close(code, reason),
+          closed,
+          destroy: () => ws.close(),
+        }),
+      );
     });
   },
 };
@@ -198,7 +238,8 @@ const undiciClient: ClientKind = {
  * {@link recordingEcho} with compression on, so that a client that offers permessage-deflate runs
  * every scenario compressed, and one that doesn't runs it plain.
  */
-const compressedEcho = (options: Handlers<undefined> = {}): ReturnType<typeof recordingEcho> => recordingEcho({ compression: true, ...options });
+const compressedEcho = (options: Handlers<undefined> = {}): ReturnType<typeof recordingEcho> =>
+  recordingEcho({ compression: true, ...options });
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -236,7 +277,10 @@ export function runClients(harness: Harness): void {
           const [first, second] = [await peer.next(), await peer.next()];
           expect(first).toEqual({ data: Buffer.from(text), binary: false });
           expect(second).toEqual({ data: binary, binary: true });
-          expect(seen.messages).toEqual([{ length: text.length, isBinary: false }, { length: binary.length, isBinary: true }]);
+          expect(seen.messages).toEqual([
+            { length: text.length, isBinary: false },
+            { length: binary.length, isBinary: true },
+          ]);
         });
 
         it("subprotocol: an offer of ['soap', 'chat'] gets chat on both sides; an offer of ['soap'] alone is refused", async () => {
@@ -245,7 +289,13 @@ export function runClients(harness: Harness): void {
           const peer = await connect(s, ['soap', 'chat']);
           expect(peer.protocol).toBe('chat');
           await expect.poll(() => seen.opens.map((o) => o.protocol)).toEqual(['chat']);
-          const refused = await kind.connect(s.url('/ws'), ['soap']).then((p) => { peers.push(p); return p; }, (error: unknown) => error);
+          const refused = await kind.connect(s.url('/ws'), ['soap']).then(
+            (p) => {
+              peers.push(p);
+              return p;
+            },
+            (error: unknown) => error,
+          );
           expect(refused).toBeInstanceOf(HandshakeFailed);
           if (kind !== undiciClient) expect((refused as HandshakeFailed).status).toBe(400);
           expect(seen.opens).toHaveLength(1);
@@ -281,7 +331,10 @@ export function runClients(harness: Harness): void {
           expect([echoedText.data.length, sha256(echoedText.data)]).toEqual([size, sha256(Buffer.from(text))]);
           expect(echoedBinary.binary).toBe(true);
           expect([echoedBinary.data.length, sha256(echoedBinary.data)]).toEqual([size, sha256(binary)]);
-          expect(seen.messages).toEqual([{ length: size, isBinary: false }, { length: size, isBinary: true }]);
+          expect(seen.messages).toEqual([
+            { length: size, isBinary: false },
+            { length: size, isBinary: true },
+          ]);
         }, 20_000);
 
         it('a message over maxPayload: the client sees 1009', async () => {

@@ -2,25 +2,105 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocket as UndiciWebSocket } from 'undici';
 import { CloseCode } from '@switchyard/core';
-import { ACCEPT, Opcode, RawClient, captureWarnings, closeCodeOf, delay, frame, handshakeRequest, messages, openWs, readResponse } from '../helpers.js';
+import {
+  ACCEPT,
+  Opcode,
+  RawClient,
+  captureWarnings,
+  closeCodeOf,
+  delay,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+  readResponse,
+} from '../helpers.js';
 import type { Conformance } from './context.js';
 import { echo } from './context.js';
 
 export function describeHandshake({ harness, serve, track }: Conformance): void {
   describe('5. handshake errors get proper HTTP answers', () => {
-    const cases: Array<{ name: string; request: (path: string) => string; status: number; header?: [string, string]; body: RegExp; framework?: true }> = [
-      { name: 'missing key', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': null }), status: 400, body: /Sec-WebSocket-Key/ },
-      { name: 'invalid key', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': 'not-base64!' }), status: 400, body: /Sec-WebSocket-Key/ },
-      { name: 'short key', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': 'AAAA' }), status: 400, body: /Sec-WebSocket-Key/ },
-      { name: 'version 8', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': '8' }), status: 426, header: ['sec-websocket-version', '13'], body: /version 13/ },
-      { name: 'version 14', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': '14' }), status: 426, header: ['sec-websocket-version', '13'], body: /version 13/ },
-      { name: 'missing version', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': null }), status: 426, header: ['sec-websocket-version', '13'], body: /version 13/ },
-      { name: 'POST', request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `POST ${p} HTTP/1.1`), status: 405, header: ['allow', 'GET'], body: /GET/ },
+    const cases: Array<{
+      name: string;
+      request: (path: string) => string;
+      status: number;
+      header?: [string, string];
+      body: RegExp;
+      framework?: true;
+    }> = [
+      {
+        name: 'missing key',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': null }),
+        status: 400,
+        body: /Sec-WebSocket-Key/,
+      },
+      {
+        name: 'invalid key',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': 'not-base64!' }),
+        status: 400,
+        body: /Sec-WebSocket-Key/,
+      },
+      {
+        name: 'short key',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Key': 'AAAA' }),
+        status: 400,
+        body: /Sec-WebSocket-Key/,
+      },
+      {
+        name: 'version 8',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': '8' }),
+        status: 426,
+        header: ['sec-websocket-version', '13'],
+        body: /version 13/,
+      },
+      {
+        name: 'version 14',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': '14' }),
+        status: 426,
+        header: ['sec-websocket-version', '13'],
+        body: /version 13/,
+      },
+      {
+        name: 'missing version',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Version': null }),
+        status: 426,
+        header: ['sec-websocket-version', '13'],
+        body: /version 13/,
+      },
+      {
+        name: 'POST',
+        request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `POST ${p} HTTP/1.1`),
+        status: 405,
+        header: ['allow', 'GET'],
+        body: /GET/,
+      },
       harness.unroutedMethodStatus === undefined
-        ? { name: 'PUT', request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `PUT ${p} HTTP/1.1`), status: 405, header: ['allow', 'GET'], body: /GET/ }
-        : { name: "PUT (the framework's own answer)", request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `PUT ${p} HTTP/1.1`), status: harness.unroutedMethodStatus, body: /./, framework: true },
-      { name: 'origin not allowed', request: (p) => handshakeRequest(p, { Origin: 'https://evil.example' }), status: 403, body: /evil\.example/ },
-      { name: 'malformed subprotocol list', request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Protocol': 'chat,,json' }), status: 400, body: /Sec-WebSocket-Protocol/ },
+        ? {
+            name: 'PUT',
+            request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `PUT ${p} HTTP/1.1`),
+            status: 405,
+            header: ['allow', 'GET'],
+            body: /GET/,
+          }
+        : {
+            name: "PUT (the framework's own answer)",
+            request: (p) => handshakeRequest(p, { 'Content-Length': '0' }, `PUT ${p} HTTP/1.1`),
+            status: harness.unroutedMethodStatus,
+            body: /./,
+            framework: true,
+          },
+      {
+        name: 'origin not allowed',
+        request: (p) => handshakeRequest(p, { Origin: 'https://evil.example' }),
+        status: 403,
+        body: /evil\.example/,
+      },
+      {
+        name: 'malformed subprotocol list',
+        request: (p) => handshakeRequest(p, { 'Sec-WebSocket-Protocol': 'chat,,json' }),
+        status: 400,
+        body: /Sec-WebSocket-Protocol/,
+      },
     ];
     for (const c of cases) {
       it(`${c.name}: ${c.status}, a short text body and Connection: close`, async () => {
@@ -55,9 +135,17 @@ export function describeHandshake({ harness, serve, track }: Conformance): void 
       const s = await serve([{ path: '/ws', handlers: echo }]);
       const garbage = [
         Buffer.from([0x00, 0xff, 0x81, 0x82, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a]),
-        Buffer.from('GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \u0000\u0001\r\n\r\n', 'latin1'),
-        Buffer.from(`GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${'A'.repeat(5000)}\r\n\r\n`),
-        Buffer.concat([Buffer.from(handshakeRequest('/ws')), Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])]),
+        Buffer.from(
+          'GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: \u0000\u0001\r\n\r\n',
+          'latin1',
+        ),
+        Buffer.from(
+          `GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${'A'.repeat(5000)}\r\n\r\n`,
+        ),
+        Buffer.concat([
+          Buffer.from(handshakeRequest('/ws')),
+          Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        ]),
       ];
       for (const bytes of garbage) {
         const raw = track(await RawClient.connect(s.port));
@@ -88,10 +176,18 @@ export function describeHandshake({ harness, serve, track }: Conformance): void 
 
     it('a function chooses from the offer and sees the request', async () => {
       const seen: Array<[string[], string]> = [];
-      const s = await serve([{
-        path: '/fn',
-        handlers: { ...echo, protocols: (offered, req) => { seen.push([offered, req.path]); return offered.find((p) => p.startsWith('v2.')); } },
-      }]);
+      const s = await serve([
+        {
+          path: '/fn',
+          handlers: {
+            ...echo,
+            protocols: (offered, req) => {
+              seen.push([offered, req.path]);
+              return offered.find((p) => p.startsWith('v2.'));
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/fn'), ['v1.chat', 'v2.chat']));
       expect(ws.protocol).toBe('v2.chat');
       expect(seen).toEqual([[['v1.chat', 'v2.chat'], '/fn']]);
@@ -145,7 +241,9 @@ export function describeHandshake({ harness, serve, track }: Conformance): void 
     it('is off by default: the offer is declined and frames carry no RSV bit', async () => {
       const s = await serve([{ path: '/echo', handlers: echo }]);
       const raw = track(await RawClient.connect(s.port));
-      raw.write(handshakeRequest('/echo', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' }));
+      raw.write(
+        handshakeRequest('/echo', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' }),
+      );
       const response = await raw.response();
       expect(response.status).toBe(101);
       expect(response.headers['sec-websocket-extensions']).toBeUndefined();

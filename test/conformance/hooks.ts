@@ -2,7 +2,18 @@
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCode, reject } from '@switchyard/core';
-import { Opcode, RawClient, closeCodeOf, closed, frame, handshakeRequest, messages, openWs, quietFor, readResponse } from '../helpers.js';
+import {
+  Opcode,
+  RawClient,
+  closeCodeOf,
+  closed,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  readResponse,
+} from '../helpers.js';
 import type { Conformance } from './context.js';
 import { echo } from './context.js';
 
@@ -10,19 +21,23 @@ export function describeHooks({ serve, track }: Conformance): void {
   describe('11. handler errors', () => {
     it('a throwing handler closes only its own connection with 1011, and the error hook gets it', async () => {
       const errors: Array<[string | undefined, string]> = [];
-      const s = await serve([{
-        path: '/fragile',
-        handlers: {
-          heartbeat: false,
-          message(ws, data) {
-            if (data === 'throw') throw new Error('sync boom');
-            if (data === 'reject') return Promise.reject(new Error('async boom'));
-            ws.send(data);
-            return undefined;
+      const s = await serve([
+        {
+          path: '/fragile',
+          handlers: {
+            heartbeat: false,
+            message(ws, data) {
+              if (data === 'throw') throw new Error('sync boom');
+              if (data === 'reject') return Promise.reject(new Error('async boom'));
+              ws.send(data);
+              return undefined;
+            },
+            error(ws, error) {
+              errors.push([ws?.request.path, error.message]);
+            },
           },
-          error(ws, error) { errors.push([ws?.request.path, error.message]); },
         },
-      }]);
+      ]);
       const victim = track(await openWs(s.url('/fragile')));
       const victim2 = track(await openWs(s.url('/fragile')));
       const bystander = track(await openWs(s.url('/fragile')));
@@ -35,13 +50,28 @@ export function describeHooks({ serve, track }: Conformance): void {
       const inbox = messages(bystander);
       bystander.send('fine');
       expect((await inbox.next()).data.toString()).toBe('fine');
-      expect(errors).toEqual(expect.arrayContaining([['/fragile', 'sync boom'], ['/fragile', 'async boom']]));
+      expect(errors).toEqual(
+        expect.arrayContaining([
+          ['/fragile', 'sync boom'],
+          ['/fragile', 'async boom'],
+        ]),
+      );
       expect(errors).toHaveLength(2);
     });
 
     it('without an error hook, each error is logged once and the process survives', async () => {
       const log = vi.spyOn(console, 'error').mockImplementation(() => {});
-      const s = await serve([{ path: '/fragile', handlers: { heartbeat: false, open() { throw new Error('open boom'); } } }]);
+      const s = await serve([
+        {
+          path: '/fragile',
+          handlers: {
+            heartbeat: false,
+            open() {
+              throw new Error('open boom');
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/fragile')));
       expect((await closed(ws)).code).toBe(CloseCode.INTERNAL_ERROR);
       expect(log).toHaveBeenCalledTimes(1);
@@ -50,17 +80,19 @@ export function describeHooks({ serve, track }: Conformance): void {
 
     it('a throwing upgrade hook answers 500 and a reject() answers its status', async () => {
       vi.spyOn(console, 'error').mockImplementation(() => {});
-      const s = await serve([{
-        path: '/hook',
-        handlers: {
-          ...echo,
-          upgrade(req) {
-            if (req.query.mode === 'reject') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
-            if (req.query.mode === 'return') return reject(403, 'Forbidden here');
-            throw new Error('hook bug');
+      const s = await serve([
+        {
+          path: '/hook',
+          handlers: {
+            ...echo,
+            upgrade(req) {
+              if (req.query.mode === 'reject') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+              if (req.query.mode === 'return') return reject(403, 'Forbidden here');
+              throw new Error('hook bug');
+            },
           },
         },
-      }]);
+      ]);
       const answers: Array<[number, string | undefined, string]> = [];
       for (const mode of ['reject', 'return', 'crash']) {
         const raw = track(await RawClient.connect(s.port));
@@ -68,7 +100,11 @@ export function describeHooks({ serve, track }: Conformance): void {
         const response = await readResponse(raw);
         answers.push([response.status, response.headers['www-authenticate'], response.body.trim()]);
       }
-      expect(answers).toEqual([[401, 'Bearer', 'Unauthorized'], [403, undefined, 'Forbidden here'], [500, undefined, 'Internal Server Error']]);
+      expect(answers).toEqual([
+        [401, 'Bearer', 'Unauthorized'],
+        [403, undefined, 'Forbidden here'],
+        [500, undefined, 'Internal Server Error'],
+      ]);
     });
 
     it('a malformed frame closes with 1002 and never crashes the process', async () => {
@@ -91,10 +127,17 @@ export function describeHooks({ serve, track }: Conformance): void {
   describe('12. heartbeat', () => {
     it('terminates a peer that ignores pings within interval + timeout; its close handler sees 1006', async () => {
       const closes: number[] = [];
-      const s = await serve([{
-        path: '/hb',
-        handlers: { heartbeat: { interval: 200, timeout: 200 }, close(_ws, { code }) { closes.push(code); } },
-      }]);
+      const s = await serve([
+        {
+          path: '/hb',
+          handlers: {
+            heartbeat: { interval: 200, timeout: 200 },
+            close(_ws, { code }) {
+              closes.push(code);
+            },
+          },
+        },
+      ]);
       const raw = track(await RawClient.connect(s.port));
       raw.write(handshakeRequest('/hb'));
       await raw.response();

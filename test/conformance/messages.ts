@@ -5,22 +5,51 @@ import { WebSocket as UndiciWebSocket } from 'undici';
 import Faye from 'faye-websocket';
 import type { CloseEvent } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import { Opcode, RawClient, closeCodeOf, closed, delay, frame, handshakeRequest, messages, openWs } from '../helpers.js';
+import {
+  Opcode,
+  RawClient,
+  closeCodeOf,
+  closed,
+  delay,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+} from '../helpers.js';
 import type { Conformance } from './context.js';
 import { echo } from './context.js';
 
 export function describeMessages({ serve, track }: Conformance): void {
   describe('8. no early message is lost', () => {
     it('frames in the same TCP write as the handshake arrive, in order', async () => {
-      const s = await serve([{ path: '/echo', handlers: echo }, { path: '/guarded', handlers: echo, guard: async () => { await delay(30); return undefined; } }]);
+      const s = await serve([
+        { path: '/echo', handlers: echo },
+        {
+          path: '/guarded',
+          handlers: echo,
+          guard: async () => {
+            await delay(30);
+            return undefined;
+          },
+        },
+      ]);
       await fetch(`http://127.0.0.1:${s.port}/`).catch(() => undefined);
       for (const path of ['/echo', '/echo', '/guarded']) {
         const raw = track(await RawClient.connect(s.port));
-        raw.write(Buffer.concat([Buffer.from(handshakeRequest(path)), frame(Opcode.TEXT, 'one'), frame(Opcode.TEXT, 'two'), frame(Opcode.BINARY, Buffer.from([3]))]));
+        raw.write(
+          Buffer.concat([
+            Buffer.from(handshakeRequest(path)),
+            frame(Opcode.TEXT, 'one'),
+            frame(Opcode.TEXT, 'two'),
+            frame(Opcode.BINARY, Buffer.from([3])),
+          ]),
+        );
         expect((await raw.response()).status).toBe(101);
         await raw.until(() => raw.frames().length >= 3);
         expect(raw.frames().map((f) => [f.opcode, f.payload.toString('hex')])).toEqual([
-          [Opcode.TEXT, Buffer.from('one').toString('hex')], [Opcode.TEXT, Buffer.from('two').toString('hex')], [Opcode.BINARY, '03'],
+          [Opcode.TEXT, Buffer.from('one').toString('hex')],
+          [Opcode.TEXT, Buffer.from('two').toString('hex')],
+          [Opcode.BINARY, '03'],
         ]);
       }
     });
@@ -28,22 +57,39 @@ export function describeMessages({ serve, track }: Conformance): void {
     it('the very first request of a server, with frames in the same write, loses nothing', async () => {
       const s = await serve([{ path: '/echo', handlers: echo }]);
       const raw = track(await RawClient.connect(s.port));
-      raw.write(Buffer.concat([Buffer.from(handshakeRequest('/echo')), frame(Opcode.TEXT, 'first'), frame(Opcode.TEXT, 'second')]));
+      raw.write(
+        Buffer.concat([
+          Buffer.from(handshakeRequest('/echo')),
+          frame(Opcode.TEXT, 'first'),
+          frame(Opcode.TEXT, 'second'),
+        ]),
+      );
       await raw.until(() => raw.frames().length >= 2);
       expect(raw.frames().map((f) => f.payload.toString())).toEqual(['first', 'second']);
     });
 
     it('frames sent while an async upgrade hook and an async open handler run arrive in order', async () => {
       const received: string[] = [];
-      const s = await serve([{
-        path: '/slow',
-        handlers: {
-          heartbeat: false,
-          async upgrade() { await delay(100); return { context: { n: 1 } }; },
-          async open(ws) { await delay(100); ws.send('opened'); },
-          message(ws, data) { received.push(String(data)); ws.send(data); },
+      const s = await serve([
+        {
+          path: '/slow',
+          handlers: {
+            heartbeat: false,
+            async upgrade() {
+              await delay(100);
+              return { context: { n: 1 } };
+            },
+            async open(ws) {
+              await delay(100);
+              ws.send('opened');
+            },
+            message(ws, data) {
+              received.push(String(data));
+              ws.send(data);
+            },
+          },
         },
-      }]);
+      ]);
       const raw = track(await RawClient.connect(s.port));
       raw.write(handshakeRequest('/slow'));
       for (let i = 0; i < 5; i++) {
@@ -59,7 +105,20 @@ export function describeMessages({ serve, track }: Conformance): void {
   describe('connection API', () => {
     it('maxPayload defaults to 1 MiB: 1 MiB passes, one byte more closes with 1009, and the close handler sees 1009', async () => {
       const closes: CloseEvent[] = [];
-      const s = await serve([{ path: '/big', handlers: { heartbeat: false, message(ws, data) { ws.send(String(data.length)); }, close(_ws, event) { closes.push(event); } } }]);
+      const s = await serve([
+        {
+          path: '/big',
+          handlers: {
+            heartbeat: false,
+            message(ws, data) {
+              ws.send(String(data.length));
+            },
+            close(_ws, event) {
+              closes.push(event);
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/big')));
       const inbox = messages(ws);
       ws.send(Buffer.alloc(1024 * 1024));
@@ -67,12 +126,29 @@ export function describeMessages({ serve, track }: Conformance): void {
       const gone = closed(ws);
       ws.send(Buffer.alloc(1024 * 1024 + 1));
       expect((await gone).code).toBe(CloseCode.MESSAGE_TOO_BIG);
-      await vi.waitFor(() => expect(closes).toEqual([{ code: CloseCode.MESSAGE_TOO_BIG, reason: '', wasClean: false }]));
+      await vi.waitFor(() =>
+        expect(closes).toEqual([{ code: CloseCode.MESSAGE_TOO_BIG, reason: '', wasClean: false }]),
+      );
     });
 
     it('with compression, maxPayload counts the inflated message: incompressible data at the limit passes', async () => {
       const closes: number[] = [];
-      const s = await serve([{ path: '/z', handlers: { heartbeat: false, compression: true, maxPayload: 64 * 1024, message(ws, data) { ws.send(String(data.length)); }, close(_ws, { code }) { closes.push(code); } } }]);
+      const s = await serve([
+        {
+          path: '/z',
+          handlers: {
+            heartbeat: false,
+            compression: true,
+            maxPayload: 64 * 1024,
+            message(ws, data) {
+              ws.send(String(data.length));
+            },
+            close(_ws, { code }) {
+              closes.push(code);
+            },
+          },
+        },
+      ]);
       const ws = track(await openWs(s.url('/z'), undefined, { perMessageDeflate: { threshold: 0 } }));
       expect(ws.extensions).toContain('permessage-deflate');
       const inbox = messages(ws);
@@ -89,31 +165,37 @@ export function describeMessages({ serve, track }: Conformance): void {
     it('send() returns false past the high-water mark, then drain; a slow consumer over maxBufferedAmount gets 1008', async () => {
       const results: Record<string, unknown> = {};
       let drained!: () => void;
-      const drainSeen = new Promise<void>((resolve) => { drained = resolve; });
-      const s = await serve([{
-        path: '/flood',
-        handlers: {
-          heartbeat: false,
-          highWaterMark: 64 * 1024,
-          maxBufferedAmount: 4 * 1024 * 1024,
-          message(ws, data) {
-            const chunk = Buffer.alloc(256 * 1024, 0x61);
-            if (data === 'fill') {
-              // A reader that is not reading: keep sending until send() says stop.
-              let sent = 0;
-              while (ws.send(chunk) && sent < 400) sent++;
-              results.stoppedAfter = sent;
-              results.buffered = ws.bufferedAmount;
-              results.stateAfterFill = ws.readyState;
-            } else {
-              for (let i = 0; i < 400 && ws.readyState === 1; i++) ws.send(chunk);
-              results.stateAfterFlood = ws.readyState;
-              results.sendAfterClose = ws.send('more');
-            }
+      const drainSeen = new Promise<void>((resolve) => {
+        drained = resolve;
+      });
+      const s = await serve([
+        {
+          path: '/flood',
+          handlers: {
+            heartbeat: false,
+            highWaterMark: 64 * 1024,
+            maxBufferedAmount: 4 * 1024 * 1024,
+            message(ws, data) {
+              const chunk = Buffer.alloc(256 * 1024, 0x61);
+              if (data === 'fill') {
+                // A reader that is not reading: keep sending until send() says stop.
+                let sent = 0;
+                while (ws.send(chunk) && sent < 400) sent++;
+                results.stoppedAfter = sent;
+                results.buffered = ws.bufferedAmount;
+                results.stateAfterFill = ws.readyState;
+              } else {
+                for (let i = 0; i < 400 && ws.readyState === 1; i++) ws.send(chunk);
+                results.stateAfterFlood = ws.readyState;
+                results.sendAfterClose = ws.send('more');
+              }
+            },
+            drain() {
+              drained();
+            },
           },
-          drain() { drained(); },
         },
-      }]);
+      ]);
       const filler = track(await RawClient.connect(s.port));
       filler.write(handshakeRequest('/flood'));
       await filler.response();
@@ -144,8 +226,12 @@ export function describeMessages({ serve, track }: Conformance): void {
       const s = await serve([{ path: '/echo', handlers: { ...echo, protocols: ['chat'] } }]);
       const undici = new UndiciWebSocket(s.url('/echo'), 'chat');
       undici.binaryType = 'arraybuffer';
-      const undiciReply = new Promise<string>((resolve) => { undici.onmessage = (e) => resolve(String(e.data)); });
-      await new Promise((resolve) => { undici.onopen = resolve; });
+      const undiciReply = new Promise<string>((resolve) => {
+        undici.onmessage = (e) => resolve(String(e.data));
+      });
+      await new Promise((resolve) => {
+        undici.onopen = resolve;
+      });
       undici.send('from undici');
       expect(await undiciReply).toBe('from undici');
       undici.close(1000, 'done');

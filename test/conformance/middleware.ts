@@ -4,7 +4,21 @@ import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { Connection } from '@switchyard/core';
 import { CloseCode } from '@switchyard/core';
-import { Opcode, RawClient, captureWarnings, closeCodeOf, closed, delay, frame, handshakeRequest, messages, openWs, parseFrames, quietFor, readResponse } from '../helpers.js';
+import {
+  Opcode,
+  RawClient,
+  captureWarnings,
+  closeCodeOf,
+  closed,
+  delay,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+  parseFrames,
+  quietFor,
+  readResponse,
+} from '../helpers.js';
 import type { Conformance } from './context.js';
 import { echo } from './context.js';
 
@@ -12,12 +26,20 @@ export function describeMiddleware({ serve, track }: Conformance): void {
   describe('2. middleware runs before the 101', () => {
     for (const status of [401, 403, 429]) {
       it(`a ${status} from middleware goes out as HTTP with its headers and body, and no 101`, async () => {
-        const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer realm="chat"' } : status === 429 ? { 'Retry-After': '7' } : { 'X-Reason': 'banned' };
-        const s = await serve([{
-          path: '/private',
-          handlers: echo,
-          guard: (req) => (req.headers.authorization === 'Bearer ok' ? undefined : { status, headers, body: `denied ${status}` }),
-        }]);
+        const headers: Record<string, string> =
+          status === 401
+            ? { 'WWW-Authenticate': 'Bearer realm="chat"' }
+            : status === 429
+              ? { 'Retry-After': '7' }
+              : { 'X-Reason': 'banned' };
+        const s = await serve([
+          {
+            path: '/private',
+            handlers: echo,
+            guard: (req) =>
+              req.headers.authorization === 'Bearer ok' ? undefined : { status, headers, body: `denied ${status}` },
+          },
+        ]);
         for (let round = 0; round < 2; round++) {
           const raw = track(await RawClient.connect(s.port));
           raw.write(handshakeRequest('/private'));
@@ -30,7 +52,9 @@ export function describeMiddleware({ serve, track }: Conformance): void {
         // The ws client sees the status too; with the header it connects.
         const rejected = new WebSocket(s.url('/private'));
         rejected.on('error', () => {});
-        const seen = await new Promise<number>((resolve) => rejected.once('unexpected-response', (_req, res) => resolve(res.statusCode!)));
+        const seen = await new Promise<number>((resolve) =>
+          rejected.once('unexpected-response', (_req, res) => resolve(res.statusCode!)),
+        );
         expect(seen).toBe(status);
         rejected.terminate();
         const ok = track(await openWs(s.url('/private'), undefined, { headers: { authorization: 'Bearer ok' } }));
@@ -63,7 +87,16 @@ export function describeMiddleware({ serve, track }: Conformance): void {
     });
 
     it('an async guard still runs before the 101 and can pass', async () => {
-      const s = await serve([{ path: '/slow', handlers: echo, guard: async () => { await delay(50); return undefined; } }]);
+      const s = await serve([
+        {
+          path: '/slow',
+          handlers: echo,
+          guard: async () => {
+            await delay(50);
+            return undefined;
+          },
+        },
+      ]);
       for (let round = 0; round < 2; round++) {
         const ws = track(await openWs(s.url('/slow')));
         const inbox = messages(ws);
@@ -76,8 +109,25 @@ export function describeMiddleware({ serve, track }: Conformance): void {
   describe('3. nothing reaches the socket after the 101', () => {
     it("survives Node's request, headers and keep-alive timers at 1 s for 5 s, with no stray byte", async () => {
       const s = await serve(
-        [{ path: '/echo', handlers: echo }, { path: '/async', handlers: echo, guard: async () => { await delay(20); return undefined; } }],
-        { server: { requestTimeout: 1000, headersTimeout: 1000, keepAliveTimeout: 1000, connectionsCheckingInterval: 100 } as http.ServerOptions },
+        [
+          { path: '/echo', handlers: echo },
+          {
+            path: '/async',
+            handlers: echo,
+            guard: async () => {
+              await delay(20);
+              return undefined;
+            },
+          },
+        ],
+        {
+          server: {
+            requestTimeout: 1000,
+            headersTimeout: 1000,
+            keepAliveTimeout: 1000,
+            connectionsCheckingInterval: 100,
+          } as http.ServerOptions,
+        },
       );
       // First connection: taken from the 'request' event. Second: routed from 'upgrade'.
       // Third: taken after an await in middleware.
@@ -172,20 +222,24 @@ export function describeMiddleware({ serve, track }: Conformance): void {
 
     it('a faye-style listener that rejects closes its connection with 1011 and reports the error', async () => {
       const errors: string[] = [];
-      const s = await serve([{
-        path: '/faye',
-        handlers: {
-          heartbeat: false,
-          open(ws) {
-            ws.on('message', async (data) => {
-              if (data === 'reject') throw new Error('listener boom');
-              ws.send(data);
-            });
-            ws.on('close', () => Promise.reject(new Error('close listener boom')));
+      const s = await serve([
+        {
+          path: '/faye',
+          handlers: {
+            heartbeat: false,
+            open(ws) {
+              ws.on('message', async (data) => {
+                if (data === 'reject') throw new Error('listener boom');
+                ws.send(data);
+              });
+              ws.on('close', () => Promise.reject(new Error('close listener boom')));
+            },
+            error(_ws, error) {
+              errors.push(error.message);
+            },
           },
-          error(_ws, error) { errors.push(error.message); },
         },
-      }]);
+      ]);
       const ws = track(await openWs(s.url('/faye')));
       const inbox = messages(ws);
       ws.send('fine');
@@ -198,12 +252,16 @@ export function describeMiddleware({ serve, track }: Conformance): void {
 
     it('a faye-style error listener that throws is logged, and the process survives', async () => {
       const log = vi.spyOn(console, 'error').mockImplementation(() => {});
-      const s = await serve([{
-        path: '/faye',
-        handlers: (ws: Connection) => {
-          ws.on('error', () => { throw new Error('error listener boom'); });
+      const s = await serve([
+        {
+          path: '/faye',
+          handlers: (ws: Connection) => {
+            ws.on('error', () => {
+              throw new Error('error listener boom');
+            });
+          },
         },
-      }]);
+      ]);
       const raw = track(await RawClient.connect(s.port));
       raw.write(handshakeRequest('/faye'));
       await raw.response();

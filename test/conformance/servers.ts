@@ -2,7 +2,16 @@
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { CloseCode } from '@switchyard/core';
-import { RawClient, closed, delay, handshakeRequest, messages, openWs, readResponse, selfSignedCert } from '../helpers.js';
+import {
+  RawClient,
+  closed,
+  delay,
+  handshakeRequest,
+  messages,
+  openWs,
+  readResponse,
+  selfSignedCert,
+} from '../helpers.js';
 import type { Conformance } from './context.js';
 import { echo } from './context.js';
 
@@ -96,10 +105,18 @@ export function describeServers({ harness, serve, track }: Conformance): void {
   describe('13. shutdown', () => {
     it('every client gets 1001, close handlers run, and new upgrades get 503', async () => {
       const closes: number[] = [];
-      const s = await serve([{
-        path: '/echo',
-        handlers: { ...echo, async close(_ws, event) { await delay(50); closes.push(event.code); } },
-      }]);
+      const s = await serve([
+        {
+          path: '/echo',
+          handlers: {
+            ...echo,
+            async close(_ws, event) {
+              await delay(50);
+              closes.push(event.code);
+            },
+          },
+        },
+      ]);
       const a = track(await openWs(s.url('/echo')));
       const b = track(await openWs(s.url('/echo')));
       const codes = Promise.all([closed(a), closed(b)]);

@@ -38,7 +38,11 @@ async function check(name, body) {
     console.log(`ok    ${name} ${took()}`);
   } catch (error) {
     failed++;
-    console.log(`FAIL  ${name} ${took()}\n      ${String(error?.message ?? error).split('\n').join('\n      ')}`);
+    console.log(
+      `FAIL  ${name} ${took()}\n      ${String(error?.message ?? error)
+        .split('\n')
+        .join('\n      ')}`,
+    );
   }
 }
 
@@ -65,9 +69,18 @@ await check('the release path packs every package; prepack builds a missing dist
   rmSync(join(root, 'packages/client/dist'), { recursive: true, force: true });
   writeFileSync(join(root, 'packages/redis/dist/removed-module.js'), 'export const stale = true;\n');
   tarballs = packAll(join(work, 'tarballs'));
-  assert(Object.keys(tarballs).length === PACKAGES.length, `packed ${Object.keys(tarballs).length} of ${PACKAGES.length}`);
-  assert(readTarball(tarballs['@switchyard/client']).files.includes('dist/index.js'), '@switchyard/client shipped without dist/index.js');
-  assert(!readTarball(tarballs['@switchyard/redis']).files.includes('dist/removed-module.js'), '@switchyard/redis shipped a stale dist/removed-module.js');
+  assert(
+    Object.keys(tarballs).length === PACKAGES.length,
+    `packed ${Object.keys(tarballs).length} of ${PACKAGES.length}`,
+  );
+  assert(
+    readTarball(tarballs['@switchyard/client']).files.includes('dist/index.js'),
+    '@switchyard/client shipped without dist/index.js',
+  );
+  assert(
+    !readTarball(tarballs['@switchyard/redis']).files.includes('dist/removed-module.js'),
+    '@switchyard/redis shipped a stale dist/removed-module.js',
+  );
 });
 if (Object.keys(tarballs).length !== PACKAGES.length) {
   finish();
@@ -76,10 +89,13 @@ if (Object.keys(tarballs).length !== PACKAGES.length) {
 
 // 2. What is in each tarball.
 for (const [name, tarball] of Object.entries(tarballs)) {
-  await check(`${name}: the tarball is fit to publish (no workspace:, LICENSE, README, metadata, dist only, types' imports in dependencies)`, () => {
-    const problems = checkTarball(tarball);
-    assert(problems.length === 0, problems.join('\n'));
-  });
+  await check(
+    `${name}: the tarball is fit to publish (no workspace:, LICENSE, README, metadata, dist only, types' imports in dependencies)`,
+    () => {
+      const problems = checkTarball(tarball);
+      assert(problems.length === 0, problems.join('\n'));
+    },
+  );
 }
 await check('published types have no @internal members', () => {
   for (const [name, tarball] of Object.entries(tarballs)) {
@@ -89,38 +105,57 @@ await check('published types have no @internal members', () => {
     }
   }
 });
-await check('the CLI is @switchyard/cli with the bin switchyard (the name switchyard belongs to another npm project)', () => {
-  const { manifest } = readTarball(tarballs['@switchyard/cli']);
-  assert(manifest.name === '@switchyard/cli', `named ${manifest.name}`);
-  assert(manifest.bin?.switchyard !== undefined, 'no switchyard bin');
-});
+await check(
+  'the CLI is @switchyard/cli with the bin switchyard (the name switchyard belongs to another npm project)',
+  () => {
+    const { manifest } = readTarball(tarballs['@switchyard/cli']);
+    assert(manifest.name === '@switchyard/cli', `named ${manifest.name}`);
+    assert(manifest.bin?.switchyard !== undefined, 'no switchyard bin');
+  },
+);
 // require() of an ES module works from Node 20.19 on the 20 line, and from 22.12 on; 21 never
 // had it unflagged.
 await check('engines admits exactly the Node versions where require() loads the packages', () => {
   for (const [name, tarball] of Object.entries(tarballs)) {
     const range = readTarball(tarball).manifest.engines?.node ?? '*';
-    for (const yes of ['20.19.0', '20.20.2', '22.12.0', '24.0.0', '26.0.0']) assert(semver.satisfies(yes, range), `${name}: engines ${range} refuses ${yes}`);
-    for (const no of ['18.20.0', '20.18.3', '21.7.3', '22.11.0']) assert(!semver.satisfies(no, range), `${name}: engines ${range} admits ${no}, where require() of an ES module fails`);
+    for (const yes of ['20.19.0', '20.20.2', '22.12.0', '24.0.0', '26.0.0'])
+      assert(semver.satisfies(yes, range), `${name}: engines ${range} refuses ${yes}`);
+    for (const no of ['18.20.0', '20.18.3', '21.7.3', '22.11.0'])
+      assert(
+        !semver.satisfies(no, range),
+        `${name}: engines ${range} admits ${no}, where require() of an ES module fails`,
+      );
   }
 });
 await check('npm pack of a package with workspace: dependencies is refused', () => {
-  const result = spawnSync('npm', ['pack', '--dry-run'], { cwd: join(root, 'packages/express'), encoding: 'utf8', env: npmEnv() });
+  const result = spawnSync('npm', ['pack', '--dry-run'], {
+    cwd: join(root, 'packages/express'),
+    encoding: 'utf8',
+    env: npmEnv(),
+  });
   assert(result.status !== 0, 'npm pack went ahead: it would ship "@switchyard/core": "workspace:*"');
   assert(/refusing to pack/.test(result.stderr), `npm pack failed for another reason:\n${result.stderr}`);
 });
-await check('no Node runtime among the workspace root\'s dependencies (scripts run on the user\'s node)', () => {
+await check("no Node runtime among the workspace root's dependencies (scripts run on the user's node)", () => {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
   const all = { ...manifest.dependencies, ...manifest.devDependencies, ...manifest.optionalDependencies };
-  const runtimes = Object.entries(all).filter(([name, spec]) => /node-linux|node-bin|^node\d*$/.test(`${name} ${spec}`.split(' ')[0]) || /node-linux|node-bin/.test(spec));
+  const runtimes = Object.entries(all).filter(
+    ([name, spec]) =>
+      /node-linux|node-bin|^node\d*$/.test(`${name} ${spec}`.split(' ')[0]) || /node-linux|node-bin/.test(spec),
+  );
   assert(runtimes.length === 0, `runtimes: ${runtimes.map(([n, s]) => `${n}@${s}`).join(', ')}`);
-  assert(!existsSync(join(root, 'node_modules/.bin/node')), 'node_modules/.bin/node exists: `pnpm demo` would run on it');
+  assert(
+    !existsSync(join(root, 'node_modules/.bin/node')),
+    'node_modules/.bin/node exists: `pnpm demo` would run on it',
+  );
 });
 
 // 3. Two apps: the lowest versions each peer range admits (first alternative), and the newest
 //    of its last alternative; each with the matching @types. Every TypeScript resolution mode
 //    compiles against the newest; the oldest compiles with nodenext against Express 4's types.
 const peers = {};
-for (const [_name, tarball] of Object.entries(tarballs)) Object.assign(peers, readTarball(tarball).manifest.peerDependencies);
+for (const [_name, tarball] of Object.entries(tarballs))
+  Object.assign(peers, readTarball(tarball).manifest.peerDependencies);
 const lowest = (range) => semver.minVersion(range.split('||')[0].trim()).version;
 const newest = (range) => range.split('||').at(-1).trim();
 const apps = {
@@ -150,40 +185,70 @@ function runAsync(command, commandArgs, options) {
   return new Promise((resolve) => {
     const child = spawn(command, commandArgs, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (d) => { output += d; });
-    child.stderr.on('data', (d) => { output += d; });
+    child.stdout.on('data', (d) => {
+      output += d;
+    });
+    child.stderr.on('data', (d) => {
+      output += d;
+    });
     child.on('close', (status) => resolve({ status, output }));
   });
 }
 
 // The two installs share npm's cache and run side by side, as do the compiles after them.
-await Promise.all(Object.entries(apps).map(async ([label, app]) => {
-  const dir = join(work, label);
-  cpSync(join(here, 'app'), dir, { recursive: true });
-  await check(`${label} app: npm install of the tarballs with ${app.frameworks.join(', ')}`, async () => {
-    const result = await runAsync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `--cache=${npmCache}`,
-      ...Object.values(tarballs), ...app.frameworks, ...app.extra], { cwd: dir, env: npmEnv() });
-    assert(result.status === 0, `npm install failed:\n${result.output}`);
-    for (const framework of app.frameworks) {
-      const [name, spec] = [framework.slice(0, framework.lastIndexOf('@')), framework.slice(framework.lastIndexOf('@') + 1)];
-      const { version } = JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
-      assert(semver.satisfies(version, spec) && semver.satisfies(version, peers[name]), `${name}@${version} is not ${spec} within ${peers[name]}`);
-    }
-    installed[label] = dir;
-  });
-}));
+await Promise.all(
+  Object.entries(apps).map(async ([label, app]) => {
+    const dir = join(work, label);
+    cpSync(join(here, 'app'), dir, { recursive: true });
+    await check(`${label} app: npm install of the tarballs with ${app.frameworks.join(', ')}`, async () => {
+      const result = await runAsync(
+        'npm',
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          '--prefer-offline',
+          '--loglevel=error',
+          `--cache=${npmCache}`,
+          ...Object.values(tarballs),
+          ...app.frameworks,
+          ...app.extra,
+        ],
+        { cwd: dir, env: npmEnv() },
+      );
+      assert(result.status === 0, `npm install failed:\n${result.output}`);
+      for (const framework of app.frameworks) {
+        const [name, spec] = [
+          framework.slice(0, framework.lastIndexOf('@')),
+          framework.slice(framework.lastIndexOf('@') + 1),
+        ];
+        const { version } = JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
+        assert(
+          semver.satisfies(version, spec) && semver.satisfies(version, peers[name]),
+          `${name}@${version} is not ${spec} within ${peers[name]}`,
+        );
+      }
+      installed[label] = dir;
+    });
+  }),
+);
 
 const compiled = new Set();
-const compiles = Object.entries(installed).flatMap(([label, dir]) => apps[label].typescript.map((config) => [label, dir, config]));
+const compiles = Object.entries(installed).flatMap(([label, dir]) =>
+  apps[label].typescript.map((config) => [label, dir, config]),
+);
 for (let i = 0; i < compiles.length; i += 2) {
-  await Promise.all(compiles.slice(i, i + 2).map(([label, dir, config]) =>
-    check(`${label} app: tsc with ${config} resolution and skipLibCheck false`, async () => {
-      const result = await runAsync(process.execPath, [tsc, '-p', `tsconfig.${config}.json`], { cwd: dir });
-      assert(result.status === 0, result.output);
-      // node10 output is CommonJS inside a "type": "module" app.
-      if (config === 'node10') writeFileSync(join(dir, 'out-node10/package.json'), '{ "type": "commonjs" }\n');
-      compiled.add(`${label}:${config}`);
-    })));
+  await Promise.all(
+    compiles.slice(i, i + 2).map(([label, dir, config]) =>
+      check(`${label} app: tsc with ${config} resolution and skipLibCheck false`, async () => {
+        const result = await runAsync(process.execPath, [tsc, '-p', `tsconfig.${config}.json`], { cwd: dir });
+        assert(result.status === 0, result.output);
+        // node10 output is CommonJS inside a "type": "module" app.
+        if (config === 'node10') writeFileSync(join(dir, 'out-node10/package.json'), '{ "type": "commonjs" }\n');
+        compiled.add(`${label}:${config}`);
+      }),
+    ),
+  );
 }
 
 /** Starts `file` with `node`, waits for its JSON line of ports. */
@@ -191,7 +256,9 @@ function startApp(node, cwd, file) {
   const child = spawn(node, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const ready = new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -199,7 +266,9 @@ function startApp(node, cwd, file) {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
       if (line) resolve(JSON.parse(line));
     });
-    exited.then(({ code, signal }) => reject(new Error(`exited (${code ?? signal}) before listening:\n${stdout}${stderr}`)));
+    exited.then(({ code, signal }) =>
+      reject(new Error(`exited (${code ?? signal}) before listening:\n${stdout}${stderr}`)),
+    );
     setTimeout(() => reject(new Error(`no ports after 20 s:\n${stdout}${stderr}`)), 20_000).unref();
   });
   return { child, ready, exited, output: () => stdout + stderr };
@@ -210,7 +279,10 @@ function open(url, protocols) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols);
     ws.once('open', () => resolve(ws));
-    ws.once('unexpected-response', (_req, res) => { res.resume(); reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })); });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+    });
     ws.once('error', reject);
   });
 }
@@ -224,7 +296,13 @@ async function exercise(port) {
   const text = await reply;
   assert(text === 'ann: hello', `echoed ${JSON.stringify(text)}`);
   ws.close();
-  const refusal = await open(`ws://127.0.0.1:${port}/echo`, ['chat']).then((w) => { w.terminate(); return undefined; }, (error) => error);
+  const refusal = await open(`ws://127.0.0.1:${port}/echo`, ['chat']).then(
+    (w) => {
+      w.terminate();
+      return undefined;
+    },
+    (error) => error,
+  );
   assert(refusal?.status === 401, `without a token: ${refusal ? refusal.message : 'it opened'}`);
 }
 
@@ -242,20 +320,32 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
     for (const [variant, [file, config]] of Object.entries(variants)) {
       if (config && !apps[label].typescript.includes(config)) continue;
       if (config && !compiled.has(`${label}:${config}`)) {
-        await check(`${label} app, ${variant}, Node ${version}`, () => { throw new Error(`${file} was not compiled`); });
+        await check(`${label} app, ${variant}, Node ${version}`, () => {
+          throw new Error(`${file} was not compiled`);
+        });
         continue;
       }
       const app = startApp(node, dir, file);
       let ports;
       await check(`${label} app, ${variant}, Node ${version}: starts on express, koa and fastify`, async () => {
         ports = await app.ready;
-        assert(JSON.stringify(ports.exports) === '["function","function","function",1001]', `exports: ${JSON.stringify(ports.exports)}`);
+        assert(
+          JSON.stringify(ports.exports) === '["function","function","function",1001]',
+          `exports: ${JSON.stringify(ports.exports)}`,
+        );
         // The JavaScript apps also check the entry points: subpaths need `exports`, which node10 TypeScript can't read.
-        if (!config) assert(JSON.stringify(ports.surface) === '["function",[],"function"]', `surface: ${JSON.stringify(ports.surface)}`);
+        if (!config)
+          assert(
+            JSON.stringify(ports.surface) === '["function",[],"function"]',
+            `surface: ${JSON.stringify(ports.surface)}`,
+          );
       });
       if (ports) {
         for (const framework of ['express', 'koa', 'fastify']) {
-          await check(`${label} app, ${variant}, Node ${version}, ${framework}: echo with subprotocol chat and typed context; 401 without the token`, () => exercise(ports[framework]));
+          await check(
+            `${label} app, ${variant}, Node ${version}, ${framework}: echo with subprotocol chat and typed context; 401 without the token`,
+            () => exercise(ports[framework]),
+          );
         }
         app.child.kill('SIGTERM');
         await check(`${label} app, ${variant}, Node ${version}: SIGTERM shuts it down with status 0`, async () => {
@@ -272,33 +362,71 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
   // The CLI from its installed bin, found through PATH the way a user's shell finds it.
   const dir = installed.newest;
   if (!dir) continue;
-  await check(`CLI on Node ${version}: switchyard echo and connect from node_modules/.bin, a 401 explained, Ctrl-C exits 0`, async () => {
-    const env = { ...npmEnv(), PATH: `${dirname(node)}:${join(dir, 'node_modules/.bin')}:${process.env.PATH}`, NO_COLOR: '1' };
-    const echo = spawn('switchyard', ['echo', '--port', '0', '--host', '127.0.0.1', '--protocol', 'chat', '--token', 's3cret'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    echo.stdout.on('data', (d) => { out += d; });
-    echo.stderr.on('data', (d) => { out += d; });
-    const echoExited = new Promise((resolve) => echo.on('close', (code, signal) => resolve(code ?? signal)));
-    try {
-      for (let i = 0; i < 200 && !/\(port (\d+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-      const port = /\(port (\d+)/.exec(out)?.[1];
-      assert(port, `echo printed no port:\n${out}`);
-      const ok = spawnSync('switchyard', ['connect', `ws://127.0.0.1:${port}/`, '--protocol', 'chat', '-H', 'Authorization: Bearer s3cret', '--send', 'hello', '--expect', '1', '--timeout', '10'],
-        { cwd: dir, env, encoding: 'utf8' });
-      assert(ok.status === 0, `connect exited ${ok.status}:\n${ok.stdout}${ok.stderr}`);
-      assert(ok.stdout.includes('hello'), `no echo in:\n${ok.stdout}`);
-      const versionLine = spawnSync('switchyard', ['connect', `ws://127.0.0.1:${port}/`, '--send', 'x', '--expect', '1'], { cwd: dir, env, encoding: 'utf8' });
-      assert(versionLine.status === 3, `connect without the token exited ${versionLine.status}, not 3 (handshake failed)`);
-      assert(/401/.test(versionLine.stderr), `no 401 in:\n${versionLine.stderr}`);
-      echo.kill('SIGINT');
-      const status = await echoExited;
-      assert(status === 0, `echo exited with ${status} on SIGINT:\n${out}`);
-      const shebang = spawnSync('switchyard', ['--help'], { cwd: dir, env, encoding: 'utf8' });
-      assert(shebang.status === 0, `switchyard --help exited ${shebang.status}`);
-    } finally {
-      echo.kill('SIGKILL');
-    }
-  });
+  await check(
+    `CLI on Node ${version}: switchyard echo and connect from node_modules/.bin, a 401 explained, Ctrl-C exits 0`,
+    async () => {
+      const env = {
+        ...npmEnv(),
+        PATH: `${dirname(node)}:${join(dir, 'node_modules/.bin')}:${process.env.PATH}`,
+        NO_COLOR: '1',
+      };
+      const echo = spawn(
+        'switchyard',
+        ['echo', '--port', '0', '--host', '127.0.0.1', '--protocol', 'chat', '--token', 's3cret'],
+        { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      echo.stdout.on('data', (d) => {
+        out += d;
+      });
+      echo.stderr.on('data', (d) => {
+        out += d;
+      });
+      const echoExited = new Promise((resolve) => echo.on('close', (code, signal) => resolve(code ?? signal)));
+      try {
+        for (let i = 0; i < 200 && !/\(port (\d+)/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+        const port = /\(port (\d+)/.exec(out)?.[1];
+        assert(port, `echo printed no port:\n${out}`);
+        const ok = spawnSync(
+          'switchyard',
+          [
+            'connect',
+            `ws://127.0.0.1:${port}/`,
+            '--protocol',
+            'chat',
+            '-H',
+            'Authorization: Bearer s3cret',
+            '--send',
+            'hello',
+            '--expect',
+            '1',
+            '--timeout',
+            '10',
+          ],
+          { cwd: dir, env, encoding: 'utf8' },
+        );
+        assert(ok.status === 0, `connect exited ${ok.status}:\n${ok.stdout}${ok.stderr}`);
+        assert(ok.stdout.includes('hello'), `no echo in:\n${ok.stdout}`);
+        const versionLine = spawnSync(
+          'switchyard',
+          ['connect', `ws://127.0.0.1:${port}/`, '--send', 'x', '--expect', '1'],
+          { cwd: dir, env, encoding: 'utf8' },
+        );
+        assert(
+          versionLine.status === 3,
+          `connect without the token exited ${versionLine.status}, not 3 (handshake failed)`,
+        );
+        assert(/401/.test(versionLine.stderr), `no 401 in:\n${versionLine.stderr}`);
+        echo.kill('SIGINT');
+        const status = await echoExited;
+        assert(status === 0, `echo exited with ${status} on SIGINT:\n${out}`);
+        const shebang = spawnSync('switchyard', ['--help'], { cwd: dir, env, encoding: 'utf8' });
+        assert(shebang.status === 0, `switchyard --help exited ${shebang.status}`);
+      } finally {
+        echo.kill('SIGKILL');
+      }
+    },
+  );
 }
 
 if (!keep) rmSync(work, { recursive: true, force: true });

@@ -20,9 +20,10 @@ import { requireAssertions } from '../helpers.js';
 const CLIENT_DIST = new URL('../../packages/client/dist/', import.meta.url);
 const PAGE_PATH = '/fallback-test-page';
 /** The page loads the client's modules itself: the client is what a browser gets from dist. */
-const PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>switchyard fallback</title>'
-  + '<script type="module">import * as client from "/client/index.js"; globalThis.switchyardClient = client;</script>'
-  + '</head><body></body></html>';
+const PAGE =
+  '<!doctype html><html><head><meta charset="utf-8"><title>switchyard fallback</title>' +
+  '<script type="module">import * as client from "/client/index.js"; globalThis.switchyardClient = client;</script>' +
+  '</head><body></body></html>';
 
 type Client = typeof import('@switchyard/client');
 /** The page's globals that these tests use. */
@@ -30,7 +31,10 @@ type PageGlobals = typeof globalThis & {
   switchyardClient: Client;
   location: { href: string; origin: string };
   sessionStorage: { getItem(key: string): string | null };
-  chat: { socket: import('@switchyard/client').SwitchyardSocket; events: Array<{ type: string; name: string; text?: string }> };
+  chat: {
+    socket: import('@switchyard/client').SwitchyardSocket;
+    events: Array<{ type: string; name: string; text?: string }>;
+  };
 };
 
 /**
@@ -69,31 +73,44 @@ interface PageReport {
 
 /** In the page: connect to `path`, send text and binary, collect `expected` messages, close. */
 function exchange(page: Page, path: string, livenessTimeout: number, expected: number): Promise<PageReport> {
-  return page.evaluate(async ([path, livenessTimeout, expected]) => {
-    const page = globalThis as PageGlobals;
-    const { connect } = page.switchyardClient;
-    const started = performance.now();
-    const socket = connect(path, { protocols: ['chat'], livenessTimeout, reconnect: { initialDelay: 50 } });
-    const received: string[] = [];
-    let done: () => void = () => {};
-    const all = new Promise<void>((resolve) => { done = resolve; });
-    socket.onmessage = (event) => {
-      received.push(typeof event.data === 'string' ? event.data : `bytes:${[...new Uint8Array(event.data)].join(',')}`);
-      if (received.length === expected) done();
-    };
-    await new Promise<void>((resolve, reject) => {
-      socket.onopen = () => resolve();
-      socket.onclose = (event) => reject(new Error(`closed ${event.code} ${event.reason}`));
-    });
-    const openedAfter = performance.now() - started;
-    socket.send('from the page ✓');
-    socket.send(new Uint8Array([0, 128, 255]));
-    socket.send(new Blob(['blob']));
-    await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 5000))]);
-    socket.close();
-    const key = `switchyard:transport:${page.location.origin}${new URL(path, page.location.href).pathname}`;
-    return { transport: socket.transport, protocol: socket.protocol, openedAfter, received, remembered: page.sessionStorage.getItem(key) };
-  }, [path, livenessTimeout, expected] as const);
+  return page.evaluate(
+    async ([path, livenessTimeout, expected]) => {
+      const page = globalThis as PageGlobals;
+      const { connect } = page.switchyardClient;
+      const started = performance.now();
+      const socket = connect(path, { protocols: ['chat'], livenessTimeout, reconnect: { initialDelay: 50 } });
+      const received: string[] = [];
+      let done: () => void = () => {};
+      const all = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      socket.onmessage = (event) => {
+        received.push(
+          typeof event.data === 'string' ? event.data : `bytes:${[...new Uint8Array(event.data)].join(',')}`,
+        );
+        if (received.length === expected) done();
+      };
+      await new Promise<void>((resolve, reject) => {
+        socket.onopen = () => resolve();
+        socket.onclose = (event) => reject(new Error(`closed ${event.code} ${event.reason}`));
+      });
+      const openedAfter = performance.now() - started;
+      socket.send('from the page ✓');
+      socket.send(new Uint8Array([0, 128, 255]));
+      socket.send(new Blob(['blob']));
+      await Promise.race([all, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      socket.close();
+      const key = `switchyard:transport:${page.location.origin}${new URL(path, page.location.href).pathname}`;
+      return {
+        transport: socket.transport,
+        protocol: socket.protocol,
+        openedAfter,
+        received,
+        remembered: page.sessionStorage.getItem(key),
+      };
+    },
+    [path, livenessTimeout, expected] as const,
+  );
 }
 
 export function runFallbackBrowser(harness: Harness, browser: () => Browser): void {
@@ -156,20 +173,32 @@ export function runFallbackBrowser(harness: Harness, browser: () => Browser): vo
         const page = globalThis as PageGlobals;
         const socket = page.switchyardClient.connect('/chat?name=page', { protocols: ['chat'], transports: ['sse'] });
         page.chat = { socket, events: [] };
-        socket.onmessage = (event) => page.chat.events.push(JSON.parse(event.data as string) as PageGlobals['chat']['events'][number]);
-        await new Promise((resolve) => { socket.onopen = resolve; });
+        socket.onmessage = (event) =>
+          page.chat.events.push(JSON.parse(event.data as string) as PageGlobals['chat']['events'][number]);
+        await new Promise((resolve) => {
+          socket.onopen = resolve;
+        });
       });
       const node = fixture.client(proxy.url('/chat?name=node'), { WebSocket: undefined, protocols: ['chat'] });
       await node.opened();
-      const pageEvents = (): Promise<PageGlobals['chat']['events']> => page.evaluate(() => (globalThis as PageGlobals).chat.events);
-      await expect.poll(async () => (await pageEvents()).some((e) => e.type === 'join' && e.name === 'node')).toBe(true);
+      const pageEvents = (): Promise<PageGlobals['chat']['events']> =>
+        page.evaluate(() => (globalThis as PageGlobals).chat.events);
+      await expect
+        .poll(async () => (await pageEvents()).some((e) => e.type === 'join' && e.name === 'node'))
+        .toBe(true);
       await page.evaluate(() => (globalThis as PageGlobals).chat.socket.send('hello from the page'));
-      await expect.poll(() => node.received.map((m) => JSON.parse(m as string) as { type: string; text?: string }).find((e) => e.type === 'message')?.text).toBe('hello from the page');
+      await expect
+        .poll(
+          () =>
+            node.received
+              .map((m) => JSON.parse(m as string) as { type: string; text?: string })
+              .find((e) => e.type === 'message')?.text,
+        )
+        .toBe('hello from the page');
       node.socket.send('hello from node');
-      await expect.poll(async () => (await pageEvents()).filter((e) => e.type === 'message').map((e) => `${e.name}: ${e.text}`)).toEqual([
-        'page: hello from the page',
-        'node: hello from node',
-      ]);
+      await expect
+        .poll(async () => (await pageEvents()).filter((e) => e.type === 'message').map((e) => `${e.name}: ${e.text}`))
+        .toEqual(['page: hello from the page', 'node: hello from node']);
       expect(proxy.requests.filter((r) => r.headers.upgrade)).toHaveLength(0);
       await page.evaluate(() => (globalThis as PageGlobals).chat.socket.close());
     });

@@ -51,9 +51,21 @@ async function tryStolen(base: string, id: string, attempt: Attempt): Promise<nu
   const mode = attempt.kind === 'post' ? '__sy=post' : '__sy=sse';
   const query = `${token}${token ? '&' : '?'}${mode}${attempt.idIn === 'query' ? `&__sy_session=${id}` : ''}`;
   const headers: Record<string, string> = attempt.idIn === 'header' ? { 'switchyard-session': id } : {};
-  const init: RequestInit = attempt.kind === 'post'
-    ? { method: 'POST', headers: { ...headers, 'content-type': 'text/plain;charset=UTF-8' }, body: JSON.stringify({ seq: 1, frames: [['t', 'from the attacker'], ['close', 1000, 'hijacked']], ack: 1000 }) }
-    : { headers: { ...headers, accept: 'text/event-stream', 'last-event-id': '0' } };
+  const init: RequestInit =
+    attempt.kind === 'post'
+      ? {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'text/plain;charset=UTF-8' },
+          body: JSON.stringify({
+            seq: 1,
+            frames: [
+              ['t', 'from the attacker'],
+              ['close', 1000, 'hijacked'],
+            ],
+            ack: 1000,
+          }),
+        }
+      : { headers: { ...headers, accept: 'text/event-stream', 'last-event-id': '0' } };
   const response = await fetch(`${base}/private${query}`, init);
   await response.body?.cancel();
   return response.status;
@@ -76,9 +88,14 @@ interface MemoryServer {
 
 async function memoryServer(adapter: string, maxOldSpace: number): Promise<MemoryServer> {
   const file = fileURLToPath(new URL('./memory-server.mjs', import.meta.url));
-  const child = fork(file, [adapter], { execArgv: ['--expose-gc', `--max-old-space-size=${maxOldSpace}`], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = fork(file, [adapter], {
+    execArgv: ['--expose-gc', `--max-old-space-size=${maxOldSpace}`],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
   const calls = new Map<number, (result: unknown) => void>();
   let next = 0;
   const port = await new Promise<number>((resolve, reject) => {
@@ -88,14 +105,15 @@ async function memoryServer(adapter: string, maxOldSpace: number): Promise<Memor
     });
     child.once('exit', (code) => reject(new Error(`server exited (${code}): ${stderr}`)));
   });
-  const rpc = <T>(cmd: string): Promise<T> => new Promise<T>((resolve, reject) => {
-    if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`server is gone: ${stderr}`));
-    const id = next++;
-    calls.set(id, resolve as (result: unknown) => void);
-    child.send({ id, cmd });
-    child.once('exit', () => reject(new Error(`server exited: ${stderr}`)));
-    return undefined;
-  });
+  const rpc = <T>(cmd: string): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`server is gone: ${stderr}`));
+      const id = next++;
+      calls.set(id, resolve as (result: unknown) => void);
+      child.send({ id, cmd });
+      child.once('exit', () => reject(new Error(`server exited: ${stderr}`)));
+      return undefined;
+    });
   return {
     port,
     child,
@@ -103,7 +121,9 @@ async function memoryServer(adapter: string, maxOldSpace: number): Promise<Memor
     connections: () => rpc('connections'),
     alive: () => child.exitCode === null && child.signalCode === null,
     stderr: () => stderr,
-    close: () => { child.kill(); },
+    close: () => {
+      child.kill();
+    },
   };
 }
 
@@ -124,7 +144,10 @@ export function runFallbackLimits(harness: Harness): void {
       const { handlers, seen } = chatEcho({ ...tokenAuth, ...extra } as Partial<Handlers<undefined>>);
       const server = await fixture.serve([{ path: '/private', handlers }]);
       const proxy = await fixture.proxy(server.port, 'pass');
-      const ann = fixture.client(proxy.url(`/private${query}`), clientOptions(UNDICI, { transports: ['sse'], ...options }));
+      const ann = fixture.client(
+        proxy.url(`/private${query}`),
+        clientOptions(UNDICI, { transports: ['sse'], ...options }),
+      );
       await ann.opened();
       ann.socket.send('hello');
       await ann.receivedCount(2);
@@ -164,18 +187,21 @@ export function runFallbackLimits(harness: Harness): void {
       await stillAnns(ann, seen, ['hello']);
     });
 
-    it('generated attempts in any order, between the owner\'s messages: each refused, the owner untouched', async () => {
+    it("generated attempts in any order, between the owner's messages: each refused, the owner untouched", async () => {
       const { base, seen, ann, id } = await annsSession();
       const sent = ['hello'];
-      await fc.assert(fc.asyncProperty(fc.array(attemptArbitrary, { minLength: 1, maxLength: 6 }), async (attempts) => {
-        for (const attempt of attempts) {
-          expect(await tryStolen(base, id, attempt)).toBe(expectedStatus(attempt));
-          const message = `m${sent.length}`;
-          sent.push(message);
-          ann.socket.send(message);
-        }
-        await ann.receivedCount(sent.length + 1);
-      }), { numRuns: 12 });
+      await fc.assert(
+        fc.asyncProperty(fc.array(attemptArbitrary, { minLength: 1, maxLength: 6 }), async (attempts) => {
+          for (const attempt of attempts) {
+            expect(await tryStolen(base, id, attempt)).toBe(expectedStatus(attempt));
+            const message = `m${sent.length}`;
+            sent.push(message);
+            ann.socket.send(message);
+          }
+          await ann.receivedCount(sent.length + 1);
+        }),
+        { numRuns: 12 },
+      );
       await stillAnns(ann, seen, sent);
     }, 30_000);
 
@@ -183,19 +209,28 @@ export function runFallbackLimits(harness: Harness): void {
       const cookies = ['user=ann; theme=dark', 'user=ann; theme=light; _ga=2'];
       let request = 0;
       // ann's browser: the session cookie stays, the others change between requests.
-      const annFetch: typeof fetch = (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), cookie: cookies[request++ % 2]! } });
+      const annFetch: typeof fetch = (input, init) =>
+        fetch(input, {
+          ...init,
+          headers: { ...(init?.headers as Record<string, string>), cookie: cookies[request++ % 2]! },
+        });
       const userOf = (cookie: string | undefined): string => /(?:^|; )user=(\w+)/.exec(cookie ?? '')?.[1] ?? '';
-      const { base, seen, ann, id } = await annsSession({
-        upgrade(req) {
-          if (!userOf(req.headers.cookie)) throw reject(401);
+      const { base, seen, ann, id } = await annsSession(
+        {
+          upgrade(req) {
+            if (!userOf(req.headers.cookie)) throw reject(401);
+          },
+          fallback: { owner: (req) => userOf(req.headers.cookie) },
         },
-        fallback: { owner: (req) => userOf(req.headers.cookie) },
-      }, '', { fetch: annFetch });
-      const post = (cookie: string | undefined) => fetch(`${base}/private?__sy=post`, {
-        method: 'POST',
-        headers: { 'switchyard-session': id, ...(cookie ? { cookie } : {}) },
-        body: JSON.stringify({ seq: 1, frames: [['t', 'from bob']] }),
-      }).then((response) => response.status);
+        '',
+        { fetch: annFetch },
+      );
+      const post = (cookie: string | undefined) =>
+        fetch(`${base}/private?__sy=post`, {
+          method: 'POST',
+          headers: { 'switchyard-session': id, ...(cookie ? { cookie } : {}) },
+          body: JSON.stringify({ seq: 1, frames: [['t', 'from bob']] }),
+        }).then((response) => response.status);
       expect(await post('user=bob; theme=dark')).toBe(403);
       expect(await post(undefined)).toBe(401);
       expect(request).toBeGreaterThanOrEqual(2);
@@ -207,29 +242,36 @@ export function runFallbackLimits(harness: Harness): void {
     requireAssertions();
     const fixture = fallbackFixture(harness);
 
-    for (const [limit, maxBufferedAmount] of [['1 MiB', 1 * MiB], ['the default, 16 MiB', undefined]] as const) {
+    for (const [limit, maxBufferedAmount] of [
+      ['1 MiB', 1 * MiB],
+      ['the default, 16 MiB', undefined],
+    ] as const) {
       it(`is closed with 1008 past maxBufferedAmount (${limit}), and its response and socket are released at once`, async () => {
         const closes: Array<{ code: number; at: number }> = [];
         let peak = 0;
-        const server = await fixture.serve([{
-          path: '/flood',
-          handlers: {
-            heartbeat: false,
-            ...(maxBufferedAmount === undefined ? {} : { maxBufferedAmount }),
-            open(ws) {
-              const chunk = 'x'.repeat(64 * KiB);
-              const timer = setInterval(() => {
-                if (ws.readyState !== 1) return clearInterval(timer);
-                for (let i = 0; i < 8; i++) {
-                  ws.send(chunk);
-                  peak = Math.max(peak, ws.bufferedAmount);
-                }
-                return undefined;
-              }, 1);
+        const server = await fixture.serve([
+          {
+            path: '/flood',
+            handlers: {
+              heartbeat: false,
+              ...(maxBufferedAmount === undefined ? {} : { maxBufferedAmount }),
+              open(ws) {
+                const chunk = 'x'.repeat(64 * KiB);
+                const timer = setInterval(() => {
+                  if (ws.readyState !== 1) return clearInterval(timer);
+                  for (let i = 0; i < 8; i++) {
+                    ws.send(chunk);
+                    peak = Math.max(peak, ws.bufferedAmount);
+                  }
+                  return undefined;
+                }, 1);
+              },
+              close(_ws, { code }) {
+                closes.push({ code, at: Date.now() });
+              },
             },
-            close(_ws, { code }) { closes.push({ code, at: Date.now() }); },
           },
-        }]);
+        ]);
         const serverSockets: net.Socket[] = [];
         server.server.on('connection', (socket: net.Socket) => serverSockets.push(socket));
         // A reader that never reads: its kernel buffer fills, then the server's.
@@ -244,7 +286,9 @@ export function runFallbackLimits(harness: Harness): void {
           // after a send that kept the session open is within a chunk or two under it.
           expect(peak).toBeGreaterThan(limitBytes - 2 * 64 * KiB);
           expect(peak).toBeLessThanOrEqual(limitBytes);
-          await vi.waitFor(() => expect(serverSockets.map((socket) => socket.destroyed)).toEqual([true]), { timeout: 1000 });
+          await vi.waitFor(() => expect(serverSockets.map((socket) => socket.destroyed)).toEqual([true]), {
+            timeout: 1000,
+          });
         } finally {
           reader.destroy();
         }
@@ -268,7 +312,13 @@ export function runFallbackLimits(harness: Harness): void {
     }
 
     function client(server: MemoryServer, path: string): Watched {
-      const watched = watch(connect(`http://127.0.0.1:${server.port}${path}`, { WebSocket: undefined, transports: ['sse'], reconnect: false }));
+      const watched = watch(
+        connect(`http://127.0.0.1:${server.port}${path}`, {
+          WebSocket: undefined,
+          transports: ['sse'],
+          reconnect: false,
+        }),
+      );
       sockets.push(watched);
       return watched;
     }
@@ -279,9 +329,13 @@ export function runFallbackLimits(harness: Harness): void {
       const text = 'e'.repeat(bytes);
       for (let i = 0; i < count; i++) watched.socket.send(text);
       // Not receivedCount(): its message on a timeout would quote every megabyte received.
-      await vi.waitFor(() => {
-        if (watched.received.length < count) throw new Error(`${watched.received.length} of ${count} echoes; events ${watched.events.join(' ')}`);
-      }, { timeout, interval: 50 });
+      await vi.waitFor(
+        () => {
+          if (watched.received.length < count)
+            throw new Error(`${watched.received.length} of ${count} echoes; events ${watched.events.join(' ')}`);
+        },
+        { timeout, interval: 50 },
+      );
       expect(watched.received.every((message) => message === text)).toBe(true);
       expect(watched.events).toEqual(['open']);
     }
@@ -310,7 +364,10 @@ export function runFallbackLimits(harness: Harness): void {
       // Against the heap once the session is gone, so that code compiled during the run counts
       // on both sides; unacknowledged, the 1,000 events would be 16 MB.
       const closed = await server.memory();
-      report(`${harness.name}: reader of 1,000 × 16 KiB, heap held (vs. after close)`, after.heapUsed - closed.heapUsed);
+      report(
+        `${harness.name}: reader of 1,000 × 16 KiB, heap held (vs. after close)`,
+        after.heapUsed - closed.heapUsed,
+      );
       report(`${harness.name}: reader of 1,000 × 16 KiB, heap held (vs. before)`, after.heapUsed - before.heapUsed);
       expect(after.heapUsed - closed.heapUsed).toBeLessThan(256 * KiB);
       expect(after.heapUsed - before.heapUsed).toBeLessThan(1 * MiB);

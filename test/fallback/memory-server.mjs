@@ -19,13 +19,19 @@ const adapter = process.argv[2];
 const connections = new Set();
 const track = {
   heartbeat: false,
-  open(ws) { connections.add(ws); },
-  close(ws) { connections.delete(ws); },
+  open(ws) {
+    connections.add(ws);
+  },
+  close(ws) {
+    connections.delete(ws);
+  },
 };
 
 const echo = {
   ...track,
-  message(ws, data) { ws.send(data); },
+  message(ws, data) {
+    ws.send(data);
+  },
 };
 
 const burst = {

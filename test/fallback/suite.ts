@@ -16,7 +16,17 @@ import { connect } from '@switchyard/client';
 import type { ConnectOptions, SwitchyardSocket, WebSocketConstructor } from '@switchyard/client';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { Opcode, RawClient, delay, handshakeRequest, messages, openWs, quietFor, requireAssertions, until } from '../helpers.js';
+import {
+  Opcode,
+  RawClient,
+  delay,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  requireAssertions,
+  until,
+} from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
 import type { ProxyMode, ProxiedRequest } from '../proxy.js';
 
@@ -31,13 +41,15 @@ export const WEBSOCKETS: Array<[name: string, WebSocket: WebSocketConstructor]> 
 
 /** What each proxy mode should leave the client with. */
 export const EXPECTED_TRANSPORT: Record<ProxyMode, 'websocket' | 'sse'> = {
-  'pass': 'websocket',
+  pass: 'websocket',
   'refuse-upgrade': 'sse',
   'drop-after-101': 'sse',
 };
 
-export const isStream = (request: ProxiedRequest): boolean => request.method === 'GET' && request.target.includes('__sy=sse');
-export const isPost = (request: ProxiedRequest): boolean => request.method === 'POST' && request.target.includes('__sy=post');
+export const isStream = (request: ProxiedRequest): boolean =>
+  request.method === 'GET' && request.target.includes('__sy=sse');
+export const isPost = (request: ProxiedRequest): boolean =>
+  request.method === 'POST' && request.target.includes('__sy=post');
 
 /** A readable form of what a client received, for `toEqual`. */
 export function describeData(data: unknown): string {
@@ -69,19 +81,30 @@ export function watch(socket: SwitchyardSocket): Watched {
     events: [],
     closes: [],
     async opened(count = 1, timeout = 5000) {
-      await until(() => watched.events.filter((e) => e === 'open').length >= count || socket.readyState === socket.CLOSED,
-        () => `open #${count}; events ${watched.events.join(' ')}`, timeout);
+      await until(
+        () => watched.events.filter((e) => e === 'open').length >= count || socket.readyState === socket.CLOSED,
+        () => `open #${count}; events ${watched.events.join(' ')}`,
+        timeout,
+      );
       if (watched.events.filter((e) => e === 'open').length < count) {
         throw new Error(`closed before open #${count}: ${JSON.stringify(watched.closes)}`);
       }
     },
     async receivedCount(count, timeout = 5000) {
-      await until(() => watched.received.length >= count, () => `${count} messages; got ${JSON.stringify(watched.received.map(describeData))}`, timeout);
+      await until(
+        () => watched.received.length >= count,
+        () => `${count} messages; got ${JSON.stringify(watched.received.map(describeData))}`,
+        timeout,
+      );
       return watched.received;
     },
     async nextClose(timeout = 5000) {
       const index = closesTaken++;
-      await until(() => watched.closes.length > index, () => `close event #${index + 1}; events ${watched.events.join(' ')}`, timeout);
+      await until(
+        () => watched.closes.length > index,
+        () => `close event #${index + 1}; events ${watched.events.join(' ')}`,
+        timeout,
+      );
       return watched.closes[index]!;
     },
   };
@@ -90,7 +113,12 @@ export function watch(socket: SwitchyardSocket): Watched {
   socket.addEventListener('message', (event) => watched.received.push(event.data));
   socket.addEventListener('close', (event) => {
     watched.events.push(`close ${event.code}`);
-    watched.closes.push({ code: event.code, reason: event.reason, wasClean: event.wasClean, willReconnect: event.willReconnect });
+    watched.closes.push({
+      code: event.code,
+      reason: event.reason,
+      wasClean: event.wasClean,
+      willReconnect: event.willReconnect,
+    });
   });
   return watched;
 }
@@ -182,7 +210,8 @@ export const clientOptions = (WebSocket: WebSocketConstructor, extra: ConnectOpt
 });
 
 /** `prefix1` to `prefix<count>`. */
-export const numbered = (prefix: string, count: number): string[] => Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
+export const numbered = (prefix: string, count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`);
 
 /** Sends `messages` a few ms apart. */
 async function trickle(socket: SwitchyardSocket, messages: string[], gap = 2): Promise<void> {
@@ -237,14 +266,22 @@ export function runFallback(harness: Harness): void {
             client.socket.send(new Blob([new Uint8Array([7, 8])]));
             client.socket.send('line1\nline2\r\n"quoted"');
             await client.receivedCount(5);
-            expect(client.received.map(describeData)).toEqual(['welcome', 'héllo ✓', 'bytes:0,1,254,255', 'bytes:7,8', 'line1\nline2\r\n"quoted"']);
+            expect(client.received.map(describeData)).toEqual([
+              'welcome',
+              'héllo ✓',
+              'bytes:0,1,254,255',
+              'bytes:7,8',
+              'line1\nline2\r\n"quoted"',
+            ]);
             expect(seen.messages).toEqual(['héllo ✓', 'bytes:0,1,254,255', 'bytes:7,8', 'line1\nline2\r\n"quoted"']);
             // The server's view: one connection that carries the app's traffic, on the same transport.
             const upgrades = proxy.requests.filter((r) => /websocket/i.test(r.headers.upgrade ?? ''));
             expect(upgrades).toHaveLength(1);
             expect(upgrades[0]!.target).toBe('/echo?__sy=1');
             expect(seen.opens.at(-1)).toEqual({ transport: EXPECTED_TRANSPORT[mode], protocol: 'chat' });
-            expect(seen.opens.map((o) => o.transport)).toEqual(mode === 'drop-after-101' ? ['websocket', 'sse'] : [EXPECTED_TRANSPORT[mode]]);
+            expect(seen.opens.map((o) => o.transport)).toEqual(
+              mode === 'drop-after-101' ? ['websocket', 'sse'] : [EXPECTED_TRANSPORT[mode]],
+            );
             expect(client.events).toEqual(['open']);
           });
         }
@@ -298,9 +335,19 @@ export function runFallback(harness: Harness): void {
       // Each POST acknowledges the events the client has read so far ("welcome" is event 1).
       expect(bodies[0]).toEqual({ seq: 0, frames: [['t', 'one']], ack: 1 });
       // The binary and the text went in one POST or two; either way seq counts frames.
-      expect(bodies.slice(1).flatMap((b) => b.frames)).toEqual([['b', 'AQID'], ['t', 'three']]);
+      expect(bodies.slice(1).flatMap((b) => b.frames)).toEqual([
+        ['b', 'AQID'],
+        ['t', 'three'],
+      ]);
       if (bodies.length === 3) expect(bodies[2]).toMatchObject({ seq: 2, frames: [['t', 'three']] });
-      else expect(bodies[1]).toMatchObject({ seq: 1, frames: [['b', 'AQID'], ['t', 'three']] });
+      else
+        expect(bodies[1]).toMatchObject({
+          seq: 1,
+          frames: [
+            ['b', 'AQID'],
+            ['t', 'three'],
+          ],
+        });
       expect(bodies[1]!.ack).toBe(2);
     });
 
@@ -418,9 +465,18 @@ export function runFallback(harness: Harness): void {
           await client.opened();
           client.socket.close(4000, 'done');
           expect(client.socket.readyState).toBe(client.socket.CLOSING);
-          expect(await client.nextClose()).toEqual({ code: 4000, reason: 'done', wasClean: true, willReconnect: false });
+          expect(await client.nextClose()).toEqual({
+            code: 4000,
+            reason: 'done',
+            wasClean: true,
+            willReconnect: false,
+          });
           expect(client.socket.readyState).toBe(client.socket.CLOSED);
-          await until(() => seen.closes.length === 1, () => 'the server close handler', 2000);
+          await until(
+            () => seen.closes.length === 1,
+            () => 'the server close handler',
+            2000,
+          );
           expect(seen.closes).toEqual([{ transport, code: 4000, reason: 'done' }]);
           const requests = proxy.requests.length;
           // No reconnection attempt may follow.
@@ -448,7 +504,12 @@ export function runFallback(harness: Harness): void {
           const client = fixture.client(url, options());
           await client.opened();
           client.socket.send('close:1012:restart');
-          expect(await client.nextClose()).toEqual({ code: 1012, reason: 'restart', wasClean: true, willReconnect: true });
+          expect(await client.nextClose()).toEqual({
+            code: 1012,
+            reason: 'restart',
+            wasClean: true,
+            willReconnect: true,
+          });
           expect(client.socket.readyState).toBe(client.socket.CONNECTING);
           for (const m of numbered('q', 5)) client.socket.send(m);
           await client.opened(2);
@@ -478,11 +539,13 @@ export function runFallback(harness: Harness): void {
 
     it('an endpoint that answers 401 gets one try per transport, then a final close', async () => {
       const { handlers } = chatEcho();
-      const server = await fixture.serve([{
-        path: '/private',
-        handlers,
-        guard: (req) => (req.url.includes('token=ok') ? undefined : { status: 401, body: 'Who are you?' }),
-      }]);
+      const server = await fixture.serve([
+        {
+          path: '/private',
+          handlers,
+          guard: (req) => (req.url.includes('token=ok') ? undefined : { status: 401, body: 'Who are you?' }),
+        },
+      ]);
       const proxy = await fixture.proxy(server.port, 'pass');
       const client = fixture.client(proxy.url('/private'), clientOptions(UNDICI));
       const close = await client.nextClose();
@@ -507,7 +570,10 @@ export function runFallback(harness: Harness): void {
       await server.close();
       const started = Date.now();
       // Nothing listens on the port any more: every attempt is refused at once.
-      const client = fixture.client(`http://127.0.0.1:${server.port}/echo`, clientOptions(UNDICI, { reconnect: { initialDelay: 100, factor: 2, jitter: 0, maxRetries: 2 } }));
+      const client = fixture.client(
+        `http://127.0.0.1:${server.port}/echo`,
+        clientOptions(UNDICI, { reconnect: { initialDelay: 100, factor: 2, jitter: 0, maxRetries: 2 } }),
+      );
       const close = await client.nextClose(5000);
       expect(close).toMatchObject({ code: 1006, wasClean: false, willReconnect: false });
       // Three attempts (the first and 2 retries), each WebSocket then SSE, 100 + 200 ms apart.
@@ -543,7 +609,7 @@ export function runPlainClients(harness: Harness): void {
       ws.close();
     });
 
-    it('on the wire: the first frame after the 101 is the app\'s, unless the client asked with __sy=1', async () => {
+    it("on the wire: the first frame after the 101 is the app's, unless the client asked with __sy=1", async () => {
       const server = await fixture.serve([mount()]);
       const plain = await RawClient.connect(server.port);
       plain.write(handshakeRequest('/echo', { 'Sec-WebSocket-Protocol': 'chat' }));
@@ -573,23 +639,40 @@ export function runChatOverSse(harness: Harness): void {
     requireAssertions();
     const fixture = fallbackFixture(harness);
 
-    it('two clients without WebSocket chat in examples/express-chat\'s room', async () => {
+    it("two clients without WebSocket chat in examples/express-chat's room", async () => {
       const chatRoom = await loadChatRoom();
       const server = await fixture.serve([{ path: '/chat', handlers: chatRoom() }]);
       const proxy = await fixture.proxy(server.port, 'refuse-upgrade');
       // One client has no WebSocket class at all, the other is told to use SSE only.
       const ann = fixture.client(proxy.url('/chat?name=ann'), { WebSocket: undefined, protocols: ['chat'] });
       await ann.opened();
-      const bob = fixture.client(proxy.url('/chat?name=bob'), { WebSocket: UndiciWebSocket as unknown as WebSocketConstructor, transports: ['sse'], protocols: ['chat'] });
+      const bob = fixture.client(proxy.url('/chat?name=bob'), {
+        WebSocket: UndiciWebSocket as unknown as WebSocketConstructor,
+        transports: ['sse'],
+        protocols: ['chat'],
+      });
       await bob.opened();
       expect([ann.socket.transport, bob.socket.transport]).toEqual(['sse', 'sse']);
       expect(proxy.requests.filter((r) => r.headers.upgrade)).toHaveLength(0);
-      const events = (watched: Watched) => watched.received.map((m) => JSON.parse(m as string) as { type: string; name: string; text?: string });
-      await until(() => events(ann).some((e) => e.type === 'join' && e.name === 'bob'), () => 'bob joining', 3000);
+      const events = (watched: Watched) =>
+        watched.received.map((m) => JSON.parse(m as string) as { type: string; name: string; text?: string });
+      await until(
+        () => events(ann).some((e) => e.type === 'join' && e.name === 'bob'),
+        () => 'bob joining',
+        3000,
+      );
       ann.socket.send('hi bob');
-      await until(() => events(bob).some((e) => e.type === 'message'), () => "ann's message at bob's", 3000);
+      await until(
+        () => events(bob).some((e) => e.type === 'message'),
+        () => "ann's message at bob's",
+        3000,
+      );
       bob.socket.send('hi ann');
-      await until(() => events(ann).some((e) => e.type === 'message' && e.name === 'bob'), () => "bob's message at ann's", 3000);
+      await until(
+        () => events(ann).some((e) => e.type === 'message' && e.name === 'bob'),
+        () => "bob's message at ann's",
+        3000,
+      );
       expect(events(ann).map((e) => [e.type, e.name, e.text])).toEqual([
         ['welcome', 'ann', undefined],
         ['join', 'ann', undefined],
@@ -597,10 +680,21 @@ export function runChatOverSse(harness: Harness): void {
         ['message', 'ann', 'hi bob'],
         ['message', 'bob', 'hi ann'],
       ]);
-      expect(events(bob).filter((e) => e.type === 'message').map((e) => [e.name, e.text])).toEqual([['ann', 'hi bob'], ['bob', 'hi ann']]);
+      expect(
+        events(bob)
+          .filter((e) => e.type === 'message')
+          .map((e) => [e.name, e.text]),
+      ).toEqual([
+        ['ann', 'hi bob'],
+        ['bob', 'hi ann'],
+      ]);
       expect(events(bob)[0]).toMatchObject({ type: 'welcome', name: 'bob', online: 2 });
       bob.socket.close();
-      await until(() => events(ann).some((e) => e.type === 'leave'), () => "bob's leave", 3000);
+      await until(
+        () => events(ann).some((e) => e.type === 'leave'),
+        () => "bob's leave",
+        3000,
+      );
       expect(events(ann).at(-1)).toMatchObject({ type: 'leave', name: 'bob' });
     });
   });

@@ -25,7 +25,10 @@ export function documentedConfig(): string {
 /** Replaces `from` with `to`, insisting that `from` occurs exactly once (the doc changed otherwise). */
 function substitute(config: string, from: string, to: string): string {
   const parts = config.split(from);
-  if (parts.length !== 2) throw new Error(`expected "${from}" exactly once in the documented nginx config, found it ${parts.length - 1} times`);
+  if (parts.length !== 2)
+    throw new Error(
+      `expected "${from}" exactly once in the documented nginx config, found it ${parts.length - 1} times`,
+    );
   return parts.join(to);
 }
 
@@ -61,14 +64,19 @@ export interface NginxOptions {
 async function waitForPort(port: number, child: ChildProcess, log: string): Promise<void> {
   const deadline = Date.now() + 5000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with ${child.exitCode}: ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
+    if (child.exitCode !== null)
+      throw new Error(`nginx exited with ${child.exitCode}: ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port}: ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`nginx did not listen on ${port}: ${existsSync(log) ? readFileSync(log, 'utf8') : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -89,7 +97,8 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     const ignore = options.buffering === 'ignoring X-Accel-Buffering' ? ' proxy_ignore_headers X-Accel-Buffering;' : '';
     site = substitute(site, 'proxy_buffering off;', `proxy_buffering on;${ignore}`);
   }
-  if (options.readTimeout) site = substitute(site, 'proxy_read_timeout 60s;', `proxy_read_timeout ${options.readTimeout};`);
+  if (options.readTimeout)
+    site = substitute(site, 'proxy_read_timeout 60s;', `proxy_read_timeout ${options.readTimeout};`);
   const log = join(prefix, 'error.log');
   const temp = (name: string): string => join(prefix, name);
   // The main context Debian's /etc/nginx/nginx.conf would provide, pointed into the prefix.
@@ -115,7 +124,9 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   writeFileSync(conf, config);
   const child = spawn(NGINX, ['-p', prefix, '-c', conf, '-e', log], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   try {
     await waitForPort(httpsPort, child, log);
     await waitForPort(httpPort, child, log);

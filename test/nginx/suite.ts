@@ -38,13 +38,20 @@ interface Seen {
 function endpoints(seen: Seen): Record<'/live' | '/quiet', Handlers<undefined>> {
   const handlers = (heartbeat: Handlers<undefined>['heartbeat']): Handlers<undefined> => ({
     heartbeat,
-    open(ws) { seen.opens.push({ path: ws.request.path, transport: ws.transport, remoteAddress: ws.request.remoteAddress }); },
-    message(ws, data) { ws.send(data); },
+    open(ws) {
+      seen.opens.push({ path: ws.request.path, transport: ws.transport, remoteAddress: ws.request.remoteAddress });
+    },
+    message(ws, data) {
+      ws.send(data);
+    },
   });
   return { '/live': handlers({ interval: 500, timeout: 1000 }), '/quiet': handlers(false) };
 }
 
-interface App { server: http.Server; close(): Promise<void> }
+interface App {
+  server: http.Server;
+  close(): Promise<void>;
+}
 
 const apps: Record<'express' | 'koa' | 'fastify', (seen: Seen, trust: boolean) => Promise<App>> = {
   async express(seen, trust) {
@@ -63,7 +70,10 @@ const apps: Record<'express' | 'koa' | 'fastify', (seen: Seen, trust: boolean) =
   },
   async fastify(seen, trust) {
     let server!: http.Server;
-    const app = Fastify({ ...(trust ? { trustProxy: '127.0.0.1' } : {}), serverFactory: (handler) => (server = http.createServer(handler)) });
+    const app = Fastify({
+      ...(trust ? { trustProxy: '127.0.0.1' } : {}),
+      serverFactory: (handler) => (server = http.createServer(handler)),
+    });
     await app.register(fastifyWebsocket);
     for (const [path, handlers] of Object.entries(endpoints(seen))) app.get(path, { websocket: handlers });
     await app.ready();
@@ -79,7 +89,12 @@ async function stopAll(): Promise<void> {
 }
 
 /** The app on 127.0.0.1:0 and nginx in front of it. */
-async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?: string, buffering?: NginxOptions['buffering']): Promise<{ seen: Seen; nginx: Nginx }> {
+async function behindNginx(
+  name: keyof typeof apps,
+  trust: boolean,
+  readTimeout?: string,
+  buffering?: NginxOptions['buffering'],
+): Promise<{ seen: Seen; nginx: Nginx }> {
   const seen: Seen = { opens: [] };
   const app = await apps[name](seen, trust);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
@@ -88,7 +103,12 @@ async function behindNginx(name: keyof typeof apps, trust: boolean, readTimeout?
     app.server.closeAllConnections();
     await new Promise<void>((resolve) => app.server.close(() => resolve()));
   });
-  const nginx = await startNginx({ upstreamPort: (app.server.address() as AddressInfo).port, tls, ...(readTimeout ? { readTimeout } : {}), ...(buffering ? { buffering } : {}) });
+  const nginx = await startNginx({
+    upstreamPort: (app.server.address() as AddressInfo).port,
+    tls,
+    ...(readTimeout ? { readTimeout } : {}),
+    ...(buffering ? { buffering } : {}),
+  });
   stops.push(() => nginx.stop());
   return { seen, nginx };
 }
@@ -105,10 +125,14 @@ async function open(nginx: Nginx, path: string): Promise<Client> {
     localAddress: CLIENT_ADDRESS,
     headers: { 'X-Forwarded-For': FORGED },
   });
-  stops.push(async () => { ws.terminate(); });
+  stops.push(async () => {
+    ws.terminate();
+  });
   const received: Client['received'] = [];
   ws.on('message', (data: Buffer, isBinary) => received.push({ data, isBinary }));
-  const closed = new Promise<{ code: number; at: number }>((resolve) => ws.once('close', (code) => resolve({ code, at: Date.now() })));
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.once('close', (code) => resolve({ code, at: Date.now() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -123,19 +147,26 @@ async function echoes(client: Client): Promise<void> {
   client.ws.send('héllo');
   client.ws.send(bytes);
   await vi.waitFor(() => expect(client.received.length).toBe(before + 2), { timeout: 3000 });
-  expect(client.received.slice(before)).toEqual([{ data: Buffer.from('héllo'), isBinary: false }, { data: bytes, isBinary: true }]);
+  expect(client.received.slice(before)).toEqual([
+    { data: Buffer.from('héllo'), isBinary: false },
+    { data: bytes, isBinary: true },
+  ]);
 }
 
 /** The raw SSE stream, then @switchyard/client on SSE only, through nginx. */
 async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
   const dispatcher = new Agent({ localAddress: CLIENT_ADDRESS, connect: { ca: tls.cert } });
   stops.push(() => dispatcher.close());
-  const viaNginx = ((input: string, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+  const viaNginx = ((input: string, init?: RequestInit) =>
+    undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
 
   // The raw stream: the open event arrives while the response is still open, with the
   // headers that keep proxies from buffering.
   const controller = new AbortController();
-  const response = await viaNginx(`https://127.0.0.1:${nginx.httpsPort}/live?__sy=sse`, { headers: { Accept: 'text/event-stream' }, signal: controller.signal });
+  const response = await viaNginx(`https://127.0.0.1:${nginx.httpsPort}/live?__sy=sse`, {
+    headers: { Accept: 'text/event-stream' },
+    signal: controller.signal,
+  });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   expect(response.headers.get('x-accel-buffering')).toBeNull(); // nginx consumes it
@@ -145,8 +176,14 @@ async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
   controller.abort();
 
   // The client, SSE only: every message goes out as a POST and comes back on the stream.
-  const socket: SwitchyardSocket = connect(`https://127.0.0.1:${nginx.httpsPort}/live`, { transports: ['sse'], fetch: viaNginx, reconnect: false });
-  stops.push(async () => { socket.close(); });
+  const socket: SwitchyardSocket = connect(`https://127.0.0.1:${nginx.httpsPort}/live`, {
+    transports: ['sse'],
+    fetch: viaNginx,
+    reconnect: false,
+  });
+  stops.push(async () => {
+    socket.close();
+  });
   const received: unknown[] = [];
   socket.addEventListener('message', (event) => received.push(event.data));
   await vi.waitFor(() => expect(socket.readyState).toBe(socket.OPEN), { timeout: 5000 });
@@ -155,7 +192,10 @@ async function fallbackThrough(nginx: Nginx, seen: Seen): Promise<void> {
   await vi.waitFor(() => expect(received).toHaveLength(2), { timeout: 5000 });
   expect(received[0]).toBe('over sse');
   expect([...new Uint8Array(received[1] as ArrayBuffer)]).toEqual([0, 255, 1]);
-  expect(seen.opens.map((o) => [o.transport, o.remoteAddress])).toEqual([['sse', CLIENT_ADDRESS], ['sse', CLIENT_ADDRESS]]);
+  expect(seen.opens.map((o) => [o.transport, o.remoteAddress])).toEqual([
+    ['sse', CLIENT_ADDRESS],
+    ['sse', CLIENT_ADDRESS],
+  ]);
 }
 
 /**
@@ -166,7 +206,9 @@ export function runNginx(harness: Harness): void {
   const name = harness.name as keyof typeof apps;
   describe(`${name} behind nginx (docs/deployment.md)`, () => {
     requireAssertions();
-    beforeAll(async () => { tls = await selfSignedCert(); });
+    beforeAll(async () => {
+      tls = await selfSignedCert();
+    });
     afterEach(stopAll);
 
     it('echoes text and binary over wss://, and the client address reaches ws.request.remoteAddress when the app trusts the proxy', async () => {
@@ -180,7 +222,7 @@ export function runNginx(harness: Harness): void {
       expect(redirect.headers.get('location')).toBe('https://127.0.0.1/live');
     });
 
-    it('gives the proxy\'s address, never the forwarded one, when the app does not trust the proxy', async () => {
+    it("gives the proxy's address, never the forwarded one, when the app does not trust the proxy", async () => {
       const { seen, nginx } = await behindNginx(name, false);
       await echoes(await open(nginx, '/live'));
       expect(seen.opens.map((o) => o.remoteAddress)).toEqual(['127.0.0.1']);
@@ -209,4 +251,3 @@ export function runNginx(harness: Harness): void {
     }
   });
 }
-

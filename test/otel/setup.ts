@@ -9,7 +9,12 @@ import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
@@ -18,17 +23,24 @@ export const spanExporter = new InMemorySpanExporter();
 /** Spans as they start: the HTTP span of an upgrade ends only when its socket closes. */
 export const startedSpans: ReadableSpan[] = [];
 const recordStarts: SpanProcessor = {
-  onStart(span: Span) { startedSpans.push(span); },
+  onStart(span: Span) {
+    startedSpans.push(span);
+  },
   onEnd() {},
   forceFlush: async () => {},
   shutdown: async () => {},
 };
-export const tracerProvider = new NodeTracerProvider({ spanProcessors: [recordStarts, new SimpleSpanProcessor(spanExporter)] });
+export const tracerProvider = new NodeTracerProvider({
+  spanProcessors: [recordStarts, new SimpleSpanProcessor(spanExporter)],
+});
 tracerProvider.register({ contextManager: new AsyncLocalStorageContextManager() });
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 export const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-export const metricReader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
+export const metricReader = new PeriodicExportingMetricReader({
+  exporter: metricExporter,
+  exportIntervalMillis: 3_600_000,
+});
 export const meterProvider = new MeterProvider({ readers: [metricReader] });
 
 registerInstrumentations({ tracerProvider, instrumentations: [new HttpInstrumentation()] });

@@ -20,7 +20,8 @@ async function collect(): Promise<Map<string, MetricData>> {
   await metricReader.forceFlush();
   const byName = new Map<string, MetricData>();
   for (const resource of metricExporter.getMetrics()) {
-    for (const scope of resource.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
+    for (const scope of resource.scopeMetrics)
+      for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
   }
   return byName;
 }
@@ -36,16 +37,29 @@ export function runOtel(harness: Harness): void {
     let s: Started;
     const clients: WebSocket[] = [];
     beforeAll(async () => {
-      instrumentation = instrumentSwitchyard({ meterProvider, tracerProvider, connectionSpans: true, messageSizeHistogram: true });
-      s = await start(harness, [{ path: '/chat', handlers: {
-        heartbeat: false, protocols: ['chat'],
-        message(ws, data) {
-          if (data === 'quit') ws.close(4000, 'asked');
-          else ws.send(`echo ${data as string}`);
+      instrumentation = instrumentSwitchyard({
+        meterProvider,
+        tracerProvider,
+        connectionSpans: true,
+        messageSizeHistogram: true,
+      });
+      s = await start(harness, [
+        {
+          path: '/chat',
+          handlers: {
+            heartbeat: false,
+            protocols: ['chat'],
+            message(ws, data) {
+              if (data === 'quit') ws.close(4000, 'asked');
+              else ws.send(`echo ${data as string}`);
+            },
+          } satisfies Handlers<undefined>,
         },
-      } satisfies Handlers<undefined> }]);
+      ]);
     });
-    afterEach(() => { for (const client of clients.splice(0)) client.terminate(); });
+    afterEach(() => {
+      for (const client of clients.splice(0)) client.terminate();
+    });
     afterAll(async () => {
       instrumentation.disable();
       await s.close();
@@ -64,7 +78,9 @@ export function runOtel(harness: Harness): void {
       expect((await closed(a)).code).toBe(4000);
       await expect(openWs(s.url('/chat'), 'soap')).rejects.toThrow(/400/);
 
-      await vi.waitFor(() => expect(spanExporter.getFinishedSpans().filter((span) => span.name.startsWith('WebSocket'))).toHaveLength(3));
+      await vi.waitFor(() =>
+        expect(spanExporter.getFinishedSpans().filter((span) => span.name.startsWith('WebSocket'))).toHaveLength(3),
+      );
       const spans = spanExporter.getFinishedSpans();
       const handshakes = spans.filter((span) => span.name === 'WebSocket handshake /chat');
       expect(handshakes).toHaveLength(2);
@@ -82,24 +98,58 @@ export function runOtel(harness: Harness): void {
 
       const connection = spans.find((span) => span.name === 'WebSocket /chat')!;
       expect(connection.attributes).toMatchObject({
-        'websocket.close.code': 4000, 'websocket.close.reason': 'asked', 'websocket.close.initiator': 'server', 'websocket.protocol': 'chat',
+        'websocket.close.code': 4000,
+        'websocket.close.reason': 'asked',
+        'websocket.close.initiator': 'server',
+        'websocket.protocol': 'chat',
       });
       const accepted = handshakes.find((span) => span.attributes['http.response.status_code'] === 101)!;
       expect(connection.parentSpanContext?.spanId).toBe(accepted.spanContext().spanId);
       expect(connection.spanContext().traceId).toBe(accepted.spanContext().traceId);
 
       const metrics = await collect();
-      expect(points(metrics.get(METRICS.handshakes)).map((p) => [p.attributes['http.response.status_code'], p.value]).sort()).toEqual([[101, 1], [400, 1]]);
-      expect(points(metrics.get(METRICS.activeConnections))).toEqual([{ attributes: { 'switchyard.transport': 'websocket' }, value: 0 }]);
-      expect(points(metrics.get(METRICS.messages)).map((p) => [p.attributes['websocket.message.direction'], p.attributes['websocket.message.type'], p.value]).sort())
-        .toEqual([['receive', 'binary', 1], ['receive', 'text', 2], ['send', 'text', 2]]);
-      const sizes = points(metrics.get(METRICS.messageSize)).find((p) => p.attributes['websocket.message.direction'] === 'receive' && p.attributes['websocket.message.type'] === 'text')!;
+      expect(
+        points(metrics.get(METRICS.handshakes))
+          .map((p) => [p.attributes['http.response.status_code'], p.value])
+          .sort(),
+      ).toEqual([
+        [101, 1],
+        [400, 1],
+      ]);
+      expect(points(metrics.get(METRICS.activeConnections))).toEqual([
+        { attributes: { 'switchyard.transport': 'websocket' }, value: 0 },
+      ]);
+      expect(
+        points(metrics.get(METRICS.messages))
+          .map((p) => [p.attributes['websocket.message.direction'], p.attributes['websocket.message.type'], p.value])
+          .sort(),
+      ).toEqual([
+        ['receive', 'binary', 1],
+        ['receive', 'text', 2],
+        ['send', 'text', 2],
+      ]);
+      const sizes = points(metrics.get(METRICS.messageSize)).find(
+        (p) =>
+          p.attributes['websocket.message.direction'] === 'receive' &&
+          p.attributes['websocket.message.type'] === 'text',
+      )!;
       expect((sizes.value as Histogram).sum).toBe(7);
-      expect(points(metrics.get(METRICS.messageBytes)).map((p) => [p.attributes['websocket.message.direction'], p.attributes['websocket.message.type'], p.value]).sort())
-        .toEqual([['receive', 'binary', 3], ['receive', 'text', 7], ['send', 'text', 16]]);
-      expect(points(metrics.get(METRICS.closes))).toEqual([{ attributes: { 'websocket.close.code': 4000, 'websocket.close.initiator': 'server' }, value: 1 }]);
+      expect(
+        points(metrics.get(METRICS.messageBytes))
+          .map((p) => [p.attributes['websocket.message.direction'], p.attributes['websocket.message.type'], p.value])
+          .sort(),
+      ).toEqual([
+        ['receive', 'binary', 3],
+        ['receive', 'text', 7],
+        ['send', 'text', 16],
+      ]);
+      expect(points(metrics.get(METRICS.closes))).toEqual([
+        { attributes: { 'websocket.close.code': 4000, 'websocket.close.initiator': 'server' }, value: 1 },
+      ]);
       expect((points(metrics.get(METRICS.connectionDuration))[0]!.value as Histogram).count).toBe(1);
-      expect((points(metrics.get(METRICS.handshakeDuration)).reduce((n, p) => n + (p.value as Histogram).count, 0))).toBe(2);
+      expect(points(metrics.get(METRICS.handshakeDuration)).reduce((n, p) => n + (p.value as Histogram).count, 0)).toBe(
+        2,
+      );
     });
 
     it('disable() unsubscribes: nothing more is counted', async () => {

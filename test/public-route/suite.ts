@@ -29,7 +29,14 @@ export function runPublicRoute(harness: Harness): void {
   });
   describe(`${harness.name}: the public route`, () => {
     it('is what core uses here: the internal route is off, by the environment', () => {
-      expect(internalRoute).toEqual({ enabled: false, disabledBy: 'env', parser: false, listenerStore: false, responseSocket: true, missing: [] });
+      expect(internalRoute).toEqual({
+        enabled: false,
+        disabledBy: 'env',
+        parser: false,
+        listenerStore: false,
+        responseSocket: true,
+        missing: [],
+      });
     });
   });
   runConformance(routedUpFront(harness));

@@ -6,7 +6,11 @@
 import http from 'node:http';
 import { redisHub } from '@switchyard/redis';
 
-const hub = redisHub({ url: process.env.REDIS_URL, prefix: process.env.PREFIX, durable: { maxLen: Number(process.env.MAX_LEN ?? 10_000), ttl: 0 } });
+const hub = redisHub({
+  url: process.env.REDIS_URL,
+  prefix: process.env.PREFIX,
+  durable: { maxLen: Number(process.env.MAX_LEN ?? 10_000), ttl: 0 },
+});
 hub.on('error', () => {});
 await hub.ready();
 const handlers = {

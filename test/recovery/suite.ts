@@ -27,7 +27,10 @@ const report = (line: string): void => {
 };
 
 /** An app node in a child process. */
-interface AppNode { port: number; child: ChildProcess }
+interface AppNode {
+  port: number;
+  child: ChildProcess;
+}
 
 /** One client and what it received: app messages, `hello:` lines apart. */
 interface Client {
@@ -91,7 +94,11 @@ export function runRecoverySuite(harness: Harness): void {
       return hub;
     }
 
-    async function client(node: AppNode, path = '/feed', transport: 'websocket' | 'sse' = 'websocket'): Promise<Client> {
+    async function client(
+      node: AppNode,
+      path = '/feed',
+      transport: 'websocket' | 'sse' = 'websocket',
+    ): Promise<Client> {
       const proxy = await TcpProxy.start(node.port, 'pass');
       proxies.push(proxy);
       const socket = connect(proxy.url(path), {
@@ -118,17 +125,29 @@ export function runRecoverySuite(harness: Harness): void {
       let count = 0;
       const running = (async () => {
         while (!stopped) {
-          await hub.publish(topic, String(count++)).catch(() => { count--; });
+          await hub.publish(topic, String(count++)).catch(() => {
+            count--;
+          });
           await delay(every);
         }
       })();
-      return { async stop() { stopped = true; await running; return count; } };
+      return {
+        async stop() {
+          stopped = true;
+          await running;
+          return count;
+        },
+      };
     }
 
     const inOrder = (numbers: number[], total: number): void => {
       const lost = total - new Set(numbers).size;
       const duplicated = numbers.length - new Set(numbers).size;
-      expect({ lost, duplicated, outOfOrder: numbers.some((n, i) => i > 0 && n <= numbers[i - 1]!) }).toEqual({ lost: 0, duplicated: 0, outOfOrder: false });
+      expect({ lost, duplicated, outOfOrder: numbers.some((n, i) => i > 0 && n <= numbers[i - 1]!) }).toEqual({
+        lost: 0,
+        duplicated: 0,
+        outOfOrder: false,
+      });
       expect(numbers).toEqual(Array.from({ length: total }, (_, i) => i));
     };
 
@@ -155,7 +174,9 @@ export function runRecoverySuite(harness: Harness): void {
       expect(c.socket.recovered).toBe(true);
       expect(c.unrecoverable).toEqual([]);
       inOrder(c.numbers, total);
-      report(`${adapter} cut 2 s: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed ${resumedIn} ms after the network came back`);
+      report(
+        `${adapter} cut 2 s: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed ${resumedIn} ms after the network came back`,
+      );
     }, 20_000);
 
     it('a SIGKILLed node: its clients resume on another node and miss nothing', async () => {
@@ -178,7 +199,9 @@ export function runRecoverySuite(harness: Harness): void {
         expect(c.hellos).toEqual(['hello:false', 'hello:true']);
         inOrder(c.numbers, total);
       }
-      report(`${adapter} node SIGKILL: 5 clients, ${total} published, each received ${total}, 0 lost, 0 duplicated, all resumed on the other node within ${resumedIn} ms`);
+      report(
+        `${adapter} node SIGKILL: 5 clients, ${total} published, each received ${total}, 0 lost, 0 duplicated, all resumed on the other node within ${resumedIn} ms`,
+      );
     }, 20_000);
 
     it('an SSE client whose node is SIGKILLed resumes on another node from the streams, and misses nothing', async () => {
@@ -201,7 +224,9 @@ export function runRecoverySuite(harness: Harness): void {
       expect(c.hellos).toEqual(['hello:false', 'hello:true']);
       expect(c.socket.recovered).toBe(true);
       inOrder(c.numbers, total);
-      report(`${adapter} SSE node SIGKILL: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed on the other node within ${resumedIn} ms`);
+      report(
+        `${adapter} SSE node SIGKILL: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed on the other node within ${resumedIn} ms`,
+      );
     }, 20_000);
 
     it('a gap past maxLen gets the explicit "unrecoverable" answer, then live messages again', async () => {
@@ -214,9 +239,12 @@ export function runRecoverySuite(harness: Harness): void {
       c.proxy.block(true);
       c.proxy.cut();
       // MAXLEN ~ trims whole macro-nodes of 100 entries: 500 is well past maxLen.
-      for (let i = 1; i <= 500; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => hub.publish('feed', String(i + k))));
+      for (let i = 1; i <= 500; i += 50)
+        await Promise.all(Array.from({ length: 50 }, (_, k) => hub.publish('feed', String(i + k))));
       c.proxy.block(false);
-      await vi.waitFor(() => expect(c.unrecoverable).toEqual([{ topic: 'feed', reason: 'trimmed' }]), { timeout: 5000 });
+      await vi.waitFor(() => expect(c.unrecoverable).toEqual([{ topic: 'feed', reason: 'trimmed' }]), {
+        timeout: 5000,
+      });
       expect(c.hellos).toEqual(['hello:false', 'hello:true']);
       expect(c.numbers).toEqual([0]);
       await hub.publish('feed', 'after');
@@ -231,9 +259,12 @@ export function runRecoverySuite(harness: Harness): void {
       const c = await client(node);
       c.proxy.block(true);
       c.proxy.cut();
-      for (let i = 0; i < 300; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => hub.publish('feed', String(i + k))));
+      for (let i = 0; i < 300; i += 50)
+        await Promise.all(Array.from({ length: 50 }, (_, k) => hub.publish('feed', String(i + k))));
       c.proxy.block(false);
-      await vi.waitFor(() => expect(c.unrecoverable).toEqual([{ topic: 'feed', reason: 'too-far-behind' }]), { timeout: 5000 });
+      await vi.waitFor(() => expect(c.unrecoverable).toEqual([{ topic: 'feed', reason: 'too-far-behind' }]), {
+        timeout: 5000,
+      });
       expect(c.numbers).toEqual([]);
     }, 20_000);
 
@@ -255,7 +286,10 @@ export function runRecoverySuite(harness: Harness): void {
       c.proxy.cut();
       await vi.waitFor(() => expect(c.hellos.length).toBe(3), { timeout: 5000 });
       await vi.waitFor(() => expect(c.numbers.length).toBeGreaterThanOrEqual(3000), { timeout: 15_000 });
-      inOrder(c.numbers.map((n) => n), 3000);
+      inOrder(
+        c.numbers.map((n) => n),
+        3000,
+      );
       expect(c.unrecoverable).toEqual([]);
       expect(node.child.exitCode).toBe(null);
     }, 30_000);
@@ -281,7 +315,10 @@ export function runRecoverySuite(harness: Harness): void {
       const { id } = session(first);
       const elsewhere = await present('/other', { s: id, p: { feed: ['0-0', '', 0] } });
       expect(elsewhere).toContain('hello:false');
-      expect(session(elsewhere)).toMatchObject({ recovered: false, unrecoverable: [{ topic: 'feed', reason: 'expired' }] });
+      expect(session(elsewhere)).toMatchObject({
+        recovered: false,
+        unrecoverable: [{ topic: 'feed', reason: 'expired' }],
+      });
       // And on its own endpoint a fresh session resumes.
       const again = await present('/feed', { s: null, p: {} });
       const resumed = await present('/feed', { s: session(again).id, p: {} });
@@ -295,33 +332,47 @@ export function runRecoverySuite(harness: Harness): void {
       const attempt = async (token: string | Buffer): Promise<{ code: number; hello?: string }> => {
         const raw = await openWs(`ws://127.0.0.1:${node.port}/feed?__sy=1&__sy_resume=1`);
         let hello: string | undefined;
-        raw.on('message', (data) => { if (data.toString().startsWith('hello:')) hello = data.toString(); });
+        raw.on('message', (data) => {
+          if (data.toString().startsWith('hello:')) hello = data.toString();
+        });
         const closed = new Promise<number>((resolve) => raw.once('close', (code) => resolve(code)));
         raw.send(token);
         const code = await Promise.race([closed, delay(1500).then(() => 0)]);
         raw.terminate();
         return { code, hello };
       };
-      await fc.assert(fc.asyncProperty(
-        fc.oneof(
-          fc.string({ maxLength: 200 }),
-          fc.json().map((json) => `\u0000sy:resume${json}`),
-          fc.record({ s: fc.oneof(fc.string(), fc.constant(null), fc.integer()), p: fc.dictionary(fc.string(), fc.anything()) })
-            .map((token) => `\u0000sy:resume${JSON.stringify(token)}`),
-          fc.uint8Array({ maxLength: 100 }).map((bytes) => Buffer.from(bytes)),
+      await fc.assert(
+        fc.asyncProperty(
+          fc.oneof(
+            fc.string({ maxLength: 200 }),
+            fc.json().map((json) => `\u0000sy:resume${json}`),
+            fc
+              .record({
+                s: fc.oneof(fc.string(), fc.constant(null), fc.integer()),
+                p: fc.dictionary(fc.string(), fc.anything()),
+              })
+              .map((token) => `\u0000sy:resume${JSON.stringify(token)}`),
+            fc.uint8Array({ maxLength: 100 }).map((bytes) => Buffer.from(bytes)),
+          ),
+          async (token) => {
+            const { code, hello } = await attempt(token);
+            // Either a clear refusal (1008), or a well-formed token that resumed nothing.
+            if (code === 0) expect(hello).toBe('hello:false');
+            else expect(code).toBe(1008);
+          },
         ),
-        async (token) => {
-          const { code, hello } = await attempt(token);
-          // Either a clear refusal (1008), or a well-formed token that resumed nothing.
-          if (code === 0) expect(hello).toBe('hello:false');
-          else expect(code).toBe(1008);
-        },
-      ), { numRuns: 40 });
-      expect((await attempt(`\u0000sy:resume${JSON.stringify({ s: null, p: {} })}${' '.repeat(70_000)}`)).code).toBe(1009);
+        { numRuns: 40 },
+      );
+      expect((await attempt(`\u0000sy:resume${JSON.stringify({ s: null, p: {} })}${' '.repeat(70_000)}`)).code).toBe(
+        1009,
+      );
       // A well-formed token with an unknown session: opens, not recovered.
-      expect(await attempt(`\u0000sy:resume${JSON.stringify({ s: 'AAAAAAAAAAAAAAAAAAAAAA', p: { feed: ['1-0', 'x', 1] } })}`)).toEqual({ code: 0, hello: 'hello:false' });
+      expect(
+        await attempt(
+          `\u0000sy:resume${JSON.stringify({ s: 'AAAAAAAAAAAAAAAAAAAAAA', p: { feed: ['1-0', 'x', 1] } })}`,
+        ),
+      ).toEqual({ code: 0, hello: 'hello:false' });
       expect(node.child.exitCode).toBe(null);
     }, 60_000);
   });
 }
-

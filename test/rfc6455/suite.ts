@@ -13,7 +13,21 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
-import { KEY, Opcode, RawClient, closeFrame, delay, echo, frame, handshakeRequest, parseFrames, quietFor, readResponse, recordingEcho, requireAssertions } from '../helpers.js';
+import {
+  KEY,
+  Opcode,
+  RawClient,
+  closeFrame,
+  delay,
+  echo,
+  frame,
+  handshakeRequest,
+  parseFrames,
+  quietFor,
+  readResponse,
+  recordingEcho,
+  requireAssertions,
+} from '../helpers.js';
 
 /** The Sec-WebSocket-Accept for the RFC's sample key (§1.3), written out rather than computed. */
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -86,7 +100,8 @@ export function runRfc6455(harness: Harness): void {
       return raw;
     };
     /** Serves `handlers` on /ws and returns a raw client past the 101. */
-    const openOn = async (handlers: Mount['handlers'] = echo): Promise<RawClient> => open(await serve([{ path: '/ws', handlers }]));
+    const openOn = async (handlers: Mount['handlers'] = echo): Promise<RawClient> =>
+      open(await serve([{ path: '/ws', handlers }]));
     /**
      * §7.1.7 "Fail the WebSocket Connection": after `bytes`, the server sends exactly one close
      * frame with `code` and no reason, and nothing else, then closes the TCP connection.
@@ -115,7 +130,12 @@ export function runRfc6455(harness: Harness): void {
           expect(head.headers.upgrade?.toLowerCase()).toBe('websocket');
           expect(head.headers.connection?.toLowerCase()).toBe('upgrade');
           expect(head.headers['sec-websocket-accept']).toBe(SAMPLE_ACCEPT);
-          for (const absent of ['sec-websocket-protocol', 'sec-websocket-extensions', 'content-length', 'transfer-encoding']) {
+          for (const absent of [
+            'sec-websocket-protocol',
+            'sec-websocket-extensions',
+            'content-length',
+            'transfer-encoding',
+          ]) {
             expect(head.headers[absent], absent).toBeUndefined();
           }
           // The server sends nothing unasked after the 101.
@@ -164,7 +184,12 @@ export function runRfc6455(harness: Harness): void {
 
       it('§4.2.1 a key that is not 16 bytes in base64: 400', async () => {
         const s = await serve([{ path: '/ws', handlers: echo }]);
-        for (const key of ['AAAA', 'dGhlIHNhbXBsZSBub25jZQ', 'dGhlIHNhbXBsZSBub25jZQ==AAAA', 'AAAAAAAAAAAAAAAAAAAAAAAAAAA=']) {
+        for (const key of [
+          'AAAA',
+          'dGhlIHNhbXBsZSBub25jZQ',
+          'dGhlIHNhbXBsZSBub25jZQ==AAAA',
+          'AAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+        ]) {
           const raw = await connect(s);
           raw.write(handshakeRequest('/ws', { 'Sec-WebSocket-Key': key }));
           const response = await readResponse(raw);
@@ -184,9 +209,17 @@ export function runRfc6455(harness: Harness): void {
           const s = await serve([{ path: '/ws', handlers: echo }]);
           for (let round = 0; round < 2; round++) {
             const raw = await connect(s);
-            raw.write(Array.isArray(headers)
-              ? rawHandshake(['Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${KEY}`, ...headers])
-              : handshakeRequest('/ws', headers));
+            raw.write(
+              Array.isArray(headers)
+                ? rawHandshake([
+                    'Host: 127.0.0.1',
+                    'Upgrade: websocket',
+                    'Connection: Upgrade',
+                    `Sec-WebSocket-Key: ${KEY}`,
+                    ...headers,
+                  ])
+                : handshakeRequest('/ws', headers),
+            );
             const response = await readResponse(raw);
             expect(response.statusLine).toBe('HTTP/1.1 426 Upgrade Required');
             expect(response.headers['sec-websocket-version']).toBe('13');
@@ -232,11 +265,56 @@ export function runRfc6455(harness: Harness): void {
       });
 
       const spellings: Array<[string, string[]]> = [
-        ['Connection: keep-alive, Upgrade (Firefox)', ['Host: 127.0.0.1', 'Connection: keep-alive, Upgrade', 'Upgrade: websocket', `Sec-WebSocket-Key: ${KEY}`, 'Sec-WebSocket-Version: 13']],
-        ['Connection: Upgrade,keep-alive', ['Host: 127.0.0.1', 'Connection: Upgrade,keep-alive', 'Upgrade: websocket', `Sec-WebSocket-Key: ${KEY}`, 'Sec-WebSocket-Version: 13']],
-        ['lower-case names, Upgrade: WebSocket', ['host: 127.0.0.1', 'upgrade: WebSocket', 'connection: upgrade', `sec-websocket-key: ${KEY}`, 'sec-websocket-version: 13']],
-        ['upper-case names and values', ['HOST: 127.0.0.1', 'UPGRADE: WEBSOCKET', 'CONNECTION: UPGRADE', `SEC-WEBSOCKET-KEY: ${KEY}`, 'SEC-WEBSOCKET-VERSION: 13']],
-        ['extra spaces around values', ['Host:127.0.0.1', 'Upgrade:   websocket  ', 'Connection:\tUpgrade', `Sec-WebSocket-Key:  ${KEY}`, 'Sec-WebSocket-Version:13']],
+        [
+          'Connection: keep-alive, Upgrade (Firefox)',
+          [
+            'Host: 127.0.0.1',
+            'Connection: keep-alive, Upgrade',
+            'Upgrade: websocket',
+            `Sec-WebSocket-Key: ${KEY}`,
+            'Sec-WebSocket-Version: 13',
+          ],
+        ],
+        [
+          'Connection: Upgrade,keep-alive',
+          [
+            'Host: 127.0.0.1',
+            'Connection: Upgrade,keep-alive',
+            'Upgrade: websocket',
+            `Sec-WebSocket-Key: ${KEY}`,
+            'Sec-WebSocket-Version: 13',
+          ],
+        ],
+        [
+          'lower-case names, Upgrade: WebSocket',
+          [
+            'host: 127.0.0.1',
+            'upgrade: WebSocket',
+            'connection: upgrade',
+            `sec-websocket-key: ${KEY}`,
+            'sec-websocket-version: 13',
+          ],
+        ],
+        [
+          'upper-case names and values',
+          [
+            'HOST: 127.0.0.1',
+            'UPGRADE: WEBSOCKET',
+            'CONNECTION: UPGRADE',
+            `SEC-WEBSOCKET-KEY: ${KEY}`,
+            'SEC-WEBSOCKET-VERSION: 13',
+          ],
+        ],
+        [
+          'extra spaces around values',
+          [
+            'Host:127.0.0.1',
+            'Upgrade:   websocket  ',
+            'Connection:\tUpgrade',
+            `Sec-WebSocket-Key:  ${KEY}`,
+            'Sec-WebSocket-Version:13',
+          ],
+        ],
       ];
       for (const [label, lines] of spellings) {
         it(`§4.2.1 header names and tokens are case-insensitive: ${label}`, async () => {
@@ -265,7 +343,16 @@ export function runRfc6455(harness: Harness): void {
           const s = await serve([{ path: '/ws', handlers: { ...echo, protocols: ['chat'] } }]);
           for (let round = 0; round < 2; round++) {
             const raw = await connect(s);
-            raw.write(rawHandshake(['Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Key: ${KEY}`, 'Sec-WebSocket-Version: 13', ...protocolLines]));
+            raw.write(
+              rawHandshake([
+                'Host: 127.0.0.1',
+                'Upgrade: websocket',
+                'Connection: Upgrade',
+                `Sec-WebSocket-Key: ${KEY}`,
+                'Sec-WebSocket-Version: 13',
+                ...protocolLines,
+              ]),
+            );
             const head = await raw.response();
             expect(head.status, `round ${round}: ${head.statusLine}`).toBe(101);
             expect(head.headers['sec-websocket-protocol']).toBe('chat');
@@ -276,7 +363,12 @@ export function runRfc6455(harness: Harness): void {
 
       it('§9.1 unknown extensions are declined: no Sec-WebSocket-Extensions, and frames carry no RSV bit', async () => {
         const s = await serve([{ path: '/ws', handlers: echo }]);
-        for (const offer of ['x-unknown; a=1, permessage-foo', 'x-webkit-deflate-frame', 'x-unknown; q="quoted, comma"', ';;garbage']) {
+        for (const offer of [
+          'x-unknown; a=1, permessage-foo',
+          'x-webkit-deflate-frame',
+          'x-unknown; q="quoted, comma"',
+          ';;garbage',
+        ]) {
           const raw = await connect(s);
           raw.write(handshakeRequest('/ws', { 'Sec-WebSocket-Extensions': offer }));
           const head = await raw.response();
@@ -292,7 +384,11 @@ export function runRfc6455(harness: Harness): void {
       it('§9.1 with compression on, only permessage-deflate is accepted from an offer with unknown extensions', async () => {
         const s = await serve([{ path: '/ws', handlers: { ...echo, compression: true } }]);
         const raw = await connect(s);
-        raw.write(handshakeRequest('/ws', { 'Sec-WebSocket-Extensions': 'x-unknown; a=1, permessage-deflate; client_max_window_bits, x-other' }));
+        raw.write(
+          handshakeRequest('/ws', {
+            'Sec-WebSocket-Extensions': 'x-unknown; a=1, permessage-deflate; client_max_window_bits, x-other',
+          }),
+        );
         const head = await raw.response();
         expect(head.status).toBe(101);
         const accepted = head.headers['sec-websocket-extensions'] ?? '';
@@ -305,14 +401,20 @@ export function runRfc6455(harness: Harness): void {
         await expectFailure(await openOn(), frame(Opcode.TEXT, 'unmasked', { mask: false }), CloseCode.PROTOCOL_ERROR);
       });
 
-      for (const [bit, rsv] of [['RSV1', 4], ['RSV2', 2], ['RSV3', 1]] as const) {
+      for (const [bit, rsv] of [
+        ['RSV1', 4],
+        ['RSV2', 2],
+        ['RSV3', 1],
+      ] as const) {
         it(`§5.2 ${bit} set without a negotiated extension: 1002`, async () => {
           await expectFailure(await openOn(), frame(Opcode.TEXT, 'reserved', { rsv }), CloseCode.PROTOCOL_ERROR);
         });
       }
 
       it('§5.2 RSV2 set even with permessage-deflate negotiated: 1002', async () => {
-        const raw = await open(await serve([{ path: '/ws', handlers: { ...echo, compression: true } }]), '/ws', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+        const raw = await open(await serve([{ path: '/ws', handlers: { ...echo, compression: true } }]), '/ws', {
+          'Sec-WebSocket-Extensions': 'permessage-deflate',
+        });
         await expectFailure(raw, frame(Opcode.TEXT, 'reserved', { rsv: 2 }), CloseCode.PROTOCOL_ERROR);
       });
 
@@ -322,7 +424,11 @@ export function runRfc6455(harness: Harness): void {
         });
       }
 
-      for (const [name, opcode] of [['ping', Opcode.PING], ['pong', Opcode.PONG], ['close', Opcode.CLOSE]] as const) {
+      for (const [name, opcode] of [
+        ['ping', Opcode.PING],
+        ['pong', Opcode.PONG],
+        ['close', Opcode.CLOSE],
+      ] as const) {
         it(`§5.4 a fragmented control frame (${name} without FIN): 1002`, async () => {
           const payload = name === 'close' ? codeBytes(1000) : Buffer.from('frag');
           await expectFailure(await openOn(), frame(opcode, payload, { fin: false }), CloseCode.PROTOCOL_ERROR);
@@ -340,19 +446,27 @@ export function runRfc6455(harness: Harness): void {
 
       it('§5.4 a new data frame while a fragmented message is open: 1002', async () => {
         const raw = await openOn();
-        await expectFailure(raw, Buffer.concat([frame(Opcode.TEXT, 'first', { fin: false }), frame(Opcode.TEXT, 'second')]), CloseCode.PROTOCOL_ERROR);
+        await expectFailure(
+          raw,
+          Buffer.concat([frame(Opcode.TEXT, 'first', { fin: false }), frame(Opcode.TEXT, 'second')]),
+          CloseCode.PROTOCOL_ERROR,
+        );
       });
 
       it('§5.4 fragments reassemble, and a ping between them is answered first', async () => {
         const raw = await openOn();
-        raw.write(Buffer.concat([
-          frame(Opcode.TEXT, 'Hel', { fin: false }),
-          frame(Opcode.PING, 'p'),
-          frame(Opcode.CONTINUATION, 'lo ', { fin: false }),
-          frame(Opcode.CONTINUATION, 'world'),
-        ]));
+        raw.write(
+          Buffer.concat([
+            frame(Opcode.TEXT, 'Hel', { fin: false }),
+            frame(Opcode.PING, 'p'),
+            frame(Opcode.CONTINUATION, 'lo ', { fin: false }),
+            frame(Opcode.CONTINUATION, 'world'),
+          ]),
+        );
         await raw.until(() => parseFrames(wire(raw)).length >= 2);
-        expect(wire(raw).toString('hex')).toBe(Buffer.concat([serverFrame(Opcode.PONG, 'p'), serverFrame(Opcode.TEXT, 'Hello world')]).toString('hex'));
+        expect(wire(raw).toString('hex')).toBe(
+          Buffer.concat([serverFrame(Opcode.PONG, 'p'), serverFrame(Opcode.TEXT, 'Hello world')]).toString('hex'),
+        );
       });
 
       for (const payload of ['', 'hello', 'x'.repeat(125)]) {
@@ -422,19 +536,25 @@ export function runRfc6455(harness: Harness): void {
 
       it('§8.1 invalid UTF-8 split across fragments: 1007', async () => {
         const raw = await openOn();
-        await expectFailure(raw, Buffer.concat([
-          frame(Opcode.TEXT, Buffer.from([0x61, 0xe2, 0x82]), { fin: false }),
-          frame(Opcode.CONTINUATION, Buffer.from([0x28, 0x62])),
-        ]), CloseCode.INVALID_PAYLOAD);
+        await expectFailure(
+          raw,
+          Buffer.concat([
+            frame(Opcode.TEXT, Buffer.from([0x61, 0xe2, 0x82]), { fin: false }),
+            frame(Opcode.CONTINUATION, Buffer.from([0x28, 0x62])),
+          ]),
+          CloseCode.INVALID_PAYLOAD,
+        );
       });
 
       it('§8.1 a code point split across fragments is valid: each fragment alone is not', async () => {
         const raw = await openOn();
-        raw.write(Buffer.concat([
-          frame(Opcode.TEXT, Buffer.from([0xe2]), { fin: false }),
-          frame(Opcode.CONTINUATION, Buffer.from([0x82]), { fin: false }),
-          frame(Opcode.CONTINUATION, Buffer.from([0xac])),
-        ]));
+        raw.write(
+          Buffer.concat([
+            frame(Opcode.TEXT, Buffer.from([0xe2]), { fin: false }),
+            frame(Opcode.CONTINUATION, Buffer.from([0x82]), { fin: false }),
+            frame(Opcode.CONTINUATION, Buffer.from([0xac])),
+          ]),
+        );
         await raw.until(() => parseFrames(wire(raw)).length >= 1);
         expect(wire(raw).toString('hex')).toBe(serverFrame(Opcode.TEXT, '€').toString('hex'));
       });
@@ -443,7 +563,9 @@ export function runRfc6455(harness: Harness): void {
         const raw = await openOn();
         raw.write(frame(Opcode.BINARY, Buffer.from([0xff, 0xfe, 0xc0, 0x80])));
         await raw.until(() => parseFrames(wire(raw)).length >= 1);
-        expect(wire(raw).toString('hex')).toBe(serverFrame(Opcode.BINARY, Buffer.from([0xff, 0xfe, 0xc0, 0x80])).toString('hex'));
+        expect(wire(raw).toString('hex')).toBe(
+          serverFrame(Opcode.BINARY, Buffer.from([0xff, 0xfe, 0xc0, 0x80])).toString('hex'),
+        );
       });
     });
 
@@ -458,15 +580,23 @@ export function runRfc6455(harness: Harness): void {
       });
 
       it('§10.4 one frame over maxPayload: 1009', async () => {
-        await expectFailure(await openOn(limited), frame(Opcode.BINARY, Buffer.alloc(65537)), CloseCode.MESSAGE_TOO_BIG);
+        await expectFailure(
+          await openOn(limited),
+          frame(Opcode.BINARY, Buffer.alloc(65537)),
+          CloseCode.MESSAGE_TOO_BIG,
+        );
       });
 
       it('§10.4 fragments that add up to more than maxPayload: 1009', async () => {
         const raw = await openOn(limited);
-        await expectFailure(raw, Buffer.concat([
-          frame(Opcode.TEXT, 'a'.repeat(40_000), { fin: false }),
-          frame(Opcode.CONTINUATION, 'b'.repeat(25_537)),
-        ]), CloseCode.MESSAGE_TOO_BIG);
+        await expectFailure(
+          raw,
+          Buffer.concat([
+            frame(Opcode.TEXT, 'a'.repeat(40_000), { fin: false }),
+            frame(Opcode.CONTINUATION, 'b'.repeat(25_537)),
+          ]),
+          CloseCode.MESSAGE_TOO_BIG,
+        );
       });
 
       it('§10.4 a frame header that announces 4 GiB: 1009 at once, without waiting for the payload', async () => {
@@ -481,7 +611,9 @@ export function runRfc6455(harness: Harness): void {
         return deflated.subarray(0, deflated.length - 4);
       };
       const openDeflate = async (): Promise<RawClient> => {
-        const raw = await open(await serve([{ path: '/ws', handlers: { ...limited, compression: true } }]), '/ws', { 'Sec-WebSocket-Extensions': 'permessage-deflate' });
+        const raw = await open(await serve([{ path: '/ws', handlers: { ...limited, compression: true } }]), '/ws', {
+          'Sec-WebSocket-Extensions': 'permessage-deflate',
+        });
         expect(raw.received.toString('latin1')).toMatch(/sec-websocket-extensions: permessage-deflate/i);
         return raw;
       };
@@ -502,7 +634,12 @@ export function runRfc6455(harness: Harness): void {
         await raw.until(() => parseFrames(wire(raw)).length >= 1);
         const [reply] = parseFrames(wire(raw));
         expect(reply!.opcode, `the server answered ${wire(raw).subarray(0, 16).toString('hex')}`).toBe(Opcode.BINARY);
-        const inflated = reply!.rsv & 4 ? inflateRawSync(Buffer.concat([reply!.payload, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: zlib.Z_SYNC_FLUSH }) : reply!.payload;
+        const inflated =
+          reply!.rsv & 4
+            ? inflateRawSync(Buffer.concat([reply!.payload, Buffer.from([0, 0, 0xff, 0xff])]), {
+                finishFlush: zlib.Z_SYNC_FLUSH,
+              })
+            : reply!.payload;
         expect(inflated.equals(data)).toBe(true);
       });
     });
@@ -511,7 +648,10 @@ export function runRfc6455(harness: Harness): void {
       const valid = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999];
       for (const code of valid) {
         it(`§7.4.1 a client close with ${code} is echoed with its code and reason, then the server closes TCP`, async () => {
-          const { handlers, seen: { closes } } = recordingEcho();
+          const {
+            handlers,
+            seen: { closes },
+          } = recordingEcho();
           const raw = await openOn(handlers);
           raw.write(closeFrame(code, 'bye'));
           await raw.until(hasClose(raw));
@@ -528,7 +668,10 @@ export function runRfc6455(harness: Harness): void {
       }
 
       it('§5.5.1 a close with no payload is answered with an empty close; the handler sees 1005', async () => {
-        const { handlers, seen: { closes } } = recordingEcho();
+        const {
+          handlers,
+          seen: { closes },
+        } = recordingEcho();
         const raw = await openOn(handlers);
         raw.write(closeWithPayload(Buffer.alloc(0)));
         await raw.until(hasClose(raw));
@@ -542,7 +685,11 @@ export function runRfc6455(harness: Harness): void {
       });
 
       it('§5.5.1 a close reason that is not UTF-8: 1007', async () => {
-        await expectFailure(await openOn(), closeWithPayload(codeBytes(1000, Buffer.from([0x62, 0xff, 0x65]))), CloseCode.INVALID_PAYLOAD);
+        await expectFailure(
+          await openOn(),
+          closeWithPayload(codeBytes(1000, Buffer.from([0x62, 0xff, 0x65]))),
+          CloseCode.INVALID_PAYLOAD,
+        );
       });
 
       it('§5.5.1 a close reason of 123 bytes of multi-byte UTF-8 is echoed whole', async () => {
@@ -562,7 +709,14 @@ export function runRfc6455(harness: Harness): void {
       });
 
       it('§7.1.2 a server-initiated close: close frame, then the TCP close once the client answers', async () => {
-        const { handlers, seen: { closes } } = recordingEcho({ message(ws, data) { if (data === 'close me') ws.close(4001, 'done'); } });
+        const {
+          handlers,
+          seen: { closes },
+        } = recordingEcho({
+          message(ws, data) {
+            if (data === 'close me') ws.close(4001, 'done');
+          },
+        });
         const raw = await openOn(handlers);
         raw.write(frame(Opcode.TEXT, 'close me'));
         await raw.until(hasClose(raw));
@@ -581,8 +735,12 @@ export function runRfc6455(harness: Harness): void {
           const errors: Error[] = [];
           const raw = await openOn({
             heartbeat: false,
-            message(ws) { ws.close(code); },
-            error(_ws, error) { errors.push(error); },
+            message(ws) {
+              ws.close(code);
+            },
+            error(_ws, error) {
+              errors.push(error);
+            },
           });
           raw.write(frame(Opcode.TEXT, 'close yourself'));
           await raw.until(hasClose(raw));
@@ -590,13 +748,22 @@ export function runRfc6455(harness: Harness): void {
           const sent = close.payload.readUInt16BE(0);
           expect(isSendableCode(sent), `sent ${sent}`).toBe(true);
           // The invalid code is the handler's bug: it throws, and a throwing handler means 1011.
-          expect(wire(raw).toString('hex')).toBe(serverClose(CloseCode.INTERNAL_ERROR, 'Internal error').toString('hex'));
+          expect(wire(raw).toString('hex')).toBe(
+            serverClose(CloseCode.INTERNAL_ERROR, 'Internal error').toString('hex'),
+          );
           expect(errors.map((e) => e.name)).toEqual(['TypeError']);
         });
       }
 
       it('§7.1.1 terminate() closes TCP without a close frame; the handler sees 1006 (never sent)', async () => {
-        const { handlers, seen: { closes } } = recordingEcho({ message(ws) { ws.terminate(); } });
+        const {
+          handlers,
+          seen: { closes },
+        } = recordingEcho({
+          message(ws) {
+            ws.terminate();
+          },
+        });
         const raw = await openOn(handlers);
         raw.write(frame(Opcode.TEXT, 'drop me'));
         await raw.waitClosed();
@@ -606,13 +773,18 @@ export function runRfc6455(harness: Harness): void {
     });
 
     describe('§4.1 pipelining: the handshake and the first frames in one TCP write', () => {
-      const first = (): Buffer => Buffer.concat([
-        Buffer.from(handshakeRequest('/ws')),
-        frame(Opcode.TEXT, 'one'),
-        frame(Opcode.PING, 'ping'),
-        frame(Opcode.BINARY, Buffer.from([1, 2, 3])),
+      const first = (): Buffer =>
+        Buffer.concat([
+          Buffer.from(handshakeRequest('/ws')),
+          frame(Opcode.TEXT, 'one'),
+          frame(Opcode.PING, 'ping'),
+          frame(Opcode.BINARY, Buffer.from([1, 2, 3])),
+        ]);
+      const expected = Buffer.concat([
+        serverFrame(Opcode.TEXT, 'one'),
+        serverFrame(Opcode.PONG, 'ping'),
+        serverFrame(Opcode.BINARY, Buffer.from([1, 2, 3])),
       ]);
-      const expected = Buffer.concat([serverFrame(Opcode.TEXT, 'one'), serverFrame(Opcode.PONG, 'ping'), serverFrame(Opcode.BINARY, Buffer.from([1, 2, 3]))]);
 
       it('§4.1 on the first request a server sees, and on later ones, nothing is lost or reordered', async () => {
         const s = await serve([{ path: '/ws', handlers: echo }]);
@@ -626,7 +798,16 @@ export function runRfc6455(harness: Harness): void {
       });
 
       it('§4.1 behind an async guard, nothing is lost or reordered', async () => {
-        const s = await serve([{ path: '/ws', handlers: echo, guard: async () => { await delay(30); return undefined; } }]);
+        const s = await serve([
+          {
+            path: '/ws',
+            handlers: echo,
+            guard: async () => {
+              await delay(30);
+              return undefined;
+            },
+          },
+        ]);
         for (let round = 0; round < 2; round++) {
           const raw = await connect(s);
           raw.write(first());
@@ -640,10 +821,14 @@ export function runRfc6455(harness: Harness): void {
         const s = await serve([{ path: '/ws', handlers: echo }]);
         for (let round = 0; round < 2; round++) {
           const raw = await connect(s);
-          raw.write(Buffer.concat([Buffer.from(handshakeRequest('/ws')), frame(Opcode.TEXT, 'hi'), closeFrame(1000, 'bye')]));
+          raw.write(
+            Buffer.concat([Buffer.from(handshakeRequest('/ws')), frame(Opcode.TEXT, 'hi'), closeFrame(1000, 'bye')]),
+          );
           await raw.waitClosed();
           expect(raw.received.toString('latin1').startsWith('HTTP/1.1 101 Switching Protocols\r\n')).toBe(true);
-          expect(wire(raw).toString('hex'), `round ${round}`).toBe(Buffer.concat([serverFrame(Opcode.TEXT, 'hi'), serverClose(1000, 'bye')]).toString('hex'));
+          expect(wire(raw).toString('hex'), `round ${round}`).toBe(
+            Buffer.concat([serverFrame(Opcode.TEXT, 'hi'), serverClose(1000, 'bye')]).toString('hex'),
+          );
         }
       });
 

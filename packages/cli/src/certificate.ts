@@ -21,7 +21,9 @@ export interface Certificate {
 export async function generateCertificate(host?: string): Promise<Certificate> {
   const names = new Set(['localhost', '127.0.0.1', '::1']);
   if (host && host !== '0.0.0.0' && host !== '::') names.add(host);
-  const altNames = [...names].map((name) => (isIP(name) ? { type: 7 as const, ip: name } : { type: 2 as const, value: name }));
+  const altNames = [...names].map((name) =>
+    isIP(name) ? { type: 7 as const, ip: name } : { type: 2 as const, value: name },
+  );
   // Elliptic-curve keys: generating an RSA key takes long enough to notice at every start.
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',

@@ -41,14 +41,23 @@ export function parseInput(line: string): Action {
   const name = space === -1 ? line.slice(1) : line.slice(1, space);
   const rest = space === -1 ? '' : line.slice(space + 1).trim();
   switch (name) {
-    case 'ping': return parsePing(rest);
-    case 'close': return parseClose(rest);
-    case 'binary': return parseBinary(rest);
+    case 'ping':
+      return parsePing(rest);
+    case 'close':
+      return parseClose(rest);
+    case 'binary':
+      return parseBinary(rest);
     case 'quit':
-    case 'exit': return { kind: 'quit' };
+    case 'exit':
+      return { kind: 'quit' };
     case 'help':
-    case '?': return { kind: 'help' };
-    default: return { kind: 'invalid', message: `Unknown command /${name}; /help lists the commands, and //${name} sends "/${name}" as text` };
+    case '?':
+      return { kind: 'help' };
+    default:
+      return {
+        kind: 'invalid',
+        message: `Unknown command /${name}; /help lists the commands, and //${name} sends "/${name}" as text`,
+      };
   }
 }
 
@@ -66,11 +75,17 @@ function parseClose(rest: string): Action {
   const [first = '', ...others] = rest.split(' ');
   const code = /^\d{4}$/.test(first) ? Number(first) : NaN;
   if (!isSendableCloseCode(code)) {
-    return { kind: 'invalid', message: `/close needs a close code that may be sent (1000-1003, 1007-1014 or 3000-4999), got ${JSON.stringify(first)}` };
+    return {
+      kind: 'invalid',
+      message: `/close needs a close code that may be sent (1000-1003, 1007-1014 or 3000-4999), got ${JSON.stringify(first)}`,
+    };
   }
   const reason = others.join(' ').trim();
   if (Buffer.byteLength(reason) > MAX_CLOSE_REASON) {
-    return { kind: 'invalid', message: `/close reason is ${Buffer.byteLength(reason)} bytes; a close frame has room for ${MAX_CLOSE_REASON}` };
+    return {
+      kind: 'invalid',
+      message: `/close reason is ${Buffer.byteLength(reason)} bytes; a close frame has room for ${MAX_CLOSE_REASON}`,
+    };
   }
   return { kind: 'close', code, reason };
 }
@@ -79,8 +94,12 @@ function parseBinary(rest: string): Action {
   const digits = rest.replace(/[\s:]/g, '').replace(/^0x/i, '');
   if (digits === '') return { kind: 'invalid', message: '/binary needs the bytes in hex, e.g. /binary de ad be ef' };
   if (!/^[0-9a-f]*$/i.test(digits)) {
-    return { kind: 'invalid', message: `/binary: ${JSON.stringify(rest)} is not hex (digits 0-9 and a-f, spaces or colons between bytes)` };
+    return {
+      kind: 'invalid',
+      message: `/binary: ${JSON.stringify(rest)} is not hex (digits 0-9 and a-f, spaces or colons between bytes)`,
+    };
   }
-  if (digits.length % 2 !== 0) return { kind: 'invalid', message: `/binary: ${digits.length} hex digits is not a whole number of bytes` };
+  if (digits.length % 2 !== 0)
+    return { kind: 'invalid', message: `/binary: ${digits.length} hex digits is not a whole number of bytes` };
   return { kind: 'binary', data: Buffer.from(digits, 'hex') };
 }

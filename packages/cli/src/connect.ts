@@ -96,13 +96,18 @@ export function parseConnectArgs(args: string[]): ConnectOptions | undefined {
     insecure: values.insecure ?? false,
     compression: values.compression ?? false,
     send: values.send ?? [],
-    expect: values.expect === undefined ? undefined : parseInteger('--expect', values.expect, 0, Number.MAX_SAFE_INTEGER),
+    expect:
+      values.expect === undefined ? undefined : parseInteger('--expect', values.expect, 0, Number.MAX_SAFE_INTEGER),
     timeout: values.timeout === undefined ? 10_000 : parseSeconds('--timeout', values.timeout),
   };
 }
 
 /** Runs `switchyard connect`; resolves with the exit status once the connection is over. */
-export async function runConnect(args: string[], output: Output, stdin: Readable & { isTTY?: boolean }): Promise<number> {
+export async function runConnect(
+  args: string[],
+  output: Output,
+  stdin: Readable & { isTTY?: boolean },
+): Promise<number> {
   const options = parseConnectArgs(args);
   if (!options) {
     output.print(CONNECT_HELP);
@@ -150,7 +155,9 @@ class Session {
 
   run(): Promise<number> {
     const { url, protocols, headers, origin, insecure, compression, timeout } = this.#options;
-    const done = new Promise<number>((resolve) => { this.#resolve = resolve; });
+    const done = new Promise<number>((resolve) => {
+      this.#resolve = resolve;
+    });
     const port = url.port || (this.#secure ? '443' : '80');
     let ws: WebSocket;
     try {
@@ -261,7 +268,9 @@ class Session {
       this.#problem(`Error: ${error.message}`);
       return;
     }
-    this.#problem(`Handshake failed: ${error.message}${error.code && !error.message.includes(error.code) ? ` (${error.code})` : ''}`);
+    this.#problem(
+      `Handshake failed: ${error.message}${error.code && !error.message.includes(error.code) ? ` (${error.code})` : ''}`,
+    );
     const explanation = PROTOCOL_ERRORS.has(error.message)
       ? explainProtocolMismatch(this.#options.protocols, this.#response?.headers['sec-websocket-protocol'])
       : explainError(error, this.#options);
@@ -276,7 +285,9 @@ class Session {
     const offered = protocols.length > 0 ? ` (offered: ${protocols.join(', ')})` : ' (none offered)';
     this.#info(`Subprotocol: ${ws.protocol || 'none'}${offered}`);
     const extensions = this.#response?.headers['sec-websocket-extensions'];
-    this.#info(`Extensions: ${extensions ?? 'none'}${compression && !extensions ? ' (permessage-deflate offered, the server declined)' : ''}`);
+    this.#info(
+      `Extensions: ${extensions ?? 'none'}${compression && !extensions ? ' (permessage-deflate offered, the server declined)' : ''}`,
+    );
     if (this.#script) {
       // The deadline keeps running: in a script, --timeout covers the whole run.
       this.#runScript();
@@ -292,9 +303,11 @@ class Session {
       this.#problem(`Timed out after ${seconds}: the handshake did not finish`);
     } else {
       const { expect } = this.#options;
-      this.#problem(expect !== undefined && this.#received < expect
-        ? `Timed out after ${seconds} waiting for ${expect} messages; received ${this.#received}`
-        : `Timed out after ${seconds}`);
+      this.#problem(
+        expect !== undefined && this.#received < expect
+          ? `Timed out after ${seconds} waiting for ${expect} messages; received ${this.#received}`
+          : `Timed out after ${seconds}`,
+      );
     }
     this.#conclude(ExitCode.TIMEOUT);
   }
@@ -304,8 +317,10 @@ class Session {
   #runScript(): void {
     const ws = this.#ws!;
     const { send, expect } = this.#options;
-    this.#info(`Connected. ${send.length > 0 ? `Sending ${send.length === 1 ? '1 message' : `${send.length} messages`}` : 'Sending nothing'}` +
-      `${expect ? `, then waiting for ${expect === 1 ? '1 message' : `${expect} messages`}` : ', then closing'}.`);
+    this.#info(
+      `Connected. ${send.length > 0 ? `Sending ${send.length === 1 ? '1 message' : `${send.length} messages`}` : 'Sending nothing'}` +
+        `${expect ? `, then waiting for ${expect === 1 ? '1 message' : `${expect} messages`}` : ', then closing'}.`,
+    );
     for (const text of send) {
       ws.send(text);
       this.#conversation(`> ${printable(text)}`);
@@ -317,7 +332,12 @@ class Session {
     const output = this.#output;
     this.#terminal = this.#stdin.isTTY === true && output.interactive;
     this.#info(`Connected. Type a message and press Enter to send it as text; /help lists the commands, /quit exits.`);
-    const prompt = createInterface({ input: this.#stdin, output: output.stdout, terminal: this.#terminal, prompt: '> ' });
+    const prompt = createInterface({
+      input: this.#stdin,
+      output: output.stdout,
+      terminal: this.#terminal,
+      prompt: '> ',
+    });
     this.#prompt = prompt;
     output.keepPrompt(this.#terminal ? prompt : undefined);
     prompt.on('line', (line) => this.#act(parseInput(line)));
@@ -343,7 +363,9 @@ class Session {
     }
     if (action.kind === 'nothing') return;
     if (ws.readyState !== WebSocket.OPEN) {
-      this.#output.note(style.red(`The connection is ${ws.readyState === WebSocket.CLOSING ? 'closing' : 'closed'}; nothing sent`));
+      this.#output.note(
+        style.red(`The connection is ${ws.readyState === WebSocket.CLOSING ? 'closing' : 'closed'}; nothing sent`),
+      );
       return;
     }
     switch (action.kind) {
@@ -408,7 +430,9 @@ class Session {
       this.#closeStartedByUs = true;
       ws.close(code, reason);
       this.#closeGrace = setTimeout(() => {
-        this.#problem(`The server did not answer the close within ${duration(CLOSE_GRACE_MS)}; dropping the connection`);
+        this.#problem(
+          `The server did not answer the close within ${duration(CLOSE_GRACE_MS)}; dropping the connection`,
+        );
         ws.terminate();
       }, CLOSE_GRACE_MS);
     } else if (ws.readyState === WebSocket.CLOSED) {
@@ -470,7 +494,10 @@ async function readBody(res: IncomingMessage): Promise<{ text: string; more: num
     length += chunk.length;
   });
   await new Promise<void>((resolve) => {
-    res.once('end', resolve).once('close', resolve).once('error', () => resolve());
+    res
+      .once('end', resolve)
+      .once('close', resolve)
+      .once('error', () => resolve());
     // A server that never ends its answer must not keep the client waiting forever.
     setTimeout(resolve, CLOSE_GRACE_MS).unref();
   });

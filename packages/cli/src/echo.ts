@@ -74,14 +74,20 @@ export function parseEchoArgs(args: string[]): EchoOptions | undefined {
   if (values.help) return undefined;
   if (positionals.length > 0) throw new UsageError(`echo takes no arguments, got ${JSON.stringify(positionals[0])}`);
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
-  if (values.path !== undefined && !values.path.startsWith('/')) throw new UsageError(`--path must start with "/", got ${JSON.stringify(values.path)}`);
+  if (values.path !== undefined && !values.path.startsWith('/'))
+    throw new UsageError(`--path must start with "/", got ${JSON.stringify(values.path)}`);
   if (values.token === '') throw new UsageError('--token must not be empty');
   return {
     port: values.port === undefined ? 8080 : parseInteger('--port', values.port, 0, 65535),
     host: values.host,
     path: values.path,
     protocols: parseProtocolFlags(values.protocol),
-    tls: values.cert !== undefined && values.key !== undefined ? { cert: values.cert, key: values.key } : values.tls ? 'generate' : undefined,
+    tls:
+      values.cert !== undefined && values.key !== undefined
+        ? { cert: values.cert, key: values.key }
+        : values.tls
+          ? 'generate'
+          : undefined,
     compression: values.compression ?? false,
     maxPayload: values['max-payload'] === undefined ? undefined : parseSize('--max-payload', values['max-payload']),
     token: values.token,
@@ -141,12 +147,17 @@ export async function startEchoServer(options: EchoOptions, output: Output): Pro
         const token = presentedToken(req);
         if (token === undefined) {
           log(`${style.yellow('401')} ${redactToken(req.url)} from ${from}: no token`);
-          return reject(401, 'A token is required: send "Authorization: Bearer <token>" or add ?token=<token> to the URL',
-            { 'WWW-Authenticate': 'Bearer realm="switchyard echo"' });
+          return reject(
+            401,
+            'A token is required: send "Authorization: Bearer <token>" or add ?token=<token> to the URL',
+            { 'WWW-Authenticate': 'Bearer realm="switchyard echo"' },
+          );
         }
         if (!sameToken(token, options.token)) {
           log(`${style.yellow('401')} ${redactToken(req.url)} from ${from}: wrong token`);
-          return reject(401, 'The token is not valid', { 'WWW-Authenticate': 'Bearer realm="switchyard echo", error="invalid_token"' });
+          return reject(401, 'The token is not valid', {
+            'WWW-Authenticate': 'Bearer realm="switchyard echo", error="invalid_token"',
+          });
         }
       }
       return { context: { id: ++visits, openedAt: performance.now(), messages: 0 } };
@@ -155,7 +166,9 @@ export async function startEchoServer(options: EchoOptions, output: Output): Pro
     // above are this hook's own and already logged with their reason.
     rejected(info) {
       if (info.status === 401 || info.status === 404) return;
-      log(`${style.yellow(String(info.status))} GET ${info.path} from ${addressOf(info.remoteAddress)}: ${info.reason}`);
+      log(
+        `${style.yellow(String(info.status))} GET ${info.path} from ${addressOf(info.remoteAddress)}: ${info.reason}`,
+      );
     },
     open(ws) {
       const details = [
@@ -173,21 +186,28 @@ export async function startEchoServer(options: EchoOptions, output: Output): Pro
       ws.send(data);
     },
     ping(ws, data) {
-      log(`${tag(ws)} < [ping${data.length > 0 ? `, ${bytes(data.length)}` : ''}]${data.length > 0 ? ` ${printable(data.toString())}` : ''}`);
+      log(
+        `${tag(ws)} < [ping${data.length > 0 ? `, ${bytes(data.length)}` : ''}]${data.length > 0 ? ` ${printable(data.toString())}` : ''}`,
+      );
     },
     close(ws, event) {
       const messages = ws.context.messages === 1 ? '1 message' : `${ws.context.messages} messages`;
       const colour = event.code === 1000 || event.code === 1001 ? style.green : style.yellow;
-      log(`${tag(ws)} ${colour('closed')} ${describeClose(event.code, printable(event.reason))}, after ${duration(performance.now() - ws.context.openedAt)} and ${messages}`);
+      log(
+        `${tag(ws)} ${colour('closed')} ${describeClose(event.code, printable(event.reason))}, after ${duration(performance.now() - ws.context.openedAt)} and ${messages}`,
+      );
     },
     error(ws, error) {
       log(`${ws ? tag(ws) : '-'} ${style.red('error')} ${error.message}`);
     },
   });
 
-  const certificate = options.tls === undefined ? undefined
-    : options.tls === 'generate' ? await generateCertificate(options.host)
-      : await readCertificate(options.tls.cert, options.tls.key);
+  const certificate =
+    options.tls === undefined
+      ? undefined
+      : options.tls === 'generate'
+        ? await generateCertificate(options.host)
+        : await readCertificate(options.tls.cert, options.tls.key);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (isWebSocketRequest(req)) {
@@ -196,14 +216,20 @@ export async function startEchoServer(options: EchoOptions, output: Output): Pro
     }
     const from = addressOf(req.socket.remoteAddress);
     if (options.path !== undefined && pathOf(req.url) !== options.path) {
-      log(`${style.yellow('404')} ${req.method} ${redactToken(req.url ?? '/')} from ${from}: plain HTTP, not the --path`);
+      log(
+        `${style.yellow('404')} ${req.method} ${redactToken(req.url ?? '/')} from ${from}: plain HTTP, not the --path`,
+      );
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
       res.end(`Not found. This switchyard echo server accepts WebSockets at ${options.path}\n`);
       return;
     }
-    log(`${style.yellow('426')} ${req.method} ${redactToken(req.url ?? '/')} from ${from}: plain HTTP, not a WebSocket handshake`);
+    log(
+      `${style.yellow('426')} ${req.method} ${redactToken(req.url ?? '/')} from ${from}: plain HTTP, not a WebSocket handshake`,
+    );
     res.writeHead(426, { 'Content-Type': 'text/plain; charset=utf-8', Upgrade: 'websocket', Connection: 'Upgrade' });
-    res.end(`This is a switchyard echo server; it speaks WebSocket. Try: switchyard connect ${urlOf(server, options, certificate)}\n`);
+    res.end(
+      `This is a switchyard echo server; it speaks WebSocket. Try: switchyard connect ${urlOf(server, options, certificate)}\n`,
+    );
   };
 
   const server = certificate
@@ -226,16 +252,22 @@ function printBanner(echo: EchoServer, options: EchoOptions, output: Output): vo
   const { style } = output;
   const { port } = echo.server.address() as AddressInfo;
   // Tests and scripts read the port from this line: keep its shape.
-  output.print(`${style.bold('switchyard echo')} listening on ${style.cyan(echo.url)} (port ${port}${options.path ? '' : ', any path'})`);
+  output.print(
+    `${style.bold('switchyard echo')} listening on ${style.cyan(echo.url)} (port ${port}${options.path ? '' : ', any path'})`,
+  );
   const settings = [
     `subprotocols: ${options.protocols.length > 0 ? options.protocols.join(', ') : 'none declared (offers are answered without one)'}`,
     `compression: ${options.compression ? 'permessage-deflate when the client offers it' : 'off'}`,
     `max payload: ${bytes(echo.endpoint.options.maxPayload)} (larger messages close with 1009)`,
-    options.token !== undefined ? 'token: required, as "Authorization: Bearer <token>" or ?token=<token>' : 'token: not required',
+    options.token !== undefined
+      ? 'token: required, as "Authorization: Bearer <token>" or ?token=<token>'
+      : 'token: not required',
     options.greet ? 'greeting: "connected to <path>" on open' : '',
   ];
   if (echo.certificate) {
-    settings.push(`TLS: ${options.tls === 'generate' ? 'self-signed certificate' : 'certificate'} for ${echo.certificate.names}`);
+    settings.push(
+      `TLS: ${options.tls === 'generate' ? 'self-signed certificate' : 'certificate'} for ${echo.certificate.names}`,
+    );
     settings.push(`certificate SHA-256: ${echo.certificate.fingerprint}`);
     if (options.tls === 'generate') settings.push('clients must skip verification: switchyard connect --insecure');
   }
@@ -272,7 +304,9 @@ export async function runEcho(args: string[], output: Output): Promise<number> {
     process.on('SIGTERM', stop);
   });
   const open = echo.endpoint.connections.size;
-  output.print(`${output.style.dim(timestamp())} ${signal}: shutting down${open > 0 ? `, closing ${open === 1 ? '1 connection' : `${open} connections`} with 1001` : ''}`);
+  output.print(
+    `${output.style.dim(timestamp())} ${signal}: shutting down${open > 0 ? `, closing ${open === 1 ? '1 connection' : `${open} connections`} with 1001` : ''}`,
+  );
   await shutdown(echo.server, { timeout: 2000 });
   echo.server.close();
   echo.server.closeAllConnections();

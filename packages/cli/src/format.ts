@@ -15,14 +15,25 @@ export interface Style {
   readonly magenta: (text: string) => string;
 }
 
-const ansi = (open: number, close: number) => (text: string): string => `\x1b[${open}m${text}\x1b[${close}m`;
+const ansi =
+  (open: number, close: number) =>
+  (text: string): string =>
+    `\x1b[${open}m${text}\x1b[${close}m`;
 const plain = (text: string): string => text;
 
 /** Colours for a stream: on only for a terminal, and off whenever `NO_COLOR` is set (no-color.org). */
 export function styleFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Style {
   const on = stream.isTTY === true && !env.NO_COLOR;
   if (!on) return { bold: plain, dim: plain, red: plain, green: plain, yellow: plain, cyan: plain, magenta: plain };
-  return { bold: ansi(1, 22), dim: ansi(2, 22), red: ansi(31, 39), green: ansi(32, 39), yellow: ansi(33, 39), cyan: ansi(36, 39), magenta: ansi(35, 39) };
+  return {
+    bold: ansi(1, 22),
+    dim: ansi(2, 22),
+    red: ansi(31, 39),
+    green: ansi(32, 39),
+    yellow: ansi(33, 39),
+    cyan: ansi(36, 39),
+    magenta: ansi(35, 39),
+  };
 }
 
 /** Local wall-clock time with milliseconds: `14:03:27.512`. */
@@ -37,7 +48,10 @@ export function timestamp(date = new Date()): string {
  * the person debugging it; so control characters are shown as escapes. Tabs and newlines stay.
  */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(
+    /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g,
+    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** How many bytes of a binary message are shown before the rest is summarised. */
@@ -45,7 +59,10 @@ const HEX_SHOWN = 64;
 
 /** Bytes as spaced hex, `de ad be ef`, cut after the first 64 bytes. */
 export function hex(data: Buffer, limit = HEX_SHOWN): string {
-  const shown = data.subarray(0, limit).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  const shown = data
+    .subarray(0, limit)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
   return data.length > limit ? `${shown} … (${data.length - limit} more bytes)` : shown;
 }
 
@@ -71,7 +88,10 @@ const EXTRA_CLOSE_NAMES: Record<number, string> = {
 
 const CLOSE_NAMES: Record<number, string> = Object.fromEntries([
   // 4000-4999 belong to the application; switchyard's own (4000 idle, 4001 expired) say so.
-  ...Object.entries(CloseCode).map(([name, code]) => [code, (code >= 4000 ? 'application-defined; switchyard: ' : '') + name.toLowerCase().replaceAll('_', ' ')]),
+  ...Object.entries(CloseCode).map(([name, code]) => [
+    code,
+    (code >= 4000 ? 'application-defined; switchyard: ' : '') + name.toLowerCase().replaceAll('_', ' '),
+  ]),
   ...Object.entries(EXTRA_CLOSE_NAMES),
 ]);
 CLOSE_NAMES[CloseCode.ABNORMAL] = 'abnormal: dropped without a close frame';
@@ -79,9 +99,13 @@ CLOSE_NAMES[CloseCode.NO_STATUS] = 'no status code in the close frame';
 
 /** A close code with its meaning: `1000 normal`, `4001 application-defined`. */
 export function describeCloseCode(code: number): string {
-  const name = CLOSE_NAMES[code] ??
-    (code >= 3000 && code <= 3999 ? 'registered for libraries and frameworks' :
-      code >= 4000 && code <= 4999 ? 'application-defined' : 'not a valid close code');
+  const name =
+    CLOSE_NAMES[code] ??
+    (code >= 3000 && code <= 3999
+      ? 'registered for libraries and frameworks'
+      : code >= 4000 && code <= 4999
+        ? 'application-defined'
+        : 'not a valid close code');
   return `${code} (${name})`;
 }
 

@@ -12,7 +12,9 @@ export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The `Sec-WebSocket-Accept` a server must answer to `key`. */
 export function expectedAccept(key: string): string {
-  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + WEBSOCKET_GUID)
+    .digest('base64');
 }
 
 /** The request line and headers, in the order and spelling they go out on the wire. */
@@ -45,7 +47,8 @@ export function checkAccept(key: string, accept: string | undefined): AcceptChec
   const expected = expectedAccept(key);
   const how = `base64(SHA-1(Sec-WebSocket-Key + "${WEBSOCKET_GUID}"))`;
   if (accept === expected) return { ok: true, summary: `Sec-WebSocket-Accept is correct: ${how} = ${expected}` };
-  if (accept === undefined) return { ok: false, summary: `Sec-WebSocket-Accept is missing; it should be ${how} = ${expected}` };
+  if (accept === undefined)
+    return { ok: false, summary: `Sec-WebSocket-Accept is missing; it should be ${how} = ${expected}` };
   return { ok: false, summary: `Sec-WebSocket-Accept is WRONG: expected ${how} = ${expected}, got ${accept}` };
 }
 
@@ -59,7 +62,9 @@ export function tlsLines(socket: TLSSocket, insecure: boolean): string[] {
     const subject = certificate.subject?.CN ?? '(no common name)';
     const issuer = certificate.issuer?.CN ?? '(no common name)';
     const names = certificate.subjectaltname ? `; names: ${certificate.subjectaltname}` : '';
-    lines.push(`Server certificate: CN=${subject}, issued by CN=${issuer}${names}; valid until ${certificate.valid_to}`);
+    lines.push(
+      `Server certificate: CN=${subject}, issued by CN=${issuer}${names}; valid until ${certificate.valid_to}`,
+    );
     lines.push(`Certificate SHA-256 fingerprint: ${certificate.fingerprint256}`);
   }
   if (socket.authorized) {

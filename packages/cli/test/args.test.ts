@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { parseHeader, parseHeaders, parseInteger, parseProtocolFlags, parseSeconds, parseSize, UsageError } from '../src/args.js';
+import {
+  parseHeader,
+  parseHeaders,
+  parseInteger,
+  parseProtocolFlags,
+  parseSeconds,
+  parseSize,
+  UsageError,
+} from '../src/args.js';
 import { parseTarget } from '../src/connect.js';
 
 describe('parseHeader', () => {
@@ -37,17 +45,31 @@ describe('number flags', () => {
     expect(parseInteger('--port', '0', 0, 65535)).toBe(0);
     expect(parseInteger('--port', '65535', 0, 65535)).toBe(65535);
     for (const bad of ['65536', '-1', '1.5', '8080x', '', ' 80']) {
-      expect(() => parseInteger('--port', bad, 0, 65535)).toThrow(`--port must be a whole number from 0 to 65535, got ${JSON.stringify(bad)}`);
+      expect(() => parseInteger('--port', bad, 0, 65535)).toThrow(
+        `--port must be a whole number from 0 to 65535, got ${JSON.stringify(bad)}`,
+      );
     }
   });
 
-  const sizes: Array<[string, number]> = [['65536', 65536], ['64k', 65536], ['64KB', 65536], ['1m', 1048576], ['2 mb', 2097152], ['10b', 10]];
+  const sizes: Array<[string, number]> = [
+    ['65536', 65536],
+    ['64k', 65536],
+    ['64KB', 65536],
+    ['1m', 1048576],
+    ['2 mb', 2097152],
+    ['10b', 10],
+  ];
   for (const [input, bytes] of sizes) it(`size ${input}`, () => expect(parseSize('--max-payload', input)).toBe(bytes));
   it('refuses other sizes', () => {
     for (const bad of ['0', '1g', 'k', '-5', '1.5k']) expect(() => parseSize('--max-payload', bad)).toThrow(UsageError);
   });
 
-  const seconds: Array<[string, number]> = [['10', 10_000], ['0.5', 500], ['.25', 250], ['1.0004', 1000]];
+  const seconds: Array<[string, number]> = [
+    ['10', 10_000],
+    ['0.5', 500],
+    ['.25', 250],
+    ['1.0004', 1000],
+  ];
   for (const [input, ms] of seconds) it(`seconds ${input}`, () => expect(parseSeconds('--timeout', input)).toBe(ms));
   it('refuses other durations', () => {
     for (const bad of ['0', '-1', 'soon', '1e3', '']) expect(() => parseSeconds('--timeout', bad)).toThrow(UsageError);
@@ -60,7 +82,9 @@ describe('parseProtocolFlags', () => {
     expect(parseProtocolFlags(undefined)).toEqual([]);
   });
   it('refuses what a server would refuse', () => {
-    expect(() => parseProtocolFlags(['chat', 'chat'])).toThrow('--protocol: Duplicate subprotocol "chat" at index 6 in "chat, chat"');
+    expect(() => parseProtocolFlags(['chat', 'chat'])).toThrow(
+      '--protocol: Duplicate subprotocol "chat" at index 6 in "chat, chat"',
+    );
     expect(() => parseProtocolFlags(['a/b'])).toThrow('--protocol: Unexpected character at index 1 in "a/b"');
   });
 });
@@ -73,6 +97,8 @@ describe('parseTarget', () => {
     ['https://example.com', 'https://example.com/'],
   ];
   for (const [input, href] of cases) it(input, () => expect(parseTarget(input).href).toBe(href));
-  it('refuses other schemes', () => expect(() => parseTarget('ftp://example.com')).toThrow('the URL must start with ws:// or wss://, got ftp://'));
-  it('refuses what is not a URL', () => expect(() => parseTarget('ws://exa mple')).toThrow('not a URL: "ws://exa mple"'));
+  it('refuses other schemes', () =>
+    expect(() => parseTarget('ftp://example.com')).toThrow('the URL must start with ws:// or wss://, got ftp://'));
+  it('refuses what is not a URL', () =>
+    expect(() => parseTarget('ws://exa mple')).toThrow('not a URL: "ws://exa mple"'));
 });

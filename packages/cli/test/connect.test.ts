@@ -6,7 +6,10 @@ import { Cli, cleanUpAfterEach, cli, headerOf, rawServer, startEcho } from './ha
 cleanUpAfterEach();
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const accept = (key: string): string => createHash('sha1').update(key + GUID).digest('base64');
+const accept = (key: string): string =>
+  createHash('sha1')
+    .update(key + GUID)
+    .digest('base64');
 
 const servers: Array<{ close(): unknown }> = [];
 afterEach(() => {
@@ -15,7 +18,9 @@ afterEach(() => {
 
 /** A raw server answering each handshake with `answer(request)` (bytes as latin1), then holding the socket open. */
 async function answering(answer: (request: string) => string): Promise<number> {
-  const { server, port } = await rawServer((socket: Socket, request) => socket.write(Buffer.from(answer(request), 'latin1')));
+  const { server, port } = await rawServer((socket: Socket, request) =>
+    socket.write(Buffer.from(answer(request), 'latin1')),
+  );
   servers.push(server);
   return port;
 }
@@ -23,34 +28,74 @@ async function answering(answer: (request: string) => string): Promise<number> {
 describe('the handshake transcript', () => {
   it('shows the request and response like curl -v, and checks Sec-WebSocket-Accept', async () => {
     const echo = await startEcho(['--protocol', 'chat']);
-    const { status, stderr } = await cli(['connect', `${echo.origin}/path?q=1`, '-H', 'Cookie: a=1', '-H', 'X-Trace: t', '--origin', 'https://example.test', '--protocol', 'chat,superchat', '--expect', '0']);
+    const { status, stderr } = await cli([
+      'connect',
+      `${echo.origin}/path?q=1`,
+      '-H',
+      'Cookie: a=1',
+      '-H',
+      'X-Trace: t',
+      '--origin',
+      'https://example.test',
+      '--protocol',
+      'chat,superchat',
+      '--expect',
+      '0',
+    ]);
     expect(status).toBe(0);
-    expect(stderr).toMatch(new RegExp(`^\\* Connecting to 127\\.0\\.0\\.1 port ${echo.port} \\(ws://127\\.0\\.0\\.1:${echo.port}/path\\?q=1\\)\\n\\* Connected to 127\\.0\\.0\\.1 \\(127\\.0\\.0\\.1\\) port ${echo.port}\\n> GET /path\\?q=1 HTTP/1\\.1\\n`));
+    expect(stderr).toMatch(
+      new RegExp(
+        `^\\* Connecting to 127\\.0\\.0\\.1 port ${echo.port} \\(ws://127\\.0\\.0\\.1:${echo.port}/path\\?q=1\\)\\n\\* Connected to 127\\.0\\.0\\.1 \\(127\\.0\\.0\\.1\\) port ${echo.port}\\n> GET /path\\?q=1 HTTP/1\\.1\\n`,
+      ),
+    );
     const key = /^> Sec-WebSocket-Key: (\S+)$/m.exec(stderr)?.[1];
     expect(key).toMatch(/^[A-Za-z0-9+/]{22}==$/);
-    for (const line of ['> Cookie: a=1', '> X-Trace: t', '> Origin: https://example.test', '> Sec-WebSocket-Protocol: chat,superchat', '> Sec-WebSocket-Version: 13', '> Upgrade: websocket', '> Connection: Upgrade', `> Host: 127.0.0.1:${echo.port}`]) {
+    for (const line of [
+      '> Cookie: a=1',
+      '> X-Trace: t',
+      '> Origin: https://example.test',
+      '> Sec-WebSocket-Protocol: chat,superchat',
+      '> Sec-WebSocket-Version: 13',
+      '> Upgrade: websocket',
+      '> Connection: Upgrade',
+      `> Host: 127.0.0.1:${echo.port}`,
+    ]) {
       expect(stderr).toMatch(new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     }
     expect(stderr).toContain(`>\n< HTTP/1.1 101 Switching Protocols\n`);
     expect(stderr).toContain(`< Sec-WebSocket-Accept: ${accept(key!)}\n`);
     expect(stderr).toContain('< Sec-WebSocket-Protocol: chat\n<\n');
-    expect(stderr).toContain(`* Sec-WebSocket-Accept is correct: base64(SHA-1(Sec-WebSocket-Key + "${GUID}")) = ${accept(key!)}\n`);
+    expect(stderr).toContain(
+      `* Sec-WebSocket-Accept is correct: base64(SHA-1(Sec-WebSocket-Key + "${GUID}")) = ${accept(key!)}\n`,
+    );
     expect(stderr).toContain('* Subprotocol: chat (offered: chat, superchat)\n* Extensions: none\n');
   });
 
   it('catches a wrong Sec-WebSocket-Accept', async () => {
-    const port = await answering(() => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\n');
+    const port = await answering(
+      () =>
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSByaWdodCBvbmU=\r\n\r\n',
+    );
     const { status, stdout, stderr } = await cli(['connect', `ws://127.0.0.1:${port}`, '--expect', '0']);
     expect(status).toBe(3);
     expect(stdout).toBe('');
     const key = /^> Sec-WebSocket-Key: (\S+)$/m.exec(stderr)![1]!;
-    expect(stderr).toContain(`* Sec-WebSocket-Accept is WRONG: expected base64(SHA-1(Sec-WebSocket-Key + "${GUID}")) = ${accept(key)}, got bm90IHRoZSByaWdodCBvbmU=\n`);
+    expect(stderr).toContain(
+      `* Sec-WebSocket-Accept is WRONG: expected base64(SHA-1(Sec-WebSocket-Key + "${GUID}")) = ${accept(key)}, got bm90IHRoZSByaWdodCBvbmU=\n`,
+    );
     expect(stderr).toContain('* Handshake failed: Invalid Sec-WebSocket-Accept header\n');
   });
 
   it('uses no colours when its output is not a terminal, and escapes control characters from the server', async () => {
     const echo = await startEcho();
-    const { status, stdout, stderr } = await cli(['connect', echo.origin, '--send', '\x1b[2Jgotcha\r', '--expect', '1']);
+    const { status, stdout, stderr } = await cli([
+      'connect',
+      echo.origin,
+      '--send',
+      '\x1b[2Jgotcha\r',
+      '--expect',
+      '1',
+    ]);
     expect(status).toBe(0);
     expect(stdout).toContain(' < \\x1b[2Jgotcha\\x0d\n');
     expect(stdout + stderr).not.toContain('\x1b');
@@ -64,8 +109,12 @@ describe('subprotocol mismatches are explained', () => {
     expect(status).toBe(3);
     expect(stdout).toBe('');
     expect(stderr).toContain('< HTTP/1.1 400 Bad Request\n');
-    expect(stderr).toContain('<\nUnsupported subprotocol: the client offered superchat; this endpoint speaks chat, chat.v2\n');
-    expect(stderr).toContain('* You offered the subprotocol superchat. A server that speaks none of them refuses the handshake');
+    expect(stderr).toContain(
+      '<\nUnsupported subprotocol: the client offered superchat; this endpoint speaks chat, chat.v2\n',
+    );
+    expect(stderr).toContain(
+      '* You offered the subprotocol superchat. A server that speaks none of them refuses the handshake',
+    );
   });
 
   it('a 101 without any of the offered protocols: browsers would fail it too', async () => {
@@ -75,16 +124,23 @@ describe('subprotocol mismatches are explained', () => {
     expect(stderr).toContain('< HTTP/1.1 101 Switching Protocols\n');
     expect(stderr).toContain('* Handshake failed: Server sent no subprotocol\n');
     expect(stderr).toContain('* The client offered chat, but the 101 names no subprotocol.\n');
-    expect(stderr).toContain("* This client fails such a connection, and so do browsers (Chrome: \"Error during WebSocket handshake: Sent non-empty 'Sec-WebSocket-Protocol' header but no response was received\").\n");
+    expect(stderr).toContain(
+      '* This client fails such a connection, and so do browsers (Chrome: "Error during WebSocket handshake: Sent non-empty \'Sec-WebSocket-Protocol\' header but no response was received").\n',
+    );
   });
 
   it('a 101 naming a protocol that was not offered', async () => {
-    const port = await answering((request) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(headerOf(request, 'Sec-WebSocket-Key')!)}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`);
+    const port = await answering(
+      (request) =>
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept(headerOf(request, 'Sec-WebSocket-Key')!)}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`,
+    );
     const { status, stderr } = await cli(['connect', `ws://127.0.0.1:${port}`, '--protocol', 'chat', '--expect', '0']);
     expect(status).toBe(3);
     expect(stderr).toContain('* Sec-WebSocket-Accept is correct');
     expect(stderr).toContain('* Handshake failed: Server sent an invalid subprotocol\n');
-    expect(stderr).toContain('* The 101 names the subprotocol mqtt, which the client did not offer (it offered chat); browsers fail such a connection too.');
+    expect(stderr).toContain(
+      '* The 101 names the subprotocol mqtt, which the client did not offer (it offered chat); browsers fail such a connection too.',
+    );
   });
 });
 
@@ -92,18 +148,27 @@ describe('interactive mode, driven through stdin', () => {
   it('sends typed lines, runs the commands, and prints what comes back with timestamps', async () => {
     const echo = await startEcho(['--greet']);
     const client = new Cli(['connect', `${echo.origin}/live`]);
-    await client.waitFor('stderr', /^\* Connected\. Type a message and press Enter to send it as text; \/help lists the commands, \/quit exits\.$/m);
+    await client.waitFor(
+      'stderr',
+      /^\* Connected\. Type a message and press Enter to send it as text; \/help lists the commands, \/quit exits\.$/m,
+    );
     await client.waitFor('stdout', /^\d\d:\d\d:\d\d\.\d{3} < connected to \/live$/m);
 
     client.type('hello there');
     await client.waitFor('stdout', /^\d\d:\d\d:\d\d\.\d{3} > hello there\n\d\d:\d\d:\d\d\.\d{3} < hello there$/m);
 
     client.type('/binary de ad be ef 00');
-    await client.waitFor('stdout', /^\S+ > \[binary, 5 bytes\] de ad be ef 00\n\S+ < \[binary, 5 bytes\] de ad be ef 00$/m);
+    await client.waitFor(
+      'stdout',
+      /^\S+ > \[binary, 5 bytes\] de ad be ef 00\n\S+ < \[binary, 5 bytes\] de ad be ef 00$/m,
+    );
     await echo.cli.waitFor('stdout', /#1 < \[binary, 5 bytes\] de ad be ef 00/);
 
     client.type('/bogus');
-    await client.waitFor('stderr', /^Unknown command \/bogus; \/help lists the commands, and \/\/bogus sends "\/bogus" as text$/m);
+    await client.waitFor(
+      'stderr',
+      /^Unknown command \/bogus; \/help lists the commands, and \/\/bogus sends "\/bogus" as text$/m,
+    );
     client.type('/binary xyz');
     await client.waitFor('stderr', /^\/binary: "xyz" is not hex/m);
     client.type('//bogus');
@@ -113,11 +178,18 @@ describe('interactive mode, driven through stdin', () => {
     await client.waitFor('stdout', /^\/ping \[data\] +send a ping and print the round-trip time$/m);
 
     client.type('/close 4100 all done');
-    await client.waitFor('stdout', /^\S+ > \[close\] 4100 \(application-defined\) "all done"\n\S+ \* closed: 4100 \(application-defined\) "all done"$/m);
+    await client.waitFor(
+      'stdout',
+      /^\S+ > \[close\] 4100 \(application-defined\) "all done"\n\S+ \* closed: 4100 \(application-defined\) "all done"$/m,
+    );
     expect(await client.exited).toBe(0);
     await echo.cli.waitFor('stdout', /#1 closed 4100 \(application-defined\) "all done", after .* and 3 messages/);
     // The unknown command and the bad hex were not sent: the 3 messages are these.
-    expect(echo.cli.stdout.match(/#1 < .*/g)).toEqual(['#1 < hello there', '#1 < [binary, 5 bytes] de ad be ef 00', '#1 < /bogus']);
+    expect(echo.cli.stdout.match(/#1 < .*/g)).toEqual([
+      '#1 < hello there',
+      '#1 < [binary, 5 bytes] de ad be ef 00',
+      '#1 < /bogus',
+    ]);
   });
 
   it('/ping prints the round-trip time, with the data it carried', async () => {
@@ -180,7 +252,9 @@ describe('exit statuses', () => {
     const { status, stderr } = await cli(['connect', `ws://127.0.0.1:${port}`, '--expect', '0']);
     expect(status).toBe(3);
     expect(stderr).toContain(`* Handshake failed: connect ECONNREFUSED 127.0.0.1:${port}\n`);
-    expect(stderr).toContain(`* Nothing is listening on 127.0.0.1 port ${port}. Is the server running? To start one there: switchyard echo --port ${port}\n`);
+    expect(stderr).toContain(
+      `* Nothing is listening on 127.0.0.1 port ${port}. Is the server running? To start one there: switchyard echo --port ${port}\n`,
+    );
   });
 
   it('4 when the server never answers the handshake within --timeout', async () => {
@@ -196,7 +270,16 @@ describe('exit statuses', () => {
 
   it('4 when --expect messages do not all come within --timeout', async () => {
     const echo = await startEcho();
-    const { status, stdout, stderr } = await cli(['connect', echo.origin, '--send', 'only one', '--expect', '2', '--timeout', '0.8']);
+    const { status, stdout, stderr } = await cli([
+      'connect',
+      echo.origin,
+      '--send',
+      'only one',
+      '--expect',
+      '2',
+      '--timeout',
+      '0.8',
+    ]);
     expect(status).toBe(4);
     expect(stdout).toMatch(/ < only one\n/);
     expect(stderr).toContain('* Timed out after 800 ms waiting for 2 messages; received 1\n');

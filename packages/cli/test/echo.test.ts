@@ -11,7 +11,16 @@ cleanUpAfterEach();
 describe('switchyard echo with connect in script mode', () => {
   it('echoes every --send text, in order, and exits 0 once --expect messages came back', async () => {
     const echo = await startEcho();
-    const { status, stdout, stderr } = await cli(['connect', `${echo.origin}/room?x=1`, '--send', 'hello', '--send', 'wörld', '--expect', '2']);
+    const { status, stdout, stderr } = await cli([
+      'connect',
+      `${echo.origin}/room?x=1`,
+      '--send',
+      'hello',
+      '--send',
+      'wörld',
+      '--expect',
+      '2',
+    ]);
     expect(stderr).toContain('* Connected. Sending 2 messages, then waiting for 2 messages.');
     expect(stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} > hello\n\d\d:\d\d:\d\d\.\d{3} > wörld\n/);
     expect(stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} < hello\n\d\d:\d\d:\d\d\.\d{3} < wörld\n/m);
@@ -49,7 +58,9 @@ describe('switchyard echo with connect in script mode', () => {
     const response = await fetch(`http://127.0.0.1:${echo.port}/page`);
     expect(response.status).toBe(426);
     expect(response.headers.get('upgrade')).toBe('websocket');
-    expect(await response.text()).toBe(`This is a switchyard echo server; it speaks WebSocket. Try: switchyard connect ws://127.0.0.1:${echo.port}/\n`);
+    expect(await response.text()).toBe(
+      `This is a switchyard echo server; it speaks WebSocket. Try: switchyard connect ws://127.0.0.1:${echo.port}/\n`,
+    );
     await echo.cli.waitFor('stdout', /426 GET \/page from 127\.0\.0\.1: plain HTTP, not a WebSocket handshake/);
   });
 
@@ -69,7 +80,15 @@ describe('switchyard echo with connect in script mode', () => {
     expect(declined.stderr).toContain('* Extensions: none (permessage-deflate offered, the server declined)');
 
     const compressing = await startEcho(['--compression']);
-    const { status, stdout, stderr } = await cli(['connect', compressing.origin, '--compression', '--send', 'y'.repeat(5000), '--expect', '1']);
+    const { status, stdout, stderr } = await cli([
+      'connect',
+      compressing.origin,
+      '--compression',
+      '--send',
+      'y'.repeat(5000),
+      '--expect',
+      '1',
+    ]);
     expect(status).toBe(0);
     expect(stderr).toMatch(/^< Sec-WebSocket-Extensions: permessage-deflate/m);
     expect(stderr).toMatch(/^\* Extensions: permessage-deflate/m);
@@ -86,14 +105,18 @@ describe('switchyard echo with connect in script mode', () => {
     await client.waitFor('stdout', /\* closed by the server: 1001 \(going away\) "Server shutting down"/);
     expect(await client.exited).toBe(0);
     expect(await echo.cli.exited).toBe(0);
-    expect(echo.cli.stdout).toMatch(/SIGTERM: shutting down, closing 1 connection with 1001\n.*#1 closed 1001 \(going away\)/);
+    expect(echo.cli.stdout).toMatch(
+      /SIGTERM: shutting down, closing 1 connection with 1001\n.*#1 closed 1001 \(going away\)/,
+    );
   });
 
   it('says so when the port is taken', async () => {
     const echo = await startEcho();
     const { status, stderr } = await cli(['echo', '--port', String(echo.port), '--host', '127.0.0.1']);
     expect(status).toBe(1);
-    expect(stderr).toBe(`switchyard echo: port ${echo.port} is already in use; pick another with --port (--port 0 takes any free port)\n`);
+    expect(stderr).toBe(
+      `switchyard echo: port ${echo.port} is already in use; pick another with --port (--port 0 takes any free port)\n`,
+    );
   });
 });
 
@@ -104,8 +127,12 @@ describe('switchyard echo --token', () => {
     expect(status).toBe(3);
     expect(stdout).toBe('');
     expect(stderr).toContain('< HTTP/1.1 401 Unauthorized\n< WWW-Authenticate: Bearer realm="switchyard echo"\n');
-    expect(stderr).toContain('<\nA token is required: send "Authorization: Bearer <token>" or add ?token=<token> to the URL\n');
-    expect(stderr).toContain('* Handshake failed: the server answered 401 Unauthorized instead of 101 Switching Protocols\n');
+    expect(stderr).toContain(
+      '<\nA token is required: send "Authorization: Bearer <token>" or add ?token=<token> to the URL\n',
+    );
+    expect(stderr).toContain(
+      '* Handshake failed: the server answered 401 Unauthorized instead of 101 Switching Protocols\n',
+    );
     expect(stderr).toContain("Send them with -H 'Authorization: Bearer TOKEN'");
     await echo.cli.waitFor('stdout', /401 \/ from 127\.0\.0\.1: no token/);
   });
@@ -121,7 +148,16 @@ describe('switchyard echo --token', () => {
 
   it('accepts the token as a Bearer header or as ?token=, and keeps it out of the log', async () => {
     const echo = await startEcho(['--token', 's3cret']);
-    const viaHeader = await cli(['connect', echo.origin, '-H', 'Authorization: Bearer s3cret', '--send', 'a', '--expect', '1']);
+    const viaHeader = await cli([
+      'connect',
+      echo.origin,
+      '-H',
+      'Authorization: Bearer s3cret',
+      '--send',
+      'a',
+      '--expect',
+      '1',
+    ]);
     expect(viaHeader.status).toBe(0);
     expect(viaHeader.stderr).toContain('> Authorization: Bearer s3cret\n');
     const viaQuery = await cli(['connect', `${echo.origin}/?token=s3cret&room=2`, '--send', 'b', '--expect', '1']);
@@ -136,13 +172,27 @@ describe('switchyard echo logs every refusal', () => {
     const echo = await startEcho(['--protocol', 'chat']);
     const mqtt = await cli(['connect', echo.origin, '--protocol', 'mqtt', '--expect', '0']);
     expect(mqtt.status).toBe(3);
-    await echo.cli.waitFor('stdout', /400 GET \/ from 127\.0\.0\.1: Unsupported subprotocol: the client offered mqtt; this endpoint speaks chat/);
+    await echo.cli.waitFor(
+      'stdout',
+      /400 GET \/ from 127\.0\.0\.1: Unsupported subprotocol: the client offered mqtt; this endpoint speaks chat/,
+    );
   });
 
   it('accepts a bearer token as a base64url.bearer subprotocol entry, as browsers send it', async () => {
     const echo = await startEcho(['--token', 's3cret', '--protocol', 'chat']);
     const entry = `base64url.bearer.${Buffer.from('s3cret').toString('base64url')}`;
-    const ok = await cli(['connect', echo.origin, '--protocol', 'chat', '--protocol', entry, '--send', 'a', '--expect', '1']);
+    const ok = await cli([
+      'connect',
+      echo.origin,
+      '--protocol',
+      'chat',
+      '--protocol',
+      entry,
+      '--send',
+      'a',
+      '--expect',
+      '1',
+    ]);
     expect(ok.status).toBe(0);
     expect(ok.stderr).toContain('< Sec-WebSocket-Protocol: chat\n');
   });
@@ -154,12 +204,22 @@ describe('switchyard echo over TLS', () => {
     expect(echo.origin).toMatch(/^wss:/);
     const fingerprint = /certificate SHA-256: (\S+)/.exec(echo.cli.stdout)?.[1];
     expect(fingerprint).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
-    const { status, stdout, stderr } = await cli(['connect', echo.origin, '--insecure', '--send', 'secret', '--expect', '1']);
+    const { status, stdout, stderr } = await cli([
+      'connect',
+      echo.origin,
+      '--insecure',
+      '--send',
+      'secret',
+      '--expect',
+      '1',
+    ]);
     expect(status).toBe(0);
     expect(stdout).toMatch(/ < secret\n/);
     expect(stderr).toMatch(/^\* TLS: TLSv1\.[23], /m);
     expect(stderr).toContain(`* Certificate SHA-256 fingerprint: ${fingerprint}\n`);
-    expect(stderr).toContain('* Certificate NOT verified (DEPTH_ZERO_SELF_SIGNED_CERT): accepted because of --insecure\n');
+    expect(stderr).toContain(
+      '* Certificate NOT verified (DEPTH_ZERO_SELF_SIGNED_CERT): accepted because of --insecure\n',
+    );
   });
 
   it('without --insecure, connect refuses the self-signed certificate and says what to do', async () => {
@@ -173,7 +233,10 @@ describe('switchyard echo over TLS', () => {
   });
 
   it('--cert and --key serve the given certificate', async () => {
-    const pems = await generate([{ name: 'commonName', value: 'switchyard-test' }], { keyType: 'ec', algorithm: 'sha256' });
+    const pems = await generate([{ name: 'commonName', value: 'switchyard-test' }], {
+      keyType: 'ec',
+      algorithm: 'sha256',
+    });
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
     writeFileSync(join(dir, 'cert.pem'), pems.cert);
     writeFileSync(join(dir, 'key.pem'), pems.private);
@@ -185,7 +248,15 @@ describe('switchyard echo over TLS', () => {
   });
 
   it('says which file it cannot read', async () => {
-    const { status, stderr } = await cli(['echo', '--port', '0', '--cert', '/nonexistent/cert.pem', '--key', '/nonexistent/key.pem']);
+    const { status, stderr } = await cli([
+      'echo',
+      '--port',
+      '0',
+      '--cert',
+      '/nonexistent/cert.pem',
+      '--key',
+      '/nonexistent/key.pem',
+    ]);
     expect(status).toBe(1);
     expect(stderr).toMatch(/^switchyard echo: cannot read \/nonexistent\/(cert|key)\.pem: no such file\n$/);
   });

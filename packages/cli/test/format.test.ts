@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { describeBinary, describeClose, describeCloseCode, duration, hex, printable, styleFor, timestamp } from '../src/format.js';
+import {
+  describeBinary,
+  describeClose,
+  describeCloseCode,
+  duration,
+  hex,
+  printable,
+  styleFor,
+  timestamp,
+} from '../src/format.js';
 
 describe('printable', () => {
   const cases: Array<[string, string]> = [
@@ -47,11 +56,17 @@ describe('describeCloseCode', () => {
 describe('styleFor', () => {
   it('colours a terminal', () => expect(styleFor({ isTTY: true }, {}).red('x')).toBe('\x1b[31mx\x1b[39m'));
   it('leaves a pipe alone', () => expect(styleFor({ isTTY: false }, {}).red('x')).toBe('x'));
-  it('leaves a terminal alone under NO_COLOR', () => expect(styleFor({ isTTY: true }, { NO_COLOR: '1' }).bold('x')).toBe('x'));
+  it('leaves a terminal alone under NO_COLOR', () =>
+    expect(styleFor({ isTTY: true }, { NO_COLOR: '1' }).bold('x')).toBe('x'));
 });
 
 describe('timestamp and duration', () => {
   it('pads the clock', () => expect(timestamp(new Date(2024, 0, 1, 3, 4, 5, 6))).toBe('03:04:05.006'));
-  const cases: Array<[number, string]> = [[0.4219, '0.42 ms'], [12.4, '12 ms'], [999, '999 ms'], [3140, '3.1 s']];
+  const cases: Array<[number, string]> = [
+    [0.4219, '0.42 ms'],
+    [12.4, '12 ms'],
+    [999, '999 ms'],
+    [3140, '3.1 s'],
+  ];
   for (const [ms, text] of cases) it(`${ms} ms`, () => expect(duration(ms)).toBe(text));
 });

@@ -35,7 +35,10 @@ export class Cli {
    * Starts `switchyard args`. With `terminal`, it runs on a pseudo-terminal made by util-linux
    * `script`, whose stdin and stdout then stand for the keyboard and the screen.
    */
-  constructor(args: string[], { terminal = false, env = {} }: { terminal?: boolean; env?: Record<string, string | undefined> } = {}) {
+  constructor(
+    args: string[],
+    { terminal = false, env = {} }: { terminal?: boolean; env?: Record<string, string | undefined> } = {},
+  ) {
     const environment: NodeJS.ProcessEnv = { ...process.env };
     for (const [name, value] of Object.entries(env)) {
       if (value === undefined) delete environment[name];
@@ -44,11 +47,20 @@ export class Cli {
     const argv = [process.execPath, BIN, ...args];
     const quoted = argv.map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(' ');
     this.child = terminal
-      ? spawn('script', ['--quiet', '--return', '--flush', '--command', quoted, '/dev/null'], { env: environment, stdio: 'pipe' })
+      ? spawn('script', ['--quiet', '--return', '--flush', '--command', quoted, '/dev/null'], {
+          env: environment,
+          stdio: 'pipe',
+        })
       : spawn(argv[0]!, argv.slice(1), { env: environment, stdio: 'pipe' });
     running.add(this);
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => { this.stdout += chunk; this.#wake(); });
-    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk; this.#wake(); });
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      this.#wake();
+    });
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+      this.#wake();
+    });
     this.exited = new Promise((resolve) => {
       this.child.on('close', (code, signal) => {
         running.delete(this);
@@ -70,10 +82,16 @@ export class Cli {
       if (match) return match;
       const exited = this.child.exitCode !== null || this.child.signalCode !== null;
       if (exited || Date.now() - started > timeout) {
-        throw new Error(`${exited ? 'exited' : 'timed out'} before ${stream} matched ${pattern}\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`);
+        throw new Error(
+          `${exited ? 'exited' : 'timed out'} before ${stream} matched ${pattern}\n--- stdout\n${this.stdout}\n--- stderr\n${this.stderr}`,
+        );
       }
       await new Promise<void>((resolve) => {
-        const wake = (): void => { clearTimeout(timer); this.#waiters.delete(wake); resolve(); };
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(wake);
+          resolve();
+        };
         const timer = setTimeout(wake, 50);
         this.#waiters.add(wake);
       });
@@ -127,7 +145,9 @@ export async function startEcho(args: string[] = []): Promise<Echo> {
  * A TCP server on 127.0.0.1 that answers every connection with `respond`; for servers that
  * misbehave in ways no correct server can be made to.
  */
-export async function rawServer(respond: (socket: Socket, request: string) => void): Promise<{ server: Server; port: number }> {
+export async function rawServer(
+  respond: (socket: Socket, request: string) => void,
+): Promise<{ server: Server; port: number }> {
   const server = createServer((socket) => {
     socket.on('error', () => {});
     let head = '';

@@ -23,7 +23,19 @@ describe('--help', () => {
   it('documents every flag of echo, with examples', async () => {
     const { status, stdout } = await cli(['echo', '--help']);
     expect(status).toBe(0);
-    for (const flag of ['--port', '--host', '--path', '--protocol', '--tls', '--cert', '--key', '--compression', '--max-payload', '--token', '--greet']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--path',
+      '--protocol',
+      '--tls',
+      '--cert',
+      '--key',
+      '--compression',
+      '--max-payload',
+      '--token',
+      '--greet',
+    ]) {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toMatch(/^Examples:\n {2}switchyard echo\n/m);
@@ -33,10 +45,20 @@ describe('--help', () => {
   it('documents every flag, command and exit status of connect, with examples', async () => {
     const { status, stdout } = await cli(['connect', '--help']);
     expect(status).toBe(0);
-    for (const flag of ['--header', '--protocol', '--origin', '--insecure', '--compression', '--send', '--expect', '--timeout']) {
+    for (const flag of [
+      '--header',
+      '--protocol',
+      '--origin',
+      '--insecure',
+      '--compression',
+      '--send',
+      '--expect',
+      '--timeout',
+    ]) {
       expect(stdout).toContain(flag);
     }
-    for (const command of ['/ping [data]', '/close [code] [reason]', '/binary <hex>', '/quit']) expect(stdout).toContain(command);
+    for (const command of ['/ping [data]', '/close [code] [reason]', '/binary <hex>', '/quit'])
+      expect(stdout).toContain(command);
     expect(stdout).toMatch(/^ {2}3 {2}handshake failed/m);
     expect(stdout).toMatch(/^ {2}4 {2}timed out/m);
     expect(stdout).toMatch(/^ {2}5 {2}closed abnormally/m);
@@ -50,7 +72,9 @@ describe('--help', () => {
   });
 
   it('prints the version of the package', async () => {
-    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     const { status, stdout } = await cli(['--version']);
     expect(status).toBe(0);
     expect(stdout.trim()).toBe(version);

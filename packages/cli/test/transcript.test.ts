@@ -9,7 +9,11 @@ describe('Sec-WebSocket-Accept', () => {
   const how = 'base64(SHA-1(Sec-WebSocket-Key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))';
   const cases: Array<[string | undefined, boolean, string]> = [
     ['s3pPLMBiTxaQ9kYGzzhZRbK+xOo=', true, `Sec-WebSocket-Accept is correct: ${how} = s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`],
-    ['s3pPLMBiTxaQ9kYGzzhZRbK+xOo', false, `Sec-WebSocket-Accept is WRONG: expected ${how} = s3pPLMBiTxaQ9kYGzzhZRbK+xOo=, got s3pPLMBiTxaQ9kYGzzhZRbK+xOo`],
+    [
+      's3pPLMBiTxaQ9kYGzzhZRbK+xOo',
+      false,
+      `Sec-WebSocket-Accept is WRONG: expected ${how} = s3pPLMBiTxaQ9kYGzzhZRbK+xOo=, got s3pPLMBiTxaQ9kYGzzhZRbK+xOo`,
+    ],
     [undefined, false, `Sec-WebSocket-Accept is missing; it should be ${how} = s3pPLMBiTxaQ9kYGzzhZRbK+xOo=`],
   ];
   for (const [accept, ok, summary] of cases) {

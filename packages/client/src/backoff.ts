@@ -26,7 +26,11 @@ export const DEFAULT_RECONNECT: Required<ReconnectOptions> = {
  * shortened at random so that the clients of a server that restarted don't all come back in the
  * same millisecond.
  */
-export function backoffDelay(attempt: number, options: Required<ReconnectOptions>, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: Required<ReconnectOptions>,
+  random: () => number = Math.random,
+): number {
   const delay = Math.min(options.maxDelay, options.initialDelay * options.factor ** attempt);
   return Math.round(delay * (1 - options.jitter * random()));
 }

@@ -79,7 +79,8 @@ export class EventStreamParser {
 
   #dispatch(events: ServerSentEvent[]): void {
     this.lastEventId = this.#idBuffer;
-    if (this.#data !== '') events.push({ type: this.#type || 'message', data: this.#data.slice(0, -1), id: this.lastEventId });
+    if (this.#data !== '')
+      events.push({ type: this.#type || 'message', data: this.#data.slice(0, -1), id: this.lastEventId });
     this.#type = '';
     this.#data = '';
   }

@@ -49,7 +49,16 @@ export interface Settings {
   recover: boolean;
 }
 
-const OPTION_NAMES = new Set(['recover', 'protocols', 'transports', 'livenessTimeout', 'reconnect', 'WebSocket', 'fetch', 'token']);
+const OPTION_NAMES = new Set([
+  'recover',
+  'protocols',
+  'transports',
+  'livenessTimeout',
+  'reconnect',
+  'WebSocket',
+  'fetch',
+  'token',
+]);
 const RECONNECT_NAMES = new Set(Object.keys(DEFAULT_RECONNECT));
 const TRANSPORTS = new Set(['websocket', 'sse']);
 
@@ -63,7 +72,8 @@ function checkReconnect(reconnect: ReconnectOptions): Required<ReconnectOptions>
   for (const name of ['initialDelay', 'maxDelay', 'maxRetries'] as const) {
     if (!isDelay(settings[name])) throw new TypeError(`connect(): reconnect.${name} must be a number >= 0`);
   }
-  if (!(typeof settings.factor === 'number' && settings.factor >= 1)) throw new TypeError('connect(): reconnect.factor must be a number >= 1');
+  if (!(typeof settings.factor === 'number' && settings.factor >= 1))
+    throw new TypeError('connect(): reconnect.factor must be a number >= 1');
   if (!(typeof settings.jitter === 'number' && settings.jitter >= 0 && settings.jitter <= 1)) {
     throw new TypeError('connect(): reconnect.jitter must be a number from 0 to 1');
   }
@@ -76,27 +86,38 @@ export function resolveOptions(options: ConnectOptions): Settings {
     if (!OPTION_NAMES.has(name)) throw new TypeError(`connect(): unknown option "${name}"`);
   }
   const protocols = typeof options.protocols === 'string' ? [options.protocols] : [...(options.protocols ?? [])];
-  if (!protocols.every((protocol) => typeof protocol === 'string')) throw new TypeError('connect(): protocols must be strings');
+  if (!protocols.every((protocol) => typeof protocol === 'string'))
+    throw new TypeError('connect(): protocols must be strings');
   const transports = [...(options.transports ?? ['websocket', 'sse'])];
   if (transports.length === 0 || !transports.every((name) => TRANSPORTS.has(name))) {
     throw new TypeError('connect(): transports must list "websocket", "sse" or both');
   }
   const livenessTimeout = options.livenessTimeout ?? 3000;
-  if (!(isDelay(livenessTimeout) && livenessTimeout > 0)) throw new TypeError('connect(): livenessTimeout must be a number > 0');
+  if (!(isDelay(livenessTimeout) && livenessTimeout > 0))
+    throw new TypeError('connect(): livenessTimeout must be a number > 0');
   const reconnect = options.reconnect === false ? false : checkReconnect(options.reconnect ?? {});
   // An explicit `WebSocket: undefined` means "no WebSocket", not "the default".
-  const WebSocketClass = 'WebSocket' in options ? options.WebSocket : (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  const WebSocketClass =
+    'WebSocket' in options ? options.WebSocket : (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
-  if (typeof fetchImpl !== 'function' && transports.includes('sse')) throw new TypeError('connect(): no fetch for the SSE transport; pass options.fetch');
-  if (WebSocketClass !== undefined && typeof WebSocketClass !== 'function') throw new TypeError('connect(): options.WebSocket must be a class');
+  if (typeof fetchImpl !== 'function' && transports.includes('sse'))
+    throw new TypeError('connect(): no fetch for the SSE transport; pass options.fetch');
+  if (WebSocketClass !== undefined && typeof WebSocketClass !== 'function')
+    throw new TypeError('connect(): options.WebSocket must be a class');
   const { token } = options;
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
     throw new TypeError('connect(): token must be a string or a function returning one');
   }
   // A 101 that names no subprotocol fails in browsers that offered one (the token entry).
-  if (token !== undefined && protocols.length === 0) throw new TypeError('connect(): token needs at least one subprotocol in protocols');
+  if (token !== undefined && protocols.length === 0)
+    throw new TypeError('connect(): token needs at least one subprotocol in protocols');
   return {
-    protocols, transports, livenessTimeout, reconnect, WebSocket: WebSocketClass, fetch: fetchImpl,
+    protocols,
+    transports,
+    livenessTimeout,
+    reconnect,
+    WebSocket: WebSocketClass,
+    fetch: fetchImpl,
     token: typeof token === 'string' ? () => token : token,
     recover: options.recover === true,
   };

@@ -32,7 +32,12 @@ export type Received =
   | { kind: 'none' };
 
 function isPosition(value: unknown): value is Position {
-  return Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string' && Number.isSafeInteger(value[2]);
+  return (
+    Array.isArray(value) &&
+    typeof value[0] === 'string' &&
+    typeof value[1] === 'string' &&
+    Number.isSafeInteger(value[2])
+  );
 }
 
 export class RecoveryTracker {
@@ -102,8 +107,11 @@ export class RecoveryTracker {
     switch (kind) {
       case 'session': {
         this.#session = typeof body.id === 'string' ? body.id : null;
-        const unrecoverable = (Array.isArray(body.unrecoverable) ? body.unrecoverable as unknown[] : [])
-          .filter((item): item is UnrecoverableTopic => item !== null && typeof item === 'object' && typeof (item as UnrecoverableTopic).topic === 'string')
+        const unrecoverable = (Array.isArray(body.unrecoverable) ? (body.unrecoverable as unknown[]) : [])
+          .filter(
+            (item): item is UnrecoverableTopic =>
+              item !== null && typeof item === 'object' && typeof (item as UnrecoverableTopic).topic === 'string',
+          )
           .map(({ topic, reason }) => ({ topic, reason: String(reason) }));
         // A resumed session keeps the offered positions until the server reports newer ones: a
         // connection lost in the middle of a replay resumes from what it got. A session that

@@ -36,7 +36,9 @@ export class UnrecoverableEvent extends Event {
   }
 }
 
-type Handler<K extends keyof SwitchyardSocketEventMap> = ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown) | null;
+type Handler<K extends keyof SwitchyardSocketEventMap> =
+  | ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown)
+  | null;
 
 /** The browser globals the client uses when they exist; Node has none of them. */
 const browser = globalThis as {
@@ -80,7 +82,8 @@ function rememberSse(WebSocketClass: WebSocketConstructor, key: string): void {
 function toOutgoing(data: unknown): Outgoing {
   if (typeof data === 'string') return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  if (ArrayBuffer.isView(data))
+    return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data;
   throw new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob');
 }
@@ -187,7 +190,8 @@ export class SwitchyardSocket extends EventTarget {
     if (code !== CloseCode.NORMAL && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
       throw new TypeError('close(): the code must be 1000 or from 3000 to 4999');
     }
-    if (utf8Length(reason) > MAX_REASON_BYTES) throw new TypeError('close(): the reason must be at most 123 bytes of UTF-8');
+    if (utf8Length(reason) > MAX_REASON_BYTES)
+      throw new TypeError('close(): the reason must be at most 123 bytes of UTF-8');
     if (this.#readyState === SwitchyardSocket.OPEN) {
       this.#readyState = SwitchyardSocket.CLOSING;
       this.#transport!.close(code, reason);
@@ -204,11 +208,23 @@ export class SwitchyardSocket extends EventTarget {
 
   #attempt(): void {
     const { transports, WebSocket: WebSocketClass } = this.#settings;
-    const useWebSocket = WebSocketClass !== undefined && transports[0] === 'websocket'
-      && !(transports.includes('sse') && remembersSse(WebSocketClass, choiceKey(this.#urls.http)));
+    const useWebSocket =
+      WebSocketClass !== undefined &&
+      transports[0] === 'websocket' &&
+      !(transports.includes('sse') && remembersSse(WebSocketClass, choiceKey(this.#urls.http)));
     if (useWebSocket) this.#tryWebSocket(WebSocketClass);
     else if (transports.includes('sse')) this.#trySse(false);
-    else queueMicrotask(() => this.#failed({ code: CloseCode.ABNORMAL, reason: 'no WebSocket class', wasClean: false, opened: false, fatal: true, unsent: [] }));
+    else
+      queueMicrotask(() =>
+        this.#failed({
+          code: CloseCode.ABNORMAL,
+          reason: 'no WebSocket class',
+          wasClean: false,
+          opened: false,
+          fatal: true,
+          unsent: [],
+        }),
+      );
   }
 
   #tryWebSocket(WebSocketClass: WebSocketConstructor): void {
@@ -216,24 +232,47 @@ export class SwitchyardSocket extends EventTarget {
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
     // `__sy_resume=1` only says that the first message is a resume token; the token itself
     // never goes in the URL.
-    const url = withParams(this.#urls.websocket, { __sy: '1', [RecoveryWire.RESUME_PARAM]: this.#recovery ? '1' : undefined });
+    const url = withParams(this.#urls.websocket, {
+      __sy: '1',
+      [RecoveryWire.RESUME_PARAM]: this.#recovery ? '1' : undefined,
+    });
     const { token } = this.#settings;
-    const protocols = token ? [...this.#settings.protocols, `base64url.bearer.${toBase64url(token())}`] : this.#settings.protocols;
-    this.#transport = openWebSocket(WebSocketClass, url, protocols, this.#settings.livenessTimeout, this.#listener((ending) => {
-      if (ending.opened) this.#ended(ending);
-      // The handshake failed or the path is silent: fall back, if allowed.
-      else if (this.#settings.transports.includes('sse')) this.#trySse(true);
-      else this.#failed(ending);
-    }));
+    const protocols = token
+      ? [...this.#settings.protocols, `base64url.bearer.${toBase64url(token())}`]
+      : this.#settings.protocols;
+    this.#transport = openWebSocket(
+      WebSocketClass,
+      url,
+      protocols,
+      this.#settings.livenessTimeout,
+      this.#listener((ending) => {
+        if (ending.opened) this.#ended(ending);
+        // The handshake failed or the path is silent: fall back, if allowed.
+        else if (this.#settings.transports.includes('sse')) this.#trySse(true);
+        else this.#failed(ending);
+      }),
+    );
   }
 
   #trySse(afterWebSocket: boolean): void {
-    const { protocols, fetch: fetchImpl, livenessTimeout, reconnect, WebSocket: WebSocketClass, token } = this.#settings;
+    const {
+      protocols,
+      fetch: fetchImpl,
+      livenessTimeout,
+      reconnect,
+      WebSocket: WebSocketClass,
+      token,
+    } = this.#settings;
     this.#transportName = 'sse';
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
       {
-        url: this.#urls.http, protocols, fetch: fetchImpl, openTimeout: livenessTimeout, backoff: reconnect || DEFAULT_RECONNECT, token,
+        url: this.#urls.http,
+        protocols,
+        fetch: fetchImpl,
+        openTimeout: livenessTimeout,
+        backoff: reconnect || DEFAULT_RECONNECT,
+        token,
         resume: this.#recovery && (() => toBase64url(this.#recovery!.token().slice(RESUME_PREFIX.length))),
       },
       {
@@ -256,7 +295,8 @@ export class SwitchyardSocket extends EventTarget {
           this.#recovered = received.recovered;
           this.#resumable = true;
           if (received.unrecoverable.length > 0) this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
-        } else if (received.kind === 'unrecoverable') this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
+        } else if (received.kind === 'unrecoverable')
+          this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
       },
       end: (ending) => {
         this.#transport = undefined;
@@ -282,7 +322,14 @@ export class SwitchyardSocket extends EventTarget {
     const again = this.#readyState === SwitchyardSocket.OPEN && isTransient(ending.code) && this.#canRetry();
     if (again) this.#queue.unshift(...ending.unsent);
     this.#readyState = again ? SwitchyardSocket.CONNECTING : SwitchyardSocket.CLOSED;
-    this.dispatchEvent(new CloseEvent('close', { code: ending.code, reason: ending.reason, wasClean: ending.wasClean, willReconnect: again }));
+    this.dispatchEvent(
+      new CloseEvent('close', {
+        code: ending.code,
+        reason: ending.reason,
+        wasClean: ending.wasClean,
+        willReconnect: again,
+      }),
+    );
     if (again) this.#retry();
   }
 
@@ -337,16 +384,26 @@ export class SwitchyardSocket extends EventTarget {
   #setHandler<K extends keyof SwitchyardSocketEventMap>(type: K, handler: Handler<K>): void {
     // One listener per type, added on first use, keeps the handler's place among listeners.
     if (!(type in this.#handlers)) {
-      this.addEventListener(type, (event) => (this.#handlers[type] as Handler<K>)?.call(this, event as SwitchyardSocketEventMap[K]));
+      this.addEventListener(type, (event) =>
+        (this.#handlers[type] as Handler<K>)?.call(this, event as SwitchyardSocketEventMap[K]),
+      );
     }
     (this.#handlers as Record<K, Handler<K>>)[type] = typeof handler === 'function' ? handler : null;
   }
 }
 
 export interface SwitchyardSocket {
-  addEventListener<K extends keyof SwitchyardSocketEventMap>(type: K, listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown, options?: ListenerOptions): void;
+  addEventListener<K extends keyof SwitchyardSocketEventMap>(
+    type: K,
+    listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown,
+    options?: ListenerOptions,
+  ): void;
   addEventListener(type: string, listener: AnyListener, options?: ListenerOptions): void;
-  removeEventListener<K extends keyof SwitchyardSocketEventMap>(type: K, listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown, options?: ListenerOptions): void;
+  removeEventListener<K extends keyof SwitchyardSocketEventMap>(
+    type: K,
+    listener: (this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown,
+    options?: ListenerOptions,
+  ): void;
   removeEventListener(type: string, listener: AnyListener, options?: ListenerOptions): void;
 }
 

@@ -85,7 +85,7 @@ const isFinalStatus = (status: number): boolean => status >= 400 && status < 500
 /** About how many bytes `message` takes in a POST body (base64 for binary). */
 function frameSize(message: Outgoing): number {
   if (typeof message === 'string') return message.length;
-  return Math.ceil((message instanceof Uint8Array ? message.byteLength : message.size) * 4 / 3);
+  return Math.ceil(((message instanceof Uint8Array ? message.byteLength : message.size) * 4) / 3);
 }
 
 function toFrame(message: Outgoing): Frame | Promise<Frame> {
@@ -125,13 +125,14 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
   let silent = false;
   const timers = new Map<ReturnType<typeof setTimeout>, () => void>();
 
-  const wait = (ms: number): Promise<void> => new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      resolve();
-    }, ms);
-    timers.set(timer, resolve);
-  });
+  const wait = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.set(timer, resolve);
+    });
   const stop = (): void => {
     done = true;
     stream?.abort();
@@ -155,7 +156,8 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     void Promise.resolve(answer).then((status) => {
       clearTimeout(grace);
       if (silent) return;
-      const pending = batch && (status === undefined || status === HTTP_NOT_FOUND) ? [...batch.entries, ...outbox] : outbox;
+      const pending =
+        batch && (status === undefined || status === HTTP_NOT_FOUND) ? [...batch.entries, ...outbox] : outbox;
       const unsent = pending.flatMap((entry) => (entry.message === undefined ? [] : [entry.message]));
       listener.end({ code, reason, wasClean, opened, fatal, unsent } satisfies Ending);
     });
@@ -215,7 +217,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
         return;
       }
       default:
-        // Event types from a later protocol version.
+      // Event types from a later protocol version.
     }
   };
 
@@ -279,7 +281,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
         if (parser.retry !== undefined) retry = parser.retry;
       }
     } catch (error) {
-      if (error instanceof SyntaxError || error instanceof DOMException && error.name === 'InvalidCharacterError') {
+      if (error instanceof SyntaxError || (error instanceof DOMException && error.name === 'InvalidCharacterError')) {
         return end(CloseCode.PROTOCOL_ERROR, `malformed event: ${error.message}`, false);
       }
       // The stream dropped (or was aborted, when `done`).
@@ -309,7 +311,8 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       if (!batch) {
         let count = 0;
         let bytes = 0;
-        while (count < outbox.length && (count === 0 || bytes + outbox[count]!.size <= BATCH_BYTES)) bytes += outbox[count++]!.size;
+        while (count < outbox.length && (count === 0 || bytes + outbox[count]!.size <= BATCH_BYTES))
+          bytes += outbox[count++]!.size;
         const ack = Number(lastEventId);
         batch = { seq: nextSeq, entries: outbox.splice(0, count), ack: ack > acked ? ack : undefined };
         nextSeq += batch.entries.length;
@@ -331,7 +334,11 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       }
       const current = batch;
       try {
-        current.body ??= JSON.stringify({ seq: current.seq, frames: await Promise.all(current.entries.map((entry) => entry.frame)), ack: current.ack });
+        current.body ??= JSON.stringify({
+          seq: current.seq,
+          frames: await Promise.all(current.entries.map((entry) => entry.frame)),
+          ack: current.ack,
+        });
       } catch {
         end(CloseCode.ABNORMAL, 'could not read a Blob', false);
       }
@@ -348,10 +355,13 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
         },
         body: current.body,
         signal: controller.signal,
-      }).then((response) => {
-        void response.body?.cancel().catch(() => {});
-        return response.status;
-      }, () => 0);
+      }).then(
+        (response) => {
+          void response.body?.cancel().catch(() => {});
+          return response.status;
+        },
+        () => 0,
+      );
       const status = await answer;
       clearTimeout(timeout);
       answer = status;

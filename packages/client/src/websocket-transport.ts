@@ -26,7 +26,12 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 const failed = (reason: string): Ending => ({
-  code: CloseCode.ABNORMAL, reason, wasClean: false, opened: false, fatal: false, unsent: [],
+  code: CloseCode.ABNORMAL,
+  reason,
+  wasClean: false,
+  opened: false,
+  fatal: false,
+  unsent: [],
 });
 
 /**

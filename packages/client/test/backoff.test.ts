@@ -5,7 +5,9 @@ describe('backoffDelay', () => {
   const options = { ...DEFAULT_RECONNECT, initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0 };
 
   it('grows by the factor and stops at maxDelay', () => {
-    expect([0, 1, 2, 3, 4, 5, 20].map((attempt) => backoffDelay(attempt, options))).toEqual([100, 200, 400, 800, 1000, 1000, 1000]);
+    expect([0, 1, 2, 3, 4, 5, 20].map((attempt) => backoffDelay(attempt, options))).toEqual([
+      100, 200, 400, 800, 1000, 1000, 1000,
+    ]);
   });
 
   it('jitter takes up to its fraction off each wait', () => {
@@ -26,7 +28,13 @@ describe('backoffDelay', () => {
   });
 
   it('defaults: 1 s, doubling, up to 30 s, half jitter, no retry limit', () => {
-    expect(DEFAULT_RECONNECT).toEqual({ initialDelay: 1000, maxDelay: 30_000, factor: 2, jitter: 0.5, maxRetries: Infinity });
+    expect(DEFAULT_RECONNECT).toEqual({
+      initialDelay: 1000,
+      maxDelay: 30_000,
+      factor: 2,
+      jitter: 0.5,
+      maxRetries: Infinity,
+    });
     expect(backoffDelay(0, DEFAULT_RECONNECT, () => 0)).toBe(1000);
     expect(backoffDelay(10, DEFAULT_RECONNECT, () => 0)).toBe(30_000);
   });

@@ -23,13 +23,33 @@ describe('EventStreamParser', () => {
     { name: 'a line split between chunks', chunks: ['da', 'ta: "he', 'llo"\n', '\n'], events: ['message|"hello"|'] },
     { name: 'comments are ignored', chunks: [':\n\n: heartbeat\ndata: x\n\n'], events: ['message|x|'] },
     { name: 'an event without data is not dispatched', chunks: ['event: open\n\ndata: x\n\n'], events: ['message|x|'] },
-    { name: 'the type resets after each event', chunks: ['event: ping\ndata: a\n\ndata: b\n\n'], events: ['ping|a|', 'message|b|'] },
+    {
+      name: 'the type resets after each event',
+      chunks: ['event: ping\ndata: a\n\ndata: b\n\n'],
+      events: ['ping|a|', 'message|b|'],
+    },
     { name: 'unknown fields are ignored', chunks: ['foo: bar\ndata: x\n\n'], events: ['message|x|'] },
     { name: 'a field name alone', chunks: ['data\n\n'], events: ['message||'] },
-    { name: 'an id with NUL is ignored', chunks: ['id: 1\ndata: a\n\nid: 2\0\ndata: b\n\n'], events: ['message|a|1', 'message|b|1'] },
-    { name: 'the id carries over to later events', chunks: ['id: 7\ndata: a\n\ndata: b\n\n'], events: ['message|a|7', 'message|b|7'] },
-    { name: 'an incomplete event at the end is not dispatched', chunks: ['data: a\n\ndata: b\n'], events: ['message|a|'] },
-    { name: 'many events in one chunk', chunks: ['id: 1\ndata: "1"\n\nid: 2\ndata: "2"\n\nid: 3\nevent: close\ndata: {}\n\n'], events: ['message|"1"|1', 'message|"2"|2', 'close|{}|3'] },
+    {
+      name: 'an id with NUL is ignored',
+      chunks: ['id: 1\ndata: a\n\nid: 2\0\ndata: b\n\n'],
+      events: ['message|a|1', 'message|b|1'],
+    },
+    {
+      name: 'the id carries over to later events',
+      chunks: ['id: 7\ndata: a\n\ndata: b\n\n'],
+      events: ['message|a|7', 'message|b|7'],
+    },
+    {
+      name: 'an incomplete event at the end is not dispatched',
+      chunks: ['data: a\n\ndata: b\n'],
+      events: ['message|a|'],
+    },
+    {
+      name: 'many events in one chunk',
+      chunks: ['id: 1\ndata: "1"\n\nid: 2\ndata: "2"\n\nid: 3\nevent: close\ndata: {}\n\n'],
+      events: ['message|"1"|1', 'message|"2"|2', 'close|{}|3'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -44,13 +64,17 @@ describe('EventStreamParser', () => {
       fc.constantFrom('event: binary', ':', '', 'retry: 20', 'data'),
       fc.nat(3).map((n) => `data: ${'x'.repeat(20_000 * n)}`),
     );
-    const stream = fc.tuple(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r', '\r\n')), { maxLength: 30 }))
+    const stream = fc
+      .tuple(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r', '\r\n')), { maxLength: 30 }))
       .map(([lines]) => lines.map(([text, end]) => text + end).join(''));
-    fc.assert(fc.property(stream, fc.array(fc.nat(), { maxLength: 20 }), (text, cuts) => {
-      const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b);
-      const chunks = [0, ...points].map((start, i) => text.slice(start, [...points, text.length][i]));
-      expect(parse(chunks).events).toEqual(parse([text]).events);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 20 }), (text, cuts) => {
+        const points = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b);
+        const chunks = [0, ...points].map((start, i) => text.slice(start, [...points, text.length][i]));
+        expect(parse(chunks).events).toEqual(parse([text]).events);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('retry: only all-digit values count', () => {
@@ -68,7 +92,7 @@ describe('EventStreamParser', () => {
     expect(parser.lastEventId).toBe('5');
   });
 
-  it('starts from the previous stream\'s last event id', () => {
+  it("starts from the previous stream's last event id", () => {
     expect(parse(['data: x\n\n'], '41').events).toEqual(['message|x|41']);
     expect(new EventStreamParser('41').lastEventId).toBe('41');
   });
@@ -80,12 +104,15 @@ describe('EventStreamParser', () => {
   });
 
   it('every split of a stream gives the same events', () => {
-    const stream = 'retry: 1000\r\n\r\nid: 1\r\nevent: open\r\ndata: {"session":"s"}\r\n\r\n:\r\n\r\nid: 2\rdata: "x\\ny"\r\rid: 3\nevent: binary\ndata: AAE=\n\n';
+    const stream =
+      'retry: 1000\r\n\r\nid: 1\r\nevent: open\r\ndata: {"session":"s"}\r\n\r\n:\r\n\r\nid: 2\rdata: "x\\ny"\r\rid: 3\nevent: binary\ndata: AAE=\n\n';
     const whole = parse([stream]).events;
     expect(whole).toEqual(['open|{"session":"s"}|1', 'message|"x\\ny"|2', 'binary|AAE=|3']);
     for (let i = 0; i <= stream.length; i++) {
       for (const j of [i, Math.min(stream.length, i + 1), Math.min(stream.length, i + 7)]) {
-        expect(parse([stream.slice(0, i), stream.slice(i, j), stream.slice(j)]).events, `split at ${i}/${j}`).toEqual(whole);
+        expect(parse([stream.slice(0, i), stream.slice(i, j), stream.slice(j)]).events, `split at ${i}/${j}`).toEqual(
+          whole,
+        );
       }
     }
   });

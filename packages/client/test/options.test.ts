@@ -17,7 +17,10 @@ describe('resolveOptions', () => {
 
   it('a single protocol string, partial reconnect settings, reconnect: false', () => {
     expect(resolveOptions({ protocols: 'chat' }).protocols).toEqual(['chat']);
-    expect(resolveOptions({ reconnect: { maxRetries: 3 } }).reconnect).toMatchObject({ initialDelay: 1000, maxRetries: 3 });
+    expect(resolveOptions({ reconnect: { maxRetries: 3 } }).reconnect).toMatchObject({
+      initialDelay: 1000,
+      maxRetries: 3,
+    });
     expect(resolveOptions({ reconnect: false }).reconnect).toBe(false);
   });
 

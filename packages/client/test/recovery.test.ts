@@ -8,8 +8,15 @@ const tokenOf = (tracker: RecoveryTracker): { s: string | null; p: Record<string
 describe('RecoveryTracker', () => {
   it('unwraps topic messages, text and binary, and keeps their positions', () => {
     const tracker = new RecoveryTracker();
-    expect(tracker.receive('\u0000sy:session{"id":"S1","recovered":false,"unrecoverable":[]}')).toEqual({ kind: 'session', recovered: false, unrecoverable: [] });
-    expect(tracker.receive('\u0000sy:m["room","5-1","E",7]\nhello\nworld')).toEqual({ kind: 'message', data: 'hello\nworld' });
+    expect(tracker.receive('\u0000sy:session{"id":"S1","recovered":false,"unrecoverable":[]}')).toEqual({
+      kind: 'session',
+      recovered: false,
+      unrecoverable: [],
+    });
+    expect(tracker.receive('\u0000sy:m["room","5-1","E",7]\nhello\nworld')).toEqual({
+      kind: 'message',
+      data: 'hello\nworld',
+    });
     const binary = new Uint8Array([...new TextEncoder().encode('\u0000sy:m["bin","6-0","F",2]\n'), 0, 255]).buffer;
     const unwrapped = tracker.receive(binary);
     expect(unwrapped.kind).toBe('message');
@@ -46,20 +53,29 @@ describe('RecoveryTracker', () => {
     expect(tokenOf(tracker)).toEqual({ s: 'N', p: {} });
     tracker.receive('\u0000sy:position{"topic":"c","id":"1-0","epoch":"E","count":1}');
     tracker.receive('\u0000sy:off{"topic":"c"}');
-    expect(tracker.receive('\u0000sy:unrecoverable{"topic":"d","reason":"trimmed","id":"9-0","epoch":"E","count":90}'))
-      .toEqual({ kind: 'unrecoverable', unrecoverable: [{ topic: 'd', reason: 'trimmed' }] });
+    expect(
+      tracker.receive('\u0000sy:unrecoverable{"topic":"d","reason":"trimmed","id":"9-0","epoch":"E","count":90}'),
+    ).toEqual({ kind: 'unrecoverable', unrecoverable: [{ topic: 'd', reason: 'trimmed' }] });
     expect(tokenOf(tracker).p).toEqual({ d: ['9-0', 'E', 90] });
   });
 
   it('never throws on what a server (or a proxy) might send', () => {
     const tracker = new RecoveryTracker();
-    fc.assert(fc.property(
-      fc.oneof(fc.string(), fc.string().map((s) => `\u0000sy:${s}`), fc.json().map((j) => `\u0000sy:position${j}`), fc.json().map((j) => `\u0000sy:m${j}\nx`),
-        fc.uint8Array().map((b) => b.buffer as ArrayBuffer)),
-      (data) => {
-        expect(() => tracker.receive(data)).not.toThrow();
-        expect(() => JSON.parse(tracker.token().slice(RESUME_PREFIX.length))).not.toThrow();
-      },
-    ), { numRuns: 1000 });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string().map((s) => `\u0000sy:${s}`),
+          fc.json().map((j) => `\u0000sy:position${j}`),
+          fc.json().map((j) => `\u0000sy:m${j}\nx`),
+          fc.uint8Array().map((b) => b.buffer as ArrayBuffer),
+        ),
+        (data) => {
+          expect(() => tracker.receive(data)).not.toThrow();
+          expect(() => JSON.parse(tracker.token().slice(RESUME_PREFIX.length))).not.toThrow();
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -46,12 +46,17 @@ export class ScriptedServer {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
-    this.#wss = new WebSocketServer({ server: this.#server, handleProtocols: (protocols) => [...protocols][0] ?? false });
+    this.#wss = new WebSocketServer({
+      server: this.#server,
+      handleProtocols: (protocols) => [...protocols][0] ?? false,
+    });
     this.#wss.on('connection', (ws, req) => {
       const record = { ws, url: req.url ?? '', received: [] as string[] };
       this.connections.push(record);
       if (this.liveness && record.url.includes('__sy=1')) ws.send(LIVENESS_FRAME);
-      ws.on('message', (data, isBinary) => record.received.push(isBinary ? `bytes:${[...(data as Buffer)].join(',')}` : data.toString()));
+      ws.on('message', (data, isBinary) =>
+        record.received.push(isBinary ? `bytes:${[...(data as Buffer)].join(',')}` : data.toString()),
+      );
     });
   }
 
@@ -77,13 +82,18 @@ export class ScriptedServer {
   }
 
   posts(): Array<Received & { json: { seq: number; frames: unknown[] } }> {
-    return this.requests.filter((r) => r.method === 'POST').map((r) => ({ ...r, json: JSON.parse(r.body) as { seq: number; frames: unknown[] } }));
+    return this.requests
+      .filter((r) => r.method === 'POST')
+      .map((r) => ({ ...r, json: JSON.parse(r.body) as { seq: number; frames: unknown[] } }));
   }
 
   /** Every frame the POSTs carried, each once even if its POST was retried. */
   frames(): unknown[] {
     const frames: unknown[] = [];
-    for (const { json } of this.posts()) json.frames.forEach((frame, i) => { frames[json.seq + i] = frame; });
+    for (const { json } of this.posts())
+      json.frames.forEach((frame, i) => {
+        frames[json.seq + i] = frame;
+      });
     return frames;
   }
 
@@ -96,7 +106,12 @@ export class ScriptedServer {
   async #answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let body = '';
     for await (const chunk of req) body += String(chunk);
-    const request: Received = { method: req.method ?? '', url: new URL(req.url ?? '/', 'http://x'), headers: req.headers, body };
+    const request: Received = {
+      method: req.method ?? '',
+      url: new URL(req.url ?? '/', 'http://x'),
+      headers: req.headers,
+      body,
+    };
     this.requests.push(request);
     if (req.method === 'GET') {
       this.streams.add(res);

@@ -18,7 +18,9 @@ function record(socket: SwitchyardSocket) {
   const closes: CloseEvent[] = [];
   socket.addEventListener('open', () => log.push(`open ${socket.readyState}`));
   socket.addEventListener('error', () => log.push('error'));
-  socket.addEventListener('message', (event) => received.push(typeof event.data === 'string' ? event.data : [...new Uint8Array(event.data)]));
+  socket.addEventListener('message', (event) =>
+    received.push(typeof event.data === 'string' ? event.data : [...new Uint8Array(event.data)]),
+  );
   socket.addEventListener('close', (event) => {
     log.push(`close ${event.code} ${socket.readyState}`);
     closes.push(event);
@@ -93,7 +95,16 @@ describe('the send queue', () => {
     await until(() => log.length > 0, 'open');
     socket.send('after open');
     await until(() => (server.connections[0]?.received.length ?? 0) >= 8, 'eight messages');
-    expect(server.connections[0]!.received).toEqual(['one', 'bytes:1,2,3,4', 'bytes:2,3', 'bytes:1,2,3,4', 'bytes:98,108,111,98', 'bytes:4', 'last', 'after open']);
+    expect(server.connections[0]!.received).toEqual([
+      'one',
+      'bytes:1,2,3,4',
+      'bytes:2,3',
+      'bytes:1,2,3,4',
+      'bytes:98,108,111,98',
+      'bytes:4',
+      'last',
+      'after open',
+    ]);
     socket.close();
   });
 
@@ -118,7 +129,9 @@ describe('the send queue', () => {
   it('send() refuses what is not a string or binary, and drops messages after close()', async () => {
     const server = await ScriptedServer.start();
     const socket = connect(server.url(), quick());
-    expect(() => socket.send(42 as unknown as string)).toThrow(new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob'));
+    expect(() => socket.send(42 as unknown as string)).toThrow(
+      new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob'),
+    );
     const { log } = record(socket);
     await until(() => log.length > 0, 'open');
     socket.close();
@@ -130,8 +143,19 @@ describe('the send queue', () => {
 
 describe('reconnection', () => {
   const rules: Array<[code: number, reconnects: boolean]> = [
-    [1000, false], [1001, true], [1002, false], [1003, false], [1007, false], [1008, false], [1009, false],
-    [1011, true], [1012, true], [1013, true], [1014, true], [4000, false], [4999, false],
+    [1000, false],
+    [1001, true],
+    [1002, false],
+    [1003, false],
+    [1007, false],
+    [1008, false],
+    [1009, false],
+    [1011, true],
+    [1012, true],
+    [1013, true],
+    [1014, true],
+    [4000, false],
+    [4999, false],
   ];
   for (const [code, reconnects] of rules) {
     it(`a server close with ${code} ${reconnects ? 'reconnects' : 'is final'}`, async () => {
@@ -196,12 +220,18 @@ describe('closing', () => {
     expect(server.connections.flatMap((c) => c.received)).toEqual([]);
   });
 
-  it('close() arguments are checked like a WebSocket\'s', () => {
-    const socket = connect('http://127.0.0.1:9/', { WebSocket: undefined, transports: ['sse'], fetch: () => new Promise(() => {}) });
+  it("close() arguments are checked like a WebSocket's", () => {
+    const socket = connect('http://127.0.0.1:9/', {
+      WebSocket: undefined,
+      transports: ['sse'],
+      fetch: () => new Promise(() => {}),
+    });
     expect(() => socket.close(1001)).toThrow(new TypeError('close(): the code must be 1000 or from 3000 to 4999'));
     expect(() => socket.close(5000)).toThrow(new TypeError('close(): the code must be 1000 or from 3000 to 4999'));
     expect(() => socket.close(3000.5)).toThrow(new TypeError('close(): the code must be 1000 or from 3000 to 4999'));
-    expect(() => socket.close(1000, 'é'.repeat(62))).toThrow(new TypeError('close(): the reason must be at most 123 bytes of UTF-8'));
+    expect(() => socket.close(1000, 'é'.repeat(62))).toThrow(
+      new TypeError('close(): the reason must be at most 123 bytes of UTF-8'),
+    );
     socket.close(1000, `${'é'.repeat(61)}x`);
     expect(socket.readyState).toBe(SwitchyardSocket.CLOSED);
   });
@@ -220,7 +250,9 @@ describe('events', () => {
     };
     socket.onmessage = handler;
     expect(socket.onmessage).toBe(handler);
-    await new Promise<void>((resolve) => { socket.onopen = () => resolve(); });
+    await new Promise<void>((resolve) => {
+      socket.onopen = () => resolve();
+    });
     server.connections[0]!.ws.send('x');
     await until(() => calls.length === 3, 'three calls');
     expect(calls).toEqual(['listener 1', 'handler x', 'listener 2']);
@@ -233,8 +265,17 @@ describe('events', () => {
   });
 
   it('readyState constants, url, and the CloseEvent class', () => {
-    const socket = connect('ws://127.0.0.1:9/chat', { WebSocket: undefined, transports: ['sse'], fetch: () => new Promise(() => {}) });
-    expect([SwitchyardSocket.CONNECTING, SwitchyardSocket.OPEN, SwitchyardSocket.CLOSING, SwitchyardSocket.CLOSED]).toEqual([0, 1, 2, 3]);
+    const socket = connect('ws://127.0.0.1:9/chat', {
+      WebSocket: undefined,
+      transports: ['sse'],
+      fetch: () => new Promise(() => {}),
+    });
+    expect([
+      SwitchyardSocket.CONNECTING,
+      SwitchyardSocket.OPEN,
+      SwitchyardSocket.CLOSING,
+      SwitchyardSocket.CLOSED,
+    ]).toEqual([0, 1, 2, 3]);
     expect([socket.CONNECTING, socket.OPEN, socket.CLOSING, socket.CLOSED]).toEqual([0, 1, 2, 3]);
     expect(socket.url).toBe('ws://127.0.0.1:9/chat');
     expect(socket.readyState).toBe(0);
@@ -242,6 +283,12 @@ describe('events', () => {
     socket.close();
     const event = new CloseEvent('close', { code: 1000, reason: 'r', wasClean: true });
     expect(event).toBeInstanceOf(Event);
-    expect([event.type, event.code, event.reason, event.wasClean, event.willReconnect]).toEqual(['close', 1000, 'r', true, false]);
+    expect([event.type, event.code, event.reason, event.wasClean, event.willReconnect]).toEqual([
+      'close',
+      1000,
+      'r',
+      true,
+      false,
+    ]);
   });
 });

@@ -8,15 +8,22 @@ import type { ConnectOptions, SwitchyardSocket } from '../src/index.js';
 import { ScriptedServer, openStream } from './scripted-server.js';
 import { quietFor, until } from '../../../test/helpers.js';
 
-const OPEN = (session: string, protocol = ''): string => `event: open\ndata: ${JSON.stringify({ session, protocol })}\n\n`;
+const OPEN = (session: string, protocol = ''): string =>
+  `event: open\ndata: ${JSON.stringify({ session, protocol })}\n\n`;
 
 function record(socket: SwitchyardSocket) {
   const log: string[] = [];
   const received: unknown[] = [];
   socket.addEventListener('open', () => log.push('open'));
   socket.addEventListener('error', () => log.push('error'));
-  socket.addEventListener('message', (event) => received.push(typeof event.data === 'string' ? event.data : [...new Uint8Array(event.data)]));
-  socket.addEventListener('close', (event) => log.push(`close ${event.code} ${event.reason} ${event.wasClean ? 'clean' : 'unclean'}${event.willReconnect ? ' reconnecting' : ''}`));
+  socket.addEventListener('message', (event) =>
+    received.push(typeof event.data === 'string' ? event.data : [...new Uint8Array(event.data)]),
+  );
+  socket.addEventListener('close', (event) =>
+    log.push(
+      `close ${event.code} ${event.reason} ${event.wasClean ? 'clean' : 'unclean'}${event.willReconnect ? ' reconnecting' : ''}`,
+    ),
+  );
   return { log, received };
 }
 
@@ -38,20 +45,28 @@ async function opened(server: ScriptedServer, extra?: ConnectOptions, path?: str
 describe('the stream', () => {
   it('asks with __sy=sse, its protocols and Accept; decodes text, binary and skips the rest', async () => {
     const server = await ScriptedServer.start();
-    server.stream = (res) => openStream(res, [
-      'retry: 50\n\n', OPEN('s1', 'chat'), ':\n\n',
-      'id: 1\ndata: "a\\nb \\"c\\" é"\n\n',
-      'id: 2\nevent: binary\ndata: AAH/\n\n',
-      'id: 3\nevent: from-the-future\ndata: x\n\n',
-      'id: 4\ndata: ""\n\n',
-    ].join(''));
+    server.stream = (res) =>
+      openStream(
+        res,
+        [
+          'retry: 50\n\n',
+          OPEN('s1', 'chat'),
+          ':\n\n',
+          'id: 1\ndata: "a\\nb \\"c\\" é"\n\n',
+          'id: 2\nevent: binary\ndata: AAH/\n\n',
+          'id: 3\nevent: from-the-future\ndata: x\n\n',
+          'id: 4\ndata: ""\n\n',
+        ].join(''),
+      );
     const { socket, received } = await opened(server, { protocols: ['soap', 'chat'] }, '/ep?token=a%20b');
     expect(socket.protocol).toBe('chat');
     expect(socket.transport).toBe('sse');
     await until(() => received.length === 3, 'three messages');
     expect(received).toEqual(['a\nb "c" é', [0, 1, 255], '']);
     const [request] = server.streamRequests();
-    expect(`${request!.url.pathname}${request!.url.search}`).toBe('/ep?token=a%20b&__sy=sse&__sy_protocols=soap%2Cchat');
+    expect(`${request!.url.pathname}${request!.url.search}`).toBe(
+      '/ep?token=a%20b&__sy=sse&__sy_protocols=soap%2Cchat',
+    );
     expect(request!.headers.accept).toBe('text/event-stream');
     expect(request!.headers['last-event-id']).toBeUndefined();
     socket.close();
@@ -96,7 +111,11 @@ describe('the stream', () => {
     const { socket, log } = await opened(server);
     await until(() => log.length === 3, 'the second open');
     expect(log).toEqual(['open', 'close 1006 session expired unclean reconnecting', 'open']);
-    expect(server.streamRequests().map((r) => [r.url.search, r.headers['switchyard-session']])).toEqual([['?__sy=sse', undefined], ['?__sy=sse', 's1'], ['?__sy=sse', undefined]]);
+    expect(server.streamRequests().map((r) => [r.url.search, r.headers['switchyard-session']])).toEqual([
+      ['?__sy=sse', undefined],
+      ['?__sy=sse', 's1'],
+      ['?__sy=sse', undefined],
+    ]);
     socket.send('on s2');
     await until(() => server.posts().length === 1, 'a POST');
     expect(server.posts()[0]!.url.search).toBe('?__sy=post');
@@ -106,7 +125,8 @@ describe('the stream', () => {
 
   it('a close event ends the session for good', async () => {
     const server = await ScriptedServer.start();
-    server.stream = (res) => openStream(res, `${OPEN('s1')}id: 1\nevent: close\ndata: {"code":4002,"reason":"kicked"}\n\n`);
+    server.stream = (res) =>
+      openStream(res, `${OPEN('s1')}id: 1\nevent: close\ndata: {"code":4002,"reason":"kicked"}\n\n`);
     const socket = connect(server.url(), sseOnly());
     const { log } = record(socket);
     await until(() => log.length === 2, 'open and close');
@@ -117,7 +137,11 @@ describe('the stream', () => {
   });
 
   const sequences: Array<[name: string, resumeWith: string, log: string]> = [
-    ['a gap (the resume is older than what the server kept)', 'id: 4\ndata: "four"\n\n', 'close 1006 event 4 after 2 unclean reconnecting'],
+    [
+      'a gap (the resume is older than what the server kept)',
+      'id: 4\ndata: "four"\n\n',
+      'close 1006 event 4 after 2 unclean reconnecting',
+    ],
     ['a repeat', 'id: 2\ndata: "two"\n\n', 'close 1006 event 2 after 2 unclean reconnecting'],
   ];
   for (const [name, resumeWith, line] of sequences) {
@@ -240,7 +264,10 @@ describe('POSTs', () => {
     expect(socket.readyState).toBe(socket.CLOSING);
     await until(() => log.length === 2, 'close');
     expect(log[1]).toBe('close 4000 bye clean');
-    expect(server.frames()).toEqual([['t', 'last words'], ['close', 4000, 'bye']]);
+    expect(server.frames()).toEqual([
+      ['t', 'last words'],
+      ['close', 4000, 'bye'],
+    ]);
     // The stream is let go.
     await until(() => server.streams.size === 0, 'the stream to end');
   });
@@ -343,9 +370,16 @@ describe('acknowledgements and batches', () => {
     const { socket } = await opened(server);
     const messages = ['s'.repeat(30_000), 's'.repeat(30_000), 's'.repeat(30_000), 'L'.repeat(200_000), 't'];
     for (const message of messages) socket.send(message);
-    await until(() => server.posts().reduce((n, post) => n + post.json.frames.length, 0) === messages.length, 'every frame');
-    const posts = server.posts().map((post) => ({ seq: post.json.seq, sizes: post.json.frames.map((frame) => (frame as [string, string])[1].length) }));
-    for (const post of posts) expect(post.sizes.length === 1 || post.sizes.reduce((a, b) => a + b, 0) <= 64 * 1024).toBe(true);
+    await until(
+      () => server.posts().reduce((n, post) => n + post.json.frames.length, 0) === messages.length,
+      'every frame',
+    );
+    const posts = server.posts().map((post) => ({
+      seq: post.json.seq,
+      sizes: post.json.frames.map((frame) => (frame as [string, string])[1].length),
+    }));
+    for (const post of posts)
+      expect(post.sizes.length === 1 || post.sizes.reduce((a, b) => a + b, 0) <= 64 * 1024).toBe(true);
     expect(posts.flatMap((post) => post.sizes)).toEqual(messages.map((message) => message.length));
     let seq = 0;
     for (const post of posts) {
@@ -356,4 +390,3 @@ describe('acknowledgements and batches', () => {
     socket.close();
   });
 });
-

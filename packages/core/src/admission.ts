@@ -57,7 +57,13 @@ export class Admissions<Context> {
    * The checks every new connection passes, whatever its transport: shutdown, origin,
    * subprotocol, then the `upgrade` hook. Returns the rejection to send, or what to open with.
    */
-  admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: Server | undefined): Admission<Context> | Promise<Admission<Context>> {
+  admit(
+    req: IncomingMessage,
+    url: string,
+    offered: string[],
+    extras: RequestExtras,
+    server: Server | undefined,
+  ): Admission<Context> | Promise<Admission<Context>> {
     if (this.#host.closing || isShuttingDown(server)) return shuttingDown();
 
     const bearer = extractBearerToken(offered);
@@ -66,11 +72,22 @@ export class Admissions<Context> {
       return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
     }
     offered = bearer.protocols;
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, bearer.token);
+    const upgradeRequest = new UpgradeRequest(
+      req,
+      url,
+      extras.params ?? {},
+      extras.state ?? {},
+      offered,
+      extras.remoteAddress,
+      bearer.token,
+    );
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
-    if (origins !== undefined && origin !== undefined &&
-        !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+    if (
+      origins !== undefined &&
+      origin !== undefined &&
+      !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))
+    ) {
       return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
     }
 
@@ -82,8 +99,10 @@ export class Admissions<Context> {
         protocol = selectProtocol(offered, protocols, upgradeRequest);
         if (protocol === undefined) {
           const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
-          return new HandshakeRejection(400,
-            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`);
+          return new HandshakeRejection(
+            400,
+            `Unsupported subprotocol: the client offered ${offered.join(', ')}; this endpoint speaks ${speaks}`,
+          );
         }
       }
     }
@@ -92,8 +111,10 @@ export class Admissions<Context> {
     if (this.limits.active) {
       place = upgradeRequest.remoteAddress ?? '';
       const refusal = this.limits.reserve(place, performance.now());
-      if (refusal && channels.limit.hasSubscribers) publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);
-      if (refusal) return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
+      if (refusal && channels.limit.hasSubscribers)
+        publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);
+      if (refusal)
+        return new HandshakeRejection(refusal.status, refusal.message, { 'Retry-After': String(refusal.retryAfter) });
     }
 
     const hook = this.#upgradeHook;
@@ -121,7 +142,12 @@ export class Admissions<Context> {
     if (place !== undefined) this.limits.release(place);
   }
 
-  async #runUpgradeHook(hook: NonNullable<Hooks<Context>['upgrade']>, upgradeRequest: UpgradeRequest, protocol: string | undefined, server: Server | undefined): Promise<Admission<Context>> {
+  async #runUpgradeHook(
+    hook: NonNullable<Hooks<Context>['upgrade']>,
+    upgradeRequest: UpgradeRequest,
+    protocol: string | undefined,
+    server: Server | undefined,
+  ): Promise<Admission<Context>> {
     let result: UpgradeResult<Context>;
     try {
       result = await hook(upgradeRequest);
@@ -132,7 +158,11 @@ export class Admissions<Context> {
     }
     if (result instanceof HandshakeRejection) return result;
     if (this.#host.closing || isShuttingDown(server)) return shuttingDown();
-    return { protocol, context: result ? result.context : undefined, expiresAt: this.#expiry(result ? result.expiresAt : undefined) };
+    return {
+      protocol,
+      context: result ? result.context : undefined,
+      expiresAt: this.#expiry(result ? result.expiresAt : undefined),
+    };
   }
 
   #warnNoProtocol(url: string, offered: string[]): void {
@@ -142,8 +172,8 @@ export class Admissions<Context> {
     const path = url.split('?', 1)[0];
     process.emitWarning(
       `A client of ${path} offered subprotocols (${offered.join(', ')}) but this endpoint declares no ` +
-      '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
-      '\'Sec-WebSocket-Protocol\' header but no response was received"). Add protocols: [...] to the endpoint.',
+        '"protocols", so the 101 names none. Browsers fail such a connection ("Sent non-empty ' +
+        "'Sec-WebSocket-Protocol' header but no response was received\"). Add protocols: [...] to the endpoint.",
       { code: 'SWITCHYARD_NO_SUBPROTOCOL' },
     );
   }

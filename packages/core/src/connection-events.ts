@@ -10,8 +10,19 @@ import type { CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Connection } from './connection.js';
 import type { CloseEvent } from './connection-types.js';
 import {
-  connectionOf, kActive, kAwaitingPong, kClosedByServer, kConnection, kHost, kLastPingAt, kPending, kPings, kQueue,
-  kReadWaiters, kSentCode, kWs,
+  connectionOf,
+  kActive,
+  kAwaitingPong,
+  kClosedByServer,
+  kConnection,
+  kHost,
+  kLastPingAt,
+  kPending,
+  kPings,
+  kQueue,
+  kReadWaiters,
+  kSentCode,
+  kWs,
 } from './connection-keys.js';
 import { settleDrainWaiters } from './connection-send.js';
 import { leaveTopics } from './connection-topics.js';
@@ -91,7 +102,8 @@ export function onWsClose(this: Transport, code: number, reason: Buffer): void {
   leaveTopics(connection);
   const pings = connection[kPings];
   if (pings) {
-    for (const ping of pings) ping.reject(withCode(new Error(`WebSocket closed (${code}) before the pong`), ErrorCode.CLOSED_BEFORE_PONG));
+    for (const ping of pings)
+      ping.reject(withCode(new Error(`WebSocket closed (${code}) before the pong`), ErrorCode.CLOSED_BEFORE_PONG));
     connection[kPings] = undefined;
   }
   settleDrainWaiters(connection);
@@ -114,7 +126,8 @@ export function onWsError(this: Transport, error: Error): void {
   // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
   // exists so that one malformed frame can never become an uncaught 'error'.
   const connection = connectionOf(this);
-  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_')) connection[kSentCode] = closeCodeForError(error);
+  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_'))
+    connection[kSentCode] = closeCodeForError(error);
   connection[kHost].dispatchError(connection, error);
 }
 
@@ -144,7 +157,16 @@ export function onWsPong(this: Transport, data: Buffer): void {
 
 /** Builds the `closedBy` of a close event for the diagnostics channel. */
 export function closeMessage(connection: Connection<any, any, any>, event: CloseEvent): CloseMessage {
-  return { connection, code: event.code, reason: event.reason, wasClean: event.wasClean, closedBy: connection[kClosedByServer] ? 'server' : 'client' };
+  return {
+    connection,
+    code: event.code,
+    reason: event.reason,
+    wasClean: event.wasClean,
+    closedBy: connection[kClosedByServer] ? 'server' : 'client',
+  };
 }
 
-routeWsEvents({ message: onWsMessage, close: onWsClose, error: onWsError, ping: onWsPing, pong: onWsPong }, kConnection);
+routeWsEvents(
+  { message: onWsMessage, close: onWsClose, error: onWsError, ping: onWsPing, pong: onWsPong },
+  kConnection,
+);

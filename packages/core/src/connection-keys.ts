@@ -31,7 +31,12 @@ export const kSentCode = Symbol('switchyard.sentCode');
 export const kConnection = Symbol('switchyard.connection');
 
 /** A `ping()` waiting for its pong. */
-export interface PendingPing { payload: Buffer; sentAt: number; resolve(rtt: number): void; reject(error: Error): void }
+export interface PendingPing {
+  payload: Buffer;
+  sentAt: number;
+  resolve(rtt: number): void;
+  reject(error: Error): void;
+}
 
 /** The connection a socket (or the socket under it) belongs to. */
 export function connectionOf(emitter: object): Connection<any, any, any> {

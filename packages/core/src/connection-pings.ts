@@ -14,15 +14,15 @@ export function sendPing(connection: Connection<any, any, any>, data?: string | 
     promise = Promise.reject(withCode(new Error('WebSocket is not open'), ErrorCode.NOT_OPEN));
   } else {
     const pings = (connection[kPings] ??= []);
-    const payload = data === undefined
-      ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`)
-      : Buffer.from(data);
-    promise = payload.length > 125
-      ? Promise.reject(withCode(new RangeError('ping data must be at most 125 bytes'), ErrorCode.PING_TOO_LONG))
-      : new Promise<number>((resolve, reject) => {
-        pings.push({ payload, sentAt: performance.now(), resolve, reject });
-        ws.ping(payload);
-      });
+    const payload =
+      data === undefined ? Buffer.from(`sy${performance.now().toFixed(3)}:${pings.length}`) : Buffer.from(data);
+    promise =
+      payload.length > 125
+        ? Promise.reject(withCode(new RangeError('ping data must be at most 125 bytes'), ErrorCode.PING_TOO_LONG))
+        : new Promise<number>((resolve, reject) => {
+            pings.push({ payload, sentAt: performance.now(), resolve, reject });
+            ws.ping(payload);
+          });
   }
   promise.catch(ignore);
   return promise;

@@ -10,8 +10,11 @@ import { kConnection, kHost, kQueue, kReadWaiters, kWs } from './connection-keys
 import { pauseReading } from './transport-ws.js';
 
 /** `Connection[Symbol.asyncIterator]`: see there. */
-export function iterate<Incoming>(connection: Connection<any, Incoming, any>): AsyncIterableIterator<QueuedMessage<Incoming>> {
-  if (connection[kQueue] !== undefined) throw withCode(new TypeError('This connection is already being iterated'), ErrorCode.ALREADY_ITERATING);
+export function iterate<Incoming>(
+  connection: Connection<any, Incoming, any>,
+): AsyncIterableIterator<QueuedMessage<Incoming>> {
+  if (connection[kQueue] !== undefined)
+    throw withCode(new TypeError('This connection is already being iterated'), ErrorCode.ALREADY_ITERATING);
   const queue = new MessageQueue<Incoming>(new ReadControlOf(connection), connection[kHost].highWaterMark);
   connection[kQueue] = queue;
   if (connection[kWs].readyState > 1) queue.end();

@@ -30,7 +30,12 @@ export function sendData(connection: Connection<any, any, any>, data: unknown): 
 }
 
 /** `Connection.sendFrame`: see there. */
-export function sendSharedFrame(connection: Connection<any, any, any>, frame: Buffer, payload: string | Buffer, isBinary: boolean): boolean {
+export function sendSharedFrame(
+  connection: Connection<any, any, any>,
+  frame: Buffer,
+  payload: string | Buffer,
+  isBinary: boolean,
+): boolean {
   const ws = connection[kWs];
   if (ws.readyState !== 1) return false;
   const clock = connection[kHost].activityClock;
@@ -42,7 +47,8 @@ export function sendSharedFrame(connection: Connection<any, any, any>, frame: Bu
 
 /** `Connection.drain`: see there. */
 export function whenDrained(connection: Connection<any, any, any>): Promise<void> {
-  if (connection[kWs].readyState > 1 || connection[kWs].bufferedAmount <= connection[kHost].highWaterMark) return Promise.resolve();
+  if (connection[kWs].readyState > 1 || connection[kWs].bufferedAmount <= connection[kHost].highWaterMark)
+    return Promise.resolve();
   return new Promise<void>((resolve) => {
     (connection[kDrainWaiters] ??= []).push(resolve);
     armDrain(connection);
@@ -60,11 +66,13 @@ function checkBuffered(connection: Connection<any, any, any>): boolean {
   if (buffered <= host.highWaterMark) return true;
   if (buffered > host.maxBufferedAmount) {
     // A consumer this far behind would only grow our memory: no more data, and 1008.
-    if (channels.limit.hasSubscribers) publishLimit('maxBufferedAmount', 'closed', connection, undefined, undefined, CloseCode.POLICY_VIOLATION);
+    if (channels.limit.hasSubscribers)
+      publishLimit('maxBufferedAmount', 'closed', connection, undefined, undefined, CloseCode.POLICY_VIOLATION);
     connection.close(CloseCode.POLICY_VIOLATION, 'Slow consumer: too much data buffered');
     return false;
   }
-  if (!connection[kNeedDrain] && channels.backpressure.hasSubscribers) publishBackpressure(connection, 'full', buffered);
+  if (!connection[kNeedDrain] && channels.backpressure.hasSubscribers)
+    publishBackpressure(connection, 'full', buffered);
   armDrain(connection);
   return false;
 }
@@ -90,14 +98,28 @@ function pollDrain(connection: Connection<any, any, any>): void {
   onSocketDrain.call({ [kConnection]: connection });
 }
 
-function publishBackpressure(connection: Connection<any, any, any>, state: 'full' | 'drained', bufferedAmount: number): void {
-  const message: BackpressureMessage = { connection, state, bufferedAmount, highWaterMark: connection[kHost].highWaterMark };
+function publishBackpressure(
+  connection: Connection<any, any, any>,
+  state: 'full' | 'drained',
+  bufferedAmount: number,
+): void {
+  const message: BackpressureMessage = {
+    connection,
+    state,
+    bufferedAmount,
+    highWaterMark: connection[kHost].highWaterMark,
+  };
   channels.backpressure.publish(message);
 }
 
 /** True for what `send` sends as binary as it is; anything else that is not a string is JSON. */
 function isBinaryData(data: unknown): boolean {
-  return Buffer.isBuffer(data) || ArrayBuffer.isView(data) || data instanceof ArrayBuffer || data instanceof SharedArrayBuffer;
+  return (
+    Buffer.isBuffer(data) ||
+    ArrayBuffer.isView(data) ||
+    data instanceof ArrayBuffer ||
+    data instanceof SharedArrayBuffer
+  );
 }
 
 /**

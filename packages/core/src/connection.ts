@@ -12,8 +12,26 @@ import type { FrameSink, Transport } from './transport.js';
 import type { EventEmitter } from 'node:events';
 import type { ConnectionEvents, ConnectionHost, SendData } from './connection-types.js';
 import {
-  kActive, kAwaitingPong, kByteBucket, kClosedByServer, kDrainWaiters, kEmitter, kExpiresAt, kHost,
-  kLastPingAt, kMessageBucket, kNeedDrain, kOnClosed, kPending, kPings, kQueue, kReadWaiters, kSentCode, kTopics, kWs, type PendingPing,
+  kActive,
+  kAwaitingPong,
+  kByteBucket,
+  kClosedByServer,
+  kDrainWaiters,
+  kEmitter,
+  kExpiresAt,
+  kHost,
+  kLastPingAt,
+  kMessageBucket,
+  kNeedDrain,
+  kOnClosed,
+  kPending,
+  kPings,
+  kQueue,
+  kReadWaiters,
+  kSentCode,
+  kTopics,
+  kWs,
+  type PendingPing,
 } from './connection-keys.js';
 import { attachSocket } from './connection-events.js';
 import { emitterOf, listenFor } from './connection-listeners.js';
@@ -25,8 +43,21 @@ import { subscribe, topicsOf, unsubscribe } from './connection-topics.js';
 // Other modules import these from here; they live in the modules named.
 export type { CloseEvent, ConnectionEvents, ConnectionHost, SendData } from './connection-types.js';
 export {
-  kActive, kAwaitingPong, kByteBucket, kClosedByServer, kExpiresAt, kHost, kLastPingAt, kMessageBucket, kNeedDrain,
-  kOnClosed, kPending, kPings, kQueue, kTopics, kWs,
+  kActive,
+  kAwaitingPong,
+  kByteBucket,
+  kClosedByServer,
+  kExpiresAt,
+  kHost,
+  kLastPingAt,
+  kMessageBucket,
+  kNeedDrain,
+  kOnClosed,
+  kPending,
+  kPings,
+  kQueue,
+  kTopics,
+  kWs,
 } from './connection-keys.js';
 export { closeMessage } from './connection-events.js';
 export { whenReading } from './connection-reading.js';

@@ -89,8 +89,15 @@ export interface BackpressureMessage {
 
 /** The limits whose refusals and closes `switchyard:limit` reports. */
 export type LimitName =
-  | 'maxConnections' | 'maxConnectionsPerAddress' | 'handshakeRate' | 'rateLimit'
-  | 'idleTimeout' | 'maxLifetime' | 'maxBufferedAmount' | 'heartbeat' | 'schema';
+  | 'maxConnections'
+  | 'maxConnectionsPerAddress'
+  | 'handshakeRate'
+  | 'rateLimit'
+  | 'idleTimeout'
+  | 'maxLifetime'
+  | 'maxBufferedAmount'
+  | 'heartbeat'
+  | 'schema';
 
 /** `switchyard:limit`: a limit refused a handshake, dropped a message or closed a connection. */
 export interface LimitMessage {
@@ -142,7 +149,14 @@ export const channels = {
 };
 
 /** Publishes a limit event, when anyone listens. */
-export function publishLimit(limit: LimitName, action: LimitMessage['action'], connection: Connection<any, any, any> | undefined, remoteAddress: string | undefined, status: number | undefined, code: number | undefined): void {
+export function publishLimit(
+  limit: LimitName,
+  action: LimitMessage['action'],
+  connection: Connection<any, any, any> | undefined,
+  remoteAddress: string | undefined,
+  status: number | undefined,
+  code: number | undefined,
+): void {
   if (!channels.limit.hasSubscribers) return;
   const message: LimitMessage = { limit, action, connection, remoteAddress, status, code };
   channels.limit.publish(message);

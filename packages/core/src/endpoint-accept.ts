@@ -82,23 +82,44 @@ export class Upgrades<Context> {
   }
 
   /** Checks, admits and accepts (or refuses) a WebSocket handshake on a taken socket. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, server: ReturnType<typeof serverOf>): number | Promise<number> {
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    server: ReturnType<typeof serverOf>,
+  ): number | Promise<number> {
     const offered = checkHandshake(req);
-    if (offered instanceof HandshakeRejection) return this.reject(req, socket, offered, fallback.url, extras.remoteAddress);
+    if (offered instanceof HandshakeRejection)
+      return this.reject(req, socket, offered, fallback.url, extras.remoteAddress);
     const admitted = this.#host.admission.admit(req, fallback.url, offered, extras, server);
-    if (admitted instanceof Promise) return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
+    if (admitted instanceof Promise)
+      return admitted.then((settled) => this.#accept(req, socket, head, fallback, extras, settled));
     return this.#accept(req, socket, head, fallback, extras, admitted);
   }
 
-  #accept(req: IncomingMessage, socket: Duplex, head: Buffer, fallback: FallbackParams, extras: RequestExtras, admitted: Admission<Context>): number {
-    if (admitted instanceof HandshakeRejection) return this.reject(req, socket, admitted, fallback.url, extras.remoteAddress);
+  #accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    admitted: Admission<Context>,
+  ): number {
+    if (admitted instanceof HandshakeRejection)
+      return this.reject(req, socket, admitted, fallback.url, extras.remoteAddress);
     if (socket.destroyed || !socket.readable || !socket.writable) {
       this.#host.admission.release(admitted.place);
       socket.destroy();
       return 0;
     }
     const { keepHeaders, maxKeptHeaderLength } = this.#host.endpoint.options;
-    const info = new RequestInfo(fallback.url, keptHeaders(req.headers, keepHeaders, maxKeptHeaderLength), extras.remoteAddress ?? req.socket);
+    const info = new RequestInfo(
+      fallback.url,
+      keptHeaders(req.headers, keepHeaders, maxKeptHeaderLength),
+      extras.remoteAddress ?? req.socket,
+    );
     releaseRequestListeners(req, socket);
     const live = fallback.mode === 'live';
     this.#chosenProtocol = admitted.protocol;
@@ -130,5 +151,4 @@ export class Upgrades<Context> {
     this.#host.rejected(req, rejection, url, address);
     return rejection.status;
   }
-
 }

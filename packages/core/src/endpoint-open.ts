@@ -51,7 +51,15 @@ export class Openings<Context> {
     endpoint.counters?.opened(transport);
     if (channels.handshakeEnd.hasSubscribers) {
       const status = transport === 'sse' ? 200 : 101;
-      const message: HandshakeEndMessage = { request: req, transport, path: info.path, status, accepted: true, reason: '', connection };
+      const message: HandshakeEndMessage = {
+        request: req,
+        transport,
+        path: info.path,
+        status,
+        accepted: true,
+        reason: '',
+        connection,
+      };
       channels.handshakeEnd.publish(message);
     }
     if (channels.open.hasSubscribers) {
@@ -75,10 +83,13 @@ export class Openings<Context> {
       dispatch.fail(connection, error);
     }
     if (isThenable(result)) {
-      result.then(() => dispatch.flush(connection), (error: unknown) => {
-        dispatch.fail(connection, error);
-        dispatch.flush(connection);
-      });
+      result.then(
+        () => dispatch.flush(connection),
+        (error: unknown) => {
+          dispatch.fail(connection, error);
+          dispatch.flush(connection);
+        },
+      );
     } else {
       dispatch.flush(connection);
     }
@@ -112,12 +123,19 @@ export class Openings<Context> {
  * Closes every connection with `code` and `reason`, terminating those still open after
  * `timeout` ms; resolves once their close handlers ran, or undefined when none was open.
  */
-export function closeAll(connections: Set<Connection<any>>, code: number, reason: string, timeout: number): Promise<void> | undefined {
+export function closeAll(
+  connections: Set<Connection<any>>,
+  code: number,
+  reason: string,
+  timeout: number,
+): Promise<void> | undefined {
   const waits: Promise<void>[] = [];
   for (const connection of connections) {
-    waits.push(new Promise<void>((resolve) => {
-      (connection[kOnClosed] ??= []).push(resolve);
-    }));
+    waits.push(
+      new Promise<void>((resolve) => {
+        (connection[kOnClosed] ??= []).push(resolve);
+      }),
+    );
     connection.close(code, reason);
   }
   if (waits.length === 0) return undefined;

@@ -16,7 +16,12 @@ import type { Hooks } from './options.js';
 const kReason = Symbol('switchyard.reason');
 
 /** Announces a handshake on `switchyard:handshake:start`, while it has subscribers. */
-export function publishHandshakeStart(endpoint: Endpoint<any>, req: IncomingMessage, transport: Transport, path: string): void {
+export function publishHandshakeStart(
+  endpoint: Endpoint<any>,
+  req: IncomingMessage,
+  transport: Transport,
+  path: string,
+): void {
   if (channels.handshakeStart.hasSubscribers) {
     const message: HandshakeStartMessage = { endpoint, request: req, transport, path };
     channels.handshakeStart.publish(message);
@@ -24,18 +29,39 @@ export function publishHandshakeStart(endpoint: Endpoint<any>, req: IncomingMess
 }
 
 /** Counts a handshake that ended without a connection, and announces it with its reason. */
-export function handshakeRefused(endpoint: Endpoint<any>, req: IncomingMessage, transport: Transport, path: string, status: number): void {
+export function handshakeRefused(
+  endpoint: Endpoint<any>,
+  req: IncomingMessage,
+  transport: Transport,
+  path: string,
+  status: number,
+): void {
   endpoint.counters?.refuse(status);
   if (channels.handshakeEnd.hasSubscribers) {
     const reason = (req as IncomingMessage & { [kReason]?: string })[kReason] ?? '';
-    const message: HandshakeEndMessage = { request: req, transport, path, status, accepted: false, reason, connection: undefined };
+    const message: HandshakeEndMessage = {
+      request: req,
+      transport,
+      path,
+      status,
+      accepted: false,
+      reason,
+      connection: undefined,
+    };
     channels.handshakeEnd.publish(message);
   }
 }
 
 /** Tells the `rejected` hook about a refusal; its own failure is only logged. */
-export function notifyRejected(hooks: Hooks<any>, req: IncomingMessage, rejection: HandshakeRejection, url: string, address?: string): void {
-  if (channels.handshakeEnd.hasSubscribers) (req as IncomingMessage & { [kReason]?: string })[kReason] = rejection.message;
+export function notifyRejected(
+  hooks: Hooks<any>,
+  req: IncomingMessage,
+  rejection: HandshakeRejection,
+  url: string,
+  address?: string,
+): void {
+  if (channels.handshakeEnd.hasSubscribers)
+    (req as IncomingMessage & { [kReason]?: string })[kReason] = rejection.message;
   const hook = hooks.rejected;
   if (!hook) return;
   const query = url.indexOf('?');
@@ -62,8 +88,8 @@ export class PostUnreachableWarning {
     const path = url.split('?', 1)[0];
     process.emitWarning(
       `A fallback (SSE) session opened on ${path}, but this endpoint is mounted on a GET-only route, ` +
-      'so the POSTs that carry its messages never reach it: the client gives up with "session expired". ' +
-      'Mount it with app.use(path, websocket(...)) or router.all(path, websocket(...)), or set fallback: false.',
+        'so the POSTs that carry its messages never reach it: the client gives up with "session expired". ' +
+        'Mount it with app.use(path, websocket(...)) or router.all(path, websocket(...)), or set fallback: false.',
       { code: 'SWITCHYARD_FALLBACK_UNREACHABLE' },
     );
   }

@@ -78,14 +78,21 @@ export class Endpoint<Context = undefined> {
     this.#dispatch = new HookDispatch<Context>(hooks, this.options);
     watchServers();
     this.#admission = new Admissions<Context>(this.options, hooks.upgrade, {
-      get closing() { return endpoint.#closing; },
+      get closing() {
+        return endpoint.#closing;
+      },
       report: (error) => this.#dispatch.report(undefined, error),
     });
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
     this.#sweeps = new Sweeps(this as Endpoint<any>);
     this.#openings = new Openings<Context>({
-      endpoint: this, hooks, listener, dispatch: this.#dispatch, admission: this.#admission, sweeps: this.#sweeps,
+      endpoint: this,
+      hooks,
+      listener,
+      dispatch: this.#dispatch,
+      admission: this.#admission,
+      sweeps: this.#sweeps,
     });
     this.#upgrades = new Upgrades<Context>({
       endpoint: this,
@@ -95,8 +102,12 @@ export class Endpoint<Context = undefined> {
     });
     this.#fallbackRoutes = new FallbackRoutes<Context>({
       options: this.options,
-      get hub() { return endpoint.hub; },
-      get upgradeHook() { return hooks.upgrade; },
+      get hub() {
+        return endpoint.hub;
+      },
+      get upgradeHook() {
+        return hooks.upgrade;
+      },
       admit: (req, url, offered, extras, server) => this.#admission.admit(req, url, offered, extras, server),
       release: (place) => this.#admission.release(place),
       rejected: (req, rejection, url, address) => notifyRejected(hooks, req, rejection, url, address),
@@ -148,8 +159,11 @@ export class Endpoint<Context = undefined> {
    */
   handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras = {}): Promise<number> {
     const fallback = fallbackParams(extras.url ?? req.url ?? '/');
-    const transport: Transport | undefined = isWebSocketRequest(req) ? 'websocket'
-      : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET' ? 'sse' : undefined;
+    const transport: Transport | undefined = isWebSocketRequest(req)
+      ? 'websocket'
+      : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET'
+        ? 'sse'
+        : undefined;
     if (transport === undefined) return this.#handle(req, res, extras, fallback);
     const path = fallback.url.split('?', 1)[0]!;
     publishHandshakeStart(this, req, transport, path);
@@ -161,7 +175,12 @@ export class Endpoint<Context = undefined> {
     });
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse | undefined, extras: RequestExtras, fallback: FallbackParams): Promise<number> {
+  async #handle(
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    extras: RequestExtras,
+    fallback: FallbackParams,
+  ): Promise<number> {
     const server = serverOf(req);
     registerEndpoint(server, this);
     if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
@@ -181,7 +200,13 @@ export class Endpoint<Context = undefined> {
       return typeof status === 'number' ? status : await status;
     } catch (error) {
       this.#dispatch.report(undefined, error);
-      return this.#upgrades.reject(req, socket, new HandshakeRejection(500, 'Internal Server Error'), fallback.url, extras.remoteAddress);
+      return this.#upgrades.reject(
+        req,
+        socket,
+        new HandshakeRejection(500, 'Internal Server Error'),
+        fallback.url,
+        extras.remoteAddress,
+      );
     }
   }
 
@@ -247,6 +272,9 @@ export class Endpoint<Context = undefined> {
 }
 
 /** Creates an endpoint from handlers (or a faye-style connection function) and defaults. */
-export function createEndpoint<Context = undefined>(handlers: Handlers<Context> | ConnectionListener, defaults?: EndpointOptions): Endpoint<Context> {
+export function createEndpoint<Context = undefined>(
+  handlers: Handlers<Context> | ConnectionListener,
+  defaults?: EndpointOptions,
+): Endpoint<Context> {
   return new Endpoint<Context>(handlers, defaults);
 }

@@ -39,7 +39,12 @@ export type ErrorCodeName = (typeof ErrorCode)[keyof typeof ErrorCode];
  * still deep-equals the plain `TypeError` with the same message that code and tests compare to.
  */
 export function withCode<E extends Error>(error: E, code: ErrorCodeName): E & { code: ErrorCodeName } {
-  return Object.defineProperty(error, 'code', { value: code, writable: true, configurable: true, enumerable: false }) as E & { code: ErrorCodeName };
+  return Object.defineProperty(error, 'code', {
+    value: code,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  }) as E & { code: ErrorCodeName };
 }
 
 /** Headers attached to an HTTP rejection of the handshake. */
@@ -59,7 +64,10 @@ export class HandshakeRejection extends Error {
 
   constructor(status: number, message?: string, headers: RejectionHeaders = {}) {
     if (!Number.isInteger(status) || status < 400 || status > 599) {
-      throw withCode(new TypeError(`reject(): status must be an integer from 400 to 599, got ${String(status)}`), ErrorCode.INVALID_STATUS);
+      throw withCode(
+        new TypeError(`reject(): status must be an integer from 400 to 599, got ${String(status)}`),
+        ErrorCode.INVALID_STATUS,
+      );
     }
     super(message ?? STATUS_CODES[status] ?? 'Rejected');
     this.name = 'HandshakeRejection';

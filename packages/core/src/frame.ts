@@ -1,6 +1,12 @@
 import * as ws from 'ws';
 
-interface FrameOptions { fin: boolean; mask: boolean; opcode: number; readOnly: boolean; rsv1: boolean }
+interface FrameOptions {
+  fin: boolean;
+  mask: boolean;
+  opcode: number;
+  readOnly: boolean;
+  rsv1: boolean;
+}
 // ws exports its framer at run time (`WebSocket.Sender.frame`) but @types/ws does not declare it.
 const { Sender } = ws as unknown as { Sender: { frame(data: Buffer, options: FrameOptions): Buffer[] } };
 

@@ -49,7 +49,9 @@ export function asksForUpgrade(req: Pick<IncomingMessage, 'headers'>): boolean {
  */
 export function checkHandshake(req: IncomingMessage): string[] | HandshakeRejection {
   if (req.method !== 'GET') {
-    return new HandshakeRejection(405, `WebSocket handshakes must use GET, not ${req.method ?? 'no method'}`, { Allow: 'GET' });
+    return new HandshakeRejection(405, `WebSocket handshakes must use GET, not ${req.method ?? 'no method'}`, {
+      Allow: 'GET',
+    });
   }
   if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
     return new HandshakeRejection(400, 'WebSocket handshakes need HTTP/1.1 or later');
@@ -64,10 +66,13 @@ export function checkHandshake(req: IncomingMessage): string[] | HandshakeReject
   }
   const version = req.headers['sec-websocket-version'];
   if (version !== '13') {
-    return new HandshakeRejection(426, version === undefined
-      ? 'Missing Sec-WebSocket-Version header; this server speaks version 13'
-      : `Unsupported Sec-WebSocket-Version ${JSON.stringify(version)}; this server speaks version 13`,
-    { 'Sec-WebSocket-Version': '13' });
+    return new HandshakeRejection(
+      426,
+      version === undefined
+        ? 'Missing Sec-WebSocket-Version header; this server speaks version 13'
+        : `Unsupported Sec-WebSocket-Version ${JSON.stringify(version)}; this server speaks version 13`,
+      { 'Sec-WebSocket-Version': '13' },
+    );
   }
   const key = req.headers['sec-websocket-key'];
   if (key === undefined) return new HandshakeRejection(400, 'Missing Sec-WebSocket-Key header');

@@ -67,7 +67,8 @@ export function sweepHeartbeat(endpoint: SweptEndpoint, interval: number, timeou
     const since = now - connection[kLastPingAt];
     if (connection[kAwaitingPong]) {
       if (since >= timeout) {
-        if (channels.limit.hasSubscribers) publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
+        if (channels.limit.hasSubscribers)
+          publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
         connection.terminate();
       }
     } else if (since >= interval) {
@@ -90,10 +91,12 @@ export function sweepLifetimes(endpoint: SweptEndpoint): void {
     if (connection.readyState !== 1) continue;
     const expiresAt = connection[kExpiresAt];
     if (expiresAt !== undefined && now >= expiresAt) {
-      if (channels.limit.hasSubscribers) publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
+      if (channels.limit.hasSubscribers)
+        publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
       connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
     } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
-      if (channels.limit.hasSubscribers) publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
+      if (channels.limit.hasSubscribers)
+        publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
       connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');
     }
   }

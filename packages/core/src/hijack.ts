@@ -38,7 +38,11 @@ export type { TakenSocket } from './takeover.js';
  * nothing written to `res` reaches the socket: late writes are dropped, with one warning per
  * server and path that names the path.
  */
-export function takeSocket(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
+export function takeSocket(
+  req: IncomingMessage,
+  res: ServerResponse | undefined,
+  path: string,
+): Promise<TakenSocket> | TakenSocket {
   const taken = takeFromParser(req, res, path);
   return taken instanceof Promise ? taken.then((one) => inTurn(one, res)) : inTurn(taken, res);
 }
@@ -60,7 +64,11 @@ function detachOwn(taken: TakenSocket, res: ServerResponse | undefined, held: Bu
   return held && held.length > 0 ? { socket: taken.socket, head: Buffer.concat([taken.head, held]) } : taken;
 }
 
-function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, path: string): Promise<TakenSocket> | TakenSocket {
+function takeFromParser(
+  req: IncomingMessage,
+  res: ServerResponse | undefined,
+  path: string,
+): Promise<TakenSocket> | TakenSocket {
   const server = serverOf(req);
   if (server) routeUpgrades(server);
   const pending = takeovers.get(req) ?? startTakeover(req);
@@ -71,7 +79,10 @@ function takeFromParser(req: IncomingMessage, res: ServerResponse | undefined, p
   }
   if (pending.socket && pending.head) return { socket: pending.socket, head: pending.head };
   // A baseline means the request was marked before the framework saw it; its socket is on the way.
-  if (pending.baseline) return new Promise<TakenSocket>((resolve) => { pending.resolve = resolve; });
+  if (pending.baseline)
+    return new Promise<TakenSocket>((resolve) => {
+      pending.resolve = resolve;
+    });
 
   const socket = req.socket;
   const parser = parserFor(socket, req);

@@ -28,7 +28,11 @@ export function logError(connection: Connection<any, any, any> | undefined, erro
 }
 
 /** A handler failed: the diagnostics channel, then the `error` hook, or the log without one. */
-export function reportError(hooks: Hooks<any>, connection: Connection<any, any, any> | undefined, error: unknown): void {
+export function reportError(
+  hooks: Hooks<any>,
+  connection: Connection<any, any, any> | undefined,
+  error: unknown,
+): void {
   const err = error instanceof Error ? error : new Error(String(error));
   publishError(connection, err);
   const hook = hooks.error;

@@ -42,7 +42,15 @@ export class HookDispatch<Context> {
       return true;
     }
     const limited = this.#hooks.limited;
-    if (channels.limit.hasSubscribers) publishLimit('rateLimit', limited ? 'dropped' : 'closed', connection, undefined, undefined, limited ? undefined : CloseCode.POLICY_VIOLATION);
+    if (channels.limit.hasSubscribers)
+      publishLimit(
+        'rateLimit',
+        limited ? 'dropped' : 'closed',
+        connection,
+        undefined,
+        undefined,
+        limited ? undefined : CloseCode.POLICY_VIOLATION,
+      );
     if (limited) this.#invoke(connection, limited, data);
     else connection.close(CloseCode.POLICY_VIOLATION, 'Rate limit exceeded');
     return false;
@@ -109,7 +117,7 @@ export class HookDispatch<Context> {
   /** Parses and validates a message for the `schema` option; async validators hold later messages. */
   #validate(connection: Connection<Context>, schema: StandardSchemaV1, data: string | Buffer, isBinary: boolean): void {
     if (connection.readyState !== 1) return;
-    let result;
+    let result: ReturnType<typeof validateMessage>;
     try {
       result = validateMessage(schema, data);
     } catch (error) {
@@ -121,16 +129,24 @@ export class HookDispatch<Context> {
       return;
     }
     connection[kPending] = [];
-    result.then((settled) => {
-      this.#validated(connection, settled, data, isBinary);
-      this.flush(connection);
-    }, (error: unknown) => {
-      this.fail(connection, error);
-      this.flush(connection);
-    });
+    result.then(
+      (settled) => {
+        this.#validated(connection, settled, data, isBinary);
+        this.flush(connection);
+      },
+      (error: unknown) => {
+        this.fail(connection, error);
+        this.flush(connection);
+      },
+    );
   }
 
-  #validated(connection: Connection<Context>, result: StandardSchemaV1.Result<unknown>, data: string | Buffer, isBinary: boolean): void {
+  #validated(
+    connection: Connection<Context>,
+    result: StandardSchemaV1.Result<unknown>,
+    data: string | Buffer,
+    isBinary: boolean,
+  ): void {
     if (connection.readyState !== 1) return;
     if (result.issues) {
       const hook = this.#hooks.invalid;

@@ -137,7 +137,13 @@ export class Hub extends EventEmitter<HubEvents> {
    * Delivers to the local subscribers of `topic`, framing the message once. A durable hub
    * passes the stream `entry`: recoverable connections get it enveloped with its position.
    */
-  protected deliver(topic: string, payload: string | Buffer, isBinary: boolean, except?: Connection<any>, entry?: DurableEntry): void {
+  protected deliver(
+    topic: string,
+    payload: string | Buffer,
+    isBinary: boolean,
+    except?: Connection<any>,
+    entry?: DurableEntry,
+  ): void {
     const subscribers = this.#topics.get(topic);
     if (!subscribers) return;
     let frame: Buffer | undefined;

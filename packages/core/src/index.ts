@@ -35,15 +35,42 @@ export { CloseCode, isSendableCloseCode } from './protocol.js';
 export type { CloseCodeName } from './protocol.js';
 export { DEFAULT_KEPT_HEADERS } from './options.js';
 export type {
-  CompressionOptions, ConnectionListener, EndpointOptions, Handlers, HandshakeRateOptions, HeartbeatOptions, Hooks,
-  MessageOf, OutgoingOf, RateLimitOptions, RejectionInfo, SchemaOptions, UpgradeResult,
+  CompressionOptions,
+  ConnectionListener,
+  EndpointOptions,
+  Handlers,
+  HandshakeRateOptions,
+  HeartbeatOptions,
+  Hooks,
+  MessageOf,
+  OutgoingOf,
+  RateLimitOptions,
+  RejectionInfo,
+  SchemaOptions,
+  UpgradeResult,
 } from './options.js';
 export { CHANNELS } from './diagnostics.js';
 export type {
-  BackpressureMessage, ClosedBy, CloseMessage, ErrorMessage, FallbackMessage, HandshakeEndMessage, HandshakeStartMessage,
-  LimitMessage, LimitName, MessageMessage, OpenMessage, Transport,
+  BackpressureMessage,
+  ClosedBy,
+  CloseMessage,
+  ErrorMessage,
+  FallbackMessage,
+  HandshakeEndMessage,
+  HandshakeStartMessage,
+  LimitMessage,
+  LimitName,
+  MessageMessage,
+  OpenMessage,
+  Transport,
 } from './diagnostics.js';
 export type { EndpointStatsSnapshot, RttSummary } from './stats.js';
 export type { StandardSchemaV1 } from './schema.js';
 export type { IncomingMessage as QueuedMessage } from './iteration.js';
-export type { DurableEntry, DurableStore, RecoveryOptions, StreamPosition, UnrecoverableReason } from './recovery/index.js';
+export type {
+  DurableEntry,
+  DurableStore,
+  RecoveryOptions,
+  StreamPosition,
+  UnrecoverableReason,
+} from './recovery/index.js';

@@ -20,11 +20,19 @@ export interface InjectOptions {
  */
 export function injectWebSocket(server: Server, path = '/', options: InjectOptions = {}): Promise<WebSocket> {
   if (typeof path !== 'string' || !path.startsWith('/')) {
-    return Promise.reject(withCode(new TypeError('injectWebSocket(): path must start with "/"'), ErrorCode.INVALID_PATH));
+    return Promise.reject(
+      withCode(new TypeError('injectWebSocket(): path must start with "/"'), ErrorCode.INVALID_PATH),
+    );
   }
   // duplexPair arrived in Node 20.17; read it lazily so that older 20.x fail here, not on import.
   const duplexPair = (stream as unknown as { duplexPair?: () => [Duplex, Duplex] }).duplexPair;
-  if (!duplexPair) return Promise.reject(withCode(new Error('injectWebSocket() needs Node 20.17 or later (stream.duplexPair)'), ErrorCode.UNSUPPORTED_RUNTIME));
+  if (!duplexPair)
+    return Promise.reject(
+      withCode(
+        new Error('injectWebSocket() needs Node 20.17 or later (stream.duplexPair)'),
+        ErrorCode.UNSUPPORTED_RUNTIME,
+      ),
+    );
   const [client, peer] = duplexPair();
   // The peer looks local, as it does to fastify.inject().
   Object.defineProperty(peer, 'remoteAddress', { value: '127.0.0.1' });
@@ -45,7 +53,15 @@ export function injectWebSocket(server: Server, path = '/', options: InjectOptio
     ws.once('error', fail);
     ws.once('unexpected-response', (_request, response) => {
       ws.off('error', fail);
-      reject(Object.assign(withCode(new Error(`Unexpected server response: ${String(response.statusCode)}`), ErrorCode.UNEXPECTED_RESPONSE), { statusCode: response.statusCode }));
+      reject(
+        Object.assign(
+          withCode(
+            new Error(`Unexpected server response: ${String(response.statusCode)}`),
+            ErrorCode.UNEXPECTED_RESPONSE,
+          ),
+          { statusCode: response.statusCode },
+        ),
+      );
       response.resume();
       client.destroy();
     });

@@ -39,7 +39,10 @@ export interface InternalRoute {
   readonly missing: readonly string[];
 }
 
-type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<number, ((ret: number) => void) | undefined>;
+type HttpParser = { incoming?: unknown; getCurrentBuffer(): Buffer } & Record<
+  number,
+  ((ret: number) => void) | undefined
+>;
 
 /** A socket that goes nowhere: enough for Node's HTTP server to set a connection up on. */
 class ProbeSocket extends Duplex {
@@ -47,9 +50,15 @@ class ProbeSocket extends Duplex {
   override _write(_chunk: unknown, _encoding: unknown, callback: () => void): void {
     callback();
   }
-  setNoDelay(): this { return this; }
-  setKeepAlive(): this { return this; }
-  setTimeout(): this { return this; }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
 }
 
 function probeListenerStore(): boolean {
@@ -68,8 +77,12 @@ function probeConnection(): { parser: boolean; responseSocket: boolean } {
     server.emit('connection', socket);
     const parser = (socket as unknown as { parser?: HttpParser | null }).parser;
     const kOnExecute = (parser?.constructor as { kOnExecute?: unknown } | undefined)?.kOnExecute;
-    const parserOk = parser != null && typeof kOnExecute === 'number' && typeof parser[kOnExecute] === 'function' &&
-      typeof parser.getCurrentBuffer === 'function' && 'incoming' in parser;
+    const parserOk =
+      parser != null &&
+      typeof kOnExecute === 'number' &&
+      typeof parser[kOnExecute] === 'function' &&
+      typeof parser.getCurrentBuffer === 'function' &&
+      'incoming' in parser;
     // Node names the response a socket serves in `_httpMessage`, from assignSocket() to detachSocket().
     const res = new ServerResponse(new IncomingMessage(socket as unknown as Socket));
     const served = (): unknown => (socket as unknown as { _httpMessage?: unknown })._httpMessage;
@@ -117,7 +130,7 @@ export function warnIfDegraded(): void {
   warned = true;
   process.emitWarning(
     `switchyard could not find ${internalRoute.missing.join(', ')} in this Node ${process.version}; it uses public APIs only. ` +
-    'Call routeUpgrades(server) before the first WebSocket request so that upgrades reach it through the \'upgrade\' event.',
+      "Call routeUpgrades(server) before the first WebSocket request so that upgrades reach it through the 'upgrade' event.",
     { code: 'SWITCHYARD_PUBLIC_ROUTE' },
   );
 }
@@ -155,16 +168,20 @@ export function runUpgradeStep(parser: HttpParser): void {
   onExecute?.(0);
 }
 
+/** A listener as EventEmitter stores it. */
+export type StoredListener = (...args: any[]) => unknown;
+
 /** A socket's listeners of one event as EventEmitter stores them: none, one, or an array. */
-export type StoredListeners = Function | Function[] | undefined;
+export type StoredListeners = StoredListener | StoredListener[] | undefined;
 
 /**
  * The listeners of `event`, as stored (never copied) when the store was detected, else a copy
  * from `rawListeners()`. Either way a `once()` wrapper stays a wrapper.
  */
 export function storedListeners(emitter: EventEmitter, event: string): StoredListeners {
-  if (internalRoute.listenerStore) return (emitter as unknown as { _events: Record<string, StoredListeners> })._events[event];
-  const listeners = emitter.rawListeners(event);
+  if (internalRoute.listenerStore)
+    return (emitter as unknown as { _events: Record<string, StoredListeners> })._events[event];
+  const listeners = emitter.rawListeners(event) as StoredListener[];
   return listeners.length === 0 ? undefined : listeners.length === 1 ? listeners[0] : listeners;
 }
 

@@ -20,7 +20,7 @@ export function dropLateWrite(this: ServerResponse): ServerResponse {
     warned?.add(path);
     process.emitWarning(
       `A response was written after the WebSocket upgrade of ${path}; switchyard dropped it. ` +
-      'Once a socket is upgraded, middleware must not answer the HTTP request.',
+        'Once a socket is upgraded, middleware must not answer the HTTP request.',
       { code: 'SWITCHYARD_LATE_WRITE' },
     );
   }

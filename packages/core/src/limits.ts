@@ -95,11 +95,21 @@ export class AdmissionLimits {
   /** Reserves a place for a connection from `address`, or says why not. */
   reserve(address: string, now: number): AddressRefusal | undefined {
     if (this.#count >= this.#max) {
-      return { limit: 'maxConnections', status: 503, message: `This endpoint is full (${this.#max} connections)`, retryAfter: 1 };
+      return {
+        limit: 'maxConnections',
+        status: 503,
+        message: `This endpoint is full (${this.#max} connections)`,
+        retryAfter: 1,
+      };
     }
     const current = this.#perAddress.get(address) ?? 0;
     if (current >= this.#maxPerAddress) {
-      return { limit: 'maxConnectionsPerAddress', status: 429, message: `Too many connections from ${address} (at most ${this.#maxPerAddress})`, retryAfter: 1 };
+      return {
+        limit: 'maxConnectionsPerAddress',
+        status: 429,
+        message: `Too many connections from ${address} (at most ${this.#maxPerAddress})`,
+        retryAfter: 1,
+      };
     }
     const rate = this.#rate;
     if (rate) {
@@ -111,7 +121,12 @@ export class AdmissionLimits {
       }
       if (!bucket.take(rate, now)) {
         const wait = bucket.wait(rate, now);
-        return { limit: 'handshakeRate', status: 429, message: `Too many handshakes from ${address}`, retryAfter: Math.max(1, Math.ceil(wait / 1000)) };
+        return {
+          limit: 'handshakeRate',
+          status: 429,
+          message: `Too many handshakes from ${address}`,
+          retryAfter: Math.max(1, Math.ceil(wait / 1000)),
+        };
       }
     }
     this.#count++;

@@ -10,8 +10,17 @@ import type { HeartbeatOptions } from './options-types.js';
  * connection for as long as it stays.
  */
 export const DEFAULT_KEPT_HEADERS: readonly string[] = [
-  'host', 'origin', 'user-agent', 'accept-language', 'x-forwarded-for', 'x-forwarded-host',
-  'x-forwarded-proto', 'x-real-ip', 'forwarded', 'x-request-id', 'traceparent',
+  'host',
+  'origin',
+  'user-agent',
+  'accept-language',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+  'traceparent',
 ];
 
 /** The default `maxBufferedAmount`: 16 MiB, as Bun's `backpressureLimit`. */
@@ -19,19 +28,71 @@ export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
 
 /** Every top-level option and hook name; a name not here is a TypeError. */
 export const OPTION_NAMES = new Set([
-  'protocols', 'origins', 'maxPayload', 'compression', 'heartbeat', 'highWaterMark', 'maxBufferedAmount', 'hub', 'fallback',
-  'keepHeaders', 'maxConnections', 'maxConnectionsPerAddress', 'handshakeRate', 'rateLimit', 'idleTimeout', 'maxLifetime',
-  'limited', 'rejected', 'stats', 'schema', 'outgoing', 'invalid', 'recovery',
-  'upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error',
+  'protocols',
+  'origins',
+  'maxPayload',
+  'compression',
+  'heartbeat',
+  'highWaterMark',
+  'maxBufferedAmount',
+  'hub',
+  'fallback',
+  'keepHeaders',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+  'handshakeRate',
+  'rateLimit',
+  'idleTimeout',
+  'maxLifetime',
+  'limited',
+  'rejected',
+  'stats',
+  'schema',
+  'outgoing',
+  'invalid',
+  'recovery',
+  'upgrade',
+  'open',
+  'message',
+  'close',
+  'ping',
+  'pong',
+  'drain',
+  'error',
 ]);
 /** The names `compression: {...}` accepts: ws's perMessageDeflate options. */
 export const COMPRESSION_NAMES: ReadonlySet<string> = new Set([
-  'threshold', 'concurrencyLimit', 'serverNoContextTakeover', 'clientNoContextTakeover',
-  'serverMaxWindowBits', 'clientMaxWindowBits', 'zlibDeflateOptions', 'zlibInflateOptions',
+  'threshold',
+  'concurrencyLimit',
+  'serverNoContextTakeover',
+  'clientNoContextTakeover',
+  'serverMaxWindowBits',
+  'clientMaxWindowBits',
+  'zlibDeflateOptions',
+  'zlibInflateOptions',
 ]);
 /** Every `heartbeat: {...}` setting with its default; a name not here is a TypeError. */
 export const HEARTBEAT_DEFAULTS: Required<HeartbeatOptions> = { interval: 30_000, timeout: 10_000 };
 /** Every `fallback: {...}` setting; a name not here is a TypeError. */
-export const FALLBACK_NAMES: ReadonlySet<string> = new Set(['sessionTimeout', 'heartbeat', 'retry', 'replay', 'replayBytes', 'owner']);
+export const FALLBACK_NAMES: ReadonlySet<string> = new Set([
+  'sessionTimeout',
+  'heartbeat',
+  'retry',
+  'replay',
+  'replayBytes',
+  'owner',
+]);
 /** The hooks; each, when given, must be a function. */
-export const HOOK_NAMES = ['upgrade', 'open', 'message', 'close', 'ping', 'pong', 'drain', 'error', 'limited', 'rejected', 'invalid'] as const;
+export const HOOK_NAMES = [
+  'upgrade',
+  'open',
+  'message',
+  'close',
+  'ping',
+  'pong',
+  'drain',
+  'error',
+  'limited',
+  'rejected',
+  'invalid',
+] as const;

@@ -10,13 +10,30 @@ import { isStandardSchema } from './schema.js';
 import { resolveRecovery } from './recovery/index.js';
 import type { EndpointOptions, Handlers, ResolvedOptions, SchemaOptions } from './options-types.js';
 import {
-  COMPRESSION_NAMES, DEFAULT_KEPT_HEADERS, DEFAULT_MAX_BUFFERED_AMOUNT, FALLBACK_NAMES, HEARTBEAT_DEFAULTS, HOOK_NAMES, OPTION_NAMES,
+  COMPRESSION_NAMES,
+  DEFAULT_KEPT_HEADERS,
+  DEFAULT_MAX_BUFFERED_AMOUNT,
+  FALLBACK_NAMES,
+  HEARTBEAT_DEFAULTS,
+  HOOK_NAMES,
+  OPTION_NAMES,
 } from './options-defaults.js';
 
-function rateOf(option: string, countName: string, count: number | undefined, per: number | undefined, burstName: string, burst: number | undefined): Rate | undefined {
+function rateOf(
+  option: string,
+  countName: string,
+  count: number | undefined,
+  per: number | undefined,
+  burstName: string,
+  burst: number | undefined,
+): Rate | undefined {
   if (count === undefined) return undefined;
   const rate = positive(`${option}.${countName}`, count, 1);
-  return { count: rate, per: positive(`${option}.per`, per, 1000), burst: positive(`${option}.${burstName}`, burst, rate) };
+  return {
+    count: rate,
+    per: positive(`${option}.per`, per, 1000),
+    burst: positive(`${option}.${burstName}`, burst, rate),
+  };
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -46,28 +63,46 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   const merged: EndpointOptions & SchemaOptions<unknown, unknown> = { ...defaults, ...handlers };
   for (const name of ['schema', 'outgoing'] as const) {
     if (merged[name] !== undefined && !isStandardSchema(merged[name])) {
-      throw invalidOption(`websocket(): option "${name}" must be a Standard Schema validator (zod, valibot, arktype...)`);
+      throw invalidOption(
+        `websocket(): option "${name}" must be a Standard Schema validator (zod, valibot, arktype...)`,
+      );
     }
   }
   if (merged.stats !== undefined && typeof merged.stats !== 'boolean') {
     throw invalidOption('websocket(): option "stats" must be a boolean');
   }
   const { protocols, origins, compression, heartbeat } = merged;
-  if (protocols !== undefined && typeof protocols !== 'function' &&
-      !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string' && p.length > 0))) {
+  if (
+    protocols !== undefined &&
+    typeof protocols !== 'function' &&
+    !(Array.isArray(protocols) && protocols.every((p) => typeof p === 'string' && p.length > 0))
+  ) {
     throw invalidOption('websocket(): option "protocols" must be an array of non-empty strings or a function');
   }
   if (origins !== undefined && typeof origins !== 'function' && !Array.isArray(origins)) {
     throw invalidOption('websocket(): option "origins" must be an array of origins or a function');
   }
-  if (compression !== undefined && typeof compression !== 'boolean' && (compression === null || typeof compression !== 'object')) {
+  if (
+    compression !== undefined &&
+    typeof compression !== 'boolean' &&
+    (compression === null || typeof compression !== 'object')
+  ) {
     throw invalidOption('websocket(): option "compression" must be a boolean or an options object');
   }
-  if (merged.hub !== undefined && (merged.hub === null || typeof merged.hub !== 'object' || typeof merged.hub.publish !== 'function')) {
+  if (
+    merged.hub !== undefined &&
+    (merged.hub === null || typeof merged.hub !== 'object' || typeof merged.hub.publish !== 'function')
+  ) {
     throw invalidOption('websocket(): option "hub" must be a hub from createHub() or a distributed hub');
   }
-  if (merged.fallback !== undefined && merged.fallback !== false && (merged.fallback === null || typeof merged.fallback !== 'object')) {
-    throw invalidOption('websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }');
+  if (
+    merged.fallback !== undefined &&
+    merged.fallback !== false &&
+    (merged.fallback === null || typeof merged.fallback !== 'object')
+  ) {
+    throw invalidOption(
+      'websocket(): option "fallback" must be false or { sessionTimeout, heartbeat, retry, replay, replayBytes, owner }',
+    );
   }
   if (merged.fallback) {
     knownNames('fallback', merged.fallback, FALLBACK_NAMES);
@@ -76,8 +111,11 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     }
   }
   const { keepHeaders } = merged;
-  if (keepHeaders !== undefined && keepHeaders !== true &&
-      !(Array.isArray(keepHeaders) && keepHeaders.every((h) => typeof h === 'string' && h.length > 0))) {
+  if (
+    keepHeaders !== undefined &&
+    keepHeaders !== true &&
+    !(Array.isArray(keepHeaders) && keepHeaders.every((h) => typeof h === 'string' && h.length > 0))
+  ) {
     throw invalidOption('websocket(): option "keepHeaders" must be true or an array of header names');
   }
   if (heartbeat !== undefined && heartbeat !== false && (heartbeat === null || typeof heartbeat !== 'object')) {
@@ -88,7 +126,8 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
   for (const source of [defaults, handlers]) {
     if (source.heartbeat) knownNames('heartbeat', source.heartbeat, HEARTBEAT_DEFAULTS);
     if (source.fallback) knownNames('fallback', source.fallback, FALLBACK_NAMES);
-    if (typeof source.compression === 'object' && source.compression !== null) knownNames('compression', source.compression, COMPRESSION_NAMES);
+    if (typeof source.compression === 'object' && source.compression !== null)
+      knownNames('compression', source.compression, COMPRESSION_NAMES);
   }
   const { handshakeRate, rateLimit } = merged;
   if (handshakeRate !== undefined) {
@@ -96,7 +135,8 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       throw invalidOption('websocket(): option "handshakeRate" must be { handshakes, per, burst }');
     }
     knownNames('handshakeRate', handshakeRate, new Set(['handshakes', 'per', 'burst']));
-    if (handshakeRate.handshakes === undefined) throw invalidOption('websocket(): option "handshakeRate.handshakes" is required');
+    if (handshakeRate.handshakes === undefined)
+      throw invalidOption('websocket(): option "handshakeRate.handshakes" is required');
   }
   if (rateLimit !== undefined) {
     if (rateLimit === null || typeof rateLimit !== 'object') {
@@ -117,23 +157,31 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     highWaterMark: positive('highWaterMark', merged.highWaterMark, 64 * 1024),
     maxBufferedAmount: positive('maxBufferedAmount', merged.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT),
     hub: merged.hub,
-    fallback: merged.fallback === false ? false : {
-      sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
-      heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
-      retry: positive('fallback.retry', merged.fallback?.retry, 1000),
-      replay: positive('fallback.replay', merged.fallback?.replay, 1000),
-      replayBytes: positive('fallback.replayBytes', merged.fallback?.replayBytes, 2 * 1024 * 1024),
-      ...(merged.fallback?.owner ? { owner: merged.fallback.owner } : {}),
-    },
-    keepHeaders: keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
+    fallback:
+      merged.fallback === false
+        ? false
+        : {
+            sessionTimeout: positive('fallback.sessionTimeout', merged.fallback?.sessionTimeout, 30_000),
+            heartbeat: positive('fallback.heartbeat', merged.fallback?.heartbeat, 15_000),
+            retry: positive('fallback.retry', merged.fallback?.retry, 1000),
+            replay: positive('fallback.replay', merged.fallback?.replay, 1000),
+            replayBytes: positive('fallback.replayBytes', merged.fallback?.replayBytes, 2 * 1024 * 1024),
+            ...(merged.fallback?.owner ? { owner: merged.fallback.owner } : {}),
+          },
+    keepHeaders:
+      keepHeaders === true ? true : new Set((keepHeaders ?? DEFAULT_KEPT_HEADERS).map((h) => h.toLowerCase())),
     // Headers the app named itself are kept whole; the default list guards against a client
     // that pads a header it would keep anyway.
     maxKeptHeaderLength: keepHeaders === undefined ? 1024 : Infinity,
     maxConnections: positive('maxConnections', merged.maxConnections, Infinity),
     maxConnectionsPerAddress: positive('maxConnectionsPerAddress', merged.maxConnectionsPerAddress, Infinity),
-    handshakeRate: handshakeRate && rateOf('handshakeRate', 'handshakes', handshakeRate.handshakes, handshakeRate.per, 'burst', handshakeRate.burst),
-    messageRate: rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
-    byteRate: rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
+    handshakeRate:
+      handshakeRate &&
+      rateOf('handshakeRate', 'handshakes', handshakeRate.handshakes, handshakeRate.per, 'burst', handshakeRate.burst),
+    messageRate:
+      rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
+    byteRate:
+      rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
     idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
     maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
     stats: merged.stats ?? true,
@@ -144,14 +192,16 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
 /** Each setting of a group, from `value` or its default, checked to be a positive number. */
 function withDefaults<T extends Record<string, number>>(group: string, value: Partial<T> | undefined, defaults: T): T {
   const resolved = {} as Record<string, number>;
-  for (const [name, fallback] of Object.entries(defaults)) resolved[name] = positive(`${group}.${name}`, value?.[name], fallback);
+  for (const [name, fallback] of Object.entries(defaults))
+    resolved[name] = positive(`${group}.${name}`, value?.[name], fallback);
   return resolved as T;
 }
 
 /** Rejects a nested option name the group does not know, naming its full path. */
 function knownNames(group: string, value: object, known: ReadonlySet<string> | object): void {
   for (const name of Object.keys(value)) {
-    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name)) throw invalidOption(`websocket(): unknown option "${group}.${name}"`);
+    if (known instanceof Set ? !known.has(name) : !Object.hasOwn(known, name))
+      throw invalidOption(`websocket(): unknown option "${group}.${name}"`);
   }
 }
 

@@ -45,7 +45,12 @@ export interface HeartbeatOptions {
  * What the `upgrade` hook may return: a per-connection context (and optionally when the
  * connection must end, e.g. the expiry of the token it checked), nothing, or a rejection.
  */
-export type UpgradeResult<Context> = { context: Context; expiresAt?: Date | number } | void | undefined | HandshakeRejection;
+export type UpgradeResult<Context> =
+  | { context: Context; expiresAt?: Date | number }
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that returns nothing is the common case
+  | void
+  | undefined
+  | HandshakeRejection;
 
 /** A per-connection message rate: a token bucket of `messages` (and/or `bytes`) per `per` ms. */
 export interface RateLimitOptions {
@@ -134,12 +139,18 @@ export interface EndpointOptions {
  * The message type a `schema` gives: its output, or text and binary as they come without one.
  * With `any` (an untyped handlers object), the same as no schema.
  */
-export type MessageOf<Schema> = 0 extends 1 & Schema ? string | Buffer
-  : Schema extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<Schema> : string | Buffer;
+export type MessageOf<Schema> = 0 extends 1 & Schema
+  ? string | Buffer
+  : Schema extends StandardSchemaV1
+    ? StandardSchemaV1.InferOutput<Schema>
+    : string | Buffer;
 
 /** What an `outgoing` schema lets `ws.send` take besides strings and binary data: its input, as JSON. */
-export type OutgoingOf<Schema> = 0 extends 1 & Schema ? never
-  : Schema extends StandardSchemaV1 ? StandardSchemaV1.InferInput<Schema> : never;
+export type OutgoingOf<Schema> = 0 extends 1 & Schema
+  ? never
+  : Schema extends StandardSchemaV1
+    ? StandardSchemaV1.InferInput<Schema>
+    : never;
 
 /** The `schema` and `outgoing` options, typed. */
 export interface SchemaOptions<Schema, Outgoing> {
@@ -162,7 +173,11 @@ export interface Hooks<Context, Message = string | Buffer, Outgoing = never> {
   /** A message: text as a string, binary as a Buffer. */
   message?(ws: Connection<Context, Message, Outgoing>, data: Message, isBinary: boolean): unknown;
   /** With `schema`: a message that is not JSON or not valid. Without this hook, the connection closes with 1007. */
-  invalid?(ws: Connection<Context, Message, Outgoing>, issues: ReadonlyArray<StandardSchemaV1.Issue>, data: string | Buffer): unknown;
+  invalid?(
+    ws: Connection<Context, Message, Outgoing>,
+    issues: ReadonlyArray<StandardSchemaV1.Issue>,
+    data: string | Buffer,
+  ): unknown;
   /** The connection closed. */
   close?(ws: Connection<Context, Message, Outgoing>, event: CloseEvent): unknown;
   /** The peer pinged (the pong is sent automatically). */
@@ -180,8 +195,9 @@ export interface Hooks<Context, Message = string | Buffer, Outgoing = never> {
 }
 
 /** Everything `websocket({...})` accepts. */
-export type Handlers<Context = undefined, Schema = undefined, Outgoing = undefined> =
-  EndpointOptions & SchemaOptions<Schema, Outgoing> & Hooks<Context, MessageOf<Schema>, OutgoingOf<Outgoing>>;
+export type Handlers<Context = undefined, Schema = undefined, Outgoing = undefined> = EndpointOptions &
+  SchemaOptions<Schema, Outgoing> &
+  Hooks<Context, MessageOf<Schema>, OutgoingOf<Outgoing>>;
 
 /** Faye style: a function called once per connection, that attaches its own listeners. */
 export type ConnectionListener = (ws: Connection<undefined>, req: RequestInfo) => unknown;

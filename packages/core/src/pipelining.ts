@@ -24,7 +24,10 @@ const MAX_HELD_BYTES = 64 * 1024;
  * `undefined` when the socket cannot carry an answer any more (the client left, or an earlier
  * response was the connection's last).
  */
-export function afterEarlierResponses(socket: Duplex, own: ServerResponse | undefined): Promise<Buffer | undefined> | Buffer | undefined {
+export function afterEarlierResponses(
+  socket: Duplex,
+  own: ServerResponse | undefined,
+): Promise<Buffer | undefined> | Buffer | undefined {
   const earlier = responseOn(socket, own);
   if (!earlier || earlier === own) return socket.destroyed || !socket.writable ? undefined : EMPTY;
   return new Promise<Buffer | undefined>((resolve) => {

@@ -56,8 +56,11 @@ export type CloseCodeName = keyof typeof CloseCode;
  * 1006, and the registered and private ranges 3000-4999. 1005, 1006 and 1015 are only reported.
  */
 export function isSendableCloseCode(code: number): boolean {
-  return Number.isInteger(code) &&
-    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999));
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
+  );
 }
 
 /**

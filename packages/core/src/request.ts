@@ -69,14 +69,32 @@ export class RequestInfo {
   }
 
   /** Plain-object form, for logs and `JSON.stringify`. */
-  toJSON(): { url: string; path: string; query: Query; headers: IncomingHttpHeaders; origin: string | undefined; remoteAddress: string | undefined } {
-    return { url: this.url, path: this.path, query: this.query, headers: this.headers, origin: this.origin, remoteAddress: this.remoteAddress };
+  toJSON(): {
+    url: string;
+    path: string;
+    query: Query;
+    headers: IncomingHttpHeaders;
+    origin: string | undefined;
+    remoteAddress: string | undefined;
+  } {
+    return {
+      url: this.url,
+      path: this.path,
+      query: this.query,
+      headers: this.headers,
+      origin: this.origin,
+      remoteAddress: this.remoteAddress,
+    };
   }
 }
 
 /** Headers that only served the handshake (RFC 6455 §4.2.1); a connection does not keep them. */
 const HANDSHAKE_ONLY: ReadonlySet<string> = new Set([
-  'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions',
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
 ]);
 
 /**
@@ -84,12 +102,17 @@ const HANDSHAKE_ONLY: ReadonlySet<string> = new Set([
  * handshake's own, which are spent once the 101 is out; values longer than `maxLength` are
  * dropped. The `upgrade` hook's request (and its `raw`) still has them all.
  */
-export function keptHeaders(headers: IncomingHttpHeaders, keep: ReadonlySet<string> | true = true, maxLength = Infinity): IncomingHttpHeaders {
+export function keptHeaders(
+  headers: IncomingHttpHeaders,
+  keep: ReadonlySet<string> | true = true,
+  maxLength = Infinity,
+): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {};
   for (const name in headers) {
     if (HANDSHAKE_ONLY.has(name) || (keep !== true && !keep.has(name))) continue;
     const value = headers[name];
-    if (maxLength !== Infinity && (Array.isArray(value) ? value.join(', ') : value ?? '').length > maxLength) continue;
+    if (maxLength !== Infinity && (Array.isArray(value) ? value.join(', ') : (value ?? '')).length > maxLength)
+      continue;
     kept[name] = value;
   }
   return kept;
@@ -128,7 +151,15 @@ export class UpgradeRequest extends RequestInfo {
   readonly bearerToken: string | undefined;
 
   /** `remoteAddress` is the framework's answer behind a trusted proxy; without one, the socket's. */
-  constructor(raw: IncomingMessage, url: string, params: Record<string, string>, state: Record<string, unknown>, protocols: string[], remoteAddress?: string, bearerToken?: string) {
+  constructor(
+    raw: IncomingMessage,
+    url: string,
+    params: Record<string, string>,
+    state: Record<string, unknown>,
+    protocols: string[],
+    remoteAddress?: string,
+    bearerToken?: string,
+  ) {
     super(url, raw.headers, remoteAddress ?? raw.socket);
     this.raw = raw;
     this.params = params;

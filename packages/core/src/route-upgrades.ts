@@ -44,7 +44,11 @@ export function watchServers(): void {
 }
 
 function onRequestStart(message: unknown): void {
-  const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server: Server };
+  const { request, response, server } = message as {
+    request: IncomingMessage;
+    response: ServerResponse;
+    server: Server;
+  };
   // Only when llhttp itself stopped at the upgrade: otherwise it parses on as HTTP.
   if (!asksForUpgrade(request) || takeovers.has(request)) return;
   routeUpgrades(server);
@@ -77,8 +81,14 @@ function onServerUpgrade(this: Server, req: IncomingMessage, socket: Duplex, hea
 
 function isClaimed(socket: Duplex): boolean {
   const net = socket as Duplex & { bytesWritten?: number };
-  return socket.destroyed || !socket.writable || socket.listenerCount('error') > 0 ||
-    socket.listenerCount('data') > 0 || socket.writableLength > 0 || (net.bytesWritten ?? 0) > 0;
+  return (
+    socket.destroyed ||
+    !socket.writable ||
+    socket.listenerCount('error') > 0 ||
+    socket.listenerCount('data') > 0 ||
+    socket.writableLength > 0 ||
+    (net.bytesWritten ?? 0) > 0
+  );
 }
 
 function endSocket(this: ServerResponse): void {

@@ -56,14 +56,23 @@ export function jsonIssue(error: unknown): StandardSchemaV1.Issue[] {
 export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
   const props = (value as Partial<StandardSchemaV1>)['~standard'];
-  return props !== undefined && props !== null && typeof props === 'object' && props.version === 1 && typeof props.validate === 'function';
+  return (
+    props !== undefined &&
+    props !== null &&
+    typeof props === 'object' &&
+    props.version === 1 &&
+    typeof props.validate === 'function'
+  );
 }
 
 /**
  * Parses a message as JSON and validates it: the value, the issues, or a promise of either
  * (for validators with async refinements).
  */
-export function validateMessage(schema: StandardSchemaV1, data: string | Buffer): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>> {
+export function validateMessage(
+  schema: StandardSchemaV1,
+  data: string | Buffer,
+): StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>> {
   let value: unknown;
   try {
     // Text frames were checked for UTF-8 by ws; a binary frame is decoded strictly, so that

@@ -80,7 +80,13 @@ export class EndpointStats {
       messages: { in: this.messagesIn, out: this.messagesOut },
       bytes: { in: this.bytesIn, out: this.bytesOut },
       closes: Object.fromEntries(this.closes),
-      rtt: { count: this.#rttCount, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: n === 0 ? undefined : sorted[n - 1] },
+      rtt: {
+        count: this.#rttCount,
+        p50: at(0.5),
+        p90: at(0.9),
+        p99: at(0.99),
+        max: n === 0 ? undefined : sorted[n - 1],
+      },
     };
   }
 }

@@ -5,10 +5,19 @@
 /** A token character as defined by RFC 7230 §3.2.6. */
 function isTokenChar(code: number): boolean {
   return (
-    code > 0x20 && code < 0x7f &&
-    code !== 0x22 && code !== 0x28 && code !== 0x29 && code !== 0x2c && code !== 0x2f &&
-    !(code >= 0x3a && code <= 0x40) && code !== 0x5b && code !== 0x5c && code !== 0x5d &&
-    code !== 0x7b && code !== 0x7d
+    code > 0x20 &&
+    code < 0x7f &&
+    code !== 0x22 &&
+    code !== 0x28 &&
+    code !== 0x29 &&
+    code !== 0x2c &&
+    code !== 0x2f &&
+    !(code >= 0x3a && code <= 0x40) &&
+    code !== 0x5b &&
+    code !== 0x5c &&
+    code !== 0x5d &&
+    code !== 0x7b &&
+    code !== 0x7d
   );
 }
 

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { storedListeners } from './internals.js';
-import type { StoredListeners as Stored } from './internals.js';
+import type { StoredListener, StoredListeners as Stored } from './internals.js';
 
 /** A socket that has left Node's HTTP machinery, and the bytes that followed the headers. */
 export interface TakenSocket {
@@ -26,7 +26,7 @@ export class Takeover {
   head: Buffer | undefined = undefined;
   resolve: ((taken: TakenSocket) => void) | undefined = undefined;
   /** The socket's listeners before the framework saw the request (see releaseRequestListeners). */
-  baseline: Array<Function | Function[] | undefined> | undefined = undefined;
+  baseline: Stored[] | undefined = undefined;
   /** The path the late-write warning names, once the response is detached. */
   path: string | undefined = undefined;
 }
@@ -58,7 +58,7 @@ export function snapshotListeners(socket: Duplex): Stored[] {
   return baseline;
 }
 
-function isIn(listener: Function, stored: Stored): boolean {
+function isIn(listener: StoredListener, stored: Stored): boolean {
   return stored === listener || (Array.isArray(stored) && stored.includes(listener));
 }
 

@@ -47,11 +47,18 @@ function detect(): WsInternals {
     // A server-side WebSocket before its socket is set: ws initialises every member here.
     const ws = new WebSocket(null as unknown as string, undefined, {}) as unknown as WsPrivate;
     // ws exports its Sender class; @types/ws leaves it out.
-    const Sender = (wsModule as unknown as { Sender: new (socket: Duplex) => { _state?: unknown; _queue?: unknown } }).Sender;
+    const Sender = (wsModule as unknown as { Sender: new (socket: Duplex) => { _state?: unknown; _queue?: unknown } })
+      .Sender;
     const sender = new Sender(new NullSocket());
-    const routed = typeof (WebSocket.prototype as unknown as { setSocket?: unknown }).setSocket === 'function' && '_receiver' in ws;
-    const frames = sender._state === 0 && Array.isArray(sender._queue) && '_sender' in ws && '_socket' in ws &&
-      typeof ws._extensions === 'object' && ws._extensions !== null;
+    const routed =
+      typeof (WebSocket.prototype as unknown as { setSocket?: unknown }).setSocket === 'function' && '_receiver' in ws;
+    const frames =
+      sender._state === 0 &&
+      Array.isArray(sender._queue) &&
+      '_sender' in ws &&
+      '_socket' in ws &&
+      typeof ws._extensions === 'object' &&
+      ws._extensions !== null;
     return { routed, frames, failFast: ws._closeFrameReceived === false };
   } catch {
     return { routed: false, frames: false, failFast: false };
@@ -97,15 +104,23 @@ export class RoutedWebSocket extends WebSocket {
     const owned = (this as unknown as Record<symbol, unknown>)[ownerKey!] !== undefined;
     if (owned) {
       switch (event) {
-        case 'message': sink!.message.call(this, a as Buffer, b as boolean); break;
-        case 'close': sink!.close.call(this, a as number, b as Buffer); break;
+        case 'message':
+          sink!.message.call(this, a as Buffer, b as boolean);
+          break;
+        case 'close':
+          sink!.close.call(this, a as number, b as Buffer);
+          break;
         case 'error':
           sink!.error.call(this, a as Error);
           // Handled: an 'error' without listeners must not throw out of ws.
           if (this.listenerCount('error') === 0) return true;
           break;
-        case 'ping': sink!.ping.call(this, a as Buffer); break;
-        case 'pong': sink!.pong.call(this, a as Buffer); break;
+        case 'ping':
+          sink!.ping.call(this, a as Buffer);
+          break;
+        case 'pong':
+          sink!.pong.call(this, a as Buffer);
+          break;
       }
     }
     if (hasNoListeners(this)) return owned;
@@ -131,7 +146,10 @@ export function isRouted(ws: object): boolean {
  */
 function endOnce(this: Writable, ...args: unknown[]): Writable {
   if (args.length === 0 && this.writableEnded) return this;
-  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(this, args);
+  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(
+    this,
+    args,
+  );
 }
 
 /** Per stream class (Receiver, net.Socket, tls.TLSSocket), a prototype whose end() is endOnce. */
@@ -160,7 +178,12 @@ function endingOnce(stream: object): void {
  * has nothing of its own in flight for it (no queued or compressing send, no
  * permessage-deflate), so order is kept; otherwise, and on any other transport, `send`.
  */
-export function writeFrame(transport: { send(data: string | Buffer, options: { binary: boolean }): void }, frame: Buffer, payload: string | Buffer, isBinary: boolean): void {
+export function writeFrame(
+  transport: { send(data: string | Buffer, options: { binary: boolean }): void },
+  frame: Buffer,
+  payload: string | Buffer,
+  isBinary: boolean,
+): void {
   if (wsInternals.frames && transport instanceof WebSocket) {
     const ws = transport as unknown as WsPrivate;
     const sender = ws._sender!;
@@ -178,7 +201,8 @@ export function writeFrame(transport: { send(data: string | Buffer, options: { b
  * marking the close frame as received makes ws end the socket as soon as its close frame is out.
  */
 export function failWebSocket(transport: { close(code?: number): void }, code: number): void {
-  if (wsInternals.failFast && transport instanceof WebSocket) (transport as unknown as WsPrivate)._closeFrameReceived = true;
+  if (wsInternals.failFast && transport instanceof WebSocket)
+    (transport as unknown as WsPrivate)._closeFrameReceived = true;
   transport.close(code);
 }
 
@@ -188,7 +212,7 @@ export function failWebSocket(transport: { close(code?: number): void }, code: n
  */
 export function drainSource(transport: EventEmitter): EventEmitter | undefined {
   if (!(transport instanceof WebSocket)) return transport;
-  return wsInternals.frames ? (transport as unknown as WsPrivate)._socket ?? undefined : undefined;
+  return wsInternals.frames ? ((transport as unknown as WsPrivate)._socket ?? undefined) : undefined;
 }
 
 /** Stops or restarts reading from the peer: only a WebSocket can (the SSE session holds POSTs). */

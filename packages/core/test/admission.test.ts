@@ -22,7 +22,12 @@ function admissions(handlers: Handlers<unknown> = {}, closing = false, report = 
   return new Admissions(resolveOptions(handlers as Handlers<unknown>), handlers.upgrade, { closing, report });
 }
 
-async function admit(checks: Admissions<unknown>, offered: string[] = [], headers: Record<string, string> = {}, remoteAddress = '10.0.0.1'): Promise<Admission<unknown>> {
+async function admit(
+  checks: Admissions<unknown>,
+  offered: string[] = [],
+  headers: Record<string, string> = {},
+  remoteAddress = '10.0.0.1',
+): Promise<Admission<unknown>> {
   return checks.admit(request(headers), '/chat', offered, { remoteAddress }, undefined);
 }
 
@@ -34,11 +39,20 @@ function rejection(result: Admission<unknown>): { status: number; message: strin
 
 describe('admission', () => {
   it('admits a plain handshake with no subprotocol and no context', async () => {
-    expect(await admit(admissions())).toEqual({ protocol: undefined, context: undefined, place: undefined, expiresAt: undefined });
+    expect(await admit(admissions())).toEqual({
+      protocol: undefined,
+      context: undefined,
+      place: undefined,
+      expiresAt: undefined,
+    });
   });
 
   it('refuses every handshake with 503 while its endpoint closes', async () => {
-    expect(rejection(await admit(admissions({}, true)))).toEqual({ status: 503, message: 'Server is shutting down', headers: { 'Retry-After': '5' } });
+    expect(rejection(await admit(admissions({}, true)))).toEqual({
+      status: 503,
+      message: 'Server is shutting down',
+      headers: { 'Retry-After': '5' },
+    });
   });
 
   it('refuses a bearer token offered without a real subprotocol (browsers would fail the 101)', async () => {
@@ -48,7 +62,10 @@ describe('admission', () => {
 
   it('checks the origin against the list, and lets a request without one through', async () => {
     const checks = admissions({ origins: ['https://good.test'] });
-    expect(rejection(await admit(checks, [], { origin: 'https://evil.test' }))).toMatchObject({ status: 403, message: 'Origin https://evil.test is not allowed' });
+    expect(rejection(await admit(checks, [], { origin: 'https://evil.test' }))).toMatchObject({
+      status: 403,
+      message: 'Origin https://evil.test is not allowed',
+    });
     expect(await admit(checks, [], { origin: 'https://good.test' })).not.toBeInstanceOf(HandshakeRejection);
     expect(await admit(checks)).not.toBeInstanceOf(HandshakeRejection);
   });
@@ -56,7 +73,10 @@ describe('admission', () => {
   it('selects the first subprotocol it speaks, and refuses an offer it speaks none of', async () => {
     const checks = admissions({ protocols: ['v2', 'v1'] });
     expect(await admit(checks, ['v1', 'v2'])).toMatchObject({ protocol: 'v2' });
-    expect(rejection(await admit(checks, ['v3']))).toMatchObject({ status: 400, message: 'Unsupported subprotocol: the client offered v3; this endpoint speaks v2, v1' });
+    expect(rejection(await admit(checks, ['v3']))).toMatchObject({
+      status: 400,
+      message: 'Unsupported subprotocol: the client offered v3; this endpoint speaks v2, v1',
+    });
   });
 
   it('reserves a place per address under maxConnectionsPerAddress, and gives it back on release', async () => {
@@ -69,10 +89,19 @@ describe('admission', () => {
     expect(await admit(checks)).toMatchObject({ place: '10.0.0.1' });
   });
 
-  it('passes the upgrade hook\'s context and expiry on, and answers its rejection as is', async () => {
+  it("passes the upgrade hook's context and expiry on, and answers its rejection as is", async () => {
     const expiresAt = Date.now() + 60_000;
-    const checks = admissions({ upgrade: (req) => (req.query.token === 'ok' ? { context: { user: 'ann' }, expiresAt } : reject(401, 'Who are you?')) });
-    const admitted = await checks.admit(Object.assign(request(), { url: '/chat?token=ok' }), '/chat?token=ok', [], {}, undefined);
+    const checks = admissions({
+      upgrade: (req) =>
+        req.query.token === 'ok' ? { context: { user: 'ann' }, expiresAt } : reject(401, 'Who are you?'),
+    });
+    const admitted = await checks.admit(
+      Object.assign(request(), { url: '/chat?token=ok' }),
+      '/chat?token=ok',
+      [],
+      {},
+      undefined,
+    );
     expect(admitted).toMatchObject({ context: { user: 'ann' } });
     expect((admitted as { expiresAt: number }).expiresAt - performance.now()).toBeGreaterThan(50_000);
     expect(rejection(await admit(checks))).toMatchObject({ status: 401, message: 'Who are you?' });
@@ -81,7 +110,16 @@ describe('admission', () => {
   it('answers a hook that throws something else with 500, reports it, and frees the place', async () => {
     const report = vi.fn();
     const failure = new Error('database down');
-    const checks = admissions({ maxConnectionsPerAddress: 1, upgrade: async () => { throw failure; } } as Handlers<unknown>, false, report);
+    const checks = admissions(
+      {
+        maxConnectionsPerAddress: 1,
+        upgrade: async () => {
+          throw failure;
+        },
+      } as Handlers<unknown>,
+      false,
+      report,
+    );
     expect(rejection(await admit(checks))).toMatchObject({ status: 500, message: 'Internal Server Error' });
     expect(report).toHaveBeenCalledWith(failure);
     // The place reserved before the hook ran went back: the next handshake from there is not 429.
@@ -89,30 +127,37 @@ describe('admission', () => {
   });
 
   it('never throws: any offer, origin and hook outcome becomes an admission or a 4xx/5xx', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 }),
-      fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
-      fc.constantFrom('context', 'reject', 'throw', 'throw-rejection', 'undefined'),
-      async (offered, origin, outcome) => {
-        const checks = admissions({
-          protocols: ['chat'],
-          origins: ['https://ok.test'],
-          upgrade: async () => {
-            if (outcome === 'context') return { context: 1 };
-            if (outcome === 'reject') return reject(403);
-            if (outcome === 'throw') throw new TypeError('boom');
-            if (outcome === 'throw-rejection') throw reject(418);
-            return undefined;
-          },
-        }, false, vi.fn());
-        const result = await admit(checks, offered, origin === undefined ? {} : { origin });
-        if (result instanceof HandshakeRejection) {
-          expect(result.status).toBeGreaterThanOrEqual(400);
-          expect(result.status).toBeLessThan(600);
-        } else {
-          expect(result.protocol === undefined || result.protocol === 'chat').toBe(true);
-        }
-      },
-    ), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 }),
+        fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+        fc.constantFrom('context', 'reject', 'throw', 'throw-rejection', 'undefined'),
+        async (offered, origin, outcome) => {
+          const checks = admissions(
+            {
+              protocols: ['chat'],
+              origins: ['https://ok.test'],
+              upgrade: async () => {
+                if (outcome === 'context') return { context: 1 };
+                if (outcome === 'reject') return reject(403);
+                if (outcome === 'throw') throw new TypeError('boom');
+                if (outcome === 'throw-rejection') throw reject(418);
+                return undefined;
+              },
+            },
+            false,
+            vi.fn(),
+          );
+          const result = await admit(checks, offered, origin === undefined ? {} : { origin });
+          if (result instanceof HandshakeRejection) {
+            expect(result.status).toBeGreaterThanOrEqual(400);
+            expect(result.status).toBeLessThan(600);
+          } else {
+            expect(result.protocol === undefined || result.protocol === 'chat').toBe(true);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

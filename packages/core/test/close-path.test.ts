@@ -26,7 +26,9 @@ afterEach(async () => {
 
 async function start(handlers: Handlers<undefined>): Promise<number> {
   const endpoint = createEndpoint(handlers);
-  const server = http.createServer((req, res) => { void endpoint.handle(req, res); });
+  const server = http.createServer((req, res) => {
+    void endpoint.handle(req, res);
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as AddressInfo).port;
@@ -43,13 +45,26 @@ function countEnds(streams: Writable[]): { counts: number[]; restore(): void } {
       return (end as (...args: unknown[]) => Writable).apply(this, args);
     } as Writable['end'];
   }
-  return { counts, restore: () => { for (const [proto, end] of originals) proto.end = end; } };
+  return {
+    counts,
+    restore: () => {
+      for (const [proto, end] of originals) proto.end = end;
+    },
+  };
 }
 
 describe('the server side of a connection under ws', () => {
   it('is a RoutedWebSocket: events reach the connection with no listener on the ws object', async () => {
     let server: Connection | undefined;
-    const port = await start({ heartbeat: false, open(ws) { server = ws; }, message(ws, data) { ws.send(data); } });
+    const port = await start({
+      heartbeat: false,
+      open(ws) {
+        server = ws;
+      },
+      message(ws, data) {
+        ws.send(data);
+      },
+    });
     const client = await openWs(`ws://127.0.0.1:${port}/ws`);
     const inbox = messages(client);
     client.send('routed');
@@ -65,7 +80,16 @@ describe('the server side of a connection under ws', () => {
     it(`a ${side}-initiated clean close ends the Receiver and the socket once each, and the close is still clean`, async () => {
       let server: Connection | undefined;
       const events: CloseEvent[] = [];
-      const port = await start({ heartbeat: false, open(ws) { server = ws; ws.send('hi'); }, close(_ws, event) { events.push(event); } });
+      const port = await start({
+        heartbeat: false,
+        open(ws) {
+          server = ws;
+          ws.send('hi');
+        },
+        close(_ws, event) {
+          events.push(event);
+        },
+      });
       const client = await openWs(`ws://127.0.0.1:${port}/ws`);
       await messages(client).next();
       const raw = rawOf(server!) as unknown as { _receiver: Ended; _socket: Ended };
@@ -91,7 +115,13 @@ describe('the server side of a connection under ws', () => {
 
   it('end() with a callback or data still goes to the stream, and the callback runs', async () => {
     let server: Connection | undefined;
-    const port = await start({ heartbeat: false, open(ws) { server = ws; ws.send('hi'); } });
+    const port = await start({
+      heartbeat: false,
+      open(ws) {
+        server = ws;
+        ws.send('hi');
+      },
+    });
     const client = await openWs(`ws://127.0.0.1:${port}/ws`);
     await messages(client).next();
     const receiver = (rawOf(server!) as unknown as { _receiver: Ended })._receiver;

@@ -24,12 +24,20 @@ describe('error codes', () => {
       thrown = error;
     }
     expect(thrown).toBeInstanceOf(TypeError);
-    expect(thrown).toMatchObject({ code: ErrorCode.INVALID_STATUS, message: `reject(): status must be an integer from 400 to 599, got ${String(status)}` });
+    expect(thrown).toMatchObject({
+      code: ErrorCode.INVALID_STATUS,
+      message: `reject(): status must be an integer from 400 to 599, got ${String(status)}`,
+    });
   });
 
   it('a rejection carries HANDSHAKE_REJECTED, its status, message and headers', () => {
     const rejection = reject(429, undefined, { 'Retry-After': '1' });
     expect(rejection).toBeInstanceOf(HandshakeRejection);
-    expect(rejection).toMatchObject({ code: ErrorCode.HANDSHAKE_REJECTED, status: 429, message: 'Too Many Requests', headers: { 'Retry-After': '1' } });
+    expect(rejection).toMatchObject({
+      code: ErrorCode.HANDSHAKE_REJECTED,
+      status: 429,
+      message: 'Too Many Requests',
+      headers: { 'Retry-After': '1' },
+    });
   });
 });

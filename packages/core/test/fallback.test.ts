@@ -11,10 +11,18 @@ import { LIVENESS_FRAME } from '../src/protocol.js';
 import type { CloseEvent, Handlers } from '../src/index.js';
 import { AsyncQueue, RawClient, delay, handshakeRequest, messages, openWs, quietFor } from '../../../test/helpers.js';
 
-interface SseEvent { id?: string; event: string; data: string }
+interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
 
 /** Reads an SSE response into events, as a fallback client would. */
-function readEvents(response: Response): { events: SseEvent[]; next(timeout?: number): Promise<SseEvent>; closed: Promise<void> } {
+function readEvents(response: Response): {
+  events: SseEvent[];
+  next(timeout?: number): Promise<SseEvent>;
+  closed: Promise<void>;
+} {
   const queue = new AsyncQueue<SseEvent>('event');
   const decoder = new TextDecoder();
   let buffer = '';
@@ -88,10 +96,17 @@ async function serve(handlers: Handlers<any>, options: { guard?: Guard } = {}): 
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function openStream(base: string, query = '', headers: Record<string, string> = {}): Promise<{ response: Response; stream: ReturnType<typeof readEvents>; session: string; protocol: string }> {
+async function openStream(
+  base: string,
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<{ response: Response; stream: ReturnType<typeof readEvents>; session: string; protocol: string }> {
   const abort = new AbortController();
   aborts.push(abort);
-  const response = await fetch(`${base}/ws?__sy=sse${query}`, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal });
+  const response = await fetch(`${base}/ws?__sy=sse${query}`, {
+    headers: { accept: 'text/event-stream', ...headers },
+    signal: abort.signal,
+  });
   expect(response.status).toBe(200);
   const stream = readEvents(response);
   expect((await stream.next()).event).toBe('retry');
@@ -111,7 +126,11 @@ function post(base: string, session: string, seq: number, frames: unknown[], que
 }
 
 /** A POST as `@switchyard/client` sends it: the session in a header, an optional ack. */
-function postWithHeader(base: string, session: string, body: { seq: number; frames: unknown[]; ack?: number }): Promise<Response> {
+function postWithHeader(
+  base: string,
+  session: string,
+  body: { seq: number; frames: unknown[]; ack?: number },
+): Promise<Response> {
   return fetch(`${base}/ws?__sy=post`, {
     method: 'POST',
     headers: { 'content-type': 'text/plain;charset=UTF-8', 'switchyard-session': session },
@@ -122,12 +141,20 @@ function postWithHeader(base: string, session: string, body: { seq: number; fram
 function resume(base: string, session: string, lastEventId: number): Promise<Response> {
   const abort = new AbortController();
   aborts.push(abort);
-  return fetch(`${base}/ws?__sy=sse`, { headers: { accept: 'text/event-stream', 'switchyard-session': session, 'last-event-id': String(lastEventId) }, signal: abort.signal });
+  return fetch(`${base}/ws?__sy=sse`, {
+    headers: { accept: 'text/event-stream', 'switchyard-session': session, 'last-event-id': String(lastEventId) },
+    signal: abort.signal,
+  });
 }
 
 describe('fallback: WebSocket liveness frame', () => {
   it('is sent first to a client that asks with __sy=1, and never to a plain client', async () => {
-    const base = await serve({ heartbeat: false, open(ws) { ws.send(`hello ${ws.request.url}`); } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        ws.send(`hello ${ws.request.url}`);
+      },
+    });
     const port = Number(new URL(base).port);
     const raw = await RawClient.connect(port);
     raw.write(handshakeRequest('/ws?room=1&__sy=1'));
@@ -146,14 +173,28 @@ describe('fallback: WebSocket liveness frame', () => {
 describe('fallback: SSE + POST sessions', () => {
   it('runs middleware and the upgrade hook; rejections are HTTP answers', async () => {
     const base = await serve(
-      { protocols: ['chat'], upgrade(req) { if (req.query.token !== 'ok') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' }); return { context: 1 }; } },
+      {
+        protocols: ['chat'],
+        upgrade(req) {
+          if (req.query.token !== 'ok') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+          return { context: 1 };
+        },
+      },
       { guard: (req, res) => Boolean(req.headers['x-banned'] && res.writeHead(403).end('banned')) },
     );
-    const banned = await fetch(`${base}/ws?__sy=sse&token=ok`, { headers: { accept: 'text/event-stream', 'x-banned': '1' } });
+    const banned = await fetch(`${base}/ws?__sy=sse&token=ok`, {
+      headers: { accept: 'text/event-stream', 'x-banned': '1' },
+    });
     expect([banned.status, await banned.text()]).toEqual([403, 'banned']);
     const noToken = await fetch(`${base}/ws?__sy=sse`, { headers: { accept: 'text/event-stream' } });
-    expect([noToken.status, noToken.headers.get('www-authenticate'), await noToken.text()]).toEqual([401, 'Bearer', 'Unauthorized\n']);
-    const wrongProtocol = await fetch(`${base}/ws?__sy=sse&token=ok&__sy_protocols=soap`, { headers: { accept: 'text/event-stream' } });
+    expect([noToken.status, noToken.headers.get('www-authenticate'), await noToken.text()]).toEqual([
+      401,
+      'Bearer',
+      'Unauthorized\n',
+    ]);
+    const wrongProtocol = await fetch(`${base}/ws?__sy=sse&token=ok&__sy_protocols=soap`, {
+      headers: { accept: 'text/event-stream' },
+    });
     expect(wrongProtocol.status).toBe(400);
     expect(await wrongProtocol.text()).toContain('the client offered soap; this endpoint speaks chat');
     const { response, protocol } = await openStream(base, '&token=ok&__sy_protocols=soap,chat');
@@ -168,28 +209,79 @@ describe('fallback: SSE + POST sessions', () => {
       heartbeat: false,
       upgrade: () => ({ context: { user: 'ann' } }),
       message(ws, data, isBinary) {
-        seen.push([Buffer.isBuffer(data) ? `buf:${[...data].join(',')}` : data, isBinary, ws.transport, { ...ws.request.query }]);
+        seen.push([
+          Buffer.isBuffer(data) ? `buf:${[...data].join(',')}` : data,
+          isBinary,
+          ws.transport,
+          { ...ws.request.query },
+        ]);
         ws.send(data);
         if (!isBinary) ws.send(`${ws.context.user} said ${String(data)}`);
       },
     });
     const { stream, session } = await openStream(base, '&room=7');
-    expect((await post(base, session, 0, [['t', 'hi\r\nthere "quoted"'], ['b', Buffer.from([0, 255]).toString('base64')]], '&room=7')).status).toBe(204);
+    expect(
+      (
+        await post(
+          base,
+          session,
+          0,
+          [
+            ['t', 'hi\r\nthere "quoted"'],
+            ['b', Buffer.from([0, 255]).toString('base64')],
+          ],
+          '&room=7',
+        )
+      ).status,
+    ).toBe(204);
     const events = [await stream.next(), await stream.next(), await stream.next()];
-    expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'message'], ['2', 'message'], ['3', 'binary']]);
+    expect(events.map((e) => [e.id, e.event])).toEqual([
+      ['1', 'message'],
+      ['2', 'message'],
+      ['3', 'binary'],
+    ]);
     expect(JSON.parse(events[0]!.data)).toBe('hi\r\nthere "quoted"');
     expect(JSON.parse(events[1]!.data)).toBe('ann said hi\r\nthere "quoted"');
     expect([...Buffer.from(events[2]!.data, 'base64')]).toEqual([0, 255]);
-    expect(seen).toEqual([['hi\r\nthere "quoted"', false, 'sse', { room: '7' }], ['buf:0,255', true, 'sse', { room: '7' }]]);
+    expect(seen).toEqual([
+      ['hi\r\nthere "quoted"', false, 'sse', { room: '7' }],
+      ['buf:0,255', true, 'sse', { room: '7' }],
+    ]);
   });
 
   it('ignores frames of a retried POST, so nothing is delivered twice', async () => {
     const got: string[] = [];
-    const base = await serve({ heartbeat: false, message(_ws, data) { got.push(String(data)); } });
+    const base = await serve({
+      heartbeat: false,
+      message(_ws, data) {
+        got.push(String(data));
+      },
+    });
     const { session } = await openStream(base);
-    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
-    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
-    expect((await post(base, session, 1, [['t', 'b'], ['t', 'c']])).status).toBe(204);
+    expect(
+      (
+        await post(base, session, 0, [
+          ['t', 'a'],
+          ['t', 'b'],
+        ])
+      ).status,
+    ).toBe(204);
+    expect(
+      (
+        await post(base, session, 0, [
+          ['t', 'a'],
+          ['t', 'b'],
+        ])
+      ).status,
+    ).toBe(204);
+    expect(
+      (
+        await post(base, session, 1, [
+          ['t', 'b'],
+          ['t', 'c'],
+        ])
+      ).status,
+    ).toBe(204);
     expect(got).toEqual(['a', 'b', 'c']);
     expect((await post(base, 'nope', 0, [['t', 'x']])).status).toBe(404);
     const malformed = await fetch(`${base}/ws?__sy=post&__sy_session=${session}`, { method: 'POST', body: 'not json' });
@@ -198,34 +290,64 @@ describe('fallback: SSE + POST sessions', () => {
 
   it('refuses a POST that starts after a frame it never saw (409), so a gap is never silent', async () => {
     const got: string[] = [];
-    const base = await serve({ heartbeat: false, message(_ws, data) { got.push(String(data)); } });
+    const base = await serve({
+      heartbeat: false,
+      message(_ws, data) {
+        got.push(String(data));
+      },
+    });
     const { session } = await openStream(base);
     const gap = await post(base, session, 1, [['t', 'b']]);
     expect([gap.status, await gap.text()]).toEqual([409, 'Frames 0 to 0 are missing\n']);
     expect(got).toEqual([]);
-    expect((await post(base, session, 0, [['t', 'a'], ['t', 'b']])).status).toBe(204);
+    expect(
+      (
+        await post(base, session, 0, [
+          ['t', 'a'],
+          ['t', 'b'],
+        ])
+      ).status,
+    ).toBe(204);
     expect(got).toEqual(['a', 'b']);
   });
 
   it('a resume whose missed events left the replay buffer ends the session with 404', async () => {
     const closes: number[] = [];
     let conn: { send(d: string): boolean } | undefined;
-    const base = await serve({ heartbeat: false, fallback: { replay: 2 }, open(ws) { conn = ws; }, close(_ws, { code }) { closes.push(code); } });
+    const base = await serve({
+      heartbeat: false,
+      fallback: { replay: 2 },
+      open(ws) {
+        conn = ws;
+      },
+      close(_ws, { code }) {
+        closes.push(code);
+      },
+    });
     const first = await openStream(base);
     for (const text of ['1', '2', '3', '4']) conn!.send(text);
     expect((await first.stream.next()).id).toBe('1');
     for (const a of aborts.splice(0)) a.abort();
-    const tooOld = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '1' } });
+    const tooOld = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': '1' },
+    });
     expect(tooOld.status).toBe(404);
     expect(await tooOld.text()).toContain('events were lost');
     await vi.waitFor(() => expect(closes).toEqual([CloseCode.ABNORMAL]));
-    const gone = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '4' } });
+    const gone = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': '4' },
+    });
     expect(gone.status).toBe(404);
   });
 
   it('replays events after Last-Event-ID when the stream reconnects, and ends the older stream', async () => {
     let conn: { send(d: string): boolean } | undefined;
-    const base = await serve({ heartbeat: false, open(ws) { conn = ws; } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        conn = ws;
+      },
+    });
     const first = await openStream(base);
     conn!.send('one');
     conn!.send('two');
@@ -234,7 +356,10 @@ describe('fallback: SSE + POST sessions', () => {
     const abort = new AbortController();
     aborts.push(abort);
     conn!.send('three');
-    const resumed = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, { headers: { accept: 'text/event-stream', 'last-event-id': '1' }, signal: abort.signal });
+    const resumed = await fetch(`${base}/ws?__sy=sse&__sy_session=${first.session}`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': '1' },
+      signal: abort.signal,
+    });
     expect(resumed.status).toBe(200);
     const stream = readEvents(resumed);
     expect((await stream.next()).event).toBe('retry');
@@ -242,13 +367,21 @@ describe('fallback: SSE + POST sessions', () => {
     conn!.send('four');
     expect(await stream.next()).toEqual({ id: '4', event: 'message', data: '"four"' });
     await first.stream.closed;
-    const unknown = await fetch(`${base}/ws?__sy=sse&__sy_session=unknown`, { headers: { accept: 'text/event-stream' } });
+    const unknown = await fetch(`${base}/ws?__sy=sse&__sy_session=unknown`, {
+      headers: { accept: 'text/event-stream' },
+    });
     expect(unknown.status).toBe(404);
   });
 
   it('expires a session with no stream and no POST; its close handler runs once with 1006', async () => {
     const closes: CloseEvent[] = [];
-    const base = await serve({ heartbeat: false, fallback: { sessionTimeout: 200 }, close(_ws, event) { closes.push(event); } });
+    const base = await serve({
+      heartbeat: false,
+      fallback: { sessionTimeout: 200 },
+      close(_ws, event) {
+        closes.push(event);
+      },
+    });
     const { session } = await openStream(base);
     for (const a of aborts.splice(0)) a.abort();
     await delay(120);
@@ -267,7 +400,15 @@ describe('fallback: SSE + POST sessions', () => {
   it('closes both ways: a client close frame, and a server close event', async () => {
     const closes: number[] = [];
     let server: { close(code?: number, reason?: string): void } | undefined;
-    const base = await serve({ heartbeat: false, open(ws) { server ??= ws; }, close(_ws, { code }) { closes.push(code); } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        server ??= ws;
+      },
+      close(_ws, { code }) {
+        closes.push(code);
+      },
+    });
     const a = await openStream(base);
     server!.close(4001, 'go away');
     expect(await a.stream.next()).toEqual({ id: '1', event: 'close', data: '{"code":4001,"reason":"go away"}' });
@@ -280,7 +421,12 @@ describe('fallback: SSE + POST sessions', () => {
 
   it('pings through the stream and measures the round trip from the pong POST', async () => {
     let rtt: Promise<number> | undefined;
-    const base = await serve({ heartbeat: false, open(ws) { rtt = ws.ping('abc'); } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        rtt = ws.ping('abc');
+      },
+    });
     const { stream, session } = await openStream(base);
     const ping = await stream.next();
     expect([ping.event, Buffer.from(ping.data, 'base64').toString()]).toEqual(['ping', 'abc']);
@@ -292,7 +438,13 @@ describe('fallback: SSE + POST sessions', () => {
 
   it('applies maxPayload to POSTed messages: 413 and close 1009', async () => {
     const closes: number[] = [];
-    const base = await serve({ heartbeat: false, maxPayload: 10, close(_ws, { code }) { closes.push(code); } });
+    const base = await serve({
+      heartbeat: false,
+      maxPayload: 10,
+      close(_ws, { code }) {
+        closes.push(code);
+      },
+    });
     const { stream, session } = await openStream(base);
     expect((await post(base, session, 0, [['t', '0123456789']])).status).toBe(204);
     expect((await post(base, session, 1, [['t', '0123456789A']])).status).toBe(413);
@@ -305,8 +457,12 @@ describe('fallback: SSE + POST sessions', () => {
     const base = await serve({
       hub,
       heartbeat: false,
-      open(ws) { ws.subscribe('room'); },
-      message(ws, data) { void ws.publish('room', data); },
+      open(ws) {
+        ws.subscribe('room');
+      },
+      message(ws, data) {
+        void ws.publish('room', data);
+      },
     });
     const { stream, session } = await openStream(base);
     const ws = await openWs(`${base.replace('http', 'ws')}/ws`);
@@ -330,7 +486,15 @@ describe('fallback: SSE + POST sessions', () => {
   it('takes the session id from the Switchyard-Session header, for POSTs and resumes', async () => {
     const got: string[] = [];
     let conn: { send(d: string): boolean } | undefined;
-    const base = await serve({ heartbeat: false, open(ws) { conn = ws; }, message(_ws, data) { got.push(String(data)); } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        conn = ws;
+      },
+      message(_ws, data) {
+        got.push(String(data));
+      },
+    });
     const first = await openStream(base);
     expect((await postWithHeader(base, first.session, { seq: 0, frames: [['t', 'by header']] })).status).toBe(204);
     expect(got).toEqual(['by header']);
@@ -343,13 +507,22 @@ describe('fallback: SSE + POST sessions', () => {
     expect((await stream.next()).event).toBe('retry');
     expect(await stream.next()).toEqual({ id: '2', event: 'message', data: '"two"' });
     // A malformed ack is a malformed body.
-    const bad = await fetch(`${base}/ws?__sy=post`, { method: 'POST', headers: { 'switchyard-session': first.session }, body: '{"seq":1,"frames":[],"ack":"2"}' });
+    const bad = await fetch(`${base}/ws?__sy=post`, {
+      method: 'POST',
+      headers: { 'switchyard-session': first.session },
+      body: '{"seq":1,"frames":[],"ack":"2"}',
+    });
     expect(bad.status).toBe(400);
   });
 
   it('an acknowledged event is freed: a resume from after the ack replays the rest, one from before it gets 404', async () => {
     let conn: { send(d: string): boolean } | undefined;
-    const base = await serve({ heartbeat: false, open(ws) { conn = ws; } });
+    const base = await serve({
+      heartbeat: false,
+      open(ws) {
+        conn = ws;
+      },
+    });
     const first = await openStream(base);
     for (const text of ['a', 'b', 'c']) conn!.send(text);
     for (let i = 0; i < 3; i++) await first.stream.next();
@@ -371,41 +544,55 @@ describe('fallback: SSE + POST sessions', () => {
   });
 
   it('keeps the newest events within replayBytes: a resume works exactly when every event it needs was kept', async () => {
-    const eventBytes = (id: number, size: number): number => Buffer.byteLength(`id: ${id}\ndata: "${'x'.repeat(size)}"\n\n`);
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 12 }),
-      fc.integer({ min: 100, max: 9000 }),
-      fc.nat(),
-      async (sizes, replayBytes, seenSeed) => {
-        let conn: { send(d: string): boolean } | undefined;
-        const base = await serve({ heartbeat: false, fallback: { replayBytes }, open(ws) { conn = ws; } });
-        const first = await openStream(base);
-        for (const size of sizes) conn!.send('x'.repeat(size));
-        const seen = seenSeed % (sizes.length + 1);
-        for (let i = 0; i < seen; i++) await first.stream.next();
-        for (const a of aborts.splice(0)) a.abort();
-        // What the server keeps: the longest run of newest events whose bytes fit the budget.
-        let kept = 0;
-        let total = 0;
-        for (let i = sizes.length - 1; i >= 0; i--) {
-          total += eventBytes(i + 1, sizes[i]!);
-          if (total > replayBytes) break;
-          kept++;
-        }
-        const response = await resume(base, first.session, seen);
-        if (sizes.length - seen > kept) {
-          expect(response.status).toBe(404);
-          return;
-        }
-        expect(response.status).toBe(200);
-        const stream = readEvents(response);
-        expect((await stream.next()).event).toBe('retry');
-        for (let id = seen + 1; id <= sizes.length; id++) {
-          expect(await stream.next()).toEqual({ id: String(id), event: 'message', data: JSON.stringify('x'.repeat(sizes[id - 1]!)) });
-        }
-        for (const a of aborts.splice(0)) a.abort();
-      },
-    ), { numRuns: 30 });
+    const eventBytes = (id: number, size: number): number =>
+      Buffer.byteLength(`id: ${id}\ndata: "${'x'.repeat(size)}"\n\n`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 100, max: 9000 }),
+        fc.nat(),
+        async (sizes, replayBytes, seenSeed) => {
+          let conn: { send(d: string): boolean } | undefined;
+          const base = await serve({
+            heartbeat: false,
+            fallback: { replayBytes },
+            open(ws) {
+              conn = ws;
+            },
+          });
+          const first = await openStream(base);
+          for (const size of sizes) conn!.send('x'.repeat(size));
+          const seen = seenSeed % (sizes.length + 1);
+          for (let i = 0; i < seen; i++) await first.stream.next();
+          for (const a of aborts.splice(0)) a.abort();
+          // What the server keeps: the longest run of newest events whose bytes fit the budget.
+          let kept = 0;
+          let total = 0;
+          for (let i = sizes.length - 1; i >= 0; i--) {
+            total += eventBytes(i + 1, sizes[i]!);
+            if (total > replayBytes) break;
+            kept++;
+          }
+          const response = await resume(base, first.session, seen);
+          if (sizes.length - seen > kept) {
+            expect(response.status).toBe(404);
+            return;
+          }
+          expect(response.status).toBe(200);
+          const stream = readEvents(response);
+          expect((await stream.next()).event).toBe('retry');
+          for (let id = seen + 1; id <= sizes.length; id++) {
+            expect(await stream.next()).toEqual({
+              id: String(id),
+              event: 'message',
+              data: JSON.stringify('x'.repeat(sizes[id - 1]!)),
+            });
+          }
+          for (const a of aborts.splice(0)) a.abort();
+        },
+      ),
+      { numRuns: 30 },
+    );
   }, 30_000);
 
   it('a closed session whose reader does not read is cut off after 5 s, its socket destroyed', async () => {

@@ -5,16 +5,27 @@ import { asksForUpgrade, checkHandshake, isWebSocketRequest } from '../src/hands
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
-function request(overrides: { method?: string; version?: [number, number]; headers?: Record<string, string | undefined> } = {}): IncomingMessage {
+function request(
+  overrides: { method?: string; version?: [number, number]; headers?: Record<string, string | undefined> } = {},
+): IncomingMessage {
   const headers: Record<string, string> = {
-    host: 'example.com', upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': KEY, 'sec-websocket-version': '13',
+    host: 'example.com',
+    upgrade: 'websocket',
+    connection: 'Upgrade',
+    'sec-websocket-key': KEY,
+    'sec-websocket-version': '13',
   };
   for (const [name, value] of Object.entries(overrides.headers ?? {})) {
     if (value === undefined) delete headers[name];
     else headers[name] = value;
   }
   const [major, minor] = overrides.version ?? [1, 1];
-  return { method: overrides.method ?? 'GET', httpVersionMajor: major, httpVersionMinor: minor, headers } as unknown as IncomingMessage;
+  return {
+    method: overrides.method ?? 'GET',
+    httpVersionMajor: major,
+    httpVersionMinor: minor,
+    headers,
+  } as unknown as IncomingMessage;
 }
 
 describe('isWebSocketRequest / asksForUpgrade', () => {
@@ -55,12 +66,34 @@ describe('checkHandshake', () => {
     ['HTTP/1.0', { version: [1, 0] }, 400, /HTTP\/1\.1/],
     ['no Connection: upgrade', { headers: { connection: 'keep-alive' } }, 400, /Connection: Upgrade/],
     ['no Host', { headers: { host: undefined } }, 400, /Missing Host header/],
-    ['version 8', { headers: { 'sec-websocket-version': '8' } }, 426, /Unsupported Sec-WebSocket-Version "8"/, { 'Sec-WebSocket-Version': '13' }],
-    ['no version', { headers: { 'sec-websocket-version': undefined } }, 426, /Missing Sec-WebSocket-Version/, { 'Sec-WebSocket-Version': '13' }],
+    [
+      'version 8',
+      { headers: { 'sec-websocket-version': '8' } },
+      426,
+      /Unsupported Sec-WebSocket-Version "8"/,
+      { 'Sec-WebSocket-Version': '13' },
+    ],
+    [
+      'no version',
+      { headers: { 'sec-websocket-version': undefined } },
+      426,
+      /Missing Sec-WebSocket-Version/,
+      { 'Sec-WebSocket-Version': '13' },
+    ],
     ['no key', { headers: { 'sec-websocket-key': undefined } }, 400, /Missing Sec-WebSocket-Key/],
     ['short key', { headers: { 'sec-websocket-key': 'AAAA' } }, 400, /Invalid Sec-WebSocket-Key/],
-    ['key with bad characters', { headers: { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ=!' } }, 400, /Invalid Sec-WebSocket-Key/],
-    ['bad subprotocol list', { headers: { 'sec-websocket-protocol': 'a,,b' } }, 400, /Invalid Sec-WebSocket-Protocol header: Empty subprotocol at index 2/],
+    [
+      'key with bad characters',
+      { headers: { 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ=!' } },
+      400,
+      /Invalid Sec-WebSocket-Key/,
+    ],
+    [
+      'bad subprotocol list',
+      { headers: { 'sec-websocket-protocol': 'a,,b' } },
+      400,
+      /Invalid Sec-WebSocket-Protocol header: Empty subprotocol at index 2/,
+    ],
   ];
   for (const [name, overrides, status, message, headers] of rejections) {
     it(`${name}: ${status}`, () => {

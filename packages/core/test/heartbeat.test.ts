@@ -22,7 +22,10 @@ afterEach(async () => {
 });
 
 /** A core endpoint on a plain HTTP server; resolves with the port and the close events seen. */
-async function serve(options: EndpointOptions, handlers: Handlers = {}): Promise<{ port: number; closes: CloseEvent[] }> {
+async function serve(
+  options: EndpointOptions,
+  handlers: Handlers = {},
+): Promise<{ port: number; closes: CloseEvent[] }> {
   const closes: CloseEvent[] = [];
   const endpoint = createEndpoint({ ...handlers, close: (_ws, event) => void closes.push(event) }, options);
   const server = createServer((req, res) => void endpoint.handle(req, res));
@@ -118,7 +121,11 @@ describe('Sweeps', () => {
 
   it('has no heartbeat timer when heartbeat is off', () => {
     const set = vi.spyOn(globalThis, 'setInterval');
-    new Sweeps({ connections: new Set(), options: { heartbeat: false } as never, activityClock: undefined }).startHeartbeat();
+    new Sweeps({
+      connections: new Set(),
+      options: { heartbeat: false } as never,
+      activityClock: undefined,
+    }).startHeartbeat();
     expect(set).not.toHaveBeenCalled();
     set.mockRestore();
   });

@@ -41,29 +41,51 @@ async function connect(port: number): Promise<WebSocket> {
 }
 
 function closeOf(ws: WebSocket): Promise<[number, string]> {
-  return new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])));
+  return new Promise((resolve) =>
+    ws.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])),
+  );
 }
 
 describe('hooks: the error policy', () => {
   it.each([
-    ['throws', () => { throw new Error('boom'); }],
-    ['rejects', async () => { throw new Error('boom'); }],
-  ])('a message handler that %s closes only its own connection with 1011 and is reported once', async (_name, message) => {
-    const errors: Array<[Connection | undefined, Error]> = [];
-    const port = await serve({ message, error: (ws, error) => void errors.push([ws, error]) });
-    const failing = await connect(port);
-    const bystander = await connect(port);
-    const closed = closeOf(failing);
-    failing.send('x');
-    expect(await closed).toEqual([1011, 'Internal error']);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]![1].message).toBe('boom');
-    expect(bystander.readyState).toBe(WebSocket.OPEN);
-  });
+    [
+      'throws',
+      () => {
+        throw new Error('boom');
+      },
+    ],
+    [
+      'rejects',
+      async () => {
+        throw new Error('boom');
+      },
+    ],
+  ])(
+    'a message handler that %s closes only its own connection with 1011 and is reported once',
+    async (_name, message) => {
+      const errors: Array<[Connection | undefined, Error]> = [];
+      const port = await serve({ message, error: (ws, error) => void errors.push([ws, error]) });
+      const failing = await connect(port);
+      const bystander = await connect(port);
+      const closed = closeOf(failing);
+      failing.send('x');
+      expect(await closed).toEqual([1011, 'Internal error']);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]![1].message).toBe('boom');
+      expect(bystander.readyState).toBe(WebSocket.OPEN);
+    },
+  );
 
   it('logs a failure once when there is no error hook, and when the error hook itself fails', async () => {
     const log = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const port = await serve({ message() { throw new Error('first'); }, error() { throw new Error('second'); } });
+    const port = await serve({
+      message() {
+        throw new Error('first');
+      },
+      error() {
+        throw new Error('second');
+      },
+    });
     const ws = await connect(port);
     const closed = closeOf(ws);
     ws.send('x');
@@ -74,7 +96,12 @@ describe('hooks: the error policy', () => {
 
   it('a close handler that rejects is reported, and nothing is closed twice', async () => {
     const reported = vi.fn();
-    const port = await serve({ close: async () => { throw new Error('late'); }, error: (_ws, error) => reported(error.message) });
+    const port = await serve({
+      close: async () => {
+        throw new Error('late');
+      },
+      error: (_ws, error) => reported(error.message),
+    });
     const ws = await connect(port);
     ws.close(1000);
     await vi.waitFor(() => expect(reported).toHaveBeenCalledWith('late'));
@@ -85,8 +112,12 @@ describe('hooks: who hears a message', () => {
   it('the hook first, then on() listeners, in arrival order', async () => {
     const heard: string[] = [];
     const port = await serve({
-      open(ws) { ws.on('message', (data) => void heard.push(`listener:${String(data)}`)); },
-      message(_ws, data) { heard.push(`hook:${String(data)}`); },
+      open(ws) {
+        ws.on('message', (data) => void heard.push(`listener:${String(data)}`));
+      },
+      message(_ws, data) {
+        heard.push(`hook:${String(data)}`);
+      },
     });
     const ws = await connect(port);
     ws.send('a');
@@ -97,8 +128,15 @@ describe('hooks: who hears a message', () => {
   it('messages that arrive while an async open runs wait for it, in order', async () => {
     const heard: string[] = [];
     let release!: () => void;
-    const opened = new Promise<void>((resolve) => { release = resolve; });
-    const port = await serve({ open: () => opened, message(_ws, data) { heard.push(String(data)); } });
+    const opened = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const port = await serve({
+      open: () => opened,
+      message(_ws, data) {
+        heard.push(String(data));
+      },
+    });
     const ws = await connect(port);
     for (const text of ['1', '2', '3']) ws.send(text);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -109,7 +147,10 @@ describe('hooks: who hears a message', () => {
 
   it('over rateLimit, a message goes to `limited` when there is one, and closes with 1008 when not', async () => {
     const limited = vi.fn();
-    const portLimited = await serve({ message() {}, limited: (_ws, data) => limited(String(data)) }, { rateLimit: { messages: 1, per: 60_000 } });
+    const portLimited = await serve(
+      { message() {}, limited: (_ws, data) => limited(String(data)) },
+      { rateLimit: { messages: 1, per: 60_000 } },
+    );
     const a = await connect(portLimited);
     a.send('kept');
     a.send('dropped');
@@ -126,8 +167,15 @@ describe('hooks: who hears a message', () => {
 
 describe('isThenable', () => {
   it.each([
+    [Promise.resolve(1), true],
     // biome-ignore lint/suspicious/noThenProperty: thenables are what this tests
-    [Promise.resolve(1), true], [{ then() {} }, true], [{ then: 1 }, false], [null, false], [undefined, false], [() => {}, false], ['then', false],
+    [{ then() {} }, true],
+    // biome-ignore lint/suspicious/noThenProperty: a then that is not a function
+    [{ then: 1 }, false],
+    [null, false],
+    [undefined, false],
+    [() => {}, false],
+    ['then', false],
   ])('%o is %s', (value, expected) => {
     expect(isThenable(value)).toBe(expected);
   });

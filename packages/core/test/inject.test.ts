@@ -7,8 +7,17 @@ import type { CloseEvent } from '../src/index.js';
 describe('injectWebSocket', () => {
   it('a terminate()d client closes on the server at once, as a TCP client would (1006)', async () => {
     const closes: CloseEvent[] = [];
-    const endpoint = createEndpoint({ open(ws) { ws.send('hi') }, close(_ws, event) { closes.push(event); } });
-    const server = http.createServer((req, res) => { void endpoint.handle(req, res); });
+    const endpoint = createEndpoint({
+      open(ws) {
+        ws.send('hi');
+      },
+      close(_ws, event) {
+        closes.push(event);
+      },
+    });
+    const server = http.createServer((req, res) => {
+      void endpoint.handle(req, res);
+    });
     const ws = await injectWebSocket(server, '/');
     await once(ws, 'message');
     ws.terminate();

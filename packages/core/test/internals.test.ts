@@ -18,7 +18,14 @@ afterEach(() => {
 describe('internals: load-time detection', () => {
   it('finds every private API on this Node and uses the internal route', async () => {
     const { internalRoute } = await loadInternals();
-    expect(internalRoute).toEqual({ enabled: true, disabledBy: undefined, parser: true, listenerStore: true, responseSocket: true, missing: [] });
+    expect(internalRoute).toEqual({
+      enabled: true,
+      disabledBy: undefined,
+      parser: true,
+      listenerStore: true,
+      responseSocket: true,
+      missing: [],
+    });
     expect(Object.isFrozen(internalRoute)).toBe(true);
   });
 
@@ -26,7 +33,14 @@ describe('internals: load-time detection', () => {
     vi.stubEnv('SWITCHYARD_INTERNALS', '0');
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const internals = await loadInternals();
-    expect(internals.internalRoute).toEqual({ enabled: false, disabledBy: 'env', parser: false, listenerStore: false, responseSocket: true, missing: [] });
+    expect(internals.internalRoute).toEqual({
+      enabled: false,
+      disabledBy: 'env',
+      parser: false,
+      listenerStore: false,
+      responseSocket: true,
+      missing: [],
+    });
     internals.warnIfDegraded();
     expect(warn).not.toHaveBeenCalled();
     expect(internals.onRequestStart(() => {})).toBe(false);
@@ -35,13 +49,23 @@ describe('internals: load-time detection', () => {
   it('a failed detection falls back to the public route and says so once, as SWITCHYARD_PUBLIC_ROUTE', async () => {
     // A Node whose HTTP server sets no parser up on a connection, as a future release might.
     const emit = Server.prototype.emit;
-    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (this: Server, event: string | symbol, ...args: unknown[]) {
-      return event === 'connection' ? false : Reflect.apply(emit, this, [event, ...args]) as boolean;
+    vi.spyOn(Server.prototype, 'emit').mockImplementation(function (
+      this: Server,
+      event: string | symbol,
+      ...args: unknown[]
+    ) {
+      return event === 'connection' ? false : (Reflect.apply(emit, this, [event, ...args]) as boolean);
     });
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     const internals = await loadInternals();
     vi.mocked(Server.prototype.emit).mockRestore();
-    expect(internals.internalRoute).toMatchObject({ enabled: false, disabledBy: 'detection', parser: false, listenerStore: true, missing: ['http parser kOnExecute'] });
+    expect(internals.internalRoute).toMatchObject({
+      enabled: false,
+      disabledBy: 'detection',
+      parser: false,
+      listenerStore: true,
+      missing: ['http parser kOnExecute'],
+    });
     internals.warnIfDegraded();
     internals.warnIfDegraded();
     expect(warn).toHaveBeenCalledTimes(1);

@@ -8,41 +8,58 @@ function control() {
   let paused = false;
   return {
     calls,
-    get paused() { return paused; },
-    pauseReading() { expect(paused).toBe(false); paused = true; calls.push('pause'); },
-    resumeReading() { expect(paused).toBe(true); paused = false; calls.push('resume'); },
-    detached() { calls.push('detached'); },
+    get paused() {
+      return paused;
+    },
+    pauseReading() {
+      expect(paused).toBe(false);
+      paused = true;
+      calls.push('pause');
+    },
+    resumeReading() {
+      expect(paused).toBe(true);
+      paused = false;
+      calls.push('resume');
+    },
+    detached() {
+      calls.push('detached');
+    },
   };
 }
 
 describe('MessageQueue', () => {
   it('keeps order, pauses at 16 messages or the high-water mark, resumes at half, never pauses twice', async () => {
-    const step = fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 40_000 }) }), fc.constant({ next: true as const }));
-    await fc.assert(fc.asyncProperty(fc.array(step, { maxLength: 200 }), async (steps) => {
-      const c = control();
-      const queue = new MessageQueue<number>(c, 64 * 1024);
-      let pushed = 0;
-      const taken: number[] = [];
-      const waiting: Array<Promise<IteratorResult<{ data: number }>>> = [];
-      for (const s of steps) {
-        if ('push' in s) {
-          queue.push(pushed++, true, s.push);
-          // The queue may hold more than the limits only while reading is paused.
-          if (!c.paused) expect(queue.length).toBeLessThan(16);
-        } else {
-          waiting.push(queue.next());
+    const step = fc.oneof(
+      fc.record({ push: fc.integer({ min: 0, max: 40_000 }) }),
+      fc.constant({ next: true as const }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 200 }), async (steps) => {
+        const c = control();
+        const queue = new MessageQueue<number>(c, 64 * 1024);
+        let pushed = 0;
+        const taken: number[] = [];
+        const waiting: Array<Promise<IteratorResult<{ data: number }>>> = [];
+        for (const s of steps) {
+          if ('push' in s) {
+            queue.push(pushed++, true, s.push);
+            // The queue may hold more than the limits only while reading is paused.
+            if (!c.paused) expect(queue.length).toBeLessThan(16);
+          } else {
+            waiting.push(queue.next());
+          }
+          expect(queue.paused).toBe(c.paused);
         }
-        expect(queue.paused).toBe(c.paused);
-      }
-      queue.end();
-      for (;;) {
-        const result = await queue.next();
-        if (result.done) break;
-        waiting.push(Promise.resolve(result));
-      }
-      for (const result of await Promise.all(waiting)) if (!result.done) taken.push(result.value.data);
-      expect(taken).toEqual(Array.from({ length: pushed }, (_, i) => i));
-    }));
+        queue.end();
+        for (;;) {
+          const result = await queue.next();
+          if (result.done) break;
+          waiting.push(Promise.resolve(result));
+        }
+        for (const result of await Promise.all(waiting)) if (!result.done) taken.push(result.value.data);
+        expect(taken).toEqual(Array.from({ length: pushed }, (_, i) => i));
+      }),
+    );
   });
 
   it('return() (a break) drops what is queued, resumes a paused socket and detaches', async () => {

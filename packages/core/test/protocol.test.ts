@@ -1,12 +1,19 @@
 import { realpathSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CloseCode, FallbackMode, FallbackParam, LIVENESS_FRAME, SESSION_HEADER, isSendableCloseCode } from '../src/protocol.js';
+import {
+  CloseCode,
+  FallbackMode,
+  FallbackParam,
+  LIVENESS_FRAME,
+  SESSION_HEADER,
+  isSendableCloseCode,
+} from '../src/protocol.js';
 
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
 
 describe('protocol: the vocabulary server, client and CLI share', () => {
-  it('is one file: the client compiles core\'s own protocol module, not a copy', () => {
+  it("is one file: the client compiles core's own protocol module, not a copy", () => {
     expect(realpathSync(here('../../client/src/protocol.ts'))).toBe(realpathSync(here('../src/protocol.ts')));
   });
 
@@ -17,9 +24,23 @@ describe('protocol: the vocabulary server, client and CLI share', () => {
   });
 
   it.each([
-    [999, false], [1000, true], [1003, true], [1004, false], [1005, false], [1006, false], [1007, true],
-    [1014, true], [1015, false], [1016, false], [2999, false], [3000, true], [4999, true], [5000, false],
-    [1000.5, false], [Number.NaN, false], [-1000, false],
+    [999, false],
+    [1000, true],
+    [1003, true],
+    [1004, false],
+    [1005, false],
+    [1006, false],
+    [1007, true],
+    [1014, true],
+    [1015, false],
+    [1016, false],
+    [2999, false],
+    [3000, true],
+    [4999, true],
+    [5000, false],
+    [1000.5, false],
+    [Number.NaN, false],
+    [-1000, false],
   ])('isSendableCloseCode(%d) is %s', (code, sendable) => {
     expect(isSendableCloseCode(code)).toBe(sendable);
   });

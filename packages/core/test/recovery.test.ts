@@ -10,14 +10,26 @@ const durableHub = (): Hub => Object.assign(createHub(), { durable: { range() {}
 
 describe('compareIds', () => {
   it.each([
-    ['0-0', '0-0', 0], ['1-0', '0-5', 1], ['9-0', '10-0', -1], ['10-2', '10-10', -1], ['1700000000000-3', '1700000000000-3', 0],
+    ['0-0', '0-0', 0],
+    ['1-0', '0-5', 1],
+    ['9-0', '10-0', -1],
+    ['10-2', '10-10', -1],
+    ['1700000000000-3', '1700000000000-3', 0],
   ])('%s vs %s', (a, b, sign) => expect(Math.sign(compareIds(a, b))).toBe(sign));
 
   it('orders like the numbers it encodes', () => {
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 60n }), fc.bigInt({ min: 0n, max: 2n ** 60n }), fc.nat(), fc.nat(), (am, bm, as, bs) => {
-      const expected = am === bm ? Math.sign(as - bs) : am < bm ? -1 : 1;
-      expect(Math.sign(compareIds(`${am}-${as}`, `${bm}-${bs}`))).toBe(expected);
-    }));
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 60n }),
+        fc.bigInt({ min: 0n, max: 2n ** 60n }),
+        fc.nat(),
+        fc.nat(),
+        (am, bm, as, bs) => {
+          const expected = am === bm ? Math.sign(as - bs) : am < bm ? -1 : 1;
+          expect(Math.sign(compareIds(`${am}-${as}`, `${bm}-${bs}`))).toBe(expected);
+        },
+      ),
+    );
   });
 });
 
@@ -35,15 +47,25 @@ describe('parseToken', () => {
 
   it('reads a well-formed token', () => {
     expect(parseToken('\u0000sy:resume{"s":"abc_-1","p":{"room:1":["17-2","ep",5]}}')).toEqual({
-      session: 'abc_-1', positions: new Map([['room:1', { id: '17-2', epoch: 'ep', count: 5 }]]),
+      session: 'abc_-1',
+      positions: new Map([['room:1', { id: '17-2', epoch: 'ep', count: 5 }]]),
     });
   });
 
   it('never throws, whatever the text', () => {
-    fc.assert(fc.property(fc.oneof(fc.string(), fc.json().map((j) => `\u0000sy:resume${j}`)), (text) => {
-      const result = parseToken(text);
-      expect(typeof result === 'string' || result instanceof Object).toBe(true);
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json().map((j) => `\u0000sy:resume${j}`),
+        ),
+        (text) => {
+          const result = parseToken(text);
+          expect(typeof result === 'string' || result instanceof Object).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('caps tokens at 64 KiB', () => expect(MAX_TOKEN_BYTES).toBe(65_536));
@@ -58,9 +80,13 @@ describe('resolveRecovery', () => {
   it('needs a durable hub and checks its settings', () => {
     expect(() => resolveRecovery({}, createHub())).toThrow('option "recovery" needs a durable hub');
     expect(() => resolveRecovery({}, undefined)).toThrow('needs a durable hub');
-    expect(() => resolveRecovery({ maxDisconectionDuration: 1 } as never, durableHub())).toThrow('unknown option "recovery.maxDisconectionDuration"');
+    expect(() => resolveRecovery({ maxDisconectionDuration: 1 } as never, durableHub())).toThrow(
+      'unknown option "recovery.maxDisconectionDuration"',
+    );
     expect(() => resolveRecovery({ maxDisconnectionDuration: 10 }, durableHub())).toThrow('at least 1000');
-    expect(() => resolveRecovery({ maxReplay: 1.5 }, durableHub())).toThrow('"recovery.maxReplay" must be a positive integer');
+    expect(() => resolveRecovery({ maxReplay: 1.5 }, durableHub())).toThrow(
+      '"recovery.maxReplay" must be a positive integer',
+    );
     expect(() => resolveRecovery(5 as never, durableHub())).toThrow('must be false or');
   });
 });

@@ -20,7 +20,12 @@ describe('RequestInfo', () => {
 
   it('reads the address from a socket once, when first asked, and keeps it', () => {
     let reads = 0;
-    const socket = { get remoteAddress() { reads++; return reads === 1 ? '10.0.0.7' : undefined; } };
+    const socket = {
+      get remoteAddress() {
+        reads++;
+        return reads === 1 ? '10.0.0.7' : undefined;
+      },
+    };
     const info = new RequestInfo('/', {}, socket);
     expect(reads).toBe(0);
     expect(info.remoteAddress).toBe('10.0.0.7');

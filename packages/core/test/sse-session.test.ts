@@ -9,7 +9,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SseSocket, ownerOf } from '../src/fallback/session.js';
 import type { ResolvedFallbackOptions } from '../src/fallback/session.js';
 
-const OPTIONS: ResolvedFallbackOptions = { sessionTimeout: 30_000, heartbeat: 15_000, retry: 1000, replay: 1000, replayBytes: 2 * 1024 * 1024 };
+const OPTIONS: ResolvedFallbackOptions = {
+  sessionTimeout: 30_000,
+  heartbeat: 15_000,
+  retry: 1000,
+  replay: 1000,
+  replayBytes: 2 * 1024 * 1024,
+};
 
 const servers: Server[] = [];
 const sessions: SseSocket[] = [];
@@ -62,9 +68,10 @@ describe('SseSocket on the wire', () => {
     expect(response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     expect(text).toBe(
       'retry: 1000\n\n' +
-      `event: open\ndata: ${JSON.stringify({ session: sse.id, protocol: 'chat', heartbeat: 15_000 })}\n\n` +
-      'id: 1\ndata: "hello"\n\n' +
-      'id: 2\nevent: binary\ndata: AAEC/w==\n\n');
+        `event: open\ndata: ${JSON.stringify({ session: sse.id, protocol: 'chat', heartbeat: 15_000 })}\n\n` +
+        'id: 1\ndata: "hello"\n\n' +
+        'id: 2\nevent: binary\ndata: AAEC/w==\n\n',
+    );
     response.destroy();
   });
 
@@ -95,7 +102,9 @@ describe('SseSocket on the wire', () => {
   it('ends with a close event on the stream, tells its host, and emits close with the code', async () => {
     const forget = vi.fn();
     const sse = session({}, forget);
-    const closed = new Promise<[number, string]>((resolve) => sse.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])));
+    const closed = new Promise<[number, string]>((resolve) =>
+      sse.once('close', (code: number, reason: Buffer) => resolve([code, reason.toString()])),
+    );
     const port = await serve((res) => {
       sse.attach(res, undefined, true);
       sse.close(4000, 'bye');
@@ -123,15 +132,21 @@ describe('SseSocket replay budget', () => {
   });
 
   it('never holds more than replayBytes of events, whatever is sent', () => {
-    fc.assert(fc.property(fc.array(fc.string({ maxLength: 300 }), { maxLength: 60 }), fc.integer({ min: 64, max: 2048 }), (texts, budget) => {
-      const sse = new SseSocket({ forget() {} }, '', { ...OPTIONS, replayBytes: budget }, ownerOf('x'));
-      for (const text of texts) {
-        sse.send(text, { binary: false });
-        // One event over the budget on its own is dropped at once as well.
-        expect(sse.replayBytes).toBeLessThanOrEqual(budget);
-      }
-      sse.terminate();
-    }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ maxLength: 300 }), { maxLength: 60 }),
+        fc.integer({ min: 64, max: 2048 }),
+        (texts, budget) => {
+          const sse = new SseSocket({ forget() {} }, '', { ...OPTIONS, replayBytes: budget }, ownerOf('x'));
+          for (const text of texts) {
+            sse.send(text, { binary: false });
+            // One event over the budget on its own is dropped at once as well.
+            expect(sse.replayBytes).toBeLessThanOrEqual(budget);
+          }
+          sse.terminate();
+        },
+      ),
+    );
   });
 });
 
@@ -139,12 +154,22 @@ describe('SseSocket reading POSTed frames', () => {
   it('delivers text, binary and pongs once each, in order, and skips a retried POST', () => {
     const sse = session();
     const seen: unknown[] = [];
-    sse.on('message', (data: Buffer, isBinary: boolean) => seen.push([data.toString(isBinary ? 'hex' : 'utf8'), isBinary]));
+    sse.on('message', (data: Buffer, isBinary: boolean) =>
+      seen.push([data.toString(isBinary ? 'hex' : 'utf8'), isBinary]),
+    );
     sse.on('pong', (data: Buffer) => seen.push(['pong', data.toString()]));
-    const frames = [['t', 'hi'], ['b', Buffer.from([1, 2]).toString('base64')], ['pong', Buffer.from('p').toString('base64')]];
+    const frames = [
+      ['t', 'hi'],
+      ['b', Buffer.from([1, 2]).toString('base64')],
+      ['pong', Buffer.from('p').toString('base64')],
+    ];
     expect(sse.receive(0, frames, 1024)).toEqual([204, '']);
     expect(sse.receive(0, frames, 1024)).toEqual([204, '']);
-    expect(seen).toEqual([['hi', false], ['0102', true], ['pong', 'p']]);
+    expect(seen).toEqual([
+      ['hi', false],
+      ['0102', true],
+      ['pong', 'p'],
+    ]);
     expect(sse.nextClientFrame).toBe(3);
   });
 
@@ -159,13 +184,15 @@ describe('SseSocket reading POSTed frames', () => {
   });
 
   it('never throws on generated frames: every answer is 204, 400, 409, or 413 with a 1009 close', () => {
-    fc.assert(fc.property(fc.nat(4), fc.array(fc.anything(), { maxLength: 6 }), (seq, frames) => {
-      const sse = new SseSocket({ forget() {} }, '', OPTIONS, ownerOf('x'));
-      sse.on('message', () => {});
-      sse.on('close', () => {});
-      const [status] = sse.receive(seq, frames, 64);
-      expect([204, 400, 409, 413]).toContain(status);
-      sse.terminate();
-    }));
+    fc.assert(
+      fc.property(fc.nat(4), fc.array(fc.anything(), { maxLength: 6 }), (seq, frames) => {
+        const sse = new SseSocket({ forget() {} }, '', OPTIONS, ownerOf('x'));
+        sse.on('message', () => {});
+        sse.on('close', () => {});
+        const [status] = sse.receive(seq, frames, 64);
+        expect([204, 400, 409, 413]).toContain(status);
+        sse.terminate();
+      }),
+    );
   });
 });

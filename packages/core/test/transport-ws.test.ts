@@ -8,7 +8,17 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { frameMessage } from '../src/frame.js';
-import { RoutedWebSocket, ServerWebSocket, drainSource, failWebSocket, isRouted, pauseReading, routeWsEvents, writeFrame, wsInternals } from '../src/transport-ws.js';
+import {
+  RoutedWebSocket,
+  ServerWebSocket,
+  drainSource,
+  failWebSocket,
+  isRouted,
+  pauseReading,
+  routeWsEvents,
+  writeFrame,
+  wsInternals,
+} from '../src/transport-ws.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -51,7 +61,7 @@ describe('transport-ws: what the check found', () => {
 });
 
 describe('transport-ws: writeFrame', () => {
-  it('writes a hub\'s shared frame straight to the socket, and the client reads the message', async () => {
+  it("writes a hub's shared frame straight to the socket, and the client reads the message", async () => {
     const { port, accepted } = await serve();
     const peer = await client(port);
     const server = await accepted;
@@ -84,10 +94,12 @@ describe('transport-ws: writeFrame', () => {
     const peer = await client(port);
     const server = await accepted;
     const got: string[] = [];
-    const all = new Promise<void>((resolve) => peer.on('message', (data) => {
-      got.push(data.toString());
-      if (got.length === 200) resolve();
-    }));
+    const all = new Promise<void>((resolve) =>
+      peer.on('message', (data) => {
+        got.push(data.toString());
+        if (got.length === 200) resolve();
+      }),
+    );
     for (let i = 0; i < 200; i++) {
       if (i % 2 === 0) server.send(String(i));
       else writeFrame(server, frameMessage(String(i), false), String(i), false);
@@ -109,8 +121,10 @@ describe('transport-ws: failWebSocket', () => {
     const { port, accepted } = await serve();
     // A raw client that completes the handshake and then never answers the close frame.
     const raw = net.connect(port, '127.0.0.1');
-    raw.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    raw.write(
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
     const server = await accepted;
     const bytes: Buffer[] = [];
     raw.on('data', (chunk: Buffer) => bytes.push(chunk));
@@ -136,7 +150,7 @@ describe('transport-ws: failWebSocket', () => {
 });
 
 describe('transport-ws: drain and reading', () => {
-  it('drains from the WebSocket\'s TCP socket, and from anything else itself', async () => {
+  it("drains from the WebSocket's TCP socket, and from anything else itself", async () => {
     const { port, accepted } = await serve();
     const peer = await client(port);
     const server = await accepted;
@@ -146,7 +160,7 @@ describe('transport-ws: drain and reading', () => {
     peer.terminate();
   });
 
-  it('pauses and resumes a WebSocket; anything else says it can\'t', async () => {
+  it("pauses and resumes a WebSocket; anything else says it can't", async () => {
     const { port, accepted } = await serve();
     const peer = await client(port);
     const server = await accepted;
@@ -166,13 +180,26 @@ describe('transport-ws: RoutedWebSocket', () => {
   it('hands events of an owned socket to the sink without listeners; listeners added still run', async () => {
     const key = Symbol('test.owner');
     const seen: string[] = [];
-    routeWsEvents({
-      message(data, isBinary) { seen.push(`message:${String(data)}:${isBinary}`); },
-      close(code) { seen.push(`close:${code}`); },
-      error(error) { seen.push(`error:${error.message}`); },
-      ping() { seen.push('ping'); },
-      pong() { seen.push('pong'); },
-    }, key);
+    routeWsEvents(
+      {
+        message(data, isBinary) {
+          seen.push(`message:${String(data)}:${isBinary}`);
+        },
+        close(code) {
+          seen.push(`close:${code}`);
+        },
+        error(error) {
+          seen.push(`error:${error.message}`);
+        },
+        ping() {
+          seen.push('ping');
+        },
+        pong() {
+          seen.push('pong');
+        },
+      },
+      key,
+    );
     const { port, accepted } = await serve();
     const peer = await client(port);
     const server = await accepted;

@@ -34,21 +34,37 @@ describe('express adapter', () => {
       }
       next();
     };
-    app.use('/echo', websocket({
-      protocols: ['chat'],
-      open(ws) { ws.send('hello'); },
-      message(ws, data) { ws.send(data); },
-    }));
-    app.use('/events', websocket((ws) => {
-      ws.on('message', (data) => ws.send(data));
-    }));
-    app.use('/private', requireUser, websocket({
-      upgrade(req) {
-        if (!tokenOk(req)) throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
-        return { context: { user: 'ann' } };
-      },
-      message(ws, data) { ws.send(`${ws.context.user}: ${String(data)}`); },
-    }));
+    app.use(
+      '/echo',
+      websocket({
+        protocols: ['chat'],
+        open(ws) {
+          ws.send('hello');
+        },
+        message(ws, data) {
+          ws.send(data);
+        },
+      }),
+    );
+    app.use(
+      '/events',
+      websocket((ws) => {
+        ws.on('message', (data) => ws.send(data));
+      }),
+    );
+    app.use(
+      '/private',
+      requireUser,
+      websocket({
+        upgrade(req) {
+          if (!tokenOk(req)) throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
+          return { context: { user: 'ann' } };
+        },
+        message(ws, data) {
+          ws.send(`${ws.context.user}: ${String(data)}`);
+        },
+      }),
+    );
     const port = await listen(app);
 
     const echo = await openWs(`ws://127.0.0.1:${port}/echo`, ['soap', 'chat']);
@@ -67,7 +83,11 @@ describe('express adapter', () => {
     const raw = await RawClient.connect(port);
     raw.write(handshakeRequest('/private', { 'X-User': 'nobody' }));
     const byMiddleware = await readResponse(raw);
-    expect([byMiddleware.status, byMiddleware.headers['content-type'], byMiddleware.body]).toEqual([401, 'application/json; charset=utf-8', '{"error":"who are you?"}']);
+    expect([byMiddleware.status, byMiddleware.headers['content-type'], byMiddleware.body]).toEqual([
+      401,
+      'application/json; charset=utf-8',
+      '{"error":"who are you?"}',
+    ]);
     raw.destroy();
 
     const raw2 = await RawClient.connect(port);
@@ -100,12 +120,22 @@ describe('express adapter', () => {
   it('works inside an express.Router with params, and sees res.locals as req.state', async () => {
     const app = express();
     const router = express.Router({ mergeParams: true });
-    router.use((_req, res, next) => { res.locals.user = 'bob'; next(); });
-    router.get('/rooms/:id', websocket({
-      heartbeat: false,
-      upgrade(req) { return { context: { room: req.params.id!, user: String(req.state.user) } }; },
-      open(ws) { ws.send(`${ws.context.user} in ${ws.context.room} via ${ws.request.path}`); },
-    }));
+    router.use((_req, res, next) => {
+      res.locals.user = 'bob';
+      next();
+    });
+    router.get(
+      '/rooms/:id',
+      websocket({
+        heartbeat: false,
+        upgrade(req) {
+          return { context: { room: req.params.id!, user: String(req.state.user) } };
+        },
+        open(ws) {
+          ws.send(`${ws.context.user} in ${ws.context.room} via ${ws.request.path}`);
+        },
+      }),
+    );
     app.use('/api', router);
     const port = await listen(app);
     const ws = await openWs(`ws://127.0.0.1:${port}/api/rooms/7?x=1`);
@@ -133,10 +163,16 @@ describe('express adapter', () => {
   });
 
   it('shutdown: clients get 1001, close handlers run, and the process exits by itself', async () => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/shutdown-server.mjs', import.meta.url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./fixtures/shutdown-server.mjs', import.meta.url))], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     await expect.poll(() => /port (\d+)/.test(output), { timeout: 5000 }).toBe(true);
     const port = Number(/port (\d+)/.exec(output)![1]);

@@ -13,7 +13,11 @@ function guardMiddleware(guard: NonNullable<Mount['guard']>) {
         return;
       }
       if (result) {
-        res.status(result.status).set(result.headers ?? {}).type('text/plain').send(result.body);
+        res
+          .status(result.status)
+          .set(result.headers ?? {})
+          .type('text/plain')
+          .send(result.body);
         return;
       }
       next();
@@ -29,7 +33,11 @@ export function buildApp(mounts: Mount[]): express.Express {
   const app = express();
   for (const mount of mounts) {
     const chain: express.RequestHandler[] = [];
-    if (mount.user) chain.push((_req, res, next) => { res.locals.user = mount.user; next(); });
+    if (mount.user)
+      chain.push((_req, res, next) => {
+        res.locals.user = mount.user;
+        next();
+      });
     if (mount.guard) chain.push(guardMiddleware(mount.guard));
     if (mount.lateWrite) {
       const { kind, ms } = mount.lateWrite;
@@ -41,7 +49,9 @@ export function buildApp(mounts: Mount[]): express.Express {
     app.use(mount.path, ...chain, websocket(mount.handlers as Parameters<typeof websocket>[0]));
     if (mount.page !== undefined) {
       const page = mount.page;
-      app.get(mount.path, (_req, res) => { res.send(page); });
+      app.get(mount.path, (_req, res) => {
+        res.send(page);
+      });
     }
   }
   return app;

@@ -21,14 +21,20 @@ describe('schema types (express)', () => {
     });
     websocket({
       schema: v.object({ kind: v.picklist(['a', 'b']) }),
-      message(_ws, msg) { expectTypeOf(msg).toEqualTypeOf<{ kind: 'a' | 'b' }>(); },
+      message(_ws, msg) {
+        expectTypeOf(msg).toEqualTypeOf<{ kind: 'a' | 'b' }>();
+      },
     });
     websocket({
       schema: type({ id: 'number' }),
-      message(_ws, msg) { expectTypeOf(msg).toEqualTypeOf<{ id: number }>(); },
+      message(_ws, msg) {
+        expectTypeOf(msg).toEqualTypeOf<{ id: number }>();
+      },
     });
     websocket({
-      message(_ws, data) { expectTypeOf(data).toEqualTypeOf<string | Buffer>(); },
+      message(_ws, data) {
+        expectTypeOf(data).toEqualTypeOf<string | Buffer>();
+      },
     });
   });
 

@@ -1,7 +1,15 @@
 import express from 'express';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createHub, reject, websocket } from '@switchyard/express';
-import type { CloseEvent, Connection, Hub, HubStats, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/express';
+import type {
+  CloseEvent,
+  Connection,
+  Hub,
+  HubStats,
+  RequestInfo,
+  UpgradeRequest,
+  WebSocketMiddleware,
+} from '@switchyard/express';
 
 // These checks run at compile time (`pnpm typecheck`); the test bodies only build middleware.
 describe('public types', () => {
@@ -75,7 +83,9 @@ describe('public types', () => {
   it('types topics and the hub', () => {
     const hub = createHub();
     expectTypeOf(hub).toEqualTypeOf<Hub>();
-    expectTypeOf(hub.publish).parameters.toEqualTypeOf<[topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, except?: Connection<any>]>();
+    expectTypeOf(hub.publish).parameters.toEqualTypeOf<
+      [topic: string, data: string | Buffer | ArrayBuffer | ArrayBufferView, except?: Connection<any>]
+    >();
     expectTypeOf(hub.publish).returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf(hub.subscriberCount('t')).toBeNumber();
     expectTypeOf(hub.stats).toEqualTypeOf<HubStats>();

@@ -11,8 +11,14 @@
  */
 import fp from 'fastify-plugin';
 import type {
-  ContextConfigDefault, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteGenericInterface,
-  RouteHandlerMethod, RouteOptions, 
+  ContextConfigDefault,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchema,
+  RouteGenericInterface,
+  RouteHandlerMethod,
+  RouteOptions,
 } from 'fastify';
 import type WebSocket from 'ws';
 import { createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';
@@ -21,13 +27,44 @@ import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, InjectOpt
 // The part of core an app needs next to `websocket()`: an explicit list, so that core's
 // additions reach this package's API only by choice. Everything else is in @switchyard/core.
 export {
-  CloseCode, Connection, ErrorCode, HandshakeRejection, Hub, RequestInfo, UpgradeRequest, createHub, injectWebSocket,
-  isHandshakeRejection, isSendableCloseCode, reject, routeUpgrades, shutdown,
+  CloseCode,
+  Connection,
+  ErrorCode,
+  HandshakeRejection,
+  Hub,
+  RequestInfo,
+  UpgradeRequest,
+  createHub,
+  injectWebSocket,
+  isHandshakeRejection,
+  isSendableCloseCode,
+  reject,
+  routeUpgrades,
+  shutdown,
 } from '@switchyard/core';
 export type {
-  CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
-  ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
-  RecoveryOptions, SendData, ShutdownOptions, StandardSchemaV1, UnrecoverableReason, UpgradeResult,
+  CloseCodeName,
+  CloseEvent,
+  ConnectionEvents,
+  ConnectionListener,
+  Endpoint,
+  EndpointOptions,
+  EndpointStatsSnapshot,
+  ErrorCodeName,
+  FallbackOptions,
+  Handlers,
+  Hooks,
+  HubStats,
+  InjectOptions,
+  QueuedMessage,
+  RejectionHeaders,
+  RejectionInfo,
+  RecoveryOptions,
+  SendData,
+  ShutdownOptions,
+  StandardSchemaV1,
+  UnrecoverableReason,
+  UpgradeResult,
 } from '@switchyard/core';
 
 /** What the `websocket` route option accepts: handlers, or a faye-style connection function. */
@@ -37,31 +74,92 @@ export type WebSocketRouteOption<Context = any> = Handlers<Context, any, any> | 
 export type InjectWSOptions = InjectOptions;
 
 declare module 'fastify' {
-  interface RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger> {
+  interface RouteShorthandOptions<
+    RawServer,
+    RawRequest,
+    RawReply,
+    RouteGeneric,
+    ContextConfig,
+    SchemaCompiler,
+    TypeProvider,
+    Logger,
+  > {
     /** Makes this GET route accept WebSocket upgrades; plain GETs still reach its handler. */
     websocket?: WebSocketRouteOption;
   }
 
   interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
     /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
-    <Context = undefined, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema, MessageSchema = undefined, OutgoingSchema = undefined>(
+    <
+      Context = undefined,
+      RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+      ContextConfig = ContextConfigDefault,
+      const SchemaCompiler extends FastifySchema = FastifySchema,
+      MessageSchema = undefined,
+      OutgoingSchema = undefined,
+    >(
       path: string,
-      opts: Omit<RouteShorthandOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket'>
-        & { websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener },
-      handler?: RouteHandlerMethod<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>,
+      opts: Omit<
+        RouteShorthandOptions<
+          RawServer,
+          RawRequest,
+          RawReply,
+          RouteGeneric,
+          ContextConfig,
+          SchemaCompiler,
+          TypeProvider,
+          Logger
+        >,
+        'websocket'
+      > & { websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener },
+      handler?: RouteHandlerMethod<
+        RawServer,
+        RawRequest,
+        RawReply,
+        RouteGeneric,
+        ContextConfig,
+        SchemaCompiler,
+        TypeProvider,
+        Logger
+      >,
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;
   }
 
   interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
     /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
-    route<Context = undefined, RouteGeneric extends RouteGenericInterface = RouteGenericInterface, ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema, MessageSchema = undefined, OutgoingSchema = undefined>(
-      opts: Omit<RouteOptions<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>, 'websocket' | 'handler'>
-        & {
-          websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener;
-          handler?: RouteHandlerMethod<RawServer, RawRequest, RawReply, RouteGeneric, ContextConfig, SchemaCompiler, TypeProvider, Logger>;
-        },
+    route<
+      Context = undefined,
+      RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
+      ContextConfig = ContextConfigDefault,
+      const SchemaCompiler extends FastifySchema = FastifySchema,
+      MessageSchema = undefined,
+      OutgoingSchema = undefined,
+    >(
+      opts: Omit<
+        RouteOptions<
+          RawServer,
+          RawRequest,
+          RawReply,
+          RouteGeneric,
+          ContextConfig,
+          SchemaCompiler,
+          TypeProvider,
+          Logger
+        >,
+        'websocket' | 'handler'
+      > & {
+        websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener;
+        handler?: RouteHandlerMethod<
+          RawServer,
+          RawRequest,
+          RawReply,
+          RouteGeneric,
+          ContextConfig,
+          SchemaCompiler,
+          TypeProvider,
+          Logger
+        >;
+      },
     ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;
 
     /**
@@ -76,14 +174,20 @@ const kRegistered = Symbol('switchyard.fastify.registered');
 
 function upgradeRequired(_request: FastifyRequest, reply: FastifyReply): void {
   // RFC 9110 §15.5.22: a 426 names the protocol to switch to, with its Connection option.
-  void reply.code(426).header('Upgrade', 'websocket').header('Connection', 'Upgrade')
-    .type('text/plain; charset=utf-8').send('Upgrade Required: this route only speaks WebSocket\n');
+  void reply
+    .code(426)
+    .header('Upgrade', 'websocket')
+    .header('Connection', 'Upgrade')
+    .type('text/plain; charset=utf-8')
+    .send('Upgrade Required: this route only speaks WebSocket\n');
 }
 
 function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (error?: Error) => void): void {
   if (fastify.hasDecorator(kRegistered)) {
     // Both registrations would wrap the same routes; the outer one would win unseen.
-    done(new Error('@switchyard/fastify is already registered in this scope or a parent; set options per route instead'));
+    done(
+      new Error('@switchyard/fastify is already registered in this scope or a parent; set options per route instead'),
+    );
     return;
   }
   fastify.decorate(kRegistered, true);
@@ -111,7 +215,9 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
     // Fastify's automatic HEAD twin of a GET route carries its options too; HEAD never upgrades.
     if (handlers === undefined || route.method === 'HEAD') return;
     if (route.method !== 'GET') {
-      throw new TypeError(`websocket: route ${String(route.method)} ${route.url} must use GET, the only method of a WebSocket handshake`);
+      throw new TypeError(
+        `websocket: route ${String(route.method)} ${route.url} must use GET, the only method of a WebSocket handshake`,
+      );
     }
     const endpoint = createEndpoint<unknown>(handlers as Handlers<unknown>, defaults);
     endpoints.push(endpoint);
@@ -157,13 +263,31 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
 }
 
 /** What a websocket route's POST twin shares with it: hooks, config, constraints, and its querystring/params schema. */
-const TWIN_OPTIONS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'onSend', 'onResponse', 'onError', 'onTimeout', 'config', 'constraints', 'prefixTrailingSlash'] as const;
+const TWIN_OPTIONS = [
+  'onRequest',
+  'preParsing',
+  'preValidation',
+  'preHandler',
+  'onSend',
+  'onResponse',
+  'onError',
+  'onTimeout',
+  'config',
+  'constraints',
+  'prefixTrailingSlash',
+] as const;
 
 function pick(route: RouteOptions, names: readonly string[]): Partial<RouteOptions> {
   const picked: Record<string, unknown> = {};
-  for (const name of names) if ((route as unknown as Record<string, unknown>)[name] !== undefined) picked[name] = (route as unknown as Record<string, unknown>)[name];
+  for (const name of names)
+    if ((route as unknown as Record<string, unknown>)[name] !== undefined)
+      picked[name] = (route as unknown as Record<string, unknown>)[name];
   const schema = route.schema as Record<string, unknown> | undefined;
-  if (schema) picked.schema = { ...(schema.querystring ? { querystring: schema.querystring } : {}), ...(schema.params ? { params: schema.params } : {}) };
+  if (schema)
+    picked.schema = {
+      ...(schema.querystring ? { querystring: schema.querystring } : {}),
+      ...(schema.params ? { params: schema.params } : {}),
+    };
   return picked as Partial<RouteOptions>;
 }
 

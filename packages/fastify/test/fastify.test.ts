@@ -5,7 +5,21 @@ import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
 import WebSocket from 'ws';
 import websocket, { CloseCode, reject } from '@switchyard/fastify';
 import type { CloseEvent, Connection, Handlers, UpgradeRequest, WebSocketRouteOption } from '@switchyard/fastify';
-import { Opcode, RawClient, captureWarnings, closed, delay, echo, frame, handshakeRequest, messages, openWs, quietFor, readResponse, selfSignedCert } from '../../../test/helpers.js';
+import {
+  Opcode,
+  RawClient,
+  captureWarnings,
+  closed,
+  delay,
+  echo,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  readResponse,
+  selfSignedCert,
+} from '../../../test/helpers.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,8 +66,12 @@ describe('fastify adapter', () => {
       upgrade(req) {
         return { context: { who: String(req.state.member ?? 'guest'), room: req.params.id ?? 'lobby' } };
       },
-      open(ws) { ws.send(`${ws.context.who} in ${ws.context.room}`); },
-      message(ws, data) { ws.send(data); },
+      open(ws) {
+        ws.send(`${ws.context.who} in ${ws.context.room}`);
+      },
+      message(ws, data) {
+        ws.send(data);
+      },
     };
     const auth = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
       if (request.headers.authorization !== 'Bearer good') {
@@ -77,11 +95,17 @@ describe('fastify adapter', () => {
     expect((await messages(lobby).next()).data.toString()).toBe('guest in lobby');
 
     const denied = await handshake(port, '/rooms/7');
-    expect([denied.status, denied.headers['www-authenticate'], denied.body]).toEqual([401, 'Bearer', '{"error":"who are you?"}']);
+    expect([denied.status, denied.headers['www-authenticate'], denied.body]).toEqual([
+      401,
+      'Bearer',
+      '{"error":"who are you?"}',
+    ]);
     expect(denied.raw.received.toString('latin1')).not.toContain(' 101 ');
     await denied.raw.waitClosed();
 
-    const room = track(await openWs(`ws://127.0.0.1:${port}/rooms/7`, ['chat'], { headers: { authorization: 'Bearer good' } }));
+    const room = track(
+      await openWs(`ws://127.0.0.1:${port}/rooms/7`, ['chat'], { headers: { authorization: 'Bearer good' } }),
+    );
     const inbox = messages(room);
     expect((await inbox.next()).data.toString()).toBe('ann in 7');
     room.send('hello');
@@ -91,8 +115,22 @@ describe('fastify adapter', () => {
   it('uses the plugin options as defaults that route options override', async () => {
     const app = track(Fastify());
     await app.register(websocket, { protocols: ['alpha'], maxPayload: 100, heartbeat: false });
-    app.get('/defaults', { websocket: { message(ws, data) { ws.send(data); } } });
-    app.get('/own', { websocket: { protocols: ['beta'], maxPayload: 10_000, message(ws, data) { ws.send(data); } } });
+    app.get('/defaults', {
+      websocket: {
+        message(ws, data) {
+          ws.send(data);
+        },
+      },
+    });
+    app.get('/own', {
+      websocket: {
+        protocols: ['beta'],
+        maxPayload: 10_000,
+        message(ws, data) {
+          ws.send(data);
+        },
+      },
+    });
     const port = await listen(app);
 
     const own = track(await openWs(`ws://127.0.0.1:${port}/own`, ['alpha', 'beta']));
@@ -116,7 +154,9 @@ describe('fastify adapter', () => {
   it('refuses a websocket option on a route that is not GET', async () => {
     const app = track(Fastify());
     await app.register(websocket);
-    expect(() => app.post('/x', { websocket: echo }, async () => 'no')).toThrow(new TypeError('websocket: route POST /x must use GET, the only method of a WebSocket handshake'));
+    expect(() => app.post('/x', { websocket: echo }, async () => 'no')).toThrow(
+      new TypeError('websocket: route POST /x must use GET, the only method of a WebSocket handshake'),
+    );
     expect(() => app.route({ method: ['GET', 'POST'], url: '/y', websocket: echo })).toThrow(/must use GET/);
   });
 
@@ -134,14 +174,26 @@ describe('fastify adapter', () => {
         return true;
       };
       app.get('/guarded', {
-        onRequest(request, reply, done) { if (!denies('onRequest', request, reply)) done(); },
-        preParsing(request, reply, payload, done) { if (!denies('preParsing', request, reply)) done(null, payload); },
-        preValidation(request, reply, done) { if (!denies('preValidation', request, reply)) done(); },
-        preHandler(request, reply, done) { if (!denies('preHandler', request, reply)) done(); },
+        onRequest(request, reply, done) {
+          if (!denies('onRequest', request, reply)) done();
+        },
+        preParsing(request, reply, payload, done) {
+          if (!denies('preParsing', request, reply)) done(null, payload);
+        },
+        preValidation(request, reply, done) {
+          if (!denies('preValidation', request, reply)) done();
+        },
+        preHandler(request, reply, done) {
+          if (!denies('preHandler', request, reply)) done();
+        },
         websocket: {
           heartbeat: false,
-          upgrade() { seen.push('upgrade'); },
-          open(ws) { ws.send('open'); },
+          upgrade() {
+            seen.push('upgrade');
+          },
+          open(ws) {
+            ws.send('open');
+          },
         },
       });
       return listen(app);
@@ -154,7 +206,11 @@ describe('fastify adapter', () => {
         for (let round = 0; round < 2; round++) {
           seen.length = 0;
           const response = await handshake(port, '/guarded', { 'X-Deny': hook });
-          expect([response.status, response.headers['x-denied-by'], response.body]).toEqual([403, hook, `denied by ${hook}`]);
+          expect([response.status, response.headers['x-denied-by'], response.body]).toEqual([
+            403,
+            hook,
+            `denied by ${hook}`,
+          ]);
           expect(response.headers.connection).toBe('close');
           expect(response.raw.received.toString('latin1')).not.toContain(' 101 ');
           await response.raw.waitClosed();
@@ -185,14 +241,19 @@ describe('fastify adapter', () => {
           const coerced = (req.state.params as { id: unknown }).id;
           return { context: `${req.params.id} ${typeof req.params.id} ${typeof coerced}` };
         },
-        open(ws) { ws.send(ws.context); },
+        open(ws) {
+          ws.send(ws.context);
+        },
       },
     });
     const port = await listen(app);
 
     const badParam = await handshake(port, '/rooms/seven?name=ann');
     expect(badParam.status).toBe(400);
-    expect(JSON.parse(badParam.body)).toMatchObject({ statusCode: 400, message: expect.stringMatching(/params\/id must be integer/) });
+    expect(JSON.parse(badParam.body)).toMatchObject({
+      statusCode: 400,
+      message: expect.stringMatching(/params\/id must be integer/),
+    });
     expect(badParam.raw.received.toString('latin1')).not.toContain(' 101 ');
 
     const badQuery = await handshake(port, '/rooms/7?name=a');
@@ -207,9 +268,12 @@ describe('fastify adapter', () => {
     const app = track(Fastify());
     await app.register(websocket, { heartbeat: false });
     app.get('/echo', { websocket: echo });
-    await app.register(async (scope) => {
-      scope.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain').send('no such room'));
-    }, { prefix: '/rooms' });
+    await app.register(
+      async (scope) => {
+        scope.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain').send('no such room'));
+      },
+      { prefix: '/rooms' },
+    );
     const port = await listen(app);
 
     const unknown = await handshake(port, '/nowhere');
@@ -227,11 +291,25 @@ describe('fastify adapter', () => {
       await app.register(websocket, { heartbeat: false });
       const ran: string[] = [];
       await app.register(async (scope) => {
-        scope.addHook('onRequest', async (request) => { ran.push(request.url); });
-        scope.get('/a', { websocket: { open(ws) { ws.send('a'); } } });
+        scope.addHook('onRequest', async (request) => {
+          ran.push(request.url);
+        });
+        scope.get('/a', {
+          websocket: {
+            open(ws) {
+              ws.send('a');
+            },
+          },
+        });
       });
       await app.register(async (scope) => {
-        scope.get('/b', { websocket: { open(ws) { ws.send('b'); } } });
+        scope.get('/b', {
+          websocket: {
+            open(ws) {
+              ws.send('b');
+            },
+          },
+        });
       });
       const port = await listen(app);
 
@@ -247,7 +325,13 @@ describe('fastify adapter', () => {
       const app = track(Fastify());
       await app.register(async (scope) => {
         await scope.register(websocket, { heartbeat: false });
-        scope.get('/inside', { websocket: { open(ws) { ws.send('inside'); } } });
+        scope.get('/inside', {
+          websocket: {
+            open(ws) {
+              ws.send('inside');
+            },
+          },
+        });
       });
       await app.register(async (scope) => {
         scope.get('/outside', { websocket: echo }, (_request, reply) => reply.send('plain HTTP'));
@@ -278,7 +362,12 @@ describe('fastify adapter', () => {
       await app.register(websocket, { heartbeat: false });
       const closes: number[] = [];
       app.get('/room', {
-        websocket: { async close(_ws, event) { await delay(100); closes.push(event.code); } },
+        websocket: {
+          async close(_ws, event) {
+            await delay(100);
+            closes.push(event.code);
+          },
+        },
       });
       const port = await listen(app);
       const a = track(await openWs(`ws://127.0.0.1:${port}/room`));
@@ -293,7 +382,13 @@ describe('fastify adapter', () => {
       it(`answers upgrades that arrive while it closes with 503 (return503OnClosing: ${return503OnClosing})`, async () => {
         const app = Fastify({ return503OnClosing });
         await app.register(websocket, { heartbeat: false });
-        app.get('/room', { websocket: { async close() { await delay(300); } } });
+        app.get('/room', {
+          websocket: {
+            async close() {
+              await delay(300);
+            },
+          },
+        });
         const port = await listen(app);
         const ws = track(await openWs(`ws://127.0.0.1:${port}/room`));
         const gone = closed(ws);
@@ -322,13 +417,21 @@ describe('fastify adapter', () => {
         },
         websocket: {
           protocols: ['chat'],
-          upgrade(req) { return { context: `${String(req.state.member)} in ${req.params.id} from ${req.remoteAddress}` }; },
-          open(ws) { ws.send(ws.context); },
-          message(ws, data) { ws.send(data); },
+          upgrade(req) {
+            return { context: `${String(req.state.member)} in ${req.params.id} from ${req.remoteAddress}` };
+          },
+          open(ws) {
+            ws.send(ws.context);
+          },
+          message(ws, data) {
+            ws.send(data);
+          },
         },
       });
 
-      const ws = track(await app.injectWS('/rooms/7', { headers: { authorization: 'Bearer good' }, protocols: ['soap', 'chat'] }));
+      const ws = track(
+        await app.injectWS('/rooms/7', { headers: { authorization: 'Bearer good' }, protocols: ['soap', 'chat'] }),
+      );
       expect(app.server.listening).toBe(false);
       expect(ws.protocol).toBe('chat');
       const inbox = messages(ws);
@@ -338,7 +441,9 @@ describe('fastify adapter', () => {
 
       await expect(app.injectWS('/rooms/7')).rejects.toThrow(/401/);
       await expect(app.injectWS('/nowhere')).rejects.toThrow(/404/);
-      await expect(app.injectWS('/rooms/7', { headers: { authorization: 'Bearer good' }, protocols: ['soap'] })).rejects.toThrow(/400/);
+      await expect(
+        app.injectWS('/rooms/7', { headers: { authorization: 'Bearer good' }, protocols: ['soap'] }),
+      ).rejects.toThrow(/400/);
 
       const gone = closed(ws);
       await app.close();
@@ -354,11 +459,14 @@ describe('fastify adapter', () => {
       ws.send('over https, in process');
       expect((await inbox.next()).data.toString()).toBe('over https, in process');
       await expect(app.injectWS('echo')).rejects.toThrow(TypeError);
-      await expect(app.injectWS('echo')).rejects.toMatchObject({ message: 'injectWebSocket(): path must start with "/"', code: 'SWITCHYARD_ERR_INVALID_PATH' });
+      await expect(app.injectWS('echo')).rejects.toMatchObject({
+        message: 'injectWebSocket(): path must start with "/"',
+        code: 'SWITCHYARD_ERR_INVALID_PATH',
+      });
     });
   });
 
-  it("a late reply.send() from a hook is dropped by Fastify once the reply is hijacked, and the socket stays clean", async () => {
+  it('a late reply.send() from a hook is dropped by Fastify once the reply is hijacked, and the socket stays clean', async () => {
     const capture = captureWarnings('SWITCHYARD_LATE_WRITE');
     try {
       const app = track(Fastify());
@@ -366,7 +474,9 @@ describe('fastify adapter', () => {
       app.get('/late', {
         onRequest(_request, reply, done) {
           done();
-          setTimeout(() => { void reply.code(503).send('late'); }, 50);
+          setTimeout(() => {
+            void reply.code(503).send('late');
+          }, 50);
         },
         websocket: echo,
       });
@@ -392,39 +502,58 @@ describe('public types', () => {
   it('types ws.context from what upgrade returns, in the route option, with or without a handler', async () => {
     const app = Fastify();
     await app.register(websocket, { heartbeat: { interval: 30_000 } });
-    app.get('/chat', {
-      websocket: {
-        upgrade(req) {
-          expectTypeOf(req).toEqualTypeOf<UpgradeRequest>();
-          if (!req.headers.authorization) throw reject(401);
-          return { context: { user: 'ann', admin: false } };
-        },
-        message(ws, data, isBinary) {
-          expectTypeOf(ws).toEqualTypeOf<Connection<{ user: string; admin: boolean }>>();
-          expectTypeOf(data).toEqualTypeOf<string | Buffer>();
-          expectTypeOf(isBinary).toBeBoolean();
-          // @ts-expect-error: not part of the context
-          void ws.context.missing;
-        },
-        close(ws, event) {
-          expectTypeOf(event).toEqualTypeOf<CloseEvent>();
-          expectTypeOf(ws.context.admin).toBeBoolean();
+    app.get(
+      '/chat',
+      {
+        websocket: {
+          upgrade(req) {
+            expectTypeOf(req).toEqualTypeOf<UpgradeRequest>();
+            if (!req.headers.authorization) throw reject(401);
+            return { context: { user: 'ann', admin: false } };
+          },
+          message(ws, data, isBinary) {
+            expectTypeOf(ws).toEqualTypeOf<Connection<{ user: string; admin: boolean }>>();
+            expectTypeOf(data).toEqualTypeOf<string | Buffer>();
+            expectTypeOf(isBinary).toBeBoolean();
+            // @ts-expect-error: not part of the context
+            void ws.context.missing;
+          },
+          close(ws, event) {
+            expectTypeOf(event).toEqualTypeOf<CloseEvent>();
+            expectTypeOf(ws.context.admin).toBeBoolean();
+          },
         },
       },
-    }, (_request, reply) => reply.send('page'));
+      (_request, reply) => reply.send('page'),
+    );
     app.get('/rooms/:id', {
       preValidation: async () => {},
       websocket: {
-        async upgrade() { return { context: 42 }; },
-        open(ws) { expectTypeOf(ws.context).toEqualTypeOf<number>(); },
+        async upgrade() {
+          return { context: 42 };
+        },
+        open(ws) {
+          expectTypeOf(ws.context).toEqualTypeOf<number>();
+        },
       },
     });
     app.route({
       method: 'GET',
       url: '/route',
-      websocket: { upgrade: () => ({ context: 'x' }), open(ws) { expectTypeOf(ws.context).toBeString(); } },
+      websocket: {
+        upgrade: () => ({ context: 'x' }),
+        open(ws) {
+          expectTypeOf(ws.context).toBeString();
+        },
+      },
     });
-    app.get('/anonymous', { websocket: { message(ws) { expectTypeOf(ws.context).toEqualTypeOf<undefined>(); } } });
+    app.get('/anonymous', {
+      websocket: {
+        message(ws) {
+          expectTypeOf(ws.context).toEqualTypeOf<undefined>();
+        },
+      },
+    });
     app.get('/faye', {
       websocket: (ws, req) => {
         expectTypeOf(req.path).toBeString();
@@ -435,7 +564,9 @@ describe('public types', () => {
       expectTypeOf(route.websocket).toEqualTypeOf<WebSocketRouteOption | undefined>();
     });
     expectTypeOf(app.injectWS).returns.toEqualTypeOf<Promise<WebSocket>>();
-    expectTypeOf(app.injectWS).parameter(1).toEqualTypeOf<{ headers?: Record<string, string>; protocols?: string | string[] } | undefined>();
+    expectTypeOf(app.injectWS)
+      .parameter(1)
+      .toEqualTypeOf<{ headers?: Record<string, string>; protocols?: string | string[] } | undefined>();
   });
 
   it('rejects option mistakes at compile time, and at run time for JavaScript users', async () => {

@@ -16,7 +16,12 @@ function guardHook(guard: NonNullable<Mount['guard']>): onRequestHookHandler {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const result = await guard({ url: request.url, headers: request.headers });
     if (result instanceof Error) throw result;
-    if (result) return reply.code(result.status).headers(result.headers ?? {}).type('text/plain').send(result.body);
+    if (result)
+      return reply
+        .code(result.status)
+        .headers(result.headers ?? {})
+        .type('text/plain')
+        .send(result.body);
     return undefined;
   };
 }
@@ -40,9 +45,10 @@ function lateWriteHook({ kind, ms }: NonNullable<Mount['lateWrite']>): onRequest
 /** Builds a Fastify app from the suite's mounts, on a server the suite will listen on itself. */
 export async function buildApp(mounts: Mount[], options: ServeOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    serverFactory: (handler) => options.https
-      ? https.createServer({ ...options.server, ...options.https }, handler)
-      : http.createServer(options.server ?? {}, handler),
+    serverFactory: (handler) =>
+      options.https
+        ? https.createServer({ ...options.server, ...options.https }, handler)
+        : http.createServer(options.server ?? {}, handler),
   });
   await app.register(websocket);
   app.decorateRequest('user', null);
@@ -50,7 +56,10 @@ export async function buildApp(mounts: Mount[], options: ServeOptions = {}): Pro
     const onRequest: onRequestHookHandler[] = [];
     if (mount.user !== undefined) {
       const user = mount.user;
-      onRequest.push((request, _reply, done) => { request.user = user; done(); });
+      onRequest.push((request, _reply, done) => {
+        request.user = user;
+        done();
+      });
     }
     if (mount.guard) onRequest.push(guardHook(mount.guard));
     if (mount.lateWrite) onRequest.push(lateWriteHook(mount.lateWrite));
@@ -60,7 +69,12 @@ export async function buildApp(mounts: Mount[], options: ServeOptions = {}): Pro
       url: mount.path,
       websocket: mount.handlers,
       onRequest,
-      ...(page === undefined ? {} : { handler: (_request: FastifyRequest, reply: FastifyReply) => reply.type('text/html; charset=utf-8').send(page) }),
+      ...(page === undefined
+        ? {}
+        : {
+            handler: (_request: FastifyRequest, reply: FastifyReply) =>
+              reply.type('text/html; charset=utf-8').send(page),
+          }),
     });
   }
   await app.ready();

@@ -26,7 +26,9 @@ describe('schema types (fastify)', () => {
     app.get('/valibot', {
       websocket: {
         schema: v.object({ kind: v.picklist(['a', 'b']) }),
-        message(_ws, msg) { expectTypeOf(msg).toEqualTypeOf<{ kind: 'a' | 'b' }>(); },
+        message(_ws, msg) {
+          expectTypeOf(msg).toEqualTypeOf<{ kind: 'a' | 'b' }>();
+        },
       },
     });
     app.route({
@@ -46,10 +48,18 @@ describe('schema types (fastify)', () => {
           // @ts-expect-error: `ok` must be a boolean
           ws.send({ ok: 'yes' });
         },
-        invalid(_ws, issues) { expectTypeOf(issues).toEqualTypeOf<ReadonlyArray<StandardSchemaV1.Issue>>(); },
+        invalid(_ws, issues) {
+          expectTypeOf(issues).toEqualTypeOf<ReadonlyArray<StandardSchemaV1.Issue>>();
+        },
       },
     });
-    app.get('/plain', { websocket: { message(_ws, data) { expectTypeOf(data).toEqualTypeOf<string | Buffer>(); } } });
+    app.get('/plain', {
+      websocket: {
+        message(_ws, data) {
+          expectTypeOf(data).toEqualTypeOf<string | Buffer>();
+        },
+      },
+    });
     await app.ready();
     await app.close();
   });

@@ -15,13 +15,44 @@ import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownO
 // The part of core an app needs next to `websocket()`: an explicit list, so that core's
 // additions reach this package's API only by choice. Everything else is in @switchyard/core.
 export {
-  CloseCode, Connection, ErrorCode, HandshakeRejection, Hub, RequestInfo, UpgradeRequest, createHub, injectWebSocket,
-  isHandshakeRejection, isSendableCloseCode, reject, routeUpgrades, shutdown,
+  CloseCode,
+  Connection,
+  ErrorCode,
+  HandshakeRejection,
+  Hub,
+  RequestInfo,
+  UpgradeRequest,
+  createHub,
+  injectWebSocket,
+  isHandshakeRejection,
+  isSendableCloseCode,
+  reject,
+  routeUpgrades,
+  shutdown,
 } from '@switchyard/core';
 export type {
-  CloseCodeName, CloseEvent, ConnectionEvents, ConnectionListener, Endpoint, EndpointOptions, EndpointStatsSnapshot,
-  ErrorCodeName, FallbackOptions, Handlers, Hooks, HubStats, InjectOptions, QueuedMessage, RejectionHeaders, RejectionInfo,
-  RecoveryOptions, SendData, ShutdownOptions, StandardSchemaV1, UnrecoverableReason, UpgradeResult,
+  CloseCodeName,
+  CloseEvent,
+  ConnectionEvents,
+  ConnectionListener,
+  Endpoint,
+  EndpointOptions,
+  EndpointStatsSnapshot,
+  ErrorCodeName,
+  FallbackOptions,
+  Handlers,
+  Hooks,
+  HubStats,
+  InjectOptions,
+  QueuedMessage,
+  RejectionHeaders,
+  RejectionInfo,
+  RecoveryOptions,
+  SendData,
+  ShutdownOptions,
+  StandardSchemaV1,
+  UnrecoverableReason,
+  UpgradeResult,
 } from '@switchyard/core';
 
 /**
@@ -70,10 +101,16 @@ function postReachable(matched: KoaUpgradeContext['matched'], middleware: unknow
 }
 
 /** Creates Koa middleware that upgrades WebSocket requests reaching it. */
-export function websocket<Context = undefined, MessageSchema = undefined, OutgoingSchema = undefined>(handlers: Handlers<Context, MessageSchema, OutgoingSchema>, defaults?: EndpointOptions): WebSocketMiddleware<Context>;
+export function websocket<Context = undefined, MessageSchema = undefined, OutgoingSchema = undefined>(
+  handlers: Handlers<Context, MessageSchema, OutgoingSchema>,
+  defaults?: EndpointOptions,
+): WebSocketMiddleware<Context>;
 /** Faye style: `listener(ws, request)` runs per connection and attaches its own listeners. */
 export function websocket(listener: ConnectionListener, options?: EndpointOptions): WebSocketMiddleware<undefined>;
-export function websocket<Context>(handlers: Handlers<Context, unknown, unknown> | ConnectionListener, defaults?: EndpointOptions): WebSocketMiddleware<Context> {
+export function websocket<Context>(
+  handlers: Handlers<Context, unknown, unknown> | ConnectionListener,
+  defaults?: EndpointOptions,
+): WebSocketMiddleware<Context> {
   const endpoint = createEndpoint<Context>(handlers as Handlers<Context> | ConnectionListener, defaults);
   const middleware = async (ctx: KoaUpgradeContext, next: () => Promise<unknown>): Promise<void> => {
     if (!endpoint.handles(ctx.req, ctx.originalUrl)) {

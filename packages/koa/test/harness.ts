@@ -51,7 +51,9 @@ export function buildApp(mounts: Mount[]): Koa {
     router.all(mount.path, ...chain, websocket(mount.handlers as Parameters<typeof websocket>[0]));
     if (mount.page !== undefined) {
       const page = mount.page;
-      router.get(mount.path, (ctx) => { ctx.body = page; });
+      router.get(mount.path, (ctx) => {
+        ctx.body = page;
+      });
     }
   }
   app.use(router.routes());

@@ -7,7 +7,10 @@ declare module '@koa/router' {
     interface RouterParamContext {
       params: Record<string, string>;
     }
-    type Middleware<StateT = Koa.DefaultState, ContextT = Koa.DefaultContext> = Koa.Middleware<StateT, ContextT & RouterParamContext>;
+    type Middleware<StateT = Koa.DefaultState, ContextT = Koa.DefaultContext> = Koa.Middleware<
+      StateT,
+      ContextT & RouterParamContext
+    >;
   }
 
   class Router<StateT = Koa.DefaultState, ContextT = Koa.DefaultContext> {

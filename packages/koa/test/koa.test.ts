@@ -5,8 +5,26 @@ import Router from '@koa/router';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { CloseCode, reject, shutdown, websocket } from '@switchyard/koa';
-import type { CloseEvent, Connection, KoaUpgradeContext, RequestInfo, UpgradeRequest, WebSocketMiddleware } from '@switchyard/koa';
-import { Opcode, RawClient, captureWarnings, closed, frame, handshakeRequest, messages, openWs, quietFor, readResponse } from '../../../test/helpers.js';
+import type {
+  CloseEvent,
+  Connection,
+  KoaUpgradeContext,
+  RequestInfo,
+  UpgradeRequest,
+  WebSocketMiddleware,
+} from '@switchyard/koa';
+import {
+  Opcode,
+  RawClient,
+  captureWarnings,
+  closed,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+  quietFor,
+  readResponse,
+} from '../../../test/helpers.js';
 
 const servers: Server[] = [];
 const clients: Array<WebSocket | RawClient> = [];
@@ -53,15 +71,21 @@ describe('koa adapter', () => {
     const chat = websocket({
       heartbeat: false,
       protocols: ['chat'],
-      upgrade(req) { return { context: { user: String(req.state.user) } }; },
-      message(ws, data) { ws.send(`${ws.context.user}: ${String(data)}`); },
+      upgrade(req) {
+        return { context: { user: String(req.state.user) } };
+      },
+      message(ws, data) {
+        ws.send(`${ws.context.user}: ${String(data)}`);
+      },
     });
     router.get('/chat', chat);
     app.use(router.routes());
     const { port } = await listen(app);
 
     for (let round = 0; round < 2; round++) {
-      const ws = track(await openWs(`ws://127.0.0.1:${port}/chat`, ['chat'], { headers: { authorization: 'Bearer good' } }));
+      const ws = track(
+        await openWs(`ws://127.0.0.1:${port}/chat`, ['chat'], { headers: { authorization: 'Bearer good' } }),
+      );
       expect(ws.protocol).toBe('chat');
       const inbox = messages(ws);
       ws.send(`hi ${round}`);
@@ -74,9 +98,12 @@ describe('koa adapter', () => {
   it('ctx.throw(401) with WWW-Authenticate from an auth middleware goes out as HTTP, and no 101', async () => {
     const app = new Koa();
     const errors: Array<[number, string]> = [];
-    app.on('error', (error: Error & { status: number }, ctx: Koa.Context) => errors.push([error.status, ctx.originalUrl]));
+    app.on('error', (error: Error & { status: number }, ctx: Koa.Context) =>
+      errors.push([error.status, ctx.originalUrl]),
+    );
     app.use(async (ctx, next) => {
-      if (!ctx.get('authorization')) ctx.throw(401, 'who are you?', { headers: { 'WWW-Authenticate': 'Bearer realm="chat"' } });
+      if (!ctx.get('authorization'))
+        ctx.throw(401, 'who are you?', { headers: { 'WWW-Authenticate': 'Bearer realm="chat"' } });
       await next();
     });
     const opened = vi.fn();
@@ -87,12 +114,19 @@ describe('koa adapter', () => {
     for (let round = 0; round < 2; round++) {
       const raw = await rawHandshake(port, `/chat?round=${round}`);
       const response = await readResponse(raw);
-      expect([response.status, response.headers['www-authenticate'], response.headers['content-type'], response.body])
-        .toEqual([401, 'Bearer realm="chat"', 'text/plain; charset=utf-8', 'who are you?']);
+      expect([
+        response.status,
+        response.headers['www-authenticate'],
+        response.headers['content-type'],
+        response.body,
+      ]).toEqual([401, 'Bearer realm="chat"', 'text/plain; charset=utf-8', 'who are you?']);
       expect(raw.received.toString('latin1')).not.toContain(' 101 ');
       await raw.waitClosed();
     }
-    expect(errors).toEqual([[401, '/chat?round=0'], [401, '/chat?round=1']]);
+    expect(errors).toEqual([
+      [401, '/chat?round=0'],
+      [401, '/chat?round=1'],
+    ]);
     expect(opened).not.toHaveBeenCalled();
   });
 
@@ -112,8 +146,12 @@ describe('koa adapter', () => {
     for (let round = 0; round < 2; round++) {
       const raw = await rawHandshake(port, '/chat?user=mallory');
       const response = await readResponse(raw);
-      expect([response.status, response.headers['x-reason'], response.headers['content-type'], response.body])
-        .toEqual([403, 'banned', 'application/json; charset=utf-8', '{"error":"banned"}']);
+      expect([response.status, response.headers['x-reason'], response.headers['content-type'], response.body]).toEqual([
+        403,
+        'banned',
+        'application/json; charset=utf-8',
+        '{"error":"banned"}',
+      ]);
       expect(raw.received.toString('latin1')).not.toContain(' 101 ');
     }
     track(await openWs(`ws://127.0.0.1:${port}/chat?user=ann`));
@@ -150,14 +188,18 @@ describe('koa adapter', () => {
       await next();
     });
     let state: Record<string, unknown> | undefined;
-    app.use(websocket({
-      heartbeat: false,
-      upgrade(req) {
-        state = req.state;
-        return { context: req.state.user as { name: string; admin: boolean } };
-      },
-      open(ws) { ws.send(`${ws.context.name} admin=${String(ws.context.admin)}`); },
-    }));
+    app.use(
+      websocket({
+        heartbeat: false,
+        upgrade(req) {
+          state = req.state;
+          return { context: req.state.user as { name: string; admin: boolean } };
+        },
+        open(ws) {
+          ws.send(`${ws.context.name} admin=${String(ws.context.admin)}`);
+        },
+      }),
+    );
     const { port } = await listen(app);
     const ws = track(await openWs(`ws://127.0.0.1:${port}/`));
     expect((await messages(ws).next()).data.toString()).toBe('bob admin=false');
@@ -167,16 +209,33 @@ describe('koa adapter', () => {
   it('@koa/router params reach req.params, under a prefix, with the original URL', async () => {
     const app = new Koa();
     const router = new Router({ prefix: '/api' });
-    router.get('/rooms/:id', websocket({
-      heartbeat: false,
-      upgrade(req) { return { context: { room: req.params.id!, params: req.params } }; },
-      open(ws) { ws.send(JSON.stringify({ room: ws.context.room, params: ws.context.params, path: ws.request.path, url: ws.request.url })); },
-    }));
+    router.get(
+      '/rooms/:id',
+      websocket({
+        heartbeat: false,
+        upgrade(req) {
+          return { context: { room: req.params.id!, params: req.params } };
+        },
+        open(ws) {
+          ws.send(
+            JSON.stringify({
+              room: ws.context.room,
+              params: ws.context.params,
+              path: ws.request.path,
+              url: ws.request.url,
+            }),
+          );
+        },
+      }),
+    );
     app.use(router.routes());
     const { port } = await listen(app);
     const ws = track(await openWs(`ws://127.0.0.1:${port}/api/rooms/42?x=1`));
     expect(JSON.parse((await messages(ws).next()).data.toString())).toEqual({
-      room: '42', params: { id: '42' }, path: '/api/rooms/42', url: '/api/rooms/42?x=1',
+      room: '42',
+      params: { id: '42' },
+      path: '/api/rooms/42',
+      url: '/api/rooms/42?x=1',
     });
     const raw = await rawHandshake(port, '/api/lobby');
     expect((await raw.response()).status).toBe(404);
@@ -184,7 +243,12 @@ describe('koa adapter', () => {
 
   it('a mount that rewrites ctx.path, as koa-mount does, still gives handlers the URL the client sent', async () => {
     const app = new Koa();
-    const inner = websocket({ heartbeat: false, open(ws) { ws.send(ws.request.url); } });
+    const inner = websocket({
+      heartbeat: false,
+      open(ws) {
+        ws.send(ws.request.url);
+      },
+    });
     app.use(async (ctx, next) => {
       if (!ctx.path.startsWith('/v1/')) return next();
       const original = ctx.path;
@@ -203,10 +267,15 @@ describe('koa adapter', () => {
   it('app.use(websocket()) handles upgrades on any path; plain requests fall through to the next middleware', async () => {
     const app = new Koa();
     const paths: string[] = [];
-    app.use(websocket((ws, req) => {
-      paths.push(req.url);
-      ws.send(req.path);
-    }, { heartbeat: false }));
+    app.use(
+      websocket(
+        (ws, req) => {
+          paths.push(req.url);
+          ws.send(req.path);
+        },
+        { heartbeat: false },
+      ),
+    );
     const downstream: string[] = [];
     app.use((ctx) => {
       downstream.push(`${ctx.get('upgrade') || 'plain'} ${ctx.path}`);
@@ -239,11 +308,17 @@ describe('koa adapter', () => {
         events.push(`upstream resumed, respond=${String(ctx.respond)}`);
         ctx.body = 'too late';
       });
-      app.use(websocket({
-        heartbeat: false,
-        upgrade() { events.push('upgrade'); },
-        message(ws, data) { ws.send(data); },
-      }));
+      app.use(
+        websocket({
+          heartbeat: false,
+          upgrade() {
+            events.push('upgrade');
+          },
+          message(ws, data) {
+            ws.send(data);
+          },
+        }),
+      );
       const { port } = await listen(app);
       const raws: RawClient[] = [];
       for (let round = 0; round < 2; round++) {
@@ -264,8 +339,10 @@ describe('koa adapter', () => {
         expect(raw.frames().map((f) => [f.opcode, f.payload.toString()])).toEqual([[Opcode.TEXT, `echo ${i}`]]);
       }
       expect(events).toEqual([
-        'upgrade', 'upstream resumed, respond=false',
-        'upgrade', 'upstream resumed, respond=false',
+        'upgrade',
+        'upstream resumed, respond=false',
+        'upgrade',
+        'upstream resumed, respond=false',
       ]);
       expect(capture.warnings).toEqual([]);
     } finally {
@@ -325,7 +402,14 @@ describe('koa adapter', () => {
     app.on('error', (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message));
     const capture = captureWarnings('SWITCHYARD_LATE_WRITE');
     const closes: number[] = [];
-    app.use(websocket({ heartbeat: false, close(_ws, event) { closes.push(event.code); } }));
+    app.use(
+      websocket({
+        heartbeat: false,
+        close(_ws, event) {
+          closes.push(event.code);
+        },
+      }),
+    );
     try {
       const { port } = await listen(app);
       for (let round = 0; round < 2; round++) {
@@ -376,7 +460,11 @@ describe('koa adapter: public types', () => {
   });
 
   it('without an upgrade hook the context is undefined; the faye style gets a RequestInfo', () => {
-    websocket({ message(ws) { expectTypeOf(ws.context).toEqualTypeOf<undefined>(); } });
+    websocket({
+      message(ws) {
+        expectTypeOf(ws.context).toEqualTypeOf<undefined>();
+      },
+    });
     const faye = websocket((ws, req) => {
       expectTypeOf(ws).toEqualTypeOf<Connection<undefined>>();
       expectTypeOf(req).toEqualTypeOf<RequestInfo>();
@@ -385,8 +473,12 @@ describe('koa adapter: public types', () => {
   });
 
   it('fits app.use() and router.get() whatever the app declares for its state and context', () => {
-    interface State { user: { name: string } }
-    interface Custom { requestId: string }
+    interface State {
+      user: { name: string };
+    }
+    interface Custom {
+      requestId: string;
+    }
     const app = new Koa<State, Custom>();
     const router = new Router<State, Custom>();
     const mw = websocket({ upgrade: (req) => ({ context: req.state.user as State['user'] }) });

@@ -12,11 +12,28 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, metrics, propagation, trace } from '@opentelemetry/api';
-import type { Attributes, BatchObservableResult, Context, Counter, Histogram, MeterProvider, Span, TracerProvider, UpDownCounter } from '@opentelemetry/api';
+import type {
+  Attributes,
+  BatchObservableResult,
+  Context,
+  Counter,
+  Histogram,
+  MeterProvider,
+  Span,
+  TracerProvider,
+  UpDownCounter,
+} from '@opentelemetry/api';
 import { CHANNELS } from '@switchyard/core';
 import type {
-  BackpressureMessage, CloseMessage, Connection, ErrorMessage, HandshakeEndMessage, HandshakeStartMessage, LimitMessage,
-  MessageMessage, OpenMessage,
+  BackpressureMessage,
+  CloseMessage,
+  Connection,
+  ErrorMessage,
+  HandshakeEndMessage,
+  HandshakeStartMessage,
+  LimitMessage,
+  MessageMessage,
+  OpenMessage,
 } from '@switchyard/core';
 
 /** The instrumentation scope name of the meter and tracer. */
@@ -74,8 +91,14 @@ interface ConnectionState {
 
 /** Attributes shared by every message of a kind, built once instead of per message. */
 const MESSAGE_ATTRIBUTES: Record<'in' | 'out', [Attributes, Attributes]> = {
-  in: [{ 'websocket.message.direction': 'receive', 'websocket.message.type': 'text' }, { 'websocket.message.direction': 'receive', 'websocket.message.type': 'binary' }],
-  out: [{ 'websocket.message.direction': 'send', 'websocket.message.type': 'text' }, { 'websocket.message.direction': 'send', 'websocket.message.type': 'binary' }],
+  in: [
+    { 'websocket.message.direction': 'receive', 'websocket.message.type': 'text' },
+    { 'websocket.message.direction': 'receive', 'websocket.message.type': 'binary' },
+  ],
+  out: [
+    { 'websocket.message.direction': 'send', 'websocket.message.type': 'text' },
+    { 'websocket.message.direction': 'send', 'websocket.message.type': 'binary' },
+  ],
 };
 
 /** The parent of a handshake span: the active context if an HTTP instrumentation set one, else the request's headers. */
@@ -92,16 +115,34 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
   const handshakeSpans = options.handshakeSpans ?? true;
   const connectionSpans = options.connectionSpans ?? false;
 
-  const handshakes: Counter = meter.createCounter(METRICS.handshakes, { description: 'Handshakes answered, by status', unit: '{handshake}' });
-  const handshakeDuration: Histogram = meter.createHistogram(METRICS.handshakeDuration, { description: 'Time from the request to the 101 or the refusal', unit: 's' });
-  const active: UpDownCounter = meter.createUpDownCounter(METRICS.activeConnections, { description: 'Open connections', unit: '{connection}' });
-  const connectionDuration: Histogram = meter.createHistogram(METRICS.connectionDuration, { description: 'How long connections stayed open', unit: 's' });
+  const handshakes: Counter = meter.createCounter(METRICS.handshakes, {
+    description: 'Handshakes answered, by status',
+    unit: '{handshake}',
+  });
+  const handshakeDuration: Histogram = meter.createHistogram(METRICS.handshakeDuration, {
+    description: 'Time from the request to the 101 or the refusal',
+    unit: 's',
+  });
+  const active: UpDownCounter = meter.createUpDownCounter(METRICS.activeConnections, {
+    description: 'Open connections',
+    unit: '{connection}',
+  });
+  const connectionDuration: Histogram = meter.createHistogram(METRICS.connectionDuration, {
+    description: 'How long connections stayed open',
+    unit: 's',
+  });
   // Messages are counted in plain numbers here and read at collection time: an SDK counter's
   // add() hashes its attributes on every call, which would cost more than the echo it counts.
   const counts = new Float64Array(4);
   const bytes = new Float64Array(4);
-  const messages = meter.createObservableCounter(METRICS.messages, { description: 'Messages received and sent', unit: '{message}' });
-  const messageBytes = meter.createObservableCounter(METRICS.messageBytes, { description: 'Message payload bytes received and sent', unit: 'By' });
+  const messages = meter.createObservableCounter(METRICS.messages, {
+    description: 'Messages received and sent',
+    unit: '{message}',
+  });
+  const messageBytes = meter.createObservableCounter(METRICS.messageBytes, {
+    description: 'Message payload bytes received and sent',
+    unit: 'By',
+  });
   const messageSize: Histogram | undefined = options.messageSizeHistogram
     ? meter.createHistogram(METRICS.messageSize, { description: 'Message payload sizes', unit: 'By' })
     : undefined;
@@ -113,10 +154,22 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
       result.observe(messageBytes, bytes[i]!, attributes);
     }
   };
-  const closes: Counter = meter.createCounter(METRICS.closes, { description: 'Closed connections, by close code and initiator', unit: '{connection}' });
-  const errors: Counter = meter.createCounter(METRICS.errors, { description: 'Handler failures and protocol errors', unit: '{error}' });
-  const limits: Counter = meter.createCounter(METRICS.limits, { description: 'Refusals, drops and closes by a limit', unit: '{event}' });
-  const backpressure: Counter = meter.createCounter(METRICS.backpressure, { description: 'Sends that passed the high-water mark', unit: '{event}' });
+  const closes: Counter = meter.createCounter(METRICS.closes, {
+    description: 'Closed connections, by close code and initiator',
+    unit: '{connection}',
+  });
+  const errors: Counter = meter.createCounter(METRICS.errors, {
+    description: 'Handler failures and protocol errors',
+    unit: '{error}',
+  });
+  const limits: Counter = meter.createCounter(METRICS.limits, {
+    description: 'Refusals, drops and closes by a limit',
+    unit: '{event}',
+  });
+  const backpressure: Counter = meter.createCounter(METRICS.backpressure, {
+    description: 'Sends that passed the high-water mark',
+    unit: '{event}',
+  });
 
   const pendingHandshakes = new WeakMap<IncomingMessage, HandshakeState>();
   const connections = new WeakMap<Connection<any, any, any>, ConnectionState>();
@@ -125,12 +178,20 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     const { request, transport, path } = message as HandshakeStartMessage;
     const parent = parentContext(request);
     const span = handshakeSpans
-      ? tracer.startSpan(`WebSocket handshake ${path}`, {
-        kind: SpanKind.INTERNAL,
-        attributes: { 'url.path': path, 'switchyard.transport': transport },
-      }, parent)
+      ? tracer.startSpan(
+          `WebSocket handshake ${path}`,
+          {
+            kind: SpanKind.INTERNAL,
+            attributes: { 'url.path': path, 'switchyard.transport': transport },
+          },
+          parent,
+        )
       : undefined;
-    pendingHandshakes.set(request, { start: performance.now(), span, context: span ? trace.setSpan(parent, span) : parent });
+    pendingHandshakes.set(request, {
+      start: performance.now(),
+      span,
+      context: span ? trace.setSpan(parent, span) : parent,
+    });
   };
 
   const onOpen = (message: unknown): void => {
@@ -139,10 +200,18 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     let span: Span | undefined;
     if (connectionSpans) {
       const parent = pendingHandshakes.get(request)?.context ?? parentContext(request);
-      span = tracer.startSpan(`WebSocket ${connection.request.path}`, {
-        kind: SpanKind.SERVER,
-        attributes: { 'url.path': connection.request.path, 'switchyard.transport': transport, 'websocket.protocol': connection.protocol },
-      }, parent);
+      span = tracer.startSpan(
+        `WebSocket ${connection.request.path}`,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'url.path': connection.request.path,
+            'switchyard.transport': transport,
+            'websocket.protocol': connection.protocol,
+          },
+        },
+        parent,
+      );
     }
     connections.set(connection, { start: performance.now(), span, transport });
   };
@@ -151,7 +220,11 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     const { request, transport, status, accepted, reason } = message as HandshakeEndMessage;
     // Kept (weakly, with the request) for the connection span that `open` starts next.
     const state = pendingHandshakes.get(request);
-    const attributes: Attributes = { 'http.response.status_code': status, 'switchyard.transport': transport, 'switchyard.handshake.accepted': accepted };
+    const attributes: Attributes = {
+      'http.response.status_code': status,
+      'switchyard.transport': transport,
+      'switchyard.handshake.accepted': accepted,
+    };
     handshakes.add(1, attributes);
     if (!state) return;
     handshakeDuration.record((performance.now() - state.start) / 1000, attributes);
@@ -162,7 +235,8 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     if (!accepted) {
       span.setAttribute('switchyard.handshake.reason', reason);
       // Refusals the server chose (4xx) are answers, not failures; 5xx and a vanished client are.
-      if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR, message: reason || 'client left' });
+      if (status >= 500 || status === 0)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: reason || 'client left' });
     }
     span.end();
   };
@@ -187,12 +261,21 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
     closes.add(1, { 'websocket.close.code': code, 'websocket.close.initiator': closedBy });
     if (!state) return;
     active.add(-1, { 'switchyard.transport': state.transport });
-    connectionDuration.record((performance.now() - state.start) / 1000, { 'switchyard.transport': state.transport, 'websocket.close.code': code });
+    connectionDuration.record((performance.now() - state.start) / 1000, {
+      'switchyard.transport': state.transport,
+      'websocket.close.code': code,
+    });
     const span = state.span;
     if (!span) return;
-    span.setAttributes({ 'websocket.close.code': code, 'websocket.close.reason': reason, 'websocket.close.initiator': closedBy, 'websocket.close.clean': wasClean });
+    span.setAttributes({
+      'websocket.close.code': code,
+      'websocket.close.reason': reason,
+      'websocket.close.initiator': closedBy,
+      'websocket.close.clean': wasClean,
+    });
     // 1000 and 1001 are ordinary ends; anything else ended the conversation early.
-    if (code !== 1000 && code !== 1001) span.setStatus({ code: SpanStatusCode.ERROR, message: `close ${code}${reason ? ` ${reason}` : ''}` });
+    if (code !== 1000 && code !== 1001)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `close ${code}${reason ? ` ${reason}` : ''}` });
     span.end();
   };
 

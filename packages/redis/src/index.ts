@@ -162,7 +162,11 @@ export class RedisHub extends Hub {
       this.#wakeReader?.();
       this.#endOutage();
     });
-    this.#connected = Promise.all([this.#publisher.connect(), this.#subscriber.connect(), this.#reader?.connect()]).then(() => {
+    this.#connected = Promise.all([
+      this.#publisher.connect(),
+      this.#subscriber.connect(),
+      this.#reader?.connect(),
+    ]).then(() => {
       this.#up = true;
       if (this.#reader) void this.#readLoop();
     });
@@ -281,7 +285,11 @@ export class RedisHub extends Hub {
    * delivers it when its XREAD returns it, so that all subscribers see one order, the stream's,
    * and every message they get has a position to resume from.
    */
-  override publish(topic: string, data: Parameters<Hub['publish']>[1], except?: Parameters<Hub['publish']>[2]): Promise<void> {
+  override publish(
+    topic: string,
+    data: Parameters<Hub['publish']>[1],
+    except?: Parameters<Hub['publish']>[2],
+  ): Promise<void> {
     if (!this.#isStream(topic)) return super.publish(topic, data, except);
     const [payload, isBinary] = payloadOf(data);
     const appended = this.#append(topic, payload, isBinary, senderIdOf(except)).catch((error: unknown) => {
@@ -307,13 +315,23 @@ export class RedisHub extends Hub {
     const { maxLen, ttl } = this.#durable!;
     await this.#publisher.eval(APPEND, {
       keys: this.#keys(topic),
-      arguments: [randomBytes(6).toString('base64url'), String(maxLen), payload, isBinary ? '1' : '0', sender, String(ttl)],
+      arguments: [
+        randomBytes(6).toString('base64url'),
+        String(maxLen),
+        payload,
+        isBinary ? '1' : '0',
+        sender,
+        String(ttl),
+      ],
     });
   }
 
   /** Where a stream stands now: its last id, epoch and count, and the count of its oldest entry (undefined if empty). */
   async #position(topic: string): Promise<[StreamPosition, number | undefined]> {
-    const [id, epoch, count, oldest] = await this.#publisher.eval(POSITION, { keys: this.#keys(topic), arguments: [] }) as string[];
+    const [id, epoch, count, oldest] = (await this.#publisher.eval(POSITION, {
+      keys: this.#keys(topic),
+      arguments: [],
+    })) as string[];
     return [{ id: id!, epoch: epoch!, count: Number(count) }, oldest ? Number(oldest) : undefined];
   }
 
@@ -345,8 +363,16 @@ export class RedisHub extends Hub {
       let reply: unknown;
       try {
         reply = await reader.sendCommand(
-          ['XREAD', 'COUNT', String(READ_COUNT), 'BLOCK', String(READ_BLOCK), 'STREAMS',
-            ...topics.map((topic) => this.#keys(topic)[0]), ...topics.map((topic) => this.#cursors.get(topic)!.id)],
+          [
+            'XREAD',
+            'COUNT',
+            String(READ_COUNT),
+            'BLOCK',
+            String(READ_BLOCK),
+            'STREAMS',
+            ...topics.map((topic) => this.#keys(topic)[0]),
+            ...topics.map((topic) => this.#cursors.get(topic)!.id),
+          ],
           AS_BUFFERS,
         );
       } catch (error) {
@@ -386,13 +412,16 @@ export class RedisHub extends Hub {
         return undefined;
       },
       range: async (topic, after, until, count) => {
-        const reply = await this.#publisher.sendCommand(
-          ['XRANGE', this.#keys(topic)[0], `(${after}`, until, 'COUNT', String(count)], AS_BUFFERS) as Array<[Buffer, Buffer[]]>;
+        const reply = (await this.#publisher.sendCommand(
+          ['XRANGE', this.#keys(topic)[0], `(${after}`, until, 'COUNT', String(count)],
+          AS_BUFFERS,
+        )) as Array<[Buffer, Buffer[]]>;
         return reply.map(([id, fields]) => entryOf(id.toString(), fields));
       },
       keepSessions: async (sessions, ttl) => {
         const multi = this.#publisher.multi();
-        for (const [id, endpoint] of sessions) multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: Math.ceil(ttl) });
+        for (const [id, endpoint] of sessions)
+          multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: Math.ceil(ttl) });
         await multi.exec();
       },
       findSession: async (id) => {
@@ -421,14 +450,17 @@ export function redisHub(options?: RedisHubOptions): RedisHub {
 function resolveDurable(option: DurableOptions | boolean | undefined): Required<DurableOptions> | undefined {
   if (option === undefined || option === false) return undefined;
   const settings = option === true ? {} : option;
-  if (settings === null || typeof settings !== 'object') throw new TypeError('redisHub(): "durable" must be true or { maxLen, ttl }');
+  if (settings === null || typeof settings !== 'object')
+    throw new TypeError('redisHub(): "durable" must be true or { maxLen, ttl }');
   for (const name of Object.keys(settings)) {
     if (name !== 'maxLen' && name !== 'ttl') throw new TypeError(`redisHub(): unknown option "durable.${name}"`);
   }
   const maxLen = settings.maxLen ?? 10_000;
   const ttl = settings.ttl ?? 3_600_000;
-  if (!Number.isSafeInteger(maxLen) || maxLen < 1) throw new TypeError(`redisHub(): "durable.maxLen" must be a positive integer, got ${String(maxLen)}`);
-  if (!Number.isSafeInteger(ttl) || ttl < 0) throw new TypeError(`redisHub(): "durable.ttl" must be a whole number of ms (0: no age limit), got ${String(ttl)}`);
+  if (!Number.isSafeInteger(maxLen) || maxLen < 1)
+    throw new TypeError(`redisHub(): "durable.maxLen" must be a positive integer, got ${String(maxLen)}`);
+  if (!Number.isSafeInteger(ttl) || ttl < 0)
+    throw new TypeError(`redisHub(): "durable.ttl" must be a whole number of ms (0: no age limit), got ${String(ttl)}`);
   return { maxLen, ttl };
 }
 

@@ -43,7 +43,12 @@ afterEach(async () => {
 });
 
 let prefixes = 0;
-interface Node { hub: RedisHub; url(path: string): string; errors: Error[]; recoveries: HubOutage[] }
+interface Node {
+  hub: RedisHub;
+  url(path: string): string;
+  errors: Error[];
+  recoveries: HubOutage[];
+}
 
 /** One node: an Express app and its own durable hub; `prefix` is shared by the nodes of one test. */
 async function node(prefix: string, durable: DurableOptions = {}): Promise<Node> {
@@ -55,12 +60,19 @@ async function node(prefix: string, durable: DurableOptions = {}): Promise<Node>
   hubs.push(hub);
   await hub.ready();
   const app = express();
-  app.use('/room', websocket({
-    hub,
-    heartbeat: false,
-    open(ws) { ws.subscribe(String(ws.request.query.topic ?? 'lobby')); },
-    message(ws, data) { for (const topic of ws.topics) void ws.publish(topic, data); },
-  }));
+  app.use(
+    '/room',
+    websocket({
+      hub,
+      heartbeat: false,
+      open(ws) {
+        ws.subscribe(String(ws.request.query.topic ?? 'lobby'));
+      },
+      message(ws, data) {
+        for (const topic of ws.topics) void ws.publish(topic, data);
+      },
+    }),
+  );
   const server = http.createServer(app);
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,7 +101,8 @@ describe('redis hub, streams mode', () => {
     for (let i = 0; i < 50; i++) sender.send(`m${i}`);
     void b.hub.publish('lobby', Buffer.from([0, 255]));
     const expected = Array.from({ length: 50 }, (_, i) => `m${i}`);
-    const seen = (ws: WebSocket): string[] => messages(ws).all.map((m) => (m.isBinary ? [...m.data].join(',') : m.data.toString()));
+    const seen = (ws: WebSocket): string[] =>
+      messages(ws).all.map((m) => (m.isBinary ? [...m.data].join(',') : m.data.toString()));
     await vi.waitFor(() => expect(seen(local).length).toBe(51), { timeout: 5000 });
     // One order for everyone, the stream's: the sender's 50 in its order, the hub's publish somewhere among them.
     expect(seen(local).filter((m) => m !== '0,255')).toEqual(expected);
@@ -154,7 +167,14 @@ describe('redis hub, streams mode', () => {
       for (let i = 0; !stop; i++) {
         const outcome: (typeof outcomes)[number] = { i };
         outcomes.push(outcome);
-        a.hub.publish('steady', String(i)).then(() => { outcome.result = 'ok'; }, () => { outcome.result = 'rejected'; });
+        a.hub.publish('steady', String(i)).then(
+          () => {
+            outcome.result = 'ok';
+          },
+          () => {
+            outcome.result = 'rejected';
+          },
+        );
         await delay(2);
       }
     })();
@@ -162,7 +182,10 @@ describe('redis hub, streams mode', () => {
     await redis.stop();
     await delay(500);
     await redis.restart();
-    await vi.waitFor(() => expect([a.recoveries.length, b.recoveries.length]).toEqual([1, 1]), { timeout: 10_000, interval: 20 });
+    await vi.waitFor(() => expect([a.recoveries.length, b.recoveries.length]).toEqual([1, 1]), {
+      timeout: 10_000,
+      interval: 20,
+    });
     await delay(400);
     stop = true;
     await publishing;
@@ -171,10 +194,13 @@ describe('redis hub, streams mode', () => {
     const rejected = outcomes.filter((o) => o.result === 'rejected').map((o) => o.i);
     expect(rejected.length).toBeGreaterThan(20);
     for (const ws of receivers) {
-      await vi.waitFor(() => {
-        const got = new Set(messages(ws).all.map((m) => Number(m.data.toString())));
-        expect(acknowledged.filter((i) => !got.has(i))).toEqual([]);
-      }, { timeout: 5000 });
+      await vi.waitFor(
+        () => {
+          const got = new Set(messages(ws).all.map((m) => Number(m.data.toString())));
+          expect(acknowledged.filter((i) => !got.has(i))).toEqual([]);
+        },
+        { timeout: 5000 },
+      );
       const got = messages(ws).all.map((m) => Number(m.data.toString()));
       // In order and once: strictly increasing.
       expect(got.every((value, k) => k === 0 || value > got[k - 1]!)).toBe(true);
@@ -184,7 +210,9 @@ describe('redis hub, streams mode', () => {
       // Only the few in flight at the kill can be in that case.
       expect(extra.length).toBeLessThan(10);
       if (process.env.SWITCHYARD_REPORT_MEMORY || process.env.SWITCHYARD_REPORT) {
-        console.info(`[durable] ${outcomes.length} publishes, ${acknowledged.length} acknowledged, ${rejected.length} rejected, ${got.length} delivered, 0 lost, 0 duplicated, ${extra.length} persisted-but-rejected`);
+        console.info(
+          `[durable] ${outcomes.length} publishes, ${acknowledged.length} acknowledged, ${rejected.length} rejected, ${got.length} delivered, 0 lost, 0 duplicated, ${extra.length} persisted-but-rejected`,
+        );
       }
     }
   }, 40_000);

@@ -16,7 +16,10 @@ async function waitForPort(port: number, up: boolean, timeout = 5000): Promise<v
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (open === up) return;
@@ -33,7 +36,10 @@ export interface RedisServerOptions {
 
 export class RedisServer {
   #child: ChildProcess | undefined;
-  private constructor(readonly port: number, readonly options: RedisServerOptions = {}) {}
+  private constructor(
+    readonly port: number,
+    readonly options: RedisServerOptions = {},
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -47,8 +53,15 @@ export class RedisServer {
 
   async restart(): Promise<void> {
     const { aofDir } = this.options;
-    const persistence = aofDir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir];
-    this.#child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
+    const persistence =
+      aofDir === undefined
+        ? ['--appendonly', 'no']
+        : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir];
+    this.#child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],
+      { stdio: 'ignore' },
+    );
     await waitForPort(this.port, true);
   }
 

@@ -13,8 +13,12 @@ import { delay, messages, openWs, quietFor } from '../../../test/helpers.js';
 import { RedisServer } from './redis-server.js';
 
 let redis: RedisServer;
-beforeAll(async () => { redis = await RedisServer.start(); });
-afterAll(async () => { await redis.stop(); });
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis.stop();
+});
 
 const hubs: RedisHub[] = [];
 runHubSuite({
@@ -71,12 +75,19 @@ describe('redis hub across nodes', () => {
     nodeHubs.push(hub);
     await hub.ready();
     const app = express();
-    app.use('/room', websocket({
-      hub,
-      heartbeat: false,
-      open(ws) { ws.subscribe(String(ws.request.query.topic ?? 'lobby')); },
-      message(ws, data) { for (const topic of ws.topics) void ws.publish(topic, data); },
-    }));
+    app.use(
+      '/room',
+      websocket({
+        hub,
+        heartbeat: false,
+        open(ws) {
+          ws.subscribe(String(ws.request.query.topic ?? 'lobby'));
+        },
+        message(ws, data) {
+          for (const topic of ws.topics) void ws.publish(topic, data);
+        },
+      }),
+    );
     const server = http.createServer(app);
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -108,7 +119,9 @@ describe('redis hub across nodes', () => {
       const inbox = messages(ws);
       const first = await inbox.next();
       const second = await inbox.next();
-      const got = [first, second].map((m) => (m.isBinary ? `bin:${[...m.data].join(',')}` : `text:${m.data.toString()}`)).sort();
+      const got = [first, second]
+        .map((m) => (m.isBinary ? `bin:${[...m.data].join(',')}` : `text:${m.data.toString()}`))
+        .sort();
       expect(got).toEqual(['bin:1,2,3', 'text:hello everyone']);
     }
     expect((await messages(a1).next()).data).toEqual(Buffer.from([1, 2, 3]));
@@ -154,9 +167,12 @@ describe('redis hub across nodes', () => {
 
     await redis.restart();
     await vi.waitFor(async () => expect(await channels()).toEqual(['test:lobby']), { timeout: 8000, interval: 100 });
-    await vi.waitFor(async () => {
-      await a.hub.publish('lobby', 'after restart');
-    }, { timeout: 8000, interval: 200 });
+    await vi.waitFor(
+      async () => {
+        await a.hub.publish('lobby', 'after restart');
+      },
+      { timeout: 8000, interval: 200 },
+    );
     expect((await messages(b1).next(5000)).data.toString()).toBe('after restart');
     b1.send('back the other way');
     const seen = messages(a1);
@@ -197,7 +213,9 @@ describe('redis hub outages', () => {
     const a = await hub();
     for (let outage = 1; outage <= 2; outage++) {
       await redis.stop();
-      const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => a.hub.publish('lobby', `down ${i}`)));
+      const results = await Promise.allSettled(
+        Array.from({ length: 300 }, (_, i) => a.hub.publish('lobby', `down ${i}`)),
+      );
       expect(results.every((result) => result.status === 'rejected')).toBe(true);
       // node-redis keeps reconnecting meanwhile, and fails each time.
       // No second error for the same outage, however often node-redis fails to reconnect.
@@ -229,7 +247,14 @@ describe('redis hub outages', () => {
       for (let i = 0; !stop; i++) {
         const outcome: (typeof outcomes)[number] = { i, at: Date.now() };
         outcomes.push(outcome);
-        a.hub.publish('lobby', String(i)).then(() => { outcome.result = 'ok'; }, () => { outcome.result = 'rejected'; });
+        a.hub.publish('lobby', String(i)).then(
+          () => {
+            outcome.result = 'ok';
+          },
+          () => {
+            outcome.result = 'rejected';
+          },
+        );
         await delay(2);
       }
     })();
@@ -240,7 +265,10 @@ describe('redis hub outages', () => {
     await delay(500);
     const restarting = Date.now();
     await redis.restart();
-    await vi.waitFor(() => expect([a.recoveries.length, b.recoveries.length]).toEqual([1, 1]), { timeout: 8000, interval: 20 });
+    await vi.waitFor(() => expect([a.recoveries.length, b.recoveries.length]).toEqual([1, 1]), {
+      timeout: 8000,
+      interval: 20,
+    });
     const recovered = Date.now();
     await delay(400);
     stop = true;
@@ -265,9 +293,12 @@ describe('redis hub outages', () => {
     expect(outcomes.filter((o) => o.at > recovered && (o.result !== 'ok' || !delivered.has(o.i)))).toEqual([]);
     // What may be lost in silence: acknowledged publishes only around the kill, or between the
     // restart and the subscriber's resubscription.
-    for (const o of lost) expect(o.at >= killing - 100 && o.at < killed || o.at >= restarting && o.at <= recovered).toBe(true);
+    for (const o of lost)
+      expect((o.at >= killing - 100 && o.at < killed) || (o.at >= restarting && o.at <= recovered)).toBe(true);
     if (process.env.SWITCHYARD_REPORT_MEMORY) {
-      console.info(`[redis] ${outcomes.length} publishes, ${got.length} delivered, ${whileDown.length} rejected while down, ${lost.length} acknowledged but lost`);
+      console.info(
+        `[redis] ${outcomes.length} publishes, ${got.length} delivered, ${whileDown.length} rejected while down, ${lost.length} acknowledged but lost`,
+      );
     }
   }, 30_000);
 });

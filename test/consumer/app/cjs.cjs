@@ -15,8 +15,20 @@ const { isSendableCloseCode } = require('@switchyard/core/protocol');
 const { takeSocket } = require('@switchyard/core/internal');
 
 // Internals stay out of the public entry points; the protocol and internal ones resolve.
-const INTERNALS = ['takeSocket', 'SseSocket', 'Inbox', 'LIVENESS_FRAME', 'Endpoint', 'checkHandshake', 'rejectHandshake'];
-const surface = [typeof isSendableCloseCode, INTERNALS.filter((name) => name in coreApi || name in expressApi), typeof takeSocket];
+const INTERNALS = [
+  'takeSocket',
+  'SseSocket',
+  'Inbox',
+  'LIVENESS_FRAME',
+  'Endpoint',
+  'checkHandshake',
+  'rejectHandshake',
+];
+const surface = [
+  typeof isSendableCloseCode,
+  INTERNALS.filter((name) => name in coreApi || name in expressApi),
+  typeof takeSocket,
+];
 
 const handlers = () => ({
   protocols: ['chat'],
@@ -24,7 +36,9 @@ const handlers = () => ({
     if (req.query.token !== 'letmein') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
     return { context: { user: 'ann' } };
   },
-  message(ws, data) { ws.send(`${ws.context.user}: ${data}`); },
+  message(ws, data) {
+    ws.send(`${ws.context.user}: ${data}`);
+  },
 });
 
 function listen(server) {
@@ -47,13 +61,15 @@ async function main() {
   fastifyApp.get('/echo', { websocket: handlers() });
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
 
-  console.log(JSON.stringify({
-    express: await expressPort,
-    koa: await koaPort,
-    fastify: fastifyApp.server.address().port,
-    exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
-    surface,
-  }));
+  console.log(
+    JSON.stringify({
+      express: await expressPort,
+      koa: await koaPort,
+      fastify: fastifyApp.server.address().port,
+      exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
+      surface,
+    }),
+  );
 
   process.once('SIGTERM', async () => {
     await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);

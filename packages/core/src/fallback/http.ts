@@ -35,7 +35,13 @@ export interface FallbackHost<Context> {
   readonly hub: Hub;
   readonly upgradeHook: Hooks<Context>['upgrade'];
   /** The checks of a new connection: shutdown, origin, subprotocol, caps, the `upgrade` hook. */
-  admit(req: IncomingMessage, url: string, offered: string[], extras: RequestExtras, server: Server | undefined): Admission<Context> | Promise<Admission<Context>>;
+  admit(
+    req: IncomingMessage,
+    url: string,
+    offered: string[],
+    extras: RequestExtras,
+    server: Server | undefined,
+  ): Admission<Context> | Promise<Admission<Context>>;
   /** Gives back a place under the connection caps. */
   release(place: string | undefined): void;
   /** Tells the `rejected` hook and the diagnostics channel about a refusal. */
@@ -64,7 +70,13 @@ export class FallbackRoutes<Context> {
   }
 
   /** The SSE + POST transport (docs/fallback-protocol.md). */
-  async handle(req: IncomingMessage, res: ServerResponse, fallback: FallbackParams, extras: RequestExtras, server: Server | undefined): Promise<number> {
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    server: Server | undefined,
+  ): Promise<number> {
     const settings = this.#host.options.fallback;
     if (!settings) return respond(res, answer(404, 'This endpoint has no SSE fallback'));
     // The client's fetch-based requests carry the id in a header; EventSource can only put it
@@ -148,12 +160,28 @@ export class FallbackRoutes<Context> {
       return 0;
     }
     session.attach(res, undefined, true);
-    this.#host.open(session, new RequestInfo(fallback.url, keptHeaders(req.headers, this.#host.options.keepHeaders, this.#host.options.maxKeptHeaderLength), extras.remoteAddress ?? req.socket.remoteAddress), admitted, req);
+    this.#host.open(
+      session,
+      new RequestInfo(
+        fallback.url,
+        keptHeaders(req.headers, this.#host.options.keepHeaders, this.#host.options.maxKeptHeaderLength),
+        extras.remoteAddress ?? req.socket.remoteAddress,
+      ),
+      admitted,
+      req,
+    );
     resumed?.();
     return 200;
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, id: string | undefined, fallback: FallbackParams, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<number> {
+  async #post(
+    req: IncomingMessage,
+    res: ServerResponse,
+    id: string | undefined,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    settings: ResolvedFallbackOptions,
+  ): Promise<number> {
     const { maxPayload } = this.#host.options;
     // Who is asking comes first: without credentials, nothing else is looked at.
     const client = await identify(this.#host, req, fallback.url, extras, settings);
@@ -212,5 +240,4 @@ export class FallbackRoutes<Context> {
       this.#host.hub.remove(inbox, sessionTopic(session.id));
     }
   }
-
 }

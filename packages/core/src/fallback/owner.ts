@@ -23,7 +23,12 @@ export function ownerOf(name: string): Owner {
 
 /** The default owner: the credentials a request carries besides cookies (see FallbackOptions.owner). */
 export function credentialsOf(authorization: string | undefined, url: string): Owner {
-  return createHash('sha256').update('credentials\0').update(authorization ?? '').update('\0').update(url).digest();
+  return createHash('sha256')
+    .update('credentials\0')
+    .update(authorization ?? '')
+    .update('\0')
+    .update(url)
+    .digest();
 }
 
 /** True when two owner digests are the same. */
@@ -49,14 +54,30 @@ export interface OwnerHost<Context> {
  * `upgrade` hook run as for a new session (a rejection is answered as is), then the owner
  * is computed the way the session's was.
  */
-export async function identify<Context>(host: OwnerHost<Context>, req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+export async function identify<Context>(
+  host: OwnerHost<Context>,
+  req: IncomingMessage,
+  url: string,
+  extras: RequestExtras,
+  settings: ResolvedFallbackOptions,
+): Promise<Owner | HandshakeRejection> {
   const hook = host.upgradeHook;
   const { origins } = host.options;
   const origin = req.headers.origin;
   if (hook || (origins !== undefined && origin !== undefined)) {
-    const upgradeRequest = new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress);
-    if (origins !== undefined && origin !== undefined &&
-        !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))) {
+    const upgradeRequest = new UpgradeRequest(
+      req,
+      url,
+      extras.params ?? {},
+      extras.state ?? {},
+      [],
+      extras.remoteAddress,
+    );
+    if (
+      origins !== undefined &&
+      origin !== undefined &&
+      !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))
+    ) {
       return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
     }
     if (hook) {
@@ -74,11 +95,23 @@ export async function identify<Context>(host: OwnerHost<Context>, req: IncomingM
 }
 
 /** The identity a session is bound to: `fallback.owner`'s answer, or the request's credentials. */
-export async function requestOwner<Context>(host: OwnerHost<Context>, req: IncomingMessage, url: string, extras: RequestExtras, settings: ResolvedFallbackOptions): Promise<Owner | HandshakeRejection> {
+export async function requestOwner<Context>(
+  host: OwnerHost<Context>,
+  req: IncomingMessage,
+  url: string,
+  extras: RequestExtras,
+  settings: ResolvedFallbackOptions,
+): Promise<Owner | HandshakeRejection> {
   if (!settings.owner) return credentialsOf(req.headers.authorization, url);
   try {
-    const name = await settings.owner(new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress));
-    if (typeof name !== 'string') throw withCode(new TypeError(`fallback.owner() must return a string, got ${typeof name}`), ErrorCode.INVALID_OWNER);
+    const name = await settings.owner(
+      new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, [], extras.remoteAddress),
+    );
+    if (typeof name !== 'string')
+      throw withCode(
+        new TypeError(`fallback.owner() must return a string, got ${typeof name}`),
+        ErrorCode.INVALID_OWNER,
+      );
     return ownerOf(name);
   } catch (error) {
     if (error instanceof HandshakeRejection) return error;

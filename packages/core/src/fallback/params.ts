@@ -2,7 +2,7 @@
  * How a request addresses the fallback: the `__sy*` query parameters that pick the mode, the
  * session and the offered subprotocols, and the session id header. The app never sees them.
  */
-import { FallbackMode, FallbackParam, SESSION_HEADER as PROTOCOL_SESSION_HEADER } from '../protocol.js';
+import { FallbackMode as WireMode, FallbackParam, SESSION_HEADER as PROTOCOL_SESSION_HEADER } from '../protocol.js';
 
 /** What a request asks of the fallback protocol. */
 export type FallbackMode = 'live' | 'sse' | 'post';
@@ -25,11 +25,12 @@ export interface FallbackParams {
 /** Splits the fallback parameters off a URL. Cheap for the common URL that has none. */
 export function fallbackParams(url: string): FallbackParams {
   const q = url.indexOf('?');
-  if (q === -1 || !url.includes(FallbackParam.MODE, q)) return { mode: undefined, session: undefined, protocols: undefined, url };
+  if (q === -1 || !url.includes(FallbackParam.MODE, q))
+    return { mode: undefined, session: undefined, protocols: undefined, url };
   const params = new URLSearchParams(url.slice(q + 1));
   const sy = params.get(FallbackParam.MODE);
   const result: FallbackParams = {
-    mode: sy === FallbackMode.LIVE ? 'live' : sy === FallbackMode.SSE || sy === FallbackMode.POST ? sy : undefined,
+    mode: sy === WireMode.LIVE ? 'live' : sy === WireMode.SSE || sy === WireMode.POST ? sy : undefined,
     session: params.get(FallbackParam.SESSION) ?? undefined,
     protocols: params.get(FallbackParam.PROTOCOLS) ?? undefined,
     url: '',

@@ -8,12 +8,22 @@ import { CloseCode, PostFrame, isSendableCloseCode } from '../protocol.js';
 import { SESSION_HEADER } from './params.js';
 
 /** A POST's body: the client's frames from index `seq` on, and the last event id it has. */
-export interface PostBody { seq?: unknown; frames?: unknown; ack?: unknown }
+export interface PostBody {
+  seq?: unknown;
+  frames?: unknown;
+  ack?: unknown;
+}
 
 /** Reads a request body up to `limit` bytes, or uses what a body parser already read. */
 export async function readBody(req: IncomingMessage & { body?: unknown }, limit: number): Promise<string | undefined> {
   if (typeof req.body === 'string') return req.body;
-  if (req.body !== undefined && req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && Object.keys(req.body).length > 0) {
+  if (
+    req.body !== undefined &&
+    req.body !== null &&
+    typeof req.body === 'object' &&
+    !Buffer.isBuffer(req.body) &&
+    Object.keys(req.body).length > 0
+  ) {
     return JSON.stringify(req.body);
   }
   if (Buffer.isBuffer(req.body)) return req.body.toString();
@@ -45,8 +55,14 @@ export function parsePostBody(body: string, id: string | undefined): CheckedPost
   } catch {
     return 'Malformed body: expected JSON { seq, frames }';
   }
-  if (message === null || typeof message !== 'object' || !Number.isInteger(message.seq) || !Array.isArray(message.frames) || id === undefined ||
-      (message.ack !== undefined && !Number.isInteger(message.ack))) {
+  if (
+    message === null ||
+    typeof message !== 'object' ||
+    !Number.isInteger(message.seq) ||
+    !Array.isArray(message.frames) ||
+    id === undefined ||
+    (message.ack !== undefined && !Number.isInteger(message.ack))
+  ) {
     return `Malformed body: expected JSON { seq, frames, ack? } and the ${SESSION_HEADER} header`;
   }
   return { id, message };
@@ -81,7 +97,11 @@ export function decodeFrame(frame: unknown, maxPayload: number): ClientFrame {
   if (kind === PostFrame.CLOSE) {
     const code = typeof payload === 'number' ? payload : CloseCode.NO_STATUS;
     // A code a peer may not send (1005, 1006, out of range) is the client's protocol error.
-    return { kind: 'close', code: isSendableCloseCode(code) ? code : CloseCode.PROTOCOL_ERROR, reason: typeof reason === 'string' ? reason : '' };
+    return {
+      kind: 'close',
+      code: isSendableCloseCode(code) ? code : CloseCode.PROTOCOL_ERROR,
+      reason: typeof reason === 'string' ? reason : '',
+    };
   }
   return { kind: 'malformed', message: `Unknown frame ${JSON.stringify(kind)}` };
 }

@@ -17,7 +17,14 @@ import type { Owner } from './owner.js';
 import { decodeFrame } from './post.js';
 import { ReplayBuffer } from './replay.js';
 import type { ResolvedFallbackOptions } from './settings.js';
-import { SSE_COMMENT, STREAM_CLOSE_TIMEOUT, encodeEvent, encodeRetry, endStreamWithin, writeStreamHead } from './sse-stream.js';
+import {
+  SSE_COMMENT,
+  STREAM_CLOSE_TIMEOUT,
+  encodeEvent,
+  encodeRetry,
+  endStreamWithin,
+  writeStreamHead,
+} from './sse-stream.js';
 
 export { LIVENESS_FRAME } from '../protocol.js';
 export type { FallbackOptions, ResolvedFallbackOptions } from './settings.js';
@@ -95,7 +102,12 @@ export class SseSocket extends EventEmitter implements Transport {
     res.on('drain', onStreamDrain);
     writeStreamHead(res);
     let head = encodeRetry(this.#options.retry);
-    if (first) head += encodeEvent(undefined, SseEvent.OPEN, JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat }));
+    if (first)
+      head += encodeEvent(
+        undefined,
+        SseEvent.OPEN,
+        JSON.stringify({ session: this.id, protocol: this.protocol, heartbeat: this.#options.heartbeat }),
+      );
     // The client has everything up to Last-Event-ID: that much is acknowledged.
     if (lastEventId !== undefined) this.acknowledge(lastEventId);
     head += this.#replay.text();
@@ -155,10 +167,14 @@ export class SseSocket extends EventEmitter implements Transport {
       this.#push('', JSON.stringify(data));
       return;
     }
-    const buffer = typeof data === 'string' ? Buffer.from(data)
-      : Buffer.isBuffer(data) ? data
-        : ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-          : Buffer.from(data);
+    const buffer =
+      typeof data === 'string'
+        ? Buffer.from(data)
+        : Buffer.isBuffer(data)
+          ? data
+          : ArrayBuffer.isView(data)
+            ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+            : Buffer.from(data);
     this.#push(SseEvent.BINARY, buffer.toString('base64'));
   }
 

@@ -26,7 +26,14 @@
  *   `\0sy:off` + JSON { topic }                              an unsubscription
  */
 export { durableStoreOf, resolveRecovery } from './options.js';
-export type { DurableEntry, DurableStore, RecoveryOptions, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';
+export type {
+  DurableEntry,
+  DurableStore,
+  RecoveryOptions,
+  ResolvedRecovery,
+  StreamPosition,
+  UnrecoverableReason,
+} from './options.js';
 export { compareIds, MAX_TOKEN_BYTES, parseToken, RESUME_HEADER, RESUME_PREFIX } from './token.js';
 export { deliverDurable, isRecovered, senderIdOf } from './state.js';
 export type { EnvelopeCache } from './state.js';

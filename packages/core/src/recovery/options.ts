@@ -57,13 +57,18 @@ export interface DurableStore {
 /** The durable store of a hub, if it has one. */
 export function durableStoreOf(hub: Hub | undefined): DurableStore | undefined {
   const store = (hub as { durable?: unknown } | undefined)?.durable;
-  return store !== null && typeof store === 'object' && typeof (store as DurableStore).range === 'function' ? store as DurableStore : undefined;
+  return store !== null && typeof store === 'object' && typeof (store as DurableStore).range === 'function'
+    ? (store as DurableStore)
+    : undefined;
 }
 
 const RECOVERY_NAMES: ReadonlySet<string> = new Set(['maxDisconnectionDuration', 'maxReplay']);
 
 /** Validates the `recovery` option against the hub it needs. */
-export function resolveRecovery(option: RecoveryOptions | false | undefined, hub: Hub | undefined): ResolvedRecovery | false {
+export function resolveRecovery(
+  option: RecoveryOptions | false | undefined,
+  hub: Hub | undefined,
+): ResolvedRecovery | false {
   if (option === undefined || option === false) return false;
   if (option === null || typeof option !== 'object') {
     throw new TypeError('websocket(): option "recovery" must be false or { maxDisconnectionDuration, maxReplay }');
@@ -72,15 +77,21 @@ export function resolveRecovery(option: RecoveryOptions | false | undefined, hub
     if (!RECOVERY_NAMES.has(name)) throw new TypeError(`websocket(): unknown option "recovery.${name}"`);
   }
   if (!durableStoreOf(hub)) {
-    throw new TypeError('websocket(): option "recovery" needs a durable hub, e.g. redisHub({ url, durable: { maxLen, ttl } })');
+    throw new TypeError(
+      'websocket(): option "recovery" needs a durable hub, e.g. redisHub({ url, durable: { maxLen, ttl } })',
+    );
   }
   const duration = option.maxDisconnectionDuration ?? 120_000;
   const maxReplay = option.maxReplay ?? 10_000;
   if (typeof duration !== 'number' || !(duration >= 1000) || !Number.isFinite(duration)) {
-    throw new TypeError(`websocket(): option "recovery.maxDisconnectionDuration" must be at least 1000 (ms), got ${String(duration)}`);
+    throw new TypeError(
+      `websocket(): option "recovery.maxDisconnectionDuration" must be at least 1000 (ms), got ${String(duration)}`,
+    );
   }
   if (!Number.isInteger(maxReplay) || maxReplay < 1) {
-    throw new TypeError(`websocket(): option "recovery.maxReplay" must be a positive integer, got ${String(maxReplay)}`);
+    throw new TypeError(
+      `websocket(): option "recovery.maxReplay" must be a positive integer, got ${String(maxReplay)}`,
+    );
   }
   return { maxDisconnectionDuration: duration, maxReplay };
 }

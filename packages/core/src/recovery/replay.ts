@@ -35,7 +35,12 @@ export function unsubscribed(connection: Connection<any, any, any>, topic: strin
   control(state.ws, 'off', { topic });
 }
 
-async function start(connection: Connection<any, any, any>, state: RecoveryState, topic: string, from: StreamPosition | undefined): Promise<void> {
+async function start(
+  connection: Connection<any, any, any>,
+  state: RecoveryState,
+  topic: string,
+  from: StreamPosition | undefined,
+): Promise<void> {
   const { hub, store, ws } = state;
   let at = store.position(topic);
   if (!at) {
@@ -52,9 +57,8 @@ async function start(connection: Connection<any, any, any>, state: RecoveryState
     return;
   }
   if (from) {
-    const reason = from.epoch === at.epoch || (from.id === '0-0' && from.epoch === '')
-      ? await store.check(topic, from)
-      : 'reset';
+    const reason =
+      from.epoch === at.epoch || (from.id === '0-0' && from.epoch === '') ? await store.check(topic, from) : 'reset';
     if (!still()) return;
     const gap = at.count - from.count;
     const why = reason ?? (gap > state.settings.maxReplay ? 'too-far-behind' : undefined);
@@ -73,7 +77,8 @@ async function start(connection: Connection<any, any, any>, state: RecoveryState
         }
         state.sent.set(topic, after);
         // A reader that does not read holds the replay, not the server's memory.
-        while (ws.readyState === 1 && ws.bufferedAmount > REPLAY_BUFFER) await new Promise((resolve) => setTimeout(resolve, 10));
+        while (ws.readyState === 1 && ws.bufferedAmount > REPLAY_BUFFER)
+          await new Promise((resolve) => setTimeout(resolve, 10));
         if (!still()) return;
       }
       state.sent.set(topic, at.id);

@@ -29,7 +29,10 @@ class SessionKeeper {
   readonly #sessions = new Map<string, { endpoint: string; holders: number }>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(readonly store: DurableStore, readonly ttl: number) {}
+  constructor(
+    readonly store: DurableStore,
+    readonly ttl: number,
+  ) {}
 
   add(id: string, endpoint: string): void {
     const held = this.#sessions.get(id);
@@ -37,7 +40,10 @@ class SessionKeeper {
     else this.#sessions.set(id, { endpoint, holders: 1 });
     this.#save(new Map([[id, endpoint]]));
     // Refreshed at a third of the window, so that a crashed node's sessions outlive it by at least two thirds of it.
-    this.#timer ??= setInterval(() => this.#save(new Map([...this.#sessions].map(([key, value]) => [key, value.endpoint]))), Math.max(500, this.ttl / 3)).unref();
+    this.#timer ??= setInterval(
+      () => this.#save(new Map([...this.#sessions].map(([key, value]) => [key, value.endpoint]))),
+      Math.max(500, this.ttl / 3),
+    ).unref();
   }
 
   remove(id: string): void {
@@ -77,7 +83,12 @@ function endpointKey(path: string): string {
  * call once `open` has run (it sends the session frame and the messages that came after the
  * token), or with undefined when the socket ended meanwhile.
  */
-export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMessage, path: string): Promise<(() => void) | undefined> | undefined {
+export function awaitResume(
+  host: RecoveryHost,
+  ws: WebSocket,
+  req: IncomingMessage,
+  path: string,
+): Promise<(() => void) | undefined> | undefined {
   const settings = host.options.recovery;
   if (!settings || !RESUME_FLAG.test(req.url ?? '')) return undefined;
   const later: Array<[Buffer, boolean]> = [];
@@ -108,11 +119,14 @@ export function awaitResume(host: RecoveryHost, ws: WebSocket, req: IncomingMess
       const parsed = parseToken(data.toString());
       if (typeof parsed === 'string') return fail(CloseCode.POLICY_VIOLATION, parsed.slice(0, 120));
       token = parsed;
-      void restoreSession(host, ws, parsed, path).then((state) => {
-        done();
-        if (!state || ws.readyState !== 1) return resolve(undefined);
-        resolve(() => afterOpen(state));
-      }, () => fail(CloseCode.TRY_AGAIN_LATER, 'Cannot reach the session store'));
+      void restoreSession(host, ws, parsed, path).then(
+        (state) => {
+          done();
+          if (!state || ws.readyState !== 1) return resolve(undefined);
+          resolve(() => afterOpen(state));
+        },
+        () => fail(CloseCode.TRY_AGAIN_LATER, 'Cannot reach the session store'),
+      );
     };
     ws.on('message', onMessage);
     ws.on('close', onClose);
@@ -139,7 +153,12 @@ function sessionReady(state: RecoveryState): void {
 }
 
 /** Takes the token's session from the store and makes `ws` recoverable; undefined if it ended meanwhile. */
-async function restoreSession(host: RecoveryHost, ws: Transport, parsed: Token, path: string): Promise<RecoveryState | undefined> {
+async function restoreSession(
+  host: RecoveryHost,
+  ws: Transport,
+  parsed: Token,
+  path: string,
+): Promise<RecoveryState | undefined> {
   const settings = host.options.recovery as ResolvedRecovery;
   const store = durableStoreOf(host.hub)!;
   const key = endpointKey(path);
@@ -148,7 +167,15 @@ async function restoreSession(host: RecoveryHost, ws: Transport, parsed: Token, 
   // A token of another endpoint, or an unknown or expired one, resumes nothing.
   const recovered = owner === key;
   const session = recovered ? parsed.session! : randomBytes(16).toString('base64url');
-  const state = new RecoveryState(ws, session, recovered, recovered ? parsed.positions : new Map(), store, host.hub, settings);
+  const state = new RecoveryState(
+    ws,
+    session,
+    recovered,
+    recovered ? parsed.positions : new Map(),
+    store,
+    host.hub,
+    settings,
+  );
   if (!recovered && parsed.session !== null) {
     state.unrecoverable = [...parsed.positions.keys()].map((topic) => ({ topic, reason: 'expired' }));
   }
@@ -164,7 +191,10 @@ async function restoreSession(host: RecoveryHost, ws: Transport, parsed: Token, 
  * is malformed (answer 400); otherwise a function to run before `open` (restores the session)
  * that resolves with the one to run after it.
  */
-export function sseResume(host: RecoveryHost, req: IncomingMessage): string | undefined | ((ws: Transport, path: string) => Promise<(() => void) | undefined>) {
+export function sseResume(
+  host: RecoveryHost,
+  req: IncomingMessage,
+): string | undefined | ((ws: Transport, path: string) => Promise<(() => void) | undefined>) {
   const header = req.headers[RESUME_HEADER];
   if (!host.options.recovery || typeof header !== 'string') return undefined;
   if (header.length > MAX_TOKEN_BYTES * 2) return 'Resume token too large';

@@ -69,13 +69,21 @@ function envelope(topic: string, entry: StreamPosition, payload: string | Buffer
 }
 
 /** One delivery's envelope, framed once for all the recovering subscribers of a node. */
-export interface EnvelopeCache { payload?: string | Buffer; frame?: Buffer }
+export interface EnvelopeCache {
+  payload?: string | Buffer;
+  frame?: Buffer;
+}
 
 /**
  * Delivers one entry of a durable topic to `subscriber`, if recovery or sender exclusion
  * concerns it: true when handled (sent, held or skipped), false for a plain delivery.
  */
-export function deliverDurable(subscriber: Connection<any, any, any>, topic: string, entry: DurableEntry, cache: EnvelopeCache): boolean {
+export function deliverDurable(
+  subscriber: Connection<any, any, any>,
+  topic: string,
+  entry: DurableEntry,
+  cache: EnvelopeCache,
+): boolean {
   const state = states.get(subscriber[kWs]);
   if (!state) return entry.sender !== '' && senders.get(subscriber) === entry.sender;
   if (entry.sender === state.session) return true;
@@ -94,7 +102,13 @@ export function deliverDurable(subscriber: Connection<any, any, any>, topic: str
   return true;
 }
 
-export function sendEntry(connection: Connection<any, any, any>, state: RecoveryState, topic: string, entry: DurableEntry, cache?: EnvelopeCache): void {
+export function sendEntry(
+  connection: Connection<any, any, any>,
+  state: RecoveryState,
+  topic: string,
+  entry: DurableEntry,
+  cache?: EnvelopeCache,
+): void {
   const last = state.sent.get(topic);
   if (last !== undefined && compareIds(entry.id, last) <= 0) return;
   state.sent.set(topic, entry.id);

@@ -33,16 +33,24 @@ export function parseToken(text: string): Token | string {
   } catch {
     return 'malformed resume token: not JSON';
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'malformed resume token: expected an object';
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return 'malformed resume token: expected an object';
   const { s, p } = value as { s?: unknown; p?: unknown };
-  if (s !== null && !(typeof s === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(s))) return 'malformed resume token: bad session id';
+  if (s !== null && !(typeof s === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(s)))
+    return 'malformed resume token: bad session id';
   if (p === null || typeof p !== 'object' || Array.isArray(p)) return 'malformed resume token: expected positions';
   const positions = new Map<string, StreamPosition>();
   for (const [topic, position] of Object.entries(p as Record<string, unknown>)) {
     if (!Array.isArray(position) || position.length !== 3) return `malformed resume token: bad position for a topic`;
     const [id, epoch, count] = position as unknown[];
-    if (typeof id !== 'string' || !ID.test(id) || typeof epoch !== 'string' || epoch.length > 64 ||
-        !Number.isSafeInteger(count) || (count as number) < 0) {
+    if (
+      typeof id !== 'string' ||
+      !ID.test(id) ||
+      typeof epoch !== 'string' ||
+      epoch.length > 64 ||
+      !Number.isSafeInteger(count) ||
+      (count as number) < 0
+    ) {
       return 'malformed resume token: bad position for a topic';
     }
     positions.set(topic, { id, epoch, count: count as number });

@@ -28,30 +28,35 @@ function listen(server: import('node:http').Server): Promise<number> {
 
 async function main(): Promise<void> {
   const expressApp = express();
-  expressApp.use('/echo', expressWebsocket({
-    protocols,
-    upgrade,
-    message(ws, data) {
-      const user: string = ws.context.user;
-      // @ts-expect-error the context has no such member
-      void ws.context.nope;
-      void user;
-      reply(ws, data);
-    },
-  }));
+  expressApp.use(
+    '/echo',
+    expressWebsocket({
+      protocols,
+      upgrade,
+      message(ws, data) {
+        const user: string = ws.context.user;
+        // @ts-expect-error the context has no such member
+        void ws.context.nope;
+        void user;
+        reply(ws, data);
+      },
+    }),
+  );
   const expressServer = expressApp.listen(0, '127.0.0.1');
   const expressPort = listen(expressServer);
 
   const koaApp = new Koa();
-  koaApp.use(koaWebsocket({
-    protocols,
-    upgrade,
-    message(ws, data) {
-      // @ts-expect-error the context has no such member
-      void ws.context.nope;
-      reply(ws, data);
-    },
-  }));
+  koaApp.use(
+    koaWebsocket({
+      protocols,
+      upgrade,
+      message(ws, data) {
+        // @ts-expect-error the context has no such member
+        void ws.context.nope;
+        reply(ws, data);
+      },
+    }),
+  );
   const koaServer = koaApp.listen(0, '127.0.0.1');
   const koaPort = listen(koaServer);
 
@@ -70,12 +75,14 @@ async function main(): Promise<void> {
   });
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
 
-  console.log(JSON.stringify({
-    express: await expressPort,
-    koa: await koaPort,
-    fastify: (fastifyApp.server.address() as AddressInfo).port,
-    exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
-  }));
+  console.log(
+    JSON.stringify({
+      express: await expressPort,
+      koa: await koaPort,
+      fastify: (fastifyApp.server.address() as AddressInfo).port,
+      exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
+    }),
+  );
 
   process.once('SIGTERM', async () => {
     await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);

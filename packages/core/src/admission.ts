@@ -8,9 +8,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { channels, publishLimit } from './diagnostics.js';
 import { HandshakeRejection } from './errors.js';
-import type { RequestExtras } from './endpoint.js';
+import type { RequestExtras } from './endpoint-accept.js';
 import { AdmissionLimits } from './limits.js';
-import type { Hooks, ResolvedOptions, UpgradeResult } from './options.js';
+import type { Hooks, ResolvedOptions, UpgradeResult } from './options-types.js';
 import { UpgradeRequest } from './request.js';
 import { isShuttingDown } from './shutdown.js';
 import { extractBearerToken, selectProtocol } from './subprotocol.js';

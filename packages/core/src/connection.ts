@@ -40,28 +40,6 @@ import { iterate } from './connection-reading.js';
 import { sendPing } from './connection-pings.js';
 import { subscribe, topicsOf, unsubscribe } from './connection-topics.js';
 
-// Other modules import these from here; they live in the modules named.
-export type { CloseEvent, ConnectionEvents, ConnectionHost, SendData } from './connection-types.js';
-export {
-  kActive,
-  kAwaitingPong,
-  kByteBucket,
-  kClosedByServer,
-  kExpiresAt,
-  kHost,
-  kLastPingAt,
-  kMessageBucket,
-  kNeedDrain,
-  kOnClosed,
-  kPending,
-  kPings,
-  kQueue,
-  kTopics,
-  kWs,
-} from './connection-keys.js';
-export { closeMessage } from './connection-events.js';
-export { whenReading } from './connection-reading.js';
-
 /**
  * One WebSocket connection. Handlers receive it as `ws`; faye-style code can also listen to
  * its events. Listeners on the underlying `ws` socket are shared functions, not per-connection

@@ -7,16 +7,17 @@
  * closeAll ends them all.
  */
 import type { IncomingMessage } from 'node:http';
-import { Connection, kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending } from './connection.js';
+import { Connection } from './connection.js';
+import { kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending } from './connection-keys.js';
 import { channels } from './diagnostics.js';
 import type { FallbackMessage, HandshakeEndMessage, OpenMessage } from './diagnostics.js';
 import type { Endpoint } from './endpoint.js';
 import type { Admitted, Admissions } from './admission.js';
 import type { Sweeps } from './heartbeat.js';
 import type { HookDispatch } from './hooks.js';
-import { isThenable } from './hooks.js';
+import { isThenable } from './hooks-errors.js';
 import { TokenBucket } from './limits.js';
-import type { ConnectionListener, Hooks } from './options.js';
+import type { ConnectionListener, Hooks } from './options-types.js';
 import type { RequestInfo } from './request.js';
 import type { Transport as TransportSeam } from './transport.js';
 

@@ -9,8 +9,8 @@ import { channels } from './diagnostics.js';
 import type { HandshakeEndMessage, HandshakeStartMessage, Transport } from './diagnostics.js';
 import type { Endpoint } from './endpoint.js';
 import type { HandshakeRejection } from './errors.js';
-import { isThenable, logError } from './hooks.js';
-import type { Hooks } from './options.js';
+import { isThenable, logError } from './hooks-errors.js';
+import type { Hooks } from './options-types.js';
 
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');

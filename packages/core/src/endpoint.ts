@@ -7,32 +7,33 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode } from './protocol.js';
-import type { CloseEvent, Connection } from './connection.js';
-import { closeMessage } from './connection.js';
+import type { Connection } from './connection.js';
+import type { CloseEvent } from './connection-types.js';
+import { closeMessage } from './connection-events.js';
 import { channels } from './diagnostics.js';
 import type { Transport } from './diagnostics.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
 import { HandshakeRejection } from './errors.js';
-import type { FallbackParams } from './fallback/session.js';
-import { fallbackParams } from './fallback/session.js';
-import { FallbackRoutes, answer, respond } from './fallback/http.js';
+import type { FallbackParams } from './fallback/params.js';
+import { fallbackParams } from './fallback/params.js';
+import { FallbackRoutes } from './fallback/http.js';
+import { answer, respond } from './fallback/answer.js';
 import { Hub } from './hub.js';
 import { Sweeps } from './heartbeat.js';
 import { HookDispatch } from './hooks.js';
 import { Admissions } from './admission.js';
 import { isWebSocketRequest } from './handshake.js';
-import { serverOf, takeSocket, watchServers } from './hijack.js';
-import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options.js';
-import { resolveOptions } from './options.js';
+import { serverOf, takeSocket } from './hijack.js';
+import { watchServers } from './route-upgrades.js';
+import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options-types.js';
+import { resolveOptions } from './options-resolve.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { registerEndpoint } from './shutdown.js';
 import { Upgrades } from './endpoint-accept.js';
 import type { RequestExtras } from './endpoint-accept.js';
 import { Openings, closeAll } from './endpoint-open.js';
 import { PostUnreachableWarning, handshakeRefused, notifyRejected, publishHandshakeStart } from './endpoint-reports.js';
-
-export type { RequestExtras } from './endpoint-accept.js';
 
 /**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create

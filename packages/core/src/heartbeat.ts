@@ -5,9 +5,9 @@
  * moves the coarse clock that activity marks use. Both run only while connections are open.
  */
 import type { Connection } from './connection.js';
-import { kActive, kAwaitingPong, kExpiresAt, kLastPingAt, kWs } from './connection.js';
+import { kActive, kAwaitingPong, kExpiresAt, kLastPingAt, kWs } from './connection-keys.js';
 import { channels, publishLimit } from './diagnostics.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './options-types.js';
 import { CloseCode } from './protocol.js';
 
 /** What the sweeps read of their endpoint. */

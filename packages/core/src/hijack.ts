@@ -29,9 +29,6 @@ import { ignoreSocketError, startTakeover, takeovers } from './takeover.js';
 import type { TakenSocket } from './takeover.js';
 
 export { serverOf };
-export { routeUpgrades, watchServers } from './route-upgrades.js';
-export { releaseRequestListeners, releaseSocket } from './takeover.js';
-export type { TakenSocket } from './takeover.js';
 
 /**
  * Takes the request's socket for a WebSocket, whichever way the request arrived. After this,

@@ -7,7 +7,7 @@
 import type { Connection } from './connection.js';
 import { channels } from './diagnostics.js';
 import type { ErrorMessage } from './diagnostics.js';
-import type { Hooks } from './options.js';
+import type { Hooks } from './options-types.js';
 
 /** True for a promise or anything else with a `then`. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -5,17 +5,15 @@
  * listener's failure is only reported. Where a failure is reported to (the `error` hook, the
  * log, the diagnostics channel) is the error policy, in hooks-errors.ts.
  */
-import type { CloseEvent } from './connection.js';
+import type { CloseEvent } from './connection-types.js';
 import type { Connection } from './connection.js';
-import { kByteBucket, kMessageBucket, kOnClosed, kPending, kQueue } from './connection.js';
+import { kByteBucket, kMessageBucket, kOnClosed, kPending, kQueue } from './connection-keys.js';
 import { channels, publishLimit, sizeOf } from './diagnostics.js';
 import { isThenable, reportError, reportPeerError } from './hooks-errors.js';
-import type { Hooks, ResolvedOptions } from './options.js';
+import type { Hooks, ResolvedOptions } from './options-types.js';
 import { CloseCode } from './protocol.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validateMessage } from './schema.js';
-
-export { isThenable, logError, publishError } from './hooks-errors.js';
 
 /** Runs one endpoint's hooks for its connections. */
 export class HookDispatch<Context> {

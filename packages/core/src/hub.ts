@@ -8,7 +8,8 @@
  * that other nodes published.
  */
 import { EventEmitter } from 'node:events';
-import type { Connection, SendData } from './connection.js';
+import type { Connection } from './connection.js';
+import type { SendData } from './connection-types.js';
 import { frameMessage } from './frame.js';
 import type { DurableEntry, EnvelopeCache } from './recovery/index.js';
 import { deliverDurable } from './recovery/index.js';

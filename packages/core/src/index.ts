@@ -13,27 +13,28 @@
  * `@switchyard/core/protocol`.
  */
 export { createEndpoint } from './endpoint.js';
-export type { Endpoint, RequestExtras } from './endpoint.js';
+export type { Endpoint } from './endpoint.js';
+export type { RequestExtras } from './endpoint-accept.js';
 export { HandshakeRejection, ErrorCode, reject, isHandshakeRejection } from './errors.js';
 export type { ErrorCodeName, RejectionHeaders } from './errors.js';
 export { isWebSocketRequest } from './handshake.js';
 export { parseProtocols, selectProtocol } from './subprotocol.js';
 export type { ProtocolOption } from './subprotocol.js';
-export { routeUpgrades } from './hijack.js';
+export { routeUpgrades } from './route-upgrades.js';
 export { Connection } from './connection.js';
-export type { CloseEvent, ConnectionEvents, SendData } from './connection.js';
+export type { CloseEvent, ConnectionEvents, SendData } from './connection-types.js';
 export { RequestInfo, UpgradeRequest } from './request.js';
 export type { Peer, Query } from './request.js';
 export { Hub, createHub } from './hub.js';
 export type { HubEvents, HubOutage, HubStats } from './hub.js';
-export type { FallbackOptions } from './fallback/session.js';
+export type { FallbackOptions } from './fallback/settings.js';
 export { injectWebSocket } from './inject.js';
 export type { InjectOptions } from './inject.js';
 export { shutdown } from './shutdown.js';
 export type { ShutdownOptions } from './shutdown.js';
 export { CloseCode, isSendableCloseCode } from './protocol.js';
 export type { CloseCodeName } from './protocol.js';
-export { DEFAULT_KEPT_HEADERS } from './options.js';
+export { DEFAULT_KEPT_HEADERS } from './options-defaults.js';
 export type {
   CompressionOptions,
   ConnectionListener,
@@ -48,7 +49,7 @@ export type {
   RejectionInfo,
   SchemaOptions,
   UpgradeResult,
-} from './options.js';
+} from './options-types.js';
 export { CHANNELS } from './diagnostics.js';
 export type {
   BackpressureMessage,

@@ -9,7 +9,7 @@
  */
 export { Endpoint } from './endpoint.js';
 export { takeSocket } from './hijack.js';
-export type { TakenSocket } from './hijack.js';
+export type { TakenSocket } from './takeover.js';
 export { Inbox } from './hub.js';
 export { SseSocket } from './fallback/session.js';
 export { LIVENESS_FRAME } from './protocol.js';

@@ -3,9 +3,10 @@
  * Hooks, Handlers and their groups) and what resolution makes of it (ResolvedOptions).
  * Types only; the defaults are in options-defaults.ts, the checks in options-resolve.ts.
  */
-import type { Connection, CloseEvent } from './connection.js';
+import type { Connection } from './connection.js';
+import type { CloseEvent } from './connection-types.js';
 import type { HandshakeRejection } from './errors.js';
-import type { FallbackOptions, ResolvedFallbackOptions } from './fallback/session.js';
+import type { FallbackOptions, ResolvedFallbackOptions } from './fallback/settings.js';
 import type { Hub } from './hub.js';
 import type { RequestInfo, UpgradeRequest } from './request.js';
 import type { Rate } from './limits.js';

@@ -7,8 +7,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { Admissions } from '../src/admission.js';
 import type { Admission } from '../src/admission.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
-import { resolveOptions } from '../src/options.js';
-import type { Handlers } from '../src/options.js';
+import { resolveOptions } from '../src/options-resolve.js';
+import type { Handlers } from '../src/options-types.js';
 
 /** A handshake request as Node parses it; admission reads headers and the peer address only. */
 function request(headers: Record<string, string> = {}): IncomingMessage {

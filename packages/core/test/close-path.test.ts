@@ -7,7 +7,7 @@ import { Duplex, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEndpoint } from '../src/index.js';
 import type { CloseEvent, Connection, Handlers } from '../src/index.js';
-import { kWs } from '../src/connection.js';
+import { kWs } from '../src/connection-keys.js';
 import { RoutedWebSocket } from '../src/transport-ws.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
 

@@ -8,8 +8,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Connection } from '../src/connection.js';
 import { createEndpoint } from '../src/endpoint.js';
-import { isThenable } from '../src/hooks.js';
-import type { EndpointOptions, Handlers } from '../src/options.js';
+import { isThenable } from '../src/hooks-errors.js';
+import type { EndpointOptions, Handlers } from '../src/options-types.js';
 
 const servers: Server[] = [];
 const clients: WebSocket[] = [];

@@ -6,8 +6,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SseSocket, ownerOf } from '../src/fallback/session.js';
-import type { ResolvedFallbackOptions } from '../src/fallback/session.js';
+import { SseSocket } from '../src/fallback/session.js';
+import { ownerOf } from '../src/fallback/owner.js';
+import type { ResolvedFallbackOptions } from '../src/fallback/settings.js';
 
 const OPTIONS: ResolvedFallbackOptions = {
   sessionTimeout: 30_000,

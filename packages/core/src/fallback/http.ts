@@ -9,13 +9,13 @@ import type { Server } from 'node:http';
 import { HandshakeRejection } from '../errors.js';
 import { Inbox } from '../hub.js';
 import type { Hub } from '../hub.js';
-import type { Hooks, ResolvedOptions } from '../options.js';
+import type { Hooks, ResolvedOptions } from '../options-types.js';
 import { RequestInfo, keptHeaders } from '../request.js';
 import { parseProtocols } from '../subprotocol.js';
 import type { Transport } from '../transport.js';
 import type { Admission, Admitted } from '../admission.js';
-import type { RequestExtras } from '../endpoint.js';
-import { whenReading } from '../connection.js';
+import type { RequestExtras } from '../endpoint-accept.js';
+import { whenReading } from '../connection-reading.js';
 import { SseSocket } from './session.js';
 import type { ResolvedFallbackOptions } from './settings.js';
 import { SESSION_HEADER } from './params.js';
@@ -25,9 +25,6 @@ import { identify, notTheOwner, requestOwner, sameOwner } from './owner.js';
 import { parsePostBody, readBody } from './post.js';
 import type { PostBody } from './post.js';
 import { sseResume } from '../recovery/index.js';
-
-export type { HttpAnswer } from './answer.js';
-export { answer, respond } from './answer.js';
 
 /** What the fallback needs of its endpoint. */
 export interface FallbackHost<Context> {

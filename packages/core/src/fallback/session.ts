@@ -26,15 +26,6 @@ import {
   writeStreamHead,
 } from './sse-stream.js';
 
-export { LIVENESS_FRAME } from '../protocol.js';
-export type { FallbackOptions, ResolvedFallbackOptions } from './settings.js';
-export type { FallbackMode, FallbackParams } from './params.js';
-export { SESSION_HEADER, fallbackParams } from './params.js';
-export { STREAM_CLOSE_TIMEOUT } from './sse-stream.js';
-export type { Owner } from './owner.js';
-export { credentialsOf, ownerOf, sameOwner } from './owner.js';
-export { readBody } from './post.js';
-
 /** What an SSE session tells its endpoint. */
 export interface SessionHost {
   /** The session closed: forget it. */

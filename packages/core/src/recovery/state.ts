@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Transport } from '../transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
 import type { Connection } from '../connection.js';
-import { kWs } from '../connection.js';
+import { kWs } from '../connection-keys.js';
 import { frameMessage } from '../frame.js';
 import type { Hub } from '../hub.js';
 import type { DurableEntry, DurableStore, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';

@@ -28,6 +28,7 @@ import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, InjectOpt
 // additions reach this package's API only by choice. Everything else is in @switchyard/core.
 export {
   CloseCode,
+  DEFAULT_KEPT_HEADERS,
   Connection,
   ErrorCode,
   HandshakeRejection,

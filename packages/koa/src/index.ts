@@ -16,6 +16,7 @@ import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownO
 // additions reach this package's API only by choice. Everything else is in @switchyard/core.
 export {
   CloseCode,
+  DEFAULT_KEPT_HEADERS,
   Connection,
   ErrorCode,
   HandshakeRejection,

@@ -33,7 +33,7 @@ export interface StreamPosition {
 export interface DurableEntry extends StreamPosition {
   payload: string | Buffer;
   isBinary: boolean;
-  /** The publishing connection's sender id (see {@link senderIdOf}), `''` for `hub.publish`. */
+  /** The publishing connection's sender id (`senderIdOf` in `@switchyard/core/internal`), `''` for `hub.publish`. */
   sender: string;
 }
 

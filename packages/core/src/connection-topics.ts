@@ -13,7 +13,7 @@ export function subscribe(connection: Connection<any, any, any>, topic: string):
   if (connection[kWs].readyState > 1) return;
   if (connection[kHost].hub.add(connection as Connection<any>, topic)) {
     (connection[kTopics] ??= new Set()).add(topic);
-    subscribed(connection, topic); // issue-19: replay what a resumed connection missed
+    subscribed(connection, topic); // replays what a resumed connection missed (recovery/)
   }
 }
 
@@ -21,7 +21,7 @@ export function subscribe(connection: Connection<any, any, any>, topic: string):
 export function unsubscribe(connection: Connection<any, any, any>, topic: string): void {
   if (connection[kHost].hub.remove(connection as Connection<any>, topic)) {
     connection[kTopics]!.delete(topic);
-    unsubscribed(connection, topic); // issue-19
+    unsubscribed(connection, topic);
   }
 }
 

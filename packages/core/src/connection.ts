@@ -124,7 +124,7 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
 
   /** True when this connection resumed a session (endpoint `recovery`): what it missed is replayed. */
   get recovered(): boolean {
-    return isRecovered(this[kWs]); // issue-19
+    return isRecovered(this[kWs]);
   }
 
   /** Bytes queued for sending but not yet handed to the operating system. */

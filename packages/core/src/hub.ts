@@ -148,7 +148,7 @@ export class Hub extends EventEmitter<HubEvents> {
     const subscribers = this.#topics.get(topic);
     if (!subscribers) return;
     let frame: Buffer | undefined;
-    // issue-19 (recovery.ts): one envelope per delivery, shared by the recoverable subscribers.
+    // One envelope per delivery, shared by the recoverable subscribers (recovery/).
     const envelope: EnvelopeCache | undefined = entry && {};
     for (const subscriber of subscribers) {
       if (subscriber === except) continue;
@@ -156,7 +156,7 @@ export class Hub extends EventEmitter<HubEvents> {
         subscriber.receive(payload, isBinary);
         continue;
       }
-      // issue-19: durable entries skip their sender and go enveloped to recoverable connections.
+      // Durable entries skip their sender and go enveloped to recoverable connections.
       if (entry && deliverDurable(subscriber, topic, entry, envelope!)) continue;
       frame ??= frameMessage(payload, isBinary);
       subscriber.sendFrame(frame, payload, isBinary);

@@ -148,7 +148,7 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     }
   }
   return {
-    recovery: resolveRecovery(merged.recovery, merged.hub), // issue-19
+    recovery: resolveRecovery(merged.recovery, merged.hub),
     protocols,
     origins,
     maxPayload: positive('maxPayload', merged.maxPayload, 1024 * 1024),

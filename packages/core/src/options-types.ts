@@ -112,7 +112,7 @@ export interface EndpointOptions {
   hub?: Hub;
   /** The SSE + POST transport for clients whose WebSockets are blocked; `false` turns it off. */
   fallback?: FallbackOptions | false;
-  /** Resumable connections on a durable hub (issue 19, recovery.ts): what a client missed while away is replayed. */
+  /** Resumable connections on a durable hub (recovery/): what a client missed while away is replayed. */
   recovery?: RecoveryOptions | false;
   /**
    * The request headers each connection keeps as `ws.request.headers` for its whole life:
@@ -214,7 +214,7 @@ export interface ResolvedOptions {
   maxBufferedAmount: number;
   hub: Hub | undefined;
   fallback: ResolvedFallbackOptions | false;
-  /** issue-19 */
+  /** `recovery` with defaults applied, or false. */
   recovery: ResolvedRecovery | false;
   /** Lower-cased names of the headers a connection keeps, or `true` for all. */
   keepHeaders: ReadonlySet<string> | true;

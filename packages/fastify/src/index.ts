@@ -10,19 +10,10 @@
  * reply and hands the request to core. All protocol work is in core.
  */
 import fp from 'fastify-plugin';
-import type {
-  ContextConfigDefault,
-  FastifyInstance,
-  FastifyReply,
-  FastifyRequest,
-  FastifySchema,
-  RouteGenericInterface,
-  RouteHandlerMethod,
-  RouteOptions,
-} from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type WebSocket from 'ws';
 import { createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';
-import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, InjectOptions } from '@switchyard/core';
+import type { Endpoint, EndpointOptions, Handlers } from '@switchyard/core';
 
 // The part of core an app needs next to `websocket()`: an explicit list, so that core's
 // additions reach this package's API only by choice. Everything else is in @switchyard/core.
@@ -67,109 +58,10 @@ export type {
   UnrecoverableReason,
   UpgradeResult,
 } from '@switchyard/core';
+import './augment.js';
 
-/** What the `websocket` route option accepts: handlers, or a faye-style connection function. */
-export type WebSocketRouteOption<Context = any> = Handlers<Context, any, any> | ConnectionListener;
-
-/** Options of `fastify.injectWS()`. */
-export type InjectWSOptions = InjectOptions;
-
-declare module 'fastify' {
-  interface RouteShorthandOptions<
-    RawServer,
-    RawRequest,
-    RawReply,
-    RouteGeneric,
-    ContextConfig,
-    SchemaCompiler,
-    TypeProvider,
-    Logger,
-  > {
-    /** Makes this GET route accept WebSocket upgrades; plain GETs still reach its handler. */
-    websocket?: WebSocketRouteOption;
-  }
-
-  interface RouteShorthandMethod<RawServer, RawRequest, RawReply, TypeProvider, Logger> {
-    /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
-    <
-      Context = undefined,
-      RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
-      ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema,
-      MessageSchema = undefined,
-      OutgoingSchema = undefined,
-    >(
-      path: string,
-      opts: Omit<
-        RouteShorthandOptions<
-          RawServer,
-          RawRequest,
-          RawReply,
-          RouteGeneric,
-          ContextConfig,
-          SchemaCompiler,
-          TypeProvider,
-          Logger
-        >,
-        'websocket'
-      > & { websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener },
-      handler?: RouteHandlerMethod<
-        RawServer,
-        RawRequest,
-        RawReply,
-        RouteGeneric,
-        ContextConfig,
-        SchemaCompiler,
-        TypeProvider,
-        Logger
-      >,
-    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;
-  }
-
-  interface FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider> {
-    /** A WebSocket route: `Context` follows from what `upgrade` returns. Without a handler, plain GETs get 426. */
-    route<
-      Context = undefined,
-      RouteGeneric extends RouteGenericInterface = RouteGenericInterface,
-      ContextConfig = ContextConfigDefault,
-      const SchemaCompiler extends FastifySchema = FastifySchema,
-      MessageSchema = undefined,
-      OutgoingSchema = undefined,
-    >(
-      opts: Omit<
-        RouteOptions<
-          RawServer,
-          RawRequest,
-          RawReply,
-          RouteGeneric,
-          ContextConfig,
-          SchemaCompiler,
-          TypeProvider,
-          Logger
-        >,
-        'websocket' | 'handler'
-      > & {
-        websocket: Handlers<Context, MessageSchema, OutgoingSchema> | ConnectionListener;
-        handler?: RouteHandlerMethod<
-          RawServer,
-          RawRequest,
-          RawReply,
-          RouteGeneric,
-          ContextConfig,
-          SchemaCompiler,
-          TypeProvider,
-          Logger
-        >;
-      },
-    ): FastifyInstance<RawServer, RawRequest, RawReply, Logger, TypeProvider>;
-
-    /**
-     * Opens a WebSocket to `path` in process, without listening on a port: the handshake runs
-     * through every hook like a real one. Rejects with the status when the server answers HTTP.
-     */
-    injectWS(path?: string, options?: InjectWSOptions): Promise<WebSocket>;
-  }
-}
+import type { InjectWSOptions } from './augment.js';
+export type { InjectWSOptions, WebSocketRouteOption } from './augment.js';
 
 const kRegistered = Symbol('switchyard.fastify.registered');
 

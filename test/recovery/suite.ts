@@ -229,6 +229,31 @@ export function runRecoverySuite(harness: Harness): void {
       );
     }, 20_000);
 
+    it('a garbage X-Switchyard-Resume header on a new SSE session gets a 400; the node lives (fast-check)', async () => {
+      const prefix = `r${prefixes++}${adapter}:`;
+      const node = await appNode(prefix);
+      const open = async (header: string): Promise<number> => {
+        const abort = new AbortController();
+        const response = await fetch(`http://127.0.0.1:${node.port}/feed?__sy=sse`, {
+          headers: { accept: 'text/event-stream', 'x-switchyard-resume': header },
+          signal: abort.signal,
+        });
+        abort.abort();
+        return response.status;
+      };
+      await fc.assert(
+        // base64url text that decodes to bytes no resume token can be: never a session, always a 400.
+        fc.asyncProperty(fc.stringMatching(/^[A-Za-z0-9_-]{1,400}$/), async (header) => {
+          expect(await open(header)).toBe(400);
+        }),
+        { numRuns: 40 },
+      );
+      // A token that parses but names another session opens a new, unrecovered session.
+      const wellFormed = Buffer.from(JSON.stringify({ s: 'AAAAAAAAAAAAAAAAAAAAAA', p: {} })).toString('base64url');
+      expect(await open(wellFormed)).toBe(200);
+      expect(node.child.exitCode).toBe(null);
+    }, 60_000);
+
     it('a gap past maxLen gets the explicit "unrecoverable" answer, then live messages again', async () => {
       const prefix = `r${prefixes++}${adapter}:`;
       const node = await appNode(prefix, { MAX_LEN: '10' });

@@ -227,6 +227,9 @@ server.on('connection', (socket) => {
   sockets.add(socket);
   socket.once('close', () => sockets.delete(socket));
 });
+// Under SWITCHYARD_INTERNALS=0 (test/public-route) the server takes the public route the docs
+// name for a Node whose internals switchyard can't use.
+if (process.env.SWITCHYARD_INTERNALS === '0') (await import('@switchyard/core')).routeUpgrades(server);
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 
 /**

@@ -16,8 +16,59 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The published packages, dependencies first. */
-export const PACKAGES = ['core', 'client', 'redis', 'express', 'koa', 'fastify', 'cli'];
+/**
+ * The published packages, dependencies first: every package of the workspace (the folders that
+ * pnpm-workspace.yaml names) that is not private. This is the one list; the release, the
+ * Changesets group (test/release.test.ts checks it), the consumer test and the docs' tree follow it,
+ * so a new package cannot be left out of any of them.
+ * @returns `{ name, dir }` with `dir` relative to `rootDir`, e.g. `packages/core`.
+ */
+export function releasedPackages(rootDir = root) {
+  const found = [];
+  for (const pattern of workspacePatterns(rootDir)) {
+    const dirs = pattern.endsWith('/*')
+      ? readdirSync(join(rootDir, pattern.slice(0, -2)), { withFileTypes: true })
+          .filter((entry) => entry.isDirectory())
+          .map((entry) => `${pattern.slice(0, -2)}/${entry.name}`)
+      : [pattern];
+    for (const dir of dirs.sort()) {
+      const file = join(rootDir, dir, 'package.json');
+      if (!existsSync(file)) continue;
+      const manifest = JSON.parse(readFileSync(file, 'utf8'));
+      if (!manifest.private) found.push({ name: manifest.name, dir, manifest });
+    }
+  }
+  // Dependencies first, so that each one's prepack builds against fresh builds of the others.
+  const ordered = [];
+  const visit = (pkg, path) => {
+    if (ordered.includes(pkg)) return;
+    if (path.includes(pkg)) throw new Error(`workspace dependency cycle: ${[...path, pkg].map((p) => p.name).join(' -> ')}`);
+    const deps = { ...pkg.manifest.dependencies, ...pkg.manifest.peerDependencies };
+    for (const dep of found.filter((other) => other.name in deps)) visit(dep, [...path, pkg]);
+    ordered.push(pkg);
+  };
+  for (const pkg of found) visit(pkg, []);
+  return ordered.map(({ name, dir }) => ({ name, dir }));
+}
+
+/** The `packages:` globs of pnpm-workspace.yaml (a folder, or a folder and `/*`). */
+function workspacePatterns(rootDir) {
+  const patterns = [];
+  let inPackages = false;
+  for (const line of readFileSync(join(rootDir, 'pnpm-workspace.yaml'), 'utf8').split('\n')) {
+    if (/^\S/.test(line)) inPackages = /^packages:\s*$/.test(line);
+    const item = inPackages && /^\s+-\s*['"]?([^'"#\s]+)['"]?/.exec(line);
+    if (!item) continue;
+    if (item[1].startsWith('!')) continue;
+    if (!/^[^*?{}[\]]+(\/\*)?$/.test(item[1]))
+      throw new Error(`pnpm-workspace.yaml: ${item[1]} is a glob this script does not read; name a folder or folder/*`);
+    patterns.push(item[1].replace(/\/$/, ''));
+  }
+  return patterns;
+}
+
+/** The published packages, dependencies first (see {@link releasedPackages}). */
+export const PACKAGES = releasedPackages();
 
 /** How to run pnpm: the one running this script, else the README's `npx -y pnpm@10`. */
 function pnpmCommand() {
@@ -54,16 +105,13 @@ export function packAll(outDir) {
   const [pnpm, pnpmArgs] = pnpmCommand();
   // One pnpm for all of them: it packs in dependency order (each prepack builds its package
   // against the fresh build of the ones before), two at a time where they are independent.
-  run(pnpm, [...pnpmArgs, '--recursive', '--filter', './packages/*', 'pack', '--pack-destination', outDir], {
-    cwd: root,
-  });
+  const filters = PACKAGES.flatMap(({ dir }) => ['--filter', `./${dir}`]);
+  run(pnpm, [...pnpmArgs, '--recursive', ...filters, 'pack', '--pack-destination', outDir], { cwd: root });
   const tarballs = {};
   for (const file of readdirSync(outDir).filter((f) => f.endsWith('.tgz'))) {
     tarballs[readTarball(join(outDir, file)).manifest.name] = join(outDir, file);
   }
-  const names = PACKAGES.map(
-    (dir) => JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')).name,
-  );
+  const names = PACKAGES.map(({ name }) => name);
   const missing = names.filter((name) => !tarballs[name]);
   if (missing.length > 0) throw new Error(`pnpm pack made no tarball for ${missing.join(', ')}`);
   return Object.fromEntries(names.map((name) => [name, tarballs[name]]));
@@ -121,9 +169,9 @@ function checkDeclarationImports(tarball, files, manifest) {
       imported.add(match[1] ?? match[2]);
     }
   }
-  const requireFromPackage = createRequire(
-    join(root, 'packages', manifest.name.replace('@switchyard/', ''), 'package.json'),
-  );
+  const dir = PACKAGES.find(({ name }) => name === manifest.name)?.dir;
+  if (dir === undefined) return [`${manifest.name} is not a package of the workspace`];
+  const requireFromPackage = createRequire(join(root, dir, 'package.json'));
   for (const specifier of imported) {
     if (specifier.startsWith('node:')) continue;
     const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];

@@ -11,7 +11,18 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, metrics, propagation, trace } from '@opentelemetry/api';
+import { createRequire } from 'node:module';
+import {
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  createNoopMeter,
+  metrics,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
 import type {
   Attributes,
   BatchObservableResult,
@@ -38,7 +49,35 @@ import type {
 
 /** The instrumentation scope name of the meter and tracer. */
 export const INSTRUMENTATION_NAME = '@switchyard/otel';
-const VERSION = '0.1.0';
+/** The scope version: this package's own, so that a release bump reaches it. */
+const VERSION: string = createRequire(import.meta.url)('../package.json').version;
+
+/** The code of the warning that says the global providers it uses record nothing. */
+export const INERT_WARNING = 'SWITCHYARD_OTEL_INERT';
+let warnedInert = false;
+
+/**
+ * Says once per process that the global providers this package reads are OpenTelemetry's no-ops,
+ * which record nothing and say nothing. It happens when no SDK was registered before the first
+ * handshake (before `instrumentSwitchyard()`, for metrics: the metrics API has no proxy that
+ * would pick a later provider up), or when the app registered its SDK through another copy of
+ * `@opentelemetry/api`: a copy ignores a global registered by an older minor version.
+ */
+function warnIfInert(meterIsNoop: boolean, tracerProvider: TracerProvider | undefined): void {
+  if (warnedInert) return;
+  const tracerIsNoop =
+    tracerProvider instanceof ProxyTracerProvider &&
+    tracerProvider.getDelegateTracer(INSTRUMENTATION_NAME, VERSION) === undefined;
+  if (!meterIsNoop && !tracerIsNoop) return;
+  warnedInert = true;
+  const what = [meterIsNoop && 'metrics', tracerIsNoop && 'spans'].filter(Boolean).join(' or ');
+  process.emitWarning(
+    `@switchyard/otel records no ${what}: the global ${meterIsNoop ? 'meter' : 'tracer'} provider of the @opentelemetry/api it loads is a no-op. ` +
+      'Start the OpenTelemetry SDK before calling instrumentSwitchyard(), and check that the app has a single copy of @opentelemetry/api (npm ls @opentelemetry/api), ' +
+      'or pass meterProvider and tracerProvider to instrumentSwitchyard().',
+    { code: INERT_WARNING },
+  );
+}
 
 /** Options of {@link instrumentSwitchyard}. */
 export interface SwitchyardInstrumentationOptions {
@@ -114,6 +153,12 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME, VERSION);
   const handshakeSpans = options.handshakeSpans ?? true;
   const connectionSpans = options.connectionSpans ?? false;
+  // Providers the app passed are its own choice; only the global ones are checked, at the first
+  // handshake, when the app has had its start-up to register an SDK.
+  const meterIsNoop = options.meterProvider === undefined && meter === createNoopMeter();
+  const globalTracerProvider =
+    options.tracerProvider === undefined && (handshakeSpans || connectionSpans) ? trace.getTracerProvider() : undefined;
+  let checked = false;
 
   const handshakes: Counter = meter.createCounter(METRICS.handshakes, {
     description: 'Handshakes answered, by status',
@@ -176,6 +221,10 @@ export function instrumentSwitchyard(options: SwitchyardInstrumentationOptions =
 
   const onHandshakeStart = (message: unknown): void => {
     const { request, transport, path } = message as HandshakeStartMessage;
+    if (!checked) {
+      checked = true;
+      warnIfInert(meterIsNoop, globalTracerProvider);
+    }
     const parent = parentContext(request);
     const span = handshakeSpans
       ? tracer.startSpan(

@@ -42,7 +42,8 @@ export function releasedPackages(rootDir = root) {
   const ordered = [];
   const visit = (pkg, path) => {
     if (ordered.includes(pkg)) return;
-    if (path.includes(pkg)) throw new Error(`workspace dependency cycle: ${[...path, pkg].map((p) => p.name).join(' -> ')}`);
+    if (path.includes(pkg))
+      throw new Error(`workspace dependency cycle: ${[...path, pkg].map((p) => p.name).join(' -> ')}`);
     const deps = { ...pkg.manifest.dependencies, ...pkg.manifest.peerDependencies };
     for (const dep of found.filter((other) => other.name in deps)) visit(dep, [...path, pkg]);
     ordered.push(pkg);

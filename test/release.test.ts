@@ -27,7 +27,7 @@ describe('the released packages', () => {
     expect(PACKAGES[0]?.name).toBe('@switchyard/core');
   });
 
-  it("are exactly the Changesets fixed group, so they share one version", () => {
+  it('are exactly the Changesets fixed group, so they share one version', () => {
     const config = json('.changeset/config.json');
     expect(config.fixed).toHaveLength(1);
     expect([...config.fixed[0]].sort()).toEqual(PACKAGES.map((p) => p.name).sort());
@@ -60,15 +60,19 @@ describe('the released packages', () => {
     }
   });
 
-  it.each(manifests)('$dir has the files, prepack guard, engines and metadata every package has', ({ dir, manifest }) => {
-    for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md']) expect(existsSync(join(root, dir, file)), file).toBe(true);
-    expect(manifest.scripts?.prepack).toBe(core.scripts.prepack);
-    expect(manifest.engines).toEqual(core.engines);
-    // dist's JavaScript and declarations only: no src/, no source maps (and the CLI's bin).
-    expect(manifest.files.filter((f: string) => f !== 'bin')).toEqual(core.files);
-    expect(manifest.publishConfig).toEqual(core.publishConfig);
-    expect(manifest.repository.directory).toBe(dir);
-  });
+  it.each(manifests)(
+    '$dir has the files, prepack guard, engines and metadata every package has',
+    ({ dir, manifest }) => {
+      for (const file of ['README.md', 'LICENSE', 'CHANGELOG.md'])
+        expect(existsSync(join(root, dir, file)), file).toBe(true);
+      expect(manifest.scripts?.prepack).toBe(core.scripts.prepack);
+      expect(manifest.engines).toEqual(core.engines);
+      // dist's JavaScript and declarations only: no src/, no source maps (and the CLI's bin).
+      expect(manifest.files.filter((f: string) => f !== 'bin')).toEqual(core.files);
+      expect(manifest.publishConfig).toEqual(core.publishConfig);
+      expect(manifest.repository.directory).toBe(dir);
+    },
+  );
 
   it('the root package.json has the same engines as the packages', () => {
     expect(json('package.json').engines).toEqual(core.engines);
@@ -81,9 +85,14 @@ describe('the released packages', () => {
 
   it("CONTRIBUTING's tree names every package and example", () => {
     const contributing = readFileSync(join(root, 'CONTRIBUTING.md'), 'utf8');
-    const tree = contributing.slice(contributing.indexOf('## Repository'), contributing.indexOf('Protocol logic lives'));
+    const tree = contributing.slice(
+      contributing.indexOf('## Repository'),
+      contributing.indexOf('Protocol logic lives'),
+    );
     for (const folder of ['packages', 'examples'])
-      for (const name of readdirSync(join(root, folder)).filter((n) => existsSync(join(root, folder, n, 'package.json'))))
+      for (const name of readdirSync(join(root, folder)).filter((n) =>
+        existsSync(join(root, folder, n, 'package.json')),
+      ))
         expect(tree).toContain(`${folder}/${name}`);
     expect(contributing).not.toMatch(/\b(seven|eight|nine) (published )?packages\b/);
   });

@@ -3,21 +3,19 @@
  * exporter, a meter provider with an in-memory metric exporter, and the real HTTP
  * instrumentation, which must patch `http` before any server is created (each test file runs in
  * its own process, so this stays in that file).
+ * The metrics SDK is the line this runtime supports (./metrics-sdk.ts).
  */
 import { createRequire } from 'node:module';
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import {
-  AggregationTemporality,
-  InMemoryMetricExporter,
-  MeterProvider,
-  PeriodicExportingMetricReader,
-} from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { metricsSdk } from './metrics-sdk.js';
+
+const { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } = metricsSdk;
 
 export const spanExporter = new InMemorySpanExporter();
 /** Spans as they start: the HTTP span of an upgrade ends only when its socket closes. */

@@ -71,8 +71,9 @@ function warnIfInert(meterIsNoop: boolean, tracerProvider: TracerProvider | unde
   if (!meterIsNoop && !tracerIsNoop) return;
   warnedInert = true;
   const what = [meterIsNoop && 'metrics', tracerIsNoop && 'spans'].filter(Boolean).join(' or ');
+  const providers = [meterIsNoop && 'meter', tracerIsNoop && 'tracer'].filter(Boolean).join(' and ');
   process.emitWarning(
-    `@switchyard/otel records no ${what}: the global ${meterIsNoop ? 'meter' : 'tracer'} provider of the @opentelemetry/api it loads is a no-op. ` +
+    `@switchyard/otel records no ${what}: the global ${providers} provider of the @opentelemetry/api it loads is a no-op. ` +
       'Start the OpenTelemetry SDK before calling instrumentSwitchyard(), and check that the app has a single copy of @opentelemetry/api (npm ls @opentelemetry/api), ' +
       'or pass meterProvider and tracerProvider to instrumentSwitchyard().',
     { code: INERT_WARNING },

@@ -127,14 +127,24 @@ await check('engines admits exactly the Node versions where require() loads the 
       );
   }
 });
-await check('npm pack of a package with workspace: dependencies is refused', () => {
-  const result = spawnSync('npm', ['pack', '--dry-run'], {
-    cwd: join(root, 'packages/express'),
-    encoding: 'utf8',
-    env: npmEnv(),
+await check('npm pack of every package with workspace: dependencies is refused', async () => {
+  const guarded = PACKAGES.filter(({ dir }) =>
+    JSON.stringify(JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')).dependencies ?? {}).includes(
+      'workspace:',
+    ),
+  );
+  assert(
+    guarded.some(({ name }) => name === '@switchyard/otel'),
+    '@switchyard/otel has no workspace: dependency',
+  );
+  const results = await Promise.all(
+    guarded.map(({ dir }) => runAsync('npm', ['pack', '--dry-run'], { cwd: join(root, dir), env: npmEnv() })),
+  );
+  guarded.forEach(({ name }, i) => {
+    const { status, output } = results[i];
+    assert(status !== 0, `npm pack went ahead in ${name}: it would ship "@switchyard/core": "workspace:*"`);
+    assert(/refusing to pack/.test(output), `npm pack failed in ${name} for another reason:\n${output}`);
   });
-  assert(result.status !== 0, 'npm pack went ahead: it would ship "@switchyard/core": "workspace:*"');
-  assert(/refusing to pack/.test(result.stderr), `npm pack failed for another reason:\n${result.stderr}`);
 });
 await check("no Node runtime among the workspace root's dependencies (scripts run on the user's node)", () => {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -161,12 +171,28 @@ const newest = (range) => range.split('||').at(-1).trim();
 const apps = {
   oldest: {
     frameworks: Object.entries(peers).map(([name, range]) => `${name}@${lowest(range)}`),
-    extra: ['@types/express@^4', '@types/koa@^2', '@types/node@^20'],
+    // The OpenTelemetry SDK line that runs on Node 20 (2.x, on @opentelemetry/api 1.9).
+    extra: [
+      '@types/express@^4',
+      '@types/koa@^2',
+      '@types/node@^20',
+      '@opentelemetry/sdk-metrics@^2',
+      '@opentelemetry/sdk-trace-base@^2',
+    ],
     typescript: ['nodenext'],
   },
   newest: {
     frameworks: Object.entries(peers).map(([name, range]) => `${name}@${newest(range)}`),
-    extra: ['@types/express@^5', '@types/koa@^3', '@types/node@^20'],
+    // The newest OpenTelemetry SDK (3.x: Node 22.15 and later, @opentelemetry/api 1.10), and
+    // the newest TypeScript (7 at the time of writing) next to the workspace's 5.
+    extra: [
+      '@types/express@^5',
+      '@types/koa@^3',
+      '@types/node@^20',
+      '@opentelemetry/sdk-metrics@^3',
+      '@opentelemetry/sdk-trace@^3',
+      'typescript@latest',
+    ],
     typescript: ['nodenext', 'bundler', 'node10'],
   },
 };
@@ -228,19 +254,25 @@ await Promise.all(
           `${name}@${version} is not ${spec} within ${peers[name]}`,
         );
       }
+      // No package with an install script comes with switchyard (npm 11 warns about each).
+      assert(
+        !existsSync(join(dir, 'node_modules/bufferutil')),
+        'bufferutil was installed: no switchyard package should bring it (docs/performance.md)',
+      );
       installed[label] = dir;
     });
   }),
 );
 
 const compiled = new Set();
+const tscVersion = JSON.parse(readFileSync(join(root, 'node_modules/typescript/package.json'), 'utf8')).version;
 const compiles = Object.entries(installed).flatMap(([label, dir]) =>
   apps[label].typescript.map((config) => [label, dir, config]),
 );
 for (let i = 0; i < compiles.length; i += 2) {
   await Promise.all(
     compiles.slice(i, i + 2).map(([label, dir, config]) =>
-      check(`${label} app: tsc with ${config} resolution and skipLibCheck false`, async () => {
+      check(`${label} app: TypeScript ${tscVersion} with ${config} resolution and skipLibCheck false`, async () => {
         const result = await runAsync(process.execPath, [tsc, '-p', `tsconfig.${config}.json`], { cwd: dir });
         assert(result.status === 0, result.output);
         // node10 output is CommonJS inside a "type": "module" app.
@@ -248,6 +280,34 @@ for (let i = 0; i < compiles.length; i += 2) {
         compiled.add(`${label}:${config}`);
       }),
     ),
+  );
+}
+
+// The newest TypeScript (npm's `latest`, 7.x when written) type-checks the newest app with nodenext
+// and bundler resolution; it refuses node10 (TS5108), which the README says.
+if (installed.newest) {
+  const dir = installed.newest;
+  const latest = JSON.parse(readFileSync(join(dir, 'node_modules/typescript/package.json'), 'utf8')).version;
+  const latestTsc = join(dir, 'node_modules/typescript/bin/tsc');
+  await Promise.all(
+    ['nodenext', 'bundler'].map((config) =>
+      check(`newest app: TypeScript ${latest} with ${config} resolution and skipLibCheck false`, async () => {
+        assert(semver.major(latest) >= 7, `typescript@latest is ${latest}, not 7 or later`);
+        const result = await runAsync(process.execPath, [latestTsc, '-p', `tsconfig.${config}.json`, '--noEmit'], {
+          cwd: dir,
+        });
+        assert(result.status === 0, result.output);
+      }),
+    ),
+  );
+  await check(
+    `newest app: TypeScript ${latest} refuses node10 resolution with TS5108, as the README says`,
+    async () => {
+      const result = await runAsync(process.execPath, [latestTsc, '-p', 'tsconfig.node10.json', '--noEmit'], {
+        cwd: dir,
+      });
+      assert(result.status !== 0 && /TS5108/.test(result.output), `status ${result.status}:\n${result.output}`);
+    },
   );
 }
 
@@ -424,6 +484,59 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
         assert(shebang.status === 0, `switchyard --help exited ${shebang.status}`);
       } finally {
         echo.kill('SIGKILL');
+      }
+    },
+  );
+}
+
+// 5. @switchyard/otel from its tarball with the real SDK, registered globally as an app does:
+//    each app's SDK line on each runtime its engines admit (2.x on both, 3.x from Node 22.15).
+/** Runs test/consumer/app/otel.mjs; resolves with its JSON line. */
+async function runOtel(node, dir) {
+  const result = await runAsync(node, ['otel.mjs'], { cwd: dir });
+  const line = result.output.split('\n').find((l) => l.startsWith('{"api"'));
+  assert(result.status === 0 && line, `otel.mjs exited ${result.status}:\n${result.output}`);
+  return JSON.parse(line);
+}
+for (const [label, dir] of Object.entries(installed)) {
+  const sdk = JSON.parse(readFileSync(join(dir, 'node_modules/@opentelemetry/sdk-metrics/package.json'), 'utf8'));
+  for (const node of Object.values(runtimes)) {
+    const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
+    if (!semver.satisfies(version, sdk.engines.node)) continue;
+    await check(
+      `${label} app, @switchyard/otel with @opentelemetry/sdk-metrics ${sdk.version} as the global providers, Node ${version}: spans and metrics, no warning`,
+      async () => {
+        const report = await runOtel(node, dir);
+        assert(
+          JSON.stringify(report.spans) === '["WebSocket handshake /echo","WebSocket /echo"]',
+          `spans: ${JSON.stringify(report.spans)}`,
+        );
+        for (const name of ['websocket.server.handshakes', 'websocket.server.messages', 'websocket.server.closes'])
+          assert(report.metrics.includes(name), `no ${name} in ${JSON.stringify(report.metrics)}`);
+        assert(report.warnings.length === 0, `warnings: ${report.warnings.join(', ')}`);
+      },
+    );
+  }
+}
+// Two copies of @opentelemetry/api, as in the workspace before: the app registers its SDK through
+// 1.9, and @switchyard/otel loads its own 1.10, which ignores a global registered by an older minor.
+if (installed.oldest && installed.newest) {
+  const nested = join(installed.oldest, 'node_modules/@switchyard/otel/node_modules/@opentelemetry/api');
+  const node = Object.values(runtimes)[0];
+  await check(
+    "oldest app, @switchyard/otel loading a second @opentelemetry/api (1.10 vs the app's 1.9): records nothing and warns SWITCHYARD_OTEL_INERT once",
+    async () => {
+      assert(node, 'no runtime');
+      cpSync(join(installed.newest, 'node_modules/@opentelemetry/api'), nested, { recursive: true });
+      try {
+        const report = await runOtel(node, installed.oldest);
+        assert(report.spans.length === 0 && report.metrics.length === 0, `it recorded: ${JSON.stringify(report)}`);
+        assert(
+          JSON.stringify(report.warnings) === '["SWITCHYARD_OTEL_INERT"]',
+          `warnings: ${report.warnings.join(', ')}`,
+        );
+      } finally {
+        rmSync(join(installed.oldest, 'node_modules/@switchyard/otel/node_modules'), { recursive: true, force: true });
       }
     },
   );

@@ -498,12 +498,17 @@ async function runOtel(node, dir) {
   assert(result.status === 0 && line, `otel.mjs exited ${result.status}:\n${result.output}`);
   return JSON.parse(line);
 }
-for (const [label, dir] of Object.entries(installed)) {
+const otelRuns = Object.entries(installed).flatMap(([label, dir]) => {
   const sdk = JSON.parse(readFileSync(join(dir, 'node_modules/@opentelemetry/sdk-metrics/package.json'), 'utf8'));
-  for (const node of Object.values(runtimes)) {
-    const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
-    if (!semver.satisfies(version, sdk.engines.node)) continue;
-    await check(
+  return Object.values(runtimes)
+    .map((node) => [node, spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()])
+    .filter(([, version]) => semver.satisfies(version, sdk.engines.node))
+    .map(([node, version]) => ({ label, dir, sdk, node, version }));
+});
+// Side by side: each is a small app of its own.
+await Promise.all(
+  otelRuns.map(({ label, dir, sdk, node, version }) =>
+    check(
       `${label} app, @switchyard/otel with @opentelemetry/sdk-metrics ${sdk.version} as the global providers, Node ${version}: spans and metrics, no warning`,
       async () => {
         const report = await runOtel(node, dir);
@@ -515,9 +520,9 @@ for (const [label, dir] of Object.entries(installed)) {
           assert(report.metrics.includes(name), `no ${name} in ${JSON.stringify(report.metrics)}`);
         assert(report.warnings.length === 0, `warnings: ${report.warnings.join(', ')}`);
       },
-    );
-  }
-}
+    ),
+  ),
+);
 // Two copies of @opentelemetry/api, as in the workspace before: the app registers its SDK through
 // 1.9, and @switchyard/otel loads its own 1.10, which ignores a global registered by an older minor.
 if (installed.oldest && installed.newest) {

@@ -3,7 +3,8 @@
  * Node 22.15 or later, so older runtimes get its 2.x line (the `@opentelemetry/sdk-metrics-v2`
  * alias in the root package.json), the SDK an app on those runtimes would use.
  */
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import semver from 'semver';
 
 type MetricsSdk = typeof import('@opentelemetry/sdk-metrics');
@@ -12,7 +13,10 @@ type MetricsSdk = typeof import('@opentelemetry/sdk-metrics');
 export const metricsSdkName = semver.satisfies(process.versions.node, '>=22.15.0')
   ? '@opentelemetry/sdk-metrics'
   : '@opentelemetry/sdk-metrics-v2';
-const sdkEngines: string = createRequire(import.meta.url)(`${metricsSdkName}/package.json`).engines.node;
+// Read from the workspace's node_modules: 3.x leaves package.json out of its `exports`.
+const sdkEngines: string = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../../node_modules', metricsSdkName, 'package.json'), 'utf8'),
+).engines.node;
 if (!semver.satisfies(process.versions.node, sdkEngines))
   throw new Error(`${metricsSdkName} supports Node ${sdkEngines}, not ${process.versions.node}`);
 

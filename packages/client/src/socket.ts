@@ -5,6 +5,7 @@
 import { toBase64url } from './base64.js';
 import { DEFAULT_RECONNECT, backoffDelay } from './backoff.js';
 import { CloseCode, isTransient } from './close-codes.js';
+import { ErrorCode, codedTypeError } from './errors.js';
 import { CloseEvent } from './events.js';
 import type { SocketMessageEvent } from './events.js';
 import { resolveOptions } from './options.js';
@@ -85,7 +86,7 @@ function toOutgoing(data: unknown): Outgoing {
   if (ArrayBuffer.isView(data))
     return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data;
-  throw new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob');
+  throw codedTypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob', ErrorCode.INVALID_DATA);
 }
 
 /** The UTF-8 length of a string, without TextEncoder's allocation. */
@@ -188,10 +189,10 @@ export class SwitchyardSocket extends EventTarget {
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (code !== CloseCode.NORMAL && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
-      throw new TypeError('close(): the code must be 1000 or from 3000 to 4999');
+      throw codedTypeError('close(): the code must be 1000 or from 3000 to 4999', ErrorCode.INVALID_CLOSE);
     }
     if (utf8Length(reason) > MAX_REASON_BYTES)
-      throw new TypeError('close(): the reason must be at most 123 bytes of UTF-8');
+      throw codedTypeError('close(): the reason must be at most 123 bytes of UTF-8', ErrorCode.INVALID_CLOSE);
     if (this.#readyState === SwitchyardSocket.OPEN) {
       this.#readyState = SwitchyardSocket.CLOSING;
       this.#transport!.close(code, reason);

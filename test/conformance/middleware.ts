@@ -196,7 +196,11 @@ export function describeMiddleware({ serve, track }: Conformance): void {
             {
               path: '/rooms/:room',
               handlers: echo,
-              guard: () => ({ status, headers: status === 302 ? { Location: '/elsewhere' } : {}, body: 'a page' }),
+              guard: () => ({
+                status,
+                headers: status === 302 ? { Location: '/elsewhere' } : ({} as Record<string, string>),
+                body: 'a page',
+              }),
             },
           ]);
           // The internal route (the first handshake) and the server's 'upgrade' route (the next ones).

@@ -186,6 +186,73 @@ export function describeMiddleware({ serve, track }: Conformance): void {
     }
   });
 
+  describe('2b. a handshake answered by something in front of the endpoint', () => {
+    // The route-order mistake of issue 26: a page route before the websocket route on the same path.
+    for (const status of [200, 302]) {
+      it(`a ${status} from a route in front of the endpoint warns once per server (SWITCHYARD_HANDSHAKE_ANSWERED), naming the path`, async () => {
+        const capture = captureWarnings('SWITCHYARD_HANDSHAKE_ANSWERED');
+        try {
+          const s = await serve([
+            {
+              path: '/rooms/:room',
+              handlers: echo,
+              guard: () => ({
+                status,
+                headers: status === 302 ? { Location: '/elsewhere' } : ({} as Record<string, string>),
+                body: 'a page',
+              }),
+            },
+          ]);
+          // The internal route (the first handshake) and the server's 'upgrade' route (the next ones).
+          for (const room of ['a', 'b', 'c']) {
+            const raw = track(await RawClient.connect(s.port));
+            raw.write(handshakeRequest(`/rooms/${room}?token=secret`));
+            expect((await readResponse(raw)).status).toBe(status);
+          }
+          await vi.waitFor(() => expect(capture.warnings).toHaveLength(1));
+          await quietFor(100);
+          expect(capture.warnings).toHaveLength(1);
+          expect(capture.warnings[0]!.message).toContain('/rooms/a');
+          expect(capture.warnings[0]!.message).toContain(String(status));
+          expect(capture.warnings[0]!.message).not.toContain('token');
+        } finally {
+          capture.stop();
+        }
+      });
+    }
+
+    it("a 401 from middleware, switchyard's own refusals and a plain page do not warn", async () => {
+      const capture = captureWarnings('SWITCHYARD_HANDSHAKE_ANSWERED');
+      try {
+        const s = await serve([
+          {
+            path: '/private',
+            handlers: echo,
+            guard: (req) => (req.url.includes('ok') ? undefined : { status: 401, body: 'sign in first' }),
+          },
+          { path: '/echo', handlers: echo, page: 'a page for plain GETs' },
+        ]);
+        for (const [path, headers, expected] of [
+          ['/private', {}, 401],
+          ['/private?ok', { 'Sec-WebSocket-Version': '8' }, 426],
+          ['/echo', { 'Sec-WebSocket-Key': 'short' }, 400],
+          ['/echo', {}, 101],
+        ] as const) {
+          const raw = track(await RawClient.connect(s.port));
+          raw.write(handshakeRequest(path, headers));
+          expect((await readResponse(raw)).status).toBe(expected);
+        }
+        const page = await fetch(`http://127.0.0.1:${s.port}/echo`);
+        expect(page.status).toBe(200);
+        await page.text();
+        await quietFor(100);
+        expect(capture.warnings).toEqual([]);
+      } finally {
+        capture.stop();
+      }
+    });
+  });
+
   describe('11b. pipelining and faye-style listener faults (regressions)', () => {
     it('a plain GET and a handshake in one write: the 404 first, then the 101, and the socket works', async () => {
       const s = await serve([{ path: '/echo', handlers: echo }]);

@@ -13,6 +13,8 @@ export type { SwitchyardSocketEventMap } from './socket.js';
 export { CloseEvent } from './events.js';
 export type { CloseEventInit, SocketMessageEvent } from './events.js';
 export { CloseCode, isTransient } from './close-codes.js';
+export { ErrorCode } from './errors.js';
+export type { ErrorCodeName } from './errors.js';
 export type { ConnectOptions } from './options.js';
 export type { ReconnectOptions } from './backoff.js';
 export type { TransportName } from './transport.js';

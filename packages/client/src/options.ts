@@ -3,6 +3,7 @@ import { DEFAULT_RECONNECT } from './backoff.js';
 import type { ReconnectOptions } from './backoff.js';
 import type { TransportName } from './transport.js';
 import type { WebSocketConstructor } from './websocket-transport.js';
+import { ErrorCode, codedTypeError } from './errors.js';
 
 /** Everything `connect(url, options)` accepts. */
 export interface ConnectOptions {
@@ -66,16 +67,18 @@ const isDelay = (value: unknown): value is number => typeof value === 'number' &
 
 function checkReconnect(reconnect: ReconnectOptions): Required<ReconnectOptions> {
   for (const name of Object.keys(reconnect)) {
-    if (!RECONNECT_NAMES.has(name)) throw new TypeError(`connect(): unknown reconnect option "${name}"`);
+    if (!RECONNECT_NAMES.has(name))
+      throw codedTypeError(`connect(): unknown reconnect option "${name}"`, ErrorCode.INVALID_OPTION);
   }
   const settings = { ...DEFAULT_RECONNECT, ...reconnect };
   for (const name of ['initialDelay', 'maxDelay', 'maxRetries'] as const) {
-    if (!isDelay(settings[name])) throw new TypeError(`connect(): reconnect.${name} must be a number >= 0`);
+    if (!isDelay(settings[name]))
+      throw codedTypeError(`connect(): reconnect.${name} must be a number >= 0`, ErrorCode.INVALID_OPTION);
   }
   if (!(typeof settings.factor === 'number' && settings.factor >= 1))
-    throw new TypeError('connect(): reconnect.factor must be a number >= 1');
+    throw codedTypeError('connect(): reconnect.factor must be a number >= 1', ErrorCode.INVALID_OPTION);
   if (!(typeof settings.jitter === 'number' && settings.jitter >= 0 && settings.jitter <= 1)) {
-    throw new TypeError('connect(): reconnect.jitter must be a number from 0 to 1');
+    throw codedTypeError('connect(): reconnect.jitter must be a number from 0 to 1', ErrorCode.INVALID_OPTION);
   }
   return settings;
 }
@@ -83,34 +86,34 @@ function checkReconnect(reconnect: ReconnectOptions): Required<ReconnectOptions>
 /** Checks `options`, rejecting unknown names, and fills in the defaults. */
 export function resolveOptions(options: ConnectOptions): Settings {
   for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new TypeError(`connect(): unknown option "${name}"`);
+    if (!OPTION_NAMES.has(name)) throw codedTypeError(`connect(): unknown option "${name}"`, ErrorCode.INVALID_OPTION);
   }
   const protocols = typeof options.protocols === 'string' ? [options.protocols] : [...(options.protocols ?? [])];
   if (!protocols.every((protocol) => typeof protocol === 'string'))
-    throw new TypeError('connect(): protocols must be strings');
+    throw codedTypeError('connect(): protocols must be strings', ErrorCode.INVALID_OPTION);
   const transports = [...(options.transports ?? ['websocket', 'sse'])];
   if (transports.length === 0 || !transports.every((name) => TRANSPORTS.has(name))) {
-    throw new TypeError('connect(): transports must list "websocket", "sse" or both');
+    throw codedTypeError('connect(): transports must list "websocket", "sse" or both', ErrorCode.INVALID_OPTION);
   }
   const livenessTimeout = options.livenessTimeout ?? 3000;
   if (!(isDelay(livenessTimeout) && livenessTimeout > 0))
-    throw new TypeError('connect(): livenessTimeout must be a number > 0');
+    throw codedTypeError('connect(): livenessTimeout must be a number > 0', ErrorCode.INVALID_OPTION);
   const reconnect = options.reconnect === false ? false : checkReconnect(options.reconnect ?? {});
   // An explicit `WebSocket: undefined` means "no WebSocket", not "the default".
   const WebSocketClass =
     'WebSocket' in options ? options.WebSocket : (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
   if (typeof fetchImpl !== 'function' && transports.includes('sse'))
-    throw new TypeError('connect(): no fetch for the SSE transport; pass options.fetch');
+    throw codedTypeError('connect(): no fetch for the SSE transport; pass options.fetch', ErrorCode.INVALID_OPTION);
   if (WebSocketClass !== undefined && typeof WebSocketClass !== 'function')
-    throw new TypeError('connect(): options.WebSocket must be a class');
+    throw codedTypeError('connect(): options.WebSocket must be a class', ErrorCode.INVALID_OPTION);
   const { token } = options;
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'function') {
-    throw new TypeError('connect(): token must be a string or a function returning one');
+    throw codedTypeError('connect(): token must be a string or a function returning one', ErrorCode.INVALID_OPTION);
   }
   // A 101 that names no subprotocol fails in browsers that offered one (the token entry).
   if (token !== undefined && protocols.length === 0)
-    throw new TypeError('connect(): token needs at least one subprotocol in protocols');
+    throw codedTypeError('connect(): token needs at least one subprotocol in protocols', ErrorCode.INVALID_OPTION);
   return {
     protocols,
     transports,

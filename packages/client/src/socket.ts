@@ -5,6 +5,7 @@
 import { toBase64url } from './base64.js';
 import { DEFAULT_RECONNECT, backoffDelay } from './backoff.js';
 import { CloseCode, isTransient } from './close-codes.js';
+import { ErrorCode, codedTypeError } from './errors.js';
 import { CloseEvent } from './events.js';
 import type { SocketMessageEvent } from './events.js';
 import { resolveOptions } from './options.js';
@@ -85,7 +86,7 @@ function toOutgoing(data: unknown): Outgoing {
   if (ArrayBuffer.isView(data))
     return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
   if (typeof Blob !== 'undefined' && data instanceof Blob) return data;
-  throw new TypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob');
+  throw codedTypeError('send() takes a string, an ArrayBuffer, an ArrayBufferView or a Blob', ErrorCode.INVALID_DATA);
 }
 
 /** The UTF-8 length of a string, without TextEncoder's allocation. */
@@ -131,6 +132,13 @@ export class SwitchyardSocket extends EventTarget {
   readonly #recovery: RecoveryTracker | undefined;
   #recovered = false;
   #resumable = false;
+  /**
+   * With `recover`, from the transport's open until the server's session frame: what arrived
+   * meanwhile, to dispatch after `open`, so that `recovered` is already true in `open` on a
+   * connection that resumed. Undefined otherwise.
+   */
+  #beforeSession: Event[] | undefined;
+  #sessionTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Prefer {@link connect}. */
   constructor(url: string | URL, options: ConnectOptions = {}) {
@@ -188,15 +196,16 @@ export class SwitchyardSocket extends EventTarget {
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (code !== CloseCode.NORMAL && !(Number.isInteger(code) && code >= 3000 && code <= 4999)) {
-      throw new TypeError('close(): the code must be 1000 or from 3000 to 4999');
+      throw codedTypeError('close(): the code must be 1000 or from 3000 to 4999', ErrorCode.INVALID_CLOSE);
     }
     if (utf8Length(reason) > MAX_REASON_BYTES)
-      throw new TypeError('close(): the reason must be at most 123 bytes of UTF-8');
+      throw codedTypeError('close(): the reason must be at most 123 bytes of UTF-8', ErrorCode.INVALID_CLOSE);
     if (this.#readyState === SwitchyardSocket.OPEN) {
       this.#readyState = SwitchyardSocket.CLOSING;
       this.#transport!.close(code, reason);
     } else if (this.#readyState === SwitchyardSocket.CONNECTING) {
       clearTimeout(this.#retryTimer);
+      this.#dropUnannounced();
       this.#transport?.abort();
       this.#transport = undefined;
       this.#queue = [];
@@ -290,13 +299,13 @@ export class SwitchyardSocket extends EventTarget {
       open: (protocol) => this.#opened(protocol),
       message: (data) => {
         const received = this.#recovery ? this.#recovery.receive(data) : { kind: 'message' as const, data };
-        if (received.kind === 'message') this.dispatchEvent(new MessageEvent('message', { data: received.data }));
+        if (received.kind === 'message') this.#dispatch(new MessageEvent('message', { data: received.data }));
         else if (received.kind === 'session') {
           this.#recovered = received.recovered;
           this.#resumable = true;
-          if (received.unrecoverable.length > 0) this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
-        } else if (received.kind === 'unrecoverable')
-          this.dispatchEvent(new UnrecoverableEvent(received.unrecoverable));
+          if (received.unrecoverable.length > 0) this.#dispatch(new UnrecoverableEvent(received.unrecoverable));
+          if (this.#beforeSession) this.#announce();
+        } else if (received.kind === 'unrecoverable') this.#dispatch(new UnrecoverableEvent(received.unrecoverable));
       },
       end: (ending) => {
         this.#transport = undefined;
@@ -306,19 +315,52 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #opened(protocol: string): void {
-    this.#retries = 0;
     this.#protocol = protocol;
     this.#recovered = false;
     this.#resumable = false;
     // The endpoint reads the resume token before anything else the app sends.
     if (this.#recovery && this.#transportName === 'websocket') this.#transport!.send(this.#recovery.token());
     for (const message of this.#queue.splice(0)) this.#transport!.send(message);
+    if (!this.#recovery) return this.#announce();
+    // `open` waits for the session frame, which says whether the session resumed; a server
+    // that sends none (an endpoint without `recovery`) gets `open` after livenessTimeout.
+    this.#beforeSession = [];
+    this.#sessionTimer = setTimeout(() => this.#announce(), this.#settings.livenessTimeout);
+  }
+
+  /** The connection is open for the app: `open`, then what arrived before the session frame. */
+  #announce(): void {
+    clearTimeout(this.#sessionTimer);
+    const held = this.#beforeSession ?? [];
+    this.#beforeSession = undefined;
+    this.#retries = 0;
+    // What the app sent while the session frame was awaited, behind what #opened sent.
+    for (const message of this.#queue.splice(0)) this.#transport!.send(message);
     this.#readyState = SwitchyardSocket.OPEN;
     this.dispatchEvent(new Event('open'));
+    for (const event of held) this.dispatchEvent(event);
+  }
+
+  /** Dispatches now, or after `open` while the session frame is awaited. */
+  #dispatch(event: Event): void {
+    if (this.#beforeSession) this.#beforeSession.push(event);
+    else this.dispatchEvent(event);
+  }
+
+  /** Forgets a connection the app never saw open. */
+  #dropUnannounced(): void {
+    clearTimeout(this.#sessionTimer);
+    this.#beforeSession = undefined;
   }
 
   /** An open connection ended. */
   #ended(ending: Ending): void {
+    if (this.#beforeSession) {
+      // Lost before the session frame: to the app, an attempt that failed.
+      this.#dropUnannounced();
+      this.#queue.unshift(...ending.unsent);
+      return this.#failed(ending);
+    }
     const again = this.#readyState === SwitchyardSocket.OPEN && isTransient(ending.code) && this.#canRetry();
     if (again) this.#queue.unshift(...ending.unsent);
     this.#readyState = again ? SwitchyardSocket.CONNECTING : SwitchyardSocket.CLOSED;

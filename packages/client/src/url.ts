@@ -1,3 +1,5 @@
+import { ErrorCode, codedTypeError } from './errors.js';
+
 /** The two addresses of one endpoint: the WebSocket's and the one for SSE and POSTs. */
 export interface EndpointUrls {
   websocket: URL;
@@ -20,10 +22,17 @@ export function endpointUrls(url: string | URL, base?: string): EndpointUrls {
   try {
     parsed = new URL(url, base);
   } catch {
-    throw new TypeError(`connect() needs an absolute URL, or a page to resolve a relative one against: ${String(url)}`);
+    throw codedTypeError(
+      `connect() needs an absolute URL, or a page to resolve a relative one against: ${String(url)}`,
+      ErrorCode.INVALID_URL,
+    );
   }
   const schemes = SCHEMES[parsed.protocol];
-  if (!schemes) throw new TypeError(`connect() takes ws:, wss:, http: or https: URLs, not ${parsed.protocol}`);
+  if (!schemes)
+    throw codedTypeError(
+      `connect() takes ws:, wss:, http: or https: URLs, not ${parsed.protocol}`,
+      ErrorCode.INVALID_URL,
+    );
   parsed.hash = '';
   const websocket = new URL(parsed);
   websocket.protocol = schemes[0];

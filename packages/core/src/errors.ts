@@ -29,6 +29,12 @@ export const ErrorCode = {
   UNSUPPORTED_RUNTIME: 'SWITCHYARD_ERR_UNSUPPORTED_RUNTIME',
   /** `injectWebSocket()`: the app answered the handshake with an HTTP status instead of a 101. */
   UNEXPECTED_RESPONSE: 'SWITCHYARD_ERR_UNEXPECTED_RESPONSE',
+  /** The Fastify plugin registered a second time in the same scope or a parent. */
+  ALREADY_REGISTERED: 'SWITCHYARD_ERR_ALREADY_REGISTERED',
+  /** A Fastify route with a `websocket` option on a method other than GET. */
+  INVALID_METHOD: 'SWITCHYARD_ERR_INVALID_METHOD',
+  /** `parseProtocols()` got a malformed `Sec-WebSocket-Protocol` value (a `SyntaxError`). */
+  INVALID_SUBPROTOCOL: 'SWITCHYARD_ERR_INVALID_SUBPROTOCOL',
 } as const;
 
 /** One of the codes of {@link ErrorCode}. */

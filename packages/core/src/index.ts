@@ -1,6 +1,7 @@
 /**
  * @switchyard/core: what an app or an adapter's user calls. Everything here is public API and
- * follows semver; adapters re-export the part their users need.
+ * follows semver; adapters re-export all of it but createEndpoint (and RequestExtras), which are
+ * for writing an adapter.
  *
  * Values: createEndpoint, reject, isHandshakeRejection, HandshakeRejection, ErrorCode,
  * isWebSocketRequest, parseProtocols, selectProtocol, routeUpgrades, Connection, RequestInfo,

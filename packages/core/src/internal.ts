@@ -4,7 +4,8 @@
  * version. Apps import `@switchyard/core` (or an adapter) instead.
  *
  * Values: Endpoint (the class behind createEndpoint), takeSocket, Inbox, SseSocket,
- * LIVENESS_FRAME, checkHandshake, rejectHandshake, internalRoute, and what a durable hub needs
+ * LIVENESS_FRAME, checkHandshake, rejectHandshake, internalRoute, withCode (the `code` on an error),
+ * resolveOptions (core's option checks, for a plugin that checks its defaults early), and what a durable hub needs
  * (compareIds, durableStoreOf, senderIdOf).
  */
 export { Endpoint } from './endpoint.js';
@@ -15,5 +16,7 @@ export { SseSocket } from './fallback/session.js';
 export { LIVENESS_FRAME } from './protocol.js';
 export { checkHandshake, rejectHandshake } from './handshake.js';
 export { internalRoute } from './internals.js';
+export { withCode } from './errors.js';
+export { resolveOptions } from './options-resolve.js';
 export type { InternalRoute } from './internals.js';
 export { compareIds, durableStoreOf, senderIdOf } from './recovery/index.js';

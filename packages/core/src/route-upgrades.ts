@@ -7,8 +7,9 @@
 import { ServerResponse } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { asksForUpgrade } from './handshake.js';
+import { asksForUpgrade, isWebSocketRequest } from './handshake.js';
 import { internalRoute, markUpgrade, onRequestStart as watchRequestStarts, warnIfDegraded } from './internals.js';
+import { watchForeignAnswer } from './foreign-answer.js';
 import { dropLateWrite } from './late-write.js';
 import { afterEarlierResponses } from './pipelining.js';
 import { ignoreSocketError, snapshotListeners, startTakeover, takeovers } from './takeover.js';
@@ -56,6 +57,7 @@ function onRequestStart(message: unknown): void {
   markUpgrade(request);
   // After an HTTP answer from middleware, no second request can follow on this connection.
   response.shouldKeepAlive = false;
+  watchForeignAnswer(response);
 }
 
 function onServerUpgrade(this: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -133,6 +135,7 @@ function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex,
   if (!internalRoute.responseSocket && socket.listenerCount('close') > 0 && !canAssign(res, socket)) return;
   res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
   res.on('finish', endSocket);
+  if (isWebSocketRequest(req)) watchForeignAnswer(res);
   const takeover = startTakeover(req);
   takeover.socket = socket;
   takeover.head = head;

@@ -1,6 +1,7 @@
 /**
  * Subprotocol negotiation (RFC 6455 §4.2.2, §11.3.4). Pure functions, no I/O.
  */
+import { ErrorCode, withCode } from './errors.js';
 
 /** A token character as defined by RFC 7230 §3.2.6. */
 function isTokenChar(code: number): boolean {
@@ -23,10 +24,15 @@ function isTokenChar(code: number): boolean {
 
 const isWhitespace = (code: number): boolean => code === 0x20 || code === 0x09;
 
+/** A malformed header: a `SyntaxError` that names the index, with its code (docs/errors.md). */
+function invalidSubprotocol(message: string): SyntaxError {
+  return withCode(new SyntaxError(message), ErrorCode.INVALID_SUBPROTOCOL);
+}
+
 /**
  * Parses a `Sec-WebSocket-Protocol` request header into its tokens, in the client's order.
  * Spaces and tabs around commas are allowed. Throws `SyntaxError` naming the index of the first
- * bad character, an empty element, or a duplicate.
+ * bad character, an empty element, or a duplicate, with `code` `SWITCHYARD_ERR_INVALID_SUBPROTOCOL`.
  */
 export function parseProtocols(header: string): string[] {
   const protocols: string[] = [];
@@ -37,16 +43,16 @@ export function parseProtocols(header: string): string[] {
     while (first < last && isWhitespace(element.charCodeAt(first))) first++;
     while (last > first && isWhitespace(element.charCodeAt(last - 1))) last--;
     if (first === last) {
-      throw new SyntaxError(`Empty subprotocol at index ${offset + first}`);
+      throw invalidSubprotocol(`Empty subprotocol at index ${offset + first}`);
     }
     for (let i = first; i < last; i++) {
       if (!isTokenChar(element.charCodeAt(i))) {
-        throw new SyntaxError(`Unexpected character at index ${offset + i}`);
+        throw invalidSubprotocol(`Unexpected character at index ${offset + i}`);
       }
     }
     const protocol = element.slice(first, last);
     if (protocols.includes(protocol)) {
-      throw new SyntaxError(`Duplicate subprotocol "${protocol}" at index ${offset + first}`);
+      throw invalidSubprotocol(`Duplicate subprotocol "${protocol}" at index ${offset + first}`);
     }
     protocols.push(protocol);
     offset += element.length + 1;

@@ -12,12 +12,16 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type WebSocket from 'ws';
-import { createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';
+import { ErrorCode, createEndpoint, injectWebSocket, routeUpgrades } from '@switchyard/core';
+import { resolveOptions, withCode } from '@switchyard/core/internal';
 import type { Endpoint, EndpointOptions, Handlers } from '@switchyard/core';
 
-// The part of core an app needs next to `websocket()`: an explicit list, so that core's
-// additions reach this package's API only by choice. Everything else is in @switchyard/core.
+// All of core's API an app calls, so that an app installs and imports this package alone: an
+// explicit list, so that core's additions reach this package's API only by choice
+// (test/exports.test.ts fails until they are listed here). Left out: createEndpoint and
+// RequestExtras, which are for writing an adapter; they stay in @switchyard/core.
 export {
+  CHANNELS,
   CloseCode,
   DEFAULT_KEPT_HEADERS,
   Connection,
@@ -30,31 +34,62 @@ export {
   injectWebSocket,
   isHandshakeRejection,
   isSendableCloseCode,
+  isWebSocketRequest,
+  parseProtocols,
   reject,
   routeUpgrades,
+  selectProtocol,
   shutdown,
 } from '@switchyard/core';
 export type {
+  BackpressureMessage,
   CloseCodeName,
+  ClosedBy,
   CloseEvent,
+  CloseMessage,
+  CompressionOptions,
   ConnectionEvents,
   ConnectionListener,
+  DurableEntry,
+  DurableStore,
   Endpoint,
   EndpointOptions,
   EndpointStatsSnapshot,
   ErrorCodeName,
+  ErrorMessage,
+  FallbackMessage,
   FallbackOptions,
   Handlers,
+  HandshakeEndMessage,
+  HandshakeRateOptions,
+  HandshakeStartMessage,
+  HeartbeatOptions,
   Hooks,
+  HubEvents,
+  HubOutage,
   HubStats,
   InjectOptions,
+  LimitMessage,
+  LimitName,
+  MessageMessage,
+  MessageOf,
+  OpenMessage,
+  OutgoingOf,
+  Peer,
+  ProtocolOption,
+  Query,
   QueuedMessage,
+  RateLimitOptions,
+  RecoveryOptions,
   RejectionHeaders,
   RejectionInfo,
-  RecoveryOptions,
+  RttSummary,
+  SchemaOptions,
   SendData,
   ShutdownOptions,
   StandardSchemaV1,
+  StreamPosition,
+  Transport,
   UnrecoverableReason,
   UpgradeResult,
 } from '@switchyard/core';
@@ -79,8 +114,18 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
   if (fastify.hasDecorator(kRegistered)) {
     // Both registrations would wrap the same routes; the outer one would win unseen.
     done(
-      new Error('@switchyard/fastify is already registered in this scope or a parent; set options per route instead'),
+      withCode(
+        new Error('@switchyard/fastify is already registered in this scope or a parent; set options per route instead'),
+        ErrorCode.ALREADY_REGISTERED,
+      ),
     );
+    return;
+  }
+  // Checked now, not at the first route: a wrong option (or @fastify/websocket's shape) fails the register.
+  try {
+    checkPluginOptions(defaults);
+  } catch (error) {
+    done(error as Error);
     return;
   }
   fastify.decorate(kRegistered, true);
@@ -108,8 +153,11 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
     // Fastify's automatic HEAD twin of a GET route carries its options too; HEAD never upgrades.
     if (handlers === undefined || route.method === 'HEAD') return;
     if (route.method !== 'GET') {
-      throw new TypeError(
-        `websocket: route ${String(route.method)} ${route.url} must use GET, the only method of a WebSocket handshake`,
+      throw withCode(
+        new TypeError(
+          `websocket: route ${String(route.method)} ${route.url} must use GET, the only method of a WebSocket handshake`,
+        ),
+        ErrorCode.INVALID_METHOD,
       );
     }
     const endpoint = createEndpoint<unknown>(handlers as Handlers<unknown>, defaults);
@@ -153,6 +201,35 @@ function switchyard(fastify: FastifyInstance, defaults: EndpointOptions, done: (
 
   fastify.decorate('injectWS', injectWS);
   done();
+}
+
+/** @fastify/websocket's plugin options, and what takes their place here (docs/migration.md). */
+const FASTIFY_WEBSOCKET_OPTIONS: Readonly<Record<string, string>> = {
+  options: 'its ws settings are plugin options themselves: maxPayload, compression, protocols, origins',
+  errorHandler: 'use the "error" hook (plugin option or per route)',
+  preClose: 'app.close() already closes every connection with 1001; add your own preClose hook for more',
+  connectionOptions: 'there is no stream to configure; iterate messages with for await (const message of ws)',
+};
+
+/**
+ * Checks the plugin options as `register` runs, with core's own checks (an empty route merged
+ * with them), so that a mistake fails the register and not the first route declared later.
+ */
+function checkPluginOptions(defaults: EndpointOptions): void {
+  const given: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(defaults ?? {})) {
+    const instead = FASTIFY_WEBSOCKET_OPTIONS[name];
+    if (instead !== undefined) {
+      throw withCode(
+        new TypeError(`@switchyard/fastify: "${name}" is an option of @fastify/websocket; ${instead}`),
+        ErrorCode.INVALID_OPTION,
+      );
+    }
+    given[name] = value;
+  }
+  // A recovery default may rely on a hub that each route gives; the route's check covers that pair.
+  if (given.recovery !== undefined && given.hub === undefined) delete given.recovery;
+  resolveOptions({}, given as EndpointOptions);
 }
 
 /** What a websocket route's POST twin shares with it: hooks, config, constraints, and its querystring/params schema. */

@@ -14,8 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { RESP_TYPES, createClient } from 'redis';
 import type { RedisClientOptions } from 'redis';
-import { Hub } from '@switchyard/core';
-import { compareIds, senderIdOf } from '@switchyard/core/internal';
+import { ErrorCode, Hub } from '@switchyard/core';
+import { compareIds, senderIdOf, withCode } from '@switchyard/core/internal';
 import type { DurableEntry, DurableStore, HubOutage, StreamPosition, UnrecoverableReason } from '@switchyard/core';
 
 /** Settings for {@link redisHub}. */
@@ -451,17 +451,22 @@ function resolveDurable(option: DurableOptions | boolean | undefined): Required<
   if (option === undefined || option === false) return undefined;
   const settings = option === true ? {} : option;
   if (settings === null || typeof settings !== 'object')
-    throw new TypeError('redisHub(): "durable" must be true or { maxLen, ttl }');
+    throw invalidOption('redisHub(): "durable" must be true or { maxLen, ttl }');
   for (const name of Object.keys(settings)) {
-    if (name !== 'maxLen' && name !== 'ttl') throw new TypeError(`redisHub(): unknown option "durable.${name}"`);
+    if (name !== 'maxLen' && name !== 'ttl') throw invalidOption(`redisHub(): unknown option "durable.${name}"`);
   }
   const maxLen = settings.maxLen ?? 10_000;
   const ttl = settings.ttl ?? 3_600_000;
   if (!Number.isSafeInteger(maxLen) || maxLen < 1)
-    throw new TypeError(`redisHub(): "durable.maxLen" must be a positive integer, got ${String(maxLen)}`);
+    throw invalidOption(`redisHub(): "durable.maxLen" must be a positive integer, got ${String(maxLen)}`);
   if (!Number.isSafeInteger(ttl) || ttl < 0)
-    throw new TypeError(`redisHub(): "durable.ttl" must be a whole number of ms (0: no age limit), got ${String(ttl)}`);
+    throw invalidOption(`redisHub(): "durable.ttl" must be a whole number of ms (0: no age limit), got ${String(ttl)}`);
   return { maxLen, ttl };
+}
+
+/** redisHub()'s option errors carry core's option code, as websocket()'s do (docs/errors.md). */
+function invalidOption(message: string): TypeError {
+  return withCode(new TypeError(message), ErrorCode.INVALID_OPTION);
 }
 
 function payloadOf(data: Parameters<Hub['publish']>[1]): [Buffer, boolean] {

@@ -1,4 +1,5 @@
 /** The `recovery` option and what a durable hub offers it (see ./index.ts for the protocol). */
+import { ErrorCode, withCode } from '../errors.js';
 import type { Hub } from '../hub.js';
 
 /** The endpoint's `recovery` option. */
@@ -62,6 +63,11 @@ export function durableStoreOf(hub: Hub | undefined): DurableStore | undefined {
     : undefined;
 }
 
+/** The option error core's own checks throw (docs/errors.md). */
+function invalidRecovery(message: string): TypeError {
+  return withCode(new TypeError(message), ErrorCode.INVALID_OPTION);
+}
+
 const RECOVERY_NAMES: ReadonlySet<string> = new Set(['maxDisconnectionDuration', 'maxReplay']);
 
 /** Validates the `recovery` option against the hub it needs. */
@@ -71,25 +77,25 @@ export function resolveRecovery(
 ): ResolvedRecovery | false {
   if (option === undefined || option === false) return false;
   if (option === null || typeof option !== 'object') {
-    throw new TypeError('websocket(): option "recovery" must be false or { maxDisconnectionDuration, maxReplay }');
+    throw invalidRecovery('websocket(): option "recovery" must be false or { maxDisconnectionDuration, maxReplay }');
   }
   for (const name of Object.keys(option)) {
-    if (!RECOVERY_NAMES.has(name)) throw new TypeError(`websocket(): unknown option "recovery.${name}"`);
+    if (!RECOVERY_NAMES.has(name)) throw invalidRecovery(`websocket(): unknown option "recovery.${name}"`);
   }
   if (!durableStoreOf(hub)) {
-    throw new TypeError(
+    throw invalidRecovery(
       'websocket(): option "recovery" needs a durable hub, e.g. redisHub({ url, durable: { maxLen, ttl } })',
     );
   }
   const duration = option.maxDisconnectionDuration ?? 120_000;
   const maxReplay = option.maxReplay ?? 10_000;
   if (typeof duration !== 'number' || !(duration >= 1000) || !Number.isFinite(duration)) {
-    throw new TypeError(
+    throw invalidRecovery(
       `websocket(): option "recovery.maxDisconnectionDuration" must be at least 1000 (ms), got ${String(duration)}`,
     );
   }
   if (!Number.isInteger(maxReplay) || maxReplay < 1) {
-    throw new TypeError(
+    throw invalidRecovery(
       `websocket(): option "recovery.maxReplay" must be a positive integer, got ${String(maxReplay)}`,
     );
   }

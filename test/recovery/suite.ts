@@ -3,7 +3,7 @@
  * processes of their own (test/recovery/node.mjs), with clients that reconnect through a TCP
  * proxy the test can cut. Each adapter runs it from a few-line file.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -306,6 +306,35 @@ export function runRecoverySuite(harness: Harness): void {
           `${adapter} ${c.socket.transport} reader held: 1502 published, ${missing(c.seen, range(0, 1502))} trimmed before the node read them, told`,
         );
       }
+    }, 30_000);
+
+    it('a stream that is lost (its keys deleted) is told as "reset", to a connected client before the new stream\'s first message and to one that resumes', async () => {
+      const prefix = `r${prefixes++}${adapter}:`;
+      const node = await appNode(prefix);
+      const hub = await publisher(prefix);
+      const [live, away] = [await client(node), await client(node)];
+      await publishRange(hub, 0, 5);
+      await vi.waitFor(() => expect([live.numbers.length, away.numbers.length]).toEqual([5, 5]), { timeout: 5000 });
+      away.proxy.block(true);
+      away.proxy.cut();
+      await new Promise((resolve, reject) =>
+        execFile(
+          'redis-cli',
+          ['-p', String(redis.port), 'DEL', `${prefix}stream:feed`, `${prefix}meta:feed`],
+          (error) => (error ? reject(error) : resolve(undefined)),
+        ),
+      );
+      await publishRange(hub, 5, 10);
+      await vi.waitFor(() => expect(live.numbers).toEqual(range(0, 10)), { timeout: 5000 });
+      // Before the fix the connected client got the new stream's entries with no word of the loss.
+      expect(live.seen.slice(4, 7)).toEqual([{ message: 4 }, { unrecoverable: 'reset' }, { message: 5 }]);
+      away.proxy.block(false);
+      await vi.waitFor(() => expect(away.unrecoverable).toEqual([{ topic: 'feed', reason: 'reset' }]), {
+        timeout: 5000,
+      });
+      await publishRange(hub, 10, 11);
+      await vi.waitFor(() => expect(away.numbers.at(-1)).toBe(10), { timeout: 5000 });
+      expect(deliveryViolations(away.seen, range(0, 11))).toEqual([]);
     }, 30_000);
 
     it('a garbage X-Switchyard-Resume header on a new SSE session gets a 400; the node lives (fast-check)', async () => {

@@ -13,7 +13,10 @@
  * each defect run on every adapter in suite.ts. Resumes never overlap a Redis outage here: a
  * resume while Redis is down (503, Retry-After) has tests of its own.
  *
- * Time: 7 runs of 2 to 4 steps per fsync mode, about 55 s for the file on a busy 2-core machine (most of it starting nodes).
+ * With this seed, the code before the fix fails at the first run, shrunk to a move and a burst of
+ * 192 (100 acknowledged lost without an event: trimmed before the node read them).
+ *
+ * Time: 6 runs of 2 to 4 steps per fsync mode, about 55 s for the file on a busy 2-core machine (most of it starting nodes).
  * SWITCHYARD_FUZZ_RUNS and SWITCHYARD_FUZZ_SEED run it longer or from another seed.
  */
 import { spawn } from 'node:child_process';
@@ -39,7 +42,7 @@ import type { StallTarget } from './stall-proxy.js';
 const NODE = new URL('./node.mjs', import.meta.url).pathname;
 /** Small, so that a burst of a few hundred outruns it; Redis trims whole nodes of 100 (`MAXLEN ~`). */
 const MAX_LEN = 100;
-const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 7);
+const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 6);
 const SEED = Number(process.env.SWITCHYARD_FUZZ_SEED ?? 20261207);
 const report = (line: string): void => {
   if (process.env.SWITCHYARD_REPORT) console.info(`[chaos] ${line}`);
@@ -60,26 +63,41 @@ interface Schedule {
   steps: Step[];
 }
 
+// Weighted towards the faults that put a node's reader behind (stalls, bursts) and the moves
+// that land a client on such a node: that is where positions and counts are put to the test.
 const stepArbitrary: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ kind: fc.constant('cut' as const), client: fc.nat(1) }),
-  fc.record({ kind: fc.constant('move' as const), client: fc.nat(1) }),
-  fc.record({ kind: fc.constant('kill-node' as const), node: fc.nat(1) }),
-  fc.record({ kind: fc.constant('kill-redis' as const), down: fc.integer({ min: 50, max: 500 }) }),
-  fc.record({
-    kind: fc.constant('stall' as const),
-    node: fc.nat(1),
-    target: fc.constantFrom<StallTarget>('all', 'reader'),
-    ms: fc.integer({ min: 100, max: 800 }),
-  }),
-  fc.record({ kind: fc.constant('burst' as const), size: fc.integer({ min: MAX_LEN + 1, max: 4 * MAX_LEN }) }),
-  fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 300 }) }),
+  { arbitrary: fc.record({ kind: fc.constant('cut' as const), client: fc.nat(1) }), weight: 1 },
+  { arbitrary: fc.record({ kind: fc.constant('move' as const), client: fc.nat(1) }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('kill-node' as const), node: fc.nat(1) }), weight: 1 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('kill-redis' as const), down: fc.integer({ min: 50, max: 500 }) }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('stall' as const),
+      node: fc.nat(1),
+      target: fc.constantFrom<StallTarget>('reader', 'all'),
+      ms: fc.integer({ min: 200, max: 1000 }),
+    }),
+    weight: 4,
+  },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('burst' as const),
+      size: fc.integer({ min: MAX_LEN + 1, max: 4 * MAX_LEN }),
+    }),
+    weight: 3,
+  },
+  { arbitrary: fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 300 }) }), weight: 1 },
 );
 
+// Two clients, one on each node to begin with: each node then reads the topic, so that a client
+// moved to the other node meets a reader with a position of its own (possibly behind).
 const scheduleArbitrary: fc.Arbitrary<Schedule> = fc.record({
-  clients: fc.array(fc.record({ transport: fc.constantFrom<Transport>('websocket', 'sse'), node: fc.nat(1) }), {
-    minLength: 1,
-    maxLength: 2,
-  }),
+  clients: fc
+    .tuple(fc.constantFrom<Transport>('websocket', 'sse'), fc.constantFrom<Transport>('websocket', 'sse'))
+    .map((transports) => transports.map((transport, node) => ({ transport, node }))),
   steps: fc.array(stepArbitrary, { minLength: 2, maxLength: 4 }),
 });
 
@@ -130,8 +148,9 @@ for (const appendfsync of ['always', 'everysec'] as const) {
       dir = mkdtempSync(joinPath(tmpdir(), 'sy-chaos-'));
       redis = await RedisServer.start({ aofDir: dir, appendfsync });
       for (let i = 0; i < 2; i++) nodes.push(await startNode(await StallProxy.start(redis.port)));
+      // Started in the background: the first runs need it only if they kill a node.
       spare = startNode(await StallProxy.start(redis.port));
-      await spare;
+      spare.catch(() => {});
       hub = redisHub({ url: redis.url, prefix, durable: { maxLen: MAX_LEN, ttl: 0 } });
       hub.on('error', () => {});
       await hub.ready();

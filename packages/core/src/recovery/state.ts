@@ -137,7 +137,7 @@ export function sendEntry(
  * (`maxLen` under a burst, or a reader held up); another epoch, or a count that went back, means
  * the stream was lost (Redis restarted without, or with only part of, its data).
  */
-export function gapBetween(last: StreamPosition, entry: StreamPosition): UnrecoverableReason | undefined {
+function gapBetween(last: StreamPosition, entry: StreamPosition): UnrecoverableReason | undefined {
   // Before the stream existed: its first entries have this epoch.
   const epoch = last.epoch === '' && last.count === 0 ? entry.epoch : last.epoch;
   if (entry.epoch !== epoch || entry.count <= last.count) return 'reset';

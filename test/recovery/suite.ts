@@ -3,7 +3,7 @@
  * processes of their own (test/recovery/node.mjs), with clients that reconnect through a TCP
  * proxy the test can cut. Each adapter runs it from a few-line file.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,9 @@ import type { RedisHub } from '@switchyard/redis';
 import { RedisServer } from '../../packages/redis/test/redis-server.js';
 import { delay, openWs, requireAssertions } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
+import { deliveryViolations, missing } from './delivery.js';
+import type { Seen } from './delivery.js';
+import { StallProxy } from './stall-proxy.js';
 
 import type { Harness } from '../harness.js';
 
@@ -39,6 +42,8 @@ interface Client {
   numbers: number[];
   hellos: string[];
   unrecoverable: UnrecoverableTopic[];
+  /** Messages and `unrecoverable` events in the order they came. */
+  seen: Seen[];
 }
 
 export function runRecoverySuite(harness: Harness): void {
@@ -50,6 +55,7 @@ export function runRecoverySuite(harness: Harness): void {
     let prefixes = 0;
     const children: ChildProcess[] = [];
     const proxies: TcpProxy[] = [];
+    const stalls: StallProxy[] = [];
     const sockets: SwitchyardSocket[] = [];
     const hubs: RedisHub[] = [];
 
@@ -65,6 +71,7 @@ export function runRecoverySuite(harness: Harness): void {
       for (const socket of sockets.splice(0)) socket.close();
       for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
       await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+      await Promise.all(stalls.splice(0).map((stall) => stall.close()));
       await Promise.all(hubs.splice(0).map((hub) => hub.close()));
     });
 
@@ -108,13 +115,17 @@ export function runRecoverySuite(harness: Harness): void {
         reconnect: { initialDelay: 50, maxDelay: 200, jitter: 0 },
       });
       sockets.push(socket);
-      const c: Client = { socket, proxy, numbers: [], hellos: [], unrecoverable: [] };
+      const c: Client = { socket, proxy, numbers: [], hellos: [], unrecoverable: [], seen: [] };
       socket.addEventListener('message', (event) => {
         const text = String(event.data);
         if (text.startsWith('hello:')) c.hellos.push(text);
         else c.numbers.push(text.startsWith('after') ? Number.NaN : Number.parseInt(text, 10));
+        if (/^\d+$/.test(text)) c.seen.push({ message: Number(text) });
       });
-      socket.addEventListener('unrecoverable', (event) => c.unrecoverable.push(...event.topics));
+      socket.addEventListener('unrecoverable', (event) => {
+        c.unrecoverable.push(...event.topics);
+        for (const { reason } of event.topics) c.seen.push({ unrecoverable: reason });
+      });
       await vi.waitFor(() => expect([c.hellos.length, socket.resumable]).toEqual([1, true]), { timeout: 5000 });
       return c;
     }
@@ -228,6 +239,103 @@ export function runRecoverySuite(harness: Harness): void {
         `${adapter} SSE node SIGKILL: ${total} published, ${c.numbers.length} received, 0 lost, 0 duplicated, resumed on the other node within ${resumedIn} ms`,
       );
     }, 20_000);
+
+    /** Publishes `from`..`to - 1` in batches (Redis fsyncs once per batch), in order. */
+    const publishRange = async (hub: RedisHub, from: number, to: number): Promise<void> => {
+      for (let i = from; i < to; i += 100) {
+        await Promise.all(Array.from({ length: Math.min(100, to - i) }, (_, k) => hub.publish('feed', String(i + k))));
+      }
+    };
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+    for (const transport of ['websocket', 'sse'] as const) {
+      it(`${transport}: a resume on a node whose stream reader lags behind the client repeats nothing and misses nothing`, async () => {
+        const prefix = `r${prefixes++}${adapter}:`;
+        const stall = await StallProxy.start(redis.port);
+        stalls.push(stall);
+        const [first, second] = [await appNode(prefix), await appNode(prefix, { REDIS_URL: stall.url })];
+        const hub = await publisher(prefix);
+        // Keeps the topic open on the second node, so that its reader has a position to lag at.
+        const watcher = await client(second);
+        const c = await client(first, '/feed', transport);
+        await publishRange(hub, 0, 10);
+        await vi.waitFor(() => expect([c.numbers.length, watcher.numbers.length]).toEqual([10, 10]), { timeout: 5000 });
+        // The second node's reader is held: it stays at 9 while the client gets up to 59 from the first.
+        stall.stall('reader');
+        await publishRange(hub, 10, 60);
+        await vi.waitFor(() => expect(c.numbers.length).toBe(60), { timeout: 5000 });
+        c.proxy.retarget(second.port);
+        c.proxy.cut();
+        await vi.waitFor(() => expect(c.hellos).toEqual(['hello:false', 'hello:true']), { timeout: 8000 });
+        await delay(200);
+        stall.release();
+        await publishRange(hub, 60, 80);
+        await vi.waitFor(() => expect(c.numbers.length).toBeGreaterThanOrEqual(80), { timeout: 5000 });
+        await vi.waitFor(() => expect(watcher.numbers.length).toBeGreaterThanOrEqual(80), { timeout: 5000 });
+        await delay(200);
+        // Before the fix: 10..59 twice, exactly the entries between the node's position and the client's.
+        expect(c.unrecoverable).toEqual([]);
+        inOrder(c.numbers, 80);
+        inOrder(watcher.numbers, 80);
+      }, 30_000);
+    }
+
+    it('clients that never disconnect are told when entries were trimmed before their node read them (reader held while 1,500 are published, maxLen 500)', async () => {
+      const prefix = `r${prefixes++}${adapter}:`;
+      const stall = await StallProxy.start(redis.port);
+      stalls.push(stall);
+      const node = await appNode(prefix, { REDIS_URL: stall.url, MAX_LEN: '500' });
+      const hub = await publisher(prefix, 500);
+      const clients = [await client(node), await client(node, '/feed', 'sse')];
+      await publishRange(hub, 0, 1);
+      await vi.waitFor(() => expect(clients.map((c) => c.numbers.length)).toEqual([1, 1]), { timeout: 5000 });
+      stall.stall('reader');
+      const heldAt = Date.now();
+      await publishRange(hub, 1, 1501);
+      // Held at least 600 ms, however fast Redis took the 1,500.
+      await delay(Math.max(0, 600 - (Date.now() - heldAt)));
+      stall.release();
+      await publishRange(hub, 1501, 1502);
+      for (const c of clients) {
+        await vi.waitFor(() => expect(c.numbers.at(-1)).toBe(1501), { timeout: 8000 });
+        // Before the fix: about 1,000 lost per client, and no event.
+        expect(missing(c.seen, range(0, 1502))).toBeGreaterThan(0);
+        expect(c.unrecoverable).toContainEqual({ topic: 'feed', reason: 'trimmed' });
+        expect(deliveryViolations(c.seen, range(0, 1502))).toEqual([]);
+        report(
+          `${adapter} ${c.socket.transport} reader held: 1502 published, ${missing(c.seen, range(0, 1502))} trimmed before the node read them, told`,
+        );
+      }
+    }, 30_000);
+
+    it('a stream that is lost (its keys deleted) is told as "reset", to a connected client before the new stream\'s first message and to one that resumes', async () => {
+      const prefix = `r${prefixes++}${adapter}:`;
+      const node = await appNode(prefix);
+      const hub = await publisher(prefix);
+      const [live, away] = [await client(node), await client(node)];
+      await publishRange(hub, 0, 5);
+      await vi.waitFor(() => expect([live.numbers.length, away.numbers.length]).toEqual([5, 5]), { timeout: 5000 });
+      away.proxy.block(true);
+      away.proxy.cut();
+      await new Promise((resolve, reject) =>
+        execFile(
+          'redis-cli',
+          ['-p', String(redis.port), 'DEL', `${prefix}stream:feed`, `${prefix}meta:feed`],
+          (error) => (error ? reject(error) : resolve(undefined)),
+        ),
+      );
+      await publishRange(hub, 5, 10);
+      await vi.waitFor(() => expect(live.numbers).toEqual(range(0, 10)), { timeout: 5000 });
+      // Before the fix the connected client got the new stream's entries with no word of the loss.
+      expect(live.seen.slice(4, 7)).toEqual([{ message: 4 }, { unrecoverable: 'reset' }, { message: 5 }]);
+      away.proxy.block(false);
+      await vi.waitFor(() => expect(away.unrecoverable).toEqual([{ topic: 'feed', reason: 'reset' }]), {
+        timeout: 5000,
+      });
+      await publishRange(hub, 10, 11);
+      await vi.waitFor(() => expect(away.numbers.at(-1)).toBe(10), { timeout: 5000 });
+      expect(deliveryViolations(away.seen, range(0, 11))).toEqual([]);
+    }, 30_000);
 
     it('a garbage X-Switchyard-Resume header on a new SSE session gets a 400; the node lives (fast-check)', async () => {
       const prefix = `r${prefixes++}${adapter}:`;

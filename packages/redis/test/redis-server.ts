@@ -28,10 +28,15 @@ async function waitForPort(port: number, up: boolean, timeout = 5000): Promise<v
   }
 }
 
-/** Persistence of a test server: none (the default), or an append-only file fsynced on every write. */
+/** Persistence of a test server: none (the default), or an append-only file. */
 export interface RedisServerOptions {
-  /** A directory for `appendonly yes` with `appendfsync always`: a SIGKILL loses nothing Redis acknowledged. */
+  /** A directory for `appendonly yes`. */
   aofDir?: string;
+  /**
+   * With `aofDir`: `'always'` (the default) fsyncs every write, so a SIGKILL loses nothing Redis
+   * acknowledged; `'everysec'`, Redis's common setting, can lose the last second of writes.
+   */
+  appendfsync?: 'always' | 'everysec';
 }
 
 export class RedisServer {
@@ -52,11 +57,11 @@ export class RedisServer {
   }
 
   async restart(): Promise<void> {
-    const { aofDir } = this.options;
+    const { aofDir, appendfsync = 'always' } = this.options;
     const persistence =
       aofDir === undefined
         ? ['--appendonly', 'no']
-        : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir];
+        : ['--appendonly', 'yes', '--appendfsync', appendfsync, '--dir', aofDir];
     this.#child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence],

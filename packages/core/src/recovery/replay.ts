@@ -56,38 +56,43 @@ async function start(
     }
     return;
   }
+  // Where this connection goes on live from: the node's read position, or the client's own if
+  // it is further on in the same epoch (this node's reader lags behind the node the client came
+  // from). A resumed connection never moves back before what the client has.
+  let base = at;
   if (from) {
     const reason =
       from.epoch === at.epoch || (from.id === '0-0' && from.epoch === '') ? await store.check(topic, from) : 'reset';
     if (!still()) return;
+    if (reason !== 'reset' && compareIds(from.id, at.id) > 0) base = from;
     const gap = at.count - from.count;
     const why = reason ?? (gap > state.settings.maxReplay ? 'too-far-behind' : undefined);
     if (why) {
-      control(ws, 'unrecoverable', { topic, reason: why, id: at.id, epoch: at.epoch, count: at.count });
+      control(ws, 'unrecoverable', { topic, reason: why, id: base.id, epoch: base.epoch, count: base.count });
     } else {
-      state.sent.set(topic, from.id);
+      state.sent.set(topic, from);
       let after = from.id;
       while (compareIds(after, at.id) < 0) {
         const page = await store.range(topic, after, at.id, REPLAY_PAGE);
         if (!still()) return;
         if (page.length === 0) break;
         for (const entry of page) {
-          if (entry.sender !== state.session) sendEntry(connection, state, topic, entry);
+          sendEntry(connection, state, topic, entry);
           after = entry.id;
         }
-        state.sent.set(topic, after);
         // A reader that does not read holds the replay, not the server's memory.
         while (ws.readyState === 1 && ws.bufferedAmount > REPLAY_BUFFER)
           await new Promise((resolve) => setTimeout(resolve, 10));
         if (!still()) return;
       }
-      state.sent.set(topic, at.id);
-      control(ws, 'position', { topic, id: at.id, epoch: at.epoch, count: at.count });
+      control(ws, 'position', { topic, id: base.id, epoch: base.epoch, count: base.count });
     }
   } else {
     control(ws, 'position', { topic, id: at.id, epoch: at.epoch, count: at.count });
   }
-  state.sent.set(topic, at.id);
+  // Live delivery goes on strictly after `base` (or after the last replayed entry, if later).
+  const sent = state.sent.get(topic);
+  if (!sent || compareIds(sent.id, base.id) < 0) state.sent.set(topic, base);
   const held = state.held.get(topic)!;
   state.held.delete(topic);
   for (const entry of held) sendEntry(connection, state, topic, entry);

@@ -16,8 +16,12 @@ const MAX_HELD = 10_000;
 export class RecoveryState {
   /** Positions from the token, replayed when the app subscribes to their topic. */
   readonly pending: Map<string, StreamPosition>;
-  /** The last entry id sent per topic: live delivery sends only newer ones. */
-  readonly sent = new Map<string, string>();
+  /**
+   * Per topic, the position of the last entry this connection was given (sent, or skipped as
+   * its own): only newer entries go out, and a newer one that does not follow it (a jump in the
+   * count, or another epoch) is a gap the client is told about.
+   */
+  readonly sent = new Map<string, StreamPosition>();
   /** Topics whose backlog is replaying: the live entries that arrive meanwhile. */
   readonly held = new Map<string, DurableEntry[]>();
   unrecoverable: Array<{ topic: string; reason: UnrecoverableReason }> = [];
@@ -86,7 +90,6 @@ export function deliverDurable(
 ): boolean {
   const state = states.get(subscriber[kWs]);
   if (!state) return entry.sender !== '' && senders.get(subscriber) === entry.sender;
-  if (entry.sender === state.session) return true;
   const held = state.held.get(topic);
   if (held) {
     if (held.length >= MAX_HELD) {
@@ -110,8 +113,15 @@ export function sendEntry(
   cache?: EnvelopeCache,
 ): void {
   const last = state.sent.get(topic);
-  if (last !== undefined && compareIds(entry.id, last) <= 0) return;
-  state.sent.set(topic, entry.id);
+  // Never back before what the client has: a node whose reader lags behind the client's
+  // position delivers entries the client already got from another node.
+  if (last !== undefined && compareIds(entry.id, last.id) <= 0) return;
+  const gap = last && gapBetween(last, entry);
+  // No position: the client keeps its own, so a resume after a drop here asks again and is told again.
+  if (gap) control(state.ws, 'unrecoverable', { topic, reason: gap });
+  state.sent.set(topic, { id: entry.id, epoch: entry.epoch, count: entry.count });
+  // A connection's own publishes move its position but are not sent back to it.
+  if (entry.sender === state.session) return;
   const payload = cache?.payload ?? envelope(topic, entry, entry.payload, entry.isBinary);
   const frame = cache?.frame ?? frameMessage(payload, entry.isBinary);
   if (cache) {
@@ -119,4 +129,17 @@ export function sendEntry(
     cache.frame = frame;
   }
   connection.sendFrame(frame, payload, entry.isBinary);
+}
+
+/**
+ * Why `entry` does not directly follow `last` in its topic, if it does not. Counts are
+ * consecutive within an epoch, so a jump means entries were trimmed before this node read them
+ * (`maxLen` under a burst, or a reader held up); another epoch, or a count that went back, means
+ * the stream was lost (Redis restarted without, or with only part of, its data).
+ */
+function gapBetween(last: StreamPosition, entry: StreamPosition): UnrecoverableReason | undefined {
+  // Before the stream existed: its first entries have this epoch.
+  const epoch = last.epoch === '' && last.count === 0 ? entry.epoch : last.epoch;
+  if (entry.epoch !== epoch || entry.count <= last.count) return 'reset';
+  return entry.count > last.count + 1 ? 'trimmed' : undefined;
 }

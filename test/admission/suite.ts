@@ -4,6 +4,7 @@
  * connection (1008, or `limited` and a dropped message, on the WebSocket and the SSE fallback),
  * `idleTimeout` (4000) against a heartbeat-only peer, lifetimes (4001) from `maxLifetime` and
  * from the `upgrade` hook, bearer tokens as a subprotocol entry, and the `rejected` hook.
+ * Handshakes that `ws` would refuse take no place.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -11,7 +12,7 @@ import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
 import type { Handlers, RejectionInfo } from '@switchyard/core';
 import { CloseCode, reject } from '@switchyard/core';
-import type { Harness, Mount, Started } from '../harness.js';
+import type { Harness, Mount, ServeOptions, Started } from '../harness.js';
 import { start } from '../harness.js';
 import {
   RawClient,
@@ -31,7 +32,7 @@ const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 async function refusal(
   port: number,
   path: string,
-  headers: Record<string, string> = {},
+  headers: Record<string, string | null> = {},
 ): Promise<{ status: number; retryAfter: string | undefined; body: string }> {
   const raw = await RawClient.connect(port);
   try {
@@ -43,6 +44,24 @@ async function refusal(
   }
 }
 
+/**
+ * Handshakes that core's own checks used to pass and `ws` then refused with its own 400, never
+ * calling back (so the place reserved for them was never given back). Each is valid but for the
+ * header named. The extension offers matter only with `compression` on.
+ */
+export const WS_REFUSED: ReadonlyArray<Record<string, string>> = [
+  { Upgrade: 'websocket, foo' },
+  { Upgrade: 'websocket, websocket' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate; server_max_window_bits=99' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits=7' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate; foo' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate; server_no_context_takeover=1' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate; server_max_window_bits=10; server_max_window_bits=11' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate;;' },
+  { 'Sec-WebSocket-Extensions': 'permessage-deflate, x=' },
+  { 'Sec-WebSocket-Extensions': '"permessage-deflate"' },
+];
+
 function toBase64url(text: string): string {
   return Buffer.from(text).toString('base64url');
 }
@@ -52,8 +71,8 @@ export function runAdmission(harness: Harness): void {
     requireAssertions();
     const running: Started[] = [];
     const clients: Array<{ terminate(): void } | { close(): void }> = [];
-    const serve = async (mounts: Mount[]): Promise<Started> => {
-      const started = await start(harness, mounts);
+    const serve = async (mounts: Mount[], options?: ServeOptions): Promise<Started> => {
+      const started = await start(harness, mounts, options);
       running.push(started);
       return started;
     };
@@ -336,6 +355,51 @@ export function runAdmission(harness: Harness): void {
         for (const url of urls) expect(url).not.toMatch(/token-/);
       });
     }
+
+    it('handshakes that ws would refuse get 400 from core before any place is taken, and each reaches rejected', async () => {
+      const seen: RejectionInfo[] = [];
+      const s = await serve([
+        {
+          path: '/full',
+          handlers: {
+            ...echo,
+            compression: true,
+            maxConnections: 2,
+            maxConnectionsPerAddress: 2,
+            rejected(info) {
+              seen.push(info);
+            },
+          },
+        },
+      ]);
+      for (const headers of WS_REFUSED) {
+        const answer = await refusal(s.port, '/full', { 'Sec-WebSocket-Protocol': 'chat', ...headers });
+        expect({ headers, status: answer.status }).toEqual({ headers, status: 400 });
+      }
+      await vi.waitFor(() => expect(seen).toHaveLength(WS_REFUSED.length));
+      expect(seen.map((info) => info.status)).toEqual(WS_REFUSED.map(() => 400));
+      expect(seen[0]!.reason).toBe('Invalid Upgrade header: expected exactly "websocket"');
+      expect(seen[2]!.reason).toMatch(/^Invalid Sec-WebSocket-Extensions header: /);
+      // Every place is still free: as many clients as the caps allow still fit.
+      track(await openWs(s.url('/full'), 'chat', { perMessageDeflate: true }));
+      track(await openWs(s.url('/full'), 'chat'));
+      expect((await refusal(s.port, '/full')).status).toBe(503);
+    });
+
+    it('with trust proxy on, handshakes that ws would refuse, sent under a forged X-Forwarded-For, lock nobody out', async () => {
+      const s = await serve([{ path: '/per', handlers: { ...echo, compression: true, maxConnectionsPerAddress: 3 } }], {
+        trustProxy: true,
+      });
+      const victim = { 'X-Forwarded-For': '203.0.113.7' };
+      for (const headers of WS_REFUSED.slice(0, 3))
+        expect(
+          (await refusal(s.port, '/per', { ...victim, 'Sec-WebSocket-Protocol': 'chat', ...headers })).status,
+        ).toBe(400);
+      for (let i = 0; i < 3; i++) track(await openWs(s.url('/per'), 'chat', { headers: victim }));
+      const fourth = await refusal(s.port, '/per', { ...victim, 'Sec-WebSocket-Protocol': 'chat' });
+      expect(fourth.status).toBe(429);
+      expect(fourth.body).toBe('Too many connections from 203.0.113.7 (at most 3)');
+    });
 
     it('the rejected hook sees every refusal core makes, with its status and reason', async () => {
       const seen: RejectionInfo[] = [];

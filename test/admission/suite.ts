@@ -4,7 +4,8 @@
  * connection (1008, or `limited` and a dropped message, on the WebSocket and the SSE fallback),
  * `idleTimeout` (4000) against a heartbeat-only peer, lifetimes (4001) from `maxLifetime` and
  * from the `upgrade` hook, bearer tokens as a subprotocol entry, and the `rejected` hook.
- * Handshakes that `ws` would refuse take no place.
+ * Handshakes that `ws` would refuse take no place; behind a trusted proxy a forwarded address
+ * must be an IP.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -399,6 +400,32 @@ export function runAdmission(harness: Harness): void {
       const fourth = await refusal(s.port, '/per', { ...victim, 'Sec-WebSocket-Protocol': 'chat' });
       expect(fourth.status).toBe(429);
       expect(fourth.body).toBe('Too many connections from 203.0.113.7 (at most 3)');
+    });
+
+    it('with trust proxy on, a forwarded address that is not an IP gets 400 and is not kept; an IP passes', async () => {
+      const seen: RejectionInfo[] = [];
+      const s = await serve(
+        [
+          {
+            path: '/per',
+            handlers: {
+              ...echo,
+              maxConnectionsPerAddress: 1,
+              handshakeRate: { handshakes: 100 },
+              rejected(info) {
+                seen.push(info);
+              },
+            },
+          },
+        ],
+        { trustProxy: true },
+      );
+      const forged = `${'a'.repeat(4096)}`;
+      const answer = await refusal(s.port, '/per', { 'X-Forwarded-For': forged, 'Sec-WebSocket-Protocol': 'chat' });
+      expect(answer).toMatchObject({ status: 400, body: 'The client address is not an IP address' });
+      await vi.waitFor(() => expect(seen.map((info) => info.status)).toEqual([400]));
+      track(await openWs(s.url('/per'), 'chat', { headers: { 'X-Forwarded-For': '2001:db8::1' } }));
+      expect((await refusal(s.port, '/per', { 'X-Forwarded-For': '2001:db8::1' })).status).toBe(429);
     });
 
     it('the rejected hook sees every refusal core makes, with its status and reason', async () => {

@@ -5,7 +5,7 @@
  * `idleTimeout` (4000) against a heartbeat-only peer, lifetimes (4001) from `maxLifetime` and
  * from the `upgrade` hook, bearer tokens as a subprotocol entry, and the `rejected` hook.
  * Handshakes that `ws` would refuse take no place; behind a trusted proxy a forwarded address
- * must be an IP.
+ * must be an IP; a client that ignores the close frame is cut after `closeTimeout`.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -16,9 +16,11 @@ import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, ServeOptions, Started } from '../harness.js';
 import { start } from '../harness.js';
 import {
+  Opcode,
   RawClient,
   closed,
   echo as plainEcho,
+  frame,
   handshakeRequest,
   messages,
   openWs,
@@ -426,6 +428,37 @@ export function runAdmission(harness: Harness): void {
       await vi.waitFor(() => expect(seen.map((info) => info.status)).toEqual([400]));
       track(await openWs(s.url('/per'), 'chat', { headers: { 'X-Forwarded-For': '2001:db8::1' } }));
       expect((await refusal(s.port, '/per', { 'X-Forwarded-For': '2001:db8::1' })).status).toBe(429);
+    });
+
+    it('closeTimeout: a client that never answers the close frame is cut after closeTimeout, and its place is free again', async () => {
+      const s = await serve([
+        {
+          path: '/closing',
+          handlers: {
+            ...echo,
+            maxConnections: 1,
+            heartbeat: false,
+            closeTimeout: 300,
+            message(ws) {
+              ws.close(CloseCode.NORMAL, 'bye');
+            },
+          },
+        },
+      ]);
+      const raw = await RawClient.connect(s.port);
+      try {
+        raw.write(handshakeRequest('/closing', { 'Sec-WebSocket-Protocol': 'chat' }));
+        expect((await raw.response()).status).toBe(101);
+        raw.write(frame(Opcode.TEXT, 'leaving?'));
+        await raw.until(() => raw.frames().some((f) => f.opcode === Opcode.CLOSE));
+        const sent = Date.now();
+        // The client never answers the close frame; ws alone would wait 30 s.
+        await raw.waitClosed(5000);
+        expect(Date.now() - sent).toBeGreaterThanOrEqual(250);
+        await vi.waitFor(async () => track(await openWs(s.url('/closing'), 'chat')));
+      } finally {
+        raw.destroy();
+      }
     });
 
     it('the rejected hook sees every refusal core makes, with its status and reason', async () => {

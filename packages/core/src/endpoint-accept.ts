@@ -75,7 +75,7 @@ export class Upgrades<Context> {
 
   constructor(host: UpgradesHost<Context>) {
     this.#host = host;
-    const { compression, maxPayload } = host.endpoint.options;
+    const { compression, maxPayload, closeTimeout } = host.endpoint.options;
     this.#deflate = compression ? { threshold: 1024, concurrencyLimit: 10, ...compression } : undefined;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -88,6 +88,10 @@ export class Upgrades<Context> {
       // Off: offers are declined, so no frame ever carries an RSV bit. On: ws's threshold and
       // zlib concurrency limit keep memory bounded (a deflate context is ~300 KB per socket).
       perMessageDeflate: this.#deflate ?? false,
+      // After the server's close frame, a peer that never answers it is cut this many ms later,
+      // and its place under the caps goes with it (ws's own default is 30 s).
+      // @types/ws lacks it (ws >= 8.19 has it).
+      ...({ closeTimeout } as object),
       // ws asks during handleUpgrade, synchronously (there is no verifyClient), for the
       // protocol #accept chose; a property on the request would cost microseconds to add.
       handleProtocols: () => this.#chosenProtocol ?? false,

@@ -5,8 +5,10 @@
  * `idleTimeout` (4000) against a heartbeat-only peer, lifetimes (4001) from `maxLifetime` and
  * from the `upgrade` hook, bearer tokens as a subprotocol entry, and the `rejected` hook.
  * Handshakes that `ws` would refuse take no place; behind a trusted proxy a forwarded address
- * must be an IP; a client that ignores the close frame is cut after `closeTimeout`.
+ * must be an IP; a client that ignores the close frame is cut after `closeTimeout`. Generated
+ * handshake sequences against an endpoint with every cap set leave every place free.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { connect } from '@switchyard/client';
@@ -16,6 +18,7 @@ import { CloseCode, reject } from '@switchyard/core';
 import type { Harness, Mount, ServeOptions, Started } from '../harness.js';
 import { start } from '../harness.js';
 import {
+  ACCEPT,
   Opcode,
   RawClient,
   closed,
@@ -23,11 +26,13 @@ import {
   frame,
   handshakeRequest,
   messages,
+  parseHead,
   openWs,
   quietFor,
   readResponse,
   requireAssertions,
 } from '../helpers.js';
+import type { HttpHead } from '../helpers.js';
 
 const echo: Handlers<undefined> = { ...plainEcho, protocols: ['chat'] };
 
@@ -70,6 +75,7 @@ function toBase64url(text: string): string {
 }
 
 export function runAdmission(harness: Harness): void {
+  runGeneratedHandshakes(harness);
   describe(`${harness.name}: admission controls`, () => {
     requireAssertions();
     const running: Started[] = [];
@@ -513,5 +519,230 @@ export function runAdmission(harness: Harness): void {
       await vi.waitFor(() => expect(String(log.mock.calls.flat().join(' '))).toContain('logger down'));
       log.mockRestore();
     });
+  });
+}
+
+/**
+ * Runs of the generated handshake sequences, about 0.3 s each on the shared CI machine (20 runs:
+ * ~6 s per adapter); SWITCHYARD_FUZZ_RUNS raises it for long local runs.
+ */
+const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 20);
+/** Fixed in CI, so that a failure is reproducible; SWITCHYARD_FUZZ_SEED picks another. */
+const SEED = Number(process.env.SWITCHYARD_FUZZ_SEED ?? 20261130);
+
+/** The caps of the generated suite's endpoint: every one set, small enough to fill. */
+const CAPS = { maxConnections: 4, maxConnectionsPerAddress: 2 };
+
+/** The addresses of the fresh clients that check the places came back (198.51.0.0/16). */
+const FRESH = '198.51.';
+
+/** What a generated client does around its handshake. */
+type Exit =
+  /** Reads the whole answer, then leaves. */
+  | 'read'
+  /** Leaves as soon as its request is written (during the `upgrade` hook, often). */
+  | 'leave-after-request'
+  /** Leaves halfway through its request head. */
+  | 'leave-mid-request'
+  /** Half-closes (FIN) right after its request, then reads whatever comes. */
+  | 'half-close'
+  /** After a 101, keeps the connection open until the sequence ends. */
+  | 'keep'
+  /** After a 101, makes the server close, then never answers the close frame. */
+  | 'ignore-close';
+
+interface Step {
+  headers: Record<string, string | null>;
+  address: string;
+  delay: 0 | 5 | 20;
+  exit: Exit;
+}
+
+/** Header values built from the characters that matter to ws's parsers. */
+const headerValue = fc.stringMatching(/^[a-z0-9_=;,". -]{0,30}$/);
+
+const step: fc.Arbitrary<Step> = fc.record({
+  headers: fc.oneof(
+    { weight: 3, arbitrary: fc.constant({ 'Sec-WebSocket-Protocol': 'chat' }) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom(...WS_REFUSED)
+        .map((headers) => ({ 'Sec-WebSocket-Protocol': 'chat', ...headers }) as Record<string, string | null>),
+    },
+    fc.constantFrom<Record<string, string | null>>(
+      { 'Sec-WebSocket-Key': 'short' },
+      { 'Sec-WebSocket-Version': '8' },
+      { 'Sec-WebSocket-Version': null },
+      { 'Sec-WebSocket-Key': null },
+      { 'Sec-WebSocket-Protocol': 'chat,,x' },
+      { 'Sec-WebSocket-Protocol': 'other' },
+      { Upgrade: 'h2c, websocket' },
+      { Upgrade: 'WebSocket', 'Sec-WebSocket-Protocol': 'chat' },
+    ),
+    headerValue.map((value) => ({ 'Sec-WebSocket-Protocol': 'chat', 'Sec-WebSocket-Extensions': value })),
+    headerValue.map((value) => ({ 'Sec-WebSocket-Protocol': value })),
+    // Every spelling lists the websocket token: without it, the request is not core's to answer.
+    fc
+      .constantFrom('WEBSOCKET', 'websocket, foo', 'foo, websocket', 'websocket,websocket', 'websocket ,h2c')
+      .map((upgrade) => ({ 'Sec-WebSocket-Protocol': 'chat', Upgrade: upgrade })),
+  ),
+  // Forged X-Forwarded-For, trusted: two addresses to fill a per-address cap, and one that is no IP.
+  address: fc.constantFrom('203.0.113.1', '203.0.113.2', '2001:db8::7', 'not-an-ip'),
+  delay: fc.constantFrom(0 as const, 5 as const, 20 as const),
+  exit: fc.constantFrom<Exit>(
+    'read',
+    'read',
+    'leave-after-request',
+    'leave-mid-request',
+    'half-close',
+    'keep',
+    'ignore-close',
+  ),
+});
+
+/** An answer to a handshake, checked to be well-formed HTTP: a valid 101, or a complete response. */
+function expectWellFormed(head: HttpHead, body: string, rest: Buffer): void {
+  expect(head.statusLine).toMatch(/^HTTP\/1\.1 [1-5]\d\d [^\r\n]*$/);
+  if (head.status === 101) {
+    expect(head.headers['sec-websocket-accept']).toBe(ACCEPT);
+    expect(head.headers.upgrade?.toLowerCase()).toBe('websocket');
+    return;
+  }
+  expect(rest.length).toBe(0);
+  expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(body));
+}
+
+/**
+ * Generated handshake sequences against an endpoint with every cap set (fast-check, shrinking):
+ * valid handshakes, handshakes ws would refuse, malformed and generated headers, forged
+ * addresses, disconnects at each step and clients that ignore the close frame. Afterwards as
+ * many fresh clients as the caps allow still fit, every answer was well-formed HTTP, every
+ * refusal reached `rejected` (and none twice), and the process lives.
+ */
+export function runGeneratedHandshakes(harness: Harness): void {
+  describe(`${harness.name}: generated handshakes against every cap (${RUNS} runs, seed ${SEED})`, () => {
+    requireAssertions();
+
+    it('after any sequence, fresh clients still fit and every refusal reached rejected once', async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 7 }), async (steps) => {
+          run++;
+          const seen: RejectionInfo[] = [];
+          const s = await start(
+            harness,
+            [
+              {
+                path: '/capped',
+                handlers: {
+                  ...echo,
+                  ...CAPS,
+                  compression: true,
+                  heartbeat: false,
+                  closeTimeout: 150,
+                  handshakeRate: { handshakes: 20, per: 1000, burst: 5 },
+                  rateLimit: { messages: 50, per: 1000 },
+                  async upgrade(req) {
+                    const delay = Number(req.query.delay ?? 0);
+                    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+                  },
+                  message(ws) {
+                    ws.close(CloseCode.NORMAL, 'bye');
+                  },
+                  rejected(info) {
+                    seen.push(info);
+                  },
+                },
+              },
+            ],
+            { trustProxy: true },
+          );
+          const held: RawClient[] = [];
+          const ignoring: RawClient[] = [];
+          const answers: number[] = [];
+          try {
+            for (const { headers, address, delay, exit } of steps) {
+              const raw = await RawClient.connect(s.port);
+              held.push(raw);
+              const request = handshakeRequest(`/capped?delay=${delay}`, { ...headers, 'X-Forwarded-For': address });
+              if (exit === 'leave-mid-request') {
+                raw.write(request.slice(0, request.length >> 1));
+                raw.destroy();
+                continue;
+              }
+              raw.write(request);
+              if (exit === 'leave-after-request') {
+                raw.destroy();
+                continue;
+              }
+              if (exit === 'half-close') {
+                raw.socket.end();
+                // An answer, or none (the server may take the FIN as the client leaving); each is fine.
+                await raw.waitClosed(5000).catch(() => {});
+                if (raw.received.includes('\r\n\r\n')) {
+                  const head = parseHead(raw.received.subarray(0, raw.received.indexOf('\r\n\r\n')).toString('latin1'));
+                  expect(head.statusLine).toMatch(/^HTTP\/1\.1 [1-5]\d\d /);
+                }
+                raw.destroy();
+                continue;
+              }
+              const head = await raw.response(5000);
+              if (head.status === 101) {
+                answers.push(101);
+                expectWellFormed(head, '', head.rest);
+                if (exit === 'ignore-close') {
+                  raw.write(frame(Opcode.TEXT, 'close, please'));
+                  ignoring.push(raw);
+                } else if (exit === 'read') raw.destroy();
+                continue;
+              }
+              const { body } = await readResponse(raw);
+              answers.push(head.status);
+              expectWellFormed(head, body, Buffer.alloc(0));
+              raw.destroy();
+            }
+            // Clients that ignore the close frame are cut by the server after closeTimeout.
+            for (const raw of ignoring) {
+              await raw.until(() => raw.frames().some((f) => f.opcode === Opcode.CLOSE), 5000);
+              await raw.waitClosed(5000);
+            }
+            for (const raw of held) raw.destroy();
+
+            // Every place comes back: as many fresh clients as maxConnections allows, each from
+            // an address of its own (the handshake rate is per address).
+            const fresh: WebSocket[] = [];
+            try {
+              for (let i = 0; i < CAPS.maxConnections; i++) {
+                const headers = { 'X-Forwarded-For': `${FRESH}${run % 250}.${i + 1}` };
+                await vi.waitFor(async () => fresh.push(await openWs(s.url('/capped'), 'chat', { headers })), {
+                  timeout: 5000,
+                  interval: 100,
+                });
+              }
+            } finally {
+              for (const client of fresh) client.terminate();
+            }
+
+            // Every answer other than a 101 reached `rejected` with its status; nothing twice. The
+            // fresh clients' own retries (a place still held by a client whose hook runs) don't count.
+            const ofSteps = (): RejectionInfo[] => seen.filter((info) => !info.remoteAddress?.startsWith(FRESH));
+            await vi.waitFor(() => {
+              for (const status of new Set(answers.filter((one) => one !== 101))) {
+                const answered = answers.filter((one) => one === status).length;
+                expect(ofSteps().filter((info) => info.status === status).length).toBeGreaterThanOrEqual(answered);
+              }
+            });
+            const upgraded = answers.filter((one) => one === 101).length;
+            expect(ofSteps().length).toBeLessThanOrEqual(steps.length - upgraded);
+          } finally {
+            for (const raw of held) raw.destroy();
+            await s.close();
+          }
+        }),
+        // Shrinking replays failing sequences, each up to a few seconds of waiting: bounded.
+        { numRuns: RUNS, seed: SEED, endOnFailure: false, interruptAfterTimeLimit: 45_000 },
+      );
+    }, 90_000);
   });
 }

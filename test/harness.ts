@@ -23,6 +23,8 @@ export interface Mount {
 export interface ServeOptions {
   https?: { key: string; cert: string };
   server?: http.ServerOptions;
+  /** Trust X-Forwarded-For from any peer (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). */
+  trustProxy?: boolean;
 }
 
 /** How one adapter builds a server for the shared suite. */

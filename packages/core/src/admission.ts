@@ -9,7 +9,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { channels, publishLimit } from './diagnostics.js';
 import { HandshakeRejection } from './errors.js';
 import type { RequestExtras } from './endpoint-accept.js';
-import { AdmissionLimits } from './limits.js';
+import { AdmissionLimits, addressKey } from './limits.js';
 import type { Hooks, ResolvedOptions, UpgradeResult } from './options-types.js';
 import { UpgradeRequest } from './request.js';
 import { isShuttingDown } from './shutdown.js';
@@ -109,7 +109,10 @@ export class Admissions<Context> {
 
     let place: string | undefined;
     if (this.limits.active) {
-      place = upgradeRequest.remoteAddress ?? '';
+      place = this.limits.perAddress ? addressKey(upgradeRequest.remoteAddress) : '';
+      // Only a trusted proxy's forwarding header can make it anything but an IP: a broken proxy
+      // chain, or a client forging the header through a proxy that appends to it.
+      if (place === undefined) return new HandshakeRejection(400, 'The client address is not an IP address');
       const refusal = this.limits.reserve(place, performance.now());
       if (refusal && channels.limit.hasSubscribers)
         publishLimit(refusal.limit, 'refused', undefined, place, refusal.status, undefined);

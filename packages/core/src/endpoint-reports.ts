@@ -52,11 +52,11 @@ export function handshakeRefused(
   }
 }
 
-/** Tells the `rejected` hook about a refusal; its own failure is only logged. */
+/** Tells the `rejected` hook about a refusal (status 0: the client left first); its own failure is only logged. */
 export function notifyRejected(
   hooks: Hooks<any>,
   req: IncomingMessage,
-  rejection: HandshakeRejection,
+  rejection: Pick<HandshakeRejection, 'status' | 'message'>,
   url: string,
   address?: string,
 ): void {

@@ -1,11 +1,27 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import * as wsModule from 'ws';
 import type { RejectionHeaders } from './errors.js';
 import { HandshakeRejection } from './errors.js';
 import { parseProtocols } from './subprotocol.js';
 
 const KEY_PATTERN = /^[+/0-9A-Za-z]{22}==$/;
+
+/** ws's own header parsers and permessage-deflate class; @types/ws leaves them out. */
+const {
+  extension: wsExtension,
+  subprotocol: wsSubprotocol,
+  PerMessageDeflate,
+} = wsModule as unknown as {
+  subprotocol: { parse(header: string): Set<string> };
+  extension: { parse(header: string): Record<string, Array<Record<string, Array<string | true>>>> };
+  PerMessageDeflate: new (
+    options: object,
+    isServer?: boolean,
+    maxPayload?: number,
+  ) => { accept(offers: Array<Record<string, Array<string | true>>>): unknown };
+};
 
 /**
  * True when a comma-separated header lists `token` (lower-case), in any case. Runs several times
@@ -64,6 +80,13 @@ export function checkHandshake(req: IncomingMessage): string[] | HandshakeReject
   if (!hasToken(req.headers.connection, 'upgrade')) {
     return new HandshakeRejection(400, 'Missing "Connection: Upgrade" header');
   }
+  const upgrade = req.headers.upgrade;
+  // ws accepts exactly one token and answers anything else (`websocket, foo`, or two Upgrade
+  // headers, which Node joins) with its own 400, without calling back: refused here first, so
+  // no place under the caps is reserved for it.
+  if (upgrade === undefined || upgrade.length !== 9 || !equalsLowerCase(upgrade, 'websocket')) {
+    return new HandshakeRejection(400, 'Invalid Upgrade header: expected exactly "websocket"');
+  }
   const version = req.headers['sec-websocket-version'];
   if (version !== '13') {
     return new HandshakeRejection(
@@ -82,10 +105,37 @@ export function checkHandshake(req: IncomingMessage): string[] | HandshakeReject
   const header = req.headers['sec-websocket-protocol'];
   if (header === undefined) return [];
   try {
-    return parseProtocols(header);
+    const offered = parseProtocols(header);
+    // ws parses the header again during the upgrade, a little more strictly (no whitespace at
+    // either end, which Node trims anyway), and answers what it refuses itself: ask it first.
+    wsSubprotocol.parse(header);
+    return offered;
   } catch (error) {
     return new HandshakeRejection(400, `Invalid Sec-WebSocket-Protocol header: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Checks `Sec-WebSocket-Extensions` as ws will during the upgrade, with ws's own parser and
+ * permessage-deflate negotiation, when the endpoint compresses (otherwise ws ignores the header).
+ * ws answers a header it can't parse or accept (`server_max_window_bits=99`) with 400 itself and
+ * never calls back, so this runs before a place under the caps is reserved.
+ */
+export function checkExtensions(
+  req: IncomingMessage,
+  deflate: object | undefined,
+  maxPayload: number,
+): HandshakeRejection | undefined {
+  const header = req.headers['sec-websocket-extensions'];
+  if (deflate === undefined || header === undefined) return undefined;
+  try {
+    const offer = wsExtension.parse(header)['permessage-deflate'];
+    // ws >= 8.19 takes one options object; older ones (isServer, maxPayload) as arguments.
+    if (offer) new PerMessageDeflate({ ...deflate, isServer: true, maxPayload }, true, maxPayload).accept(offer);
+  } catch (error) {
+    return new HandshakeRejection(400, `Invalid Sec-WebSocket-Extensions header: ${(error as Error).message}`);
+  }
+  return undefined;
 }
 
 function destroySocket(this: Duplex): void {

@@ -1,8 +1,10 @@
 /**
  * Admission limits: connection caps per endpoint and per client address, a handshake rate per
  * address, and a message rate per connection. Each is a token bucket or a counter; none keeps
- * memory per address beyond the addresses that are connected or were refused a moment ago.
+ * memory per address beyond the addresses that are connected or were refused a moment ago, and
+ * an address is kept only as an IP, so an entry is small whatever a forwarding header says.
  */
+import { isIP } from 'node:net';
 
 /** A rate: `count` per `per` milliseconds, with bursts up to `burst`. */
 export interface Rate {
@@ -59,6 +61,23 @@ export class TokenBucket {
 /** Addresses whose handshake buckets are kept before full ones are forgotten. */
 const MAX_TRACKED_ADDRESSES = 10_000;
 
+/** The longest IP in text: IPv6 with an IPv4 tail, `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`. */
+const MAX_IP_LENGTH = 45;
+
+/**
+ * The key of a client address in the per-address tables: the IP itself, without an IPv6 zone
+ * (`%eth0`, meaningless for a remote peer and of any length); '' when no address is known (a
+ * socket already gone, or an in-process injected one); undefined when it is not an IP. Behind a
+ * trusted proxy the address comes from `X-Forwarded-For` and may be anything the client wrote:
+ * 4 KB of it per entry would make 10,000 entries cost 40 MB instead of about 1.
+ */
+export function addressKey(address: string | undefined): string | undefined {
+  if (address === undefined || address === '') return '';
+  const zone = address.indexOf('%');
+  const ip = zone === -1 ? address : address.slice(0, zone);
+  return ip.length <= MAX_IP_LENGTH && isIP(ip) !== 0 ? ip : undefined;
+}
+
 /** Why an address may not connect now, with the seconds to wait. */
 export interface AddressRefusal {
   /** The option that refused. */
@@ -92,7 +111,12 @@ export class AdmissionLimits {
     return this.#max !== Infinity || this.#maxPerAddress !== Infinity || this.#rate !== undefined;
   }
 
-  /** Reserves a place for a connection from `address`, or says why not. */
+  /** True when a table is kept per client address, so the address must be an IP (see addressKey). */
+  get perAddress(): boolean {
+    return this.#maxPerAddress !== Infinity || this.#rate !== undefined;
+  }
+
+  /** Reserves a place for a connection from `address` (a key from addressKey), or says why not. */
   reserve(address: string, now: number): AddressRefusal | undefined {
     if (this.#count >= this.#max) {
       return {
@@ -151,6 +175,11 @@ export class AdmissionLimits {
   /** Addresses with a handshake bucket (bounded by MAX_TRACKED_ADDRESSES). */
   get trackedAddresses(): number {
     return this.#buckets.size;
+  }
+
+  /** Addresses with an open or reserved connection (bounded by the connections themselves). */
+  get connectedAddresses(): number {
+    return this.#perAddress.size;
   }
 
   /**

@@ -26,6 +26,12 @@ export const DEFAULT_KEPT_HEADERS: readonly string[] = [
 /** The default `maxBufferedAmount`: 16 MiB, as Bun's `backpressureLimit`. */
 export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
 
+/**
+ * The default `closeTimeout`: how long a peer has to answer the server's close frame. ws waits
+ * 30 s, for which a peer that ignores the close keeps its place under the caps.
+ */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+
 /** Every top-level option and hook name; a name not here is a TypeError. */
 export const OPTION_NAMES = new Set([
   'protocols',
@@ -44,6 +50,7 @@ export const OPTION_NAMES = new Set([
   'rateLimit',
   'idleTimeout',
   'maxLifetime',
+  'closeTimeout',
   'limited',
   'rejected',
   'stats',

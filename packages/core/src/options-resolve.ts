@@ -11,6 +11,7 @@ import { resolveRecovery } from './recovery/index.js';
 import type { EndpointOptions, Handlers, ResolvedOptions, SchemaOptions } from './options-types.js';
 import {
   COMPRESSION_NAMES,
+  DEFAULT_CLOSE_TIMEOUT,
   DEFAULT_KEPT_HEADERS,
   DEFAULT_MAX_BUFFERED_AMOUNT,
   FALLBACK_NAMES,
@@ -18,6 +19,9 @@ import {
   HOOK_NAMES,
   OPTION_NAMES,
 } from './options-defaults.js';
+
+/** setTimeout's largest delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_DELAY = 2_147_483_647;
 
 function rateOf(
   option: string,
@@ -42,6 +46,15 @@ function positive(name: string, value: unknown, fallback: number): number {
     throw invalidOption(`websocket(): option "${name}" must be a positive number, got ${String(value)}`);
   }
   return value;
+}
+
+/** A positive number of ms that a timer can wait: Node fires a longer delay at once. */
+function timerDelay(name: string, value: unknown, fallback: number): number {
+  const ms = positive(name, value, fallback);
+  if (ms > MAX_TIMER_DELAY) {
+    throw invalidOption(`websocket(): option "${name}" must be at most ${MAX_TIMER_DELAY} ms, got ${String(value)}`);
+  }
+  return ms;
 }
 
 /** Validates options and hooks; unknown names are a `TypeError`, not silently ignored. */
@@ -184,6 +197,7 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
     idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
     maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
+    closeTimeout: timerDelay('closeTimeout', merged.closeTimeout, DEFAULT_CLOSE_TIMEOUT),
     stats: merged.stats ?? true,
     schema: merged.schema as StandardSchemaV1 | undefined,
   };

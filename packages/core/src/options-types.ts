@@ -132,6 +132,11 @@ export interface EndpointOptions {
   idleTimeout?: number;
   /** Close every connection this long (ms) after it opened, with 4001. Default: never. */
   maxLifetime?: number;
+  /**
+   * After the server's close frame, cut a peer that has not answered it within this many ms,
+   * which frees its place under the caps. Default 5000 (ws's own is 30 s).
+   */
+  closeTimeout?: number;
   /** Count connections, handshakes, messages, bytes, close codes and ping times for `endpoint.stats()`. Default true. */
   stats?: boolean;
 }
@@ -227,6 +232,7 @@ export interface ResolvedOptions {
   byteRate: Rate | undefined;
   idleTimeout: number;
   maxLifetime: number;
+  closeTimeout: number;
   stats: boolean;
   /** The `schema` validator, if any. */
   schema: StandardSchemaV1 | undefined;

@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import { Duplex } from 'node:stream';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
 import { HandshakeRejection } from '../src/errors.js';
-import { asksForUpgrade, checkHandshake, isWebSocketRequest } from '../src/handshake.js';
+import { asksForUpgrade, checkExtensions, checkHandshake, isWebSocketRequest } from '../src/handshake.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -105,4 +108,81 @@ describe('checkHandshake', () => {
       expect(rejection.headers).toEqual(headers ?? {});
     });
   }
+});
+
+describe('checkHandshake and checkExtensions against ws', () => {
+  // ws answers what it refuses itself and never calls back, so core must refuse it first: a
+  // handshake that passes core's checks must be one ws upgrades.
+  class OpenSocket extends Duplex {
+    override _read(): void {}
+    override _write(_chunk: unknown, _encoding: unknown, callback: () => void): void {
+      callback();
+    }
+  }
+  const deflate = { threshold: 1024, concurrencyLimit: 10 };
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: deflate });
+  const token = fc.constantFrom(
+    'websocket',
+    'WebSocket',
+    'chat',
+    'foo',
+    'permessage-deflate',
+    'x-webkit-deflate-frame',
+  );
+  const value = fc.oneof(
+    fc.stringMatching(/^[a-z0-9_=;,". \t-]{0,30}$/),
+    fc
+      .array(token, { minLength: 1, maxLength: 3 })
+      .map((tokens) => tokens.join(fc.sample(fc.constantFrom(',', ', ', ' ,'), 1)[0])),
+    fc
+      .array(
+        fc.constantFrom(
+          'server_no_context_takeover',
+          'client_no_context_takeover',
+          'server_max_window_bits=10',
+          'server_max_window_bits=99',
+          'client_max_window_bits',
+          'client_max_window_bits=7',
+          'client_max_window_bits="15"',
+          'foo',
+        ),
+        { maxLength: 3 },
+      )
+      .map((params) => ['permessage-deflate', ...params].join('; ')),
+  );
+
+  it('never passes a handshake that ws would refuse (generated Upgrade, subprotocol and extension headers)', () => {
+    fc.assert(
+      fc.property(
+        fc.record(
+          { upgrade: value, 'sec-websocket-protocol': value, 'sec-websocket-extensions': value },
+          { requiredKeys: [] },
+        ),
+        (headers) => {
+          const req = request({ headers: { upgrade: 'websocket', ...headers } });
+          const offered = checkHandshake(req);
+          if (offered instanceof HandshakeRejection) return;
+          if (checkExtensions(req, deflate, 1024)) return;
+          let upgraded = false;
+          let refused: Error | undefined;
+          wss.once('wsClientError', (error: Error) => {
+            refused = error;
+          });
+          const socket = new OpenSocket();
+          wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => {
+            upgraded = true;
+            ws.terminate();
+          });
+          wss.removeAllListeners('wsClientError');
+          socket.destroy();
+          expect({ headers, upgraded, refused: refused?.message }).toEqual({
+            headers,
+            upgraded: true,
+            refused: undefined,
+          });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
 });

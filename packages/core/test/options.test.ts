@@ -25,6 +25,7 @@ describe('resolveOptions', () => {
       byteRate: undefined,
       idleTimeout: Infinity,
       maxLifetime: Infinity,
+      closeTimeout: 5000,
       stats: true,
       schema: undefined,
       recovery: false,
@@ -75,6 +76,13 @@ describe('resolveOptions', () => {
       'a negative maxConnections',
       { maxConnections: -1 },
       'websocket(): option "maxConnections" must be a positive number, got -1',
+    ],
+    ['a zero closeTimeout', { closeTimeout: 0 }, 'websocket(): option "closeTimeout" must be a positive number, got 0'],
+    [
+      // setTimeout fires a longer delay at once: the peer would be cut as the close frame leaves.
+      'an infinite closeTimeout',
+      { closeTimeout: Infinity },
+      'websocket(): option "closeTimeout" must be at most 2147483647 ms, got Infinity',
     ],
     ['a non-function limited hook', { limited: true }, 'websocket(): "limited" must be a function'],
     [

@@ -61,6 +61,7 @@ export const expressHarness: Harness = {
   name: 'express',
   async createServer(mounts, options = {}) {
     const app = buildApp(mounts);
+    if (options.trustProxy) app.set('trust proxy', true);
     return options.https
       ? https.createServer({ ...options.server, ...options.https }, app)
       : http.createServer(options.server ?? {}, app);

@@ -45,6 +45,7 @@ function lateWriteHook({ kind, ms }: NonNullable<Mount['lateWrite']>): onRequest
 /** Builds a Fastify app from the suite's mounts, on a server the suite will listen on itself. */
 export async function buildApp(mounts: Mount[], options: ServeOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    trustProxy: options.trustProxy === true,
     serverFactory: (handler) =>
       options.https
         ? https.createServer({ ...options.server, ...options.https }, handler)

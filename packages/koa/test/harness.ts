@@ -64,6 +64,7 @@ export const koaHarness: Harness = {
   name: 'koa',
   async createServer(mounts, options = {}) {
     const app = buildApp(mounts);
+    app.proxy = options.trustProxy === true;
     return options.https
       ? https.createServer({ ...options.server, ...options.https }, app.callback())
       : http.createServer(options.server ?? {}, app.callback());

@@ -50,7 +50,11 @@ function parseHttpDate(text: string, now: number): number {
   const date = new Date(at);
   // Date.UTC rolls 31 Feb over into March, and 25:00 into the next day: not a date.
   const real =
-    date.getUTCDate() === Number(day) && date.getUTCMonth() === monthIndex && hours < 24 && minutes < 60 && seconds < 61;
+    date.getUTCDate() === Number(day) &&
+    date.getUTCMonth() === monthIndex &&
+    hours < 24 &&
+    minutes < 60 &&
+    seconds < 61;
   return real ? at : Number.NaN;
 }
 

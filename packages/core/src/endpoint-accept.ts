@@ -94,7 +94,7 @@ export class Upgrades<Context> {
     if (offered instanceof HandshakeRejection)
       return this.reject(req, socket, offered, fallback.url, extras.remoteAddress);
     // A resume the store cannot serve now is refused before anything else (recovery/).
-    const unavailable = refuseResume(this.#host.endpoint, req, fallback.url, 'websocket');
+    const unavailable = refuseResume(this.#host.endpoint, req, 'websocket');
     if (unavailable) return this.reject(req, socket, unavailable, fallback.url, extras.remoteAddress);
     const admitted = this.#host.admission.admit(req, fallback.url, offered, extras, server);
     if (admitted instanceof Promise)

@@ -107,7 +107,7 @@ export class FallbackRoutes<Context> {
     }
     // A resume the store cannot serve now is refused before anything else (recovery/): never a
     // new session that silently lost the client's gap.
-    const unavailable = refuseResume(this.#host, req, fallback.url, 'sse');
+    const unavailable = refuseResume(this.#host, req, 'sse');
     if (unavailable) return this.#refuse(req, res, unavailable, fallback, extras);
     let offered: string[] = [];
     if (fallback.protocols) {

@@ -102,11 +102,10 @@ export function resumeUnavailable(): HandshakeRejection {
 export function refuseResume(
   host: RecoveryHost,
   req: IncomingMessage,
-  url: string,
   transport: 'websocket' | 'sse',
 ): HandshakeRejection | undefined {
   if (!host.options.recovery) return undefined;
-  const asks = transport === 'websocket' ? RESUME_FLAG.test(url) : req.headers[RESUME_HEADER] !== undefined;
+  const asks = transport === 'websocket' ? RESUME_FLAG.test(req.url ?? '') : req.headers[RESUME_HEADER] !== undefined;
   if (!asks || durableStoreOf(host.hub)?.reachable?.() !== false) return undefined;
   return resumeUnavailable();
 }

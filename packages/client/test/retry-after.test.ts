@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { WebSocket as UndiciWebSocket } from 'undici';
 import WebSocket from 'ws';
 import { DEFAULT_RECONNECT, retryAfterDelay } from '../src/backoff.js';
 import { connect } from '../src/index.js';
@@ -117,6 +118,24 @@ describe('the socket honours Retry-After', () => {
     expect(server.requests).toEqual([]);
     await until(() => server.connections[1]!.received.length > 0, 'the resume token');
     expect(JSON.parse(server.connections[1]!.received[0]!.slice('\u0000sy:resume'.length))).toEqual(RESUME);
+    socket.close();
+  });
+
+  it("where the WebSocket's answer can't be read (undici's, as a browser's): the SSE fallback's 503 is honoured", async () => {
+    const server = await ScriptedServer.start();
+    const refusal = { status: 503, headers: { 'Retry-After': '1' } };
+    server.handshake = (_url, index) => (index === 0 ? refusal : undefined);
+    server.stream = (res) => res.writeHead(refusal.status, refusal.headers).end();
+    const socket = connect(
+      server.url(),
+      quick({ WebSocket: UndiciWebSocket as unknown as WebSocketConstructor, transports: ['websocket', 'sse'] }),
+    );
+    await until(() => server.connections.length === 1, 'the WebSocket after the wait', 5000);
+    // The refused handshake looked like a blocked WebSocket: SSE was tried at once, and refused too.
+    const [stream] = server.streamRequests();
+    expect(server.streamRequests()).toHaveLength(1);
+    expect(server.handshakes[1]!.at - server.handshakes[0]!.at).toBeGreaterThanOrEqual(1000);
+    expect(stream).toBeDefined();
     socket.close();
   });
 

@@ -1,5 +1,5 @@
 // One app node for the recovery suite, as a process of its own so that a test can SIGKILL it.
-// env: ADAPTER (express | koa | fastify), REDIS_URL, PREFIX, MAX_LEN, MAX_REPLAY.
+// env: ADAPTER (express | koa | fastify), REDIS_URL, PREFIX, MAX_LEN, MAX_REPLAY, MAX_DISCONNECTION.
 // Endpoints: /feed and /other (recovery on both), subscribed to ?topic= (default 'feed').
 // The first app message of each connection says whether it resumed: `hello:<ws.recovered>`.
 // Prints `port <n>` once listening.
@@ -16,7 +16,10 @@ await hub.ready();
 const handlers = {
   hub,
   heartbeat: false,
-  recovery: { maxDisconnectionDuration: 10_000, maxReplay: Number(process.env.MAX_REPLAY ?? 10_000) },
+  recovery: {
+    maxDisconnectionDuration: Number(process.env.MAX_DISCONNECTION ?? 10_000),
+    maxReplay: Number(process.env.MAX_REPLAY ?? 10_000),
+  },
   fallback: { sessionTimeout: 10_000 },
   open(ws) {
     ws.send(`hello:${ws.recovered}`);

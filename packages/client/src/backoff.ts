@@ -34,3 +34,18 @@ export function backoffDelay(
   const delay = Math.min(options.maxDelay, options.initialDelay * options.factor ** attempt);
   return Math.round(delay * (1 - options.jitter * random()));
 }
+
+/**
+ * How long to wait before a retry when the server refused the last attempt with `Retry-After`
+ * (`retryAfter` ms, already capped): never sooner than it asked, nor sooner than the backoff. The
+ * wait is spread at random up to `jitter` times longer than asked, so that the clients a server
+ * refused together don't all come back together.
+ */
+export function retryAfterDelay(
+  retryAfter: number,
+  backoff: number,
+  options: Required<ReconnectOptions>,
+  random: () => number = Math.random,
+): number {
+  return Math.max(backoff, Math.round(retryAfter * (1 + options.jitter * random())));
+}

@@ -16,7 +16,10 @@ export interface ConnectOptions {
    * the client falls back to SSE; also how long the SSE stream's first event may take (ms). Default 3000.
    */
   livenessTimeout?: number;
-  /** Reconnection with backoff; `false` turns it off. */
+  /**
+   * Reconnection with backoff; `false` turns it off. A refusal with 503 or 429 and `Retry-After`
+   * waits at least as long as it asks, up to 60 s.
+   */
   reconnect?: ReconnectOptions | false;
   /** The WebSocket class. Default `globalThis.WebSocket`; without one, only SSE is used. */
   WebSocket?: WebSocketConstructor | undefined;

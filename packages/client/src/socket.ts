@@ -3,7 +3,7 @@
  * until one is open, and reconnects with backoff when a connection fails for a transient reason.
  */
 import { toBase64url } from './base64.js';
-import { DEFAULT_RECONNECT, backoffDelay } from './backoff.js';
+import { DEFAULT_RECONNECT, backoffDelay, retryAfterDelay } from './backoff.js';
 import { CloseCode, isTransient } from './close-codes.js';
 import { ErrorCode, codedTypeError } from './errors.js';
 import { CloseEvent } from './events.js';
@@ -256,6 +256,9 @@ export class SwitchyardSocket extends EventTarget {
       this.#settings.livenessTimeout,
       this.#listener((ending) => {
         if (ending.opened) this.#ended(ending);
+        // The server itself answered "later" (503 or 429 with Retry-After): WebSockets get
+        // through, so no fallback; the next attempt waits as asked.
+        else if (ending.retryAfter !== undefined) this.#failed(ending);
         // The handshake failed or the path is silent: fall back, if allowed.
         else if (this.#settings.transports.includes('sse')) this.#trySse(true);
         else this.#failed(ending);
@@ -301,6 +304,9 @@ export class SwitchyardSocket extends EventTarget {
         const received = this.#recovery ? this.#recovery.receive(data) : { kind: 'message' as const, data };
         if (received.kind === 'message') this.#dispatch(new MessageEvent('message', { data: received.data }));
         else if (received.kind === 'session') {
+          // A resume counts as a success once its session frame came: a server that closed it
+          // before (1013, its store failed after the 101) refused it, and the backoff goes on.
+          this.#retries = 0;
           this.#recovered = received.recovered;
           this.#resumable = true;
           if (received.unrecoverable.length > 0) this.#dispatch(new UnrecoverableEvent(received.unrecoverable));
@@ -378,7 +384,7 @@ export class SwitchyardSocket extends EventTarget {
   /** An attempt failed before it opened. */
   #failed(ending: Ending): void {
     this.dispatchEvent(new Event('error'));
-    if (!ending.fatal && this.#canRetry()) return this.#retry();
+    if (!ending.fatal && this.#canRetry()) return this.#retry(ending.retryAfter);
     this.#readyState = SwitchyardSocket.CLOSED;
     this.#queue = [];
     this.dispatchEvent(new CloseEvent('close', { code: CloseCode.ABNORMAL, reason: ending.reason }));
@@ -389,8 +395,11 @@ export class SwitchyardSocket extends EventTarget {
     return reconnect !== false && this.#retries < reconnect.maxRetries;
   }
 
-  #retry(): void {
-    const delay = backoffDelay(this.#retries++, this.#settings.reconnect || DEFAULT_RECONNECT);
+  /** Schedules the next attempt: the backoff, or longer when the server asked (`retryAfter` ms). */
+  #retry(retryAfter?: number): void {
+    const settings = this.#settings.reconnect || DEFAULT_RECONNECT;
+    const backoff = backoffDelay(this.#retries++, settings);
+    const delay = retryAfter === undefined ? backoff : retryAfterDelay(retryAfter, backoff, settings);
     this.#retryTimer = setTimeout(() => this.#attempt(), delay);
   }
 

@@ -4,13 +4,14 @@
  * with `Last-Event-ID` and the session goes on; only a lost session ends the transport.
  */
 import { decodeBase64, encodeBase64 } from './base64.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, retryAfterDelay } from './backoff.js';
 import type { ReconnectOptions } from './backoff.js';
 import { CloseCode } from './close-codes.js';
 import { EventStreamParser } from './event-stream.js';
 import { FallbackMode, FallbackParam, RecoveryWire, SESSION_HEADER, SseEvent } from './protocol.js';
 import type { ServerSentEvent } from './event-stream.js';
 import type { Ending, Outgoing, Transport, TransportListener } from './transport.js';
+import { retryAfterOf } from './retry-after.js';
 import { withParams } from './url.js';
 
 /** What the SSE transport needs from the socket's settings. */
@@ -149,7 +150,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
    * already gone) its messages were not delivered, after a 2xx they were, after a failure or no
    * answer nobody knows.
    */
-  const end = (code: number, reason: string, wasClean: boolean, fatal = false): void => {
+  const end = (code: number, reason: string, wasClean: boolean, fatal = false, retryAfter?: number): void => {
     if (done) return;
     stop();
     const grace = setTimeout(() => postController?.abort(), settings.openTimeout);
@@ -159,7 +160,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       const pending =
         batch && (status === undefined || status === HTTP_NOT_FOUND) ? [...batch.entries, ...outbox] : outbox;
       const unsent = pending.flatMap((entry) => (entry.message === undefined ? [] : [entry.message]));
-      listener.end({ code, reason, wasClean, opened, fatal, unsent } satisfies Ending);
+      listener.end({ code, reason, wasClean, opened, fatal, unsent, retryAfter } satisfies Ending);
     });
   };
   const enqueue = (pending: Pending): void => {
@@ -251,10 +252,11 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     if (response.status !== HTTP_OK || !type.startsWith('text/event-stream') || !response.body) {
       void response.body?.cancel().catch(() => {});
       const reason = `HTTP ${response.status}${response.status === HTTP_OK ? ` ${type}` : ''}`;
+      const retryAfter = retryAfterOf(response.status, response.headers.get('retry-after'));
       // A session the node doesn't know: report it lost, the socket starts a fresh one.
       if (resuming && response.status === HTTP_NOT_FOUND) return end(CloseCode.ABNORMAL, 'session expired', false);
-      if (resuming && !isFinalStatus(response.status)) return streamLost(reason);
-      return end(CloseCode.ABNORMAL, reason, false, !resuming && isFinalStatus(response.status));
+      if (resuming && !isFinalStatus(response.status)) return streamLost(reason, retryAfter);
+      return end(CloseCode.ABNORMAL, reason, false, !resuming && isFinalStatus(response.status), retryAfter);
     }
     downSince = undefined;
     resumes = 0;
@@ -291,12 +293,14 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
     return streamLost('stream ended');
   };
 
-  const streamLost = async (reason: string): Promise<void> => {
+  /** The stream dropped, or a resume of it was refused (`retryAfter`: the server's Retry-After, ms). */
+  const streamLost = async (reason: string, retryAfter?: number): Promise<void> => {
     // Before `open` there is no session to resume: the attempt failed.
     if (!opened) return end(CloseCode.ABNORMAL, reason, false);
     downSince ??= Date.now();
     if (Date.now() - downSince > RESUME_WINDOW) return end(CloseCode.ABNORMAL, reason, false);
-    await wait(resumes === 0 ? retry : backoffDelay(resumes, { ...backoff, initialDelay: retry }));
+    const delay = resumes === 0 ? retry : backoffDelay(resumes, { ...backoff, initialDelay: retry });
+    await wait(retryAfter === undefined ? delay : retryAfterDelay(retryAfter, delay, backoff));
     resumes++;
     if (!done) void connect();
     return undefined;
@@ -346,6 +350,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       const controller = new AbortController();
       postController = controller;
       const timeout = setTimeout(() => controller.abort(), POST_TIMEOUT);
+      let retryAfter: number | undefined;
       answer = fetchImpl(withParams(url, { [FallbackParam.MODE]: FallbackMode.POST }), {
         method: 'POST',
         headers: {
@@ -358,6 +363,7 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       }).then(
         (response) => {
           void response.body?.cancel().catch(() => {});
+          retryAfter = retryAfterOf(response.status, response.headers.get('retry-after'));
           return response.status;
         },
         () => 0,
@@ -382,7 +388,10 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
       else if (isFinalStatus(status)) end(CloseCode.ABNORMAL, `POST answered HTTP ${status}`, false);
       // The app is closing: no retries, the close just isn't clean.
       else if (closing) end(CloseCode.ABNORMAL, 'close frame not delivered', false);
-      else await wait(backoffDelay(failures++, backoff));
+      else {
+        const delay = backoffDelay(failures++, backoff);
+        await wait(retryAfter === undefined ? delay : retryAfterDelay(retryAfter, delay, backoff));
+      }
     }
     posting = false;
   };

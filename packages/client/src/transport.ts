@@ -17,6 +17,13 @@ export interface Ending {
   fatal: boolean;
   /** Messages the transport accepted but could not confirm as delivered, oldest first. */
   unsent: Outgoing[];
+  /**
+   * The server refused the attempt with 503 or 429 and asked, with `Retry-After`, to wait this
+   * long (ms, capped): it answered, so the path works and the next attempt waits at least this.
+   * Undefined when there was no such answer, or the transport could not see it (a browser's
+   * WebSocket shows no status).
+   */
+  retryAfter?: number | undefined;
 }
 
 /** What a transport reports to its socket. After `end`, it reports nothing more. */

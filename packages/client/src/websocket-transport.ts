@@ -6,6 +6,7 @@
  */
 import { CloseCode } from './close-codes.js';
 import { LIVENESS_FRAME } from './protocol.js';
+import { retryAfterOf } from './retry-after.js';
 import type { Ending, Transport, TransportListener } from './transport.js';
 
 export { LIVENESS_FRAME };
@@ -21,6 +22,22 @@ export interface WebSocketLike {
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void;
   close(code?: number, reason?: string): void;
 }
+
+/**
+ * What `ws` (Node) adds: it shows the HTTP answer to a refused handshake through its
+ * `unexpected-response` event. Browsers' and undici's WebSocket show no status at all.
+ */
+interface UnexpectedResponseEmitter {
+  on(
+    event: 'unexpected-response',
+    listener: (request: unknown, response: { statusCode?: number; headers?: Record<string, unknown> }) => void,
+  ): unknown;
+  terminate(): void;
+}
+
+const isUnexpectedResponseEmitter = (socket: object): socket is UnexpectedResponseEmitter =>
+  typeof (socket as Partial<UnexpectedResponseEmitter>).on === 'function' &&
+  typeof (socket as Partial<UnexpectedResponseEmitter>).terminate === 'function';
 
 /** A WebSocket class, e.g. `globalThis.WebSocket` or `ws`'s default export. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
@@ -79,6 +96,16 @@ export function openWebSocket(
     return { send() {}, close() {}, abort() {} };
   }
   socket.binaryType = 'arraybuffer';
+  /** With `ws`: the wait a refused handshake's 503 or 429 asked for. */
+  let retryAfter: number | undefined;
+  if (isUnexpectedResponseEmitter(socket)) {
+    socket.on('unexpected-response', (_request, response) => {
+      const header = response.headers?.['retry-after'];
+      retryAfter = retryAfterOf(response.statusCode ?? 0, typeof header === 'string' ? header : undefined);
+      // With a listener, ws leaves the request to it: end it, and 'close' follows as without one.
+      (socket as unknown as UnexpectedResponseEmitter).terminate();
+    });
+  }
   timer = setTimeout(() => giveUp('no handshake'), livenessTimeout);
   socket.onopen = () => {
     clearTimeout(timer);
@@ -95,7 +122,15 @@ export function openWebSocket(
     if (!done) listener.message(event.data);
   };
   socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
-    end({ code: event.code, reason: event.reason, wasClean: event.wasClean, opened: alive, fatal: false, unsent: [] });
+    end({
+      code: event.code,
+      reason: event.reason,
+      wasClean: event.wasClean,
+      opened: alive,
+      fatal: false,
+      unsent: [],
+      retryAfter,
+    });
   };
   socket.onerror = () => {
     // A 'close' always follows.

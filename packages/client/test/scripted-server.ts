@@ -22,7 +22,10 @@ export interface Received {
 }
 
 export type StreamScript = (res: ServerResponse, request: Received, index: number) => void;
-export type PostScript = (request: Received, index: number) => number;
+export type PostScript = (
+  request: Received,
+  index: number,
+) => number | { status: number; headers: Record<string, string> };
 
 export class ScriptedServer {
   readonly requests: Received[] = [];
@@ -30,9 +33,16 @@ export class ScriptedServer {
   readonly connections: Array<{ ws: WebSocket; url: string; received: string[] }> = [];
   /** Whether the WebSocket side answers `__sy=1` with the liveness frame. */
   liveness = true;
+  /** Answers to WebSocket handshakes, refused ones included: undefined accepts, a status refuses. */
+  handshake: (url: string, index: number) => { status: number; headers?: Record<string, string> } | undefined = () =>
+    undefined;
+  /** Every WebSocket handshake, refused ones included, with when it arrived (Date.now()). */
+  readonly handshakes: Array<{ url: string; at: number }> = [];
+  /** Called with each accepted WebSocket, after the liveness frame. */
+  onConnection: (ws: WebSocket, index: number) => void = () => {};
   /** Answers to SSE GETs; the default opens session "s1" with `retry: 50`. */
   stream: StreamScript = (res) => openStream(res, 'retry: 50\n\nevent: open\ndata: {"session":"s1","protocol":""}\n\n');
-  /** Status for POSTs; the default is 204. */
+  /** Status (and headers) for POSTs; the default is 204. */
   post: PostScript = () => 204;
   /** Open SSE responses. */
   readonly streams = new Set<ServerResponse>();
@@ -49,6 +59,12 @@ export class ScriptedServer {
     this.#wss = new WebSocketServer({
       server: this.#server,
       handleProtocols: (protocols) => [...protocols][0] ?? false,
+      verifyClient: ({ req }, accept) => {
+        this.handshakes.push({ url: req.url ?? '', at: Date.now() });
+        const refusal = this.handshake(req.url ?? '', this.handshakes.length - 1);
+        if (refusal) accept(false, refusal.status, 'Refused', refusal.headers);
+        else accept(true);
+      },
     });
     this.#wss.on('connection', (ws, req) => {
       const record = { ws, url: req.url ?? '', received: [] as string[] };
@@ -57,6 +73,7 @@ export class ScriptedServer {
       ws.on('message', (data, isBinary) =>
         record.received.push(isBinary ? `bytes:${[...(data as Buffer)].join(',')}` : data.toString()),
       );
+      this.onConnection(ws, this.connections.length - 1);
     });
   }
 
@@ -118,7 +135,9 @@ export class ScriptedServer {
       res.once('close', () => this.streams.delete(res));
       this.stream(res, request, this.streamRequests().length - 1);
     } else {
-      res.writeHead(this.post(request, this.posts().length - 1)).end();
+      const answer = this.post(request, this.posts().length - 1);
+      if (typeof answer === 'number') res.writeHead(answer).end();
+      else res.writeHead(answer.status, answer.headers).end();
     }
   }
 }

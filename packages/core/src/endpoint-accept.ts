@@ -15,7 +15,7 @@ import { LIVENESS_FRAME } from './protocol.js';
 import { checkExtensions, checkHandshake, rejectHandshake } from './handshake.js';
 import type { serverOf } from './hijack.js';
 import { releaseRequestListeners, releaseSocket } from './takeover.js';
-import { awaitResume } from './recovery/index.js';
+import { awaitResume, refuseResume } from './recovery/index.js';
 import { RequestInfo, keptHeaders } from './request.js';
 import type { Transport as TransportSeam } from './transport.js';
 import { ServerWebSocket } from './transport-ws.js';
@@ -117,6 +117,9 @@ export class Upgrades<Context> {
     const offered = checkHandshake(req);
     if (offered instanceof HandshakeRejection)
       return this.reject(req, socket, offered, fallback.url, extras.remoteAddress);
+    // A resume the store cannot serve now is refused before anything else (recovery/).
+    const unavailable = refuseResume(this.#host.endpoint, req, 'websocket');
+    if (unavailable) return this.reject(req, socket, unavailable, fallback.url, extras.remoteAddress);
     const extensions = checkExtensions(req, this.#deflate, this.#host.endpoint.options.maxPayload);
     if (extensions) return this.reject(req, socket, extensions, fallback.url, extras.remoteAddress);
     const admitted = this.#host.admission.admit(req, fallback.url, offered, extras, server);

@@ -428,6 +428,9 @@ export class RedisHub extends Hub {
         const value = await this.#publisher.get(`${this.#prefix}session:${id}`);
         return value ?? undefined;
       },
+      // A resume's commands go through the publisher, which fails them at once while it is
+      // not ready (no offline queue): known down until it reconnects.
+      reachable: () => this.#publisher.isReady,
     };
   }
 

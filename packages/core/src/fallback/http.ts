@@ -24,7 +24,7 @@ import { answer, respond, respondEmpty } from './answer.js';
 import { identify, notTheOwner, requestOwner, sameOwner } from './owner.js';
 import { parsePostBody, readBody } from './post.js';
 import type { PostBody } from './post.js';
-import { sseResume } from '../recovery/index.js';
+import { refuseResume, resumeUnavailable, sseResume } from '../recovery/index.js';
 
 /** What the fallback needs of its endpoint. */
 export interface FallbackHost<Context> {
@@ -105,6 +105,10 @@ export class FallbackRoutes<Context> {
       session.attach(res, resume, false);
       return 200;
     }
+    // A resume the store cannot serve now is refused before anything else (recovery/): never a
+    // new session that silently lost the client's gap.
+    const unavailable = refuseResume(this.#host, req, 'sse');
+    if (unavailable) return this.#refuse(req, res, unavailable, fallback, extras);
     let offered: string[] = [];
     if (fallback.protocols) {
       try {
@@ -151,10 +155,20 @@ export class FallbackRoutes<Context> {
       }
     }
     // The durable session is restored before `open`, so that `ws.recovered` is known there.
-    const resumed = durableResume ? await durableResume(session, fallback.url).catch(() => undefined) : undefined;
-    if (durableResume && res.destroyed) {
-      session.terminate();
-      return 0;
+    let resumed: (() => void) | undefined;
+    if (durableResume) {
+      // The store failed while the session was being restored: the same 503 as when it was
+      // known to be down, and the client resumes again with the same token.
+      let failed = false;
+      resumed = await durableResume(session, fallback.url).catch(() => {
+        failed = true;
+        return undefined;
+      });
+      if (failed || res.destroyed) {
+        session.terminate();
+        this.#host.release(admitted.place);
+        return res.destroyed ? 0 : this.#refuse(req, res, resumeUnavailable(), fallback, extras);
+      }
     }
     session.attach(res, undefined, true);
     this.#host.open(
@@ -169,6 +183,18 @@ export class FallbackRoutes<Context> {
     );
     resumed?.();
     return 200;
+  }
+
+  /** Answers a refused new session with HTTP and reports it, as a refused handshake is. */
+  #refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rejection: HandshakeRejection,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+  ): number {
+    this.#host.rejected(req, rejection, fallback.url, extras.remoteAddress);
+    return respond(res, rejection);
   }
 
   async #post(

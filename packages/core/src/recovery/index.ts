@@ -37,6 +37,6 @@ export type {
 export { compareIds, MAX_TOKEN_BYTES, parseToken, RESUME_HEADER, RESUME_PREFIX } from './token.js';
 export { deliverDurable, isRecovered, senderIdOf } from './state.js';
 export type { EnvelopeCache } from './state.js';
-export { awaitResume, sseResume } from './sessions.js';
+export { awaitResume, refuseResume, resumeUnavailable, sseResume } from './sessions.js';
 export type { RecoveryHost } from './sessions.js';
 export { subscribed, unsubscribed } from './replay.js';

@@ -53,6 +53,12 @@ export interface DurableStore {
   keepSessions(sessions: ReadonlyMap<string, string>, ttl: number): Promise<void>;
   /** The endpoint a session belongs to, or undefined if it is unknown or expired. */
   findSession(id: string): Promise<string | undefined>;
+  /**
+   * False while the store is known to be unreachable (its connection is down), so that a resume
+   * is refused before its handshake completes instead of failing after it. Without it, the store
+   * counts as reachable and a failure shows only when a command fails.
+   */
+  reachable?(): boolean;
 }
 
 /** The durable store of a hub, if it has one. */

@@ -49,11 +49,10 @@ async function start(
   }
   const still = (): boolean => ws.readyState === 1 && state.held.has(topic);
   if (!at) {
-    // The backend is unreachable: live delivery starts whenever it is back.
+    // The backend is unreachable: live delivery starts whenever it is back. A resumed position
+    // is not given up for that: before its session frame, the client resumes again from it.
     state.held.delete(topic);
-    if (from) {
-      control(ws, 'unrecoverable', { topic, reason: 'expired', id: from.id, epoch: from.epoch, count: from.count });
-    }
+    if (from) connection.close(CloseCode.TRY_AGAIN_LATER, 'Cannot reach the session store; resume again');
     return;
   }
   // Where this connection goes on live from: the node's read position, or the client's own if

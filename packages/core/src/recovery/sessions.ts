@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import type { Transport } from '../transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
+import { HandshakeRejection } from '../errors.js';
 import { durableStoreOf } from './options.js';
 import type { DurableStore, ResolvedRecovery } from './options.js';
 import { control, RecoveryState, states } from './state.js';
@@ -11,9 +12,16 @@ import { MAX_TOKEN_BYTES, parseToken, RESUME_HEADER, RESUME_PREFIX } from './tok
 import type { Token } from './token.js';
 import type { Hub } from '../hub.js';
 
-/** How long a client that announced a resume has to send its token. */
 const RESUME_FLAG = new RegExp(`[?&]${RecoveryWire.RESUME_PARAM}=1(?:&|$)`);
+/** How long a client that announced a resume has to send its token. */
 const TOKEN_TIMEOUT = 10_000;
+/**
+ * The `Retry-After` (seconds) of a resume refused while the store is down. Redis's client
+ * retries its connection at least every 2 s, so a store that is back is usually known within
+ * about a second of a retry; the switchyard client adds its jitter on top, so that the clients
+ * of a node do not all come back in the same instant.
+ */
+export const RESUME_RETRY_AFTER = 1;
 
 /** The recovery host: what an endpoint gives this module. */
 export interface RecoveryHost {
@@ -75,6 +83,31 @@ function keeperOf(store: DurableStore, ttl: number): SessionKeeper {
 /** The endpoint a session belongs to: its path. */
 function endpointKey(path: string): string {
   return path.split('?', 1)[0]!;
+}
+
+/** The answer to a resume that cannot be served now: it never opens a session without its gap. */
+export function resumeUnavailable(): HandshakeRejection {
+  return new HandshakeRejection(503, 'The session store is unreachable; resume again later', {
+    'Retry-After': String(RESUME_RETRY_AFTER),
+  });
+}
+
+/**
+ * Before anything else of a handshake that asks to resume (a WebSocket's `__sy_resume=1`, a new
+ * SSE session's `X-Switchyard-Resume`): the 503 to answer while the durable store is known to be
+ * down, or undefined. A WebSocket refused after its 101 (close 1013) would count as a connection
+ * that opened, and its client would start its backoff over; a 503 is a refused attempt, and
+ * carries `Retry-After`.
+ */
+export function refuseResume(
+  host: RecoveryHost,
+  req: IncomingMessage,
+  transport: 'websocket' | 'sse',
+): HandshakeRejection | undefined {
+  if (!host.options.recovery) return undefined;
+  const asks = transport === 'websocket' ? RESUME_FLAG.test(req.url ?? '') : req.headers[RESUME_HEADER] !== undefined;
+  if (!asks || durableStoreOf(host.hub)?.reachable?.() !== false) return undefined;
+  return resumeUnavailable();
 }
 
 /**

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runRecoveryOutageSuite } from './suite.js';
+
+runRecoveryOutageSuite(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runRecoveryOutageSuite } from './suite.js';
+
+runRecoveryOutageSuite(fastifyHarness);

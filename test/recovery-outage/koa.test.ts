@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runRecoveryOutageSuite } from './suite.js';
+
+runRecoveryOutageSuite(koaHarness);

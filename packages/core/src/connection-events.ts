@@ -126,8 +126,11 @@ export function onWsError(this: Transport, error: Error): void {
   // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
   // exists so that one malformed frame can never become an uncaught 'error'.
   const connection = connectionOf(this);
-  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_'))
+  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_')) {
     connection[kSentCode] = closeCodeForError(error);
+    // ws sent the close frame: this side closed first, whatever the peer answers (or not).
+    connection[kClosedByServer] = true;
+  }
   connection[kHost].dispatchError(connection, error);
 }
 

@@ -178,7 +178,7 @@ export function runObservability(harness: Harness): void {
           handlers: {
             heartbeat: false,
             maxPayload: VIOLATION_MAX_PAYLOAD,
-            message(ws, data) {
+            message(_ws, data) {
               if (data === THROW_TEXT) throw new Error('handler failed');
             },
             error() {},

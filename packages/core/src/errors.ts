@@ -29,6 +29,11 @@ export const ErrorCode = {
   UNSUPPORTED_RUNTIME: 'SWITCHYARD_ERR_UNSUPPORTED_RUNTIME',
   /** `injectWebSocket()`: the app answered the handshake with an HTTP status instead of a 101. */
   UNEXPECTED_RESPONSE: 'SWITCHYARD_ERR_UNEXPECTED_RESPONSE',
+  /**
+   * With `schema`: a message nested deeper than `maxDepth`. Reported to the `error` hook and the
+   * `switchyard:connection:error` channel (never logged); the connection closes with 1007.
+   */
+  JSON_TOO_DEEP: 'SWITCHYARD_ERR_JSON_TOO_DEEP',
 } as const;
 
 /** One of the codes of {@link ErrorCode}. */

@@ -30,6 +30,8 @@ import {
 } from './frames.js';
 
 const SEED = Number(process.env.SWITCHYARD_FUZZ_SEED ?? 20261130);
+/** Cases per property: the numbers below, or SWITCHYARD_FUZZ_RUNS for a long local run. */
+const runs = (fallback: number): number => Number(process.env.SWITCHYARD_FUZZ_RUNS ?? fallback);
 
 /** Any JSON value, by a recursive schema: the kind that overflowed the stack on deep input. */
 const Json: z.ZodType<unknown> = z.lazy(() =>
@@ -192,7 +194,7 @@ export function runMessages(harness: Harness): void {
             expect(outcome).toBe('ok');
           }
         }),
-        { numRuns: 30, seed: SEED },
+        { numRuns: runs(30), seed: SEED },
       );
       await stillServes();
     }, 20_000);
@@ -205,7 +207,7 @@ export function runMessages(harness: Harness): void {
           ws.send(JSON.stringify(piece.repeat(times)));
           expect((await inbox.next(5000)).data.toString()).toBe('ok');
         }),
-        { numRuns: 30, seed: SEED },
+        { numRuns: runs(30), seed: SEED },
       );
       ws.close();
       await closed(ws);
@@ -294,7 +296,7 @@ export function runMessages(harness: Harness): void {
             client.destroy();
           }
         }),
-        { numRuns: 25, seed: SEED },
+        { numRuns: runs(25), seed: SEED },
       );
       await stillServes();
       // Nothing is left of the floods: every raw connection is gone on the server too.

@@ -1,7 +1,9 @@
 /**
  * Closes the server starts, and how a raw client provokes each: the protocol violations `ws`
- * detects (1002, 1007, 1008, 1009) and the failures switchyard closes for itself (1011). The
- * observability and otel suites check that each one is reported as closed by the server.
+ * detects (1002, 1007, 1008, 1009) and the ones switchyard closes for itself (1007 past
+ * `maxDepth`, 1008 past `controlRate`, 1011 for a failing hook). The observability and otel
+ * suites check that each one is reported as closed by the server, on an endpoint with a `schema`
+ * that takes any JSON.
  */
 import { CloseCode } from '@switchyard/core';
 import { Opcode, RawClient, closeCodeOf, closeFrame, frame, handshakeRequest } from './helpers.js';
@@ -9,7 +11,10 @@ import { Opcode, RawClient, closeCodeOf, closeFrame, frame, handshakeRequest } f
 /** The `maxPayload` an endpoint must set for the 1009 case. */
 export const VIOLATION_MAX_PAYLOAD = 64;
 
-/** What a message hook does with the text `throw`: the 1011 case needs it to throw. */
+/** The `maxDepth` an endpoint must set for the nesting case (its message must fit `maxPayload`). */
+export const VIOLATION_MAX_DEPTH = 4;
+
+/** What a message hook does with the JSON string `"throw"`: the 1011 case needs it to throw. */
 export const THROW_TEXT = 'throw';
 
 export interface Violation {
@@ -40,7 +45,22 @@ export const violations: readonly Violation[] = [
         ...Array.from({ length: 16_384 }, () => frame(Opcode.CONTINUATION, '', { fin: false })),
       ]),
   },
-  { code: CloseCode.INTERNAL_ERROR, name: 'handler-throws', bytes: () => frame(Opcode.TEXT, THROW_TEXT) },
+  {
+    code: CloseCode.INVALID_PAYLOAD,
+    name: 'nested-too-deep',
+    bytes: () => frame(Opcode.TEXT, `${'['.repeat(VIOLATION_MAX_DEPTH + 1)}${']'.repeat(VIOLATION_MAX_DEPTH + 1)}`),
+  },
+  {
+    // The default controlRate: bursts of 50.
+    code: CloseCode.POLICY_VIOLATION,
+    name: 'ping-flood',
+    bytes: () => Buffer.concat(Array.from({ length: 80 }, () => frame(Opcode.PING, 'p'))),
+  },
+  {
+    code: CloseCode.INTERNAL_ERROR,
+    name: 'handler-throws',
+    bytes: () => frame(Opcode.TEXT, JSON.stringify(THROW_TEXT)),
+  },
 ];
 
 /**

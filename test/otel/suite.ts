@@ -7,13 +7,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SpanKind } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData } from '@opentelemetry/sdk-metrics';
 import type WebSocket from 'ws';
+import { z } from 'zod';
 import type { Handlers } from '@switchyard/core';
 import { METRICS, instrumentSwitchyard } from '@switchyard/otel';
 import type { SwitchyardInstrumentation } from '@switchyard/otel';
 import type { Harness, Started } from '../harness.js';
 import { start } from '../harness.js';
 import { closed, messages, openWs, requireAssertions } from '../helpers.js';
-import { THROW_TEXT, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
+import { THROW_TEXT, VIOLATION_MAX_DEPTH, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
 import { meterProvider, metricExporter, metricReader, spanExporter, startedSpans, tracerProvider } from './setup.js';
 
 async function collect(): Promise<Map<string, MetricData>> {
@@ -61,11 +62,13 @@ export function runOtel(harness: Harness): void {
           handlers: {
             heartbeat: false,
             maxPayload: VIOLATION_MAX_PAYLOAD,
+            schema: z.unknown(),
+            maxDepth: VIOLATION_MAX_DEPTH,
             message(_ws, data) {
               if (data === THROW_TEXT) throw new Error('handler failed');
             },
             error() {},
-          } satisfies Handlers<undefined>,
+          } satisfies Handlers<undefined, z.ZodUnknown>,
         },
       ]);
     });
@@ -164,7 +167,7 @@ export function runOtel(harness: Harness): void {
       );
     });
 
-    it('a close this side starts is initiated by the server: 1002, 1007, 1008 and 1009 from ws, 1011 from a hook', async () => {
+    it('a close this side starts is initiated by the server: 1002, 1007, 1008 and 1009 from ws; 1007 maxDepth, 1008 controlRate and 1011 from switchyard', async () => {
       spanExporter.reset();
       const before = await collect();
       const countOf = (metrics: Map<string, MetricData>, code: number, initiator: string): number =>

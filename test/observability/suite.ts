@@ -18,6 +18,7 @@ import { CHANNELS, CloseCode } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
 import { closed, delay, messages, openWs, quietFor, requireAssertions } from '../helpers.js';
+import { THROW_TEXT, VIOLATION_MAX_DEPTH, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
 
 type Recorded = { channel: string; message: Record<string, unknown> };
 
@@ -168,6 +169,40 @@ export function runObservability(harness: Harness): void {
       const opened = recorder.events.find((e) => e.channel === CHANNELS.open)!.message;
       expect(opened.transport).toBe('websocket');
       expect((opened.connection as Connection).request.path).toBe('/echo');
+    });
+
+    it('closedBy is server for every close this side starts: 1002, 1007, 1008 and 1009 from ws; 1007 maxDepth, 1008 controlRate and 1011 from switchyard', async () => {
+      const s = await serve([
+        {
+          path: '/strict',
+          handlers: {
+            heartbeat: false,
+            maxPayload: VIOLATION_MAX_PAYLOAD,
+            schema: z.unknown(),
+            maxDepth: VIOLATION_MAX_DEPTH,
+            message(_ws, data) {
+              if (data === THROW_TEXT) throw new Error('handler failed');
+            },
+            error() {},
+          } satisfies Handlers<undefined, z.ZodUnknown>,
+        },
+      ]);
+      const recorder = record();
+      try {
+        for (const violation of violations) {
+          expect(await provoke(s.port, '/strict', violation), violation.name).toBe(violation.code);
+          await vi.waitFor(() => {
+            const close = recorder.events.find(
+              (e) =>
+                e.channel === CHANNELS.close &&
+                (e.message.connection as Connection).request.query.case === violation.name,
+            );
+            expect(close?.message, violation.name).toMatchObject({ code: violation.code, closedBy: 'server' });
+          });
+        }
+      } finally {
+        recorder.stop();
+      }
     });
 
     it('publishes the fallback transport and backpressure', async () => {

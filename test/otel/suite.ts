@@ -7,12 +7,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SpanKind } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData } from '@opentelemetry/sdk-metrics';
 import type WebSocket from 'ws';
+import { z } from 'zod';
 import type { Handlers } from '@switchyard/core';
 import { METRICS, instrumentSwitchyard } from '@switchyard/otel';
 import type { SwitchyardInstrumentation } from '@switchyard/otel';
 import type { Harness, Started } from '../harness.js';
 import { start } from '../harness.js';
 import { closed, messages, openWs, requireAssertions } from '../helpers.js';
+import { THROW_TEXT, VIOLATION_MAX_DEPTH, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
 import { meterProvider, metricExporter, metricReader, spanExporter, startedSpans, tracerProvider } from './setup.js';
 
 async function collect(): Promise<Map<string, MetricData>> {
@@ -54,6 +56,19 @@ export function runOtel(harness: Harness): void {
               else ws.send(`echo ${data as string}`);
             },
           } satisfies Handlers<undefined>,
+        },
+        {
+          path: '/strict',
+          handlers: {
+            heartbeat: false,
+            maxPayload: VIOLATION_MAX_PAYLOAD,
+            schema: z.unknown(),
+            maxDepth: VIOLATION_MAX_DEPTH,
+            message(_ws, data) {
+              if (data === THROW_TEXT) throw new Error('handler failed');
+            },
+            error() {},
+          } satisfies Handlers<undefined, z.ZodUnknown>,
         },
       ]);
     });
@@ -150,6 +165,32 @@ export function runOtel(harness: Harness): void {
       expect(points(metrics.get(METRICS.handshakeDuration)).reduce((n, p) => n + (p.value as Histogram).count, 0)).toBe(
         2,
       );
+    });
+
+    it('a close this side starts is initiated by the server: 1002, 1007, 1008 and 1009 from ws; 1007 maxDepth, 1008 controlRate and 1011 from switchyard', async () => {
+      spanExporter.reset();
+      const before = await collect();
+      const countOf = (metrics: Map<string, MetricData>, code: number, initiator: string): number =>
+        (points(metrics.get(METRICS.closes)).find(
+          (p) =>
+            p.attributes['websocket.close.code'] === code && p.attributes['websocket.close.initiator'] === initiator,
+        )?.value as number | undefined) ?? 0;
+      for (const violation of violations) expect(await provoke(s.port, '/strict', violation)).toBe(violation.code);
+      await vi.waitFor(() =>
+        expect(spanExporter.getFinishedSpans().filter((span) => span.name === 'WebSocket /strict')).toHaveLength(
+          violations.length,
+        ),
+      );
+      const spans = spanExporter.getFinishedSpans().filter((span) => span.name === 'WebSocket /strict');
+      expect(
+        spans.map((span) => [span.attributes['websocket.close.code'], span.attributes['websocket.close.initiator']]),
+      ).toEqual(violations.map((violation) => [violation.code, 'server']));
+      const after = await collect();
+      for (const code of new Set(violations.map((violation) => violation.code))) {
+        const expected = violations.filter((violation) => violation.code === code).length;
+        expect(countOf(after, code, 'server') - countOf(before, code, 'server'), `${code}`).toBe(expected);
+        expect(countOf(after, code, 'client') - countOf(before, code, 'client'), `${code}`).toBe(0);
+      }
     });
 
     it('disable() unsubscribes: nothing more is counted', async () => {

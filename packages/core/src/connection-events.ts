@@ -5,7 +5,8 @@
  */
 import { ErrorCode, withCode } from './errors.js';
 import { CloseCode } from './protocol.js';
-import { channels } from './diagnostics.js';
+import { channels, publishLimit } from './diagnostics.js';
+import { TokenBucket } from './limits.js';
 import type { CloseMessage, MessageMessage } from './diagnostics.js';
 import type { Connection } from './connection.js';
 import type { CloseEvent } from './connection-types.js';
@@ -15,6 +16,7 @@ import {
   kAwaitingPong,
   kClosedByServer,
   kConnection,
+  kControlBucket,
   kHost,
   kLastPingAt,
   kPending,
@@ -126,32 +128,57 @@ export function onWsError(this: Transport, error: Error): void {
   // ws closes the connection itself with the right code (1002, 1007, 1009); this listener
   // exists so that one malformed frame can never become an uncaught 'error'.
   const connection = connectionOf(this);
-  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_'))
+  if ((error as Error & { code?: string }).code?.startsWith('WS_ERR_')) {
     connection[kSentCode] = closeCodeForError(error);
+    // ws sent the close frame: this side closed first, whatever the peer answers (or not).
+    connection[kClosedByServer] = true;
+  }
   connection[kHost].dispatchError(connection, error);
+}
+
+/**
+ * Takes a control frame's token from the connection's `controlRate` bucket; past the budget the
+ * connection fails with 1008, so that a flood stops costing a pong and a dispatch per frame.
+ */
+function withinControlRate(connection: Connection<any, any, any>): boolean {
+  const rate = connection[kHost].controlRate;
+  if (rate === undefined) return true;
+  const now = performance.now();
+  const bucket = (connection[kControlBucket] ??= new TokenBucket(rate, now));
+  if (bucket.take(rate, now)) return true;
+  publishLimit('controlRate', 'closed', connection, undefined, undefined, CloseCode.POLICY_VIOLATION);
+  failConnection(connection, CloseCode.POLICY_VIOLATION);
+  return false;
 }
 
 export function onWsPing(this: Transport, data: Buffer): void {
   const connection = connectionOf(this);
+  // After a close this side sent, a ping gets no pong (ws answers only while open) and no hook.
+  if (connection[kSentCode] !== undefined || !withinControlRate(connection)) return;
   connection[kHost].dispatchControl(connection, 'ping', data);
 }
 
 export function onWsPong(this: Transport, data: Buffer): void {
   const connection = connectionOf(this);
+  if (connection[kSentCode] !== undefined) return;
   const counters = connection[kHost].counters;
+  // A pong answering this side's ping is paced by this side; only unsolicited ones are counted.
+  let solicited = connection[kAwaitingPong];
   // The heartbeat's pings carry no payload and are timed to the millisecond they were sent at.
-  if (connection[kAwaitingPong] && data.length === 0) counters?.rtt(performance.now() - connection[kLastPingAt]);
+  if (solicited && data.length === 0) counters?.rtt(performance.now() - connection[kLastPingAt]);
   connection[kAwaitingPong] = false;
   const pings = connection[kPings];
   if (pings) {
     const index = pings.findIndex((ping) => ping.payload.equals(data));
     if (index !== -1) {
+      solicited = true;
       const [ping] = pings.splice(index, 1);
       const rtt = performance.now() - ping!.sentAt;
       counters?.rtt(rtt);
       ping!.resolve(rtt);
     }
   }
+  if (!solicited && !withinControlRate(connection)) return;
   connection[kHost].dispatchControl(connection, 'pong', data);
 }
 

@@ -15,6 +15,8 @@ export const kOnClosed = Symbol('switchyard.onClosed');
 export const kTopics = Symbol('switchyard.topics');
 export const kMessageBucket = Symbol('switchyard.messageBucket');
 export const kByteBucket = Symbol('switchyard.byteBucket');
+/** The `controlRate` bucket, made on the first ping or unsolicited pong. */
+export const kControlBucket = Symbol('switchyard.controlBucket');
 export const kActive = Symbol('switchyard.active');
 export const kExpiresAt = Symbol('switchyard.expiresAt');
 export const kQueue = Symbol('switchyard.queue');

@@ -47,10 +47,12 @@ export interface ConnectionHost {
   /** The hub behind `subscribe` and `publish`. */
   readonly hub: Hub;
   /**
-   * True when a `ping` hook exists. A RoutedWebSocket hands over every ping anyway; the SSE
-   * stand-in is listened to for pings only then, or once `on('ping')` asks.
+   * True when a `ping` hook exists or `controlRate` counts pings. A RoutedWebSocket hands over
+   * every ping anyway; a plain one is listened to for pings only then, or once `on('ping')` asks.
    */
   readonly wantsPings: boolean;
+  /** The `controlRate` budget of each connection's pings and unsolicited pongs, when on. */
+  readonly controlRate: import('./limits.js').Rate | undefined;
   /** With `idleTimeout`: the time (ms) a message marks as the connection's last activity. */
   readonly activityClock: number | undefined;
   /** The counters of `endpoint.stats()`, unless `stats: false`. */

@@ -16,6 +16,7 @@ import {
   kAwaitingPong,
   kByteBucket,
   kClosedByServer,
+  kControlBucket,
   kDrainWaiters,
   kEmitter,
   kExpiresAt,
@@ -76,6 +77,8 @@ export class Connection<Context = unknown, Incoming = string | Buffer, Outgoing 
   /** @internal Set only on endpoints with `rateLimit`. */
   declare [kMessageBucket]: TokenBucket | undefined;
   /** @internal */ declare [kByteBucket]: TokenBucket | undefined;
+  /** @internal Made on the first control frame the peer sends, with `controlRate`. */
+  declare [kControlBucket]: TokenBucket | undefined;
   /** @internal Last message either way (ms), only with `idleTimeout`. */
   declare [kActive]: number | undefined;
   /** @internal When the connection must end (performance.now() time). */

@@ -93,6 +93,8 @@ export type LimitName =
   | 'maxConnectionsPerAddress'
   | 'handshakeRate'
   | 'rateLimit'
+  | 'controlRate'
+  | 'maxDepth'
   | 'idleTimeout'
   | 'maxLifetime'
   | 'maxBufferedAmount'

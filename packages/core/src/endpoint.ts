@@ -23,6 +23,7 @@ import { Hub } from './hub.js';
 import { Sweeps } from './heartbeat.js';
 import { HookDispatch } from './hooks.js';
 import { Admissions } from './admission.js';
+import type { Rate } from './limits.js';
 import { isWebSocketRequest } from './handshake.js';
 import { serverOf, takeSocket } from './hijack.js';
 import { watchServers } from './route-upgrades.js';
@@ -128,9 +129,14 @@ export class Endpoint<Context = undefined> {
     return (this.#hub ??= this.options.hub ?? new Hub());
   }
 
-  /** @internal Whether connections listen for the peer's pings for a `ping` hook. */
+  /** @internal Whether connections listen for the peer's pings: for a `ping` hook, or to count them. */
   get wantsPings(): boolean {
-    return this.#hooks.ping !== undefined;
+    return this.#hooks.ping !== undefined || this.options.controlRate !== undefined;
+  }
+
+  /** @internal The budget of each connection's pings and unsolicited pongs (`controlRate`). */
+  get controlRate(): Rate | undefined {
+    return this.options.controlRate;
   }
 
   /** Largest message accepted, in bytes. */

@@ -35,6 +35,11 @@ export const ErrorCode = {
   INVALID_METHOD: 'SWITCHYARD_ERR_INVALID_METHOD',
   /** `parseProtocols()` got a malformed `Sec-WebSocket-Protocol` value (a `SyntaxError`). */
   INVALID_SUBPROTOCOL: 'SWITCHYARD_ERR_INVALID_SUBPROTOCOL',
+  /**
+   * With `schema`: a message nested deeper than `maxDepth`. Reported to the `error` hook and the
+   * `switchyard:connection:error` channel (never logged); the connection closes with 1007.
+   */
+  JSON_TOO_DEEP: 'SWITCHYARD_ERR_JSON_TOO_DEEP',
 } as const;
 
 /** One of the codes of {@link ErrorCode}. */

@@ -13,7 +13,8 @@ import { isThenable, reportError, reportPeerError } from './hooks-errors.js';
 import type { Hooks, ResolvedOptions } from './options-types.js';
 import { CloseCode } from './protocol.js';
 import type { StandardSchemaV1 } from './schema.js';
-import { validateMessage } from './schema.js';
+import { nestsDeeperThan, validateMessage } from './schema.js';
+import { ErrorCode, withCode } from './errors.js';
 
 /** Runs one endpoint's hooks for its connections. */
 export class HookDispatch<Context> {
@@ -115,6 +116,10 @@ export class HookDispatch<Context> {
   /** Parses and validates a message for the `schema` option; async validators hold later messages. */
   #validate(connection: Connection<Context>, schema: StandardSchemaV1, data: string | Buffer, isBinary: boolean): void {
     if (connection.readyState !== 1) return;
+    if (nestsDeeperThan(data, this.#options.maxDepth)) {
+      this.#tooDeep(connection);
+      return;
+    }
     let result: ReturnType<typeof validateMessage>;
     try {
       result = validateMessage(schema, data);
@@ -137,6 +142,21 @@ export class HookDispatch<Context> {
         this.flush(connection);
       },
     );
+  }
+
+  /**
+   * A message nested deeper than `maxDepth`: refused before JSON.parse sees it, always with 1007
+   * (the `invalid` hook is for data an app may forgive; this is a limit, like `maxPayload`).
+   */
+  #tooDeep(connection: Connection<Context>): void {
+    const max = this.#options.maxDepth;
+    publishLimit('maxDepth', 'closed', connection, undefined, undefined, CloseCode.INVALID_PAYLOAD);
+    reportPeerError(
+      this.#hooks,
+      connection,
+      withCode(new RangeError(`Message nested deeper than maxDepth (${max})`), ErrorCode.JSON_TOO_DEEP),
+    );
+    connection.close(CloseCode.INVALID_PAYLOAD, `JSON nested deeper than ${max}`);
   }
 
   #validated(

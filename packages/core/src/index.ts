@@ -39,6 +39,7 @@ export { DEFAULT_KEPT_HEADERS } from './options-defaults.js';
 export type {
   CompressionOptions,
   ConnectionListener,
+  ControlRateOptions,
   EndpointOptions,
   Handlers,
   HandshakeRateOptions,

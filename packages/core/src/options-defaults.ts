@@ -2,7 +2,7 @@
  * The defaults of `websocket({...})` and the names it knows: what an option left out becomes,
  * and the lists an unknown (often misspelt) name is checked against.
  */
-import type { HeartbeatOptions } from './options-types.js';
+import type { ControlRateOptions, HeartbeatOptions } from './options-types.js';
 
 /**
  * The headers a connection keeps by default: enough to log and route it, not its credentials.
@@ -32,6 +32,12 @@ export const DEFAULT_MAX_BUFFERED_AMOUNT = 16 * 1024 * 1024;
  */
 export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
+/** The default `maxDepth`: deeper than any message an app means, shallow enough to cost nothing. */
+export const DEFAULT_MAX_DEPTH = 64;
+
+/** Every `controlRate: {...}` setting with its default; a name not here is a TypeError. */
+export const CONTROL_RATE_DEFAULTS: Required<ControlRateOptions> = { frames: 10, per: 1000, burst: 50 };
+
 /** Every top-level option and hook name; a name not here is a TypeError. */
 export const OPTION_NAMES = new Set([
   'protocols',
@@ -48,6 +54,8 @@ export const OPTION_NAMES = new Set([
   'maxConnectionsPerAddress',
   'handshakeRate',
   'rateLimit',
+  'controlRate',
+  'maxDepth',
   'idleTimeout',
   'maxLifetime',
   'closeTimeout',

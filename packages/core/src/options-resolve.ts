@@ -8,11 +8,13 @@ import type { Rate } from './limits.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { isStandardSchema } from './schema.js';
 import { resolveRecovery } from './recovery/index.js';
-import type { EndpointOptions, Handlers, ResolvedOptions, SchemaOptions } from './options-types.js';
+import type { ControlRateOptions, EndpointOptions, Handlers, ResolvedOptions, SchemaOptions } from './options-types.js';
 import {
   COMPRESSION_NAMES,
   DEFAULT_CLOSE_TIMEOUT,
+  CONTROL_RATE_DEFAULTS,
   DEFAULT_KEPT_HEADERS,
+  DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_BUFFERED_AMOUNT,
   FALLBACK_NAMES,
   HEARTBEAT_DEFAULTS,
@@ -160,6 +162,18 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       throw invalidOption('websocket(): option "rateLimit" needs "messages", "bytes" or both');
     }
   }
+  const { controlRate, maxDepth } = merged;
+  if (controlRate !== undefined && controlRate !== false) {
+    if (controlRate === null || typeof controlRate !== 'object') {
+      throw invalidOption('websocket(): option "controlRate" must be false or { frames, per, burst }');
+    }
+    knownNames('controlRate', controlRate, CONTROL_RATE_DEFAULTS);
+  }
+  if (maxDepth !== undefined && maxDepth !== Infinity && !(Number.isInteger(maxDepth) && maxDepth > 0)) {
+    throw invalidOption(
+      `websocket(): option "maxDepth" must be a positive integer or Infinity, got ${String(maxDepth)}`,
+    );
+  }
   return {
     recovery: resolveRecovery(merged.recovery, merged.hub),
     protocols,
@@ -195,12 +209,20 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
       rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
     byteRate:
       rateLimit && rateOf('rateLimit', 'bytes', rateLimit.bytes, rateLimit.per, 'burstBytes', rateLimit.burstBytes),
+    controlRate: controlRate === false ? undefined : controlRateOf(controlRate),
+    maxDepth: maxDepth ?? DEFAULT_MAX_DEPTH,
     idleTimeout: positive('idleTimeout', merged.idleTimeout, Infinity),
     maxLifetime: positive('maxLifetime', merged.maxLifetime, Infinity),
     closeTimeout: timerDelay('closeTimeout', merged.closeTimeout, DEFAULT_CLOSE_TIMEOUT),
     stats: merged.stats ?? true,
     schema: merged.schema as StandardSchemaV1 | undefined,
   };
+}
+
+/** `controlRate` as a token bucket's rate: each setting given, or its default. */
+function controlRateOf(value: ControlRateOptions | undefined): Rate {
+  const { frames, per, burst } = withDefaults('controlRate', value, CONTROL_RATE_DEFAULTS);
+  return { count: frames, per, burst };
 }
 
 /** Each setting of a group, from `value` or its default, checked to be a positive number. */

@@ -67,6 +67,22 @@ export interface RateLimitOptions {
   burstBytes?: number;
 }
 
+/**
+ * The control frames one connection may send: a token bucket of `frames` per `per` ms. Pings
+ * and pongs nobody asked for count; the pongs answering this side's own pings do not.
+ */
+export interface ControlRateOptions {
+  /** Control frames allowed per `per` ms. Default 10. */
+  frames?: number;
+  /** The period in ms. Default 1000. */
+  per?: number;
+  /**
+   * Control frames that may come at once. Default 50: below ws's 60 pending automatic pongs, past
+   * which ws drops the connection without a close frame (the app would see 1006, not 1008).
+   */
+  burst?: number;
+}
+
 /** A handshake rate per client address: a token bucket of `handshakes` per `per` ms. */
 export interface HandshakeRateOptions {
   /** Handshakes allowed per `per` ms from one address. */
@@ -128,6 +144,17 @@ export interface EndpointOptions {
   handshakeRate?: HandshakeRateOptions;
   /** Messages (and bytes) per connection; beyond, 1008, or `limited(ws)` and the message is dropped. */
   rateLimit?: RateLimitOptions;
+  /**
+   * Pings and unsolicited pongs per connection; beyond, the connection fails with 1008. On by
+   * default (10 a second, bursts of 50): ws answers every ping itself, and the app never sees
+   * them to limit them. `false` turns it off.
+   */
+  controlRate?: ControlRateOptions | false;
+  /**
+   * With `schema`: the deepest nesting of arrays and objects a message may have, checked by a scan
+   * before JSON.parse; deeper, the connection closes with 1007. Default 64; `Infinity` turns it off.
+   */
+  maxDepth?: number;
   /** Close a connection with no message either way for this long (ms), with 4000. Default: never. */
   idleTimeout?: number;
   /** Close every connection this long (ms) after it opened, with 4001. Default: never. */
@@ -163,7 +190,8 @@ export interface SchemaOptions<Schema, Outgoing> {
   /**
    * A Standard Schema validator (zod, valibot, arktype...): every message is JSON-parsed and
    * validated before `message` (or a `for await` loop) sees it, typed as the schema's output.
-   * Invalid JSON or data closes with 1007, or calls `invalid` when given.
+   * Invalid JSON or data closes with 1007, or calls `invalid` when given. A message nested deeper
+   * than `maxDepth` always closes with 1007, before it is parsed.
    */
   schema?: Schema;
   /** A Standard Schema for what this endpoint sends: types `ws.send(object)`, sent as JSON text. */
@@ -230,6 +258,9 @@ export interface ResolvedOptions {
   handshakeRate: Rate | undefined;
   messageRate: Rate | undefined;
   byteRate: Rate | undefined;
+  /** `controlRate` with defaults applied, or undefined when off. */
+  controlRate: Rate | undefined;
+  maxDepth: number;
   idleTimeout: number;
   maxLifetime: number;
   closeTimeout: number;

@@ -23,6 +23,8 @@ describe('resolveOptions', () => {
       handshakeRate: undefined,
       messageRate: undefined,
       byteRate: undefined,
+      controlRate: { count: 10, per: 1000, burst: 50 },
+      maxDepth: 64,
       idleTimeout: Infinity,
       maxLifetime: Infinity,
       closeTimeout: 5000,
@@ -36,6 +38,10 @@ describe('resolveOptions', () => {
     });
     expect(resolveOptions({ maxBufferedAmount: Infinity }).maxBufferedAmount).toBe(Infinity);
     expect(resolveOptions({ fallback: false }).fallback).toBe(false);
+    expect(resolveOptions({ controlRate: false }).controlRate).toBeUndefined();
+    expect(resolveOptions({ controlRate: { frames: 5 } }).controlRate).toEqual({ count: 5, per: 1000, burst: 50 });
+    expect(resolveOptions({ maxDepth: 3 }).maxDepth).toBe(3);
+    expect(resolveOptions({ maxDepth: Infinity }).maxDepth).toBe(Infinity);
   });
 
   it('lets handlers override defaults given by a framework plugin', () => {
@@ -179,6 +185,37 @@ describe('resolveOptions', () => {
       'websocket(): option "outgoing" must be a Standard Schema validator (zod, valibot, arktype...)',
     ],
     ['stats as a string', { stats: 'yes' }, 'websocket(): option "stats" must be a boolean'],
+    [
+      'a misspelt controlRate setting',
+      { controlRate: { frame: 5 } },
+      'websocket(): unknown option "controlRate.frame"',
+    ],
+    [
+      'controlRate as a number',
+      { controlRate: 10 },
+      'websocket(): option "controlRate" must be false or { frames, per, burst }',
+    ],
+    [
+      'a controlRate of zero frames',
+      { controlRate: { frames: 0 } },
+      'websocket(): option "controlRate.frames" must be a positive number, got 0',
+    ],
+    [
+      'maxDepth of zero',
+      { maxDepth: 0 },
+      'websocket(): option "maxDepth" must be a positive integer or Infinity, got 0',
+    ],
+    [
+      'a fractional maxDepth',
+      { maxDepth: 2.5 },
+      'websocket(): option "maxDepth" must be a positive integer or Infinity, got 2.5',
+    ],
+    [
+      'maxDepth as a string',
+      { maxDepth: '64' },
+      'websocket(): option "maxDepth" must be a positive integer or Infinity, got 64',
+    ],
+    ['a misspelt maxDepth', { maxdepth: 64 }, 'websocket(): unknown option "maxdepth"'],
     ['a non-function invalid hook', { invalid: 1 }, 'websocket(): "invalid" must be a function'],
   ];
   for (const [name, options, message] of errors) {
@@ -207,6 +244,7 @@ describe('nested options', () => {
       heartbeat: { interval: 1, timeout: 2 },
       fallback: { sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6, replayBytes: 7, owner: () => 'ann' },
       handshakeRate: { handshakes: 1, per: 2, burst: 3 },
+      controlRate: { frames: 1, per: 2, burst: 3 },
       rateLimit: { messages: 1, bytes: 2, per: 3, burst: 4, burstBytes: 5 },
       compression: {
         threshold: 1,
@@ -222,6 +260,7 @@ describe('nested options', () => {
     expect(resolved.heartbeat).toEqual({ interval: 1, timeout: 2 });
     expect(resolved.fallback).toMatchObject({ sessionTimeout: 3, heartbeat: 4, retry: 5, replay: 6, replayBytes: 7 });
     expect(resolved.handshakeRate).toEqual({ count: 1, per: 2, burst: 3 });
+    expect(resolved.controlRate).toEqual({ count: 1, per: 2, burst: 3 });
     expect(resolved.messageRate).toEqual({ count: 1, per: 3, burst: 4 });
     expect(resolved.byteRate).toEqual({ count: 2, per: 3, burst: 5 });
   });

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runMessageBounds } from './bounds.js';
+
+runMessageBounds(expressHarness);

@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runMessages } from './suite.js';
+
+runMessages(expressHarness);

@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runMessageBounds } from './bounds.js';
+
+runMessageBounds(fastifyHarness);

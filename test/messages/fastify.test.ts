@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runMessages } from './suite.js';
+
+runMessages(fastifyHarness);

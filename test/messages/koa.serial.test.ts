@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runMessageBounds } from './bounds.js';
+
+runMessageBounds(koaHarness);

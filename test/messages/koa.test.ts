@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runMessages } from './suite.js';
+
+runMessages(koaHarness);

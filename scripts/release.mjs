@@ -9,8 +9,9 @@
 // The consumer test (test/consumer) packs through the same `packAll`, so what it installs is
 // what would be published.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,14 +119,38 @@ export function packAll(outDir) {
   return Object.fromEntries(names.map((name) => [name, tarballs[name]]));
 }
 
+/**
+ * A tarball unpacked once into a temporary folder (one `tar` per tarball, not one per file read:
+ * the checks read every .d.ts), keyed by path, size and mtime so a repacked tarball is read anew.
+ */
+const unpacked = new Map();
+function unpack(tarball) {
+  const { size, mtimeMs } = statSync(tarball);
+  const key = `${tarball}\0${size}\0${mtimeMs}`;
+  let dir = unpacked.get(key);
+  if (dir === undefined) {
+    dir = mkdtempSync(join(tmpdir(), 'switchyard-tarball-'));
+    run('tar', ['-xzf', tarball, '-C', dir]);
+    unpacked.set(key, dir);
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return join(dir, 'package');
+}
+
 /** The file list and manifest of a tarball. */
 export function readTarball(tarball) {
-  const files = run('tar', ['-tzf', tarball])
-    .split('\n')
-    .filter(Boolean)
-    .map((file) => file.replace(/^package\//, ''));
-  const manifest = JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json']));
+  const dir = unpack(tarball);
+  const files = readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath ?? entry.path, entry.name).slice(dir.length + 1))
+    .sort();
+  const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   return { files, manifest };
+}
+
+/** The text of one file of a tarball (`file` as `readTarball` lists it, e.g. `dist/index.d.ts`). */
+export function readTarballFile(tarball, file) {
+  return readFileSync(join(unpack(tarball), file), 'utf8');
 }
 
 /** Problems with one tarball, as sentences; empty when it is fit to publish. */
@@ -161,7 +186,7 @@ function checkDeclarationImports(tarball, files, manifest) {
   const imported = new Set();
   for (const file of files.filter((f) => f.endsWith('.d.ts'))) {
     // Comments hold examples (`import { connect } from '@switchyard/client'`): drop them first.
-    const text = run('tar', ['-xzOf', tarball, `package/${file}`])
+    const text = readTarballFile(tarball, file)
       .replace(/\/\*[\s\S]*?\*\//g, '')
       .replace(/^\s*\/\/.*$/gm, '');
     for (const match of text.matchAll(

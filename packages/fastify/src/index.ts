@@ -50,6 +50,7 @@ export type {
   CompressionOptions,
   ConnectionEvents,
   ConnectionListener,
+  ControlRateOptions,
   DurableEntry,
   DurableStore,
   Endpoint,

@@ -46,6 +46,7 @@ export type {
   CompressionOptions,
   ConnectionEvents,
   ConnectionListener,
+  ControlRateOptions,
   DurableEntry,
   DurableStore,
   Endpoint,

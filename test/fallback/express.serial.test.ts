@@ -1,0 +1,5 @@
+// The fallback's memory bounds, alone on the machine (see vitest.config.ts).
+import { expressHarness } from '../adapters.js';
+import { runFallbackMemory } from './limits.js';
+
+runFallbackMemory(expressHarness);

@@ -17,8 +17,10 @@ const WORKERS = Number(process.env.SWITCHYARD_TEST_WORKERS ?? 3);
 
 export default defineConfig({
   test: {
-    testTimeout: 10_000,
-    hookTimeout: 10_000,
+    // Generous: with several files at once on two cores, starting a Node child process or a
+    // browser can take seconds. A test that hangs still fails, later.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
     pool: 'forks',
     // The pool is shared by both groups: its size is the parallel group's; the serial group's
     // files run only after every parallel file has finished, and one at a time.

@@ -10,8 +10,9 @@ import { defineConfig } from 'vitest/config';
 const INCLUDE = ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'];
 const SERIAL = ['packages/*/test/**/*.serial.test.ts', 'test/**/*.serial.test.ts'];
 
-// Measured on a 2-core machine (issue 27, scripts/test.mjs's timing table): the whole Node 20
-// suite took about as long with 4 workers as with 3, and longer with 6; 3 is the default.
+// 3 on two cores: the files wait far more than they compute, and a third worker keeps both cores
+// busy while two wait. Not yet compared with 2, 4 and 6 on an idle machine (issue 27: the machine
+// it was written on was shared, load average 20); compare the timing tables of scripts/test.mjs.
 // SWITCHYARD_TEST_WORKERS overrides it (1 runs every file serially, as before).
 const WORKERS = Number(process.env.SWITCHYARD_TEST_WORKERS ?? 3);
 

@@ -325,21 +325,27 @@ function afterHead(received: Buffer): Buffer | undefined {
   return end === -1 ? undefined : received.subarray(end + 4);
 }
 
+/** A server process for `adapter`, warmed up so that lazily created state is in its baseline. */
+async function warmTarget(adapter: Adapter): Promise<{ target: Target; baseline: Baseline }> {
+  const target = await Target.start(adapter);
+  await stillServes(target.port);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  return { target, baseline: await target.stats(true) };
+}
+
+type Baseline = { resources: Record<string, number>; listeners: number };
+
 export function runAdversarial(harness: Harness): void {
   // The server runs in its own process (server.mjs), built there from the adapter's name.
   const adapter = harness.name as Adapter;
   describe(`${adapter}: adversarial (${RUNS} runs per property, seed ${SEED})`, () => {
     requireAssertions();
     let target: Target;
-    let baseline: { resources: Record<string, number>; listeners: number };
+    let baseline: Baseline;
     const settings = { numRuns: RUNS, seed: SEED, endOnFailure: false };
 
     beforeAll(async () => {
-      target = await Target.start(adapter);
-      // Warm up, so that lazily created state is in the baseline.
-      await stillServes(target.port);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      baseline = await target.stats(true);
+      ({ target, baseline } = await warmTarget(adapter));
     }, 20_000);
 
     afterAll(() => target?.stop());
@@ -570,46 +576,6 @@ export function runAdversarial(harness: Harness): void {
       await nothingLeft(target, baseline);
     }, 30_000);
 
-    it('memory: an idle connection costs the same whatever headers its client sent, and all of it goes at close', async () => {
-      await fresh();
-      const count = 1000;
-      // 14 KB of headers, under Node's 16 KB limit: what a client can make each connection keep.
-      const headers = {
-        cookie: `sid=${'c'.repeat(7000)}`,
-        'x-padding': 'p'.repeat(5000),
-        'user-agent': 'u'.repeat(1500),
-      };
-      const cycle = async (): Promise<{ before: number; open: number; after: number }> => {
-        const before = (await target.stats(true)).heapUsed;
-        const sockets: WebSocket[] = [];
-        for (let i = 0; i < count; i++) {
-          const ws = new WebSocket(`ws://127.0.0.1:${target.port}/echo`, { headers });
-          sockets.push(ws);
-          await new Promise<void>((resolve, reject) => {
-            ws.once('open', () => resolve());
-            ws.once('error', reject);
-          });
-        }
-        const open = (await target.stats(true)).heapUsed;
-        for (const ws of sockets) ws.terminate();
-        await nothingLeft(target, baseline);
-        return { before, open, after: (await target.stats(true)).heapUsed };
-      };
-      // The first round also compiles code and grows V8's caches; the later ones show the cost.
-      await cycle();
-      const rounds = [await cycle(), await cycle()];
-      for (const { before, open, after } of rounds) {
-        const perConnection = (open - before) / count;
-        // About 3 KB in practice; 17 KB when every header was kept.
-        expect(perConnection, `${Math.round(perConnection)} bytes per idle connection`).toBeLessThan(6 * 1024);
-        // Under 0.75 KB per connection: GC timing moves the heap by a few hundred KB either way,
-        // and a connection that left anything behind would add its ~3 KB.
-        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(
-          768 * 1024,
-        );
-      }
-    }, 60_000);
-
     it('handler faults: sync throws, rejections and non-Error throws in every hook, listener and middleware', async () => {
       const cases: Array<{ path: string; where: string; how: string }> = [];
       for (const how of ['throw', 'reject', 'string', 'undefined']) {
@@ -656,6 +622,64 @@ export function runAdversarial(harness: Harness): void {
       });
       await nothingLeft(target, baseline);
     }, 120_000);
+  });
+}
+
+/**
+ * What an idle connection costs the server's heap, measured after GC: run from
+ * `*.serial.test.ts` files, alone on the machine (vitest.config.ts).
+ */
+export function runAdversarialMemory(harness: Harness): void {
+  const adapter = harness.name as Adapter;
+  describe(`${adapter}: adversarial, memory`, () => {
+    requireAssertions();
+    let target: Target;
+    let baseline: Baseline;
+
+    beforeAll(async () => {
+      ({ target, baseline } = await warmTarget(adapter));
+    }, 20_000);
+
+    afterAll(() => target?.stop());
+
+    it('memory: an idle connection costs the same whatever headers its client sent, and all of it goes at close', async () => {
+      const count = 1000;
+      // 14 KB of headers, under Node's 16 KB limit: what a client can make each connection keep.
+      const headers = {
+        cookie: `sid=${'c'.repeat(7000)}`,
+        'x-padding': 'p'.repeat(5000),
+        'user-agent': 'u'.repeat(1500),
+      };
+      const cycle = async (): Promise<{ before: number; open: number; after: number }> => {
+        const before = (await target.stats(true)).heapUsed;
+        const sockets: WebSocket[] = [];
+        for (let i = 0; i < count; i++) {
+          const ws = new WebSocket(`ws://127.0.0.1:${target.port}/echo`, { headers });
+          sockets.push(ws);
+          await new Promise<void>((resolve, reject) => {
+            ws.once('open', () => resolve());
+            ws.once('error', reject);
+          });
+        }
+        const open = (await target.stats(true)).heapUsed;
+        for (const ws of sockets) ws.terminate();
+        await nothingLeft(target, baseline);
+        return { before, open, after: (await target.stats(true)).heapUsed };
+      };
+      // The first round also compiles code and grows V8's caches; the later ones show the cost.
+      await cycle();
+      const rounds = [await cycle(), await cycle()];
+      for (const { before, open, after } of rounds) {
+        const perConnection = (open - before) / count;
+        // About 3 KB in practice; 17 KB when every header was kept.
+        expect(perConnection, `${Math.round(perConnection)} bytes per idle connection`).toBeLessThan(6 * 1024);
+        // Under 0.75 KB per connection: GC timing moves the heap by a few hundred KB either way,
+        // and a connection that left anything behind would add its ~3 KB.
+        expect(after - before, `${after - before} bytes left after closing ${count} connections`).toBeLessThan(
+          768 * 1024,
+        );
+      }
+    }, 60_000);
   });
 }
 

@@ -125,6 +125,25 @@ export function describeHooks({ serve, track }: Conformance): void {
   });
 
   describe('12. heartbeat', () => {
+    it('can be turned off', async () => {
+      const s = await serve([{ path: '/nohb', handlers: { heartbeat: false } }]);
+      const raw = track(await RawClient.connect(s.port));
+      raw.write(handshakeRequest('/nohb'));
+      await raw.response();
+      // No ping and no close may come.
+      await quietFor(300);
+      expect(raw.frames()).toEqual([]);
+      expect(raw.closed).toBe(false);
+    });
+  });
+}
+
+/**
+ * The heartbeat's timing: a peer that ignores pings is gone within interval + timeout. An upper
+ * bound on time, so it runs from `*.serial.test.ts` files, alone on the machine (vitest.config.ts).
+ */
+export function describeHeartbeatTiming({ serve, track }: Conformance): void {
+  describe('12. heartbeat, timing', () => {
     it('terminates a peer that ignores pings within interval + timeout; its close handler sees 1006', async () => {
       const closes: number[] = [];
       const s = await serve([
@@ -152,17 +171,6 @@ export function describeHooks({ serve, track }: Conformance): void {
       await quietFor(600);
       expect(alive.readyState).toBe(WebSocket.OPEN);
       expect(closes).toEqual([CloseCode.ABNORMAL]);
-    });
-
-    it('can be turned off', async () => {
-      const s = await serve([{ path: '/nohb', handlers: { heartbeat: false } }]);
-      const raw = track(await RawClient.connect(s.port));
-      raw.write(handshakeRequest('/nohb'));
-      await raw.response();
-      // No ping and no close may come.
-      await quietFor(300);
-      expect(raw.frames()).toEqual([]);
-      expect(raw.closed).toBe(false);
     });
   });
 }

@@ -12,7 +12,7 @@ import { useConformance } from './context.js';
 import { describeServers } from './servers.js';
 import { describeMiddleware } from './middleware.js';
 import { describeHandshake } from './handshake.js';
-import { describeHooks } from './hooks.js';
+import { describeHeartbeatTiming, describeHooks } from './hooks.js';
 import { describeConnection } from './connection.js';
 import { describeMessages } from './messages.js';
 
@@ -25,5 +25,12 @@ export function runConformance(harness: Harness): void {
     describeHooks(conformance);
     describeConnection(conformance);
     describeMessages(conformance);
+  });
+}
+
+/** The conformance tests that bound how long something takes: run alone, from `*.serial.test.ts`. */
+export function runConformanceTiming(harness: Harness): void {
+  describe(`${harness.name}: conformance, timing`, () => {
+    describeHeartbeatTiming(useConformance(harness));
   });
 }

@@ -295,7 +295,13 @@ export function runFallbackLimits(harness: Harness): void {
       }, 15_000);
     }
   });
+}
 
+/**
+ * The heap a fallback session holds, measured after GC in a server process of its own: run from
+ * `*.serial.test.ts` files, alone on the machine (vitest.config.ts).
+ */
+export function runFallbackMemory(harness: Harness): void {
   describe(`${harness.name}: fallback memory, in a server process of its own`, () => {
     requireAssertions();
     const servers: MemoryServer[] = [];

@@ -229,18 +229,27 @@ export async function loadChatRoom(): Promise<ChatRoom> {
   return ((await import(file)) as { chatRoom: ChatRoom }).chatRoom;
 }
 
-export function runFallback(harness: Harness): void {
-  describe(`${harness.name}: fallback to SSE + POST`, () => {
+/** A chat echo behind a proxy in `mode`, on the fixture's servers. */
+function echoBehindFor(fixture: ReturnType<typeof fallbackFixture>) {
+  return async (mode: ProxyMode, extra?: Partial<Handlers<undefined>>) => {
+    const { handlers, seen } = chatEcho(extra);
+    const server = await fixture.serve([{ path: '/echo', handlers }]);
+    const proxy = await fixture.proxy(server.port, mode);
+    return { server, proxy, seen, url: proxy.url('/echo') };
+  };
+}
+
+/**
+ * How long a fallback takes (at once when the upgrade is refused, the liveness timeout for a black
+ * hole): upper bounds on time, so these run from `*.serial.test.ts` files, alone on the machine
+ * (vitest.config.ts). Under parallel load they failed by a few hundred milliseconds.
+ */
+export function runFallbackTiming(harness: Harness): void {
+  describe(`${harness.name}: fallback to SSE + POST, timing`, () => {
     requireAssertions();
     const fixture = fallbackFixture(harness);
     const UNDICI = WEBSOCKETS[0]![1];
-
-    async function echoBehind(mode: ProxyMode, extra?: Partial<Handlers<undefined>>) {
-      const { handlers, seen } = chatEcho(extra);
-      const server = await fixture.serve([{ path: '/echo', handlers }]);
-      const proxy = await fixture.proxy(server.port, mode);
-      return { server, proxy, seen, url: proxy.url('/echo') };
-    }
+    const echoBehind = echoBehindFor(fixture);
 
     describe('each proxy mode', () => {
       for (const [name, WebSocketClass] of WEBSOCKETS) {
@@ -312,6 +321,16 @@ export function runFallback(harness: Harness): void {
       expect(second.socket.transport).toBe('sse');
       expect(proxy.requests.filter((r) => r.headers.upgrade).length).toBe(upgradesBefore);
     });
+  });
+}
+
+export function runFallback(harness: Harness): void {
+  describe(`${harness.name}: fallback to SSE + POST`, () => {
+    requireAssertions();
+    const fixture = fallbackFixture(harness);
+    const UNDICI = WEBSOCKETS[0]![1];
+
+    const echoBehind = echoBehindFor(fixture);
 
     it("the wire format: the stream's query and headers, POST bodies with seq and frames", async () => {
       const { proxy, url } = await echoBehind('pass');

@@ -140,14 +140,22 @@ export function handshakeRequest(
 /** A raw TCP (or TLS) client that records every byte the server sends. */
 export class RawClient {
   readonly socket: net.Socket;
-  received = Buffer.alloc(0);
   closed = false;
   readonly #waiters = new Set<() => void>();
+  /** Grows by doubling, so that megabytes arriving in small chunks cost linear time, not quadratic. */
+  #buffer = Buffer.alloc(0);
+  #length = 0;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk]);
+      if (this.#length + chunk.length > this.#buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.max(2 * this.#buffer.length, this.#length + chunk.length, 4096));
+        this.#buffer.copy(grown, 0, 0, this.#length);
+        this.#buffer = grown;
+      }
+      chunk.copy(this.#buffer, this.#length);
+      this.#length += chunk.length;
       for (const waiter of this.#waiters) waiter();
     });
     socket.on('error', () => {});
@@ -155,6 +163,11 @@ export class RawClient {
       this.closed = true;
       for (const waiter of this.#waiters) waiter();
     });
+  }
+
+  /** Every byte received so far. */
+  get received(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
   }
 
   static async connect(port: number, options: { tls?: boolean } = {}): Promise<RawClient> {

@@ -29,7 +29,9 @@ function record(socket: SwitchyardSocket) {
 
 const sseOnly = (extra: ConnectOptions = {}): ConnectOptions => ({
   WebSocket: undefined,
-  livenessTimeout: 500,
+  // Generous: the first request of a file loads undici, which on a busy machine takes longer than
+  // a second; the test of the timeout itself sets its own.
+  livenessTimeout: 5000,
   reconnect: { initialDelay: 20, maxDelay: 50 },
   ...extra,
 });

@@ -1,7 +1,7 @@
-// The close codes and the `expired` answer of a resuming WebSocket (recovery/sessions.ts,
-// recovery/replay.ts, recovery/state.ts), each case of docs/recovery.md's tables that the
-// Redis suites cannot reach at a chosen moment: a binary token, no token in time, a replay that
-// fails half-way or falls too far behind live traffic. The durable store is a stand-in whose
+// The close codes of a resuming WebSocket and the "reset" answer to a connected one
+// (recovery/sessions.ts, recovery/replay.ts, recovery/state.ts): the cases of docs/recovery.md's
+// tables that the Redis suites cannot reach at a chosen moment: a binary token, no token in time,
+// a replay that fails half-way or falls too far behind live traffic, a count that goes back. The durable store is a stand-in whose
 // answers the test chooses (as in recovery-store.test.ts); the clients are real ws sockets.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -90,6 +90,14 @@ async function realDelay(ms: number): Promise<void> {
 const TOKEN = `\u0000sy:resume${JSON.stringify({ s: 'AAAAAAAAAAAAAAAAAAAAAA', p: { feed: ['1-0', 'e', 1] } })}`;
 
 describe('1008 on a resuming connection', () => {
+  it('a malformed token is refused with 1008 and a reason that says what is wrong', async () => {
+    const { base, opened } = await serve(new StandInHub({}));
+    const { ws, closed } = await resuming(base);
+    ws.send('\u0000sy:resume{"s":null}');
+    expect(await closed).toEqual([1008, 'malformed resume token: expected positions']);
+    expect(opened).toEqual([]);
+  });
+
   it('a binary first message is refused with 1008, even when its bytes are a well-formed token', async () => {
     const findSession = vi.fn(async () => '/ws');
     const { base, opened } = await serve(new StandInHub({ findSession }));
@@ -158,5 +166,28 @@ describe('1013 on a resuming connection', () => {
     expect(await closed).toEqual([1013, 'Replay fell behind; resume again']);
     // Nothing held was sent: the client resumes from where it was.
     expect(frames).toEqual([]);
+  });
+});
+
+describe('"reset" to a connected client', () => {
+  it('a count that goes back (Redis lost its last writes) or a new epoch (the stream was lost) is told before the message', async () => {
+    const hub = new StandInHub({ position: () => ({ id: '5-0', epoch: 'e', count: 5 }) });
+    const { base, opened } = await serve(hub);
+    const { ws, frames } = await resuming(base);
+    ws.send(`\u0000sy:resume${JSON.stringify({ s: null, p: {} })}`);
+    await vi.waitFor(() => expect(frames.some((frame) => frame.startsWith('\u0000sy:session'))).toBe(true));
+    expect(opened).toEqual([false]);
+    frames.length = 0;
+    const message = (id: string, epoch: string, count: number): string =>
+      `\u0000sy:m${JSON.stringify(['feed', id, epoch, count])}\nm${count}`;
+    const reset = `\u0000sy:unrecoverable${JSON.stringify({ topic: 'feed', reason: 'reset' })}`;
+    hub.live('feed', entry(6));
+    // The writes after entry 5 were lost: the next entry has a newer id but the count 6 again.
+    hub.live('feed', { ...entry(6), id: '8-0' });
+    // The stream was lost and started again: another epoch (with a count that alone would
+    // follow on, so that only the epoch tells).
+    hub.live('feed', { ...entry(7), id: '9-0', epoch: 'f' });
+    await vi.waitFor(() => expect(frames).toHaveLength(5));
+    expect(frames).toEqual([message('6-0', 'e', 6), reset, message('8-0', 'e', 6), reset, message('9-0', 'f', 7)]);
   });
 });

@@ -226,9 +226,11 @@ export function runAdmission(harness: Harness): void {
         { path: '/idle', handlers: { ...echo, idleTimeout: 400, heartbeat: { interval: 50, timeout: 1000 } } },
       ]);
       const quiet = track(await openWs(s.url('/idle'), 'chat'));
+      // The quiet peer's idle time starts at its open, not after the talker's (which can take a
+      // few hundred ms on a busy machine).
+      const started = Date.now();
       const talker = track(await openWs(s.url('/idle'), 'chat'));
       const quietClosed = closed(quiet);
-      const started = Date.now();
       const timer = setInterval(() => talker.send('still here'), 100);
       try {
         expect(await quietClosed).toEqual({ code: CloseCode.IDLE_TIMEOUT, reason: 'Idle timeout' });

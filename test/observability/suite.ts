@@ -227,16 +227,21 @@ export function runObservability(harness: Harness): void {
         const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
         raw.pause();
         for (let i = 0; i < 200; i++) ws.send('go');
-        await vi.waitFor(() =>
-          expect(recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'full')).toBe(
-            true,
-          ),
+        // vi.waitFor's default patience (1 s) is less than 200 messages take on a busy machine.
+        await vi.waitFor(
+          () =>
+            expect(recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'full')).toBe(
+              true,
+            ),
+          { timeout: 10_000 },
         );
         raw.resume();
-        await vi.waitFor(() =>
-          expect(
-            recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'drained'),
-          ).toBe(true),
+        await vi.waitFor(
+          () =>
+            expect(
+              recorder.events.some((e) => e.channel === CHANNELS.backpressure && e.message.state === 'drained'),
+            ).toBe(true),
+          { timeout: 10_000 },
         );
       } finally {
         recorder.stop();

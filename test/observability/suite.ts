@@ -821,8 +821,13 @@ export function runObservability(harness: Harness): void {
       raw.pause();
       await vi.waitFor(() => expect(server).toBeDefined());
       const conn = server!;
-      // Fill until send() says no: the kernel buffers take a few MB first.
-      while (conn.send(Buffer.alloc(256 * 1024)));
+      // Fill until send() says no: the kernel buffers take a few MB first. On a busy machine ACKs
+      // still on their way free kernel space after the first no, and the queue drains on its own:
+      // fill again until the queue stays above the high-water mark with the reader paused.
+      do {
+        while (conn.send(Buffer.alloc(256 * 1024)));
+        await delay(100);
+      } while (conn.bufferedAmount <= 64 * 1024);
       expect(conn.bufferedAmount).toBeGreaterThan(64 * 1024);
       let resolvedAt: number | undefined;
       const drained = conn.drain().then(() => {

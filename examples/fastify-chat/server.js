@@ -20,10 +20,15 @@ app.get('/chat', { websocket: chatRoom({ hub }) }, sendPage);
 const address = await app.listen({ port: Number(process.env.PORT ?? 3000), host: process.env.HOST ?? '127.0.0.1' });
 console.log(`switchyard chat (fastify) on ${address.replace('[::]', 'localhost')}`);
 
+// Under pnpm one Ctrl-C arrives twice (the terminal signals the process group, and pnpm
+// forwards its own): the shutdown runs once, and the repeat does not cut it short.
+let stopping;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   // app.close() sends every member 1001 and waits for the room's close handlers.
-  process.once(signal, async () => {
-    await app.close();
-    await hub?.close();
+  process.on(signal, () => {
+    stopping ??= (async () => {
+      await app.close();
+      await hub?.close();
+    })();
   });
 }

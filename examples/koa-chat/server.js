@@ -25,10 +25,15 @@ const server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   console.log(`switchyard chat (koa) on http://${address === '::' ? 'localhost' : address}:${bound}`);
 });
 
+// Under pnpm one Ctrl-C arrives twice (the terminal signals the process group, and pnpm
+// forwards its own): the shutdown runs once, and the repeat does not cut it short.
+let stopping;
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, async () => {
-    await shutdown(server);
-    server.close();
-    await hub?.close();
+  process.on(signal, () => {
+    stopping ??= (async () => {
+      await shutdown(server);
+      server.close();
+      await hub?.close();
+    })();
   });
 }

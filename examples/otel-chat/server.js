@@ -31,10 +31,15 @@ const server = app.listen(port, process.env.HOST ?? '127.0.0.1', () => {
   );
 });
 
+// Under pnpm one Ctrl-C arrives twice (the terminal signals the process group, and pnpm
+// forwards its own): the shutdown runs once, and the repeat does not cut it short.
+let stopping;
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, async () => {
-    await shutdown(server);
-    server.close();
-    await meterProvider.shutdown();
+  process.on(signal, () => {
+    stopping ??= (async () => {
+      await shutdown(server);
+      server.close();
+      await meterProvider.shutdown();
+    })();
   });
 }

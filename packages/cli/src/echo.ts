@@ -296,8 +296,13 @@ export async function runEcho(args: string[], output: Output): Promise<number> {
     const stop = (name: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      // A second Ctrl-C while clients take their time to close means "now".
-      process.once('SIGINT', () => process.exit(130));
+      // A second Ctrl-C while clients take their time to close means "now". Under pnpm one Ctrl-C
+      // arrives twice (the terminal signals the process group, and pnpm forwards its own), so a
+      // repeat within a second is the same press.
+      const first = Date.now();
+      process.on('SIGINT', () => {
+        if (Date.now() - first > 1000) process.exit(130);
+      });
       resolve(name);
     };
     process.on('SIGINT', stop);

@@ -6,6 +6,8 @@
  * that takes any JSON.
  */
 import { CloseCode } from '@switchyard/core';
+import type { Handlers } from '@switchyard/core';
+import { z } from 'zod';
 import { Opcode, RawClient, closeCodeOf, closeFrame, frame, handshakeRequest } from './helpers.js';
 
 /** The `maxPayload` an endpoint must set for the 1009 case. */
@@ -16,6 +18,20 @@ export const VIOLATION_MAX_DEPTH = 4;
 
 /** What a message hook does with the JSON string `"throw"`: the 1011 case needs it to throw. */
 export const THROW_TEXT = 'throw';
+
+/** The handlers of an endpoint on which every violation below can be provoked. */
+export function strictHandlers(): Handlers<undefined, z.ZodUnknown> {
+  return {
+    heartbeat: false,
+    maxPayload: VIOLATION_MAX_PAYLOAD,
+    schema: z.unknown(),
+    maxDepth: VIOLATION_MAX_DEPTH,
+    message(_ws, data) {
+      if (data === THROW_TEXT) throw new Error('handler failed');
+    },
+    error() {},
+  };
+}
 
 export interface Violation {
   /** The close code the server must send. */

@@ -18,7 +18,7 @@ import { CHANNELS, CloseCode } from '@switchyard/core';
 import type { Harness, Mount, Started } from '../harness.js';
 import { start } from '../harness.js';
 import { closed, delay, messages, openWs, quietFor, requireAssertions } from '../helpers.js';
-import { THROW_TEXT, VIOLATION_MAX_DEPTH, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
+import { provoke, strictHandlers, violations } from '../violations.js';
 
 type Recorded = { channel: string; message: Record<string, unknown> };
 
@@ -175,16 +175,7 @@ export function runObservability(harness: Harness): void {
       const s = await serve([
         {
           path: '/strict',
-          handlers: {
-            heartbeat: false,
-            maxPayload: VIOLATION_MAX_PAYLOAD,
-            schema: z.unknown(),
-            maxDepth: VIOLATION_MAX_DEPTH,
-            message(_ws, data) {
-              if (data === THROW_TEXT) throw new Error('handler failed');
-            },
-            error() {},
-          } satisfies Handlers<undefined, z.ZodUnknown>,
+          handlers: strictHandlers(),
         },
       ]);
       const recorder = record();

@@ -7,14 +7,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SpanKind } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData } from '@opentelemetry/sdk-metrics';
 import type WebSocket from 'ws';
-import { z } from 'zod';
 import type { Handlers } from '@switchyard/core';
 import { METRICS, instrumentSwitchyard } from '@switchyard/otel';
 import type { SwitchyardInstrumentation } from '@switchyard/otel';
 import type { Harness, Started } from '../harness.js';
 import { start } from '../harness.js';
 import { closed, messages, openWs, requireAssertions } from '../helpers.js';
-import { THROW_TEXT, VIOLATION_MAX_DEPTH, VIOLATION_MAX_PAYLOAD, provoke, violations } from '../violations.js';
+import { provoke, strictHandlers, violations } from '../violations.js';
 import { meterProvider, metricExporter, metricReader, spanExporter, startedSpans, tracerProvider } from './setup.js';
 
 async function collect(): Promise<Map<string, MetricData>> {
@@ -59,16 +58,7 @@ export function runOtel(harness: Harness): void {
         },
         {
           path: '/strict',
-          handlers: {
-            heartbeat: false,
-            maxPayload: VIOLATION_MAX_PAYLOAD,
-            schema: z.unknown(),
-            maxDepth: VIOLATION_MAX_DEPTH,
-            message(_ws, data) {
-              if (data === THROW_TEXT) throw new Error('handler failed');
-            },
-            error() {},
-          } satisfies Handlers<undefined, z.ZodUnknown>,
+          handlers: strictHandlers(),
         },
       ]);
     });

@@ -27,12 +27,13 @@ describe('backoffDelay', () => {
     expect(Math.max(...draws)).toBeGreaterThan(750);
   });
 
-  it('defaults: 1 s, doubling, up to 30 s, half jitter, no retry limit', () => {
+  it('defaults: 1 s, doubling, up to 30 s, full jitter, a 5 s spread, no retry limit', () => {
     expect(DEFAULT_RECONNECT).toEqual({
       initialDelay: 1000,
       maxDelay: 30_000,
       factor: 2,
-      jitter: 0.5,
+      jitter: 1,
+      spread: 5000,
       maxRetries: Infinity,
     });
     expect(backoffDelay(0, DEFAULT_RECONNECT, () => 0)).toBe(1000);

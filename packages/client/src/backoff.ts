@@ -54,7 +54,7 @@ export function backoffDelay(
   options: Required<ReconnectOptions>,
   random: () => number = Math.random,
 ): number {
-  return Math.round(backoffCeiling(attempt, options) * (1 - options.jitter * random()));
+  return Math.floor(backoffCeiling(attempt, options) * (1 - options.jitter * random()));
 }
 
 /** The wait before the first reconnect after a mass close: uniform in [0, spread), at most `maxDelay`. */

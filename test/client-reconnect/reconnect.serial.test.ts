@@ -84,7 +84,7 @@ const allOpen = (list: SwitchyardSocket[]) =>
 
 describe('@switchyard/client: the first reconnect after a mass close is spread', () => {
   requireAssertions();
-  const SPREAD = 1000;
+  const SPREAD = 2000;
   const N = 60;
 
   for (const code of [1001, 1012, 1013]) {
@@ -104,12 +104,11 @@ describe('@switchyard/client: the first reconnect after a mass close is spread',
         .slice(before)
         .map((h) => h.at - closedAt)
         .sort((a, b) => a - b);
-      // Uniform over 1 s, 60 draws: the first lands early, the last late, the median mid-way.
-      expect(offsets[0]).toBeLessThan(250);
-      expect(offsets.at(-1)).toBeGreaterThan(750);
-      expect(offsets.at(-1)).toBeLessThan(SPREAD + 500);
-      expect(offsets[N / 2]).toBeGreaterThan(200);
-      expect(offsets[N / 2]).toBeLessThan(800);
+      // Uniform over 2 s, 60 draws: they span most of the window (an event loop stalled by a
+      // loaded machine delays them all alike, hence the slack after it). Without the spread,
+      // the backoff alone brings them back within 50 ms, seen here as 300 to 450 ms under load.
+      expect(offsets.at(-1)! - offsets[0]!).toBeGreaterThan(1200);
+      expect(offsets.at(-1)).toBeLessThan(SPREAD + 1500);
       // No burst: no 100 ms holds more than a third of them.
       const bins = new Map<number, number>();
       for (const offset of offsets) bins.set(Math.floor(offset / 100), (bins.get(Math.floor(offset / 100)) ?? 0) + 1);
@@ -119,14 +118,15 @@ describe('@switchyard/client: the first reconnect after a mass close is spread',
     });
   }
 
-  it('a close that is not a mass close (1011) reconnects after the backoff alone: within initialDelay', async () => {
+  it('a close that is not a mass close (1011) reconnects after the backoff alone, not over the spread', async () => {
     const s = await server();
     const list = clients(s.url, 20, { WebSocket: WS, reconnect: { initialDelay: 50, spread: 5000 } });
     await allOpen(list);
     const before = s.handshakes.length;
     const closedAt = s.closeAll(1011);
     await vi.waitFor(() => expect(s.handshakes.length - before).toBe(20), { timeout: 5000, interval: 20 });
-    expect(Math.max(...s.handshakes.slice(before).map((h) => h.at - closedAt))).toBeLessThan(500);
+    // Spread over 5 s, about 19 of them would come after 1.5 s.
+    expect(Math.max(...s.handshakes.slice(before).map((h) => h.at - closedAt))).toBeLessThan(1500);
   });
 });
 
@@ -207,7 +207,7 @@ describe('@switchyard/client: Retry-After on 503 and 429 is honoured, with jitte
           return times[1]! - times[0]!;
         });
         expect(Math.min(...waits)).toBeGreaterThanOrEqual(1000 - 5);
-        expect(Math.max(...waits)).toBeLessThan(2000 + 300);
+        expect(Math.max(...waits)).toBeLessThan(2000 + 1000);
         // Spread over the jitter window, not in lockstep at 1 s: 24 uniform draws over 1 s.
         expect(Math.max(...waits) - Math.min(...waits)).toBeGreaterThan(400);
         for (const socket of list) expect(socket.transport).toBe(transport);

@@ -146,7 +146,7 @@ export class SwitchyardSocket extends EventTarget {
   #sessionSeen = false;
   /** How long this socket's handshakes took, for the adaptive timeout. */
   readonly #rtt = new RttEstimator();
-  /** When the current attempt started (Date.now()). */
+  /** When the current transport's attempt started (Date.now()). */
   #attemptStarted = 0;
 
   /** Prefer {@link connect}. */
@@ -230,7 +230,6 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #attempt(): void {
-    this.#attemptStarted = Date.now();
     const { transports, WebSocket: WebSocketClass } = this.#settings;
     const useWebSocket =
       WebSocketClass !== undefined &&
@@ -252,6 +251,7 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #tryWebSocket(WebSocketClass: WebSocketConstructor): void {
+    this.#attemptStarted = Date.now();
     this.#transportName = 'websocket';
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
     // `__sy_resume=1` only says that the first message is a resume token; the token itself
@@ -298,6 +298,8 @@ export class SwitchyardSocket extends EventTarget {
   #trySse(afterWebSocket: boolean): void {
     const { protocols, fetch: fetchImpl, reconnect, WebSocket: WebSocketClass, token } = this.#settings;
     this.#transportName = 'sse';
+    // Measured from here: a WebSocket that failed before is not part of this handshake.
+    this.#attemptStarted = Date.now();
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
       {

@@ -166,7 +166,8 @@ describe('@switchyard/client: a reconnect whose handshake is slow is not abandon
       timeout: 3000,
       interval: 20,
     });
-    expect(s.handshakes[1]!.at - s.handshakes[0]!.at).toBeGreaterThanOrEqual(400);
+    // Server-side times: the first handshake reached the hook a little after the client's timer started.
+    expect(s.handshakes[1]!.at - s.handshakes[0]!.at).toBeGreaterThanOrEqual(300);
     expect(s.handshakes[1]!.at - s.handshakes[0]!.at).toBeLessThan(1500);
     expect(socket!.transport).toBe('sse');
   });

@@ -158,7 +158,37 @@ describe('@switchyard/client: a reconnect whose handshake is slow is not abandon
       expect(s.handshakes.map((h) => h.kind)).toEqual(['websocket', 'websocket']);
     });
   }
+});
 
+describe('@switchyard/client: a fallback during a restart is not for good', () => {
+  requireAssertions();
+  it('a reconnect that fell back to SSE while the node refused WebSockets tries a WebSocket again next time', async () => {
+    let refuse = false;
+    const s = await server({
+      guard: (kind) => (refuse && kind === 'websocket' ? { status: 503, body: 'busy' } : undefined),
+    });
+    const [socket] = clients(s.url, 1, { WebSocket: WS, reconnect: { initialDelay: 50, spread: 0 } });
+    await allOpen([socket!]);
+    expect(socket!.transport).toBe('websocket');
+    // A restart during which the node refuses upgrades: the client falls back to SSE...
+    refuse = true;
+    s.closeAll(1012);
+    await vi.waitFor(() => expect([socket!.readyState, socket!.transport]).toEqual([socket!.OPEN, 'sse']), {
+      timeout: 5000,
+      interval: 20,
+    });
+    // ...and after the next restart, with upgrades back, it is on a WebSocket again.
+    refuse = false;
+    s.closeAll(1012);
+    await vi.waitFor(() => expect([socket!.readyState, socket!.transport]).toEqual([socket!.OPEN, 'websocket']), {
+      timeout: 5000,
+      interval: 20,
+    });
+  });
+});
+
+describe('@switchyard/client: a first connection keeps the short timeout', () => {
+  requireAssertions();
   it('a first connection still falls back to SSE at livenessTimeout when the 101 does not come', async () => {
     const s = await server({ slow: () => 2000 });
     const [socket] = clients(s.url, 1, { WebSocket: WS, livenessTimeout: 400 });

@@ -315,7 +315,11 @@ export class SwitchyardSocket extends EventTarget {
       {
         ...listener,
         open: (protocol) => {
-          if (afterWebSocket && WebSocketClass) rememberSse(WebSocketClass, choiceKey(this.#urls.http));
+          // Remembered only when no WebSocket ever opened on this socket: one that did proves the
+          // path carries them, and its failure now was the server's (restarting, shedding load),
+          // so the next reconnect tries a WebSocket again instead of staying on SSE for good.
+          if (afterWebSocket && WebSocketClass && !this.#worked.has('websocket'))
+            rememberSse(WebSocketClass, choiceKey(this.#urls.http));
           listener.open(protocol);
         },
       },

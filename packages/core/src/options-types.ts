@@ -146,8 +146,8 @@ export interface EndpointOptions {
    * Load shedding: handshakes this endpoint may have in progress at once (WebSocket upgrades and
    * new SSE sessions, from the request reaching the endpoint until the 101, or the session's
    * 200, or another answer). Beyond, 503 with `Retry-After` (1–5 s, with jitter) before any hook
-   * runs. A place is given back when the handshake settles, or when its client leaves while it
-   * waits. Default 1024; `Infinity` turns it off.
+   * runs. A place is given back when the handshake settles, or when its socket closes while it
+   * waits (a reset). Default 1024; `Infinity` turns it off.
    */
   maxPendingHandshakes?: number;
   /** Messages (and bytes) per connection; beyond, 1008, or `limited(ws)` and the message is dropped. */

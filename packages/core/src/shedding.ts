@@ -4,8 +4,9 @@
  * answered otherwise. Beyond it, a new handshake gets 503 with `Retry-After` at once, before any
  * hook runs: an overloaded node answers quickly instead of queueing work (and, further back,
  * dropping SYNs from a full listen backlog). One counter per endpoint; a place is given back when
- * the handshake settles, or when its client leaves while it waits (so a hook that never settles
- * cannot wedge the endpoint).
+ * the handshake settles, or sooner when its socket closes while it waits (a reset, an error). A
+ * client that only half-closes keeps its place until its `upgrade` hook settles: the hook's work
+ * goes on, and the bound is on that work.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';

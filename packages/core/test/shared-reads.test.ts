@@ -67,10 +67,13 @@ describe('SharedReads: resumes of one topic share their reads', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 120 }),
-        fc.array(fc.record({ from: fc.nat(130), until: fc.nat(130), delay: fc.nat(5), page: fc.integer({ min: 1, max: 40 }) }), {
-          minLength: 1,
-          maxLength: 12,
-        }),
+        fc.array(
+          fc.record({ from: fc.nat(130), until: fc.nat(130), delay: fc.nat(5), page: fc.integer({ min: 1, max: 40 }) }),
+          {
+            minLength: 1,
+            maxLength: 12,
+          },
+        ),
         fc.array(fc.nat(3), { minLength: 1, maxLength: 8 }),
         async (length, clients, latencies) => {
           const entries = stream(length);

@@ -83,7 +83,7 @@ export class PendingHandshakes {
 
   /** The handshake of `req` settled: its place is free, unless its client's leaving freed it. */
   leave(req: IncomingMessage): void {
-    const watch = this.#watched.get(req);
+    const watch = this.#watched.size === 0 ? undefined : this.#watched.get(req);
     if (watch === undefined) {
       this.count--;
       return;

@@ -5,7 +5,7 @@ import { SharedReads } from '../src/recovery/shared-reads.js';
 import { compareIds } from '../src/recovery/token.js';
 
 /** An in-memory stream per topic with XRANGE's semantics, counting its reads. */
-function memoryStore(streams: Record<string, DurableEntry[]>, latency: () => number) {
+function memoryStore(streams: Record<string, DurableEntry[]>, latency: () => number, cap = Infinity) {
   const reads: Array<[string, string, string, number]> = [];
   const store: DurableStore = {
     position: () => undefined,
@@ -13,9 +13,12 @@ function memoryStore(streams: Record<string, DurableEntry[]>, latency: () => num
     range: async (topic, after, until, count) => {
       reads.push([topic, after, until, count]);
       await new Promise((resolve) => setTimeout(resolve, latency()));
-      return (streams[topic] ?? [])
-        .filter((e) => compareIds(e.id, after) > 0 && compareIds(e.id, until) <= 0)
-        .slice(0, count);
+      return (
+        (streams[topic] ?? [])
+          .filter((e) => compareIds(e.id, after) > 0 && compareIds(e.id, until) <= 0)
+          // A store may answer with fewer than `count` (its own page size): only empty means done.
+          .slice(0, Math.min(count, cap))
+      );
     },
     keepSessions: async () => {},
     findSession: async () => undefined,
@@ -63,7 +66,7 @@ describe('SharedReads: resumes of one topic share their reads', () => {
     expect(reads.length).toBeLessThanOrEqual(10);
   });
 
-  it('generated streams, positions, arrival orders, page sizes and latencies: nothing lost, nothing twice, in order', async () => {
+  it('generated streams, positions, arrival orders, page sizes, store page caps and latencies: nothing lost, nothing twice, in order', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: 120 }),
@@ -75,10 +78,11 @@ describe('SharedReads: resumes of one topic share their reads', () => {
           },
         ),
         fc.array(fc.nat(3), { minLength: 1, maxLength: 8 }),
-        async (length, clients, latencies) => {
+        fc.option(fc.integer({ min: 1, max: 30 }), { nil: undefined }),
+        async (length, clients, latencies, cap) => {
           const entries = stream(length);
           let n = 0;
-          const { store } = memoryStore({ t: entries }, () => latencies[n++ % latencies.length]!);
+          const { store } = memoryStore({ t: entries }, () => latencies[n++ % latencies.length]!, cap);
           const shared = new SharedReads(store);
           const idAt = (i: number): string => (i === 0 || length === 0 ? '0-0' : entries[Math.min(i, length) - 1]!.id);
           await Promise.all(

@@ -4,8 +4,9 @@
  * the same topic, one page read from the store serves every client resuming from within it.
  *
  * Per store and topic, the pages read lately are kept, each with the stretch of ids it is known
- * to cover: (after, end], where `end` is the last id read for a full page, or the requested upper
- * bound for a short one (nothing else lies in between). A request is answered from those pages,
+ * to cover: (after, end], where `end` is the last id it holds, or for an empty page the requested
+ * upper bound (nothing lies in between), as core's replay loop trusts only an empty answer to say
+ * it is done. A request is answered from those pages,
  * walking from one to the next; what they do not cover is read from the store, one read per
  * topic at a time: a request that finds one in flight waits for it and looks again, and a read
  * stops where the next known page starts. So N clients resuming from anywhere in the same few
@@ -70,7 +71,9 @@ export class SharedReads {
       const reading = this.#store.range(topic, readFrom, readTo, count).then((entries) => {
         this.#add(topic, pages, {
           after: readFrom,
-          end: entries.length >= count ? entries.at(-1)!.id : readTo,
+          // A page with entries covers up to its last one, whether or not it is full: a store
+          // may answer with fewer than `count`, and only an empty answer says nothing is left.
+          end: entries.length > 0 ? entries.at(-1)!.id : readTo,
           entries,
           usedAt: performance.now(),
         });

@@ -136,6 +136,8 @@ export class RedisHub extends Hub {
   /** A cluster: the options its clients are made from, and the client in use (replaced after an outage). */
   readonly #clusterOptions: RedisClusterOptions | undefined;
   #cluster: Cluster | undefined;
+  /** A cluster: the per-node pub/sub clients whose moved channels the hub follows. */
+  readonly #followed = new WeakSet<object>();
   /** A cluster: an outage's rebuild of the client is under way. */
   #healing = false;
   readonly #connected: Promise<unknown>;
@@ -325,6 +327,7 @@ export class RedisHub extends Hub {
               if (this.subscriberCount(topic) === 0) continue;
               await this.#timed(fresh.sSubscribe(this.#subscription(topic), this.#onMessage, true));
             }
+            this.#followMoves(fresh);
             if (this.#closed) throw new Error('closed');
             this.#cluster = fresh;
             old.destroy();
@@ -344,6 +347,35 @@ export class RedisHub extends Hub {
       this.#healing = false;
     }
     this.#endOutage();
+  }
+
+  /**
+   * A slot that moves to another master takes its shard channels with it: Redis tells each
+   * subscriber with a `SUNSUBSCRIBE` of its own. node-redis 5 drops the channel's listeners then,
+   * and its per-node client emits `sharded-channel-moved`, but its cluster client does not act on
+   * it (it listens for another event name): the hub subscribes the channel again itself, which
+   * reaches the new master (SSUBSCRIBE's MOVED makes node-redis learn the new slot map).
+   */
+  #followMoves(cluster: Cluster): void {
+    for (const master of cluster.masters) {
+      const client = master.pubSub?.client;
+      if (!client || this.#followed.has(client)) continue;
+      this.#followed.add(client);
+      client.on('sharded-channel-moved', (channel: string) => {
+        if (this.#cluster !== cluster || this.#closed) return;
+        for (const topic of this.localTopics()) {
+          if (this.#subscription(topic) !== channel) continue;
+          void this.#enqueue(() => this.#subscribe(topic)).then(
+            () => {
+              // A durable topic's wakes may have been lost meanwhile: its stream is read now.
+              this.#dirty.add(topic);
+              this.#wakeReader?.();
+            },
+            (error: unknown) => this.report(error as Error),
+          );
+        }
+      });
+    }
   }
 
   /** On a cluster, a command that waits for a node gives up after a while (the node may be dead). */
@@ -389,6 +421,7 @@ export class RedisHub extends Hub {
       // The heal subscribes every topic on its fresh client.
       if (this.#outage) throw new Error('Redis Cluster: an outage is under way');
       await this.#timed(this.#cluster.sSubscribe(this.#subscription(topic), this.#onMessage, true));
+      this.#followMoves(this.#cluster);
       return;
     }
     await this.#subscriber!.subscribe(this.#channel(topic), this.#onMessage, true);

@@ -83,6 +83,7 @@ export class RedisCluster {
         '1',
         '--cluster-yes',
       ]);
+      await cluster.settled();
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -123,27 +124,45 @@ export class RedisCluster {
       { stdio: 'ignore' },
     );
     this.nodes.push({ port, busPort, child });
+    // A test process that dies without stop() leaves no redis-server behind.
+    const orphan = (): void => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', orphan);
+    child.once('exit', () => process.off('exit', orphan));
   }
 
   async #ping(port: number): Promise<true | undefined> {
     return (await redisCli(['-p', String(port), 'PING'])).trim() === 'PONG' ? true : undefined;
   }
 
-  /** The live nodes: every one reports `cluster_state:ok` and the same view of the masters. */
+  /**
+   * The live nodes: every one reports `cluster_state:ok` with all slots covered, and every
+   * replica is in sync, for a whole second (right after `--cluster create` the masters can go
+   * back to `fail` for a few hundred ms before they agree).
+   */
   async settled(timeout = 15_000): Promise<void> {
+    let okSince: number | undefined;
     await waitFor(
-      'every live node reports cluster_state:ok, all slots covered, every replica in sync',
+      'every live node reports cluster_state:ok for 1 s, all slots covered, every replica in sync',
       async () => {
-        for (const node of this.live()) {
-          const info = await redisCli(['-p', String(node.port), 'CLUSTER', 'INFO']);
-          if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_ok:16384')) return undefined;
-          const replication = await redisCli(['-p', String(node.port), 'INFO', 'replication']);
-          if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return undefined;
-        }
-        return true;
+        const ok = await this.#allOk();
+        if (!ok) okSince = undefined;
+        else okSince ??= Date.now();
+        return okSince !== undefined && Date.now() - okSince >= 1000 ? true : undefined;
       },
       timeout,
     );
+  }
+
+  async #allOk(): Promise<boolean> {
+    for (const node of this.live()) {
+      const info = await redisCli(['-p', String(node.port), 'CLUSTER', 'INFO']);
+      if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_ok:16384')) return false;
+      const replication = await redisCli(['-p', String(node.port), 'INFO', 'replication']);
+      if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false;
+    }
+    return true;
   }
 
   /** Nodes whose process is running. */

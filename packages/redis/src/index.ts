@@ -272,6 +272,8 @@ export class RedisHub extends Hub {
     this.#closed = true;
     this.#wakeReader?.();
     if (this.#cluster) {
+      // Commands under way first (an unsubscribe's node-redis cleanup throws on a destroyed client).
+      await this.#commands;
       this.#cluster.destroy();
       return;
     }

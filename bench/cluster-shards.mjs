@@ -141,7 +141,9 @@ async function switchyard(cluster, durable) {
   );
   for (let i = 0; i < TOPICS; i++) await b.whenSubscribed(`t${i}`);
   return {
-    onMessage: (fn) => clients.forEach((ws) => ws.on('message', fn)),
+    onMessage: (fn) => {
+      for (const ws of clients) ws.on('message', fn);
+    },
     async publishAll(payload) {
       let next = 0;
       const worker = async () => {
@@ -199,7 +201,9 @@ async function socketio(cluster) {
   // Dynamic mode subscribes a room's channel when its first socket joins: give it time.
   await sleep(500);
   return {
-    onMessage: (fn) => clients.forEach((socket) => socket.on('m', fn)),
+    onMessage: (fn) => {
+      for (const socket of clients) socket.on('m', fn);
+    },
     async publishAll(payload) {
       for (let i = 0; i < MESSAGES; i++) {
         a.io.to(`t${i % TOPICS}`).emit('m', payload);

@@ -79,6 +79,7 @@ async function startCluster(shards) {
       ],
       { stdio: 'ignore' },
     );
+    process.setMaxListeners(0);
     process.once('exit', () => child.kill('SIGKILL'));
     nodes.push({ port, bus, child });
   }
@@ -122,7 +123,8 @@ async function switchyard(cluster, durable) {
     durable: durable ? { maxLen: 100_000, ttl: 0 } : undefined,
   };
   const [a, b] = [redisHub(options), redisHub(options)];
-  for (const hub of [a, b]) hub.on('error', () => {});
+  let outages = 0;
+  for (const hub of [a, b]) hub.on('error', () => outages++);
   await Promise.all([a.ready(), b.ready()]);
   const app = express();
   app.use('/feed', websocket({ hub: b, heartbeat: false, open: (ws) => ws.subscribe(String(ws.request.query.topic)) }));
@@ -140,7 +142,11 @@ async function switchyard(cluster, durable) {
     ),
   );
   for (let i = 0; i < TOPICS; i++) await b.whenSubscribed(`t${i}`);
-  return {
+  const system = {
+    rejected: 0,
+    get outages() {
+      return outages;
+    },
     onMessage: (fn) => {
       for (const ws of clients) ws.on('message', fn);
     },
@@ -149,7 +155,9 @@ async function switchyard(cluster, durable) {
       const worker = async () => {
         while (next < MESSAGES) {
           const i = next++;
-          await a.publish(`t${i % TOPICS}`, payload).catch(() => {});
+          await a.publish(`t${i % TOPICS}`, payload).catch(() => {
+            system.rejected++;
+          });
         }
       };
       await Promise.all(Array.from({ length: WINDOW }, worker));
@@ -161,6 +169,7 @@ async function switchyard(cluster, durable) {
       await Promise.all([a.close(), b.close()]);
     },
   };
+  return system;
 }
 
 /** socket.io with createShardedAdapter: node B's sockets join room ?topic=; node A emits to rooms. */
@@ -238,6 +247,8 @@ async function measure(system) {
   while (received < MESSAGES && Date.now() < deadline) await sleep(20);
   await system.close();
   return {
+    rejected:
+      system.rejected === undefined ? 'n/a (emit has no reply)' : `${system.rejected} (${system.outages} outages)`,
     publishes: MESSAGES / ((published - start) / 1000),
     delivered: received / ((last - start) / 1000),
     complete: received === MESSAGES ? 'yes' : `${received}/${MESSAGES}`,
@@ -270,18 +281,18 @@ const load = os
   .map((n) => n.toFixed(1))
   .join(' ');
 const table = [
-  '| shards | system | publishes/s | delivered/s | per subscriber/s | all delivered |',
-  '|---:|---|---:|---:|---:|---:|',
+  '| shards | system | publishes/s | delivered/s | per subscriber/s | all delivered | publishes rejected |',
+  '|---:|---|---:|---:|---:|---:|---:|',
   ...rows.map(
     (r) =>
-      `| ${r.shards} | ${r.name} | ${fmt(r.publishes)} | ${fmt(r.delivered)} | ${fmt(r.delivered / TOPICS)} | ${r.complete} |`,
+      `| ${r.shards} | ${r.name} | ${fmt(r.publishes)} | ${fmt(r.delivered)} | ${fmt(r.delivered / TOPICS)} | ${r.complete} | ${r.rejected} |`,
   ),
 ].join('\n');
 console.log(
   `\n${MESSAGES} messages of ${SIZE} B over ${TOPICS} topics, one subscriber each on node B, ${WINDOW} in flight; load ${load}\n\n${table}`,
 );
 
-if (args.write !== undefined) {
+if ('write' in args) {
   const file = new URL('./RESULTS.md', import.meta.url);
   const heading = '## Redis Cluster: 1, 3 and 6 shards (`node bench/cluster-shards.mjs`)';
   const section = `${heading}\n\nRun at ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. ${MESSAGES} messages of ${SIZE} B published on node A, round-robin over ${TOPICS} topics, ${WINDOW} in flight; one WebSocket subscriber per topic on node B; both nodes and all clients in one process. ${os.cpus().length} cores, load average ${load} at the end (shared machine: compare rows of one run, not absolute numbers).\n\n${table}\n`;

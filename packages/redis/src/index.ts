@@ -106,8 +106,12 @@ const HEADER_LENGTH = 1 + ID_LENGTH;
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
 
-/** On a cluster: how long a command may wait for a node (a dead master is retried, not refused). */
-const CLUSTER_COMMAND_TIMEOUT = 2000;
+/**
+ * On a cluster: how long a command may wait for a node (a dead master is retried, not refused),
+ * and how long a heal's fresh client may take to reach every master.
+ */
+const CLUSTER_COMMAND_TIMEOUT = 5000;
+const CLUSTER_CONNECT_TIMEOUT = 2000;
 /** On a cluster: how often a node with an outage rebuilds its view of the cluster. */
 const CLUSTER_HEAL_EVERY = 250;
 /** On a cluster: each durable topic is read at least this often, in case a wake was lost. */
@@ -293,7 +297,7 @@ export class RedisHub extends Hub {
         disableOfflineQueue: true,
         socket: {
           reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
-          connectTimeout: CLUSTER_COMMAND_TIMEOUT,
+          connectTimeout: CLUSTER_CONNECT_TIMEOUT,
           ...options.defaults?.socket,
         },
       },
@@ -323,7 +327,7 @@ export class RedisHub extends Hub {
         const known = [...old.masters, ...old.replicas].map((node) => ({ url: `redis://${node.host}:${node.port}` }));
         const fresh = this.#newCluster(known);
         try {
-          await this.#timed(fresh.connect());
+          await this.#timed(fresh.connect(), CLUSTER_CONNECT_TIMEOUT);
           await this.#enqueue(async () => {
             for (const topic of this.localTopics()) {
               if (this.subscriberCount(topic) === 0) continue;
@@ -381,11 +385,11 @@ export class RedisHub extends Hub {
   }
 
   /** On a cluster, a command that waits for a node gives up after a while (the node may be dead). */
-  #timed<T>(promise: Promise<T>): Promise<T> {
+  #timed<T>(promise: Promise<T>, ms = CLUSTER_COMMAND_TIMEOUT): Promise<T> {
     if (!this.#cluster) return promise;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('Redis Cluster: no answer from the node')), CLUSTER_COMMAND_TIMEOUT);
+      timer = setTimeout(() => reject(new Error('Redis Cluster: no answer from the node')), ms);
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }

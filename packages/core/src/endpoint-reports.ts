@@ -15,15 +15,21 @@ import type { Hooks } from './options-types.js';
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');
 
+/** The URL's path: what the channels report, computed only for a subscriber. */
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
 /** Announces a handshake on `switchyard:handshake:start`, while it has subscribers. */
 export function publishHandshakeStart(
   endpoint: Endpoint<any>,
   req: IncomingMessage,
   transport: Transport,
-  path: string,
+  url: string,
 ): void {
   if (channels.handshakeStart.hasSubscribers) {
-    const message: HandshakeStartMessage = { endpoint, request: req, transport, path };
+    const message: HandshakeStartMessage = { endpoint, request: req, transport, path: pathOf(url) };
     channels.handshakeStart.publish(message);
   }
 }
@@ -33,7 +39,7 @@ export function handshakeRefused(
   endpoint: Endpoint<any>,
   req: IncomingMessage,
   transport: Transport,
-  path: string,
+  url: string,
   status: number,
 ): void {
   endpoint.counters?.refuse(status);
@@ -42,7 +48,7 @@ export function handshakeRefused(
     const message: HandshakeEndMessage = {
       request: req,
       transport,
-      path,
+      path: pathOf(url),
       status,
       accepted: false,
       reason,

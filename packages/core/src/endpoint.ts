@@ -26,6 +26,7 @@ import { Admissions } from './admission.js';
 import type { Rate } from './limits.js';
 import { isWebSocketRequest } from './handshake.js';
 import { serverOf, takeSocket } from './hijack.js';
+import type { TakenSocket } from './takeover.js';
 import { watchServers } from './route-upgrades.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options-types.js';
 import { resolveOptions } from './options-resolve.js';
@@ -171,41 +172,55 @@ export class Endpoint<Context = undefined> {
       : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET'
         ? 'sse'
         : undefined;
-    if (transport === undefined) return this.#handle(req, res, extras, fallback);
-    const path = fallback.url.split('?', 1)[0]!;
-    publishHandshakeStart(this, req, transport, path);
-    return this.#handle(req, res, extras, fallback).then((status) => {
-      // An accepted handshake was reported as its connection opened.
-      if (status === (transport === 'sse' ? 200 : 101)) return status;
-      handshakeRefused(this, req, transport, path, status);
-      return status;
-    });
+    // Without an async `upgrade` hook nothing below waits, and the status is known before this
+    // returns: no async function, no await and no then() on that path, each a turn of the
+    // microtask queue and a promise per handshake.
+    let status: number | Promise<number>;
+    try {
+      if (transport !== undefined) publishHandshakeStart(this, req, transport, fallback.url);
+      status = this.#handle(req, res, extras, fallback, transport);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (transport === undefined) return typeof status === 'number' ? Promise.resolve(status) : status;
+    if (typeof status === 'number') return Promise.resolve(this.#ended(req, transport, fallback.url, status));
+    return status.then((settled) => this.#ended(req, transport, fallback.url, settled));
   }
 
-  async #handle(
+  /** Counts and reports a handshake that ended without a connection; an accepted one was reported as it opened. */
+  #ended(req: IncomingMessage, transport: Transport, url: string, status: number): number {
+    if (status !== (transport === 'sse' ? 200 : 101)) handshakeRefused(this, req, transport, url, status);
+    return status;
+  }
+
+  #handle(
     req: IncomingMessage,
     res: ServerResponse | undefined,
     extras: RequestExtras,
     fallback: FallbackParams,
-  ): Promise<number> {
+    transport: Transport | undefined,
+  ): number | Promise<number> {
     const server = serverOf(req);
     registerEndpoint(server, this);
-    if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
-      try {
-        return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
-      } catch (error) {
+    if (transport !== 'websocket' && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
+      return this.#fallbackRoutes.handle(req, res, fallback, extras, server).catch((error: unknown) => {
         this.#dispatch.report(undefined, error);
         return respond(res, answer(500, 'Internal Server Error'));
-      }
+      });
     }
-    // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
-    let taken = takeSocket(req, res, fallback.url);
-    if (taken instanceof Promise) taken = await taken;
-    const { socket, head } = taken;
-    try {
-      const status = this.#upgrades.upgrade(req, socket, head, fallback, extras, server);
-      return typeof status === 'number' ? status : await status;
-    } catch (error) {
+    const taken = takeSocket(req, res, fallback.url);
+    if (taken instanceof Promise) return taken.then((one) => this.#upgrade(req, one, fallback, extras, server));
+    return this.#upgrade(req, taken, fallback, extras, server);
+  }
+
+  #upgrade(
+    req: IncomingMessage,
+    { socket, head }: TakenSocket,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    server: ReturnType<typeof serverOf>,
+  ): number | Promise<number> {
+    const failed = (error: unknown): number => {
       this.#dispatch.report(undefined, error);
       return this.#upgrades.reject(
         req,
@@ -214,6 +229,12 @@ export class Endpoint<Context = undefined> {
         fallback.url,
         extras.remoteAddress,
       );
+    };
+    try {
+      const status = this.#upgrades.upgrade(req, socket, head, fallback, extras, server);
+      return typeof status === 'number' ? status : status.catch(failed);
+    } catch (error) {
+      return failed(error);
     }
   }
 

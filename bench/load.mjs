@@ -197,7 +197,7 @@ async function echo({ port, path, connections, size, tcp, total }) {
 
 const CLOSE_FRAME = clientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
 
-function handshakes({ port, path, concurrency, mode, total }) {
+function handshakes({ port, path, concurrency, mode, total, timeout = 10_000 }) {
   limit(total);
   const echoFrame = clientFrame(OPCODE_BINARY, Buffer.alloc(64, 0x61));
   const echoReply = mode === 'tcp' ? echoFrame.length : serverFrameLength(64);
@@ -219,7 +219,7 @@ function handshakes({ port, path, concurrency, mode, total }) {
       failed = true;
       socket.destroy();
     };
-    const timer = setTimeout(fail, 10_000);
+    const timer = setTimeout(fail, timeout);
     socket.on('connect', () => socket.write(mode === 'tcp' ? echoFrame : request));
     socket.on('data', (chunk) => {
       if (phase === 0) {

@@ -63,6 +63,8 @@ export function writeBaseline(file, ratios, meta) {
     source: meta.source,
     node: meta.node,
     machine: `${meta.cpu}, ${meta.cores} cores`,
+    // A run on a machine busy with other work records ratios of little worth: --compare says so.
+    load: { start: Number(meta.loadStart), end: Number(meta.loadEnd), cores: meta.cores },
     ratios: merged,
   };
   writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
@@ -72,7 +74,7 @@ export function writeBaseline(file, ratios, meta) {
  * Compares this run's ratios with the baseline's. Returns the report's lines and whether
  * any ratio grew by more than TOLERANCE.
  */
-export function compare(baseline, ratios, names) {
+export function compare(baseline, ratios, names, meta) {
   const rows = [];
   let regressed = false;
   for (const { key, label } of RATIO_METRICS) {
@@ -102,5 +104,17 @@ export function compare(baseline, ratios, names) {
     ...rows.map((row) => `| ${row.join(' | ')} |`),
   ];
   if (rows.length === 0) lines.push('', 'No metric of this run is in the baseline.');
+  const busy = (load) => load && Math.max(load.start, load.end) > load.cores;
+  if (busy(baseline.load))
+    lines.push(
+      '',
+      `The baseline ran with a load average of ${baseline.load.start}–${baseline.load.end} on ${baseline.load.cores} cores: its ratios are unreliable; record a new one on a quieter machine.`,
+    );
+  const now = meta && { start: Number(meta.loadStart), end: Number(meta.loadEnd), cores: meta.cores };
+  if (busy(now))
+    lines.push(
+      '',
+      `This run had a load average of ${now.start}–${now.end} on ${now.cores} cores: other work shared the cores, so rerun before trusting a verdict.`,
+    );
   return { text: lines.join('\n'), regressed, compared: rows.length };
 }

@@ -543,7 +543,7 @@ async function main() {
       process.exitCode = 2;
     } else {
       const names = new Map(SERVERS.map((server) => [server.id, server.name]));
-      const verdict = compare(baseline, ratios, names);
+      const verdict = compare(baseline, ratios, names, meta);
       process.stdout.write(`\n${verdict.text}\n`);
       if (verdict.regressed) {
         log('\nbench --compare: REGRESSION: a ratio grew by more than 10% (table above)');

@@ -10,6 +10,9 @@
  *                                                       a plain GET with Connection: close ('http')
  *   open       { port, path, connections, tcp }         open and hold; count every byte received
  *   count      {}                                       { done, failed, bytes } so far
+ *   more       { total }                                after an echo's total: that many more
+ *   waitDone   {}                                       with `total` given to echo or handshakes:
+ *                                                       resolves once exactly that many are done
  *   waitBytes  { total }                                resolves once `bytes` reached `total`
  *   stop       {}                                       stop the loops, drop every socket
  */
@@ -48,7 +51,31 @@ export function serverFrameLength(length) {
   return length + (length < 126 ? 2 : length < 65536 ? 4 : 10);
 }
 
-const state = { stopped: false, done: 0, failed: 0, bytes: 0, sockets: new Set(), waiters: [] };
+const state = {
+  stopped: false,
+  done: 0,
+  failed: 0,
+  bytes: 0,
+  sockets: new Set(),
+  waiters: [],
+  // With `total` (bench/instructions.mjs): how many operations may start, and how many did.
+  limit: Infinity,
+  started: 0,
+  finished: undefined,
+  echoing: [],
+};
+
+/** Starts one more operation unless `total` of them have started. */
+function mayStart() {
+  if (state.stopped || state.started >= state.limit) return false;
+  state.started++;
+  return true;
+}
+
+function completed() {
+  state.done++;
+  if (state.done + state.failed >= state.limit) state.finished?.();
+}
 let nextSource = 0;
 
 function connect(port) {
@@ -144,13 +171,14 @@ function onEchoData(chunk) {
   const reply = this[kReply];
   while (pending >= reply) {
     pending -= reply;
-    state.done++;
-    if (!state.stopped) this.write(this[kFrame]);
+    completed();
+    if (mayStart()) this.write(this[kFrame]);
   }
   this[kPending] = pending;
 }
 
-async function echo({ port, path, connections, size, tcp }) {
+async function echo({ port, path, connections, size, tcp, total }) {
+  limit(total);
   const frame = clientFrame(OPCODE_BINARY, Buffer.alloc(size, 0x61));
   // The raw TCP floor sends the client's frame back as it came; WebSocket servers answer with
   // an unmasked frame of the same payload.
@@ -161,14 +189,16 @@ async function echo({ port, path, connections, size, tcp }) {
     socket[kReply] = reply;
     socket[kFrame] = frame;
     socket.on('data', onEchoData);
-    socket.write(frame);
+    state.echoing.push(socket);
+    if (mayStart()) socket.write(frame);
   }
   return { opened: opened.length, failed: state.failed };
 }
 
 const CLOSE_FRAME = clientFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
 
-function handshakes({ port, path, concurrency, mode }) {
+function handshakes({ port, path, concurrency, mode, total, timeout = 10_000 }) {
+  limit(total);
   const echoFrame = clientFrame(OPCODE_BINARY, Buffer.alloc(64, 0x61));
   const echoReply = mode === 'tcp' ? echoFrame.length : serverFrameLength(64);
   const request =
@@ -177,7 +207,7 @@ function handshakes({ port, path, concurrency, mode }) {
       : upgradeRequest(port, path);
 
   const loop = () => {
-    if (state.stopped) return;
+    if (!mayStart()) return;
     const socket = connect(port);
     // 0: waiting for the response head; 1: for the echo; 2: closing; 3: complete.
     let phase = mode === 'tcp' ? 1 : 0;
@@ -189,7 +219,7 @@ function handshakes({ port, path, concurrency, mode }) {
       failed = true;
       socket.destroy();
     };
-    const timer = setTimeout(fail, 10_000);
+    const timer = setTimeout(fail, timeout);
     socket.on('connect', () => socket.write(mode === 'tcp' ? echoFrame : request));
     socket.on('data', (chunk) => {
       if (phase === 0) {
@@ -221,15 +251,24 @@ function handshakes({ port, path, concurrency, mode }) {
       clearTimeout(timer);
       if (phase === 2 && !failed) {
         phase = 3;
-        state.done++;
-      } else if (!failed) {
-        state.failed++;
+        completed();
+      } else {
+        if (!failed) state.failed++;
+        if (state.done + state.failed >= state.limit) state.finished?.();
       }
       loop();
     });
   };
   for (let i = 0; i < concurrency; i++) loop();
   return {};
+}
+
+/** `total` operations, counted from now; without it, unlimited. */
+function limit(total) {
+  state.limit = total ?? Infinity;
+  state.started = 0;
+  state.done = 0;
+  state.failed = 0;
 }
 
 function onHeldData(chunk) {
@@ -270,6 +309,18 @@ const COMMANDS = {
     new Promise((resolve) => {
       state.waiters.push({ total, resolve });
       settleWaiters();
+    }),
+  // After an echo's `total`: exactly `total` more messages on the same connections.
+  more: ({ total }) => {
+    limit(total);
+    for (const socket of state.echoing) if (mayStart()) socket.write(socket[kFrame]);
+    return {};
+  },
+  waitDone: () =>
+    new Promise((resolve) => {
+      const answer = () => resolve({ done: state.done, failed: state.failed });
+      if (state.done + state.failed >= state.limit) answer();
+      else state.finished = answer;
     }),
   stop,
 };

@@ -8,6 +8,12 @@
  * Options: --repeats=N, --warmup=MS, --window=MS, --only=ws,switchyard-express (the raw ws baseline is always kept),
  * --metrics=echo,handshake,memory,broadcast, --out=FILE (also write the report there).
  *
+ *   node bench/run.mjs --compare [--only=... --metrics=...]
+ *       also compares each server's ratios to raw ws with bench/baseline.json and exits with 1
+ *       when one grew by more than 10% (bench/baseline.mjs); `--check` is the same.
+ *   node bench/run.mjs --record [...]   writes this run's ratios into bench/baseline.json
+ *       (a full run writes it anyway, with RESULTS.md); --baseline=FILE reads and writes another file.
+ *
  * Every server is a small program in bench/servers/. For echo and handshakes, each round starts
  * all of them afresh and measures every metric on every server in turn (A B C, A B C...), each
  * idle while another is measured; memory and broadcast start a fresh server process per server
@@ -21,6 +27,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { compare, ratiosOf, readBaseline, writeBaseline } from './baseline.mjs';
 import {
   PAYLOAD_BYTES,
   SERVERS,
@@ -73,6 +80,9 @@ function parseArgs(argv) {
     metrics: ['echo', 'handshake', 'memory', 'broadcast'],
     out: undefined,
     repeats: undefined,
+    compare: false,
+    record: false,
+    baseline: here('./baseline.json'),
   };
   for (const arg of argv) {
     const [name, value] = arg.replace(/^--/, '').split('=');
@@ -81,6 +91,9 @@ function parseArgs(argv) {
     else if (name === 'metrics') args.metrics = value.split(',');
     else if (name === 'out') args.out = value;
     else if (name === 'repeats') args.repeats = Number(value);
+    else if (name === 'compare' || name === 'check') args.compare = true;
+    else if (name === 'record') args.record = true;
+    else if (name === 'baseline') args.baseline = value;
     else if (name === 'warmup' || name === 'window') args[name] = Number(value);
     else throw new TypeError(`bench: unknown option ${arg}`);
   }
@@ -516,7 +529,31 @@ async function main() {
   meta.loadEnd = os.loadavg()[0].toFixed(2);
   const text = report(results, servers, settings, meta, failures);
   process.stdout.write(`\n${text}\n`);
-  const out = args.out ?? (profile === 'full' && !args.only && metrics.size === 4 ? here('./RESULTS.md') : undefined);
+  const full = profile === 'full' && !args.only && metrics.size === 4;
+  const ratios = ratiosOf((metric, id) => results.get(metric, id), servers);
+  // Read before this run records its own ratios, which --compare must not compare with.
+  const baseline = args.compare ? readBaseline(args.baseline) : undefined;
+  if (full || args.record) {
+    writeBaseline(args.baseline, ratios, meta);
+    log(`ratios written to ${args.baseline}`);
+  }
+  if (args.compare) {
+    if (!baseline) {
+      log(`\nbench --compare: no baseline in ${args.baseline}; a full run (pnpm bench) or --record writes one`);
+      process.exitCode = 2;
+    } else {
+      const names = new Map(SERVERS.map((server) => [server.id, server.name]));
+      const verdict = compare(baseline, ratios, names, meta);
+      process.stdout.write(`\n${verdict.text}\n`);
+      if (verdict.regressed) {
+        log('\nbench --compare: REGRESSION: a ratio grew by more than 10% (table above)');
+        process.exitCode = 1;
+      } else {
+        log(`\nbench --compare: no ratio grew by more than 10% (${verdict.compared} compared)`);
+      }
+    }
+  }
+  const out = args.out ?? (full ? here('./RESULTS.md') : undefined);
   if (out) {
     // bench/sse.mjs writes its own section after this marker; a full run keeps it.
     let kept = '';

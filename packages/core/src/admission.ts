@@ -66,29 +66,27 @@ export class Admissions<Context> {
   ): Admission<Context> | Promise<Admission<Context>> {
     if (this.#host.closing || isShuttingDown(server)) return shuttingDown();
 
-    const bearer = extractBearerToken(offered);
-    if (bearer.token !== undefined && bearer.protocols.length === 0 && offered.length > 0) {
-      // Browsers fail a 101 that names no subprotocol when they offered one.
-      return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
+    let token: string | undefined;
+    if (offered.length > 0) {
+      const bearer = extractBearerToken(offered);
+      if (bearer.token !== undefined && bearer.protocols.length === 0) {
+        // Browsers fail a 101 that names no subprotocol when they offered one.
+        return new HandshakeRejection(400, 'A bearer token subprotocol must be offered next to a real subprotocol');
+      }
+      offered = bearer.protocols;
+      token = bearer.token;
     }
-    offered = bearer.protocols;
-    const upgradeRequest = new UpgradeRequest(
-      req,
-      url,
-      extras.params ?? {},
-      extras.state ?? {},
-      offered,
-      extras.remoteAddress,
-      bearer.token,
-    );
+    // Built only for what reads it (an origins or protocols function, the per-address caps, the
+    // `upgrade` hook): an endpoint without them pays no object and no header parse for it.
+    let upgradeRequest: UpgradeRequest | undefined;
     const { origins, protocols } = this.options;
     const origin = req.headers.origin;
-    if (
-      origins !== undefined &&
-      origin !== undefined &&
-      !(typeof origins === 'function' ? origins(origin, upgradeRequest) : origins.includes(origin))
-    ) {
-      return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
+    if (origins !== undefined && origin !== undefined) {
+      const allowed =
+        typeof origins === 'function'
+          ? origins(origin, (upgradeRequest ??= this.#request(req, url, offered, extras, token)))
+          : origins.includes(origin);
+      if (!allowed) return new HandshakeRejection(403, `Origin ${origin} is not allowed`);
     }
 
     let protocol: string | undefined;
@@ -96,7 +94,10 @@ export class Admissions<Context> {
       if (protocols === undefined) {
         this.#warnNoProtocol(url, offered);
       } else {
-        protocol = selectProtocol(offered, protocols, upgradeRequest);
+        protocol =
+          typeof protocols === 'function'
+            ? selectProtocol(offered, protocols, (upgradeRequest ??= this.#request(req, url, offered, extras, token)))
+            : selectProtocol(offered, protocols, undefined);
         if (protocol === undefined) {
           const speaks = typeof protocols === 'function' ? 'none of them' : protocols.join(', ') || 'none';
           return new HandshakeRejection(
@@ -109,7 +110,9 @@ export class Admissions<Context> {
 
     let place: string | undefined;
     if (this.limits.active) {
-      place = this.limits.perAddress ? addressKey(upgradeRequest.remoteAddress) : '';
+      place = this.limits.perAddress
+        ? addressKey((upgradeRequest ??= this.#request(req, url, offered, extras, token)).remoteAddress)
+        : '';
       // Only a trusted proxy's forwarding header can make it anything but an IP: a broken proxy
       // chain, or a client forging the header through a proxy that appends to it.
       if (place === undefined) return new HandshakeRejection(400, 'The client address is not an IP address');
@@ -122,11 +125,23 @@ export class Admissions<Context> {
 
     const hook = this.#upgradeHook;
     if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
+    upgradeRequest ??= this.#request(req, url, offered, extras, token);
     return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
       if (admission instanceof HandshakeRejection) this.release(place);
       else admission.place = place;
       return admission;
     });
+  }
+
+  /** The request as the `upgrade` hook and the option functions see it. */
+  #request(
+    req: IncomingMessage,
+    url: string,
+    offered: string[],
+    extras: RequestExtras,
+    token: string | undefined,
+  ): UpgradeRequest {
+    return new UpgradeRequest(req, url, extras.params ?? {}, extras.state ?? {}, offered, extras.remoteAddress, token);
   }
 
   /** When a connection opened now must end: `maxLifetime`, or sooner the hook's `expiresAt`. */

@@ -98,6 +98,8 @@ export class Openings<Context> {
 
   /** A connection closed: its place under the caps is free again. */
   closed(connection: Connection<Context>): void {
+    // Without caps no connection holds a place: no lookup per close.
+    if (this.#places.size === 0) return;
     const place = this.#places.get(connection);
     if (place !== undefined) {
       this.#places.delete(connection);
@@ -111,6 +113,8 @@ export class Openings<Context> {
    */
   #startLimits(connection: Connection<Context>, expiresAt: number | undefined): void {
     const { messageRate, byteRate, idleTimeout } = this.#host.endpoint.options;
+    // The default: no limit of these, and not even a clock read.
+    if (!messageRate && !byteRate && idleTimeout === Infinity && expiresAt === undefined) return;
     const now = performance.now();
     if (messageRate) connection[kMessageBucket] = new TokenBucket(messageRate, now);
     if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);

@@ -16,10 +16,11 @@ const kWarned = Symbol('switchyard.foreignAnswerWarned');
 
 /** Watches the response of an upgrade request for an answer that did not come from switchyard. */
 export function watchForeignAnswer(res: ServerResponse): void {
-  res.once('finish', onFinish);
+  res.once('finish', warnIfForeignAnswer);
 }
 
-function onFinish(this: ServerResponse): void {
+/** The check itself, as a 'finish' listener of the response (route-upgrades.ts calls it from its own). */
+export function warnIfForeignAnswer(this: ServerResponse): void {
   // A 101 never goes through the response object: the socket is taken and the response detached.
   if (this.statusCode < 200 || this.statusCode >= 400) return;
   // Once per server: the request reached no endpoint, and per-path sets would grow with every room name.

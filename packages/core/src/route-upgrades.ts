@@ -9,7 +9,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { asksForUpgrade, isWebSocketRequest } from './handshake.js';
 import { internalRoute, markUpgrade, onRequestStart as watchRequestStarts, warnIfDegraded } from './internals.js';
-import { watchForeignAnswer } from './foreign-answer.js';
+import { warnIfForeignAnswer, watchForeignAnswer } from './foreign-answer.js';
 import { dropLateWrite } from './late-write.js';
 import { afterEarlierResponses } from './pipelining.js';
 import { ignoreSocketError, snapshotListeners, startTakeover, takeovers } from './takeover.js';
@@ -98,6 +98,15 @@ function endSocket(this: ServerResponse): void {
   if (socket && this.end !== dropLateWrite) socket.end();
 }
 
+/**
+ * endSocket and the foreign-answer warning in one 'finish' listener: a second listener, added
+ * with once(), cost a wrapper closure and its state per handshake.
+ */
+function endSocketAndWarn(this: ServerResponse): void {
+  endSocket.call(this);
+  warnIfForeignAnswer.call(this);
+}
+
 function dispatchUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', ignoreSocketError);
   const ready = afterEarlierResponses(socket, undefined);
@@ -134,8 +143,7 @@ function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex,
   res.shouldKeepAlive = false;
   if (!internalRoute.responseSocket && socket.listenerCount('close') > 0 && !canAssign(res, socket)) return;
   res.assignSocket(socket as Parameters<ServerResponse['assignSocket']>[0]);
-  res.on('finish', endSocket);
-  if (isWebSocketRequest(req)) watchForeignAnswer(res);
+  res.on('finish', isWebSocketRequest(req) ? endSocketAndWarn : endSocket);
   const takeover = startTakeover(req);
   takeover.socket = socket;
   takeover.head = head;

@@ -57,7 +57,8 @@ export interface WebSocketMiddleware<Context = undefined> {
  * (`router.get(path, websocket(...))`): the fallback's POSTs to the same URL would not reach it.
  */
 function postReachable(matched: KoaUpgradeContext['matched'], middleware: unknown): boolean {
-  const layers = matched?.filter((layer) => layer.stack.includes(middleware)) ?? [];
+  if (matched === undefined || matched.length === 0) return true;
+  const layers = matched.filter((layer) => layer.stack.includes(middleware));
   return layers.length === 0 || layers.some((layer) => layer.methods.length === 0 || layer.methods.includes('POST'));
 }
 

@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+/**
+ * Instructions per operation of a server process, counted by valgrind (callgrind): a figure that,
+ * unlike CPU time, does not move with the machine's load, so that a change of a few percent on
+ * the handshake path can be told from noise on a shared machine.
+ *
+ *   node bench/instructions.mjs SERVER... [--metric=handshake|echo64] [--ops=1000]
+ *        [--warmup=3000] [--concurrency=10] [--repeats=1]
+ *
+ * Each server (a file name in bench/servers/ without .mjs) starts under
+ * `valgrind --tool=callgrind --instr-atstart=no`; the warm-up runs uninstrumented (V8 compiles the
+ * path meanwhile), then instrumentation goes on, the counters are zeroed, exactly --ops
+ * operations run (the load generator's `total`), and the counters are dumped. The figure
+ * includes everything the process executes meanwhile: V8's compiler threads, GC, the kernel
+ * interface in libuv, but not the kernel itself. JIT code has no symbols under valgrind, so
+ * this gives totals only; `node bench/profile.mjs cpu` shows where the time goes.
+ *
+ * Needs valgrind (apt-get install valgrind). Under callgrind a server runs ~50× slower: a
+ * handshake round of 1000 takes about 20 s per server.
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVERS, startLoad } from './drive.mjs';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+
+const args = process.argv.slice(2);
+const ids = args.filter((arg) => !arg.startsWith('--'));
+const flags = Object.fromEntries(args.filter((arg) => arg.startsWith('--')).map((arg) => arg.slice(2).split('=')));
+const metric = flags.metric ?? 'handshake';
+const ops = Number(flags.ops ?? (metric === 'handshake' ? 1000 : 20_000));
+const warmup = Number(flags.warmup ?? (metric === 'handshake' ? 3000 : 50_000));
+const concurrency = Number(flags.concurrency ?? 4);
+const repeats = Number(flags.repeats ?? 1);
+// V8 flags for the server. --single-threaded keeps compilation and GC on the main thread, so
+// that when optimized code lands and when marking runs follow the work done, not the
+// scheduler; without it, counts of the same code spread by ±10% between runs.
+const nodeFlags = (flags['node-flags'] ?? '--single-threaded').split(' ').filter(Boolean);
+if (ids.length === 0 || !['handshake', 'echo64'].includes(metric)) {
+  process.stderr.write(
+    'usage: node bench/instructions.mjs SERVER... [--metric=handshake|echo64] [--ops=N] [--warmup=N] [--concurrency=N] [--repeats=N]\n',
+  );
+  process.exit(2);
+}
+for (const id of ids) if (!SERVERS.some((server) => server.id === id)) throw new Error(`unknown server ${id}`);
+
+/** Starts a server program under callgrind with instrumentation off; resolves with pid and port. */
+function startUnderCallgrind(id, dir) {
+  const child = fork(here(`./servers/${id}.mjs`), [], {
+    execPath: 'valgrind',
+    execArgv: [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
+      '--log-file=/dev/null',
+      process.execPath,
+      '--expose-gc',
+      ...nodeFlags,
+    ],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', (message) => resolve({ child, port: message.port }));
+    child.once('exit', (code) => reject(new Error(`${id} exited (${code}) before it listened`)));
+  });
+}
+
+const control = (...argv) =>
+  execFileSync('callgrind_control', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+
+/** Runs exactly `total` operations with a fresh load generator; resolves with done and failed. */
+async function runOps(port, total) {
+  const load = await startLoad();
+  try {
+    if (metric === 'handshake') {
+      // A server under callgrind is slow: no handshake may time out and leave the count.
+      await load.rpc({ cmd: 'handshakes', port, path: '/echo', concurrency, mode: 'ws', total, timeout: 600_000 });
+    } else {
+      await load.rpc({ cmd: 'echo', port, path: '/echo', connections: concurrency, size: 64, tcp: false, total });
+    }
+    return await load.rpc({ cmd: 'waitDone' }, 600_000);
+  } finally {
+    await load.rpc({ cmd: 'stop' }).catch(() => {});
+    await load.stop();
+  }
+}
+
+/** The instructions in the last dump: callgrind writes `summary:` (or `totals:`) lines. */
+function dumpedInstructions(dir) {
+  const dumps = readdirSync(dir)
+    .filter((name) => /^callgrind\.out\.\d+$/.test(name))
+    .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  const text = readFileSync(join(dir, dumps.at(-1)), 'utf8');
+  const line = text.match(/^summary:\s*(\d+)/m) ?? text.match(/^totals:\s*(\d+)/m);
+  if (!line) throw new Error('no summary in the callgrind dump');
+  return Number(line[1]);
+}
+
+async function measure(id) {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-callgrind-'));
+  const { child, port } = await startUnderCallgrind(id, dir);
+  const pid = String(child.pid);
+  try {
+    const warm = await runOps(port, warmup);
+    if (warm.failed > 0) process.stderr.write(`${id}: ${warm.failed} of the warm-up failed\n`);
+    await sleep(500);
+    control('-i', 'on', pid);
+    await sleep(1000);
+    let counted;
+    if (metric === 'handshake') {
+      control('-z', pid);
+      counted = await runOps(port, ops);
+      control('-d', pid);
+    } else {
+      counted = await echoCounted(port, pid);
+    }
+    if (counted.failed > 0) throw new Error(`${counted.failed} of ${ops} failed`);
+    // The dump is written asynchronously to the command; wait for it.
+    for (let i = 0; i < 100; i++) {
+      if (readdirSync(dir).some((name) => /^callgrind\.out\.\d+$/.test(name))) break;
+      await sleep(100);
+    }
+    await sleep(300);
+    return dumpedInstructions(dir) / ops;
+  } finally {
+    child.kill();
+    await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Echo: open the connections first, zero the counters, then count exactly `ops` messages. */
+async function echoCounted(port, pid) {
+  const load = await startLoad();
+  try {
+    // One message per connection opens the path; the counters are zeroed after those.
+    await load.rpc({
+      cmd: 'echo',
+      port,
+      path: '/echo',
+      connections: concurrency,
+      size: 64,
+      tcp: false,
+      total: concurrency,
+    });
+    await load.rpc({ cmd: 'waitDone' }, 600_000);
+    control('-z', pid);
+    await load.rpc({ cmd: 'more', total: ops });
+    const counted = await load.rpc({ cmd: 'waitDone' }, 600_000);
+    control('-d', pid);
+    return counted;
+  } finally {
+    await load.rpc({ cmd: 'stop' }).catch(() => {});
+    await load.stop();
+  }
+}
+
+const results = new Map(ids.map((id) => [id, []]));
+for (let round = 0; round < repeats; round++) {
+  for (const id of ids) {
+    const perOp = await measure(id);
+    results.get(id).push(perOp);
+    process.stderr.write(
+      `  [${round + 1}/${repeats}] ${id}: ${Math.round(perOp).toLocaleString('en-US')} instructions/${metric}\n`,
+    );
+  }
+}
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+const base = results.has('ws') ? median(results.get('ws')) : undefined;
+process.stdout.write(`\n| server | instructions / ${metric} | × ws | samples |\n|---|---:|---:|---|\n`);
+for (const [id, values] of results) {
+  const value = median(values);
+  process.stdout.write(
+    `| ${id} | ${Math.round(value).toLocaleString('en-US')} | ${base ? `${(value / base).toFixed(2)}×` : '–'} | ${values.map((v) => Math.round(v / 1000)).join(', ')} k |\n`,
+  );
+}

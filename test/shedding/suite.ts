@@ -128,7 +128,7 @@ export function runShedding(harness: Harness): void {
 
       const held = await Promise.all(Array.from({ length: BOUND }, () => rawClient(s.port)));
       for (const raw of held) raw.write(handshakeRequest('/shed'));
-      await vi.waitFor(() => expect(counts.running).toBe(BOUND));
+      await vi.waitFor(() => expect(counts.running).toBe(BOUND), { timeout: 5000 });
       const [endpoint] = watched.endpoints;
       expect(endpoint!.stats().handshakes.pending).toBe(BOUND);
 
@@ -181,7 +181,7 @@ export function runShedding(harness: Harness): void {
       session.write(sseRequest('/mixed'));
       const upgrade = await rawClient(s.port);
       upgrade.write(handshakeRequest('/mixed'));
-      await vi.waitFor(() => expect(counts.running).toBe(BOUND));
+      await vi.waitFor(() => expect(counts.running).toBe(BOUND), { timeout: 5000 });
 
       const lateSession = await rawClient(s.port);
       lateSession.write(sseRequest('/mixed'));
@@ -205,7 +205,7 @@ export function runShedding(harness: Harness): void {
       for (let i = 0; i < 3; i++) {
         const raw = await rawClient(s.port);
         raw.write(i % 2 === 0 ? handshakeRequest('/stuck') : sseRequest('/stuck'));
-        await vi.waitFor(() => expect(counts.running).toBe(i + 1));
+        await vi.waitFor(() => expect(counts.running).toBe(i + 1), { timeout: 5000 });
         raw.socket.resetAndDestroy();
       }
       // Each came in after the one before left: none was shed.
@@ -220,7 +220,7 @@ export function runShedding(harness: Harness): void {
       running.push(s);
       const clients = await Promise.all(Array.from({ length: 8 }, () => rawClient(s.port)));
       for (const raw of clients) raw.write(handshakeRequest('/open'));
-      await vi.waitFor(() => expect(counts.running).toBe(8));
+      await vi.waitFor(() => expect(counts.running).toBe(8), { timeout: 5000 });
       gate.open();
       for (const raw of clients) expect((await raw.response(5000)).status).toBe(101);
     });
@@ -339,14 +339,16 @@ function runGeneratedSchedules(harness: Harness): void {
               const [endpoint] = watched.endpoints;
               expect(mostPending).toBeLessThanOrEqual(BOUND);
               // Every place comes back.
-              if (endpoint) await vi.waitFor(() => expect(endpoint.stats().handshakes.pending).toBe(0));
+              if (endpoint)
+                await vi.waitFor(() => expect(endpoint.stats().handshakes.pending).toBe(0), { timeout: 5000 });
               // And is usable: BOUND handshakes that wait in their hook are all admitted at once.
               hold = new Gate();
               holding = 0;
               const fresh = await Promise.all(Array.from({ length: BOUND }, () => RawClient.connect(s.port)));
               clients.push(...fresh);
               for (const raw of fresh) raw.write(handshakeRequest('/gen?hook=hold'));
-              await vi.waitFor(() => expect(holding).toBe(BOUND));
+              // 5 s, not waitFor's 1 s: on a loaded machine the second hook ran after 1 s once.
+              await vi.waitFor(() => expect(holding).toBe(BOUND), { timeout: 5000 });
               hold.open();
               for (const raw of fresh) expect((await raw.response(5000)).status).toBe(101);
             } finally {

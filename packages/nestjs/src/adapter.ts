@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { AbstractWsAdapter } from '@nestjs/websockets';
 import type { MessageMappingProperties } from '@nestjs/websockets';
-import { ErrorCode, createEndpoint, routeUpgrades } from '@switchyard/core';
+import { ErrorCode, createEndpoint, reject, routeUpgrades } from '@switchyard/core';
 import type {
   CloseEvent,
   Connection,
@@ -19,6 +19,7 @@ import type {
   RequestInfo,
   SendData,
   ShutdownOptions,
+  UpgradeRequest,
 } from '@switchyard/core';
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
@@ -172,11 +173,20 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     const router = this.#router;
     const own = settings as Handlers<any, any, any>;
     let server: SwitchyardServer | undefined;
+    let gateways: ReturnType<typeof findGateways> | undefined;
     const handlers: Handlers<any, any, any> = {
-      // Without an upgrade hook of its own, a connection's context is what guards and middleware
-      // set as `request.user` (Passport's place for it): `ws.context.user`.
-      upgrade: (req) => ({ context: { user: req.state.user } }),
       ...own,
+      // The gateways' guards first, on the framework's request (the handshake's state); then the
+      // gateway's own `upgrade` hook, or by default a context of what guards and middleware set
+      // as `request.user` (Passport's place for it): `ws.context.user`.
+      upgrade: async (req: UpgradeRequest) => {
+        // The container is complete once requests arrive; the gateways on this path are found once.
+        gateways ??= findGateways(this.#app, path);
+        const refusal = await checkHandshake(gateways, req.state);
+        if (refusal) return reject(refusal.status, refusal.message);
+        if (own.upgrade) return own.upgrade(req);
+        return { context: { user: req.state.user } };
+      },
       open: async (ws: Connection<any, any, any>) => {
         await own.open?.(ws);
         await listener?.(ws, ws.request);
@@ -195,16 +205,7 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     if (handlers.message === undefined) delete handlers.message;
     const endpoint = createEndpoint<any>(handlers, this.#defaults);
     server = new SwitchyardServer(path, endpoint);
-    let gateways: ReturnType<typeof findGateways> | undefined;
-    const host: PathHost = {
-      path,
-      endpoint,
-      check: (request, response) => {
-        // The container is complete once requests arrive; the gateways on this path are found once.
-        gateways ??= findGateways(this.#app, path);
-        return checkHandshake(gateways, request, response);
-      },
-    };
+    const host: PathHost = { path, endpoint };
     if (this.#middlewareReady) this.#mount(host);
     else this.#waiting.push(host);
     return server;

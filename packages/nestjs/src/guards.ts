@@ -21,10 +21,10 @@ interface Gateway {
   guards: CanActivate[];
 }
 
-/** What a refused handshake answers: Nest's JSON error body and its status. */
+/** What a refused handshake answers: the status and message Nest's exception filter would give a route. */
 export interface Refusal {
   status: number;
-  body: unknown;
+  message: string;
 }
 
 /** The normalised form of a gateway path, as Nest's own adapters compare them. */
@@ -107,34 +107,37 @@ function isHttpException(error: unknown): error is HttpExceptionLike {
   );
 }
 
-/** The HTTP answer Nest's BaseExceptionFilter gives an error thrown before the 101. */
+/** The status and message Nest's BaseExceptionFilter gives an error thrown before the 101. */
 export function refusalOf(error: unknown): Refusal {
-  if (isHttpException(error)) {
-    const status = error.getStatus();
-    const response = error.getResponse();
-    return {
-      status,
-      body: typeof response === 'string' ? { statusCode: status, message: response } : response,
-    };
-  }
-  return { status: 500, body: { statusCode: 500, message: 'Internal server error' } };
+  if (!isHttpException(error)) return { status: 500, message: 'Internal server error' };
+  const status = error.getStatus();
+  const response = error.getResponse() as string | { message?: unknown };
+  const message = typeof response === 'string' ? response : response?.message;
+  return {
+    status: status >= 400 && status <= 599 ? status : 500,
+    message: Array.isArray(message) ? message.join('; ') : String(message ?? error.getStatus()),
+  };
 }
 
-/** Runs every gateway's handshake guards in order; the first refusal answers. */
-export async function checkHandshake(
-  gateways: readonly Gateway[],
-  request: unknown,
-  response: unknown,
-): Promise<Refusal | undefined> {
+/**
+ * Runs every gateway's handshake guards in order; the first refusal answers. `request` is the
+ * framework's (Express `req`, a FastifyRequest), as an HTTP route's guards get it. An error that
+ * is no HttpException goes on to core, which answers 500 and reports it to the `error` hook.
+ */
+export async function checkHandshake(gateways: readonly Gateway[], request: unknown): Promise<Refusal | undefined> {
   for (const gateway of gateways) {
     for (const guard of gateway.guards) {
-      const context = handshakeContext(gateway, request, response);
-      let allowed: unknown = guard.canActivate(context);
-      if (isObservable(allowed)) allowed = await lastValueFrom(allowed);
-      else allowed = await allowed;
+      const context = handshakeContext(gateway, request, undefined);
+      let allowed: unknown;
+      try {
+        allowed = guard.canActivate(context);
+        allowed = isObservable(allowed) ? await lastValueFrom(allowed) : await allowed;
+      } catch (error) {
+        if (isHttpException(error)) return refusalOf(error);
+        throw error;
+      }
       // Nest's own answer to a guard that says no: ForbiddenException('Forbidden resource').
-      if (!allowed)
-        return { status: 403, body: { message: 'Forbidden resource', error: 'Forbidden', statusCode: 403 } };
+      if (!allowed) return { status: 403, message: 'Forbidden resource' };
     }
   }
   return undefined;

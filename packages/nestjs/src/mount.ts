@@ -1,24 +1,16 @@
 /**
  * Where a gateway's path meets the framework under Nest: a route on Express or Fastify that hands
- * WebSocket handshakes and the fallback's requests to core, after Nest's middleware and the
- * gateway's guards. This file only translates between the two frameworks and core.
+ * WebSocket handshakes and the fallback's requests to core, after Nest's middleware. The
+ * framework's request goes along as the handshake's `state`, for the gateway's guards, which core
+ * runs as its `upgrade` hook. This file only translates between the two frameworks and core.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Endpoint } from '@switchyard/core';
-import { isWebSocketRequest } from '@switchyard/core';
-import type { Refusal } from './guards.js';
 
 /** What the mount needs of the adapter for one path. */
 export interface PathHost {
   readonly path: string;
   readonly endpoint: Endpoint<any>;
-  /** The guards' verdict on a handshake (`request`, `response` as the framework has them). */
-  check(request: unknown, response: unknown): Promise<Refusal | undefined>;
-}
-
-/** A handshake is what guards judge: the upgrade, or the fallback's opening GET, not its POSTed frames. */
-function isHandshake(req: IncomingMessage): boolean {
-  return isWebSocketRequest(req) || req.method === 'GET';
 }
 
 interface ExpressRequest extends IncomingMessage {
@@ -27,29 +19,22 @@ interface ExpressRequest extends IncomingMessage {
   ip?: string;
   app: { get(name: string): unknown };
 }
-interface ExpressResponse extends ServerResponse {
-  status(code: number): { json(body: unknown): void };
-}
 type Next = (error?: unknown) => void;
 interface ExpressApp {
-  all(path: string, handler: (req: ExpressRequest, res: ExpressResponse, next: Next) => void): void;
+  all(path: string, handler: (req: ExpressRequest, res: ServerResponse, next: Next) => void): void;
 }
 
 /** Express: `app.all(path)`; a plain request goes on to the app's own routes (a page on the same path). */
 export function mountExpress(app: ExpressApp, host: PathHost): void {
   app.all(host.path, (req, res, next) => {
     if (!host.endpoint.handles(req, req.originalUrl)) return next();
-    void (async () => {
-      const refusal = isHandshake(req) ? await host.check(req, res) : undefined;
-      if (refusal) return res.status(refusal.status).json(refusal.body);
-      await host.endpoint.handle(req, res, {
-        url: req.originalUrl,
-        params: req.params,
-        // The request itself: what guards and middleware set (req.user) reads as ws.request.state.user.
-        state: req as unknown as Record<string, unknown>,
-        remoteAddress: req.app.get('trust proxy') ? req.ip : undefined,
-      });
-    })().catch(next);
+    void host.endpoint.handle(req, res, {
+      url: req.originalUrl,
+      params: req.params,
+      // The request itself: what guards read, and what middleware set on it (req.user).
+      state: req as unknown as Record<string, unknown>,
+      remoteAddress: req.app.get('trust proxy') ? req.ip : undefined,
+    });
   });
 }
 
@@ -95,8 +80,6 @@ export function mountFastify(app: FastifyApp, host: PathHost): void {
           .type('text/plain; charset=utf-8')
           .send('Upgrade Required: this route only speaks WebSocket\n');
       }
-      const refusal = isHandshake(request.raw) ? await host.check(request, reply) : undefined;
-      if (refusal) return reply.code(refusal.status).send(refusal.body);
       reply.hijack();
       if (request.body !== undefined) request.raw.body = request.body;
       await host.endpoint.handle(request.raw, reply.raw, {

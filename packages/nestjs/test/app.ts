@@ -15,6 +15,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { WsAdapter } from '@nestjs/platform-ws';
 import {
   ConnectedSocket,
   MessageBody,
@@ -102,6 +103,27 @@ export class PageController {
 @Module({ controllers: [PageController], providers: [ChatGateway, TokenGuard] })
 export class ChatModule {}
 
+/** Says no to everyone: on the handshake here, per message on @nestjs/platform-ws. */
+@Injectable()
+export class DenyGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+@UseGuards(DenyGuard)
+@WebSocketGateway({ path: '/denied' })
+export class DeniedGateway {
+  @SubscribeMessage('echo')
+  echo(@MessageBody() data: unknown): { event: string; data: unknown } {
+    return { event: 'echo', data };
+  }
+}
+
+/** The gateways as an app moving from @nestjs/platform-ws would have them (test/peers.test.ts). */
+@Module({ controllers: [PageController], providers: [ChatGateway, TokenGuard, DeniedGateway, DenyGuard] })
+export class PeerModule {}
+
 export type Platform = 'express' | 'fastify';
 
 /** The app on `platform`, listening on 127.0.0.1, port 0. */
@@ -109,13 +131,14 @@ export async function startApp(
   platform: Platform,
   options?: SwitchyardAdapterOptions,
   module: unknown = ChatModule,
+  ws: 'switchyard' | 'platform-ws' = 'switchyard',
 ): Promise<{ app: INestApplication; port: number }> {
   const app: INestApplication = await NestFactory.create(
     module as Type<unknown>,
     platform === 'express' ? new ExpressAdapter() : new FastifyAdapter(),
     { logger: false },
   );
-  app.useWebSocketAdapter(new SwitchyardAdapter(app, options));
+  app.useWebSocketAdapter(ws === 'switchyard' ? new SwitchyardAdapter(app, options) : new WsAdapter(app));
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return { app, port: address.port };

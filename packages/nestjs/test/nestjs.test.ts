@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { RawClient, closed, handshakeRequest, messages, openWs, readResponse } from '../../../test/helpers.js';
@@ -69,6 +70,45 @@ for (const platform of ['express', 'fastify'] as const) {
       const done = closed(ws);
       ws.send('not json');
       expect((await done).code).toBe(1007);
+    });
+
+    it('hostile frames (any text, JSON of any shape, unknown events, wrong data types) get a reply, silence or 1007, never a crash', async () => {
+      const { url } = await start(platform);
+      const frame = fc.oneof(
+        fc.string(),
+        fc.json(),
+        fc
+          .record({
+            event: fc.constantFrom('echo', 'later', 'whoami', 'fail', 'nobody', '__proto__'),
+            data: fc.jsonValue(),
+          })
+          .map((message) => JSON.stringify(message)),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 5 }), async (frames) => {
+          const ws = await openWs(url, 'chat', { headers: { 'x-token': 'ann' } });
+          const done = closed(ws);
+          for (const text of frames) ws.send(text);
+          ws.send(JSON.stringify({ event: 'echo', data: 'last' }));
+          const outcome = await Promise.race([
+            done.then(({ code }) => `close ${code}`),
+            (async () => {
+              for (;;) {
+                const reply = (await next(ws)) as { event?: string; data?: unknown };
+                if (reply.event === 'echo' && reply.data === 'last') return 'echoed';
+              }
+            })(),
+          ]);
+          expect(['echoed', 'close 1007']).toContain(outcome);
+          ws.terminate();
+        }),
+        { numRuns: 15, seed: 20261207 },
+      );
+      // The app still serves.
+      const ws = await openWs(url, 'chat', { headers: { 'x-token': 'ann' } });
+      ws.send(JSON.stringify({ event: 'echo', data: 1 }));
+      expect(await next(ws)).toEqual({ event: 'echo', data: 1 });
+      ws.close();
     });
 
     it('a page request pipelined ahead of an upgrade is answered first, then the 101', async () => {

@@ -210,18 +210,32 @@ function checkDeclarationImports(tarball, files, manifest) {
       continue;
     }
     let own;
+    let ownManifest;
     try {
-      own = JSON.parse(readFileSync(requireFromPackage.resolve(`${name}/package.json`), 'utf8'));
+      ownManifest = requireFromPackage.resolve(`${name}/package.json`);
+      own = JSON.parse(readFileSync(ownManifest, 'utf8'));
     } catch {
       continue;
     }
-    if (!own.types && !own.typings && !hasTypesInExports(own.exports) && !manifest.dependencies?.[typesPackage]) {
+    if (
+      !own.types &&
+      !own.typings &&
+      !hasTypesInExports(own.exports) &&
+      !hasDeclarationsBesideMain(dirname(ownManifest), own) &&
+      !manifest.dependencies?.[typesPackage]
+    ) {
       problems.push(
         `its types import ${name}, which has no types of its own, and ${typesPackage} is not in dependencies`,
       );
     }
   }
   return problems;
+}
+
+/** A `.d.ts` next to the main module, which TypeScript finds by itself (NestJS ships its types so). */
+function hasDeclarationsBesideMain(dir, own) {
+  const main = (own.main ?? 'index.js').replace(/^\.\//, '');
+  return existsSync(join(dir, main.replace(/\.[cm]?js$/, '').concat('.d.ts')));
 }
 
 function hasTypesInExports(exports) {

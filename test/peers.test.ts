@@ -17,6 +17,7 @@ import Fastify from 'fastify';
 import fastifyWebsocket from '@fastify/websocket';
 import { websocket as switchyardExpress } from '@switchyard/express';
 import { Opcode, RawClient, delay, frame, handshakeRequest, quietFor } from './helpers.js';
+import { PeerModule as NestPeerModule, startApp as startNest } from '../packages/nestjs/test/app.js';
 
 const require = createRequire(import.meta.url);
 // koa-easy-ws is CommonJS (module.exports = the function) but its types declare a default export.
@@ -306,5 +307,59 @@ describe('subprotocols when the app names none', () => {
     expect(await protocolOf(await listen(expressWsEcho()))).toBe('soap');
     expect(await protocolOf(await listen(koaEasyWsEcho()))).toBe('soap');
     expect(await protocolOf(fastifyPort)).toBe('soap');
+  });
+});
+
+describe('NestJS: @nestjs/platform-ws and @switchyard/nestjs on the same gateways (platform-express)', () => {
+  async function nest(ws: 'switchyard' | 'platform-ws'): Promise<number> {
+    const { app, port } = await startNest('express', undefined, NestPeerModule, ws);
+    cleanups.push(() => app.close());
+    return port;
+  }
+  const token = { 'X-Token': 'ann' };
+
+  it('a gateway guard that returns false: platform-ws answers 101 (Nest runs guards per message); switchyard answers 403', async () => {
+    for (const [ws, status] of [
+      ['platform-ws', 101],
+      ['switchyard', 403],
+    ] as const) {
+      const raw = await RawClient.connect(await nest(ws));
+      cleanups.push(() => {
+        raw.socket.destroy();
+      });
+      raw.write(handshakeRequest('/denied'));
+      const head = await raw.response();
+      expect(head.status, `${ws}: ${raw.received.toString('latin1')}`).toBe(status);
+    }
+  });
+
+  it('a page request pipelined ahead of an upgrade: platform-ws writes its 200 after the 101, into the WebSocket; switchyard answers it first', async () => {
+    for (const ws of ['platform-ws', 'switchyard'] as const) {
+      const raw = await RawClient.connect(await nest(ws));
+      cleanups.push(() => {
+        raw.socket.destroy();
+      });
+      raw.write(`GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n${handshakeRequest('/chat', token)}`);
+      const text = (await raw.until((b) => b.includes('HTTP/1.1 101') && b.includes('a page'))).toString('latin1');
+      if (ws === 'platform-ws') expect(text.indexOf('HTTP/1.1 101'), ws).toBeLessThan(text.indexOf('HTTP/1.1 200'));
+      else expect(text.indexOf('HTTP/1.1 200'), ws).toBe(0);
+    }
+  });
+
+  it("a client offering ['soap', 'chat'] to a gateway naming protocols: ['chat']: platform-ws answers soap, switchyard chat", async () => {
+    for (const [ws, protocol] of [
+      ['platform-ws', 'soap'],
+      ['switchyard', 'chat'],
+    ] as const) {
+      const client = new WebSocket(`ws://127.0.0.1:${await nest(ws)}/chat`, ['soap', 'chat'], {
+        headers: { 'x-token': 'ann' },
+      });
+      cleanups.push(() => client.terminate());
+      await new Promise((resolve, reject) => {
+        client.once('open', resolve);
+        client.once('error', reject);
+      });
+      expect(client.protocol, ws).toBe(protocol);
+    }
   });
 });

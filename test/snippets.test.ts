@@ -42,6 +42,9 @@ beforeAll(async () => {
           rootDir: 'src',
           outDir: 'out',
           noEmitOnError: false,
+          // Nest's decorators (docs/nestjs.md).
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
         },
         include: ['src'],
       },

@@ -218,6 +218,32 @@ if (adapter === 'express') {
     reply.code(500).send('middleware failed');
   });
   await app.ready();
+} else if (adapter === 'nestjs') {
+  const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
+  const { default: express } = await import('express');
+  server = await nestServer(
+    {
+      '/echo': echo,
+      '/slow': slow,
+      '/faults': faults,
+      '/faye': { listener: faye, heartbeat: false, fallback: { sessionTimeout: 300 } },
+      '/guarded': echo,
+      '/mw-fault': echo,
+    },
+    {
+      before(app) {
+        app.use('/guarded', (req, res, next) => {
+          guard(req.headers['x-token']).then((ok) => (ok ? next() : res.status(401).send('no token')), next);
+        });
+        app.use('/mw-fault', (req, _res, next) => {
+          if (queryOf(req.originalUrl).how === 'reject') Promise.reject(new Error('middleware fault')).catch(next);
+          else throw new Error('middleware fault');
+        });
+        app.get('/page', (_req, res) => res.send('a page'));
+        app.post('/form', express.text({ type: '*/*' }), (req, res) => res.send(`got ${String(req.body).length}`));
+      },
+    },
+  );
 } else {
   throw new Error(`unknown adapter ${adapter}`);
 }

@@ -108,6 +108,9 @@ const apps = {
       '@types/node@^20',
       '@opentelemetry/sdk-metrics@^2',
       '@opentelemetry/sdk-trace-base@^2',
+      // @switchyard/nestjs on Nest 11 (its peers come at their lowest: 11.0.0).
+      '@nestjs/platform-express@^11',
+      'reflect-metadata',
     ],
     typescript: ['nodenext'],
   },
@@ -124,6 +127,8 @@ const apps = {
       'typescript@latest',
       // Only for the two-plugin program in clash/ (docs/migration.md); the apps never import it.
       '@fastify/websocket',
+      '@nestjs/platform-express@^12',
+      'reflect-metadata',
     ],
     typescript: ['nodenext', 'bundler', 'node10'],
   },
@@ -456,6 +461,41 @@ async function exercise(port) {
     (error) => error,
   );
   assert(refusal?.status === 401, `without a token: ${refusal ? refusal.message : 'it opened'}`);
+}
+
+// 3b. @switchyard/nestjs on Nest 11 (oldest app) and 12 (newest): ESM, CommonJS, and TypeScript
+//     with Nest's decorator settings and skipLibCheck false; a guard's 401 and an echo.
+for (const [label, dir] of Object.entries(installed)) {
+  await check(`${label} app: the NestJS app compiles with TypeScript ${tscVersion}, skipLibCheck false`, async () => {
+    const result = await runAsync(process.execPath, [tsc, '-p', 'tsconfig.nest.json'], { cwd: dir });
+    assert(result.status === 0, result.output);
+  });
+  for (const file of ['nest.mjs', 'nest.cjs', 'out-nest/nest.js']) {
+    await check(
+      `${label} app, NestJS ${file}: a guard refuses with 401 before the 101; an echo with chat`,
+      async () => {
+        const app = startApp(process.execPath, dir, file);
+        try {
+          const { nestjs: port } = await app.ready;
+          const refusal = await open(`ws://127.0.0.1:${port}/echo`, ['chat']).then(
+            (w) => w.terminate(),
+            (error) => error,
+          );
+          assert(refusal?.status === 401, `without a token: ${refusal ? refusal.message : 'it opened'}`);
+          const ws = await open(`ws://127.0.0.1:${port}/echo?token=letmein`, ['soap', 'chat']);
+          assert(ws.protocol === 'chat', `negotiated ${JSON.stringify(ws.protocol)}`);
+          const reply = new Promise((resolve) => ws.once('message', (data) => resolve(String(data))));
+          ws.send(JSON.stringify({ event: 'echo', data: 'hi' }));
+          const text = await reply;
+          assert(text === '{"event":"echo","data":"hi"}', `replied ${text}`);
+          ws.close();
+        } finally {
+          app.child.kill('SIGTERM');
+          await app.exited;
+        }
+      },
+    );
+  }
 }
 
 // 4. Run every variant on the oldest and the newest runtime.

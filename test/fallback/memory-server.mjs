@@ -83,6 +83,10 @@ async function listen() {
     await app.listen({ port: 0, host: '127.0.0.1' });
     return app.server.address().port;
   }
+  if (adapter === 'nestjs') {
+    const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
+    return listenOn(await nestServer({ '/echo': echo, '/burst': burst }));
+  }
   throw new Error(`unknown adapter ${adapter}`);
 }
 

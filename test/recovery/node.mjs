@@ -51,6 +51,10 @@ if (adapter === 'express') {
   const other = websocket(handlers);
   app.use((ctx, next) => (ctx.path === '/feed' ? feed(ctx, next) : ctx.path === '/other' ? other(ctx, next) : next()));
   server = app.listen(0, '127.0.0.1');
+} else if (adapter === 'nestjs') {
+  const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
+  server = await nestServer({ '/feed': handlers, '/other': { ...handlers } });
+  server.listen(0, '127.0.0.1');
 } else {
   const { default: Fastify } = await import('fastify');
   const { default: websocket } = await import('@switchyard/fastify');

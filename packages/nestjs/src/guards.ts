@@ -1,0 +1,144 @@
+/**
+ * The handshake's guards: the `@UseGuards` of each gateway on a path (on the class, and on its
+ * `handleConnection`), run before the 101 with an `http` ExecutionContext whose request is the
+ * upgrade request, exactly as an HTTP route's guards see theirs. A refusal becomes the HTTP
+ * answer Nest's exception filter gives a route: `false` a 403, an HttpException its own status.
+ */
+import type { CanActivate, ExecutionContext, INestApplicationContext, Type } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
+import { lastValueFrom, isObservable } from 'rxjs';
+
+// Nest's metadata keys (GUARDS_METADATA in @nestjs/common, GATEWAY_OPTIONS and PORT_METADATA in
+// @nestjs/websockets): plain strings, the same on Nest 11 and 12, read here without deep imports.
+const GUARDS = '__guards__';
+const GATEWAY_OPTIONS = 'websockets:gateway_options';
+const PORT = 'port';
+
+/** One gateway class on a path, with what its handshake guards are. */
+interface Gateway {
+  metatype: Type<unknown>;
+  instance: Record<string, unknown>;
+  guards: CanActivate[];
+}
+
+/** What a refused handshake answers: the status and message Nest's exception filter would give a route. */
+export interface Refusal {
+  status: number;
+  message: string;
+}
+
+/** The normalised form of a gateway path, as Nest's own adapters compare them. */
+export function normalizePath(path: string | undefined): string {
+  const withSlash = `/${(path ?? '').replace(/^\/+/, '')}`;
+  return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
+}
+
+/** The gateways of the app on `path` of the shared server, with their guard instances. */
+export function findGateways(app: INestApplicationContext, path: string): Gateway[] {
+  const gateways: Gateway[] = [];
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.providers.values()) {
+      const metatype = wrapper.metatype as Type<unknown> | undefined;
+      if (typeof metatype !== 'function' || wrapper.instance === undefined || wrapper.instance === null) continue;
+      const options = Reflect.getMetadata(GATEWAY_OPTIONS, metatype) as { path?: string } | undefined;
+      if (options === undefined || (Reflect.getMetadata(PORT, metatype) ?? 0) !== 0) continue;
+      if (normalizePath(options.path) !== path) continue;
+      const instance = wrapper.instance as Record<string, unknown>;
+      const declared = [
+        ...((Reflect.getMetadata(GUARDS, metatype) as unknown[] | undefined) ?? []),
+        ...((typeof instance.handleConnection === 'function' &&
+          (Reflect.getMetadata(GUARDS, instance.handleConnection) as unknown[] | undefined)) ||
+          []),
+      ];
+      gateways.push({ metatype, instance, guards: declared.map((guard) => guardInstance(app, guard)) });
+    }
+  }
+  return gateways;
+}
+
+/** A guard named by its class comes from Nest's container (with its dependencies), as for routes. */
+function guardInstance(app: INestApplicationContext, guard: unknown): CanActivate {
+  if (typeof guard !== 'function') return guard as CanActivate;
+  try {
+    return app.get(guard as Type<CanActivate>, { strict: false });
+  } catch {
+    return new (guard as Type<CanActivate>)();
+  }
+}
+
+/** The ExecutionContext a handshake guard gets: type `http`, the upgrade request and its response. */
+function handshakeContext(gateway: Gateway, request: unknown, response: unknown): ExecutionContext {
+  const args = [request, response];
+  const handler =
+    typeof gateway.instance.handleConnection === 'function'
+      ? (gateway.instance.handleConnection as (...args: unknown[]) => unknown)
+      : gateway.metatype;
+  return {
+    getClass: () => gateway.metatype as never,
+    getHandler: () => handler,
+    getArgs: () => args as never,
+    getArgByIndex: (index: number) => args[index] as never,
+    getType: () => 'http' as never,
+    switchToHttp: () => ({
+      getRequest: () => request as never,
+      getResponse: () => response as never,
+      getNext: () => undefined as never,
+    }),
+    switchToWs: () => ({
+      getClient: () => request as never,
+      getData: () => undefined as never,
+      getPattern: () => 'connection',
+    }),
+    switchToRpc: () => ({ getData: () => undefined as never, getContext: () => request as never }),
+  };
+}
+
+interface HttpExceptionLike {
+  getStatus(): number;
+  getResponse(): unknown;
+}
+
+function isHttpException(error: unknown): error is HttpExceptionLike {
+  return (
+    error !== null &&
+    typeof error === 'object' &&
+    typeof (error as HttpExceptionLike).getStatus === 'function' &&
+    typeof (error as HttpExceptionLike).getResponse === 'function'
+  );
+}
+
+/** The status and message Nest's BaseExceptionFilter gives an error thrown before the 101. */
+export function refusalOf(error: unknown): Refusal {
+  if (!isHttpException(error)) return { status: 500, message: 'Internal server error' };
+  const status = error.getStatus();
+  const response = error.getResponse() as string | { message?: unknown };
+  const message = typeof response === 'string' ? response : response?.message;
+  return {
+    status: status >= 400 && status <= 599 ? status : 500,
+    message: Array.isArray(message) ? message.join('; ') : String(message ?? error.getStatus()),
+  };
+}
+
+/**
+ * Runs every gateway's handshake guards in order; the first refusal answers. `request` is the
+ * framework's (Express `req`, a FastifyRequest), as an HTTP route's guards get it. An error that
+ * is no HttpException goes on to core, which answers 500 and reports it to the `error` hook.
+ */
+export async function checkHandshake(gateways: readonly Gateway[], request: unknown): Promise<Refusal | undefined> {
+  for (const gateway of gateways) {
+    for (const guard of gateway.guards) {
+      const context = handshakeContext(gateway, request, undefined);
+      let allowed: unknown;
+      try {
+        allowed = guard.canActivate(context);
+        allowed = isObservable(allowed) ? await lastValueFrom(allowed) : await allowed;
+      } catch (error) {
+        if (isHttpException(error)) return refusalOf(error);
+        throw error;
+      }
+      // Nest's own answer to a guard that says no: ForbiddenException('Forbidden resource').
+      if (!allowed) return { status: 403, message: 'Forbidden resource' };
+    }
+  }
+  return undefined;
+}

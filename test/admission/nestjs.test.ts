@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runAdmission } from './suite.js';
+
+runAdmission(nestjsHarness);

@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runAdversarial } from './suite.js';
+
+runAdversarial(nestjsHarness);

@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runBrowser, useChromium } from './suite.js';
+
+runBrowser(nestjsHarness, useChromium());

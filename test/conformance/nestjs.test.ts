@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(nestjsHarness);

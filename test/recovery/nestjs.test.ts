@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runRecoverySuite } from './suite.js';
+
+runRecoverySuite(nestjsHarness);

@@ -3,7 +3,7 @@
  * heap is measured after full collections (`--expose-gc`) in a process that runs nothing but
  * the server, and a small `--max-old-space-size` makes a leak crash it for real.
  *
- *   node --expose-gc test/fallback/memory-server.mjs express|koa|fastify
+ *   node --expose-gc test/fallback/memory-server.mjs express|koa|fastify|hono
  *
  * Endpoints, each with the defaults (maxPayload 1 MiB, maxBufferedAmount 16 MiB, fallback on):
  *   /echo   sends every message back
@@ -82,6 +82,15 @@ async function listen() {
     app.get('/burst', { websocket: burst });
     await app.listen({ port: 0, host: '127.0.0.1' });
     return app.server.address().port;
+  }
+  if (adapter === 'hono') {
+    const { Hono } = await import('hono');
+    const { getRequestListener } = await import('@hono/node-server');
+    const { websocket } = await import('@switchyard/hono');
+    const app = new Hono();
+    app.all('/echo', websocket(echo));
+    app.all('/burst', websocket(burst));
+    return listenOn(http.createServer(getRequestListener(app.fetch)));
   }
   throw new Error(`unknown adapter ${adapter}`);
 }

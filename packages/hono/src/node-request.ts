@@ -57,20 +57,29 @@ function postReachable(c: Context, middleware: unknown): boolean {
 /** How a middleware reaches core: the options that are the adapter's, not the endpoint's. */
 export interface NodeOptions {
   /**
-   * Trust `X-Forwarded-For` from any peer: the client's address (for `maxConnectionsPerAddress`,
-   * `handshakeRate` and `req.remoteAddress`) is its first entry. Hono has no app-wide setting
-   * for this (Express `trust proxy`, Koa `app.proxy`); without it the socket's address counts,
-   * so that a client can never choose its address with a header. Default false.
+   * Which peers' `X-Forwarded-For` to believe, as Express's `trust proxy`: `true` trusts every
+   * hop (the client is the first entry), a function trusts the addresses it returns true for
+   * (walking from the socket's address leftwards through the header). The result is the client's
+   * address for `maxConnectionsPerAddress`, `handshakeRate` and `req.remoteAddress`. Hono has no
+   * app-wide setting for this; without it the socket's address counts, so that a client can
+   * never choose its address with a header. Default false.
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | ((address: string) => boolean);
 }
 
-/** The client's address as a proxy that is trusted forwarded it: the first `X-Forwarded-For` entry. */
-function forwardedAddress(incoming: IncomingMessage): string | undefined {
+/** The client's address through the proxies `trust` believes, or undefined for the socket's own. */
+function forwardedAddress(incoming: IncomingMessage, trust: NodeOptions['trustProxy']): string | undefined {
+  if (!trust) return undefined;
   const header = incoming.headers['x-forwarded-for'];
-  const value = Array.isArray(header) ? header[0] : header;
+  const value = Array.isArray(header) ? header.join(',') : header;
   if (value === undefined) return undefined;
-  return value.split(',', 1)[0]!.trim();
+  const hops = value.split(',').map((hop) => hop.trim());
+  let address = incoming.socket.remoteAddress ?? '';
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (trust !== true && !trust(address)) break;
+    address = hops[i]!;
+  }
+  return address;
 }
 
 /**
@@ -99,7 +108,7 @@ export async function handleOnNode<Context_>(
     url,
     params: c.req.param() as Record<string, string>,
     state: c.var as Record<string, unknown>,
-    remoteAddress: options.trustProxy ? forwardedAddress(incoming) : undefined,
+    remoteAddress: forwardedAddress(incoming, options.trustProxy),
     postReachable: postReachable(c, middleware),
   });
   return RESPONSE_ALREADY_SENT;

@@ -5,10 +5,9 @@
  */
 import type { Connection } from '@switchyard/core';
 import { WSContext } from 'hono/ws';
-import type { WSEvents } from 'hono/ws';
+import type { HonoSide, WSCloseEvent, WSContext as HonoWSContext } from './types.js';
 
-/** What Hono's `onClose` receives. */
-export type HonoCloseEvent = Parameters<NonNullable<WSEvents['onClose']>>[0];
+type HonoCloseEvent = WSCloseEvent;
 
 /** Node before 23 has no global CloseEvent, and none has ErrorEvent: minimal ones in their place. */
 const CloseEventClass: new (type: string, init: { code: number; reason: string; wasClean: boolean }) => HonoCloseEvent =
@@ -37,16 +36,8 @@ const ErrorEventClass: new (type: string, init: { error: unknown; message: strin
     }
   };
 
-/** The per-connection state of a Hono-style endpoint: its handlers and its WSContext. */
-export interface HonoSide {
-  readonly events: WSEvents<Connection<HonoSide>>;
-  /** The request URL as Hono saw it (`c.req.url`). */
-  readonly url: string;
-  ws?: WSContext<Connection<HonoSide>>;
-}
-
 /** The WSContext of `connection`: sends, closes and reads state through switchyard. */
-export function wsContextOf(connection: Connection<HonoSide>): WSContext<Connection<HonoSide>> {
+export function wsContextOf(connection: Connection<HonoSide>): HonoWSContext<Connection<HonoSide>> {
   const side = connection.context;
   side.ws ??= new WSContext<Connection<HonoSide>>({
     // Compression is an endpoint setting (`compression`); Hono's per-send flag has no say.

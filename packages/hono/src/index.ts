@@ -15,3 +15,4 @@ export { upgradeWebSocket } from './upgrade-websocket.js';
 export type { UpgradeWebSocketHandler, UpgradeWebSocketOptions } from './upgrade-websocket.js';
 export { websocket } from './websocket.js';
 export type { WebSocketMiddleware, WebSocketOptions } from './websocket.js';
+export type { HonoSide, WSCloseEvent, WSContext, WSEvents, WSMessageEvent } from './types.js';

@@ -15,9 +15,8 @@ import type { Connection, Endpoint, EndpointOptions, Hooks, ShutdownOptions } fr
 import type { Context, Env, Input, MiddlewareHandler, TypedResponse } from 'hono';
 import type { BlankInput } from 'hono/types';
 import type { StatusCode } from 'hono/utils/http-status';
-import type { WSEvents } from 'hono/ws';
 import { closeEvent, errorEvent, messageEvent, openEvent, wsContextOf } from './events.js';
-import type { HonoSide } from './events.js';
+import type { HonoSide, WSEvents } from './types.js';
 import { handleOnNode } from './node-request.js';
 import type { NodeOptions } from './node-request.js';
 

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { hc } from 'hono/client';
 import { validator } from 'hono/validator';
-import type { UpgradeWebSocket, WSContext, WSMessageEvent } from 'hono/ws';
+import type { UpgradeWebSocket, WSContext as HonoWSContext } from 'hono/ws';
 import { describe, expectTypeOf, it } from 'vitest';
 import { upgradeWebSocket, websocket } from '@switchyard/hono';
 import type {
@@ -16,6 +16,8 @@ import type {
 describe('public types', () => {
   it("is hono/ws's UpgradeWebSocket, so that an app's import is all that changes", () => {
     expectTypeOf(upgradeWebSocket).toMatchTypeOf<UpgradeWebSocket<Connection<any>, UpgradeWebSocketOptions>>();
+    // hono/ws's own WSContext fits the one handlers receive here.
+    expectTypeOf<HonoWSContext<Connection<any>>>().toMatchTypeOf<WSContext<Connection<any>>>();
   });
 
   it("gives handlers Hono's events and a WSContext whose raw is the switchyard Connection", () => {
@@ -37,7 +39,8 @@ describe('public types', () => {
             },
             onClose(event, ws) {
               expectTypeOf(ws.readyState).toEqualTypeOf<0 | 1 | 2 | 3>();
-              void event;
+              expectTypeOf(event.code).toBeNumber();
+              expectTypeOf(event.wasClean).toBeBoolean();
             },
           };
         },

@@ -9,6 +9,8 @@ import type {
   Connection,
   UpgradeWebSocketHandler,
   UpgradeWebSocketOptions,
+  WSContext,
+  WSMessageEvent,
   WebSocketMiddleware,
 } from '@switchyard/hono';
 
@@ -47,8 +49,10 @@ describe('public types', () => {
         { protocols: ['chat'], heartbeat: { interval: 10_000 }, maxPayload: 1024, onError: () => {} },
       ),
     );
-    // @ts-expect-error: options are switchyard's endpoint options, checked
-    upgradeWebSocket(() => ({}), { protocol: 'chat' });
+    // Not called: core refuses the unknown option at run time too.
+    void (() =>
+      // @ts-expect-error: options are switchyard's endpoint options, checked
+      upgradeWebSocket(() => ({}), { protocol: 'chat' }));
   });
 
   it("keeps a validator's types in front of it: c.req.valid() is typed in the direct form, as in any handler", () => {
@@ -85,7 +89,7 @@ describe('public types', () => {
     );
     const client = hc<typeof app>('http://localhost:8787');
     expectTypeOf(client.ws.$ws).toBeFunction();
-    expectTypeOf(client.ws.$ws()).toEqualTypeOf<WebSocket>();
+    expectTypeOf<ReturnType<typeof client.ws.$ws>>().toEqualTypeOf<WebSocket>();
     expectTypeOf(upgradeWebSocket(() => ({}))).toMatchTypeOf<UpgradeWebSocketHandler>();
   });
 

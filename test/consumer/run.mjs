@@ -482,7 +482,7 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
       runJobs.push(async () => {
         const app = startApp(node, dir, file);
         let ports;
-        await check(`${label} app, ${variant}, Node ${version}: starts on express, koa and fastify`, async () => {
+        await check(`${label} app, ${variant}, Node ${version}: starts on express, koa, fastify and hono`, async () => {
           ports = await app.ready;
           assert(
             JSON.stringify(ports.exports) === '["function","function","function",1001]',
@@ -496,7 +496,7 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
             );
         });
         if (ports) {
-          for (const framework of ['express', 'koa', 'fastify']) {
+          for (const framework of ['express', 'koa', 'fastify', 'hono']) {
             await check(
               `${label} app, ${variant}, Node ${version}, ${framework}: echo with subprotocol chat and typed context; 401 without the token`,
               () => exercise(ports[framework]),

@@ -415,6 +415,77 @@ describe('@hono/node-ws', () => {
     expect(theirs.frames()).toEqual([]);
   });
 
+  it('calls createEvents for a plain GET of the route too; switchyard only for handshakes', async () => {
+    const counted = async (make: (create: () => object) => http.Server) => {
+      let calls = 0;
+      const port = await listen(
+        make(() => {
+          calls++;
+          return {};
+        }),
+      );
+      await fetch(`http://127.0.0.1:${port}/ws`, { headers: auth });
+      return calls;
+    };
+    const app = (upgrade: Upgrade, create: () => object, hono = new Hono()) => {
+      hono.get('/ws', upgrade(create), (c) => c.text('page'));
+      return hono;
+    };
+    expect(
+      await counted((create) => {
+        const hono = new Hono();
+        const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
+        app(upgradeWebSocket as unknown as Upgrade, create, hono);
+        const server = http.createServer(getRequestListener(hono.fetch));
+        injectWebSocket(server);
+        return server;
+      }),
+    ).toBe(1);
+    expect(
+      await counted((create) => http.createServer(getRequestListener(app(switchyardUpgradeWebSocket, create).fetch))),
+    ).toBe(0);
+  });
+
+  it('keeps a connection open after its handler threw (and logs it); switchyard closes it with 1011', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    cleanups.push(() => errors.mockRestore());
+    const throwing = (upgrade: Upgrade, hono = new Hono()) => {
+      hono.get(
+        '/ws',
+        upgrade(() => ({
+          onMessage(event, ws) {
+            if (event.data === 'throw') throw new Error('handler fault');
+            ws.send(`echo ${String(event.data)}`);
+          },
+        })),
+      );
+      return hono;
+    };
+    const afterThrow = (port: number) =>
+      new Promise<string | number>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+        ws.once('open', () => {
+          ws.send('throw');
+          ws.send('again');
+        });
+        ws.once('message', (data) => {
+          resolve(String(data));
+          ws.terminate();
+        });
+        ws.once('close', (code) => resolve(code));
+        ws.once('error', reject);
+      });
+    const hono = new Hono();
+    const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
+    throwing(upgradeWebSocket as unknown as Upgrade, hono);
+    const theirs = http.createServer(getRequestListener(hono.fetch));
+    injectWebSocket(theirs);
+    expect(await afterThrow(await listen(theirs))).toBe('echo again');
+    expect(errors).toHaveBeenCalled();
+    const ours = http.createServer(getRequestListener(throwing(switchyardUpgradeWebSocket).fetch));
+    expect(await afterThrow(await listen(ours))).toBe(1011);
+  });
+
   it("takes messages up to ws's 100 MiB; switchyard closes a 2 MiB message with 1009 (maxPayload 1 MiB)", async () => {
     const sendBig = (port: number) =>
       new Promise<number | string>((resolve, reject) => {

@@ -9,10 +9,6 @@ import { websocket as expressWebsocket, reject, shutdown } from '@switchyard/exp
 import type { Connection, UpgradeRequest } from '@switchyard/express';
 import { websocket as koaWebsocket } from '@switchyard/koa';
 import fastifyWebsocket from '@switchyard/fastify';
-import { Hono } from 'hono';
-import { serve } from '@hono/node-server';
-import { upgradeWebSocket } from '@switchyard/hono';
-import type { Server } from 'node:http';
 import { createHub, CloseCode } from '@switchyard/core';
 import { redisHub } from '@switchyard/redis';
 import { connect } from '@switchyard/client';
@@ -79,44 +75,19 @@ async function main(): Promise<void> {
   });
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
 
-  const honoApp = new Hono<{ Variables: { user: string } }>();
-  honoApp.use('/echo', async (c, next) => {
-    if (c.req.query('token') !== 'letmein') return c.text('Unauthorized', 401, { 'WWW-Authenticate': 'Bearer' });
-    c.set('user', 'ann');
-    await next();
-    return undefined;
-  });
-  honoApp.get(
-    '/echo',
-    upgradeWebSocket(
-      (c: import('hono').Context<{ Variables: { user: string } }>) => ({
-        onMessage(event, ws) {
-          // @ts-expect-error Hono's WSContext has no such member
-          void ws.nope;
-          ws.send(`${c.get('user')}: ${String(event.data)}`);
-        },
-      }),
-      { protocols },
-    ),
-  );
-  const honoServer = serve({ fetch: honoApp.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  const honoPort = listen(honoServer);
-
   console.log(
     JSON.stringify({
       express: await expressPort,
       koa: await koaPort,
       fastify: (fastifyApp.server.address() as AddressInfo).port,
-      hono: await honoPort,
       exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
     }),
   );
 
   process.once('SIGTERM', async () => {
-    await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close(), shutdown(honoServer)]);
+    await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);
     expressServer.close();
     koaServer.close();
-    honoServer.close();
   });
 }
 

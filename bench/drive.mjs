@@ -20,6 +20,8 @@ export const SERVERS = [
   { id: 'koa-easy-ws', name: 'koa-easy-ws', framework: 'koa' },
   { id: 'switchyard-fastify', name: 'switchyard · Fastify', framework: 'fastify', peer: 'fastify-websocket' },
   { id: 'fastify-websocket', name: '@fastify/websocket', framework: 'fastify' },
+  { id: 'switchyard-hono', name: 'switchyard · Hono', framework: 'hono', peer: 'hono-node-ws' },
+  { id: 'hono-node-ws', name: '@hono/node-ws', framework: 'hono' },
   { id: 'crossws', name: 'crossws (Node adapter)' },
   // Observability (docs/observability.md): the row above has `stats` on (the default) and no
   // channel subscriber; these two take stats off, or add @switchyard/otel.

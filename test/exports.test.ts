@@ -12,7 +12,13 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('..', import.meta.url).pathname;
-const ADAPTERS = ['@switchyard/express', '@switchyard/koa', '@switchyard/fastify', '@switchyard/nestjs'];
+const ADAPTERS = [
+  '@switchyard/express',
+  '@switchyard/koa',
+  '@switchyard/fastify',
+  '@switchyard/nestjs',
+  '@switchyard/hono',
+];
 /** Core's names an adapter leaves out: they are for writing an adapter, not for an app. */
 const ADAPTER_AUTHOR_ONLY = ['createEndpoint', 'RequestExtras'];
 

@@ -1,6 +1,6 @@
 /**
  * What the docs say about other packages, shown against the real packages at the versions the
- * docs name (express-ws 5.0.2 on ws 7, koa-easy-ws 2.1.0, @fastify/websocket 11). Each test
+ * docs name (express-ws 5.0.2 on ws 7, koa-easy-ws 2.1.0, @fastify/websocket 11, @hono/node-ws 1.3). Each test
  * backs a sentence in README.md, docs/migration.md or docs/options.md; change the sentence if a
  * test changes.
  */
@@ -18,6 +18,12 @@ import fastifyWebsocket from '@fastify/websocket';
 import { websocket as switchyardExpress } from '@switchyard/express';
 import { Opcode, RawClient, delay, frame, handshakeRequest, quietFor } from './helpers.js';
 import { PeerModule as NestPeerModule, startApp as startNest } from '../packages/nestjs/test/app.js';
+import { Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { getRequestListener } from '@hono/node-server';
+import { createNodeWebSocket } from '@hono/node-ws';
+import { upgradeWebSocket as switchyardUpgradeWebSocket } from '@switchyard/hono';
+import type { UpgradeWebSocketOptions } from '@switchyard/hono';
 
 const require = createRequire(import.meta.url);
 // koa-easy-ws is CommonJS (module.exports = the function) but its types declare a default export.
@@ -361,5 +367,193 @@ describe('NestJS: @nestjs/platform-ws and @switchyard/nestjs on the same gateway
       });
       expect(client.protocol, ws).toBe(protocol);
     }
+  });
+});
+
+describe('@hono/node-ws', () => {
+  type Upgrade = typeof switchyardUpgradeWebSocket;
+  /** The same Hono app on either package: bearerAuth on /ws, then an echo with Hono's handler shape. */
+  function honoEcho(upgradeWebSocket: Upgrade, options?: UpgradeWebSocketOptions, app = new Hono()): Hono {
+    app.use('/ws', bearerAuth({ token: 'secret' }));
+    app.get(
+      '/ws',
+      upgradeWebSocket(
+        () => ({
+          onMessage(event, ws) {
+            ws.send(event.data as string);
+          },
+        }),
+        options,
+      ),
+    );
+    return app;
+  }
+
+  /** @hono/node-ws as its README has it: createNodeWebSocket({ app }), then injectWebSocket(server). */
+  function nodeWs(): http.Server {
+    const app = new Hono();
+    const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app });
+    honoEcho(upgradeWebSocket as unknown as Upgrade, undefined, app);
+    const server = http.createServer(getRequestListener(app.fetch));
+    injectWebSocket(server);
+    return server;
+  }
+
+  function switchyard(options?: UpgradeWebSocketOptions): http.Server {
+    return http.createServer(getRequestListener(honoEcho(switchyardUpgradeWebSocket, options).fetch));
+  }
+
+  const auth = { Authorization: 'Bearer secret' };
+
+  it('@hono/node-ws 1.3 on ws 8', () => {
+    // Its exports map hides package.json: read it beside the resolved entry (dist/index.cjs).
+    const entry = require.resolve('@hono/node-ws');
+    const manifest = createRequire(entry)('../package.json') as { version: string };
+    expect(manifest.version).toMatch(/^1\.3\./);
+    expect(createRequire(entry)('ws/package.json').version).toMatch(/^8\./);
+  });
+
+  it("answers ['soap', 'chat'] with soap, with no protocol configured; switchyard names none (and warns), or chat when the endpoint declares it", async () => {
+    const offer = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, ['soap', 'chat'], { headers: auth });
+        ws.once('open', () => {
+          resolve(ws.protocol);
+          ws.terminate();
+        });
+        ws.once('error', reject);
+      });
+    expect(await offer(await listen(nodeWs()))).toBe('soap');
+    const warned = vi.fn();
+    process.on('warning', warned);
+    cleanups.push(() => void process.off('warning', warned));
+    await expect(offer(await listen(switchyard()))).rejects.toThrow(/Server sent no subprotocol/);
+    await vi.waitFor(() =>
+      expect(warned).toHaveBeenCalledWith(expect.objectContaining({ code: 'SWITCHYARD_NO_SUBPROTOCOL' })),
+    );
+    expect(await offer(await listen(switchyard({ protocols: ['chat'] })))).toBe('chat');
+  });
+
+  it("bearerAuth's 401 reaches the client without its WWW-Authenticate header and body; switchyard sends Hono's whole answer", async () => {
+    const refusal = async (port: number) => {
+      const raw = await RawClient.connect(port);
+      cleanups.push(() => raw.destroy());
+      raw.write(handshakeRequest('/ws'));
+      // Both close the connection after a refusal: everything sent is there once it closes.
+      await raw.waitClosed();
+      const head = await raw.response();
+      return { status: head.statusLine, headers: head.headers, body: head.rest.toString() };
+    };
+    const theirs = await refusal(await listen(nodeWs()));
+    expect(theirs.status).toMatch(/^HTTP\/1\.1 401/);
+    expect(theirs.headers['www-authenticate']).toBeUndefined();
+    expect(theirs.body).toBe('');
+    const ours = await refusal(await listen(switchyard()));
+    expect(ours.status).toMatch(/^HTTP\/1\.1 401/);
+    expect(ours.headers['www-authenticate']).toMatch(/^Bearer realm=/);
+    expect(ours.body).toContain('Unauthorized');
+  });
+
+  it('has no heartbeat: in the time switchyard pings a peer that never answers and drops it, node-ws sends it nothing and keeps it', async () => {
+    const silent = async (port: number) => {
+      const raw = await RawClient.connect(port);
+      cleanups.push(() => raw.destroy());
+      raw.write(handshakeRequest('/ws', auth));
+      await raw.until((b) => b.includes('\r\n\r\n'));
+      return raw;
+    };
+    const theirs = await silent(await listen(nodeWs()));
+    const ours = await silent(await listen(switchyard({ heartbeat: { interval: 200, timeout: 200 } })));
+    await ours.waitClosed(3000);
+    expect(ours.frames().some((f) => f.opcode === Opcode.PING)).toBe(true);
+    expect(theirs.closed).toBe(false);
+    expect(theirs.frames()).toEqual([]);
+  });
+
+  it('calls createEvents for a plain GET of the route too; switchyard only for handshakes', async () => {
+    const counted = async (make: (create: () => object) => http.Server) => {
+      let calls = 0;
+      const port = await listen(
+        make(() => {
+          calls++;
+          return {};
+        }),
+      );
+      await fetch(`http://127.0.0.1:${port}/ws`, { headers: auth });
+      return calls;
+    };
+    const app = (upgrade: Upgrade, create: () => object, hono = new Hono()) => {
+      hono.get('/ws', upgrade(create), (c) => c.text('page'));
+      return hono;
+    };
+    expect(
+      await counted((create) => {
+        const hono = new Hono();
+        const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
+        app(upgradeWebSocket as unknown as Upgrade, create, hono);
+        const server = http.createServer(getRequestListener(hono.fetch));
+        injectWebSocket(server);
+        return server;
+      }),
+    ).toBe(1);
+    expect(
+      await counted((create) => http.createServer(getRequestListener(app(switchyardUpgradeWebSocket, create).fetch))),
+    ).toBe(0);
+  });
+
+  it('keeps a connection open after its handler threw (and logs it); switchyard closes it with 1011', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    cleanups.push(() => errors.mockRestore());
+    const throwing = (upgrade: Upgrade, hono = new Hono()) => {
+      hono.get(
+        '/ws',
+        upgrade(() => ({
+          onMessage(event, ws) {
+            if (event.data === 'throw') throw new Error('handler fault');
+            ws.send(`echo ${String(event.data)}`);
+          },
+        })),
+      );
+      return hono;
+    };
+    const afterThrow = (port: number) =>
+      new Promise<string | number>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+        ws.once('open', () => {
+          ws.send('throw');
+          ws.send('again');
+        });
+        ws.once('message', (data) => {
+          resolve(String(data));
+          ws.terminate();
+        });
+        ws.once('close', (code) => resolve(code));
+        ws.once('error', reject);
+      });
+    const hono = new Hono();
+    const { injectWebSocket, upgradeWebSocket } = createNodeWebSocket({ app: hono });
+    throwing(upgradeWebSocket as unknown as Upgrade, hono);
+    const theirs = http.createServer(getRequestListener(hono.fetch));
+    injectWebSocket(theirs);
+    expect(await afterThrow(await listen(theirs))).toBe('echo again');
+    expect(errors).toHaveBeenCalled();
+    const ours = http.createServer(getRequestListener(throwing(switchyardUpgradeWebSocket).fetch));
+    expect(await afterThrow(await listen(ours))).toBe(1011);
+  });
+
+  it("takes messages up to ws's 100 MiB; switchyard closes a 2 MiB message with 1009 (maxPayload 1 MiB)", async () => {
+    const sendBig = (port: number) =>
+      new Promise<number | string>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: auth });
+        ws.once('open', () => ws.send('x'.repeat(2 * 1024 * 1024)));
+        ws.once('message', (data: Buffer) => {
+          resolve(`echoed ${data.length}`);
+          ws.terminate();
+        });
+        ws.once('close', (code) => resolve(code));
+        ws.once('error', reject);
+      });
+    expect(await sendBig(await listen(nodeWs()))).toBe(`echoed ${2 * 1024 * 1024}`);
+    expect(await sendBig(await listen(switchyard()))).toBe(1009);
   });
 });

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { readServerBytes } from './wire.js';
 import type { WireReport } from './wire.js';
 
-export type Adapter = 'express' | 'koa' | 'fastify';
+export type Adapter = 'express' | 'koa' | 'fastify' | 'hono';
 
 /** Runs per property: raised with SWITCHYARD_FUZZ_RUNS for long local runs. */
 export const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 40);

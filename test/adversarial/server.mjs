@@ -2,7 +2,7 @@
 // --unhandled-rejections=strict, so that any crash or unhandled rejection ends it and the suite
 // sees the exit. It prints its port, then answers the suite's questions over IPC.
 //
-//   node --unhandled-rejections=strict --expose-gc test/adversarial/server.mjs express|koa|fastify
+//   node --unhandled-rejections=strict --expose-gc test/adversarial/server.mjs express|koa|fastify|hono
 //
 // Endpoints:
 //   /echo                echo, subprotocols chat and superchat, fallback on
@@ -244,6 +244,39 @@ if (adapter === 'express') {
       },
     },
   );
+} else if (adapter === 'hono') {
+  const { Hono } = await import('hono');
+  const { getRequestListener } = await import('@hono/node-server');
+  const { websocket } = await import('@switchyard/hono');
+  const app = new Hono();
+  const mount = (path, ...chain) => {
+    for (const handler of chain) app.all(path, handler);
+  };
+  mount('/echo', websocket(echo));
+  mount('/slow', websocket(slow));
+  mount('/faults', websocket(faults));
+  mount('/faye', websocket(faye, { heartbeat: false, fallback: { sessionTimeout: 300 } }));
+  mount(
+    '/guarded',
+    async (c, next) => {
+      if (await guard(c.req.header('x-token'))) return next();
+      return c.text('no token', 401);
+    },
+    websocket(echo),
+  );
+  mount(
+    '/mw-fault',
+    async (c) => {
+      if (c.req.query('how') === 'reject') await Promise.reject(new Error('middleware fault'));
+      throw new Error('middleware fault');
+    },
+    websocket(echo),
+  );
+  app.get('/page', (c) => c.text('a page'));
+  app.post('/form', async (c) => c.text(`got ${(await c.req.text()).length}`));
+  // Hono's default error handler logs every error; the suite provokes them on purpose.
+  app.onError((_error, c) => c.text('middleware failed', 500));
+  server = http.createServer(getRequestListener(app.fetch));
 } else {
   throw new Error(`unknown adapter ${adapter}`);
 }

@@ -3,7 +3,7 @@
  * heap is measured after full collections (`--expose-gc`) in a process that runs nothing but
  * the server, and a small `--max-old-space-size` makes a leak crash it for real.
  *
- *   node --expose-gc test/fallback/memory-server.mjs express|koa|fastify
+ *   node --expose-gc test/fallback/memory-server.mjs express|koa|fastify|hono
  *
  * Endpoints, each with the defaults (maxPayload 1 MiB, maxBufferedAmount 16 MiB, fallback on):
  *   /echo   sends every message back
@@ -86,6 +86,15 @@ async function listen() {
   if (adapter === 'nestjs') {
     const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
     return listenOn(await nestServer({ '/echo': echo, '/burst': burst }));
+  }
+  if (adapter === 'hono') {
+    const { Hono } = await import('hono');
+    const { getRequestListener } = await import('@hono/node-server');
+    const { websocket } = await import('@switchyard/hono');
+    const app = new Hono();
+    app.all('/echo', websocket(echo));
+    app.all('/burst', websocket(burst));
+    return listenOn(http.createServer(getRequestListener(app.fetch)));
   }
   throw new Error(`unknown adapter ${adapter}`);
 }

@@ -19,6 +19,9 @@ import Fastify from 'fastify';
 import { websocket as expressWebsocket } from '@switchyard/express';
 import { websocket as koaWebsocket } from '@switchyard/koa';
 import fastifyWebsocket from '@switchyard/fastify';
+import { websocket as honoWebsocket } from '@switchyard/hono';
+import { getRequestListener } from '@hono/node-server';
+import { Hono } from 'hono';
 import type { Handlers } from '@switchyard/core';
 import { connect } from '@switchyard/client';
 import type { SwitchyardSocket } from '@switchyard/client';
@@ -53,7 +56,14 @@ interface App {
   close(): Promise<void>;
 }
 
-const apps: Record<'express' | 'koa' | 'fastify', (seen: Seen, trust: boolean) => Promise<App>> = {
+const apps: Record<'express' | 'koa' | 'fastify' | 'hono', (seen: Seen, trust: boolean) => Promise<App>> = {
+  async hono(seen, trust) {
+    const app = new Hono();
+    const trustProxy = trust ? (address: string) => address === '127.0.0.1' : false;
+    for (const [path, handlers] of Object.entries(endpoints(seen)))
+      app.all(path, honoWebsocket(handlers, { trustProxy }));
+    return { server: http.createServer(getRequestListener(app.fetch)), close: async () => {} };
+  },
   async express(seen, trust) {
     const app = express();
     if (trust) app.set('trust proxy', 'loopback');

@@ -1,5 +1,5 @@
 // One app node for the recovery suite, as a process of its own so that a test can SIGKILL it.
-// env: ADAPTER (express | koa | fastify), REDIS_URL or REDIS_CLUSTER (root node URLs, comma-separated), PREFIX, MAX_LEN, MAX_REPLAY, MAX_DISCONNECTION.
+// env: ADAPTER (express | koa | fastify | nestjs | hono), REDIS_URL or REDIS_CLUSTER (root node URLs, comma-separated), PREFIX, MAX_LEN, MAX_REPLAY, MAX_DISCONNECTION.
 // Endpoints: /feed and /other (recovery on both), subscribed to ?topic= (default 'feed').
 // The first app message of each connection says whether it resumed: `hello:<ws.recovered>`.
 // Prints `port <n>` once listening.
@@ -54,6 +54,15 @@ if (adapter === 'express') {
 } else if (adapter === 'nestjs') {
   const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
   server = await nestServer({ '/feed': handlers, '/other': { ...handlers } });
+  server.listen(0, '127.0.0.1');
+} else if (adapter === 'hono') {
+  const { Hono } = await import('hono');
+  const { getRequestListener } = await import('@hono/node-server');
+  const { websocket } = await import('@switchyard/hono');
+  const app = new Hono();
+  app.all('/feed', websocket(handlers));
+  app.all('/other', websocket(handlers));
+  server = http.createServer(getRequestListener(app.fetch));
   server.listen(0, '127.0.0.1');
 } else {
   const { default: Fastify } = await import('fastify');

@@ -6,6 +6,9 @@ const Fastify = require('fastify');
 const { websocket: expressWebsocket, reject, shutdown } = require('@switchyard/express');
 const { websocket: koaWebsocket } = require('@switchyard/koa');
 const fastifyWebsocket = require('@switchyard/fastify').default;
+const { Hono } = require('hono');
+const { serve } = require('@hono/node-server');
+const { upgradeWebSocket } = require('@switchyard/hono');
 const { createHub, CloseCode } = require('@switchyard/core');
 const { redisHub } = require('@switchyard/redis');
 const { connect } = require('@switchyard/client');
@@ -61,20 +64,37 @@ async function main() {
   fastifyApp.get('/echo', { websocket: handlers() });
   await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
 
+  const honoApp = new Hono();
+  honoApp.use('/echo', async (c, next) => {
+    if (c.req.query('token') !== 'letmein') return c.text('Unauthorized', 401, { 'WWW-Authenticate': 'Bearer' });
+    c.set('user', 'ann');
+    await next();
+  });
+  honoApp.get(
+    '/echo',
+    upgradeWebSocket((c) => ({ onMessage: (event, ws) => ws.send(`${c.get('user')}: ${event.data}`) }), {
+      protocols: ['chat'],
+    }),
+  );
+  const honoServer = serve({ fetch: honoApp.fetch, port: 0, hostname: '127.0.0.1' });
+  const honoPort = listen(honoServer);
+
   console.log(
     JSON.stringify({
       express: await expressPort,
       koa: await koaPort,
       fastify: fastifyApp.server.address().port,
+      hono: await honoPort,
       exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
       surface,
     }),
   );
 
   process.once('SIGTERM', async () => {
-    await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);
+    await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close(), shutdown(honoServer)]);
     expressServer.close();
     koaServer.close();
+    honoServer.close();
   });
 }
 

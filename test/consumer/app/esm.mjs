@@ -7,6 +7,9 @@ import Fastify from 'fastify';
 import { websocket as expressWebsocket, reject, shutdown } from '@switchyard/express';
 import { websocket as koaWebsocket } from '@switchyard/koa';
 import fastifyWebsocket from '@switchyard/fastify';
+import { Hono } from 'hono';
+import { serve } from '@hono/node-server';
+import { upgradeWebSocket, shutdown as honoShutdown } from '@switchyard/hono';
 import { createHub, CloseCode } from '@switchyard/core';
 import { redisHub } from '@switchyard/redis';
 import { connect } from '@switchyard/client';
@@ -61,18 +64,36 @@ await fastifyApp.register(fastifyWebsocket);
 fastifyApp.get('/echo', { websocket: handlers() });
 await fastifyApp.listen({ port: 0, host: '127.0.0.1' });
 
+// Hono's own handler shape; the token check is Hono middleware, answering before the 101.
+const honoApp = new Hono();
+honoApp.use('/echo', async (c, next) => {
+  if (c.req.query('token') !== 'letmein') return c.text('Unauthorized', 401, { 'WWW-Authenticate': 'Bearer' });
+  c.set('user', 'ann');
+  await next();
+});
+honoApp.get(
+  '/echo',
+  upgradeWebSocket((c) => ({ onMessage: (event, ws) => ws.send(`${c.get('user')}: ${event.data}`) }), {
+    protocols: ['chat'],
+  }),
+);
+const honoServer = serve({ fetch: honoApp.fetch, port: 0, hostname: '127.0.0.1' });
+const honoPort = listen(honoServer);
+
 console.log(
   JSON.stringify({
     express: await expressPort,
     koa: await koaPort,
     fastify: fastifyApp.server.address().port,
+    hono: await honoPort,
     exports: [typeof createHub, typeof redisHub, typeof connect, CloseCode.GOING_AWAY],
     surface,
   }),
 );
 
 process.once('SIGTERM', async () => {
-  await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close()]);
+  await Promise.all([shutdown(expressServer), shutdown(koaServer), fastifyApp.close(), honoShutdown(honoServer)]);
   expressServer.close();
   koaServer.close();
+  honoServer.close();
 });

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runAdmission } from './suite.js';
+
+runAdmission(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runAdversarial } from './suite.js';
+
+runAdversarial(honoHarness);

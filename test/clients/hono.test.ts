@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runClients } from './suite.js';
+
+runClients(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runMessageBounds } from './bounds.js';
+
+runMessageBounds(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runMessages } from './suite.js';
+
+runMessages(honoHarness);

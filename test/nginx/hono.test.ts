@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runNginx } from './suite.js';
+
+runNginx(honoHarness);

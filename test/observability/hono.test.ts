@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runObservability } from './suite.js';
+
+runObservability(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runRecoveryOutageSuite } from './suite.js';
+
+runRecoveryOutageSuite(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runRecoverySuite } from './suite.js';
+
+runRecoverySuite(honoHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runRfc6455 } from './suite.js';
+
+runRfc6455(honoHarness);

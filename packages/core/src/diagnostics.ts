@@ -9,8 +9,8 @@
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
-import type { Connection } from './connection.js';
-import type { Endpoint } from './endpoint.js';
+import type { Connection } from './connection/connection.js';
+import type { Endpoint } from './endpoint/endpoint.js';
 
 /** The transports a connection can use. */
 export type Transport = 'websocket' | 'sse';

@@ -5,11 +5,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import type { CloseEvent } from '../src/connection-types.js';
-import { createEndpoint } from '../src/endpoint.js';
-import type { Handlers } from '../src/options-types.js';
-import type { EndpointOptions } from '../src/options-types.js';
-import { Sweeps } from '../src/heartbeat.js';
+import type { CloseEvent } from '../src/connection/types.js';
+import { createEndpoint } from '../src/endpoint/endpoint.js';
+import type { Handlers } from '../src/endpoint/options-types.js';
+import type { EndpointOptions } from '../src/endpoint/options-types.js';
+import { Sweeps } from '../src/endpoint/heartbeat.js';
 
 const servers: Server[] = [];
 const clients: WebSocket[] = [];

@@ -6,10 +6,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import type { Connection } from '../src/connection.js';
-import { createEndpoint } from '../src/endpoint.js';
-import { isThenable } from '../src/hooks-errors.js';
-import type { EndpointOptions, Handlers } from '../src/options-types.js';
+import type { Connection } from '../src/connection/connection.js';
+import { createEndpoint } from '../src/endpoint/endpoint.js';
+import { isThenable } from '../src/endpoint/hooks-errors.js';
+import type { EndpointOptions, Handlers } from '../src/endpoint/options-types.js';
 
 const servers: Server[] = [];
 const clients: WebSocket[] = [];

@@ -5,9 +5,9 @@ import { EventEmitter } from 'node:events';
 import { Server } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-async function loadInternals(): Promise<typeof import('../src/internals.js')> {
+async function loadInternals(): Promise<typeof import('../src/internals/node.js')> {
   vi.resetModules();
-  return import('../src/internals.js');
+  return import('../src/internals/node.js');
 }
 
 afterEach(() => {

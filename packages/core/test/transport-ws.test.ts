@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { frameMessage } from '../src/frame.js';
+import { frameMessage } from '../src/internals/frame.js';
 import {
   RoutedWebSocket,
   ServerWebSocket,
@@ -18,7 +18,7 @@ import {
   routeWsEvents,
   writeFrame,
   wsInternals,
-} from '../src/transport-ws.js';
+} from '../src/internals/ws.js';
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -1,6 +1,6 @@
 /** The `recovery` option and what a durable hub offers it (see ./index.ts for the protocol). */
 import { ErrorCode, withCode } from '../errors.js';
-import type { Hub } from '../hub.js';
+import type { Hub } from '../hub/hub.js';
 
 /** The endpoint's `recovery` option. */
 export interface RecoveryOptions {

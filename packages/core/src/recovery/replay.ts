@@ -1,7 +1,7 @@
 /** Subscriptions of a recoverable connection: replay what was missed, then live. */
 import { CloseCode } from '../protocol.js';
-import type { Connection } from '../connection.js';
-import { kWs } from '../connection-keys.js';
+import type { Connection } from '../connection/connection.js';
+import { kWs } from '../connection/symbols.js';
 import type { StreamPosition } from './options.js';
 import { control, sendEntry, states } from './state.js';
 import type { RecoveryState } from './state.js';

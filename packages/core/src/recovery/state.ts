@@ -1,11 +1,11 @@
 /** Per-connection recovery state and the delivery of durable entries to it. */
 import { randomBytes } from 'node:crypto';
-import type { Transport } from '../transport.js';
+import type { Transport } from '../connection/transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
-import type { Connection } from '../connection.js';
-import { kWs } from '../connection-keys.js';
-import { frameMessage } from '../frame.js';
-import type { Hub } from '../hub.js';
+import type { Connection } from '../connection/connection.js';
+import { kWs } from '../connection/symbols.js';
+import { frameMessage } from '../internals/frame.js';
+import type { Hub } from '../hub/hub.js';
 import type { DurableEntry, DurableStore, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';
 import { compareIds } from './token.js';
 

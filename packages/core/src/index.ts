@@ -15,7 +15,7 @@
  */
 export { createEndpoint } from './endpoint/endpoint.js';
 export type { Endpoint } from './endpoint/endpoint.js';
-export type { RequestExtras } from './endpoint/accept.js';
+export type { RequestExtras } from './handshake/request.js';
 export { HandshakeRejection, ErrorCode, reject, isHandshakeRejection } from './errors.js';
 export type { ErrorCodeName, RejectionHeaders } from './errors.js';
 export { isWebSocketRequest } from './handshake/handshake.js';
@@ -23,7 +23,7 @@ export { parseProtocols, selectProtocol } from './handshake/subprotocol.js';
 export type { ProtocolOption } from './handshake/subprotocol.js';
 export { routeUpgrades } from './handshake/route-upgrades.js';
 export { Connection } from './connection/connection.js';
-export type { CloseEvent, ConnectionEvents, SendData } from './connection/types.js';
+export type { CloseEvent, ConnectionEvents, SendData } from './connection/connection.js';
 export { RequestInfo, UpgradeRequest } from './handshake/request.js';
 export type { Peer, Query } from './handshake/request.js';
 export { Hub, createHub } from './hub/hub.js';
@@ -53,20 +53,18 @@ export type {
   UpgradeResult,
 } from './endpoint/options-types.js';
 export { CHANNELS } from './diagnostics.js';
+export type { ClosedBy, LimitName, Transport } from './diagnostics.js';
 export type {
   BackpressureMessage,
-  ClosedBy,
   CloseMessage,
   ErrorMessage,
   FallbackMessage,
   HandshakeEndMessage,
   HandshakeStartMessage,
   LimitMessage,
-  LimitName,
   MessageMessage,
   OpenMessage,
-  Transport,
-} from './diagnostics.js';
+} from './endpoint/diagnostics-messages.js';
 export type { EndpointStatsSnapshot, RttSummary } from './endpoint/stats.js';
 export type { StandardSchemaV1 } from './schema.js';
 export type { IncomingMessage as QueuedMessage } from './connection/iteration.js';

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import type { CloseEvent } from '../src/connection/types.js';
+import type { CloseEvent } from '../src/connection/connection.js';
 import { createEndpoint } from '../src/endpoint/endpoint.js';
 import type { Handlers } from '../src/endpoint/options-types.js';
 import type { EndpointOptions } from '../src/endpoint/options-types.js';

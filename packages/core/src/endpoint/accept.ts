@@ -8,7 +8,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { Admission, Admissions, Admitted } from './admission.js';
-import type { Endpoint } from './endpoint.js';
 import { HandshakeRejection } from '../errors.js';
 import type { FallbackParams } from '../fallback/params.js';
 import { LIVENESS_FRAME } from '../protocol.js';
@@ -16,7 +15,10 @@ import { checkExtensions, checkHandshake, rejectHandshake } from '../handshake/h
 import type { serverOf } from '../handshake/hijack.js';
 import { releaseRequestListeners, releaseSocket } from '../handshake/takeover.js';
 import { awaitResume, refuseResume } from '../recovery/index.js';
+import type { RecoveryHost } from '../recovery/index.js';
+import type { ResolvedOptions } from './options-types.js';
 import { RequestInfo, keptHeaders } from '../handshake/request.js';
+import type { RequestExtras } from '../handshake/request.js';
 import type { Transport as TransportSeam } from '../connection/transport.js';
 import { ServerWebSocket } from '../internals/ws.js';
 
@@ -26,32 +28,14 @@ export type Refusal = Pick<HandshakeRejection, 'status' | 'message'>;
 /** A handshake whose client left before any answer (the stats count it under status 0 too). */
 const CLIENT_LEFT: Refusal = { status: 0, message: 'The client left before the handshake completed' };
 
-/** What an adapter knows about the request beyond Node's IncomingMessage. */
-export interface RequestExtras {
-  /** The URL as the client sent it, when the framework rewrote `req.url` (Express mounts). */
-  url?: string;
-  /** Route parameters. */
-  params?: Record<string, string>;
-  /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
-  state?: Record<string, unknown>;
-  /**
-   * The client's address as the framework computed it from `X-Forwarded-For` under its own
-   * trust setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). Adapters pass
-   * it only when the app trusts a proxy; otherwise the socket's address is used, so a client
-   * can never choose its address with a header.
-   */
-  remoteAddress?: string | undefined;
-  /**
-   * False when the framework reached this endpoint through a route bound to GET (Express
-   * `router.get`, @koa/router `router.get`), so the fallback's POSTs to the same URL never
-   * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
-   */
-  postReachable?: boolean;
+/** The endpoint as its handshake sees it: its settings, and its hub for a resume (recovery/). */
+export interface AcceptingEndpoint extends RecoveryHost {
+  readonly options: ResolvedOptions;
 }
 
 /** What the handshake needs of its endpoint beyond the public Endpoint. */
 export interface UpgradesHost<Context> {
-  endpoint: Endpoint<Context>;
+  endpoint: AcceptingEndpoint;
   admission: Admissions<Context>;
   /**
    * Tells the `rejected` hook and the diagnostics channel about a refusal, or (status 0) a

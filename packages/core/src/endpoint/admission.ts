@@ -8,7 +8,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { channels, publishLimit } from '../diagnostics.js';
 import { HandshakeRejection } from '../errors.js';
-import type { RequestExtras } from './accept.js';
+import type { RequestExtras } from '../handshake/request.js';
 import { AdmissionLimits, addressKey } from '../limits.js';
 import type { Hooks, ResolvedOptions, UpgradeResult } from './options-types.js';
 import { UpgradeRequest } from '../handshake/request.js';

@@ -7,9 +7,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode } from '../protocol.js';
-import type { Connection } from '../connection/connection.js';
-import type { CloseEvent } from '../connection/types.js';
-import { closeMessage } from '../connection/events.js';
+import type { CloseEvent, Connection } from '../connection/connection.js';
+import { closedByOf } from '../connection/connection.js';
+import type { Transport as ConnectionTransport } from '../connection/transport.js';
+import type { DurableEntry, EnvelopeCache } from '../hub/durable.js';
+import { deliverDurable, isRecovered, subscribed, unsubscribed } from '../recovery/index.js';
 import { channels } from '../diagnostics.js';
 import type { Transport } from '../diagnostics.js';
 import { EndpointStats } from './stats.js';
@@ -32,7 +34,7 @@ import { resolveOptions } from './options-resolve.js';
 import type { ShutdownOptions } from './shutdown.js';
 import { registerEndpoint } from './shutdown.js';
 import { Upgrades } from './accept.js';
-import type { RequestExtras } from './accept.js';
+import type { RequestExtras } from '../handshake/request.js';
 import { Openings, closeAll } from './open.js';
 import { PostUnreachableWarning, handshakeRefused, notifyRejected, publishHandshakeStart } from './reports.js';
 
@@ -253,11 +255,41 @@ export class Endpoint<Context = undefined> {
     this.#dispatch.listenerRejected(connection, event, error);
   }
 
+  /** @internal Whether the connection on `ws` resumed a session (recovery/). */
+  isRecovered(ws: ConnectionTransport): boolean {
+    return isRecovered(ws);
+  }
+
+  /** @internal A connection joined a topic: a resumed one gets what it missed first (recovery/). */
+  subscribed(connection: Connection<Context>, topic: string): void {
+    subscribed(connection, topic);
+  }
+
+  /** @internal A connection left a topic (recovery/). */
+  unsubscribed(connection: Connection<Context>, topic: string): void {
+    unsubscribed(connection, topic);
+  }
+
+  /** @internal A durable hub's entry for `connection`: recovery's envelope, or skipped as its own. */
+  deliverDurable(connection: Connection<Context>, topic: string, entry: DurableEntry, cache: EnvelopeCache): boolean {
+    return deliverDurable(connection, topic, entry, cache);
+  }
+
   /** @internal */
   dispatchClose(connection: Connection<Context>, event: CloseEvent): void {
     this.connections.delete(connection);
     this.counters?.closed(connection.transport, event.code);
-    if (channels.close.hasSubscribers) channels.close.publish(closeMessage(connection, event));
+    if (channels.close.hasSubscribers) {
+      // A CloseMessage (diagnostics-messages.ts).
+      const message = {
+        connection,
+        code: event.code,
+        reason: event.reason,
+        wasClean: event.wasClean,
+        closedBy: closedByOf(connection),
+      };
+      channels.close.publish(message);
+    }
     this.#openings.closed(connection);
     if (this.connections.size === 0) {
       this.#sweeps.stop();

@@ -5,10 +5,11 @@
  * moves the coarse clock that activity marks use. Both run only while connections are open.
  */
 import type { Connection } from '../connection/connection.js';
-import { kActive, kAwaitingPong, kExpiresAt, kLastPingAt, kWs } from '../connection/symbols.js';
+import { policyOf, transportOf } from '../connection/connection.js';
 import { channels, publishLimit } from '../diagnostics.js';
 import type { ResolvedOptions } from './options-types.js';
 import { CloseCode } from '../protocol.js';
+import type { HeartbeatPart, LifetimePart } from '../connection/policy.js';
 
 /** What the sweeps read of their endpoint. */
 export interface SweptEndpoint {
@@ -64,18 +65,20 @@ export class Sweeps {
 export function sweepHeartbeat(endpoint: SweptEndpoint, interval: number, timeout: number): void {
   const now = Math.floor(performance.now());
   for (const connection of endpoint.connections) {
-    const since = now - connection[kLastPingAt];
-    if (connection[kAwaitingPong]) {
+    // The heartbeat's part of the connection's policy state (connection/policy.ts).
+    const beat: HeartbeatPart = policyOf(connection);
+    const since = now - beat.lastPingAt;
+    if (beat.awaitingPong) {
       if (since >= timeout) {
         if (channels.limit.hasSubscribers)
           publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
         connection.terminate();
       }
     } else if (since >= interval) {
-      const ws = connection[kWs];
+      const ws = transportOf(connection);
       if (ws.readyState !== 1) continue;
-      connection[kAwaitingPong] = true;
-      connection[kLastPingAt] = now;
+      beat.awaitingPong = true;
+      beat.lastPingAt = now;
       ws.ping();
     }
   }
@@ -89,12 +92,13 @@ export function sweepLifetimes(endpoint: SweptEndpoint): void {
   const { idleTimeout } = endpoint.options;
   for (const connection of endpoint.connections) {
     if (connection.readyState !== 1) continue;
-    const expiresAt = connection[kExpiresAt];
+    const life: LifetimePart = policyOf(connection);
+    const expiresAt = life.expiresAt;
     if (expiresAt !== undefined && now >= expiresAt) {
       if (channels.limit.hasSubscribers)
         publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
       connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
-    } else if (idleTimeout !== Infinity && clock - (connection[kActive] ?? clock) >= idleTimeout) {
+    } else if (idleTimeout !== Infinity && clock - (life.lastActive ?? clock) >= idleTimeout) {
       if (channels.limit.hasSubscribers)
         publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
       connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');

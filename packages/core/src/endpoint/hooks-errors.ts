@@ -6,7 +6,6 @@
  */
 import type { Connection } from '../connection/connection.js';
 import { channels } from '../diagnostics.js';
-import type { ErrorMessage } from '../diagnostics.js';
 import type { Hooks } from './options-types.js';
 
 /** True for a promise or anything else with a `then`. */
@@ -17,7 +16,8 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 /** Publishes an error on the diagnostics channel, while it has subscribers. */
 export function publishError(connection: Connection<any, any, any> | undefined, error: Error): void {
   if (!channels.error.hasSubscribers) return;
-  const message: ErrorMessage = { connection, error };
+  // An ErrorMessage (diagnostics-messages.ts).
+  const message = { connection, error };
   channels.error.publish(message);
 }
 

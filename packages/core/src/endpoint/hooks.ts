@@ -5,10 +5,10 @@
  * listener's failure is only reported. Where a failure is reported to (the `error` hook, the
  * log, the diagnostics channel) is the error policy, in hooks-errors.ts.
  */
-import type { CloseEvent } from '../connection/types.js';
-import type { Connection } from '../connection/connection.js';
-import { kByteBucket, kMessageBucket, kOnClosed, kPending, kQueue } from '../connection/symbols.js';
-import { channels, publishLimit, sizeOf } from '../diagnostics.js';
+import type { CloseEvent, Connection } from '../connection/connection.js';
+import { deliverToLoop, policyOf } from '../connection/connection.js';
+import type { OpenPart, RatePart } from '../connection/policy.js';
+import { channels, publishLimit } from '../diagnostics.js';
 import { isThenable, reportError, reportPeerError } from './hooks-errors.js';
 import type { Hooks, ResolvedOptions } from './options-types.js';
 import { CloseCode } from '../protocol.js';
@@ -30,8 +30,7 @@ export class HookDispatch<Context> {
   #withinRate(connection: Connection<Context>, data: string | Buffer): boolean {
     if (connection.readyState !== 1) return false;
     const now = performance.now();
-    const messages = connection[kMessageBucket];
-    const bytes = connection[kByteBucket];
+    const { messages, bytes }: RatePart = policyOf(connection);
     const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     const { messageRate, byteRate } = this.#options;
     // Bytes are checked first, and only taken when the message passes both.
@@ -60,11 +59,12 @@ export class HookDispatch<Context> {
    * message whose validation is async stops the delivery; the rest waits for it.
    */
   flush(connection: Connection<Context>): void {
-    const pending = connection[kPending];
-    connection[kPending] = null;
+    const opening: OpenPart = policyOf(connection);
+    const pending = opening.pending;
+    opening.pending = null;
     if (!pending) return;
     for (let i = 0; i < pending.length; i++) {
-      const waiting = connection[kPending] as Array<[string | Buffer, boolean]> | null | undefined;
+      const waiting = opening.pending as Array<[string | Buffer, boolean]> | null | undefined;
       if (waiting) {
         waiting.unshift(...pending.slice(i));
         return;
@@ -76,7 +76,7 @@ export class HookDispatch<Context> {
 
   /** A `for await` loop started: what waits for an async `open` goes to it now. */
   startedIterating(connection: Connection<Context>): void {
-    if (connection[kPending]) this.flush(connection);
+    if (policyOf(connection).pending) this.flush(connection);
   }
 
   #invoke(connection: Connection<Context>, hook: (...args: any[]) => unknown, a?: unknown, b?: unknown): void {
@@ -102,7 +102,8 @@ export class HookDispatch<Context> {
 
   /** A message arrived: rate limit, schema, then a `for await` loop, or the hook and listeners. */
   message(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    if (connection[kMessageBucket] !== undefined || connection[kByteBucket] !== undefined) {
+    const rates: RatePart = policyOf(connection);
+    if (rates.messages !== undefined || rates.bytes !== undefined) {
       if (!this.#withinRate(connection, data)) return;
     }
     const { schema } = this.#options;
@@ -131,7 +132,8 @@ export class HookDispatch<Context> {
       this.#validated(connection, result, data, isBinary);
       return;
     }
-    connection[kPending] = [];
+    const opening: OpenPart = policyOf(connection);
+    opening.pending = [];
     result.then(
       (settled) => {
         this.#validated(connection, settled, data, isBinary);
@@ -182,11 +184,7 @@ export class HookDispatch<Context> {
 
   /** Hands a message to a running `for await` loop, or to the `message` hook and listeners. */
   #deliver(connection: Connection<Context>, data: string | Buffer, isBinary: boolean): void {
-    const queue = connection[kQueue];
-    if (queue !== undefined) {
-      queue.push(data, isBinary, typeof data === 'string' || Buffer.isBuffer(data) ? sizeOf(data) : 0);
-      return;
-    }
+    if (deliverToLoop(connection, data, isBinary)) return;
     const hook = this.#hooks.message;
     if (hook) this.#invoke(connection, hook, data, isBinary);
     if (connection.listenerCount('message') > 0) {
@@ -227,8 +225,9 @@ export class HookDispatch<Context> {
   /** The connection closed: the `close` hook and listeners, then whoever waits for them. */
   close(connection: Connection<Context>, event: CloseEvent): void {
     const settled = (): void => {
-      const waiters = connection[kOnClosed];
-      connection[kOnClosed] = undefined;
+      const opening: OpenPart = policyOf(connection);
+      const waiters = opening.closeWaiters;
+      opening.closeWaiters = undefined;
       if (waiters) for (const waiter of waiters) waiter();
     };
     let result: unknown;

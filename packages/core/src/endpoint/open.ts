@@ -7,23 +7,30 @@
  * closeAll ends them all.
  */
 import type { IncomingMessage } from 'node:http';
-import { Connection } from '../connection/connection.js';
-import { kActive, kByteBucket, kExpiresAt, kMessageBucket, kOnClosed, kPending } from '../connection/symbols.js';
+import { Connection, policyOf } from '../connection/connection.js';
+import type { ConnectionHost } from '../connection/connection.js';
+import type { EndpointStats } from './stats.js';
+import type { LifetimePart, OpenPart, RatePart } from '../connection/policy.js';
 import { channels } from '../diagnostics.js';
-import type { FallbackMessage, HandshakeEndMessage, OpenMessage } from '../diagnostics.js';
-import type { Endpoint } from './endpoint.js';
 import type { Admitted, Admissions } from './admission.js';
 import type { Sweeps } from './heartbeat.js';
 import type { HookDispatch } from './hooks.js';
 import { isThenable } from './hooks-errors.js';
 import { TokenBucket } from '../limits.js';
-import type { ConnectionListener, Hooks } from './options-types.js';
+import type { ConnectionListener, Hooks, ResolvedOptions } from './options-types.js';
 import type { RequestInfo } from '../handshake/request.js';
 import type { Transport as TransportSeam } from '../connection/transport.js';
 
+/** The endpoint as its open path sees it: the host of its connections, with their set. */
+export interface OpeningEndpoint<Context> extends ConnectionHost {
+  readonly connections: Set<Connection<Context>>;
+  readonly counters: EndpointStats | undefined;
+  readonly options: ResolvedOptions;
+}
+
 /** What the open path needs of its endpoint beyond the public Endpoint. */
 export interface OpeningsHost<Context> {
-  endpoint: Endpoint<Context>;
+  endpoint: OpeningEndpoint<Context>;
   hooks: Hooks<Context>;
   listener: ConnectionListener | undefined;
   dispatch: HookDispatch<Context>;
@@ -52,7 +59,8 @@ export class Openings<Context> {
     endpoint.counters?.opened(transport);
     if (channels.handshakeEnd.hasSubscribers) {
       const status = transport === 'sse' ? 200 : 101;
-      const message: HandshakeEndMessage = {
+      // A HandshakeEndMessage (diagnostics-messages.ts).
+      const message = {
         request: req,
         transport,
         path: info.path,
@@ -64,11 +72,13 @@ export class Openings<Context> {
       channels.handshakeEnd.publish(message);
     }
     if (channels.open.hasSubscribers) {
-      const message: OpenMessage = { endpoint, connection, request: req, transport };
+      // An OpenMessage.
+      const message = { endpoint, connection, request: req, transport };
       channels.open.publish(message);
     }
     if (transport === 'sse' && channels.fallback.hasSubscribers) {
-      const message: FallbackMessage = { connection, request: req, transport };
+      // A FallbackMessage.
+      const message = { connection, request: req, transport };
       channels.fallback.publish(message);
     }
     if (admitted.place !== undefined) this.#places.set(connection, admitted.place);
@@ -76,7 +86,8 @@ export class Openings<Context> {
     this.#host.sweeps.startHeartbeat();
     const open = this.#host.listener ?? hooks.open;
     if (!open) return;
-    connection[kPending] = [];
+    const opening: OpenPart = policyOf(connection);
+    opening.pending = [];
     let result: unknown;
     try {
       result = open(connection as Connection<any, any, any>, info);
@@ -112,10 +123,13 @@ export class Openings<Context> {
   #startLimits(connection: Connection<Context>, expiresAt: number | undefined): void {
     const { messageRate, byteRate, idleTimeout } = this.#host.endpoint.options;
     const now = performance.now();
-    if (messageRate) connection[kMessageBucket] = new TokenBucket(messageRate, now);
-    if (byteRate) connection[kByteBucket] = new TokenBucket(byteRate, now);
-    if (expiresAt !== undefined) connection[kExpiresAt] = expiresAt;
-    if (idleTimeout !== Infinity) connection[kActive] = Math.floor(now);
+    const policy = policyOf(connection);
+    const rates: RatePart = policy;
+    const life: LifetimePart = policy;
+    if (messageRate) rates.messages = new TokenBucket(messageRate, now);
+    if (byteRate) rates.bytes = new TokenBucket(byteRate, now);
+    if (expiresAt !== undefined) life.expiresAt = expiresAt;
+    if (idleTimeout !== Infinity) life.lastActive = Math.floor(now);
     if (idleTimeout !== Infinity || expiresAt !== undefined) this.#host.sweeps.startLifetimes();
   }
 }
@@ -134,7 +148,8 @@ export function closeAll(
   for (const connection of connections) {
     waits.push(
       new Promise<void>((resolve) => {
-        (connection[kOnClosed] ??= []).push(resolve);
+        const opening: OpenPart = policyOf(connection);
+        (opening.closeWaiters ??= []).push(resolve);
       }),
     );
     connection.close(code, reason);

@@ -4,7 +4,7 @@
  * Types only; the defaults are in options-defaults.ts, the checks in options-resolve.ts.
  */
 import type { Connection } from '../connection/connection.js';
-import type { CloseEvent } from '../connection/types.js';
+import type { CloseEvent } from '../connection/connection.js';
 import type { HandshakeRejection } from '../errors.js';
 import type { FallbackOptions, ResolvedFallbackOptions } from '../fallback/settings.js';
 import type { Hub } from '../hub/hub.js';

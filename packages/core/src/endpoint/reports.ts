@@ -6,31 +6,36 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { channels } from '../diagnostics.js';
-import type { HandshakeEndMessage, HandshakeStartMessage, Transport } from '../diagnostics.js';
-import type { Endpoint } from './endpoint.js';
+import type { Transport } from '../diagnostics.js';
 import type { HandshakeRejection } from '../errors.js';
 import { isThenable, logError } from './hooks-errors.js';
 import type { Hooks } from './options-types.js';
+import type { EndpointStats } from './stats.js';
 
 /** On a refused handshake request, while `switchyard:handshake:end` has subscribers: why. */
 const kReason = Symbol('switchyard.reason');
 
+/** The endpoint as its reports see it (the Endpoint, passed along in the payloads). */
+export interface ReportingEndpoint {
+  readonly counters: EndpointStats | undefined;
+}
+
 /** Announces a handshake on `switchyard:handshake:start`, while it has subscribers. */
 export function publishHandshakeStart(
-  endpoint: Endpoint<any>,
+  endpoint: ReportingEndpoint,
   req: IncomingMessage,
   transport: Transport,
   path: string,
 ): void {
   if (channels.handshakeStart.hasSubscribers) {
-    const message: HandshakeStartMessage = { endpoint, request: req, transport, path };
-    channels.handshakeStart.publish(message);
+    // A HandshakeStartMessage (diagnostics-messages.ts).
+    channels.handshakeStart.publish({ endpoint, request: req, transport, path });
   }
 }
 
 /** Counts a handshake that ended without a connection, and announces it with its reason. */
 export function handshakeRefused(
-  endpoint: Endpoint<any>,
+  endpoint: ReportingEndpoint,
   req: IncomingMessage,
   transport: Transport,
   path: string,
@@ -39,7 +44,8 @@ export function handshakeRefused(
   endpoint.counters?.refuse(status);
   if (channels.handshakeEnd.hasSubscribers) {
     const reason = (req as IncomingMessage & { [kReason]?: string })[kReason] ?? '';
-    const message: HandshakeEndMessage = {
+    // A HandshakeEndMessage (diagnostics-messages.ts).
+    const message = {
       request: req,
       transport,
       path,

@@ -174,3 +174,26 @@ function bearerFromHeader(authorization: string | undefined): string | undefined
   const match = /^Bearer +(\S+) *$/i.exec(authorization);
   return match ? match[1] : undefined;
 }
+
+/** What an adapter knows about the request beyond Node's IncomingMessage. */
+export interface RequestExtras {
+  /** The URL as the client sent it, when the framework rewrote `req.url` (Express mounts). */
+  url?: string;
+  /** Route parameters. */
+  params?: Record<string, string>;
+  /** What middleware left: Express `res.locals`, Koa `ctx.state`. */
+  state?: Record<string, unknown>;
+  /**
+   * The client's address as the framework computed it from `X-Forwarded-For` under its own
+   * trust setting (Express `trust proxy`, Koa `app.proxy`, Fastify `trustProxy`). Adapters pass
+   * it only when the app trusts a proxy; otherwise the socket's address is used, so a client
+   * can never choose its address with a header.
+   */
+  remoteAddress?: string | undefined;
+  /**
+   * False when the framework reached this endpoint through a route bound to GET (Express
+   * `router.get`, @koa/router `router.get`), so the fallback's POSTs to the same URL never
+   * reach it. Core warns once (SWITCHYARD_FALLBACK_UNREACHABLE) when such a route opens a session.
+   */
+  postReachable?: boolean;
+}

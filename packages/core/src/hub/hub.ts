@@ -9,10 +9,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../connection/connection.js';
-import type { SendData } from '../connection/types.js';
+import type { SendData } from '../connection/connection.js';
 import { frameMessage } from '../internals/frame.js';
-import type { DurableEntry, EnvelopeCache } from '../recovery/index.js';
-import { deliverDurable } from '../recovery/index.js';
+import type { DurableEntry, EnvelopeCache } from './durable.js';
 
 /** Counts for leak checks and dashboards. */
 export interface HubStats {
@@ -157,7 +156,7 @@ export class Hub extends EventEmitter<HubEvents> {
         continue;
       }
       // Durable entries skip their sender and go enveloped to recoverable connections.
-      if (entry && deliverDurable(subscriber, topic, entry, envelope!)) continue;
+      if (entry && subscriber.deliverDurable(topic, entry, envelope!)) continue;
       frame ??= frameMessage(payload, isBinary);
       subscriber.sendFrame(frame, payload, isBinary);
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frameMessage } from '../src/internals/frame.js';
+import { frameMessage } from '../src/internals/ws.js';
 import { Hub, Inbox } from '../src/hub/hub.js';
 
 // The hub's own module, from core's sources: it frames a message once for every subscriber

@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../connection/connection.js';
 import type { SendData } from '../connection/connection.js';
-import { frameMessage } from '../internals/frame.js';
+import { frameMessage } from '../internals/ws.js';
 import type { DurableEntry, EnvelopeCache } from './durable.js';
 
 /** Counts for leak checks and dashboards. */

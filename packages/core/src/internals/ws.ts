@@ -9,6 +9,8 @@
  * - `_closeFrameReceived`: failing a connection (RFC 6455 §7.1.7) ends TCP once the close frame
  *   is out. Fallback: `ws.close(code)`, which waits for the peer's answer (ws's close timeout).
  * - `_socket` as the source of 'drain'. Fallback: a poll of `bufferedAmount`.
+ * - `Sender.frame` (exported at run time, undeclared by @types/ws): the one frame a hub builds
+ *   for all subscribers, with ws's own framer. Fallback: frameHeader() below, RFC 6455 §5.2.
  */
 import type { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
@@ -67,6 +69,77 @@ function detect(): WsInternals {
 
 /** What the check found when core loaded. */
 export const wsInternals: WsInternals = Object.freeze(detect());
+
+interface FrameOptions {
+  fin: boolean;
+  mask: boolean;
+  opcode: number;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+type Framer = (data: Buffer, options: FrameOptions) => Buffer[];
+
+/**
+ * ws's framer, `Sender.frame`, if it is there and frames as RFC 6455 says: checked once, on a
+ * short and a 16-bit-length message, against frameHeader().
+ */
+function detectFramer(): Framer | undefined {
+  try {
+    const frame = (wsModule as unknown as { Sender?: { frame?: unknown } }).Sender?.frame;
+    if (typeof frame !== 'function') return undefined;
+    const framer = frame as Framer;
+    for (const length of [1, 200]) {
+      const payload = Buffer.alloc(length, 0x61);
+      const parts = framer(payload, { fin: true, mask: false, opcode: 1, readOnly: true, rsv1: false });
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (!bytes.equals(Buffer.concat([frameHeader(length, false), payload]))) return undefined;
+    }
+    return framer;
+  } catch {
+    return undefined;
+  }
+}
+
+/** ws's framer when the load-time check found it; undefined: frameHeader() frames instead. */
+export const wsFramer: Framer | undefined = detectFramer();
+
+/**
+ * The header of an unmasked, uncompressed, final server frame (RFC 6455 §5.2): FIN and the
+ * opcode, then the payload length in 7, 16 or 64 bits. The public fallback for ws's framer.
+ */
+export function frameHeader(length: number, isBinary: boolean): Buffer {
+  const first = 0x80 | (isBinary ? 2 : 1);
+  if (length < 126) return Buffer.from([first, length]);
+  if (length < 65536) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = first;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+    return header;
+  }
+  const header = Buffer.allocUnsafe(10);
+  header[0] = first;
+  header[1] = 127;
+  header.writeBigUInt64BE(BigInt(length), 2);
+  return header;
+}
+
+/**
+ * One complete, unmasked, uncompressed server frame for a whole message: what a hub writes to
+ * every subscriber's socket. Built with ws's own framer, so the bytes are exactly the ones
+ * `ws.send` would produce, or by frameHeader() when that framer is missing (`framer` chooses,
+ * for tests).
+ */
+export function frameMessage(
+  payload: string | Buffer,
+  isBinary: boolean,
+  framer: Framer | undefined = wsFramer,
+): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  if (framer === undefined) return Buffer.concat([frameHeader(data.length, isBinary), data]);
+  const parts = framer(data, { fin: true, mask: false, opcode: isBinary ? 2 : 1, readOnly: true, rsv1: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
 
 /** Where RoutedWebSocket hands its events: set once by connection.ts. */
 export interface WsEventSink {

@@ -4,7 +4,7 @@ import type { Transport } from '../connection/transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
 import type { Connection } from '../connection/connection.js';
 import { transportOf } from '../connection/connection.js';
-import { frameMessage } from '../internals/frame.js';
+import { frameMessage } from '../internals/ws.js';
 import type { Hub } from '../hub/hub.js';
 import type { DurableEntry, DurableStore, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';
 import { compareIds } from './token.js';

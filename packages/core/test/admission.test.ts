@@ -1,4 +1,4 @@
-// Admission (src/admission.ts): every check a new connection passes before its 101 or its SSE
+// Admission (src/endpoint/admission.ts): every check a new connection passes before its 101 or its SSE
 // stream, in order, each answered with an HTTP status, and a hook that fails never escapes.
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';

@@ -1,4 +1,4 @@
-// The heartbeat and the idle and lifetime sweeps (src/heartbeat.ts), on a bare node:http server
+// The heartbeat and the idle and lifetime sweeps (src/endpoint/heartbeat.ts), on a bare node:http server
 // and real ws clients over 127.0.0.1: no adapter, only core's sources.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';

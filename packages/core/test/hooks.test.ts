@@ -1,4 +1,4 @@
-// Hook dispatch and the error policy (src/hooks.ts), through a core endpoint on a bare
+// Hook dispatch and the error policy (src/endpoint/hooks.ts), through a core endpoint on a bare
 // node:http server and real ws clients over 127.0.0.1: what a failing handler costs (its own
 // connection, 1011, one report), the order of hook, listeners and `for await`, and rate limits.
 import { createServer } from 'node:http';

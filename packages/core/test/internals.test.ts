@@ -1,4 +1,4 @@
-// The load-time detection of Node's private APIs (src/internals.ts): what it reports on this
+// The load-time detection of Node's private APIs (src/internals/node.ts): what it reports on this
 // runtime, what SWITCHYARD_INTERNALS=0 turns off, the public fallbacks it then uses, and the
 // one warning when a detection fails. Each case loads the module afresh.
 import { EventEmitter } from 'node:events';

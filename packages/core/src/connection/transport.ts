@@ -2,7 +2,7 @@
  * The seam between a Connection and what carries its messages. A Connection needs a transport
  * that sends text, binary and pings, closes or drops, counts what it buffers, says when that
  * drained, and hands events in: 'message', 'close', 'error', 'ping', 'pong'. Two transports fit:
- * ws's WebSocket (transport-ws.ts, which holds every private ws access) and the fallback's SSE
+ * ws's WebSocket (internals/ws.ts, which holds every private ws access) and the fallback's SSE
  * session (fallback/session.ts). Nothing above this seam knows which one it talks to, except
  * through `kind`.
  */

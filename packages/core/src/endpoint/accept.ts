@@ -2,7 +2,7 @@
  * The WebSocket side of an endpoint's handshake, after the socket is taken: the checks of
  * handshake.ts, admission (caps, rates, the `upgrade` hook), then the 101 through `ws` with the
  * chosen subprotocol, or an HTTP refusal. It owns the endpoint's `ws` server; an accepted
- * socket goes on to the open path (endpoint-open.ts), after a resuming client's token.
+ * socket goes on to the open path (open.ts), after a resuming client's token.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -42,7 +42,7 @@ export interface UpgradesHost<Context> {
    * client that left first.
    */
   rejected(req: IncomingMessage, rejection: Refusal, url: string, address?: string): void;
-  /** The open path (endpoint-open.ts). */
+  /** The open path (open.ts). */
   open(ws: TransportSeam, info: RequestInfo, admitted: Admitted<Context>, req: IncomingMessage): void;
 }
 

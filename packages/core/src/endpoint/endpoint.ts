@@ -2,8 +2,8 @@
  * The Endpoint: one `websocket(...)` call's settings, hooks and live connections, and the entry
  * adapters call for each request (`handles`, `handle`). It routes a request to the fallback's
  * SSE + POST side or takes its socket for a WebSocket, and glues together the parts that do
- * the work: the handshake (endpoint-accept.ts), the open path (endpoint-open.ts), handshake
- * reports (endpoint-reports.ts), admission, hook dispatch, sweeps and stats.
+ * the work: the handshake (accept.ts), the open path (open.ts), handshake
+ * reports (reports.ts), admission, hook dispatch, sweeps and stats.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode } from '../protocol.js';
@@ -59,11 +59,11 @@ export class Endpoint<Context = undefined> {
   /** The SSE + POST side of the fallback (fallback/http.ts). */
   readonly #fallbackRoutes: FallbackRoutes<Context>;
   #closing = false;
-  /** The WebSocket handshake after the socket is taken, and the `ws` server (endpoint-accept.ts). */
+  /** The WebSocket handshake after the socket is taken, and the `ws` server (accept.ts). */
   readonly #upgrades: Upgrades<Context>;
   /** The checks before a 101 (admission.ts). */
   readonly #admission: Admissions<Context>;
-  /** The open path: wiring, `open`, and places under the caps (endpoint-open.ts). */
+  /** The open path: wiring, `open`, and places under the caps (open.ts). */
   readonly #openings: Openings<Context>;
   /** The heartbeat and the idle and lifetime sweep (heartbeat.ts). */
   readonly #sweeps: Sweeps;

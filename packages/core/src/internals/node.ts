@@ -3,7 +3,7 @@
  *
  * - The internal route: marking an upgrade request through the `http.server.request.start`
  *   diagnostics channel before its 'request' listeners run, and asking the HTTP parser
- *   (`kOnExecute`) to run its upgrade step for a request marked late (see hijack.ts). Detected
+ *   (`kOnExecute`) to run its upgrade step for a request marked late (see handshake/hijack.ts). Detected
  *   by opening a connection on a server that never listens and reading its parser.
  * - The listener store (`_events`, `_eventsCount`): one read per handshake instead of copies
  *   of six listener arrays. Detected on an EventEmitter of our own.

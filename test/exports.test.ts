@@ -29,6 +29,7 @@ function typesOf(specifier: string): string {
 
 const SPECIFIERS = [
   ...readdirSync(join(root, 'packages')).map((name) => `@switchyard/${name}`),
+  '@switchyard/core/app',
   '@switchyard/core/protocol',
   '@switchyard/core/internal',
 ];
@@ -157,6 +158,21 @@ describe('the docs import only what the packages export', () => {
 });
 
 describe("each adapter re-exports core's app API", () => {
+  it('@switchyard/core/app is exactly @switchyard/core without the adapter-author names', async () => {
+    const core = [...exportedNames('@switchyard/core')].filter((name) => !ADAPTER_AUTHOR_ONLY.includes(name));
+    expect([...exportedNames('@switchyard/core/app')].sort()).toEqual(core.sort());
+    const app = (await import('@switchyard/core/app')) as Record<string, unknown>;
+    for (const name of ADAPTER_AUTHOR_ONLY) expect(app[name], name).toBeUndefined();
+  });
+
+  it('an adapter takes the list from @switchyard/core/app instead of copying it', () => {
+    for (const adapter of ADAPTERS) {
+      const source = readFileSync(join(root, 'packages', adapter.split('/')[1]!, 'src', 'index.ts'), 'utf8');
+      expect(source, adapter).toContain("export * from '@switchyard/core/app';");
+      expect(/export (?:type )?\{[^}]*\} from '@switchyard\/core';/.test(source), adapter).toBe(false);
+    }
+  });
+
   for (const adapter of ADAPTERS) {
     it(`${adapter}: every name of @switchyard/core but ${ADAPTER_AUTHOR_ONLY.join(' and ')} (types by the checker, values at run time)`, async () => {
       const core = [...exportedNames('@switchyard/core')].filter((name) => !ADAPTER_AUTHOR_ONLY.includes(name));

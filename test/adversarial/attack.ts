@@ -127,13 +127,19 @@ export interface Exchange {
 
 /**
  * Writes `chunks` on a new connection, each after the previous one was flushed, then ends the
- * connection as `ending` says and records every byte until the server closes or has been
- * silent for `idle` ms. `onData` may answer (for example with a close frame after a 101).
+ * connection as `ending` says and records every byte until the server closes, has been
+ * silent for `idle` ms, or `done` says the bytes are complete. `onData` may answer (for example with a close frame after a 101).
  */
 export async function exchange(
   port: number,
   chunks: Buffer[],
-  options: { ending?: Ending; idle?: number; onData?: (received: Buffer, socket: net.Socket) => void } = {},
+  options: {
+    ending?: Ending;
+    idle?: number;
+    onData?: (received: Buffer, socket: net.Socket) => void;
+    /** Stops as soon as the bytes so far hold what the case waits for, instead of waiting out `idle`. */
+    done?: (received: Buffer) => boolean;
+  } = {},
 ): Promise<Exchange> {
   const { ending = 'wait', idle = 150 } = options;
   const socket = net.connect(port, '127.0.0.1');
@@ -156,8 +162,10 @@ export async function exchange(
     };
     socket.on('data', (chunk: Buffer) => {
       parts.push(chunk);
-      options.onData?.(Buffer.concat(parts), socket);
-      quiet();
+      const received = Buffer.concat(parts);
+      options.onData?.(received, socket);
+      if (options.done?.(received)) finish();
+      else quiet();
     });
     socket.on('error', () => {});
     socket.on('close', () => {

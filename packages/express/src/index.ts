@@ -12,84 +12,9 @@ import type { NextFunction, Request, Response } from 'express';
 import { createEndpoint } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
 
-// All of core's API an app calls, so that an app installs and imports this package alone: an
-// explicit list, so that core's additions reach this package's API only by choice
-// (test/exports.test.ts fails until they are listed here). Left out: createEndpoint and
-// RequestExtras, which are for writing an adapter; they stay in @switchyard/core.
-export {
-  CHANNELS,
-  CloseCode,
-  DEFAULT_KEPT_HEADERS,
-  Connection,
-  ErrorCode,
-  HandshakeRejection,
-  Hub,
-  RequestInfo,
-  UpgradeRequest,
-  createHub,
-  injectWebSocket,
-  isHandshakeRejection,
-  isSendableCloseCode,
-  isWebSocketRequest,
-  parseProtocols,
-  reject,
-  routeUpgrades,
-  selectProtocol,
-  shutdown,
-} from '@switchyard/core';
-export type {
-  BackpressureMessage,
-  CloseCodeName,
-  ClosedBy,
-  CloseEvent,
-  CloseMessage,
-  CompressionOptions,
-  ConnectionEvents,
-  ConnectionListener,
-  ControlRateOptions,
-  DurableEntry,
-  DurableStore,
-  Endpoint,
-  EndpointOptions,
-  EndpointStatsSnapshot,
-  ErrorCodeName,
-  ErrorMessage,
-  FallbackMessage,
-  FallbackOptions,
-  Handlers,
-  HandshakeEndMessage,
-  HandshakeRateOptions,
-  HandshakeStartMessage,
-  HeartbeatOptions,
-  Hooks,
-  HubEvents,
-  HubOutage,
-  HubStats,
-  InjectOptions,
-  LimitMessage,
-  LimitName,
-  MessageMessage,
-  MessageOf,
-  OpenMessage,
-  OutgoingOf,
-  Peer,
-  ProtocolOption,
-  Query,
-  QueuedMessage,
-  RateLimitOptions,
-  RecoveryOptions,
-  RejectionHeaders,
-  RejectionInfo,
-  RttSummary,
-  SchemaOptions,
-  SendData,
-  ShutdownOptions,
-  StandardSchemaV1,
-  StreamPosition,
-  Transport,
-  UnrecoverableReason,
-  UpgradeResult,
-} from '@switchyard/core';
+// All of core's API an app calls, from the one list in core (`@switchyard/core/app`), so that an app
+// installs and imports this package alone.
+export * from '@switchyard/core/app';
 
 /** The middleware `websocket()` returns, with its endpoint for shutdown and inspection. */
 export interface WebSocketMiddleware<Context = undefined> {

@@ -83,9 +83,12 @@ type Framer = (data: Buffer, options: FrameOptions) => Buffer[];
  * ws's framer, `Sender.frame`, if it is there and frames as RFC 6455 says: checked once, on a
  * short and a 16-bit-length message, against frameHeader().
  */
+/** ws's Sender class; its static `frame` is looked up at each call, as ws itself does. */
+const WsSender = (wsModule as unknown as { Sender?: { frame?: unknown } }).Sender;
+
 function detectFramer(): Framer | undefined {
   try {
-    const frame = (wsModule as unknown as { Sender?: { frame?: unknown } }).Sender?.frame;
+    const frame = WsSender?.frame;
     if (typeof frame !== 'function') return undefined;
     const framer = frame as Framer;
     for (const length of [1, 200]) {
@@ -133,7 +136,7 @@ export function frameHeader(length: number, isBinary: boolean): Buffer {
 export function frameMessage(
   payload: string | Buffer,
   isBinary: boolean,
-  framer: Framer | undefined = wsFramer,
+  framer: Framer | undefined = wsFramer && (WsSender!.frame as Framer),
 ): Buffer {
   const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
   if (framer === undefined) return Buffer.concat([frameHeader(data.length, isBinary), data]);

@@ -4,6 +4,10 @@ set -euo pipefail
 need=()
 # packages/redis: a real redis-server, which the tests start themselves on a free port.
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# packages/redis (cluster tests) and test/recovery: redis-cli joins the test cluster
+# (`--cluster create`) and moves a slot. Debian's redis-server depends on redis-tools, which
+# ships it; named here so that a redis-server from elsewhere still gets it.
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 # test/browser/: Debian's Chromium, which playwright-core launches from /usr/bin/chromium.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # test/clients/: python3-websockets. It installs into Debian's own interpreter, which the suite

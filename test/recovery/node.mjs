@@ -1,16 +1,19 @@
 // One app node for the recovery suite, as a process of its own so that a test can SIGKILL it.
-// env: ADAPTER (express | koa | fastify), REDIS_URL, PREFIX, MAX_LEN, MAX_REPLAY, MAX_DISCONNECTION.
+// env: ADAPTER (express | koa | fastify), REDIS_URL or REDIS_CLUSTER (root node URLs, comma-separated), PREFIX, MAX_LEN, MAX_REPLAY, MAX_DISCONNECTION.
 // Endpoints: /feed and /other (recovery on both), subscribed to ?topic= (default 'feed').
 // The first app message of each connection says whether it resumed: `hello:<ws.recovered>`.
 // Prints `port <n>` once listening.
 import http from 'node:http';
 import { redisHub } from '@switchyard/redis';
 
-const hub = redisHub({
-  url: process.env.REDIS_URL,
-  prefix: process.env.PREFIX,
-  durable: { maxLen: Number(process.env.MAX_LEN ?? 10_000), ttl: 0 },
-});
+const durable = { maxLen: Number(process.env.MAX_LEN ?? 10_000), ttl: 0 };
+const hub = process.env.REDIS_CLUSTER
+  ? redisHub({
+      cluster: { rootNodes: process.env.REDIS_CLUSTER.split(',').map((url) => ({ url })) },
+      prefix: process.env.PREFIX,
+      durable,
+    })
+  : redisHub({ url: process.env.REDIS_URL, prefix: process.env.PREFIX, durable });
 hub.on('error', () => {});
 await hub.ready();
 const handlers = {

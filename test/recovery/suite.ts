@@ -15,6 +15,7 @@ import { connect } from '@switchyard/client';
 import type { SwitchyardSocket, UnrecoverableTopic, WebSocketConstructor } from '@switchyard/client';
 import { redisHub } from '@switchyard/redis';
 import type { RedisHub } from '@switchyard/redis';
+import { RedisCluster } from '../../packages/redis/test/redis-cluster.js';
 import { RedisServer } from '../../packages/redis/test/redis-server.js';
 import { delay, openWs, requireAssertions } from '../helpers.js';
 import { TcpProxy } from '../proxy.js';
@@ -46,11 +47,19 @@ interface Client {
   seen: Seen[];
 }
 
-export function runRecoverySuite(harness: Harness): void {
+/**
+ * `backend`: one redis-server (the default), or a Redis Cluster of three masters and three
+ * replicas. On the cluster, the tests that hold a node's Redis connection through a stall proxy
+ * are not defined: the proxy stands in front of one address, and a cluster client connects to
+ * the addresses the cluster announces.
+ */
+export function runRecoverySuite(harness: Harness, backend: 'redis' | 'cluster' = 'redis'): void {
   const adapter = harness.name;
-  describe(`${adapter}: resumable connections on a durable hub`, () => {
+  const onCluster = backend === 'cluster';
+  describe(`${adapter}: resumable connections on a durable hub${onCluster ? ', on a Redis Cluster' : ''}`, () => {
     requireAssertions();
     let redis: RedisServer;
+    let cluster: RedisCluster | undefined;
     let dir: string;
     let prefixes = 0;
     const children: ChildProcess[] = [];
@@ -61,10 +70,12 @@ export function runRecoverySuite(harness: Harness): void {
 
     beforeAll(async () => {
       dir = mkdtempSync(joinPath(tmpdir(), 'sy-recovery-'));
-      redis = await RedisServer.start({ aofDir: dir });
-    });
+      // No kill of Redis here: the cluster's nodes need no append-only file (nor its fsyncs).
+      if (onCluster) cluster = await RedisCluster.start();
+      else redis = await RedisServer.start({ aofDir: dir });
+    }, 30_000);
     afterAll(async () => {
-      await redis.stop();
+      await (onCluster ? cluster?.stop() : redis.stop());
       rmSync(dir, { recursive: true, force: true });
     });
     afterEach(async () => {
@@ -77,7 +88,15 @@ export function runRecoverySuite(harness: Harness): void {
 
     async function appNode(prefix: string, env: Record<string, string> = {}): Promise<AppNode> {
       const child = spawn(process.execPath, [NODE], {
-        env: { ...process.env, ADAPTER: adapter, REDIS_URL: redis.url, PREFIX: prefix, ...env },
+        env: {
+          ...process.env,
+          ADAPTER: adapter,
+          ...(cluster
+            ? { REDIS_CLUSTER: cluster.rootNodes.map((node) => node.url).join(',') }
+            : { REDIS_URL: redis.url }),
+          PREFIX: prefix,
+          ...env,
+        },
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       children.push(child);
@@ -94,7 +113,10 @@ export function runRecoverySuite(harness: Harness): void {
     }
 
     async function publisher(prefix: string, maxLen = 10_000): Promise<RedisHub> {
-      const hub = redisHub({ url: redis.url, prefix, durable: { maxLen, ttl: 0 } });
+      const durable = { maxLen, ttl: 0 };
+      const hub = cluster
+        ? redisHub({ cluster: { rootNodes: cluster.rootNodes }, prefix, durable })
+        : redisHub({ url: redis.url, prefix, durable });
       hub.on('error', () => {});
       hubs.push(hub);
       await hub.ready();
@@ -248,7 +270,7 @@ export function runRecoverySuite(harness: Harness): void {
     };
     const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-    for (const transport of ['websocket', 'sse'] as const) {
+    for (const transport of onCluster ? [] : (['websocket', 'sse'] as const)) {
       it(`${transport}: a resume on a node whose stream reader lags behind the client repeats nothing and misses nothing`, async () => {
         const prefix = `r${prefixes++}${adapter}:`;
         const stall = await StallProxy.start(redis.port);
@@ -280,33 +302,35 @@ export function runRecoverySuite(harness: Harness): void {
       }, 30_000);
     }
 
-    it('clients that never disconnect are told when entries were trimmed before their node read them (reader held while 1,500 are published, maxLen 500)', async () => {
-      const prefix = `r${prefixes++}${adapter}:`;
-      const stall = await StallProxy.start(redis.port);
-      stalls.push(stall);
-      const node = await appNode(prefix, { REDIS_URL: stall.url, MAX_LEN: '500' });
-      const hub = await publisher(prefix, 500);
-      const clients = [await client(node), await client(node, '/feed', 'sse')];
-      await publishRange(hub, 0, 1);
-      await vi.waitFor(() => expect(clients.map((c) => c.numbers.length)).toEqual([1, 1]), { timeout: 5000 });
-      stall.stall('reader');
-      const heldAt = Date.now();
-      await publishRange(hub, 1, 1501);
-      // Held at least 600 ms, however fast Redis took the 1,500.
-      await delay(Math.max(0, 600 - (Date.now() - heldAt)));
-      stall.release();
-      await publishRange(hub, 1501, 1502);
-      for (const c of clients) {
-        await vi.waitFor(() => expect(c.numbers.at(-1)).toBe(1501), { timeout: 8000 });
-        // Before the fix: about 1,000 lost per client, and no event.
-        expect(missing(c.seen, range(0, 1502))).toBeGreaterThan(0);
-        expect(c.unrecoverable).toContainEqual({ topic: 'feed', reason: 'trimmed' });
-        expect(deliveryViolations(c.seen, range(0, 1502))).toEqual([]);
-        report(
-          `${adapter} ${c.socket.transport} reader held: 1502 published, ${missing(c.seen, range(0, 1502))} trimmed before the node read them, told`,
-        );
-      }
-    }, 30_000);
+    if (!onCluster) {
+      it('clients that never disconnect are told when entries were trimmed before their node read them (reader held while 1,500 are published, maxLen 500)', async () => {
+        const prefix = `r${prefixes++}${adapter}:`;
+        const stall = await StallProxy.start(redis.port);
+        stalls.push(stall);
+        const node = await appNode(prefix, { REDIS_URL: stall.url, MAX_LEN: '500' });
+        const hub = await publisher(prefix, 500);
+        const clients = [await client(node), await client(node, '/feed', 'sse')];
+        await publishRange(hub, 0, 1);
+        await vi.waitFor(() => expect(clients.map((c) => c.numbers.length)).toEqual([1, 1]), { timeout: 5000 });
+        stall.stall('reader');
+        const heldAt = Date.now();
+        await publishRange(hub, 1, 1501);
+        // Held at least 600 ms, however fast Redis took the 1,500.
+        await delay(Math.max(0, 600 - (Date.now() - heldAt)));
+        stall.release();
+        await publishRange(hub, 1501, 1502);
+        for (const c of clients) {
+          await vi.waitFor(() => expect(c.numbers.at(-1)).toBe(1501), { timeout: 8000 });
+          // Before the fix: about 1,000 lost per client, and no event.
+          expect(missing(c.seen, range(0, 1502))).toBeGreaterThan(0);
+          expect(c.unrecoverable).toContainEqual({ topic: 'feed', reason: 'trimmed' });
+          expect(deliveryViolations(c.seen, range(0, 1502))).toEqual([]);
+          report(
+            `${adapter} ${c.socket.transport} reader held: 1502 published, ${missing(c.seen, range(0, 1502))} trimmed before the node read them, told`,
+          );
+        }
+      }, 30_000);
+    }
 
     it('a stream that is lost (its keys deleted) is told as "reset", to a connected client before the new stream\'s first message and to one that resumes', async () => {
       const prefix = `r${prefixes++}${adapter}:`;
@@ -320,7 +344,9 @@ export function runRecoverySuite(harness: Harness): void {
       await new Promise((resolve, reject) =>
         execFile(
           'redis-cli',
-          ['-p', String(redis.port), 'DEL', `${prefix}stream:feed`, `${prefix}meta:feed`],
+          cluster
+            ? ['-c', '-p', String(cluster.live()[0]!.port), 'DEL', `${prefix}stream:{feed}`, `${prefix}meta:{feed}`]
+            : ['-p', String(redis.port), 'DEL', `${prefix}stream:feed`, `${prefix}meta:feed`],
           (error) => (error ? reject(error) : resolve(undefined)),
         ),
       );

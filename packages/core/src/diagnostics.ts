@@ -21,6 +21,7 @@ export type LimitName =
   | 'maxConnections'
   | 'maxConnectionsPerAddress'
   | 'handshakeRate'
+  | 'maxPendingHandshakes'
   | 'rateLimit'
   | 'controlRate'
   | 'maxDepth'

@@ -11,9 +11,9 @@
  * has subscribed again (docs/redis.md). A node subscribes to a topic's channel only while it
  * has local subscribers for it.
  */
-import { randomBytes } from 'node:crypto';
-import { RESP_TYPES, createClient } from 'redis';
-import type { RedisClientOptions } from 'redis';
+import { createHash, randomBytes } from 'node:crypto';
+import { ErrorReply, RESP_TYPES, createClient, createCluster } from 'redis';
+import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { ErrorCode, Hub } from '@switchyard/core';
 import { compareIds, senderIdOf, withCode } from '@switchyard/core/internal';
 import type { DurableEntry, DurableStore, HubOutage, StreamPosition, UnrecoverableReason } from '@switchyard/core';
@@ -31,6 +31,13 @@ export interface RedisHubOptions {
    * persisted and connections can resume (the endpoint's `recovery`). Off by default (pub/sub).
    */
   durable?: DurableOptions | boolean;
+  /**
+   * Redis Cluster instead of one Redis: `{ rootNodes: [{ url }, ...] }` (node-redis cluster
+   * options), or a node-redis cluster client, which the hub duplicates (it never uses or closes
+   * the one given). Topics use sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`); a durable topic's keys
+   * share one hash tag. Not with `url` or `client` (per-node settings go in `defaults`).
+   */
+  cluster?: RedisClusterOptions | ReturnType<typeof createCluster>;
 }
 
 /** Settings of durable topics (streams mode). */
@@ -48,7 +55,11 @@ const READ_BLOCK = 250;
 const READ_COUNT = 1000;
 const AS_BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } } as const;
 
-/** Appends one entry: a new epoch if the stream has none, the count, `MAXLEN ~`, then `MINID ~` by age. */
+/**
+ * Appends one entry: a new epoch if the stream has none, the count, `MAXLEN ~`, then `MINID ~` by
+ * age. On a cluster, ARGV[7] is the topic's wake channel, on the stream's slot: `SPUBLISH` tells
+ * the nodes reading it that there is something new.
+ */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
 if not epoch then epoch = ARGV[1]; redis.call('HSET', KEYS[2], 'epoch', epoch) end
@@ -62,6 +73,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', KEYS[1], ttl * 2)
   redis.call('PEXPIRE', KEYS[2], ttl * 2)
 end
+if ARGV[7] then redis.call('SPUBLISH', ARGV[7], '') end
 return id`;
 
 /**
@@ -92,6 +104,18 @@ const ID_LENGTH = 8;
 const HEADER_LENGTH = 1 + ID_LENGTH;
 
 type Client = ReturnType<typeof createClient>;
+type Cluster = ReturnType<typeof createCluster>;
+
+/**
+ * On a cluster: how long a command may wait for a node (a dead master is retried, not refused),
+ * and how long a heal's fresh client may take to reach every master.
+ */
+const CLUSTER_COMMAND_TIMEOUT = 5000;
+const CLUSTER_CONNECT_TIMEOUT = 2000;
+/** On a cluster: how often a node with an outage rebuilds its view of the cluster. */
+const CLUSTER_HEAL_EVERY = 250;
+/** On a cluster: each durable topic is read at least this often, in case a wake was lost. */
+const CLUSTER_POLL = 1000;
 
 /** The error a Redis hub emits once as an outage starts; the first failure is its `cause`. */
 export class RedisUnreachableError extends Error {
@@ -104,13 +128,22 @@ export class RedisUnreachableError extends Error {
   }
 }
 
-/** A {@link Hub} backed by Redis pub/sub. */
+/** A {@link Hub} backed by Redis pub/sub, on one Redis or a Redis Cluster. */
 export class RedisHub extends Hub {
   /** This node's id, stamped on every message it publishes. */
   readonly id = randomBytes(ID_LENGTH);
   readonly #prefix: string;
-  readonly #publisher: Client;
-  readonly #subscriber: Client;
+  /** One Redis: the connections that publish, subscribe and (streams mode) read. */
+  readonly #publisher: Client | undefined;
+  readonly #subscriber: Client | undefined;
+  readonly #reader: Client | undefined;
+  /** A cluster: the options its clients are made from, and the client in use (replaced after an outage). */
+  readonly #clusterOptions: RedisClusterOptions | undefined;
+  #cluster: Cluster | undefined;
+  /** A cluster: the per-node pub/sub clients whose moved channels the hub follows. */
+  readonly #followed = new WeakSet<object>();
+  /** A cluster: an outage's rebuild of the client is under way. */
+  #healing = false;
   readonly #connected: Promise<unknown>;
   #closed = false;
   #up = false;
@@ -120,18 +153,38 @@ export class RedisHub extends Hub {
   readonly #publishFailures = new WeakSet<object>();
   /** Subscribe/unsubscribe commands run in order, so that a topic opened, closed and reopened ends up subscribed. */
   #commands: Promise<unknown> = Promise.resolve();
-  /** Streams mode: its settings, and the connection that runs the blocking XREAD. */
+  /** Streams mode: its settings. */
   readonly #durable: Required<DurableOptions> | undefined;
-  readonly #reader: Client | undefined;
   /** Streams mode: where this node reads each topic with local subscribers from. */
   readonly #cursors = new Map<string, StreamPosition>();
+  /** Streams mode on a cluster: the topics to read on the reader's next turn (woken, or polled). */
+  readonly #dirty = new Set<string>();
   #wakeReader: (() => void) | undefined;
   /** The durable store behind the endpoint's `recovery`; undefined in pub/sub mode. */
   readonly durable: DurableStore | undefined;
 
   constructor(options: RedisHubOptions = {}) {
     super();
+    checkOptions(options);
     this.#prefix = options.prefix ?? 'switchyard:';
+    this.#durable = resolveDurable(options.durable);
+    this.durable = this.#durable ? this.#store() : undefined;
+    if (options.cluster) {
+      this.#clusterOptions = clusterOptionsOf(options.cluster);
+      const cluster = this.#newCluster();
+      this.#cluster = cluster;
+      this.#connected = this.#timed(cluster.connect()).then(() => {
+        this.#up = true;
+        if (this.#durable) void this.#clusterReadLoop();
+      });
+      this.#connected.catch((error: unknown) => {
+        this.report(error as Error);
+        // The first connection failed: an outage from the start, healed as any other.
+        this.#up = true;
+        if (this.#durable) void this.#clusterReadLoop();
+      });
+      return;
+    }
     this.#publisher = createClient({
       ...options.client,
       url: options.url,
@@ -140,20 +193,20 @@ export class RedisHub extends Hub {
       disableOfflineQueue: true,
       socket: { reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000), ...options.client?.socket },
     }) as Client;
-    this.#subscriber = this.#publisher.duplicate();
-    this.#durable = resolveDurable(options.durable);
-    if (this.#durable) this.#reader = this.#publisher.duplicate();
-    this.durable = this.#durable ? this.#store() : undefined;
-    for (const client of [this.#publisher, this.#subscriber, ...(this.#reader ? [this.#reader] : [])]) {
+    const publisher = this.#publisher;
+    this.#subscriber = publisher.duplicate();
+    const subscriber = this.#subscriber;
+    if (this.#durable) this.#reader = publisher.duplicate();
+    for (const client of [publisher, subscriber, ...(this.#reader ? [this.#reader] : [])]) {
       client.on('error', (error: Error) => this.report(error));
     }
     // node-redis resubscribes its channels after a reconnect; topics whose SUBSCRIBE failed
     // while Redis was down are subscribed here.
-    this.#subscriber.on('ready', () => {
+    subscriber.on('ready', () => {
       for (const topic of this.localTopics()) void this.#enqueue(() => this.#subscribe(topic)).catch(() => {});
       this.#endOutage();
     });
-    this.#publisher.on('ready', () => this.#endOutage());
+    publisher.on('ready', () => this.#endOutage());
     this.#reader?.on('ready', () => {
       // Topics whose position could not be read while Redis was down are opened now.
       for (const topic of this.localTopics()) {
@@ -162,11 +215,7 @@ export class RedisHub extends Hub {
       this.#wakeReader?.();
       this.#endOutage();
     });
-    this.#connected = Promise.all([
-      this.#publisher.connect(),
-      this.#subscriber.connect(),
-      this.#reader?.connect(),
-    ]).then(() => {
+    this.#connected = Promise.all([publisher.connect(), subscriber.connect(), this.#reader?.connect()]).then(() => {
       this.#up = true;
       if (this.#reader) void this.#readLoop();
     });
@@ -178,7 +227,7 @@ export class RedisHub extends Hub {
     return true;
   }
 
-  /** Resolves once both Redis connections are up. */
+  /** Resolves once the Redis connections are up (on a cluster: once it is discovered and every master connected). */
   ready(): Promise<void> {
     return this.#connected.then(() => undefined);
   }
@@ -196,13 +245,14 @@ export class RedisHub extends Hub {
       return;
     }
     // A command that failed while both connections are up is not an outage: reported as is.
-    if (this.#up && this.#allReady()) {
+    if (this.#up && this.#allReady() && !(this.#cluster && isClusterOutage(error))) {
       super.report(error);
       return;
     }
     const publish = this.#publishFailures.has(error);
     this.#outage = { since: Date.now(), failedPublishes: publish ? 1 : 0, errors: publish ? 0 : 1 };
     super.report(new RedisUnreachableError(error));
+    if (this.#cluster) void this.#heal();
   }
 
   /** Both connections are ready: an outage ends once the resubscriptions queued before it ran. */
@@ -217,18 +267,145 @@ export class RedisHub extends Hub {
   }
 
   #allReady(): boolean {
-    return this.#publisher.isReady && this.#subscriber.isReady && (this.#reader?.isReady ?? true);
+    if (this.#cluster) return !this.#healing;
+    return this.#publisher!.isReady && this.#subscriber!.isReady && (this.#reader?.isReady ?? true);
   }
 
   /** Closes the Redis connections. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#wakeReader?.();
-    await Promise.allSettled([this.#publisher.close(), this.#subscriber.close(), this.#reader?.close()]);
+    if (this.#cluster) {
+      // Commands under way first (an unsubscribe's node-redis cleanup throws on a destroyed client).
+      await this.#commands;
+      this.#cluster.destroy();
+      return;
+    }
+    await Promise.allSettled([this.#publisher!.close(), this.#subscriber!.close(), this.#reader?.close()]);
+  }
+
+  /** A cluster client made from the hub's options; `roots` adds the nodes last seen. */
+  #newCluster(roots: Array<{ url: string }> = []): Cluster {
+    const options = this.#clusterOptions!;
+    const seen = new Set(options.rootNodes.map((node) => node.url));
+    const cluster = createCluster({
+      ...options,
+      rootNodes: [...options.rootNodes, ...roots.filter((node) => !seen.has(node.url))],
+      defaults: {
+        ...options.defaults,
+        // As on one Redis: a publish to a node that is down fails at once, never late.
+        disableOfflineQueue: true,
+        socket: {
+          reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
+          connectTimeout: CLUSTER_CONNECT_TIMEOUT,
+          ...options.defaults?.socket,
+        },
+      },
+    });
+    cluster.on('error', (error: Error) => {
+      if (this.#cluster === cluster) this.report(error);
+    });
+    cluster.on('node-error', (error: Error) => {
+      if (this.#cluster === cluster) this.report(error);
+    });
+    return cluster;
+  }
+
+  /**
+   * An outage on a cluster: node-redis follows a slot that moved (MOVED, ASK, a server's
+   * `SUNSUBSCRIBE`), not a master that died, so the hub rebuilds its client from the nodes it
+   * knows until a fresh one reaches every master (the replica promoted in its place), then
+   * subscribes every topic again, reads every stream from its position, and reports `recovered`.
+   */
+  async #heal(): Promise<void> {
+    if (this.#healing) return;
+    this.#healing = true;
+    try {
+      while (!this.#closed) {
+        await delay(CLUSTER_HEAL_EVERY);
+        const old = this.#cluster!;
+        const known = [...old.masters, ...old.replicas].map((node) => ({ url: `redis://${node.host}:${node.port}` }));
+        const fresh = this.#newCluster(known);
+        try {
+          await this.#timed(fresh.connect(), CLUSTER_CONNECT_TIMEOUT);
+          await this.#enqueue(async () => {
+            for (const topic of this.localTopics()) {
+              if (this.subscriberCount(topic) === 0) continue;
+              await this.#timed(fresh.sSubscribe(this.#subscription(topic), this.#onMessage, true));
+            }
+            this.#followMoves(fresh);
+            if (this.#closed) throw new Error('closed');
+            this.#cluster = fresh;
+            old.destroy();
+          });
+        } catch {
+          fresh.destroy();
+          continue;
+        }
+        for (const topic of this.localTopics()) {
+          if (this.#isStream(topic) && !this.#cursors.has(topic)) void this.#openStream(topic).catch(() => {});
+        }
+        for (const topic of this.#cursors.keys()) this.#dirty.add(topic);
+        this.#wakeReader?.();
+        break;
+      }
+    } finally {
+      this.#healing = false;
+    }
+    this.#endOutage();
+  }
+
+  /**
+   * A slot that moves to another master takes its shard channels with it: Redis tells each
+   * subscriber with a `SUNSUBSCRIBE` of its own. node-redis 5 drops the channel's listeners then,
+   * and its per-node client emits `sharded-channel-moved`, but its cluster client does not act on
+   * it (it listens for another event name): the hub subscribes the channel again itself, which
+   * reaches the new master (SSUBSCRIBE's MOVED makes node-redis learn the new slot map).
+   */
+  #followMoves(cluster: Cluster): void {
+    for (const master of cluster.masters) {
+      const client = master.pubSub?.client;
+      if (!client || this.#followed.has(client)) continue;
+      this.#followed.add(client);
+      client.on('sharded-channel-moved', (channel: string) => {
+        if (this.#cluster !== cluster || this.#closed) return;
+        for (const topic of this.localTopics()) {
+          if (this.#subscription(topic) !== channel) continue;
+          void this.#enqueue(() => this.#subscribe(topic)).then(
+            () => {
+              // A durable topic's wakes may have been lost meanwhile: its stream is read now.
+              this.#dirty.add(topic);
+              this.#wakeReader?.();
+            },
+            (error: unknown) => this.report(error as Error),
+          );
+        }
+      });
+    }
+  }
+
+  /** On a cluster, a command that waits for a node gives up after a while (the node may be dead). */
+  #timed<T>(promise: Promise<T>, ms = CLUSTER_COMMAND_TIMEOUT): Promise<T> {
+    if (!this.#cluster) return promise;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Redis Cluster: no answer from the node')), ms);
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   #channel(topic: string): string {
     return this.#prefix + topic;
+  }
+
+  /** The channel a topic's node subscribes to: its messages, or on a cluster in streams mode, its wake channel. */
+  #subscription(topic: string): string {
+    return this.#cluster && this.#isStream(topic) ? this.#wakeChannel(topic) : this.#channel(topic);
+  }
+
+  /** A durable topic's wake channel on a cluster: on its stream's slot. */
+  #wakeChannel(topic: string): string {
+    return `${this.#prefix}wake:{${hashTag(topic)}}`;
   }
 
   #enqueue<T>(command: () => Promise<T>): Promise<T> {
@@ -246,22 +423,45 @@ export class RedisHub extends Hub {
     await this.#firstConnection();
     // Skip if the topic closed again before its turn came.
     if (this.#closed || this.subscriberCount(topic) === 0) return;
-    await this.#subscriber.subscribe(this.#channel(topic), this.#onMessage, true);
+    if (this.#cluster) {
+      // The heal subscribes every topic on its fresh client.
+      if (this.#outage) throw new Error('Redis Cluster: an outage is under way');
+      await this.#timed(this.#cluster.sSubscribe(this.#subscription(topic), this.#onMessage, true));
+      this.#followMoves(this.#cluster);
+      return;
+    }
+    await this.#subscriber!.subscribe(this.#channel(topic), this.#onMessage, true);
   }
 
   protected override topicOpened(topic: string): Promise<void> {
-    if (this.#isStream(topic)) return this.#openStream(topic);
+    if (this.#isStream(topic)) {
+      if (!this.#cluster) return this.#openStream(topic);
+      // On a cluster the reader is woken by the topic's wake channel. The position is read at
+      // once, as on one Redis (what is appended after it is this node's to deliver); once the
+      // wake channel is subscribed, the stream is read, for what came before that.
+      const subscribed = this.#enqueue(() => this.#subscribe(topic)).then(() => {
+        this.#dirty.add(topic);
+        this.#wakeReader?.();
+      });
+      return Promise.all([this.#openStream(topic), subscribed]).then(() => undefined);
+    }
     return this.#enqueue(() => this.#subscribe(topic));
   }
 
   protected override topicClosed(topic: string): Promise<void> {
     if (this.#isStream(topic)) {
       if (this.subscriberCount(topic) === 0) this.#cursors.delete(topic);
-      return Promise.resolve();
+      if (!this.#cluster) return Promise.resolve();
     }
     return this.#enqueue(async () => {
       if (this.#closed || this.subscriberCount(topic) > 0) return;
-      await this.#subscriber.unsubscribe(this.#channel(topic), this.#onMessage, true);
+      if (this.#cluster) {
+        // The heal's fresh client subscribes only the topics that have subscribers.
+        if (this.#outage) return;
+        await this.#timed(this.#cluster.sUnsubscribe(this.#subscription(topic), this.#onMessage, true));
+        return;
+      }
+      await this.#subscriber!.unsubscribe(this.#channel(topic), this.#onMessage, true);
     });
   }
 
@@ -273,7 +473,10 @@ export class RedisHub extends Hub {
     body.copy(message, HEADER_LENGTH);
     try {
       await this.#firstConnection();
-      await this.#publisher.publish(this.#channel(topic), message);
+      if (this.#cluster) {
+        if (this.#outage) throw new Error('Redis Cluster: an outage is under way');
+        await this.#timed(this.#cluster.sPublish(this.#channel(topic), message));
+      } else await this.#publisher!.publish(this.#channel(topic), message);
     } catch (error) {
       if (error !== null && typeof error === 'object') this.#publishFailures.add(error);
       throw error;
@@ -306,32 +509,46 @@ export class RedisHub extends Hub {
     return this.#durable !== undefined && !topic.startsWith(INTERNAL);
   }
 
+  /** A topic's stream and meta keys; on a cluster both carry the topic's hash tag, so they share a slot. */
   #keys(topic: string): [stream: string, meta: string] {
+    if (this.#cluster) {
+      const tag = hashTag(topic);
+      return [`${this.#prefix}stream:{${tag}}`, `${this.#prefix}meta:{${tag}}`];
+    }
     return [`${this.#prefix}stream:${topic}`, `${this.#prefix}meta:${topic}`];
+  }
+
+  /** Runs a script on the topic's node. */
+  #eval(script: string, topic: string, args: Array<string | Buffer>): Promise<unknown> {
+    const options = { keys: this.#keys(topic), arguments: args };
+    if (this.#cluster) {
+      if (this.#outage) return Promise.reject(new Error('Redis Cluster: an outage is under way'));
+      return this.#timed(this.#cluster.eval(script, options as { keys: string[]; arguments: string[] }));
+    }
+    return this.#publisher!.eval(script, options as { keys: string[]; arguments: string[] });
   }
 
   async #append(topic: string, payload: Buffer, isBinary: boolean, sender: string): Promise<void> {
     await this.#firstConnection();
     const { maxLen, ttl } = this.#durable!;
-    await this.#publisher.eval(APPEND, {
-      keys: this.#keys(topic),
-      arguments: [
-        randomBytes(6).toString('base64url'),
-        String(maxLen),
-        payload,
-        isBinary ? '1' : '0',
-        sender,
-        String(ttl),
-      ],
-    });
+    const args = [
+      randomBytes(6).toString('base64url'),
+      String(maxLen),
+      payload,
+      isBinary ? '1' : '0',
+      sender,
+      String(ttl),
+    ];
+    if (this.#cluster) args.push(this.#wakeChannel(topic));
+    await this.#eval(APPEND, topic, args);
   }
+
+  /** The position reads in flight for resumes' checks, by topic (shared by concurrent checks). */
+  readonly #checking = new Map<string, Promise<[StreamPosition, number | undefined]>>();
 
   /** Where a stream stands now: its last id, epoch and count, and the count of its oldest entry (undefined if empty). */
   async #position(topic: string): Promise<[StreamPosition, number | undefined]> {
-    const [id, epoch, count, oldest] = (await this.#publisher.eval(POSITION, {
-      keys: this.#keys(topic),
-      arguments: [],
-    })) as string[];
+    const [id, epoch, count, oldest] = (await this.#eval(POSITION, topic, [])) as string[];
     return [{ id: id!, epoch: epoch!, count: Number(count) }, oldest ? Number(oldest) : undefined];
   }
 
@@ -341,7 +558,34 @@ export class RedisHub extends Hub {
     const [position] = await this.#position(topic);
     if (this.#closed || this.subscriberCount(topic) === 0 || this.#cursors.has(topic)) return;
     this.#cursors.set(topic, position);
+    this.#dirty.add(topic);
     this.#wakeReader?.();
+  }
+
+  /** Waits until woken or `ms` pass; true if woken. */
+  #sleep(ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      timer.unref();
+      this.#wakeReader = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  /** Delivers the entries of one XREAD reply, each after its topic's position only. */
+  #deliverEntries(topic: string, entries: Array<[Buffer, Buffer[]]>): void {
+    for (const [rawId, fields] of entries) {
+      // The topic closed meanwhile (or reopened from a newer position): not for it.
+      const cursor = this.#cursors.get(topic);
+      const id = rawId.toString();
+      if (!cursor || compareIds(id, cursor.id) <= 0) break;
+      const entry = entryOf(id, fields);
+      this.#cursors.set(topic, entry);
+      if (entry.isBinary) this.deliver(topic, entry.payload, true, undefined, entry);
+      else this.deliver(topic, entry.payload, false, undefined, entry);
+    }
   }
 
   /**
@@ -353,10 +597,7 @@ export class RedisHub extends Hub {
     const reader = this.#reader!;
     while (!this.#closed) {
       if (this.#cursors.size === 0 || !reader.isReady) {
-        await new Promise<void>((resolve) => {
-          this.#wakeReader = resolve;
-          setTimeout(resolve, READ_BLOCK).unref();
-        });
+        await this.#sleep(READ_BLOCK);
         continue;
       }
       const topics = [...this.#cursors.keys()];
@@ -378,24 +619,61 @@ export class RedisHub extends Hub {
       } catch (error) {
         if (this.#closed) return;
         this.report(error as Error);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await delay(100);
         continue;
       }
       if (!Array.isArray(reply)) continue;
       const streamPrefix = `${this.#prefix}stream:`;
       for (const [key, entries] of reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>) {
-        const topic = key.toString().slice(streamPrefix.length);
-        for (const [rawId, fields] of entries) {
-          // The topic closed meanwhile (or reopened from a newer position): not for it.
-          const cursor = this.#cursors.get(topic);
-          const id = rawId.toString();
-          if (!cursor || compareIds(id, cursor.id) <= 0) break;
-          const entry = entryOf(id, fields);
-          this.#cursors.set(topic, entry);
-          if (entry.isBinary) this.deliver(topic, entry.payload, true, undefined, entry);
-          else this.deliver(topic, entry.payload, false, undefined, entry);
-        }
+        this.#deliverEntries(key.toString().slice(streamPrefix.length), entries);
       }
+    }
+  }
+
+  /**
+   * On a cluster a blocking XREAD can name one slot only, so the reader does not block: a
+   * publish's script announces the entry on the topic's wake channel (`SPUBLISH`, same slot),
+   * and the reader reads, without blocking, the topics it was woken for; every topic is read at
+   * least every second too, and after an outage, in case a wake was lost.
+   */
+  async #clusterReadLoop(): Promise<void> {
+    while (!this.#closed) {
+      if (this.#dirty.size === 0 || this.#outage) {
+        if (!(await this.#sleep(CLUSTER_POLL)) && !this.#outage) {
+          for (const topic of this.#cursors.keys()) this.#dirty.add(topic);
+        }
+        continue;
+      }
+      const topics = [...this.#dirty].filter((topic) => this.#cursors.has(topic));
+      this.#dirty.clear();
+      const cluster = this.#cluster!;
+      await Promise.all(
+        topics.map(async (topic) => {
+          const key = this.#keys(topic)[0];
+          const cursor = this.#cursors.get(topic);
+          if (!cursor) return;
+          try {
+            const reply = await this.#timed(
+              cluster.sendCommand(
+                key,
+                false,
+                ['XREAD', 'COUNT', String(READ_COUNT), 'STREAMS', key, cursor.id],
+                AS_BUFFERS,
+              ),
+            );
+            if (!Array.isArray(reply) || reply.length === 0) return;
+            const entries = (reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]>)[0]![1];
+            this.#deliverEntries(topic, entries);
+            // A full batch: there may be more.
+            if (entries.length >= READ_COUNT) this.#dirty.add(topic);
+          } catch (error) {
+            if (this.#closed) return;
+            this.#dirty.add(topic);
+            this.report(error as Error);
+          }
+        }),
+      );
+      if (this.#outage) await delay(100);
     }
   }
 
@@ -403,7 +681,14 @@ export class RedisHub extends Hub {
     return {
       position: (topic) => this.#cursors.get(topic),
       check: async (topic, from): Promise<UnrecoverableReason | undefined> => {
-        const [now, oldest] = await this.#position(topic);
+        // Concurrent resumes of one topic share one position script: any of them could have
+        // been the one that ran it (a mass reconnect sends them all at once).
+        let reading = this.#checking.get(topic);
+        if (!reading) {
+          reading = this.#position(topic).finally(() => this.#checking.delete(topic));
+          this.#checking.set(topic, reading);
+        }
+        const [now, oldest] = await reading;
         if (from.epoch !== '' && now.epoch !== from.epoch) return 'reset';
         if (from.epoch === '' && (from.id !== '0-0' || from.count !== 0)) return 'reset';
         // The entry right after the client's last one must still be there (or nothing came since).
@@ -412,29 +697,52 @@ export class RedisHub extends Hub {
         return undefined;
       },
       range: async (topic, after, until, count) => {
-        const reply = (await this.#publisher.sendCommand(
-          ['XRANGE', this.#keys(topic)[0], `(${after}`, until, 'COUNT', String(count)],
-          AS_BUFFERS,
-        )) as Array<[Buffer, Buffer[]]>;
+        const key = this.#keys(topic)[0];
+        const command = ['XRANGE', key, `(${after}`, until, 'COUNT', String(count)];
+        const reply = (await (this.#cluster
+          ? this.#timed(this.#cluster.sendCommand(key, true, command, AS_BUFFERS))
+          : this.#publisher!.sendCommand(command, AS_BUFFERS))) as Array<[Buffer, Buffer[]]>;
         return reply.map(([id, fields]) => entryOf(id.toString(), fields));
       },
+      // Session records are keys of their own, `<prefix>session:<id>`: on a cluster they spread
+      // over the slots by id, each written on its own (a MULTI cannot span slots).
       keepSessions: async (sessions, ttl) => {
-        const multi = this.#publisher.multi();
-        for (const [id, endpoint] of sessions)
-          multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: Math.ceil(ttl) });
+        const px = Math.ceil(ttl);
+        if (this.#cluster) {
+          const cluster = this.#cluster;
+          await this.#timed(
+            Promise.all(
+              [...sessions].map(([id, endpoint]) => cluster.set(`${this.#prefix}session:${id}`, endpoint, { PX: px })),
+            ),
+          );
+          return;
+        }
+        const multi = this.#publisher!.multi();
+        for (const [id, endpoint] of sessions) multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: px });
         await multi.exec();
       },
       findSession: async (id) => {
-        const value = await this.#publisher.get(`${this.#prefix}session:${id}`);
+        const key = `${this.#prefix}session:${id}`;
+        const value = await (this.#cluster ? this.#timed(this.#cluster.get(key)) : this.#publisher!.get(key));
         return value ?? undefined;
       },
       // A resume's commands go through the publisher, which fails them at once while it is
-      // not ready (no offline queue): known down until it reconnects.
-      reachable: () => this.#publisher.isReady,
+      // not ready (no offline queue): known down until it reconnects. On a cluster: known down
+      // from an outage's first failure until the hub has healed.
+      reachable: () => (this.#cluster ? this.#outage === undefined && this.#up : this.#publisher!.isReady),
     };
   }
 
   readonly #onMessage = (message: Buffer, channel: Buffer): void => {
+    if (this.#cluster && this.#durable && message.length === 0) {
+      // A durable topic's wake: read its stream on the reader's next turn.
+      const name = channel.toString();
+      for (const topic of this.#cursors.keys()) {
+        if (this.#wakeChannel(topic) === name) this.#dirty.add(topic);
+      }
+      this.#wakeReader?.();
+      return;
+    }
     if (message.length < HEADER_LENGTH) return;
     // Our own publish, echoed by Redis: its local subscribers already have it.
     if (message.compare(this.id, 0, ID_LENGTH, 1, HEADER_LENGTH) === 0) return;
@@ -448,6 +756,75 @@ export class RedisHub extends Hub {
 /** Creates a Redis-backed hub: the same interface as `createHub()`, across processes. */
 export function redisHub(options?: RedisHubOptions): RedisHub {
   return new RedisHub(options);
+}
+
+const OPTIONS = new Set(['url', 'prefix', 'client', 'durable', 'cluster']);
+
+/** Unknown options, and options that cannot go together, are refused at once. */
+function checkOptions(options: RedisHubOptions): void {
+  if (options === null || typeof options !== 'object') throw invalidOption('redisHub(): options must be an object');
+  for (const name of Object.keys(options)) {
+    if (!OPTIONS.has(name)) throw invalidOption(`redisHub(): unknown option "${name}"`);
+  }
+  if (options.cluster === undefined) return;
+  if (options.cluster === null || typeof options.cluster !== 'object')
+    throw invalidOption('redisHub(): "cluster" must be { rootNodes: [{ url }, ...] } or a node-redis cluster client');
+  if (options.url !== undefined || options.client !== undefined)
+    throw invalidOption(
+      'redisHub(): "cluster" does not go with "url" or "client": the nodes come from cluster.rootNodes, their settings from cluster.defaults',
+    );
+  const prefix = options.prefix ?? '';
+  if (/[{}]/.test(prefix))
+    throw invalidOption(
+      `redisHub(): with "cluster", "prefix" must not contain "{" or "}" (the hub places keys by hash tags of its own), got ${JSON.stringify(prefix)}`,
+    );
+}
+
+/** The options a cluster's clients are made from: given, or those of the client given. */
+function clusterOptionsOf(cluster: RedisClusterOptions | Cluster): RedisClusterOptions {
+  // A node-redis cluster client: the hub makes its own clients with its options (and rebuilds
+  // them after an outage), so it reads them; the client given is left alone.
+  const options = isClusterClient(cluster)
+    ? (cluster as unknown as { _options: RedisClusterOptions })._options
+    : cluster;
+  const roots: unknown = options?.rootNodes;
+  if (!Array.isArray(roots) || roots.length === 0)
+    throw invalidOption('redisHub(): "cluster.rootNodes" must list at least one node: [{ url: "redis://host:port" }]');
+  for (const node of roots) {
+    if (node === null || typeof node !== 'object')
+      throw invalidOption('redisHub(): each of "cluster.rootNodes" must be { url } or { socket: { host, port } }');
+  }
+  const urls = roots.map((node: { url?: string; socket?: { host?: string; port?: number } }) => ({
+    url: node.url ?? `redis://${node.socket?.host ?? '127.0.0.1'}:${node.socket?.port ?? 6379}`,
+  }));
+  return { ...options, rootNodes: urls };
+}
+
+function isClusterClient(value: object): value is Cluster {
+  return typeof (value as { sSubscribe?: unknown }).sSubscribe === 'function';
+}
+
+/**
+ * A topic's hash tag on a cluster: the topic itself when it can be one (no braces, not empty,
+ * no leading `#`), else `#` and a digest of it. Every key and channel of a durable topic carries
+ * it, so that they share one slot.
+ */
+function hashTag(topic: string): string {
+  if (topic !== '' && !/[{}]/.test(topic) && !topic.startsWith('#')) return topic;
+  return `#${createHash('sha1').update(topic).digest('base64url').slice(0, 16)}`;
+}
+
+/**
+ * On a cluster, a failure is an outage unless Redis answered with an error of its own that says
+ * nothing about the cluster's health (a script error, say).
+ */
+function isClusterOutage(error: Error): boolean {
+  if (!(error instanceof ErrorReply)) return true;
+  return /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY)/.test(error.message);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function resolveDurable(option: DurableOptions | boolean | undefined): Required<DurableOptions> | undefined {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The test runner behind `pnpm test`. Three shapes:
 //
-//   pnpm test                      steps (build, typecheck, lint and format, API reference), the
-//                                  whole vitest suite on this Node (20), then the consumer test.
+//   pnpm test                      steps (build, typecheck, lint and format, import cycles, API
+//                                  reference), the whole vitest suite on this Node (20), then the
+//                                  consumer test.
 //                                  The README's command; CI runs it first.
 //   pnpm test -- --matrix          build, then the suites whose subject is the Node runtime
 //                                  (MATRIX below) on Node 22, 24 and 26. CI runs it second.
@@ -103,6 +104,16 @@ if (checks) {
   step('typecheck', process.execPath, [tsc, '-p', 'tsconfig.test.json']);
   // Lint and format (Biome, biome.json): any lint error or unformatted file fails it.
   step('lint and format', process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'ci', '.']);
+  // Import cycles (dpdm), type-only imports included: every source file of every package is an
+  // entry, so a file nothing imports is checked too; any cycle fails it (docs: packages/core/ARCHITECTURE.md).
+  step('import cycles', process.execPath, [
+    join(root, 'node_modules/dpdm/lib/bin/dpdm.js'),
+    '--no-tree',
+    '--no-warning',
+    '--exit-code',
+    'circular:1',
+    'packages/*/src/**/*.ts',
+  ]);
   // The API reference (TypeDoc, typedoc.json): fails on a broken {@link} or any other warning.
   step('api reference', process.execPath, [join(root, 'node_modules/typedoc/bin/typedoc')]);
 }

@@ -4,27 +4,27 @@
  * alone, and core's additions reach every adapter together. `@switchyard/core` is this plus what
  * writing an adapter takes: createEndpoint and RequestExtras.
  */
-export type { Endpoint } from './endpoint.js';
+export type { Endpoint } from './endpoint/endpoint.js';
 export { HandshakeRejection, ErrorCode, reject, isHandshakeRejection } from './errors.js';
 export type { ErrorCodeName, RejectionHeaders } from './errors.js';
-export { isWebSocketRequest } from './handshake.js';
-export { parseProtocols, selectProtocol } from './subprotocol.js';
-export type { ProtocolOption } from './subprotocol.js';
-export { routeUpgrades } from './route-upgrades.js';
-export { Connection } from './connection.js';
-export type { CloseEvent, ConnectionEvents, SendData } from './connection-types.js';
-export { RequestInfo, UpgradeRequest } from './request.js';
-export type { Peer, Query } from './request.js';
-export { Hub, createHub } from './hub.js';
-export type { HubEvents, HubOutage, HubStats } from './hub.js';
+export { isWebSocketRequest } from './handshake/handshake.js';
+export { parseProtocols, selectProtocol } from './handshake/subprotocol.js';
+export type { ProtocolOption } from './handshake/subprotocol.js';
+export { routeUpgrades } from './handshake/route-upgrades.js';
+export { Connection } from './connection/connection.js';
+export type { CloseEvent, ConnectionEvents, SendData } from './connection/connection.js';
+export { RequestInfo, UpgradeRequest } from './handshake/request.js';
+export type { Peer, Query } from './handshake/request.js';
+export { Hub, createHub } from './hub/hub.js';
+export type { HubEvents, HubOutage, HubStats } from './hub/hub.js';
 export type { FallbackOptions } from './fallback/settings.js';
-export { injectWebSocket } from './inject.js';
-export type { InjectOptions } from './inject.js';
-export { shutdown } from './shutdown.js';
-export type { ShutdownOptions } from './shutdown.js';
+export { injectWebSocket } from './handshake/inject.js';
+export type { InjectOptions } from './handshake/inject.js';
+export { shutdown } from './endpoint/shutdown.js';
+export type { ShutdownOptions } from './endpoint/shutdown.js';
 export { CloseCode, isSendableCloseCode } from './protocol.js';
 export type { CloseCodeName } from './protocol.js';
-export { DEFAULT_KEPT_HEADERS } from './options-defaults.js';
+export { DEFAULT_KEPT_HEADERS } from './endpoint/options-defaults.js';
 export type {
   CompressionOptions,
   ConnectionListener,
@@ -40,25 +40,23 @@ export type {
   RejectionInfo,
   SchemaOptions,
   UpgradeResult,
-} from './options-types.js';
+} from './endpoint/options-types.js';
 export { CHANNELS } from './diagnostics.js';
+export type { ClosedBy, LimitName, Transport } from './diagnostics.js';
 export type {
   BackpressureMessage,
-  ClosedBy,
   CloseMessage,
   ErrorMessage,
   FallbackMessage,
   HandshakeEndMessage,
   HandshakeStartMessage,
   LimitMessage,
-  LimitName,
   MessageMessage,
   OpenMessage,
-  Transport,
-} from './diagnostics.js';
-export type { EndpointStatsSnapshot, RttSummary } from './stats.js';
+} from './endpoint/diagnostics-messages.js';
+export type { EndpointStatsSnapshot, RttSummary } from './endpoint/stats.js';
 export type { StandardSchemaV1 } from './schema.js';
-export type { IncomingMessage as QueuedMessage } from './iteration.js';
+export type { IncomingMessage as QueuedMessage } from './connection/iteration.js';
 export type {
   DurableEntry,
   DurableStore,

@@ -1,5 +1,6 @@
 /**
- * The `node:diagnostics_channel` channels switchyard publishes on, and their payloads.
+ * The `node:diagnostics_channel` channels switchyard publishes on. Their payloads' types are in
+ * endpoint/diagnostics-messages.ts, above the connection and the endpoint they name.
  *
  * Every publisher checks `hasSubscribers` before it builds a payload, so an app that nobody
  * observes pays one property read per event and allocates nothing. Payloads are plain objects
@@ -8,84 +9,12 @@
  * docs/observability.md lists every channel and field.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { IncomingMessage } from 'node:http';
-import type { Connection } from './connection.js';
-import type { Endpoint } from './endpoint.js';
 
 /** The transports a connection can use. */
 export type Transport = 'websocket' | 'sse';
 
-/** `switchyard:handshake:start`: a WebSocket upgrade or an SSE session request reached an endpoint. */
-export interface HandshakeStartMessage {
-  /** The endpoint answering it: `endpoint.stats()`, `endpoint.options`. */
-  endpoint: Endpoint<any>;
-  /** Node's request. An HTTP instrumentation's context is active while this is published. */
-  request: IncomingMessage;
-  /** `'websocket'` for an upgrade, `'sse'` for the fallback's stream request. */
-  transport: Transport;
-  /** The endpoint's path as the client asked for it, without the query string. */
-  path: string;
-}
-
-/** `switchyard:handshake:end`: the handshake was answered. */
-export interface HandshakeEndMessage {
-  request: IncomingMessage;
-  transport: Transport;
-  path: string;
-  /** 101 (or 200 for an SSE session) when accepted; the HTTP status of a refusal; 0 when the client left first. */
-  status: number;
-  /** True when a connection opened. */
-  accepted: boolean;
-  /** Why it was refused (the response body's text), or `''`. */
-  reason: string;
-  /** The connection that opened, when accepted. */
-  connection: Connection<any, any, any> | undefined;
-}
-
-/** `switchyard:connection:open`: a connection opened (before the `open` hook runs). */
-export interface OpenMessage {
-  endpoint: Endpoint<any>;
-  connection: Connection<any, any, any>;
-  /** The handshake request; its trace context is the parent of anything the connection does. */
-  request: IncomingMessage;
-  transport: Transport;
-}
-
-/** `switchyard:message:in` and `switchyard:message:out`. */
-export interface MessageMessage {
-  connection: Connection<any, any, any>;
-  /** Payload bytes (text as UTF-8). */
-  size: number;
-  isBinary: boolean;
-}
-
 /** Who started the close: this server (`close()`, a limit, a protocol error), or the peer (or its network). */
 export type ClosedBy = 'server' | 'client';
-
-/** `switchyard:connection:close`: the connection closed (before the `close` hook runs). */
-export interface CloseMessage {
-  connection: Connection<any, any, any>;
-  code: number;
-  reason: string;
-  wasClean: boolean;
-  closedBy: ClosedBy;
-}
-
-/** `switchyard:connection:error`: a handler failed, or the peer broke the protocol. */
-export interface ErrorMessage {
-  /** Undefined for a failure before any connection existed. */
-  connection: Connection<any, any, any> | undefined;
-  error: Error;
-}
-
-/** `switchyard:backpressure`: a send passed the high-water mark (`drain` will follow), or drained. */
-export interface BackpressureMessage {
-  connection: Connection<any, any, any>;
-  /** `'full'` when `send()` started returning false; `'drained'` when it may send again. */
-  state: 'full' | 'drained';
-  bufferedAmount: number;
-  highWaterMark: number;
-}
 
 /** The limits whose refusals and closes `switchyard:limit` reports. */
 export type LimitName =
@@ -101,27 +30,6 @@ export type LimitName =
   | 'maxBufferedAmount'
   | 'heartbeat'
   | 'schema';
-
-/** `switchyard:limit`: a limit refused a handshake, dropped a message or closed a connection. */
-export interface LimitMessage {
-  limit: LimitName;
-  /** What happened: a refused handshake (`status` set), a dropped message, or a closed connection (`code` set). */
-  action: 'refused' | 'dropped' | 'closed';
-  /** The connection, except for refused handshakes. */
-  connection: Connection<any, any, any> | undefined;
-  /** The client address of a refused handshake. */
-  remoteAddress: string | undefined;
-  /** The HTTP status of a refusal, or the close code. */
-  status: number | undefined;
-  code: number | undefined;
-}
-
-/** `switchyard:fallback`: a client fell back to SSE + POST (a session opened). */
-export interface FallbackMessage {
-  connection: Connection<any, any, any>;
-  request: IncomingMessage;
-  transport: Transport;
-}
 
 /** The names of the channels. */
 export const CHANNELS = {
@@ -154,15 +62,15 @@ export const channels = {
 /** Publishes a limit event, when anyone listens. */
 export function publishLimit(
   limit: LimitName,
-  action: LimitMessage['action'],
-  connection: Connection<any, any, any> | undefined,
+  action: 'refused' | 'dropped' | 'closed',
+  connection: object | undefined,
   remoteAddress: string | undefined,
   status: number | undefined,
   code: number | undefined,
 ): void {
   if (!channels.limit.hasSubscribers) return;
-  const message: LimitMessage = { limit, action, connection, remoteAddress, status, code };
-  channels.limit.publish(message);
+  // A LimitMessage (endpoint/diagnostics-messages.ts).
+  channels.limit.publish({ limit, action, connection, remoteAddress, status, code });
 }
 
 /** The byte length of a message payload. */

@@ -14,5 +14,5 @@
  * `@switchyard/core/protocol`.
  */
 export * from './app.js';
-export { createEndpoint } from './endpoint.js';
-export type { RequestExtras } from './endpoint-accept.js';
+export { createEndpoint } from './endpoint/endpoint.js';
+export type { RequestExtras } from './handshake/request.js';

@@ -8,15 +8,15 @@
  * resolveOptions (core's option checks, for a plugin that checks its defaults early), and what a durable hub needs
  * (compareIds, durableStoreOf, senderIdOf).
  */
-export { Endpoint } from './endpoint.js';
-export { takeSocket } from './hijack.js';
-export type { TakenSocket } from './takeover.js';
-export { Inbox } from './hub.js';
+export { Endpoint } from './endpoint/endpoint.js';
+export { takeSocket } from './handshake/hijack.js';
+export type { TakenSocket } from './handshake/takeover.js';
+export { Inbox } from './hub/hub.js';
 export { SseSocket } from './fallback/session.js';
 export { LIVENESS_FRAME } from './protocol.js';
-export { checkHandshake, rejectHandshake } from './handshake.js';
-export { internalRoute } from './internals.js';
+export { checkHandshake, rejectHandshake } from './handshake/handshake.js';
+export { internalRoute } from './internals/node.js';
 export { withCode } from './errors.js';
-export { resolveOptions } from './options-resolve.js';
-export type { InternalRoute } from './internals.js';
+export { resolveOptions } from './endpoint/options-resolve.js';
+export type { InternalRoute } from './internals/node.js';
 export { compareIds, durableStoreOf, senderIdOf } from './recovery/index.js';

@@ -7,9 +7,9 @@ import { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { Admissions } from '../src/admission.js';
+import { Admissions } from '../src/endpoint/admission.js';
 import { HandshakeRejection } from '../src/errors.js';
-import { resolveOptions } from '../src/options-resolve.js';
+import { resolveOptions } from '../src/endpoint/options-resolve.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

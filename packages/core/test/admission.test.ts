@@ -1,14 +1,14 @@
-// Admission (src/admission.ts): every check a new connection passes before its 101 or its SSE
+// Admission (src/endpoint/admission.ts): every check a new connection passes before its 101 or its SSE
 // stream, in order, each answered with an HTTP status, and a hook that fails never escapes.
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { Admissions } from '../src/admission.js';
-import type { Admission } from '../src/admission.js';
+import { Admissions } from '../src/endpoint/admission.js';
+import type { Admission } from '../src/endpoint/admission.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
-import { resolveOptions } from '../src/options-resolve.js';
-import type { Handlers } from '../src/options-types.js';
+import { resolveOptions } from '../src/endpoint/options-resolve.js';
+import type { Handlers } from '../src/endpoint/options-types.js';
 
 /** A handshake request as Node parses it; admission reads headers and the peer address only. */
 function request(headers: Record<string, string> = {}): IncomingMessage {

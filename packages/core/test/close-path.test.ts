@@ -7,8 +7,8 @@ import { Duplex, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEndpoint } from '../src/index.js';
 import type { CloseEvent, Connection, Handlers } from '../src/index.js';
-import { kWs } from '../src/connection-keys.js';
-import { RoutedWebSocket } from '../src/transport-ws.js';
+import { kWs } from '../src/connection/symbols.js';
+import { RoutedWebSocket } from '../src/internals/ws.js';
 import { closed, messages, openWs } from '../../../test/helpers.js';
 
 // The published types strip @internal members such as [kWs]; the test reaches past them.

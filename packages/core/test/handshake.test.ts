@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { HandshakeRejection } from '../src/errors.js';
-import { asksForUpgrade, checkExtensions, checkHandshake, isWebSocketRequest } from '../src/handshake.js';
+import { asksForUpgrade, checkExtensions, checkHandshake, isWebSocketRequest } from '../src/handshake/handshake.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 

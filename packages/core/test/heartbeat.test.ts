@@ -1,15 +1,15 @@
-// The heartbeat and the idle and lifetime sweeps (src/heartbeat.ts), on a bare node:http server
+// The heartbeat and the idle and lifetime sweeps (src/endpoint/heartbeat.ts), on a bare node:http server
 // and real ws clients over 127.0.0.1: no adapter, only core's sources.
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import type { CloseEvent } from '../src/connection-types.js';
-import { createEndpoint } from '../src/endpoint.js';
-import type { Handlers } from '../src/options-types.js';
-import type { EndpointOptions } from '../src/options-types.js';
-import { Sweeps } from '../src/heartbeat.js';
+import type { CloseEvent } from '../src/connection/connection.js';
+import { createEndpoint } from '../src/endpoint/endpoint.js';
+import type { Handlers } from '../src/endpoint/options-types.js';
+import type { EndpointOptions } from '../src/endpoint/options-types.js';
+import { Sweeps } from '../src/endpoint/heartbeat.js';
 
 const servers: Server[] = [];
 const clients: WebSocket[] = [];

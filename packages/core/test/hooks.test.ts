@@ -1,4 +1,4 @@
-// Hook dispatch and the error policy (src/hooks.ts), through a core endpoint on a bare
+// Hook dispatch and the error policy (src/endpoint/hooks.ts), through a core endpoint on a bare
 // node:http server and real ws clients over 127.0.0.1: what a failing handler costs (its own
 // connection, 1011, one report), the order of hook, listeners and `for await`, and rate limits.
 import { createServer } from 'node:http';
@@ -6,10 +6,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import type { Connection } from '../src/connection.js';
-import { createEndpoint } from '../src/endpoint.js';
-import { isThenable } from '../src/hooks-errors.js';
-import type { EndpointOptions, Handlers } from '../src/options-types.js';
+import type { Connection } from '../src/connection/connection.js';
+import { createEndpoint } from '../src/endpoint/endpoint.js';
+import { isThenable } from '../src/endpoint/hooks-errors.js';
+import type { EndpointOptions, Handlers } from '../src/endpoint/options-types.js';
 
 const servers: Server[] = [];
 const clients: WebSocket[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { frameMessage } from '../src/frame.js';
-import { Hub, Inbox } from '../src/hub.js';
+import { frameMessage } from '../src/internals/ws.js';
+import { Hub, Inbox } from '../src/hub/hub.js';
 
 // The hub's own module, from core's sources: it frames a message once for every subscriber
 // (FrameSink, transport.ts) and hands it to inboxes as it came. Subscribers here are sinks that

@@ -1,13 +1,13 @@
-// The load-time detection of Node's private APIs (src/internals.ts): what it reports on this
+// The load-time detection of Node's private APIs (src/internals/node.ts): what it reports on this
 // runtime, what SWITCHYARD_INTERNALS=0 turns off, the public fallbacks it then uses, and the
 // one warning when a detection fails. Each case loads the module afresh.
 import { EventEmitter } from 'node:events';
 import { Server } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-async function loadInternals(): Promise<typeof import('../src/internals.js')> {
+async function loadInternals(): Promise<typeof import('../src/internals/node.js')> {
   vi.resetModules();
-  return import('../src/internals.js');
+  return import('../src/internals/node.js');
 }
 
 afterEach(() => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MessageQueue } from '../src/iteration.js';
+import { MessageQueue } from '../src/connection/iteration.js';
 
 /** A control that records what the queue asked of the socket. */
 function control() {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_KEPT_HEADERS } from '../src/options-defaults.js';
-import { resolveOptions } from '../src/options-resolve.js';
+import { DEFAULT_KEPT_HEADERS } from '../src/endpoint/options-defaults.js';
+import { resolveOptions } from '../src/endpoint/options-resolve.js';
 import { HandshakeRejection, reject } from '../src/errors.js';
 
 describe('resolveOptions', () => {

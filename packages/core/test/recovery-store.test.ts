@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { createEndpoint, createHub } from '../src/index.js';
 import type { DurableStore, Handlers, RejectionInfo } from '../src/index.js';
-import type { Hub } from '../src/hub.js';
+import type { Hub } from '../src/hub/hub.js';
 import { openWs } from '../../../test/helpers.js';
 
 const servers: http.Server[] = [];

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { createHub } from '../src/hub.js';
+import { createHub } from '../src/hub/hub.js';
 import type { Connection, DurableStore, EndpointOptions, RecoveryOptions } from '@switchyard/core';
-import type { Hub } from '../src/hub.js';
+import type { Hub } from '../src/hub/hub.js';
 import { MAX_TOKEN_BYTES, compareIds, parseToken, resolveRecovery } from '../src/recovery/index.js';
 
 /** A hub with a durable store that is never called: enough for option checks. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestInfo } from '../src/request.js';
+import { RequestInfo } from '../src/handshake/request.js';
 
 describe('RequestInfo', () => {
   const cases: Array<[string, string, Record<string, string | string[]>]> = [

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_SHED_RETRY_AFTER, PendingHandshakes } from '../src/shedding.js';
+import { MAX_SHED_RETRY_AFTER, PendingHandshakes } from '../src/endpoint/shedding.js';
 
 /** A request whose socket can close, as far as the gate looks at it. */
 function request(): { req: IncomingMessage; socket: EventEmitter & { destroyed: boolean } } {

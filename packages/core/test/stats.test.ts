@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EndpointStats } from '../src/stats.js';
+import { EndpointStats } from '../src/endpoint/stats.js';
 
 describe('EndpointStats', () => {
   it('rtt percentiles are nearest-rank over the last 256 samples, in a fixed ring', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseProtocols, selectProtocol } from '../src/subprotocol.js';
+import { parseProtocols, selectProtocol } from '../src/handshake/subprotocol.js';
 
 describe('parseProtocols', () => {
   const valid: Array<[string, string[]]> = [

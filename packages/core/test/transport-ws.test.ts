@@ -1,4 +1,4 @@
-// The ws transport (src/transport-ws.ts): the load-time check of ws's private members and
+// The ws transport (src/internals/ws.ts): the load-time check of ws's private members and
 // what each use of them does, on real sockets over 127.0.0.1.
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
@@ -7,9 +7,9 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { frameMessage } from '../src/frame.js';
 import {
   RoutedWebSocket,
+  frameMessage,
   ServerWebSocket,
   drainSource,
   failWebSocket,
@@ -18,7 +18,7 @@ import {
   routeWsEvents,
   writeFrame,
   wsInternals,
-} from '../src/transport-ws.js';
+} from '../src/internals/ws.js';
 
 const servers: Server[] = [];
 afterEach(async () => {

@@ -6,9 +6,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ErrorCode, HandshakeRejection, withCode } from '../errors.js';
-import type { Hooks, ResolvedOptions } from '../options-types.js';
-import { UpgradeRequest } from '../request.js';
-import type { RequestExtras } from '../endpoint-accept.js';
+import type { Hooks, ResolvedOptions } from '../endpoint/options-types.js';
+import { UpgradeRequest } from '../handshake/request.js';
+import type { RequestExtras } from '../handshake/request.js';
 import type { ResolvedFallbackOptions } from './settings.js';
 import { answer } from './answer.js';
 import type { HttpAnswer } from './answer.js';

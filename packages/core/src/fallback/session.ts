@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { CloseCode, SseEvent } from '../protocol.js';
-import type { Transport } from '../transport.js';
+import type { Transport } from '../connection/transport.js';
 import type { Owner } from './owner.js';
 import { decodeFrame } from './post.js';
 import { ReplayBuffer } from './replay.js';

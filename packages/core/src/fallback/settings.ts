@@ -2,7 +2,7 @@
  * The `fallback` option: what an app may tune of the SSE + POST transport, and the settings
  * with defaults applied that the sessions and routes read.
  */
-import type { UpgradeRequest } from '../request.js';
+import type { UpgradeRequest } from '../handshake/request.js';
 
 /** Fallback settings (the `fallback` option); `false` turns the SSE transport off. */
 export interface FallbackOptions {

@@ -1,7 +1,7 @@
 /** Subscriptions of a recoverable connection: replay what was missed, then live. */
 import { CloseCode } from '../protocol.js';
-import type { Connection } from '../connection.js';
-import { kWs } from '../connection-keys.js';
+import type { Connection } from '../connection/connection.js';
+import { transportOf } from '../connection/connection.js';
 import type { StreamPosition } from './options.js';
 import { sharedReadsOf } from './shared-reads.js';
 import { control, sendEntry, states } from './state.js';
@@ -14,7 +14,7 @@ const REPLAY_PAGE = 200;
 
 /** A recoverable connection subscribed to `topic`: replay what it missed, or tell it where it starts. */
 export function subscribed(connection: Connection<any, any, any>, topic: string): void {
-  const state = states.get(connection[kWs]);
+  const state = states.get(transportOf(connection));
   if (!state) return;
   const from = state.pending.get(topic);
   state.pending.delete(topic);
@@ -29,7 +29,7 @@ export function subscribed(connection: Connection<any, any, any>, topic: string)
 
 /** A recoverable connection left `topic`: its client forgets the position. */
 export function unsubscribed(connection: Connection<any, any, any>, topic: string): void {
-  const state = states.get(connection[kWs]);
+  const state = states.get(transportOf(connection));
   if (!state) return;
   state.sent.delete(topic);
   state.held.delete(topic);

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import type { Transport } from '../transport.js';
+import type { Transport } from '../connection/transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
 import { HandshakeRejection } from '../errors.js';
 import { durableStoreOf } from './options.js';
@@ -10,7 +10,7 @@ import type { DurableStore, ResolvedRecovery } from './options.js';
 import { control, RecoveryState, states } from './state.js';
 import { MAX_TOKEN_BYTES, parseToken, RESUME_HEADER, RESUME_PREFIX } from './token.js';
 import type { Token } from './token.js';
-import type { Hub } from '../hub.js';
+import type { Hub } from '../hub/hub.js';
 
 const RESUME_FLAG = new RegExp(`[?&]${RecoveryWire.RESUME_PARAM}=1(?:&|$)`);
 /** How long a client that announced a resume has to send its token. */

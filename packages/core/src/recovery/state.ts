@@ -1,13 +1,16 @@
 /** Per-connection recovery state and the delivery of durable entries to it. */
 import { randomBytes } from 'node:crypto';
-import type { Transport } from '../transport.js';
+import type { Transport } from '../connection/transport.js';
 import { CloseCode, RecoveryWire } from '../protocol.js';
-import type { Connection } from '../connection.js';
-import { kWs } from '../connection-keys.js';
-import { frameMessage } from '../frame.js';
-import type { Hub } from '../hub.js';
+import type { Connection } from '../connection/connection.js';
+import { transportOf } from '../connection/connection.js';
+import { frameMessage } from '../internals/ws.js';
+import type { Hub } from '../hub/hub.js';
 import type { DurableEntry, DurableStore, ResolvedRecovery, StreamPosition, UnrecoverableReason } from './options.js';
 import { compareIds } from './token.js';
+import type { EnvelopeCache } from '../hub/durable.js';
+
+export type { EnvelopeCache } from '../hub/durable.js';
 
 /** Live entries held per topic while its backlog replays; beyond, the connection ends with 1013 and resumes again. */
 const MAX_HELD = 10_000;
@@ -51,7 +54,7 @@ const senders = new WeakMap<object, string>();
  */
 export function senderIdOf(connection: Connection<any, any, any> | undefined): string {
   if (!connection) return '';
-  const state = states.get(connection[kWs]);
+  const state = states.get(transportOf(connection));
   if (state) return state.session;
   let id = senders.get(connection);
   if (id === undefined) senders.set(connection, (id = randomBytes(12).toString('base64url')));
@@ -72,12 +75,6 @@ function envelope(topic: string, entry: StreamPosition, payload: string | Buffer
   return isBinary ? Buffer.concat([Buffer.from(head), payload as Buffer]) : head + (payload as string);
 }
 
-/** One delivery's envelope, framed once for all the recovering subscribers of a node. */
-export interface EnvelopeCache {
-  payload?: string | Buffer;
-  frame?: Buffer;
-}
-
 /**
  * Delivers one entry of a durable topic to `subscriber`, if recovery or sender exclusion
  * concerns it: true when handled (sent, held or skipped), false for a plain delivery.
@@ -88,7 +85,7 @@ export function deliverDurable(
   entry: DurableEntry,
   cache: EnvelopeCache,
 ): boolean {
-  const state = states.get(subscriber[kWs]);
+  const state = states.get(transportOf(subscriber));
   if (!state) return entry.sender !== '' && senders.get(subscriber) === entry.sender;
   const held = state.held.get(topic);
   if (held) {

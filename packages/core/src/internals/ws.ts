@@ -1,0 +1,300 @@
+/**
+ * The ws transport, and every use of ws's private members. Each is checked once, as core
+ * loads, on objects of ws's own classes; when one is missing, the public API does the job:
+ *
+ * - `WebSocket.prototype.setSocket` and `_receiver`: RoutedWebSocket hands events over without
+ *   listeners, and ends each stream once (endOnce). Fallback: a plain WebSocket, listened to.
+ * - `_sender._state`, `_sender._queue`, `_extensions`, `_socket`: a hub's shared frame goes
+ *   straight to the socket when ws has nothing of its own in flight. Fallback: `ws.send`.
+ * - `_closeFrameReceived`: failing a connection (RFC 6455 §7.1.7) ends TCP once the close frame
+ *   is out. Fallback: `ws.close(code)`, which waits for the peer's answer (ws's close timeout).
+ * - `_socket` as the source of 'drain'. Fallback: a poll of `bufferedAmount`.
+ * - `Sender.frame` (exported at run time, undeclared by @types/ws): the one frame a hub builds
+ *   for all subscribers, with ws's own framer. Fallback: frameHeader() below, RFC 6455 §5.2.
+ */
+import type { EventEmitter } from 'node:events';
+import { Duplex } from 'node:stream';
+import type { Writable } from 'node:stream';
+import * as wsModule from 'ws';
+import { WebSocket } from 'ws';
+import { hasNoListeners } from './node.js';
+
+/** What the load-time check found of ws's private members. */
+export interface WsInternals {
+  /** `setSocket` and `_receiver`: events handed over without listeners, streams ended once. */
+  readonly routed: boolean;
+  /** `_sender._state`/`_queue`, `_extensions` and `_socket`: shared frames written directly. */
+  readonly frames: boolean;
+  /** `_closeFrameReceived`: a failed connection ends without waiting for the peer. */
+  readonly failFast: boolean;
+}
+
+interface WsPrivate {
+  _socket: (EventEmitter & { write(chunk: Buffer): boolean }) | null;
+  _sender: { _state: number; _queue: unknown[] } | null;
+  _extensions: Record<string, unknown>;
+  _receiver: object | null;
+  _closeFrameReceived: boolean;
+}
+
+class NullSocket extends Duplex {
+  override _read(): void {}
+  override _write(_chunk: unknown, _encoding: unknown, callback: () => void): void {
+    callback();
+  }
+}
+
+function detect(): WsInternals {
+  try {
+    // A server-side WebSocket before its socket is set: ws initialises every member here.
+    const ws = new WebSocket(null as unknown as string, undefined, {}) as unknown as WsPrivate;
+    // ws exports its Sender class; @types/ws leaves it out.
+    const Sender = (wsModule as unknown as { Sender: new (socket: Duplex) => { _state?: unknown; _queue?: unknown } })
+      .Sender;
+    const sender = new Sender(new NullSocket());
+    const routed =
+      typeof (WebSocket.prototype as unknown as { setSocket?: unknown }).setSocket === 'function' && '_receiver' in ws;
+    const frames =
+      sender._state === 0 &&
+      Array.isArray(sender._queue) &&
+      '_sender' in ws &&
+      '_socket' in ws &&
+      typeof ws._extensions === 'object' &&
+      ws._extensions !== null;
+    return { routed, frames, failFast: ws._closeFrameReceived === false };
+  } catch {
+    return { routed: false, frames: false, failFast: false };
+  }
+}
+
+/** What the check found when core loaded. */
+export const wsInternals: WsInternals = Object.freeze(detect());
+
+interface FrameOptions {
+  fin: boolean;
+  mask: boolean;
+  opcode: number;
+  readOnly: boolean;
+  rsv1: boolean;
+}
+type Framer = (data: Buffer, options: FrameOptions) => Buffer[];
+
+/**
+ * ws's framer, `Sender.frame`, if it is there and frames as RFC 6455 says: checked once, on a
+ * short and a 16-bit-length message, against frameHeader().
+ */
+/** ws's Sender class; its static `frame` is looked up at each call, as ws itself does. */
+const WsSender = (wsModule as unknown as { Sender?: { frame?: unknown } }).Sender;
+
+function detectFramer(): Framer | undefined {
+  try {
+    const frame = WsSender?.frame;
+    if (typeof frame !== 'function') return undefined;
+    const framer = frame as Framer;
+    for (const length of [1, 200]) {
+      const payload = Buffer.alloc(length, 0x61);
+      const parts = framer(payload, { fin: true, mask: false, opcode: 1, readOnly: true, rsv1: false });
+      const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (!bytes.equals(Buffer.concat([frameHeader(length, false), payload]))) return undefined;
+    }
+    return framer;
+  } catch {
+    return undefined;
+  }
+}
+
+/** ws's framer when the load-time check found it; undefined: frameHeader() frames instead. */
+export const wsFramer: Framer | undefined = detectFramer();
+
+/**
+ * The header of an unmasked, uncompressed, final server frame (RFC 6455 §5.2): FIN and the
+ * opcode, then the payload length in 7, 16 or 64 bits. The public fallback for ws's framer.
+ */
+export function frameHeader(length: number, isBinary: boolean): Buffer {
+  const first = 0x80 | (isBinary ? 2 : 1);
+  if (length < 126) return Buffer.from([first, length]);
+  if (length < 65536) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = first;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+    return header;
+  }
+  const header = Buffer.allocUnsafe(10);
+  header[0] = first;
+  header[1] = 127;
+  header.writeBigUInt64BE(BigInt(length), 2);
+  return header;
+}
+
+/**
+ * One complete, unmasked, uncompressed server frame for a whole message: what a hub writes to
+ * every subscriber's socket. Built with ws's own framer, so the bytes are exactly the ones
+ * `ws.send` would produce, or by frameHeader() when that framer is missing (`framer` chooses,
+ * for tests).
+ */
+export function frameMessage(
+  payload: string | Buffer,
+  isBinary: boolean,
+  framer: Framer | undefined = wsFramer && (WsSender!.frame as Framer),
+): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  if (framer === undefined) return Buffer.concat([frameHeader(data.length, isBinary), data]);
+  const parts = framer(data, { fin: true, mask: false, opcode: isBinary ? 2 : 1, readOnly: true, rsv1: false });
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** Where RoutedWebSocket hands its events: set once by connection.ts. */
+export interface WsEventSink {
+  message(this: WebSocket, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void;
+  close(this: WebSocket, code: number, reason: Buffer): void;
+  error(this: WebSocket, error: Error): void;
+  ping(this: WebSocket, data: Buffer): void;
+  pong(this: WebSocket, data: Buffer): void;
+}
+
+let sink: WsEventSink | undefined;
+/** The key under which a WebSocket knows its owner; a RoutedWebSocket hands events only then. */
+let ownerKey: symbol | undefined;
+
+/** Connects RoutedWebSocket to the Connection module, which owns what events do. */
+export function routeWsEvents(events: WsEventSink, key: symbol): void {
+  sink = events;
+  ownerKey = key;
+}
+
+/**
+ * ws's WebSocket, with its events handed straight to the connection instead of through five
+ * listeners per socket: an idle connection is smaller, and a handshake adds no listeners.
+ * Listeners added to it directly still run.
+ */
+export class RoutedWebSocket extends WebSocket {
+  /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
+  setSocket(...args: unknown[]): void {
+    (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
+    endingOnce((this as unknown as WsPrivate)._receiver as object);
+    endingOnce(args[0] as object);
+  }
+
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const owned = (this as unknown as Record<symbol, unknown>)[ownerKey!] !== undefined;
+    if (owned) {
+      switch (event) {
+        case 'message':
+          sink!.message.call(this, a as Buffer, b as boolean);
+          break;
+        case 'close':
+          sink!.close.call(this, a as number, b as Buffer);
+          break;
+        case 'error':
+          sink!.error.call(this, a as Error);
+          // Handled: an 'error' without listeners must not throw out of ws.
+          if (this.listenerCount('error') === 0) return true;
+          break;
+        case 'ping':
+          sink!.ping.call(this, a as Buffer);
+          break;
+        case 'pong':
+          sink!.pong.call(this, a as Buffer);
+          break;
+      }
+    }
+    if (hasNoListeners(this)) return owned;
+    return super.emit(event, a, b);
+  }
+}
+
+/** The WebSocket class an endpoint's ws server builds: routed when ws's members were found. */
+export const ServerWebSocket: typeof WebSocket = wsInternals.routed ? RoutedWebSocket : WebSocket;
+
+/** True when events of `ws` reach the connection without listeners. */
+export function isRouted(ws: object): boolean {
+  return wsInternals.routed && ws instanceof RoutedWebSocket;
+}
+
+/**
+ * `end()` for ws's Receiver and the socket, which ws ends more than once as a connection closes
+ * (the Receiver on the close frame, on the socket's 'end' and on its 'close'; the socket after
+ * its close frame and on 'end'). For each call after the first, Node's Writable.end builds an
+ * ERR_STREAM_ALREADY_FINISHED or ERR_STREAM_DESTROYED that nobody sees: three stack traces per
+ * connection, about a tenth of a handshake's CPU. A repeated end() without arguments does
+ * nothing else, so here it does nothing at all; any other call is the stream's own end().
+ */
+function endOnce(this: Writable, ...args: unknown[]): Writable {
+  if (args.length === 0 && this.writableEnded) return this;
+  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(
+    this,
+    args,
+  );
+}
+
+/** Per stream class (Receiver, net.Socket, tls.TLSSocket), a prototype whose end() is endOnce. */
+const endOnceProtos = new WeakMap<object, object>();
+/** The reverse: the class prototype each of those extends. */
+const endOnceBases = new WeakMap<object, object>();
+
+/**
+ * Gives a stream endOnce by swapping its prototype for a cached one: an own `end` property
+ * would cost each connection ~30 bytes. The stream stays an instance of its class.
+ */
+function endingOnce(stream: object): void {
+  const base = Object.getPrototypeOf(stream) as object;
+  if (endOnceBases.has(base)) return;
+  let proto = endOnceProtos.get(base);
+  if (!proto) {
+    proto = Object.create(base, { end: { value: endOnce, writable: true, configurable: true } }) as object;
+    endOnceProtos.set(base, proto);
+    endOnceBases.set(proto, base);
+  }
+  Object.setPrototypeOf(stream, proto);
+}
+
+/**
+ * Writes a frame built once by a hub. The shared bytes go straight to the socket only when ws
+ * has nothing of its own in flight for it (no queued or compressing send, no
+ * permessage-deflate), so order is kept; otherwise, and on any other transport, `send`.
+ */
+export function writeFrame(
+  transport: { send(data: string | Buffer, options: { binary: boolean }): void },
+  frame: Buffer,
+  payload: string | Buffer,
+  isBinary: boolean,
+): void {
+  if (wsInternals.frames && transport instanceof WebSocket) {
+    const ws = transport as unknown as WsPrivate;
+    const sender = ws._sender!;
+    if (sender._state === 0 && sender._queue.length === 0 && ws._extensions['permessage-deflate'] === undefined) {
+      ws._socket!.write(frame);
+      return;
+    }
+  }
+  transport.send(payload, { binary: isBinary });
+}
+
+/**
+ * RFC 6455 §7.1.7 "Fail the WebSocket Connection": one close frame, then the TCP connection
+ * ends without waiting for the peer's answer. This is what ws does for its own receiver errors;
+ * marking the close frame as received makes ws end the socket as soon as its close frame is out.
+ */
+export function failWebSocket(transport: { close(code?: number): void }, code: number): void {
+  if (wsInternals.failFast && transport instanceof WebSocket)
+    (transport as unknown as WsPrivate)._closeFrameReceived = true;
+  transport.close(code);
+}
+
+/**
+ * What emits 'drain' for a transport: a WebSocket's TCP socket, or the transport itself (the
+ * SSE session). Undefined when ws's socket can't be reached.
+ */
+export function drainSource(transport: EventEmitter): EventEmitter | undefined {
+  if (!(transport instanceof WebSocket)) return transport;
+  return wsInternals.frames ? ((transport as unknown as WsPrivate)._socket ?? undefined) : undefined;
+}
+
+/** Stops or restarts reading from the peer: only a WebSocket can (the SSE session holds POSTs). */
+export function pauseReading(transport: object, paused: boolean): boolean {
+  if (!(transport instanceof WebSocket)) return false;
+  if (paused) transport.pause();
+  else transport.resume();
+  return true;
+}

@@ -1,0 +1,34 @@
+// packages/core/ARCHITECTURE.md stays a true map: every folder and file it names under src/
+// exists, and every folder of src/ is named in it.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const core = join(dirname(fileURLToPath(import.meta.url)), '..');
+const text = readFileSync(join(core, 'ARCHITECTURE.md'), 'utf8');
+/** Every `src/...` path in backquotes. */
+const named = [...text.matchAll(/`(src\/[^`\s]*)`/g)].map((match) => match[1]!);
+
+describe('ARCHITECTURE.md', () => {
+  it('names folders and files', () => {
+    expect(named.filter((path) => path.endsWith('/')).length).toBeGreaterThanOrEqual(7);
+    expect(named.filter((path) => path.endsWith('.ts')).length).toBeGreaterThanOrEqual(10);
+  });
+
+  it('names only folders and files that exist', () => {
+    const missing = named.filter((path) => {
+      const full = join(core, path);
+      if (!existsSync(full)) return true;
+      return path.endsWith('/') ? !statSync(full).isDirectory() : !statSync(full).isFile();
+    });
+    expect(missing).toEqual([]);
+  });
+
+  it('names every folder of src/', () => {
+    const folders = readdirSync(join(core, 'src'), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => `src/${entry.name}/`);
+    expect(folders.filter((folder) => !named.includes(folder))).toEqual([]);
+  });
+});

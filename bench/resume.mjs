@@ -8,7 +8,8 @@
  *   caught up     time from node B listening again (and from the kill) until every client has the
  *                 message that was last published at that moment, with no gap
  *   handshakes    TCP connections node B accepted after the restart, per client (1.00 is ideal)
- *   lost, dup     messages a client never got, or got twice (over the whole run; must be 0)
+ *   lost, dup     messages a client skipped (a gap), or got twice (over the whole run; must be 0);
+ *                 "still missing": what clients had not received 10 s after the last publish
  *   overflows     the kernel's ListenOverflows and TCPSynRetrans during the resume (whole machine)
  *   Redis         commands per client during the resume, and Redis's CPU
  *
@@ -17,8 +18,8 @@
  * socket.io: connectionStateRecovery on @socket.io/redis-streams-adapter, socket.io-client
  * (WebSocket only, default reconnection). The same N, rate and machine, one after the other.
  *
- *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=10] [--procs=4] [--backlog=511]
- *                         [--only=switchyard,socket.io] [--write[=label]]
+ *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511]
+ *                         [--only=switchyard,socket.io] [--deadline=180] [--write[=label]]
  *
  * The clients run in --procs processes, each with its own loopback source addresses
  * (127.0.0.2 …) so that ephemeral ports never run out; the run raises `ulimit -n` itself.
@@ -151,7 +152,13 @@ function runClients() {
         recover: true,
       });
       socket.addEventListener('message', (event) => received(k, event.data));
-      socket.addEventListener('unrecoverable', () => stats.unrecoverable++);
+      socket.addEventListener('unrecoverable', (event) => {
+        stats.unrecoverable++;
+        for (const { reason } of event.topics) {
+          const key = `unrecoverable:${reason}`;
+          stats[key] = (stats[key] ?? 0) + 1;
+        }
+      });
       socket.addEventListener('close', () => stats.open--);
       socket.addEventListener('open', () => {
         stats.open++;
@@ -194,9 +201,9 @@ function runClients() {
     },
     /** Messages still missing at the end: the tail a client never got counts as lost. */
     finish({ final }) {
-      let tail = 0;
-      for (const n of last) tail += Math.max(0, final - Math.max(n, 0));
-      return { ...stats, lost: stats.lost + tail };
+      let missing = 0;
+      for (const n of last) missing += Math.max(0, final - Math.max(n, 0));
+      return { ...stats, missing };
     },
     close() {
       for (const socket of sockets) socket.close();
@@ -260,7 +267,7 @@ async function sum(clients, cmd, rest) {
 }
 
 async function resumeRun(system, n, redis, run) {
-  const rate = Number(args.rate || 10);
+  const rate = Number(args.rate || 2);
   const procs = Math.max(1, Math.min(Number(args.procs || 4), Math.ceil(n / 500)));
   const backlog = args.backlog ? Number(args.backlog) : undefined;
   const prefix = `bench:resume:${run}:`;
@@ -295,7 +302,7 @@ async function resumeRun(system, n, redis, run) {
     const target = await a.rpc('sent');
     let caughtAt;
     let state;
-    const deadline = back + 120_000;
+    const deadline = back + Number(args.deadline || 180) * 1000;
     for (;;) {
       state = await sum(clients, 'state', { target });
       if (state.atTarget === n) {
@@ -327,8 +334,13 @@ async function resumeRun(system, n, redis, run) {
       opens: counts.opens / n,
       recovered: counts.recovered,
       lost: end.lost,
+      missing: end.missing,
       dup: end.dup,
       unrecoverable: end.unrecoverable,
+      reasons: Object.entries(end)
+        .filter(([key]) => key.startsWith('unrecoverable:'))
+        .map(([key, value]) => `${key.slice('unrecoverable:'.length)} ${value}`)
+        .join(', '),
       net: difference(netAfter, netBefore),
       redisCalls: calls,
       redisPerClient: Object.values(calls).reduce((x, y) => x + y, 0) / n,
@@ -353,7 +365,7 @@ function topCalls(calls, n) {
 async function main() {
   const sizes = (args.clients || '1000,5000,10000').split(',').map(Number);
   const systems = (args.only || 'switchyard,socket.io').split(',');
-  const rate = Number(args.rate || 10);
+  const rate = Number(args.rate || 2);
   const redis = await startRedis();
   const startedAt = new Date();
   const before = machine();
@@ -366,7 +378,7 @@ async function main() {
           const r = await resumeRun(system, n, redis, run++);
           rows.push(r);
           console.error(
-            `${system} ${n}: caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, dup ${r.dup}, overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
+            `${system} ${n}: caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
           );
         } catch (error) {
           rows.push({ system, n, error: String(error.message ?? error) });
@@ -380,8 +392,8 @@ async function main() {
   const lines = [
     `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed and started again at once on the same port. Backlog ${args.backlog || "Node's default (511)"}; clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
     '',
-    '| system | N | node down ms | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost | duplicated | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+    '| system | N | node down ms | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
   ];
   for (const r of rows) {
     if (r.error) {
@@ -389,7 +401,7 @@ async function main() {
       continue;
     }
     lines.push(
-      `| ${r.system} | ${fmt(r.n)} | ${fmt(r.down)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.dup)} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} |`,
+      `| ${r.system} | ${fmt(r.n)} | ${fmt(r.down)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.missing)} | ${fmt(r.dup)} | ${r.system === 'switchyard' ? `${fmt(r.unrecoverable)}${r.reasons ? ` (${r.reasons})` : ''}` : 'n/a'} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} |`,
     );
   }
   for (const system of systems) {

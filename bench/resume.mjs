@@ -287,9 +287,11 @@ async function resumeRun(system, n, redis, run) {
     await Promise.all(clients.map((c) => c.ready));
     await Promise.all(clients.map((c) => c.rpc('open')));
     // Every client has had a message: the subscriptions are live before the kill.
-    for (let sent = await a.rpc('sent'); ; await sleep(100)) {
+    const sent = await a.rpc('sent');
+    for (const until = performance.now() + 60_000; ; await sleep(100)) {
       const state = await sum(clients, 'state', { target: sent + 1 });
       if (state.atTarget === n) break;
+      if (performance.now() > until) throw new Error(`only ${state.atTarget} of ${n} clients had a message`);
     }
     await sleep(1000);
     const netBefore = listenCounters();

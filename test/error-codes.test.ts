@@ -7,7 +7,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Fastify from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { ErrorCode as ClientErrorCode, connect } from '@switchyard/client';
 import { ErrorCode, createEndpoint, createHub, parseProtocols } from '@switchyard/core';
@@ -205,6 +205,64 @@ describe('each throw site, triggered: the error the app catches has its code', (
   it.each(['/relative', 'ftp://example.com/x'])('connect(%j)', (url) => {
     const error = thrown(() => connect(url, { WebSocket }));
     expect(error).toMatchObject({ code: ClientErrorCode.INVALID_URL });
+  });
+
+  it('a shed handshake (maxPendingHandshakes): 503 with Retry-After, and SWITCHYARD_HANDSHAKES_SHED once', async () => {
+    const warnings: Array<Error & { code?: string }> = [];
+    const onWarning = (warning: Error & { code?: string }): void => {
+      if (warning.code === 'SWITCHYARD_HANDSHAKES_SHED') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let waiting = 0;
+    const app = Fastify();
+    await app.register(websocket);
+    app.get('/busy', {
+      websocket: {
+        heartbeat: false,
+        maxPendingHandshakes: 1,
+        async upgrade() {
+          waiting++;
+          await gate;
+        },
+      },
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as import('node:net').AddressInfo;
+    try {
+      const first = new WebSocket(`ws://127.0.0.1:${port}/busy`);
+      first.on('error', () => {});
+      await vi.waitFor(() => expect(waiting).toBe(1));
+      const answers = await Promise.all(
+        [0, 1].map(
+          () =>
+            new Promise<{ status: number | undefined; retryAfter: string | undefined }>((resolve) => {
+              const shed = new WebSocket(`ws://127.0.0.1:${port}/busy`);
+              shed.on('error', () => {});
+              shed.on('unexpected-response', (_req, res) => {
+                resolve({ status: res.statusCode, retryAfter: res.headers['retry-after'] as string | undefined });
+                res.resume();
+              });
+            }),
+        ),
+      );
+      for (const answer of answers) {
+        expect(answer.status).toBe(503);
+        expect(answer.retryAfter).toMatch(/^[1-5]$/);
+      }
+      await vi.waitFor(() => expect(warnings.length).toBe(1));
+      expect(warnings[0]!.message).toContain('/busy had 1 handshakes in progress (maxPendingHandshakes)');
+      open();
+      await new Promise((resolve) => first.once('open', resolve));
+      first.terminate();
+    } finally {
+      process.off('warning', onWarning);
+      open();
+      await app.close();
+    }
   });
 
   it('send() and close() with bad arguments', () => {

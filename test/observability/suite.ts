@@ -286,7 +286,7 @@ export function runObservability(harness: Harness): void {
       const stats = endpoint.stats();
       expect({ ...stats, rtt: undefined }).toEqual({
         open: { websocket: 0, sse: 0 },
-        handshakes: { accepted: 3, refused: { 400: 1 } },
+        handshakes: { accepted: 3, refused: { 400: 1 }, pending: 0, shed: 0 },
         messages: { in: 3, out: 2 },
         bytes: { in: 21, out: 17 },
         closes: { 1000: 2, 4000: 1 },

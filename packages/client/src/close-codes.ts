@@ -27,3 +27,14 @@ const TRANSIENT: ReadonlySet<number> = new Set([
 export function isTransient(code: number): boolean {
   return TRANSIENT.has(code);
 }
+
+/**
+ * Codes that a whole server's clients get together: it shuts down (1001), restarts (1012) or sheds
+ * load (1013). The first reconnect after one is spread over `reconnect.spread`.
+ */
+const MASS: ReadonlySet<number> = new Set([CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART, CloseCode.TRY_AGAIN_LATER]);
+
+/** Whether `code` is one that all of a server's clients may get at once. */
+export function isMassClose(code: number): boolean {
+  return MASS.has(code);
+}

@@ -13,9 +13,22 @@ export interface ConnectOptions {
   transports?: TransportName[];
   /**
    * How long the WebSocket handshake, and then the endpoint's liveness frame, may each take before
-   * the client falls back to SSE; also how long the SSE stream's first event may take (ms). Default 3000.
+   * the client falls back to SSE; also how long the SSE stream's first event may take (ms), and
+   * with `recover` the session frame. Default 3000. A floor: the client lengthens it when the
+   * handshakes it measured were slower (an RTO from their mean and deviation, as TCP's), up to
+   * `handshakeTimeout`. Once a transport has opened, later attempts over it wait up to
+   * `handshakeTimeout` instead; see {@link ConnectOptions.handshakeTimeout}.
    */
   livenessTimeout?: number;
+  /**
+   * The longest a reconnect over a transport that already worked may take (ms). Such an attempt is
+   * not abandoned at `livenessTimeout` merely because the server is slow to answer (a node that
+   * all its clients reconnect to at once): abandoning it would leave the handshake to be served
+   * anyway, and add another. Where the client sees the TCP connection (`ws` in Node) an attempt
+   * whose connection did not come up within `livenessTimeout` is still abandoned, which costs the
+   * server nothing. Default 30 000.
+   */
+  handshakeTimeout?: number;
   /**
    * Reconnection with backoff; `false` turns it off. A refusal with 503 or 429 and `Retry-After`
    * waits at least as long as it asks, up to 60 s.
@@ -45,6 +58,7 @@ export interface Settings {
   protocols: string[];
   transports: TransportName[];
   livenessTimeout: number;
+  handshakeTimeout: number;
   reconnect: Required<ReconnectOptions> | false;
   WebSocket: WebSocketConstructor | undefined;
   fetch: typeof fetch;
@@ -58,12 +72,15 @@ const OPTION_NAMES = new Set([
   'protocols',
   'transports',
   'livenessTimeout',
+  'handshakeTimeout',
   'reconnect',
   'WebSocket',
   'fetch',
   'token',
 ]);
 const RECONNECT_NAMES = new Set(Object.keys(DEFAULT_RECONNECT));
+/** The default of `handshakeTimeout` (ms). */
+const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 const TRANSPORTS = new Set(['websocket', 'sse']);
 
 const isDelay = (value: unknown): value is number => typeof value === 'number' && value >= 0 && !Number.isNaN(value);
@@ -74,7 +91,7 @@ function checkReconnect(reconnect: ReconnectOptions): Required<ReconnectOptions>
       throw codedTypeError(`connect(): unknown reconnect option "${name}"`, ErrorCode.INVALID_OPTION);
   }
   const settings = { ...DEFAULT_RECONNECT, ...reconnect };
-  for (const name of ['initialDelay', 'maxDelay', 'maxRetries'] as const) {
+  for (const name of ['initialDelay', 'maxDelay', 'spread', 'maxRetries'] as const) {
     if (!isDelay(settings[name]))
       throw codedTypeError(`connect(): reconnect.${name} must be a number >= 0`, ErrorCode.INVALID_OPTION);
   }
@@ -101,6 +118,9 @@ export function resolveOptions(options: ConnectOptions): Settings {
   const livenessTimeout = options.livenessTimeout ?? 3000;
   if (!(isDelay(livenessTimeout) && livenessTimeout > 0))
     throw codedTypeError('connect(): livenessTimeout must be a number > 0', ErrorCode.INVALID_OPTION);
+  const handshakeTimeout = options.handshakeTimeout ?? Math.max(DEFAULT_HANDSHAKE_TIMEOUT, livenessTimeout);
+  if (!(isDelay(handshakeTimeout) && handshakeTimeout >= livenessTimeout))
+    throw codedTypeError('connect(): handshakeTimeout must be a number >= livenessTimeout', ErrorCode.INVALID_OPTION);
   const reconnect = options.reconnect === false ? false : checkReconnect(options.reconnect ?? {});
   // An explicit `WebSocket: undefined` means "no WebSocket", not "the default".
   const WebSocketClass =
@@ -121,6 +141,7 @@ export function resolveOptions(options: ConnectOptions): Settings {
     protocols,
     transports,
     livenessTimeout,
+    handshakeTimeout,
     reconnect,
     WebSocket: WebSocketClass,
     fetch: fetchImpl,

@@ -3,8 +3,8 @@
  * until one is open, and reconnects with backoff when a connection fails for a transient reason.
  */
 import { toBase64url } from './base64.js';
-import { DEFAULT_RECONNECT, backoffDelay, retryAfterDelay } from './backoff.js';
-import { CloseCode, isTransient } from './close-codes.js';
+import { DEFAULT_RECONNECT, backoffDelay, retryAfterDelay, spreadDelay } from './backoff.js';
+import { CloseCode, isMassClose, isTransient } from './close-codes.js';
 import { ErrorCode, codedTypeError } from './errors.js';
 import { CloseEvent } from './events.js';
 import type { SocketMessageEvent } from './events.js';
@@ -19,6 +19,7 @@ import type { UnrecoverableTopic } from './recovery.js';
 import { openWebSocket } from './websocket-transport.js';
 import type { WebSocketConstructor } from './websocket-transport.js';
 import { RecoveryWire } from './protocol.js';
+import { RttEstimator } from './rtt.js';
 
 /** The events of a {@link SwitchyardSocket}. */
 export interface SwitchyardSocketEventMap {
@@ -139,6 +140,14 @@ export class SwitchyardSocket extends EventTarget {
    */
   #beforeSession: Event[] | undefined;
   #sessionTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The transports that opened on this socket: the path carries them, so a slow attempt is the server. */
+  readonly #worked = new Set<TransportName>();
+  /** With `recover`: a session frame came on an earlier connection, so the endpoint sends them. */
+  #sessionSeen = false;
+  /** How long this socket's handshakes took, for the adaptive timeout. */
+  readonly #rtt = new RttEstimator();
+  /** When the current transport's attempt started (Date.now()). */
+  #attemptStarted = 0;
 
   /** Prefer {@link connect}. */
   constructor(url: string | URL, options: ConnectOptions = {}) {
@@ -215,6 +224,11 @@ export class SwitchyardSocket extends EventTarget {
     }
   }
 
+  /** `livenessTimeout`, lengthened by the handshakes measured so far (never past `handshakeTimeout`). */
+  #adaptiveTimeout(): number {
+    return this.#rtt.timeout(this.#settings.livenessTimeout, this.#settings.handshakeTimeout);
+  }
+
   #attempt(): void {
     const { transports, WebSocket: WebSocketClass } = this.#settings;
     const useWebSocket =
@@ -237,6 +251,7 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #tryWebSocket(WebSocketClass: WebSocketConstructor): void {
+    this.#attemptStarted = Date.now();
     this.#transportName = 'websocket';
     // `__sy=1` asks the endpoint for the liveness frame; plain clients never see it.
     // `__sy_resume=1` only says that the first message is a resume token; the token itself
@@ -253,7 +268,7 @@ export class SwitchyardSocket extends EventTarget {
       WebSocketClass,
       url,
       protocols,
-      this.#settings.livenessTimeout,
+      this.#webSocketTimeouts(),
       this.#listener((ending) => {
         if (ending.opened) this.#ended(ending);
         // The server itself answered "later" (503 or 429 with Retry-After): WebSockets get
@@ -266,23 +281,33 @@ export class SwitchyardSocket extends EventTarget {
     );
   }
 
+  /**
+   * A first WebSocket must prove itself within the (adaptive) liveness timeout, or the client
+   * falls back to SSE. Once one has opened, the path carries WebSockets: a reconnect that is slow
+   * is a busy server, and abandoning it would only add a handshake for the server to serve. So it
+   * waits up to `handshakeTimeout`, and, where the TCP connection can be seen, gives up early only
+   * on a connection that does not come up.
+   */
+  #webSocketTimeouts() {
+    const adaptive = this.#adaptiveTimeout();
+    return this.#worked.has('websocket')
+      ? { handshake: this.#settings.handshakeTimeout, connect: adaptive, liveness: adaptive }
+      : { handshake: adaptive, liveness: adaptive };
+  }
+
   #trySse(afterWebSocket: boolean): void {
-    const {
-      protocols,
-      fetch: fetchImpl,
-      livenessTimeout,
-      reconnect,
-      WebSocket: WebSocketClass,
-      token,
-    } = this.#settings;
+    const { protocols, fetch: fetchImpl, reconnect, WebSocket: WebSocketClass, token } = this.#settings;
     this.#transportName = 'sse';
+    // Measured from here: a WebSocket that failed before is not part of this handshake.
+    this.#attemptStarted = Date.now();
     const listener = this.#listener((ending) => (ending.opened ? this.#ended(ending) : this.#failed(ending)));
     this.#transport = openEventStream(
       {
         url: this.#urls.http,
         protocols,
         fetch: fetchImpl,
-        openTimeout: livenessTimeout,
+        // As for the WebSocket: a stream that opened before is waited for up to handshakeTimeout.
+        openTimeout: this.#worked.has('sse') ? this.#settings.handshakeTimeout : this.#adaptiveTimeout(),
         backoff: reconnect || DEFAULT_RECONNECT,
         token,
         resume: this.#recovery && (() => toBase64url(this.#recovery!.token().slice(RESUME_PREFIX.length))),
@@ -290,7 +315,11 @@ export class SwitchyardSocket extends EventTarget {
       {
         ...listener,
         open: (protocol) => {
-          if (afterWebSocket && WebSocketClass) rememberSse(WebSocketClass, choiceKey(this.#urls.http));
+          // Remembered only when no WebSocket ever opened on this socket: one that did proves the
+          // path carries them, and its failure now was the server's (restarting, shedding load),
+          // so the next reconnect tries a WebSocket again instead of staying on SSE for good.
+          if (afterWebSocket && WebSocketClass && !this.#worked.has('websocket'))
+            rememberSse(WebSocketClass, choiceKey(this.#urls.http));
           listener.open(protocol);
         },
       },
@@ -307,6 +336,7 @@ export class SwitchyardSocket extends EventTarget {
           // A resume counts as a success once its session frame came: a server that closed it
           // before (1013, its store failed after the 101) refused it, and the backoff goes on.
           this.#retries = 0;
+          this.#sessionSeen = true;
           this.#recovered = received.recovered;
           this.#resumable = true;
           if (received.unrecoverable.length > 0) this.#dispatch(new UnrecoverableEvent(received.unrecoverable));
@@ -321,6 +351,8 @@ export class SwitchyardSocket extends EventTarget {
   }
 
   #opened(protocol: string): void {
+    this.#rtt.sample(Date.now() - this.#attemptStarted);
+    this.#worked.add(this.#transportName);
     this.#protocol = protocol;
     this.#recovered = false;
     this.#resumable = false;
@@ -329,9 +361,12 @@ export class SwitchyardSocket extends EventTarget {
     for (const message of this.#queue.splice(0)) this.#transport!.send(message);
     if (!this.#recovery) return this.#announce();
     // `open` waits for the session frame, which says whether the session resumed; a server
-    // that sends none (an endpoint without `recovery`) gets `open` after livenessTimeout.
+    // that sends none (an endpoint without `recovery`) gets `open` after livenessTimeout. An
+    // endpoint that sent one before does have recovery: a slow one (a node that many clients
+    // resume on at once) is waited for up to handshakeTimeout.
     this.#beforeSession = [];
-    this.#sessionTimer = setTimeout(() => this.#announce(), this.#settings.livenessTimeout);
+    const wait = this.#sessionSeen ? this.#settings.handshakeTimeout : this.#adaptiveTimeout();
+    this.#sessionTimer = setTimeout(() => this.#announce(), wait);
   }
 
   /** The connection is open for the app: `open`, then what arrived before the session frame. */
@@ -378,7 +413,8 @@ export class SwitchyardSocket extends EventTarget {
         willReconnect: again,
       }),
     );
-    if (again) this.#retry();
+    // A close that every client of a server gets at once: the first retry is spread over a window.
+    if (again) this.#retry(undefined, isMassClose(ending.code));
   }
 
   /** An attempt failed before it opened. */
@@ -395,10 +431,14 @@ export class SwitchyardSocket extends EventTarget {
     return reconnect !== false && this.#retries < reconnect.maxRetries;
   }
 
-  /** Schedules the next attempt: the backoff, or longer when the server asked (`retryAfter` ms). */
-  #retry(retryAfter?: number): void {
+  /**
+   * Schedules the next attempt: the backoff (or, after a mass close, the spread window), or longer
+   * when the server asked (`retryAfter` ms).
+   */
+  #retry(retryAfter?: number, spread = false): void {
     const settings = this.#settings.reconnect || DEFAULT_RECONNECT;
-    const backoff = backoffDelay(this.#retries++, settings);
+    const attempt = this.#retries++;
+    const backoff = spread && attempt === 0 ? spreadDelay(settings) : backoffDelay(attempt, settings);
     const delay = retryAfter === undefined ? backoff : retryAfterDelay(retryAfter, backoff, settings);
     this.#retryTimer = setTimeout(() => this.#attempt(), delay);
   }

@@ -51,15 +51,48 @@ const failed = (reason: string): Ending => ({
   unsent: [],
 });
 
+/** How long each step of an attempt may take (ms) before it is abandoned. */
+export interface WebSocketTimeouts {
+  /** From the start to the 101, at most. */
+  handshake: number;
+  /**
+   * Where the TCP connection can be seen coming up (`ws`, in Node): how long that may take; once
+   * it is up, the 101 has the rest of `handshake`. Undefined: `handshake` alone applies.
+   */
+  connect?: number | undefined;
+  /** From the 101 to the liveness frame (sent with it, so only a frame-dropping path delays it). */
+  liveness: number;
+}
+
+/** A Node `ClientRequest`, as far as it shows the TCP connection under it. */
+interface RequestLike {
+  once(
+    event: 'socket',
+    listener: (socket: { connecting?: boolean; once(event: 'connect', listener: () => void): unknown }) => void,
+  ): unknown;
+}
+
 /**
- * Opens `url` and reports `open` only after the liveness frame, which it swallows. The handshake
- * and then the liveness frame may each take up to `livenessTimeout` ms.
+ * `ws` keeps its handshake's `http.ClientRequest` in `_req` (not a documented field): through it
+ * the client sees the TCP connection come up. Anything else (browsers, undici) shows nothing
+ * before the 101, and gets undefined.
+ */
+function handshakeRequest(socket: object): RequestLike | undefined {
+  const request = (socket as { _req?: unknown })._req;
+  return typeof request === 'object' && request !== null && typeof (request as RequestLike).once === 'function'
+    ? (request as RequestLike)
+    : undefined;
+}
+
+/**
+ * Opens `url` and reports `open` only after the liveness frame, which it swallows. The attempt is
+ * abandoned when a step takes longer than `timeouts` allows.
  */
 export function openWebSocket(
   WebSocketClass: WebSocketConstructor,
   url: string,
   protocols: string[],
-  livenessTimeout: number,
+  timeouts: WebSocketTimeouts,
   listener: TransportListener,
 ): Transport {
   let alive = false;
@@ -106,10 +139,30 @@ export function openWebSocket(
       (socket as unknown as UnexpectedResponseEmitter).terminate();
     });
   }
-  timer = setTimeout(() => giveUp('no handshake'), livenessTimeout);
+  const started = Date.now();
+  /** The 101 came: the handshake's timers are done with. */
+  let upgraded = false;
+  const request = timeouts.connect === undefined ? undefined : handshakeRequest(socket);
+  if (request) {
+    // No TCP connection yet: abandoning the attempt costs the server nothing. Once there is one,
+    // the server has (or soon will have) the request, and only the overall bound applies.
+    timer = setTimeout(() => giveUp('no connection'), timeouts.connect);
+    request.once('socket', (tcp) => {
+      const up = (): void => {
+        if (done || upgraded) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => giveUp('no handshake'), Math.max(0, timeouts.handshake - (Date.now() - started)));
+      };
+      if (tcp.connecting === false) up();
+      else tcp.once('connect', up);
+    });
+  } else {
+    timer = setTimeout(() => giveUp('no handshake'), timeouts.handshake);
+  }
   socket.onopen = () => {
+    upgraded = true;
     clearTimeout(timer);
-    timer = setTimeout(() => giveUp('no liveness frame'), livenessTimeout);
+    timer = setTimeout(() => giveUp('no liveness frame'), timeouts.liveness);
   };
   socket.onmessage = (event: { data: string | ArrayBuffer }) => {
     if (!alive) {

@@ -9,10 +9,16 @@ describe('resolveOptions', () => {
       protocols: [],
       transports: ['websocket', 'sse'],
       livenessTimeout: 3000,
-      reconnect: { initialDelay: 1000, maxDelay: 30_000, factor: 2, jitter: 0.5, maxRetries: Infinity },
+      handshakeTimeout: 30_000,
+      reconnect: { initialDelay: 1000, maxDelay: 30_000, factor: 2, jitter: 1, spread: 5000, maxRetries: Infinity },
       WebSocket: undefined,
     });
     expect(typeof settings.fetch).toBe('function');
+  });
+
+  it('handshakeTimeout is at least livenessTimeout by default', () => {
+    expect(resolveOptions({ livenessTimeout: 45_000 }).handshakeTimeout).toBe(45_000);
+    expect(resolveOptions({ livenessTimeout: 500, handshakeTimeout: 500 }).handshakeTimeout).toBe(500);
   });
 
   it('a single protocol string, partial reconnect settings, reconnect: false', () => {
@@ -42,6 +48,12 @@ describe('resolveOptions', () => {
     [{ reconnect: { factor: 0.5 } }, 'connect(): reconnect.factor must be a number >= 1'],
     [{ reconnect: { jitter: 2 } }, 'connect(): reconnect.jitter must be a number from 0 to 1'],
     [{ WebSocket: 'ws' }, 'connect(): options.WebSocket must be a class'],
+    [{ reconnect: { spread: -1 } }, 'connect(): reconnect.spread must be a number >= 0'],
+    [{ handshakeTimeout: '30000' }, 'connect(): handshakeTimeout must be a number >= livenessTimeout'],
+    [
+      { livenessTimeout: 5000, handshakeTimeout: 4000 },
+      'connect(): handshakeTimeout must be a number >= livenessTimeout',
+    ],
   ];
   for (const [options, message] of errors) {
     it(`${JSON.stringify(options)}: ${message}`, () => {

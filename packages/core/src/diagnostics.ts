@@ -92,6 +92,7 @@ export type LimitName =
   | 'maxConnections'
   | 'maxConnectionsPerAddress'
   | 'handshakeRate'
+  | 'maxPendingHandshakes'
   | 'rateLimit'
   | 'controlRate'
   | 'maxDepth'

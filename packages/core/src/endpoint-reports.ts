@@ -94,3 +94,20 @@ export class PostUnreachableWarning {
     );
   }
 }
+
+/** Warns once per endpoint that it shed handshakes (`maxPendingHandshakes`). */
+export class ShedWarning {
+  #warned = false;
+
+  warn(url: string, max: number): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    const path = url.split('?', 1)[0];
+    process.emitWarning(
+      `${path} had ${max} handshakes in progress (maxPendingHandshakes) and answered the next with 503 and ` +
+        'Retry-After. A burst of reconnects or a slow upgrade hook does this; endpoint.stats().handshakes.shed ' +
+        'and the switchyard:limit channel count them. See docs/deployment.md for tuning.',
+      { code: 'SWITCHYARD_HANDSHAKES_SHED' },
+    );
+  }
+}

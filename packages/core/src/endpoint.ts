@@ -10,7 +10,7 @@ import { CloseCode } from './protocol.js';
 import type { Connection } from './connection.js';
 import type { CloseEvent } from './connection-types.js';
 import { closeMessage } from './connection-events.js';
-import { channels } from './diagnostics.js';
+import { channels, publishLimit } from './diagnostics.js';
 import type { Transport } from './diagnostics.js';
 import { EndpointStats } from './stats.js';
 import type { EndpointStatsSnapshot } from './stats.js';
@@ -34,7 +34,20 @@ import { registerEndpoint } from './shutdown.js';
 import { Upgrades } from './endpoint-accept.js';
 import type { RequestExtras } from './endpoint-accept.js';
 import { Openings, closeAll } from './endpoint-open.js';
-import { PostUnreachableWarning, handshakeRefused, notifyRejected, publishHandshakeStart } from './endpoint-reports.js';
+import {
+  PostUnreachableWarning,
+  ShedWarning,
+  handshakeRefused,
+  notifyRejected,
+  publishHandshakeStart,
+} from './endpoint-reports.js';
+import { PendingHandshakes } from './shedding.js';
+
+/**
+ * How a request passed to #handle stands under `maxPendingHandshakes`: not a handshake (a POST, a
+ * stream of an existing session), a handshake holding a place, or one shed with this answer.
+ */
+type Place = false | true | HandshakeRejection;
 
 /**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
@@ -68,6 +81,9 @@ export class Endpoint<Context = undefined> {
   /** @internal Coarse time (ms) that activity marks use: updated by the lifetime sweep. */
   activityClock: number | undefined;
   readonly #postUnreachable = new PostUnreachableWarning();
+  readonly #shedWarning = new ShedWarning();
+  /** The handshakes in progress, under `maxPendingHandshakes` (shedding.ts). */
+  readonly #pending: PendingHandshakes;
   /** @internal The counters behind `stats()`; undefined with `stats: false`. */
   readonly counters: EndpointStats | undefined;
 
@@ -87,6 +103,7 @@ export class Endpoint<Context = undefined> {
     });
     if (this.options.idleTimeout !== Infinity) this.activityClock = Math.floor(performance.now());
     if (this.options.stats) this.counters = new EndpointStats();
+    this.#pending = new PendingHandshakes(this.options.maxPendingHandshakes);
     this.#sweeps = new Sweeps(this as Endpoint<any>);
     this.#openings = new Openings<Context>({
       endpoint: this,
@@ -155,7 +172,8 @@ export class Endpoint<Context = undefined> {
    * `stats: false`, every number stays 0.
    */
   stats(): EndpointStatsSnapshot {
-    return (this.counters ?? new EndpointStats()).snapshot();
+    const { counters } = this;
+    return counters ? counters.snapshot(this.#pending.count, this.#pending.shed) : new EndpointStats().snapshot();
   }
 
   /**
@@ -171,14 +189,44 @@ export class Endpoint<Context = undefined> {
       : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET'
         ? 'sse'
         : undefined;
-    if (transport === undefined) return this.#handle(req, res, extras, fallback);
+    if (transport === undefined) return this.#handle(req, res, extras, fallback, false);
     const path = fallback.url.split('?', 1)[0]!;
     publishHandshakeStart(this, req, transport, path);
-    return this.#handle(req, res, extras, fallback).then((status) => {
-      // An accepted handshake was reported as its connection opened.
-      if (status === (transport === 'sse' ? 200 : 101)) return status;
-      handshakeRefused(this, req, transport, path, status);
-      return status;
+    const pending = this.#pending;
+    const place = pending.enter() || this.#shed(req, extras, fallback.url);
+    return this.#handle(req, res, extras, fallback, place).then(
+      (status) => {
+        if (place === true) pending.leave(req);
+        // An accepted handshake was reported as its connection opened.
+        if (status === (transport === 'sse' ? 200 : 101)) return status;
+        handshakeRefused(this, req, transport, path, status);
+        return status;
+      },
+      (error: unknown) => {
+        if (place === true) pending.leave(req);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * The answer to a handshake beyond `maxPendingHandshakes`: 503 with an adaptive `Retry-After`,
+   * announced on `switchyard:limit` and, the first time, as a warning.
+   */
+  #shed(req: IncomingMessage, extras: RequestExtras, url: string): HandshakeRejection {
+    const { max } = this.#pending;
+    if (channels.limit.hasSubscribers)
+      publishLimit(
+        'maxPendingHandshakes',
+        'refused',
+        undefined,
+        extras.remoteAddress ?? req.socket?.remoteAddress,
+        503,
+        undefined,
+      );
+    this.#shedWarning.warn(url, max);
+    return new HandshakeRejection(503, `This endpoint has ${max} handshakes in progress; retry later`, {
+      'Retry-After': String(this.#pending.retryAfter(performance.now())),
     });
   }
 
@@ -187,10 +235,17 @@ export class Endpoint<Context = undefined> {
     res: ServerResponse | undefined,
     extras: RequestExtras,
     fallback: FallbackParams,
+    place: Place,
   ): Promise<number> {
     const server = serverOf(req);
     registerEndpoint(server, this);
     if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
+      if (place instanceof HandshakeRejection) {
+        notifyRejected(this.#hooks, req, place, fallback.url, extras.remoteAddress);
+        return respond(res, place);
+      }
+      // A new session's place is given back if its client leaves while it opens.
+      if (place) this.#pending.watch(req);
       try {
         return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
       } catch (error) {
@@ -200,11 +255,18 @@ export class Endpoint<Context = undefined> {
     }
     // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
     let taken = takeSocket(req, res, fallback.url);
-    if (taken instanceof Promise) taken = await taken;
+    if (taken instanceof Promise) {
+      if (place === true) this.#pending.watch(req);
+      taken = await taken;
+    }
     const { socket, head } = taken;
+    if (place instanceof HandshakeRejection)
+      return this.#upgrades.reject(req, socket, place, fallback.url, extras.remoteAddress);
     try {
       const status = this.#upgrades.upgrade(req, socket, head, fallback, extras, server);
-      return typeof status === 'number' ? status : await status;
+      if (typeof status === 'number') return status;
+      if (place) this.#pending.watch(req);
+      return await status;
     } catch (error) {
       this.#dispatch.report(undefined, error);
       return this.#upgrades.reject(

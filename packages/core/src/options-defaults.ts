@@ -53,6 +53,7 @@ export const OPTION_NAMES = new Set([
   'maxConnections',
   'maxConnectionsPerAddress',
   'handshakeRate',
+  'maxPendingHandshakes',
   'rateLimit',
   'controlRate',
   'maxDepth',

@@ -8,6 +8,7 @@ import type { Rate } from './limits.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { isStandardSchema } from './schema.js';
 import { resolveRecovery } from './recovery/index.js';
+import { DEFAULT_MAX_PENDING_HANDSHAKES } from './shedding.js';
 import type { ControlRateOptions, EndpointOptions, Handlers, ResolvedOptions, SchemaOptions } from './options-types.js';
 import {
   COMPRESSION_NAMES,
@@ -205,6 +206,7 @@ export function resolveOptions(handlers: Handlers<unknown>, defaults: EndpointOp
     handshakeRate:
       handshakeRate &&
       rateOf('handshakeRate', 'handshakes', handshakeRate.handshakes, handshakeRate.per, 'burst', handshakeRate.burst),
+    maxPendingHandshakes: positive('maxPendingHandshakes', merged.maxPendingHandshakes, DEFAULT_MAX_PENDING_HANDSHAKES),
     messageRate:
       rateLimit && rateOf('rateLimit', 'messages', rateLimit.messages, rateLimit.per, 'burst', rateLimit.burst),
     byteRate:

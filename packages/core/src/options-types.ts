@@ -142,6 +142,14 @@ export interface EndpointOptions {
   maxConnectionsPerAddress?: number;
   /** Handshakes per address, as a token bucket; beyond, 429 with `Retry-After`. Default: no limit. */
   handshakeRate?: HandshakeRateOptions;
+  /**
+   * Load shedding: handshakes this endpoint may have in progress at once (WebSocket upgrades and
+   * new SSE sessions, from the request reaching the endpoint until the 101, or the session's
+   * 200, or another answer). Beyond, 503 with `Retry-After` (1–5 s, with jitter) before any hook
+   * runs. A place is given back when the handshake settles, or when its socket closes while it
+   * waits (a reset). Default 1024; `Infinity` turns it off.
+   */
+  maxPendingHandshakes?: number;
   /** Messages (and bytes) per connection; beyond, 1008, or `limited(ws)` and the message is dropped. */
   rateLimit?: RateLimitOptions;
   /**
@@ -256,6 +264,7 @@ export interface ResolvedOptions {
   maxConnections: number;
   maxConnectionsPerAddress: number;
   handshakeRate: Rate | undefined;
+  maxPendingHandshakes: number;
   messageRate: Rate | undefined;
   byteRate: Rate | undefined;
   /** `controlRate` with defaults applied, or undefined when off. */

@@ -22,8 +22,12 @@ export interface RttSummary {
 export interface EndpointStatsSnapshot {
   /** Open connections by transport. */
   open: Record<Transport, number>;
-  /** Handshakes: accepted, and refused by HTTP status (0: the client left first). */
-  handshakes: { accepted: number; refused: Record<number, number> };
+  /**
+   * Handshakes: accepted, refused by HTTP status (0: the client left first), in progress now
+   * (`pending`, bounded by `maxPendingHandshakes`) and shed by that bound (each also counted
+   * under 503).
+   */
+  handshakes: { accepted: number; refused: Record<number, number>; pending: number; shed: number };
   /** Messages received and sent (hub deliveries included). */
   messages: { in: number; out: number };
   /** Payload bytes received and sent (text as UTF-8). */
@@ -70,13 +74,14 @@ export class EndpointStats {
     this.#rtt[this.#rttCount++ % RTT_SAMPLES] = ms;
   }
 
-  snapshot(): EndpointStatsSnapshot {
+  /** The numbers now; `pending` and `shed` come from the endpoint's bound on handshakes in progress. */
+  snapshot(pending = 0, shed = 0): EndpointStatsSnapshot {
     const n = Math.min(this.#rttCount, RTT_SAMPLES);
     const sorted = Array.from(this.#rtt.subarray(0, n)).sort((a, b) => a - b);
     const at = (q: number): number | undefined => (n === 0 ? undefined : sorted[Math.min(n - 1, Math.ceil(q * n) - 1)]);
     return {
       open: { websocket: this.openWebSocket, sse: this.openSse },
-      handshakes: { accepted: this.accepted, refused: Object.fromEntries(this.refused) },
+      handshakes: { accepted: this.accepted, refused: Object.fromEntries(this.refused), pending, shed },
       messages: { in: this.messagesIn, out: this.messagesOut },
       bytes: { in: this.bytesIn, out: this.bytesOut },
       closes: Object.fromEntries(this.closes),

@@ -21,6 +21,7 @@ describe('resolveOptions', () => {
       maxConnections: Infinity,
       maxConnectionsPerAddress: Infinity,
       handshakeRate: undefined,
+      maxPendingHandshakes: 1024,
       messageRate: undefined,
       byteRate: undefined,
       controlRate: { count: 10, per: 1000, burst: 50 },
@@ -37,6 +38,7 @@ describe('resolveOptions', () => {
       byteRate: { count: 1000, per: 1000, burst: 1000 },
     });
     expect(resolveOptions({ maxBufferedAmount: Infinity }).maxBufferedAmount).toBe(Infinity);
+    expect(resolveOptions({ maxPendingHandshakes: Infinity }).maxPendingHandshakes).toBe(Infinity);
     expect(resolveOptions({ fallback: false }).fallback).toBe(false);
     expect(resolveOptions({ controlRate: false }).controlRate).toBeUndefined();
     expect(resolveOptions({ controlRate: { frames: 5 } }).controlRate).toEqual({ count: 5, per: 1000, burst: 50 });
@@ -77,6 +79,11 @@ describe('resolveOptions', () => {
       'a handshakeRate without handshakes',
       { handshakeRate: { per: 10 } },
       'websocket(): option "handshakeRate.handshakes" is required',
+    ],
+    [
+      'a zero maxPendingHandshakes',
+      { maxPendingHandshakes: 0 },
+      'websocket(): option "maxPendingHandshakes" must be a positive number, got 0',
     ],
     [
       'a negative maxConnections',

@@ -326,6 +326,9 @@ export class RedisHub extends Hub {
     });
   }
 
+  /** The position reads in flight for resumes' checks, by topic (shared by concurrent checks). */
+  readonly #checking = new Map<string, Promise<[StreamPosition, number | undefined]>>();
+
   /** Where a stream stands now: its last id, epoch and count, and the count of its oldest entry (undefined if empty). */
   async #position(topic: string): Promise<[StreamPosition, number | undefined]> {
     const [id, epoch, count, oldest] = (await this.#publisher.eval(POSITION, {
@@ -403,7 +406,14 @@ export class RedisHub extends Hub {
     return {
       position: (topic) => this.#cursors.get(topic),
       check: async (topic, from): Promise<UnrecoverableReason | undefined> => {
-        const [now, oldest] = await this.#position(topic);
+        // Concurrent resumes of one topic share one position script: any of them could have
+        // been the one that ran it (a mass reconnect sends them all at once).
+        let reading = this.#checking.get(topic);
+        if (!reading) {
+          reading = this.#position(topic).finally(() => this.#checking.delete(topic));
+          this.#checking.set(topic, reading);
+        }
+        const [now, oldest] = await reading;
         if (from.epoch !== '' && now.epoch !== from.epoch) return 'reset';
         if (from.epoch === '' && (from.id !== '0-0' || from.count !== 0)) return 'reset';
         // The entry right after the client's last one must still be there (or nothing came since).

@@ -3,6 +3,7 @@ import { CloseCode } from '../protocol.js';
 import type { Connection } from '../connection.js';
 import { kWs } from '../connection-keys.js';
 import type { StreamPosition } from './options.js';
+import { sharedReadsOf } from './shared-reads.js';
 import { control, sendEntry, states } from './state.js';
 import type { RecoveryState } from './state.js';
 import { compareIds } from './token.js';
@@ -70,9 +71,11 @@ async function start(
       control(ws, 'unrecoverable', { topic, reason: why, id: base.id, epoch: base.epoch, count: base.count });
     } else {
       state.sent.set(topic, from);
+      // The resumes of this topic on this node share their reads (shared-reads.ts).
+      const reads = sharedReadsOf(store);
       let after = from.id;
       while (compareIds(after, at.id) < 0) {
-        const page = await store.range(topic, after, at.id, REPLAY_PAGE);
+        const page = await reads.range(topic, after, at.id, REPLAY_PAGE);
         if (!still()) return;
         if (page.length === 0) break;
         for (const entry of page) {

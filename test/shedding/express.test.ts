@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(expressHarness);

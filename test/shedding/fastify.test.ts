@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(fastifyHarness);

@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(koaHarness);

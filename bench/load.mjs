@@ -6,14 +6,22 @@
  *   echo       { port, path, connections, size, tcp }   open the connections, then ping-pong
  *                                                       forever, one message in flight on each
  *   handshakes { port, path, concurrency, mode }        loops of open / one echo / close
- *                                                       ('ws'), connect / echo / end ('tcp'), or
- *                                                       a plain GET with Connection: close ('http')
+ *                                                       ('ws'), connect / echo / end ('tcp'), a
+ *                                                       plain GET with Connection: close ('http'),
+ *                                                       or open / join the namespace / close
+ *                                                       ('socket.io')
  *   open       { port, path, connections, tcp }         open and hold; count every byte received
  *   count      {}                                       { done, failed, bytes } so far
  *   more       { total }                                after an echo's total: that many more
  *   waitDone   {}                                       with `total` given to echo or handshakes:
  *                                                       resolves once exactly that many are done
  *   waitBytes  { total }                                resolves once `bytes` reached `total`
+ *   hold       { port, path, connections, mode }        open and hold, answering the server's
+ *                                                       heartbeat: WebSocket pings ('ws'), engine.io
+ *                                                       pings ('socket.io'), SSE pings by POST ('sse')
+ *   arm        {}                                       start a broadcast round: forget arrivals
+ *   arrivals   { count }                                once `count` held connections have a
+ *                                                       message of this round: their arrival times
  *   stop       {}                                       stop the loops, drop every socket
  */
 import net from 'node:net';
@@ -122,7 +130,8 @@ function openWebSocket(port, request) {
         reject(new Error(`HTTP ${status} instead of 101: ${head.toString('latin1', 0, 200)}`));
         return;
       }
-      resolve({ socket, rest: head.length - (head.indexOf(HEADER_END) + 4) });
+      const end = head.indexOf(HEADER_END) + 4;
+      resolve({ socket, rest: head.length - end, extra: head.subarray(end) });
     };
     socket.on('data', onData);
     socket.on('error', reject);
@@ -142,7 +151,7 @@ function openTcp(port) {
 }
 
 /** Opens `count` connections, at most `inflight` handshakes at a time. */
-async function openMany({ port, path, connections, tcp, inflight = 100 }) {
+async function openMany({ port, path, connections, tcp, inflight = 100, opener, attach }) {
   const request = upgradeRequest(port, path);
   const opened = [];
   let next = 0;
@@ -150,9 +159,11 @@ async function openMany({ port, path, connections, tcp, inflight = 100 }) {
     while (next < connections) {
       next++;
       try {
-        const { socket, rest } = await (tcp ? openTcp(port) : openWebSocket(port, request));
+        const { socket, rest, extra } = await (opener ? opener() : tcp ? openTcp(port) : openWebSocket(port, request));
         socket.on('error', () => {});
-        opened.push({ socket, rest });
+        // Bytes that arrive before a 'data' listener is attached are lost: attach at once.
+        attach?.(socket, extra);
+        opened.push({ socket, rest, extra });
       } catch {
         state.failed++;
       }
@@ -204,7 +215,7 @@ function handshakes({ port, path, concurrency, mode, total, timeout = 10_000 }) 
   const request =
     mode === 'http'
       ? Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`, 'latin1')
-      : upgradeRequest(port, path);
+      : upgradeRequest(port, mode === 'socket.io' ? '/socket.io/?EIO=4&transport=websocket' : path);
 
   const loop = () => {
     if (!mayStart()) return;
@@ -214,6 +225,8 @@ function handshakes({ port, path, concurrency, mode, total, timeout = 10_000 }) 
     let head = null;
     let got = 0;
     let failed = false;
+    let sio = '';
+    let joined = false;
     const fail = () => {
       if (!failed && phase !== 3) state.failed++;
       failed = true;
@@ -234,11 +247,23 @@ function handshakes({ port, path, concurrency, mode, total, timeout = 10_000 }) 
         if (status !== 101) return fail();
         phase = 1;
         got = head.length - (head.indexOf(HEADER_END) + 4);
-        socket.write(echoFrame);
+        if (mode === 'socket.io') {
+          // engine.io's open packet, then "40" to join the namespace; done at its "40{...}".
+          sio = head.subarray(head.indexOf(HEADER_END) + 4).toString('latin1');
+          got = 0;
+        } else socket.write(echoFrame);
       } else if (phase === 1) {
-        got += chunk.length;
+        if (mode === 'socket.io') sio += chunk.toString('latin1');
+        else got += chunk.length;
       } else {
         return;
+      }
+      if (mode === 'socket.io') {
+        if (!joined && sio.includes('0{')) {
+          joined = true;
+          socket.write(SOCKET_IO_CONNECT);
+        }
+        if (sio.includes('40{')) got = echoReply;
       }
       if (phase === 1 && got >= echoReply) {
         phase = 2;
@@ -300,7 +325,163 @@ function stop() {
   return {};
 }
 
+// Held connections that answer the heartbeat, and broadcast arrival times (bench/idle.mjs).
+
+const wallClock = () => performance.timeOrigin + performance.now();
+const OPCODE_TEXT = 0x1;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+const ENGINE_IO_PONG = clientFrame(OPCODE_TEXT, Buffer.from('3'));
+const SOCKET_IO_CONNECT = clientFrame(OPCODE_TEXT, Buffer.from('40'));
+const kBuffer = Symbol('buffer');
+const kRound = Symbol('round');
+const kMode = Symbol('mode');
+const rounds = { round: 0, arrivals: [], waiters: [] };
+
+function arrived(socket) {
+  if (socket[kRound] === rounds.round) return;
+  socket[kRound] = rounds.round;
+  rounds.arrivals.push(wallClock());
+  if (rounds.waiters.length > 0) {
+    rounds.waiters = rounds.waiters.filter(({ count, resolve }) => {
+      if (rounds.arrivals.length < count) return true;
+      resolve(rounds.arrivals);
+      return false;
+    });
+  }
+}
+
+/** Server frames are never masked: split them off, answer pings, note data frames. */
+function onHeldFrames(chunk) {
+  let buffer = this[kBuffer] ? Buffer.concat([this[kBuffer], chunk]) : chunk;
+  for (;;) {
+    if (buffer.length < 2) break;
+    let length = buffer[1] & 0x7f;
+    let offset = 2;
+    if (length === 126) {
+      if (buffer.length < 4) break;
+      length = buffer.readUInt16BE(2);
+      offset = 4;
+    } else if (length === 127) {
+      if (buffer.length < 10) break;
+      length = Number(buffer.readBigUInt64BE(2));
+      offset = 10;
+    }
+    if (buffer.length < offset + length) break;
+    const opcode = buffer[0] & 0x0f;
+    const payload = buffer.subarray(offset, offset + length);
+    buffer = buffer.subarray(offset + length);
+    if (opcode === OPCODE_PING) this.write(clientFrame(OPCODE_PONG, payload));
+    else if (opcode === OPCODE_TEXT || opcode === OPCODE_BINARY) {
+      if (this[kMode] !== 'socket.io') arrived(this);
+      // engine.io: 0 open, 2 ping, 40 connected to the namespace, 42 an event.
+      else if (payload[0] === 0x32 && length === 1) this.write(ENGINE_IO_PONG);
+      else if (payload[0] === 0x30) this.write(SOCKET_IO_CONNECT);
+      else if (payload[0] === 0x34 && payload[1] === 0x32) arrived(this);
+    }
+  }
+  this[kBuffer] = buffer.length > 0 ? Buffer.from(buffer) : undefined;
+}
+
+const sseAgent = { sockets: 0 };
+
+/** Opens one SSE session of the fallback protocol; resolves once its `open` event arrived. */
+function openSse(port, path) {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port);
+    const separator = path.includes('?') ? '&' : '?';
+    socket.on('connect', () =>
+      socket.write(
+        `GET ${path}${separator}__sy=sse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`,
+      ),
+    );
+    socket.on('error', reject);
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk.toString('latin1');
+      const open = /event: open\ndata: (\{[^\n]*\})/.exec(text);
+      if (!open) {
+        if (text.length > 4096 || (text.startsWith('HTTP/1.1 ') && !text.startsWith('HTTP/1.1 200')))
+          reject(new Error(`no SSE open event: ${text.slice(0, 120)}`));
+        return;
+      }
+      socket.removeListener('data', onData);
+      socket.removeListener('error', reject);
+      socket.session = JSON.parse(open[1]).session;
+      socket.frames = 0;
+      resolve({ socket, rest: 0, extra: undefined });
+    };
+    socket.on('data', onData);
+  });
+}
+
+/** An SSE stream's events: a message is an arrival; a ping is answered with a POST pong. */
+function onSseData(chunk) {
+  const text = (this[kBuffer] ?? '') + chunk.toString('latin1');
+  const events = text.split('\n\n');
+  this[kBuffer] = events.pop();
+  for (const event of events) {
+    if (event.includes('\ndata: "') || event.startsWith('data: "')) arrived(this);
+    const ping = /event: ping\ndata: ([^\n]*)/.exec(event);
+    if (ping) ssePong(this, ping[1]);
+  }
+}
+
+function ssePong(stream, data) {
+  const body = Buffer.from(JSON.stringify({ seq: stream.frames++, frames: [['pong', data]] }));
+  const socket = connect(stream.remotePort);
+  sseAgent.sockets++;
+  socket.on('connect', () =>
+    socket.end(
+      Buffer.concat([
+        Buffer.from(
+          `POST ${stream.path}${stream.path.includes('?') ? '&' : '?'}__sy=post HTTP/1.1\r\nHost: 127.0.0.1:${stream.remotePort}\r\n` +
+            `Switchyard-Session: ${stream.session}\r\nContent-Type: text/plain;charset=UTF-8\r\n` +
+            `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+          'latin1',
+        ),
+        body,
+      ]),
+    ),
+  );
+  socket.on('error', () => {});
+  socket.resume();
+}
+
+async function hold({ port, path, connections, mode }) {
+  const attach = (socket, extra) => {
+    socket[kMode] = mode;
+    if (mode === 'sse') {
+      socket.path = path;
+      socket.on('data', onSseData);
+    } else {
+      socket.on('data', onHeldFrames);
+      if (extra?.length > 0) onHeldFrames.call(socket, extra);
+    }
+  };
+  const opened = await openMany({
+    port,
+    path: mode === 'socket.io' ? '/socket.io/?EIO=4&transport=websocket' : path,
+    connections,
+    opener: mode === 'sse' ? () => openSse(port, path) : undefined,
+    attach,
+  });
+  return { opened: opened.length, failed: state.failed };
+}
+
 const COMMANDS = {
+  hold,
+  arm() {
+    rounds.round++;
+    rounds.arrivals = [];
+    return {};
+  },
+  arrivals: ({ count }) =>
+    new Promise((resolve) => {
+      if (rounds.arrivals.length >= count) resolve(rounds.arrivals);
+      else rounds.waiters.push({ count, resolve });
+    }),
+  pongPosts: () => sseAgent.sockets,
   echo,
   handshakes,
   open,

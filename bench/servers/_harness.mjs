@@ -25,7 +25,13 @@ export const PAYLOAD = (() => {
 export async function serve({ server, listen, publish, subscribers }) {
   const port = listen
     ? await listen()
-    : await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+    : await new Promise((resolve) =>
+        // BENCH_BACKLOG sets the listen backlog (Node's default is 511; the kernel caps it at
+        // net.core.somaxconn).
+        server.listen({ port: 0, host: '127.0.0.1', backlog: Number(process.env.BENCH_BACKLOG) || undefined }, () =>
+          resolve(server.address().port),
+        ),
+      );
   process.on('message', (message) => {
     Promise.resolve()
       .then(() => answer(message, publish, subscribers))

@@ -17,7 +17,7 @@ import { Duplex } from 'node:stream';
 import type { Writable } from 'node:stream';
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
-import { hasNoListeners } from './node.js';
+import { compactListeners, hasNoListeners } from './node.js';
 
 /** What the load-time check found of ws's private members. */
 export interface WsInternals {
@@ -169,6 +169,12 @@ export function routeWsEvents(events: WsEventSink, key: symbol): void {
  * Listeners added to it directly still run.
  */
 export class RoutedWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    // Its events are routed, so its listener table stays empty: a compact one, not a dictionary.
+    compactListeners(this);
+  }
+
   /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
   setSocket(...args: unknown[]): void {
     (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
@@ -205,7 +211,7 @@ export class RoutedWebSocket extends WebSocket {
 }
 
 /** The WebSocket class an endpoint's ws server builds: routed when ws's members were found. */
-export const ServerWebSocket: typeof WebSocket = wsInternals.routed ? RoutedWebSocket : WebSocket;
+export const ServerWebSocket = (wsInternals.routed ? RoutedWebSocket : WebSocket) as typeof WebSocket;
 
 /** True when events of `ws` reach the connection without listeners. */
 export function isRouted(ws: object): boolean {

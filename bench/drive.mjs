@@ -27,6 +27,10 @@ export const SERVERS = [
   // channel subscriber; these two take stats off, or add @switchyard/otel.
   { id: 'switchyard-express-nostats', name: 'switchyard · Express, stats: false' },
   { id: 'switchyard-express-otel', name: 'switchyard · Express + @switchyard/otel' },
+  // With BENCH_BEFORE=<another checkout, built>: the same Express server from that checkout.
+  ...(process.env.BENCH_BEFORE
+    ? [{ id: 'switchyard-express-before', name: `switchyard · Express at ${process.env.BENCH_BEFORE}` }]
+    : []),
 ];
 
 /** Payload of a broadcast message; bench/servers/_harness.mjs publishes exactly this many bytes. */

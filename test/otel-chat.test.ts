@@ -74,7 +74,7 @@ describe('otel-chat demo', () => {
       handshakes: unknown;
       closes: unknown;
     };
-    expect(stats.handshakes).toEqual({ accepted: 1, refused: { 400: 1 } });
+    expect(stats.handshakes).toEqual({ accepted: 1, refused: { 400: 1 }, pending: 0, shed: 0 });
     expect(stats.closes).toEqual({ 1000: 1 });
   }, 20_000);
 });

@@ -31,6 +31,8 @@ export const ErrorCode = {
   UNEXPECTED_RESPONSE: 'SWITCHYARD_ERR_UNEXPECTED_RESPONSE',
   /** The Fastify plugin registered a second time in the same scope or a parent. */
   ALREADY_REGISTERED: 'SWITCHYARD_ERR_ALREADY_REGISTERED',
+  /** `upgradeWebSocket(c, events)` of `@switchyard/hono` on a request that is no handshake (as Hono's own throws). */
+  NOT_A_HANDSHAKE: 'SWITCHYARD_ERR_NOT_A_HANDSHAKE',
   /** A Fastify route with a `websocket` option on a method other than GET. */
   INVALID_METHOD: 'SWITCHYARD_ERR_INVALID_METHOD',
   /** `parseProtocols()` got a malformed `Sec-WebSocket-Protocol` value (a `SyntaxError`). */

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { ErrorCode } from '@switchyard/core';
+import { withCode } from '@switchyard/core/internal';
 import type { Endpoint } from '@switchyard/core';
 import type { Context } from 'hono';
 
@@ -24,18 +25,6 @@ export function nodeRequestOf(
   const incoming = env?.incoming;
   if (incoming === undefined || typeof incoming !== 'object' || typeof incoming.headers !== 'object') return undefined;
   return { incoming, outgoing: env?.outgoing };
-}
-
-/** The error for an upgrade request outside @hono/node-server (`app.request()`, Bun, Deno). */
-function notOnNode(): Error {
-  return Object.defineProperty(
-    new Error(
-      '@switchyard/hono upgrades WebSockets on @hono/node-server only: c.env.incoming is missing. Serve the app ' +
-        "with serve() from '@hono/node-server' (or createAdaptorServer), or test it with injectWebSocket(server).",
-    ),
-    'code',
-    { value: ErrorCode.UNSUPPORTED_RUNTIME, enumerable: false, configurable: true, writable: true },
-  );
 }
 
 /** A route of `c.req.matchedRoutes`: which handler a method and path reached. */
@@ -96,7 +85,15 @@ export async function handleOnNode<Context_>(
 ): Promise<Response | undefined> {
   const node = nodeRequestOf(c);
   if (node === undefined) {
-    if (c.req.header('upgrade')?.toLowerCase() === 'websocket') throw notOnNode();
+    // An upgrade request outside @hono/node-server (`app.request()`, Bun, Deno).
+    if (c.req.header('upgrade')?.toLowerCase() === 'websocket')
+      throw withCode(
+        new Error(
+          '@switchyard/hono upgrades WebSockets on @hono/node-server only: c.env.incoming is missing. Serve the app ' +
+            "with serve() from '@hono/node-server' (or createAdaptorServer), or test it with injectWebSocket(server).",
+        ),
+        ErrorCode.UNSUPPORTED_RUNTIME,
+      );
     return undefined;
   }
   const { incoming, outgoing } = node;

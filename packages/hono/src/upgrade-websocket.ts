@@ -10,7 +10,8 @@
  * get Hono's `WSContext` and events, with the switchyard `Connection` as `ws.raw`.
  */
 import type { IncomingMessage } from 'node:http';
-import { createEndpoint } from '@switchyard/core';
+import { ErrorCode, createEndpoint } from '@switchyard/core';
+import { withCode } from '@switchyard/core/internal';
 import type { Connection, Endpoint, EndpointOptions, Hooks, ShutdownOptions } from '@switchyard/core';
 import type { Context, Env, Input, MiddlewareHandler, TypedResponse } from 'hono';
 import type { BlankInput } from 'hono/types';
@@ -143,7 +144,7 @@ export function upgradeWebSocket(
   return handleOnNode(c, endpoint, undefined, node, (incoming) =>
     pending.set(incoming, { c, create: () => events }),
   ).then((sent) => {
-    if (sent === undefined) throw new Error('Failed to upgrade WebSocket');
+    if (sent === undefined) throw withCode(new Error('Failed to upgrade WebSocket'), ErrorCode.NOT_A_HANDSHAKE);
     return sent as Response & TypedResponse<BlankInput, StatusCode, 'ws'>;
   });
 }

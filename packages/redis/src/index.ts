@@ -122,8 +122,14 @@ export class RedisUnreachableError extends Error {
   /** Stable machine-readable code. */
   readonly code = 'SWITCHYARD_ERR_REDIS_UNREACHABLE';
 
-  constructor(cause: Error) {
-    super(`Redis is unreachable (${cause.message}): publishes reject until it is back; "recovered" follows`, { cause });
+  /** `cause`: the first failure, or (on a cluster) what the hub saw itself, as a sentence. */
+  constructor(cause: Error | string) {
+    if (typeof cause === 'string')
+      super(`Redis is unreachable (${cause}): publishes reject until it is back; "recovered" follows`);
+    else
+      super(`Redis is unreachable (${cause.message}): publishes reject until it is back; "recovered" follows`, {
+        cause,
+      });
     this.name = 'RedisUnreachableError';
   }
 }
@@ -251,7 +257,7 @@ export class RedisHub extends Hub {
     }
     const publish = this.#publishFailures.has(error);
     this.#outage = { since: Date.now(), failedPublishes: publish ? 1 : 0, errors: publish ? 0 : 1 };
-    super.report(new RedisUnreachableError(error));
+    super.report(error instanceof RedisUnreachableError ? error : new RedisUnreachableError(error));
     if (this.#cluster) void this.#heal();
   }
 
@@ -334,7 +340,7 @@ export class RedisHub extends Hub {
               await this.#timed(fresh.sSubscribe(this.#subscription(topic), this.#onMessage, true));
             }
             this.#followMoves(fresh);
-            if (this.#closed) throw new Error('closed');
+            if (this.#closed) throw new RedisUnreachableError('the hub closed while it healed');
             this.#cluster = fresh;
             old.destroy();
           });
@@ -389,7 +395,7 @@ export class RedisHub extends Hub {
     if (!this.#cluster) return promise;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('Redis Cluster: no answer from the node')), ms);
+      timer = setTimeout(() => reject(new RedisUnreachableError('Redis Cluster: no answer from the node')), ms);
     });
     return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
@@ -425,7 +431,7 @@ export class RedisHub extends Hub {
     if (this.#closed || this.subscriberCount(topic) === 0) return;
     if (this.#cluster) {
       // The heal subscribes every topic on its fresh client.
-      if (this.#outage) throw new Error('Redis Cluster: an outage is under way');
+      if (this.#outage) throw new RedisUnreachableError('Redis Cluster: an outage is under way');
       await this.#timed(this.#cluster.sSubscribe(this.#subscription(topic), this.#onMessage, true));
       this.#followMoves(this.#cluster);
       return;
@@ -474,7 +480,7 @@ export class RedisHub extends Hub {
     try {
       await this.#firstConnection();
       if (this.#cluster) {
-        if (this.#outage) throw new Error('Redis Cluster: an outage is under way');
+        if (this.#outage) throw new RedisUnreachableError('Redis Cluster: an outage is under way');
         await this.#timed(this.#cluster.sPublish(this.#channel(topic), message));
       } else await this.#publisher!.publish(this.#channel(topic), message);
     } catch (error) {
@@ -522,7 +528,7 @@ export class RedisHub extends Hub {
   #eval(script: string, topic: string, args: Array<string | Buffer>): Promise<unknown> {
     const options = { keys: this.#keys(topic), arguments: args };
     if (this.#cluster) {
-      if (this.#outage) return Promise.reject(new Error('Redis Cluster: an outage is under way'));
+      if (this.#outage) return Promise.reject(new RedisUnreachableError('Redis Cluster: an outage is under way'));
       return this.#timed(this.#cluster.eval(script, options as { keys: string[]; arguments: string[] }));
     }
     return this.#publisher!.eval(script, options as { keys: string[]; arguments: string[] });

@@ -102,6 +102,16 @@ const TEXT = 0;
 const BINARY = 1;
 const ID_LENGTH = 8;
 const HEADER_LENGTH = 1 + ID_LENGTH;
+/**
+ * On a cluster, a pub/sub message also carries its node's publish number (uint32, after the id).
+ * A slot migration can hand a subscriber a node's messages out of order: the channel's old and
+ * new masters each deliver theirs, and node-redis sends a redirected publish again after those
+ * sent after it. A subscriber drops a message numbered at or below the last it delivered from
+ * that node on that topic, so that pub/sub stays at most once and in order across the move.
+ */
+const SEQUENCE_LENGTH = 4;
+/** The nodes whose last publish number a topic remembers; the oldest is forgotten beyond it. */
+const SEQUENCE_SENDERS = 256;
 
 type Client = ReturnType<typeof createClient>;
 type Cluster = ReturnType<typeof createCluster>;
@@ -163,6 +173,10 @@ export class RedisHub extends Hub {
   readonly #durable: Required<DurableOptions> | undefined;
   /** Streams mode: where this node reads each topic with local subscribers from. */
   readonly #cursors = new Map<string, StreamPosition>();
+  /** On a cluster: this node's last pub/sub publish number. */
+  #sequence = 0;
+  /** On a cluster: per topic, the last publish number delivered from each node (by id). */
+  readonly #lastDelivered = new Map<string, Map<string, number>>();
   /** Streams mode on a cluster: the topics to read on the reader's next turn (woken, or polled). */
   readonly #dirty = new Set<string>();
   #wakeReader: (() => void) | undefined;
@@ -465,6 +479,7 @@ export class RedisHub extends Hub {
         // The heal's fresh client subscribes only the topics that have subscribers.
         if (this.#outage) return;
         await this.#timed(this.#cluster.sUnsubscribe(this.#subscription(topic), this.#onMessage, true));
+        this.#lastDelivered.delete(topic);
         return;
       }
       await this.#subscriber!.unsubscribe(this.#channel(topic), this.#onMessage, true);
@@ -473,10 +488,15 @@ export class RedisHub extends Hub {
 
   protected override async forward(topic: string, payload: string | Buffer, isBinary: boolean): Promise<void> {
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const message = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
+    const header = this.#cluster ? HEADER_LENGTH + SEQUENCE_LENGTH : HEADER_LENGTH;
+    const message = Buffer.allocUnsafe(header + body.length);
     message[0] = isBinary ? BINARY : TEXT;
     this.id.copy(message, 1);
-    body.copy(message, HEADER_LENGTH);
+    if (this.#cluster) {
+      this.#sequence = (this.#sequence + 1) >>> 0;
+      message.writeUInt32BE(this.#sequence, HEADER_LENGTH);
+    }
+    body.copy(message, header);
     try {
       await this.#firstConnection();
       if (this.#cluster) {
@@ -739,6 +759,22 @@ export class RedisHub extends Hub {
     };
   }
 
+  /**
+   * On a cluster: true when `message` comes after the last one delivered from its node on
+   * `topic` (serial-number order, so the uint32 may wrap), which it then becomes.
+   */
+  #inOrder(topic: string, message: Buffer): boolean {
+    const sender = message.toString('latin1', 1, HEADER_LENGTH);
+    const sequence = message.readUInt32BE(HEADER_LENGTH);
+    let senders = this.#lastDelivered.get(topic);
+    if (senders === undefined) this.#lastDelivered.set(topic, (senders = new Map()));
+    const last = senders.get(sender);
+    if (last !== undefined && ((sequence - last) | 0) <= 0) return false;
+    if (last === undefined && senders.size >= SEQUENCE_SENDERS) senders.delete(senders.keys().next().value!);
+    senders.set(sender, sequence);
+    return true;
+  }
+
   readonly #onMessage = (message: Buffer, channel: Buffer): void => {
     if (this.#cluster && this.#durable && message.length === 0) {
       // A durable topic's wake: read its stream on the reader's next turn.
@@ -753,7 +789,11 @@ export class RedisHub extends Hub {
     // Our own publish, echoed by Redis: its local subscribers already have it.
     if (message.compare(this.id, 0, ID_LENGTH, 1, HEADER_LENGTH) === 0) return;
     const topic = channel.toString().slice(this.#prefix.length);
-    const body = message.subarray(HEADER_LENGTH);
+    let body: Buffer;
+    if (this.#cluster) {
+      if (message.length < HEADER_LENGTH + SEQUENCE_LENGTH || !this.#inOrder(topic, message)) return;
+      body = message.subarray(HEADER_LENGTH + SEQUENCE_LENGTH);
+    } else body = message.subarray(HEADER_LENGTH);
     if (message[0] === BINARY) this.deliver(topic, body, true);
     else this.deliver(topic, body.toString(), false);
   };

@@ -47,15 +47,20 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // examples, CLI, peers) is protocol and framework code on public Node APIs: Node 20 covers it,
 // and the consumer test runs the packed packages on 20.19 and 26. Entries are vitest filters (a
 // path prefix), so a file added to one of these folders, *.serial.test.ts included, runs too.
+// The shared suites run here on Express, Koa and Fastify: every adapter reaches Node through the
+// same takeover in core, and these three reach it three ways (Express and Koa as middleware on
+// Node's server, Fastify through its own routing); NestJS and Hono sit on Express's way and on
+// @hono/node-server, framework code on public Node APIs, which Node 20 covers.
+const MATRIX_ADAPTERS = ['express', 'koa', 'fastify'];
 const MATRIX = [
   'packages/core/test/internals.test.ts',
   'packages/core/test/close-path.test.ts',
   'packages/core/test/transport-ws.test.ts',
   'packages/core/test/inject.test.ts',
   'packages/client/test/',
-  'test/public-route/',
-  'test/rfc6455/',
-  'test/adversarial/',
+  ...['test/public-route/', 'test/rfc6455/', 'test/adversarial/'].flatMap((folder) =>
+    MATRIX_ADAPTERS.map((adapter) => `${folder}${adapter}.`),
+  ),
   'test/conformance/express.',
 ];
 const MATRIX_RUNTIMES = ['node22', 'node24', 'node26'];

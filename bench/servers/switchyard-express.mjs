@@ -1,8 +1,17 @@
 /** switchyard on Express, behind one ordinary middleware; broadcast through the hub. */
 import http from 'node:http';
-import express from 'express';
-import { createHub, websocket } from '@switchyard/express';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { TOPIC, serve } from './_harness.mjs';
+
+// BENCH_EXPRESS_FROM (set by switchyard-express-before.mjs): another checkout, installed and
+// built, whose Express and @switchyard/express this same program serves instead of this tree's.
+const from = process.env.BENCH_EXPRESS_FROM && join(process.env.BENCH_EXPRESS_FROM, 'packages/express');
+const express = from ? createRequire(join(from, 'package.json'))('express') : (await import('express')).default;
+const { createHub, websocket } = await import(
+  from ? pathToFileURL(join(from, 'dist/index.js')).href : '@switchyard/express'
+);
 
 const hub = createHub();
 const app = express();

@@ -110,7 +110,11 @@ const HEADER_LENGTH = 1 + ID_LENGTH;
  * that node on that topic, so that pub/sub stays at most once and in order across the move.
  */
 const SEQUENCE_LENGTH = 4;
-/** The nodes whose last publish number a topic remembers; the oldest is forgotten beyond it. */
+/**
+ * The nodes whose last publish number a topic remembers; the oldest is forgotten beyond it (a
+ * late message from a node forgotten that way would be delivered: with more than this many
+ * nodes publishing to one topic during a migration, order holds only per remembered node).
+ */
 const SEQUENCE_SENDERS = 256;
 
 type Client = ReturnType<typeof createClient>;

@@ -98,6 +98,9 @@ describe('redis hub on a cluster', () => {
       ];
       for (const [sender, sequence] of plays)
         await raw.sPublish('order:feed', frame(sender, sequence, `${sender}:${sequence >>> 0}`));
+      // Bytes no switchyard node sends: shorter than a numbered header, and empty.
+      await raw.sPublish('order:feed', Buffer.from([0, 1, 2]));
+      await raw.sPublish('order:feed', Buffer.alloc(12));
       await raw.sPublish('order:feed', frame(3, 1, 'last'));
       await vi.waitFor(() => expect(received.at(-1)).toBe('last'));
       expect(received).toEqual([

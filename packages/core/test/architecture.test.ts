@@ -32,3 +32,17 @@ describe('ARCHITECTURE.md', () => {
     expect(folders.filter((folder) => !named.includes(folder))).toEqual([]);
   });
 });
+
+describe("a connection's state has one owner (issue 28)", () => {
+  const sources = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : [],
+    );
+
+  it("only connection/connection.ts imports the Connection's slot keys (connection/symbols.ts), so no other module can write them", () => {
+    const importers = sources(join(core, 'src'))
+      .filter((file) => /from '\.{1,2}\/(?:connection\/)?symbols\.js'/.test(readFileSync(file, 'utf8')))
+      .map((file) => file.slice(join(core, 'src').length + 1));
+    expect(importers).toEqual(['connection/connection.ts']);
+  });
+});

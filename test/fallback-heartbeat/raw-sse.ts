@@ -29,8 +29,16 @@ export interface RawSession {
   ended: boolean;
 }
 
-/** Opens a session on `path` of 127.0.0.1:`port`; resolves once its `open` event came. */
-export function openRawSession(port: number, path: string, headers: Record<string, string> = {}): Promise<RawSession> {
+/**
+ * Opens a session on `path` of 127.0.0.1:`port`; resolves once its `open` event came. `onEvent`
+ * sees every later event, even one in the same read as `open` (a first ping may come at once).
+ */
+export function openRawSession(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  onEvent?: (session: RawSession, event: RawEvent) => void,
+): Promise<RawSession> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     const extra = Object.entries(headers)
@@ -84,6 +92,10 @@ export function openRawSession(port: number, path: string, headers: Record<strin
             lastId: 0,
             ended: false,
           };
+          if (onEvent) {
+            const created = session;
+            session.onEvent = (later) => onEvent(created, later);
+          }
           resolve(session);
           continue;
         }

@@ -6,11 +6,21 @@
  *   node --expose-gc test/fallback-heartbeat/heartbeat-server.mjs <interval> <timeout>
  *
  * One endpoint, /hb, with that heartbeat. Commands over IPC: `memory` (heap after GC), `stats`
- * (sessions open, closes by code, pings sent).
+ * (sessions open, closes by code, bytes kept for replay over all sessions).
  */
 import http from 'node:http';
 import express from 'express';
 import { websocket } from '@switchyard/express';
+import { SseSocket } from '@switchyard/core/internal';
+
+// Every session's replay buffer, for `stats`: what the server keeps for the clients.
+const sessions = new Set();
+const attach = SseSocket.prototype.attach;
+SseSocket.prototype.attach = function (...args) {
+  sessions.add(this);
+  this.once('close', () => sessions.delete(this));
+  return attach.apply(this, args);
+};
 
 const [interval, timeout] = process.argv.slice(2).map(Number);
 let open = 0;
@@ -43,7 +53,9 @@ async function settledHeap() {
 }
 
 process.on('message', async ({ id, cmd }) => {
-  const result = cmd === 'memory' ? await settledHeap() : { open, closes };
+  let replayBytes = 0;
+  for (const session of sessions) replayBytes += session.replayBytes;
+  const result = cmd === 'memory' ? await settledHeap() : { open, closes, replayBytes };
   process.send({ id, result });
 });
 process.on('disconnect', () => process.exit(0));

@@ -8,7 +8,13 @@
  * connections answer every ping (WebSocket pongs, engine.io "3", POSTed SSE pongs).
  *
  *   node bench/idle.mjs [--connections=50000] [--sse=10000] [--rounds=5] [--backlog=4096]
- *                       [--only=ws-heartbeat,switchyard-express,socket.io,sse] [--write]
+ *                       [--hold=45] [--only=ws-heartbeat,switchyard-express,socket.io,sse]
+ *                       [--write[=marker]]
+ *
+ * SSE sessions are held at least `--hold` seconds after the last one opened (default 45: the
+ * default heartbeat's interval and timeout, and 5 s), so that every session has been pinged and
+ * has answered (or been dropped) before "still held" is counted. `--write=after-sse-heartbeat`
+ * writes the table to its own section of bench/RESULTS.md instead of replacing the first one.
  *
  * The run raises `ulimit -n` for itself and its children where the hard limit allows; where it
  * does not (a container without CAP_SYS_RESOURCE), the connections are capped to fit and the
@@ -34,6 +40,7 @@ const CONNECTIONS = Math.min(WANTED, room);
 const SSE = Math.min(Number(args.sse || 10_000), room);
 const ROUNDS = Number(args.rounds || 5);
 const PER_LOAD = 9000;
+const HOLD = Number(args.hold || 45) * 1000;
 process.env.BENCH_BACKLOG = args.backlog || '4096';
 
 const ROWS = [
@@ -47,6 +54,7 @@ async function measure(row) {
   const count = row.mode === 'sse' ? SSE : CONNECTIONS;
   const server = await startServer({ id: row.server });
   const loads = [];
+  let sampler;
   try {
     // Compile the handshake path before the first snapshot (as drive.mjs's memoryRun does).
     const warm = await startLoad();
@@ -58,6 +66,28 @@ async function measure(row) {
     const net0 = listenCounters();
     const opening = performance.now();
     for (let i = 0; i < Math.ceil(count / PER_LOAD); i++) loads.push(await startLoad());
+    // SSE pongs are POSTs: their rate, sampled every second from the first opening on, shows
+    // whether the heartbeat pings in bursts (its peak) or evenly.
+    const pongRates = [];
+    if (row.mode === 'sse') {
+      const clients = loads.slice();
+      let last = 0;
+      let lastAt = performance.now();
+      let busy = false;
+      sampler = setInterval(async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          const posts = (await Promise.all(clients.map((l) => l.rpc({ cmd: 'pongPosts' })))).reduce((a, b) => a + b, 0);
+          const at = performance.now();
+          pongRates.push((posts - last) / ((at - lastAt) / 1000));
+          last = posts;
+          lastAt = at;
+        } finally {
+          busy = false;
+        }
+      }, 1000);
+    }
     const opened = await Promise.all(
       loads.map((load, i) =>
         load.rpc(
@@ -72,7 +102,8 @@ async function measure(row) {
         ),
       ),
     );
-    const openSeconds = (performance.now() - opening) / 1000;
+    const openedAt = performance.now();
+    const openSeconds = (openedAt - opening) / 1000;
     const held = opened.reduce((n, o) => n + o.opened, 0);
     const deadline = performance.now() + 30_000;
     while ((await server.rpc({ cmd: 'subscribers' })) < held && performance.now() < deadline) await sleep(100);
@@ -111,6 +142,24 @@ async function measure(row) {
     await sleep(4000);
     const h1 = await snapshot(server, shaker);
     const handshakes = h1.done - h0.done;
+    // Every SSE session pinged and answered (or dropped) at least once before counting. The
+    // handshakes go on meanwhile, counted in 3 s windows: one window above can fall before,
+    // inside or after a burst of pong POSTs, these cover the whole hold.
+    const windows = [];
+    if (row.mode === 'sse') {
+      let previous = h1;
+      while (performance.now() + 3000 <= openedAt + HOLD) {
+        await sleep(3000);
+        const next = await snapshot(server, shaker);
+        windows.push((next.done - previous.done) / ((next.at - previous.at) / 1000));
+        previous = next;
+      }
+      const left = openedAt + HOLD - performance.now();
+      if (left > 0) await sleep(left);
+    }
+    windows.sort((x, y) => x - y);
+    const heldSeconds = (performance.now() - openedAt) / 1000;
+    clearInterval(sampler);
     const stillHeld = await server.rpc({ cmd: 'subscribers' });
     const pongPosts =
       row.mode === 'sse'
@@ -134,8 +183,17 @@ async function measure(row) {
       failedHandshakes: h1.failed - h0.failed,
       overflows,
       pongPosts,
+      heldSeconds,
+      openSeconds,
+      pongPeak: pongRates.length > 0 ? Math.max(...pongRates) : undefined,
+      windows,
+      // Of the connections this run held. Not `subscribed - stillHeld`: an SSE session of the
+      // warm-up outlives its closed stream by the fallback's sessionTimeout (30 s), so it is still
+      // subscribed at the start and gone by the end without having been dropped.
+      dropped: Math.max(0, held - stillHeld),
     };
   } finally {
+    clearInterval(sampler);
     await Promise.all(
       loads.map(async (load) => {
         await load.rpc({ cmd: 'stop' }).catch(() => {});
@@ -154,7 +212,7 @@ for (const row of ROWS) {
     const r = await measure(row);
     results.push({ row, r });
     console.error(
-      `${row.name}: ${r.held} held (${fmt(r.openRate)}/s to open), heap ${fmt(r.heap / 1024, 1)} KiB, RSS ${fmt(r.rss / 1024, 1)} KiB per connection, broadcast p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms, ${fmt(r.rate)} handshakes/s (${fmt(r.cpu)} µs), ${r.stillHeld} still held, overflows ${r.overflows.ListenOverflows}`,
+      `${row.name}: ${r.held} held (${fmt(r.openRate)}/s to open)${r.pongPosts === undefined ? '' : `, ${r.pongPosts} pong POSTs in ${fmt(r.openSeconds + r.heldSeconds)} s (peak ${fmt(r.pongPeak)}/s)`}, heap ${fmt(r.heap / 1024, 1)} KiB, RSS ${fmt(r.rss / 1024, 1)} KiB per connection, broadcast p50 ${fmt(r.p50, 1)} p99 ${fmt(r.p99, 1)} ms, ${fmt(r.rate)} handshakes/s (${fmt(r.cpu)} µs), ${r.stillHeld} still held, overflows ${r.overflows.ListenOverflows}`,
     );
   } catch (error) {
     results.push({ row, error: String(error.message ?? error).split('\n')[0] });
@@ -175,14 +233,21 @@ for (const { row, r, error } of results) {
     continue;
   }
   lines.push(
-    `| ${row.name} | ${fmt(r.held)}${r.stillHeld < r.subscribed ? ` (${fmt(r.subscribed - r.stillHeld)} dropped by the end)` : ''} | ${fmt(r.openRate)} | ${fmt(r.heap / 1024, 2)} | ${fmt(r.rss / 1024, 2)} | ${fmt(r.rssTotal / 2 ** 20)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${fmt(r.last, 1)} | ${fmt(r.rate)} | ${fmt(r.cpu)} | ${fmt(r.failedHandshakes)} | ${fmt(r.overflows.ListenOverflows)} |`,
+    `| ${row.name} | ${fmt(r.held)}${r.dropped > 0 ? ` (${fmt(r.dropped)} dropped by the end)` : ''} | ${fmt(r.openRate)} | ${fmt(r.heap / 1024, 2)} | ${fmt(r.rss / 1024, 2)} | ${fmt(r.rssTotal / 2 ** 20)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${fmt(r.last, 1)} | ${fmt(r.rate)} | ${fmt(r.cpu)} | ${fmt(r.failedHandshakes)} | ${fmt(r.overflows.ListenOverflows)} |`,
+  );
+}
+for (const { row, r } of results) {
+  if (r?.pongPosts === undefined) continue;
+  lines.push(
+    '',
+    `${row.name}: opened in ${fmt(r.openSeconds)} s and held ${fmt(r.heldSeconds)} s more; ${fmt(r.pongPosts)} pong POSTs in that time (${fmt(r.pongPosts / (r.openSeconds + r.heldSeconds))}/s on average, ${fmt(r.pongPeak)}/s in the busiest second; one new connection each), ${fmt(r.dropped)} of ${fmt(r.held)} sessions dropped by the end. Handshakes/s in ${r.windows.length} windows of 3 s over the rest of the hold: lowest ${fmt(r.windows[0])}, median ${fmt(percentile(r.windows, 50))}, highest ${fmt(r.windows.at(-1))}.`,
   );
 }
 const table = lines.join('\n');
 console.log(table);
 if ('write' in args) {
   await writeSection(
-    '<!-- bench/idle.mjs -->',
+    args.write ? `<!-- bench/idle.mjs ${args.write} -->` : '<!-- bench/idle.mjs -->',
     `## Idle connections in one process, heartbeat on (issue 24): \`node bench/idle.mjs${process.argv
       .slice(2)
       .filter((a) => !a.startsWith('--write'))

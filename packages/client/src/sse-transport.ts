@@ -275,8 +275,10 @@ export function openEventStream(settings: EventStreamSettings, listener: Transpo
           if (NUMBERED.has(event.type) && Number(event.id) !== Number(lastEventId) + 1) {
             return end(CloseCode.ABNORMAL, `event ${event.id} after ${lastEventId || 'none'}`, false);
           }
-          handle(event);
+          // Before handling it: a ping's pong, POSTed at once, acknowledges the ping itself, so
+          // that no second POST carries that acknowledgement a moment later.
           lastEventId = event.id;
+          handle(event);
           numbered ||= NUMBERED.has(event.type);
         }
         if (numbered) received(value.byteLength);

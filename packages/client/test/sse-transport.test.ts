@@ -249,14 +249,18 @@ describe('POSTs', () => {
     socket.close();
   });
 
-  it('pings are answered with pong frames carrying the same payload', async () => {
+  it('pings are answered with pong frames carrying the same payload, and acknowledging the ping: one POST per ping', async () => {
     const server = await ScriptedServer.start();
     server.stream = (res) => openStream(res, `${OPEN('s1')}id: 1\nevent: ping\ndata: aGk=\n\n`);
     const { socket } = await opened(server);
     await until(() => server.posts().length === 1, 'the pong');
-    expect(server.posts()[0]!.body).toBe('{"seq":0,"frames":[["pong","aGk="]]}');
+    expect(server.posts()[0]!.body).toBe('{"seq":0,"frames":[["pong","aGk="]],"ack":1}');
+    // The pong acknowledged the ping: no POST of its own for that acknowledgement 2 s later (at
+    // scale, every idle session's heartbeat would cost the server two requests).
+    await quietFor(2500);
+    expect(server.posts()).toHaveLength(1);
     socket.close();
-  });
+  }, 10_000);
 
   it('close() sends a close frame after what was queued, and reports close once it is delivered', async () => {
     const server = await ScriptedServer.start();

@@ -68,6 +68,28 @@ describe('heartbeat', () => {
   });
 });
 
+describe('heartbeat: connections opened together', () => {
+  it('pings each at a random moment of its first interval, not all together an interval later', async () => {
+    const interval = 1000;
+    const { port, closes } = await serve({ heartbeat: { interval, timeout: 1000 } });
+    // Opened together, as after a restart; each records how long after its open the first ping came.
+    const firsts: number[] = [];
+    await Promise.all(
+      Array.from({ length: 60 }, async () => {
+        const ws = await connect(port);
+        const opened = performance.now();
+        ws.once('ping', () => firsts.push(performance.now() - opened));
+      }),
+    );
+    await vi.waitFor(() => expect(firsts).toHaveLength(60), { timeout: 5000, interval: 20 });
+    // Uniform over the interval: about half within its first half (fewer than 15 of 60 has a
+    // chance of 1 in 20,000). Before, every first ping came an interval after the open.
+    expect(firsts.filter((after) => after < interval / 2).length).toBeGreaterThanOrEqual(15);
+    expect(Math.max(...firsts)).toBeLessThan(interval + 500);
+    expect(closes).toEqual([]);
+  });
+});
+
 describe('idle and lifetime sweeps', () => {
   it('closes a silent connection with 4000 after idleTimeout, and keeps a chatty one', async () => {
     const { port } = await serve({ idleTimeout: 150 }, { message: () => {} });

@@ -1,7 +1,7 @@
 /**
  * The two timers of an endpoint, each one per endpoint instead of one per connection: the
- * heartbeat (a ping every `heartbeat.interval`; no pong within `heartbeat.timeout` drops the
- * connection, 1006) and the sweep of `idleTimeout` (4000) and `maxLifetime` (4001), which also
+ * heartbeat (a ping every `heartbeat.interval`, spread over the interval; no pong within
+ * `heartbeat.timeout` drops the connection, 1006; see {@link HeartbeatSchedule}) and the sweep of `idleTimeout` (4000) and `maxLifetime` (4001), which also
  * moves the coarse clock that activity marks use. Both run only while connections are open.
  */
 import type { Connection } from '../connection/connection.js';
@@ -19,6 +19,104 @@ export interface SweptEndpoint {
   activityClock: number | undefined;
 }
 
+/** What a sweep does with one connection. */
+export const Beat = { NONE: 0, PING: 1, DROP: 2 } as const;
+/** One of {@link Beat}'s values. */
+export type Beat = (typeof Beat)[keyof typeof Beat];
+
+/**
+ * A transport that can tell when it last heard from its peer (the SSE fallback: any POST of the
+ * client's, whatever it carries). Whole ms of performance.now().
+ */
+interface Heard {
+  readonly heardAt?: number;
+}
+
+/**
+ * The heartbeat's schedule (without timers, so that a test can drive it with its own clock):
+ *
+ * - **Spread.** A connection's first ping comes at a uniformly random sweep within its first
+ *   `interval` (not `interval` after it opened), and each later one `interval` after the last, so
+ *   that connections opened in a burst (a deploy, a reconnect storm) are pinged evenly over the
+ *   interval instead of in the same burst one interval later. The SSE fallback's pongs are POSTs:
+ *   in a burst they would arrive as a burst of new HTTP connections.
+ * - **Activity is liveness.** A transport that reports `heardAt` (the SSE fallback, where every
+ *   POST is a request the client made) counts anything heard since the last ping as its pong, and
+ *   is not pinged again until `interval` after it: a session that acknowledges events or sends
+ *   messages is never pinged.
+ * - **Dead peers.** Nothing heard for `interval`, a ping; no pong within `timeout` of it, dropped:
+ *   a peer that went silent is dropped within `interval + timeout` plus at most three sweeps.
+ *
+ * A connection never pinged is told from one that answered by its `lastPingAt`: the heartbeat
+ * sets that only to the times of its own sweeps, which it remembers for one interval.
+ */
+export class HeartbeatSchedule {
+  readonly interval: number;
+  readonly timeout: number;
+  /** How often the sweep runs (ms). */
+  readonly tick: number;
+  readonly #random: () => number;
+  /** The times of the sweeps of the last interval (and two ticks), oldest first. */
+  readonly #sweeps: number[] = [];
+  readonly #sweepSet = new Set<number>();
+
+  constructor(interval: number, timeout: number, random: () => number = Math.random) {
+    this.interval = interval;
+    this.timeout = timeout;
+    this.tick = heartbeatTick(interval, timeout);
+    this.#random = random;
+  }
+
+  /** A sweep starts at `now` (whole ms): remembered, and those older than an interval forgotten. */
+  begin(now: number): void {
+    const sweeps = this.#sweeps;
+    if (sweeps.at(-1) !== now) {
+      sweeps.push(now);
+      this.#sweepSet.add(now);
+    }
+    const horizon = now - this.interval - 2 * this.tick;
+    let old = 0;
+    while (old < sweeps.length - 1 && sweeps[old]! < horizon) this.#sweepSet.delete(sweeps[old++]!);
+    if (old > 0) sweeps.splice(0, old);
+  }
+
+  /**
+   * What the sweep at `now` does with a connection: nothing, a ping (the caller sends it when it
+   * can and then calls {@link pinged}), or a drop. `heardAt`: when its transport last heard from
+   * the peer, if it can tell.
+   */
+  decide(beat: HeartbeatPart, heardAt: number | undefined, now: number): Beat {
+    if (heardAt !== undefined && heardAt > beat.lastPingAt) {
+      // Heard since the last ping: that is the pong. The next ping is an interval from now.
+      beat.awaitingPong = false;
+      beat.lastPingAt = now;
+      return Beat.NONE;
+    }
+    const since = now - beat.lastPingAt;
+    if (beat.awaitingPong) return since >= this.timeout ? Beat.DROP : Beat.NONE;
+    if (since >= this.interval) return Beat.PING;
+    // Never pinged (lastPingAt is its opening, no sweep's time): the first ping falls on a
+    // uniformly random sweep of the first interval, with the chance of a uniform distribution's
+    // hazard (one tick over what is left of the interval).
+    if (!this.#sweepSet.has(beat.lastPingAt) && this.#random() * (this.interval - since) < this.tick) return Beat.PING;
+    return Beat.NONE;
+  }
+
+  /** The ping of {@link decide} went out at `now`. */
+  pinged(beat: HeartbeatPart, now: number): void {
+    beat.awaitingPong = true;
+    beat.lastPingAt = now;
+  }
+}
+
+/**
+ * The heartbeat sweep's period: a quarter of the timeout, so that a late pong is noticed within
+ * a quarter of it, and at most 1/64 of the interval, so that the pings due in one sweep are few.
+ */
+export function heartbeatTick(interval: number, timeout: number): number {
+  return Math.max(5, Math.min(interval / 64, timeout / 4));
+}
+
 /** An endpoint's heartbeat and lifetime timers. */
 export class Sweeps {
   readonly #endpoint: SweptEndpoint;
@@ -33,8 +131,8 @@ export class Sweeps {
   startHeartbeat(): void {
     const { heartbeat } = this.#endpoint.options;
     if (!heartbeat || this.#heartbeat) return;
-    const tick = Math.max(5, Math.min(heartbeat.interval, heartbeat.timeout) / 4);
-    this.#heartbeat = setInterval(sweepHeartbeat, tick, this.#endpoint, heartbeat.interval, heartbeat.timeout);
+    const schedule = new HeartbeatSchedule(heartbeat.interval, heartbeat.timeout);
+    this.#heartbeat = setInterval(sweepHeartbeat, schedule.tick, this.#endpoint, schedule);
     this.#heartbeat.unref();
   }
 
@@ -61,24 +159,21 @@ export class Sweeps {
   }
 }
 
-/** Pings what has been quiet for `interval`; drops what did not answer within `timeout`. */
-export function sweepHeartbeat(endpoint: SweptEndpoint, interval: number, timeout: number): void {
+/** Pings what has been quiet (see {@link HeartbeatSchedule}); drops what did not answer in time. */
+export function sweepHeartbeat(endpoint: SweptEndpoint, schedule: HeartbeatSchedule): void {
   const now = Math.floor(performance.now());
+  schedule.begin(now);
   for (const connection of endpoint.connections) {
     // The heartbeat's part of the connection's policy state (connection/policy.ts).
     const beat: HeartbeatPart = policyOf(connection);
-    const since = now - beat.lastPingAt;
-    if (beat.awaitingPong) {
-      if (since >= timeout) {
-        if (channels.limit.hasSubscribers)
-          publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
-        connection.terminate();
-      }
-    } else if (since >= interval) {
-      const ws = transportOf(connection);
-      if (ws.readyState !== 1) continue;
-      beat.awaitingPong = true;
-      beat.lastPingAt = now;
+    const ws = transportOf(connection);
+    const action = schedule.decide(beat, (ws as Heard).heardAt, now);
+    if (action === Beat.DROP) {
+      if (channels.limit.hasSubscribers)
+        publishLimit('heartbeat', 'closed', connection, undefined, undefined, CloseCode.ABNORMAL);
+      connection.terminate();
+    } else if (action === Beat.PING && ws.readyState === 1) {
+      schedule.pinged(beat, now);
       ws.ping();
     }
   }

@@ -51,6 +51,12 @@ export class SseSocket extends EventEmitter implements Transport {
   readyState: 0 | 1 | 2 | 3 = 1;
   /** Frames of the client seen so far: POST retries below this index are duplicates. */
   nextClientFrame = 0;
+  /**
+   * When the client was last heard from (whole ms of performance.now()): its last POST or
+   * resume, whatever it carried. The heartbeat counts it as a pong (endpoint/heartbeat.ts), so a
+   * session that acknowledges events or sends messages is not pinged.
+   */
+  heardAt = 0;
 
   readonly #host: SessionHost;
   readonly #options: ResolvedFallbackOptions;
@@ -101,6 +107,7 @@ export class SseSocket extends EventEmitter implements Transport {
       );
     // The client has everything up to Last-Event-ID: that much is acknowledged.
     if (lastEventId !== undefined) this.acknowledge(lastEventId);
+    if (!first) this.heard();
     head += this.#replay.text();
     res.write(head);
     res.socket?.setNoDelay(true);
@@ -125,6 +132,11 @@ export class SseSocket extends EventEmitter implements Transport {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     if (this.readyState < 2) this.touch();
+  }
+
+  /** A request of the client's (its owner checked) arrived: it is alive. */
+  heard(): void {
+    this.heardAt = Math.floor(performance.now());
   }
 
   /** Something came from the client: restart the expiry clock if no stream is open. */
@@ -222,6 +234,7 @@ export class SseSocket extends EventEmitter implements Transport {
    * HTTP status and message for the POST's answer.
    */
   receive(seq: number, frames: unknown[], maxPayload: number): [number, string] {
+    this.heard();
     this.touch();
     if (seq > this.nextClientFrame) {
       // A POST went missing (or a forwarded one is late): delivering this one would skip

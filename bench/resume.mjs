@@ -112,6 +112,17 @@ async function runNode() {
       Promise.resolve(feed.done).then(() => process.send({ id, result: feed.sent }));
     } else if (cmd === 'sent') process.send({ id, result: feed.sent });
     else if (cmd === 'counts') process.send({ id, result: counts });
+    // The node's own CPU (user + system, µs) since it started: sampled at the restart and at
+    // the moment every client has caught up, the difference is what the resume cost it.
+    else if (cmd === 'cpu') {
+      const { user, system: sys } = process.cpuUsage();
+      process.send({ id, result: user + sys });
+    }
+    // A clean exit, so that --cpu-prof writes its profile.
+    else if (cmd === 'exit') {
+      process.send({ id, result: true });
+      setImmediate(() => process.exit(0));
+    }
   });
   process.on('disconnect', () => process.exit(0));
   const listen = () => new Promise((resolve) => server.listen({ port, host: '127.0.0.1', backlog }, resolve));
@@ -139,10 +150,17 @@ function runClients() {
     stats.everOpened++;
     if (marked && reopened[k] === 0) {
       reopened[k] = 1;
+      reopenedAtMs[k] = Date.now();
       reopenedCount++;
     }
   };
   const sockets = [];
+  /**
+   * From the kill (`mark`) on, per client: when each attempt started (a WebSocket constructed),
+   * and when the client opened again; Date.now() ms, compared with the runner's clock.
+   */
+  const attempts = Array.from({ length: count }, () => []);
+  const reopenedAtMs = new Float64Array(count);
   let nextSource = 0;
   // 40 loopback source addresses per process, none shared with another process.
   const source = () => `127.${1 + sourceBase}.0.${2 + (nextSource++ % 40)}`;
@@ -170,6 +188,7 @@ function runClients() {
       class Bound extends WebSocket {
         constructor(url, protocols) {
           super(url, protocols, { localAddress });
+          if (marked) attempts[k].push(Date.now());
         }
       }
       const socket = connect(`ws://127.0.0.1:${port}/feed`, {
@@ -194,6 +213,9 @@ function runClients() {
     } else {
       const { io } = await import('socket.io-client');
       const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], localAddress });
+      socket.io.on('reconnect_attempt', () => {
+        if (marked) attempts[k].push(Date.now());
+      });
       socket.on('m', (text) => received(k, text));
       socket.on('connect', () => opened(k));
       socket.on('disconnect', () => stats.open--);
@@ -230,6 +252,12 @@ function runClients() {
       marked = true;
       return true;
     },
+    /** Per client that reopened: its attempts' start times and when it opened (ms, Date.now()). */
+    timings() {
+      const out = [];
+      for (let k = 0; k < count; k++) if (reopened[k]) out.push([attempts[k], reopenedAtMs[k]]);
+      return out;
+    },
     close() {
       for (const socket of sockets) socket.close();
       return true;
@@ -251,8 +279,11 @@ const args = Object.fromEntries(
   }),
 );
 
-function child(kind, options) {
-  const process_ = fork(self, [kind, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function child(kind, options, execArgv = process.execArgv) {
+  const process_ = fork(self, [kind, JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  });
   const calls = new Map();
   let nextId = 0;
   const ready = new Promise((resolve, reject) => {
@@ -323,15 +354,22 @@ async function resumeRun(system, n, redis, run) {
     const redisBefore = redis.counters();
     // The replacement is loaded and connected to Redis before the kill, as a supervisor's
     // standby would be: the time measured is the herd's, not Node's start-up on a busy machine.
-    const standby = child('node', { ...nodeOptions, port: portB, standby: true });
+    // --prof=DIR: the standby runs under --cpu-prof and writes its profile there on exit.
+    const profile = args.prof
+      ? ['--cpu-prof', `--cpu-prof-dir=${args.prof}`, `--cpu-prof-name=${system}-${n}.cpuprofile`]
+      : [];
+    const standby = child('node', { ...nodeOptions, port: portB, standby: true }, [...process.execArgv, ...profile]);
     await standby.ready;
     await Promise.all(clients.map((c) => c.rpc('mark')));
     const killedAt = performance.now();
+    const killedAtMs = Date.now();
     await b.kill('SIGKILL');
     b = standby;
     await sleep(Number(args.down ?? 500));
+    const cpuBefore = await b.rpc('cpu');
     await b.rpc('listen');
     const back = performance.now();
+    const backAtMs = Date.now();
     const target = await a.rpc('sent');
     let caughtAt;
     let reopenedAt;
@@ -347,9 +385,12 @@ async function resumeRun(system, n, redis, run) {
       if (performance.now() > deadline) break;
       await sleep(20);
     }
+    const cpuResume = (await b.rpc('cpu')) - cpuBefore;
+    const timings = (await Promise.all(clients.map((c) => c.rpc('timings')))).flat();
     const netAfter = listenCounters();
     const redisAfter = redis.counters();
     const counts = await b.rpc('counts');
+    if (args.prof) await b.rpc('exit');
     const final = await a.rpc('stop');
     // Let the last messages arrive, then count what is missing.
     for (const until = performance.now() + 10_000; performance.now() < until; await sleep(100)) {
@@ -382,12 +423,51 @@ async function resumeRun(system, n, redis, run) {
       redisCalls: calls,
       redisPerClient: Object.values(calls).reduce((x, y) => x + y, 0) / n,
       redisCpu: redisAfter.cpu - redisBefore.cpu,
+      // The standby's CPU from listening until every client caught up, per client (µs).
+      cpuPerClient: cpuResume / n,
+      cpuMs: cpuResume / 1000,
+      ...attemptStats(timings, killedAtMs, backAtMs),
     };
   } finally {
     await Promise.all(clients.map((c) => c.kill('SIGKILL')));
     await a.kill('SIGKILL');
     await b.kill('SIGKILL');
   }
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const spreadOf = (values) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  return `${fmt(quantile(sorted, 0.5))} / ${fmt(quantile(sorted, 0.9))} / ${fmt(sorted.at(-1) ?? NaN)}`;
+};
+
+/**
+ * Where each client's time went, from its attempts after the kill: how many it made, when its
+ * last one (the one that got in) started after the restart (its backoff), and how long that one
+ * took to open (the node: accept queue, handshake, session, replay up to the session frame).
+ */
+function attemptStats(timings, killedAtMs, backAtMs) {
+  const histogram = [0, 0, 0, 0, 0];
+  const before = [];
+  const lastStart = [];
+  const served = [];
+  for (const [starts, openedAt] of timings) {
+    histogram[Math.min(starts.length, 4)]++;
+    before.push(starts.filter((t) => t < backAtMs).length);
+    const last = starts.at(-1);
+    if (last === undefined) continue;
+    lastStart.push(last - backAtMs);
+    served.push(openedAt - last);
+  }
+  const first = timings.map(([starts]) => (starts[0] ?? NaN) - killedAtMs).filter((t) => !Number.isNaN(t));
+  return {
+    attemptsHistogram: histogram,
+    attemptsPerClient: timings.reduce((x, [starts]) => x + starts.length, 0) / Math.max(1, timings.length),
+    refusedPerClient: before.reduce((x, y) => x + y, 0) / Math.max(1, before.length),
+    firstAttempt: spreadOf(first),
+    lastStart: spreadOf(lastStart),
+    served: spreadOf(served),
+  };
 }
 
 function topCalls(calls, n) {
@@ -414,6 +494,9 @@ async function main() {
         try {
           const r = await resumeRun(system, n, redis, run++);
           rows.push(r);
+          console.error(
+            `${system} ${n}: node CPU ${fmt(r.cpuMs)} ms (${fmt(r.cpuPerClient)} µs per client); attempts per client ${fmt(r.attemptsPerClient, 2)} [0,1,2,3,4+: ${r.attemptsHistogram.join(',')}], ${fmt(r.refusedPerClient, 2)} while down; first attempt after the kill p50/p90/max ${r.firstAttempt} ms; last attempt after the restart ${r.lastStart} ms; that attempt to open ${r.served} ms`,
+          );
           console.error(
             `${system} ${n}: reconnected ${fmt(r.reopenedIn)} ms, caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
           );

@@ -67,10 +67,12 @@ export function isRecovered(ws: object): boolean {
 }
 
 /**
- * Runs `write` with the connection's TCP socket corked, so that the frames it writes (a replay
- * page, a position and the entries held behind it) leave in one system call instead of one
- * each. When every client of a node resumes at once, those calls are most of the replay's CPU.
- * A transport without a socket of its own (SSE, which writes to its response) just writes.
+ * Runs `write` with the connection's TCP socket corked until the current tick's promise jobs are
+ * done (Node's `cork()` then `process.nextTick(uncork)`), so that the frames written meanwhile (a
+ * replay page, the position, the entries held behind it, and the session frame that follows
+ * within the same jobs) leave in one system call instead of one each. When every client of a
+ * node resumes at once, those calls are most of the replay's CPU. A transport without a socket
+ * of its own (SSE, which writes to its response) just writes.
  */
 export function corked(ws: Transport, write: () => void): void {
   const socket = (ws as { _socket?: { cork?(): void; uncork?(): void } })._socket;
@@ -79,7 +81,7 @@ export function corked(ws: Transport, write: () => void): void {
   try {
     write();
   } finally {
-    socket.uncork();
+    process.nextTick(() => socket.uncork!());
   }
 }
 

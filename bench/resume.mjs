@@ -19,7 +19,7 @@
  * socket.io: connectionStateRecovery on @socket.io/redis-streams-adapter, socket.io-client
  * (WebSocket only, default reconnection). The same N, rate and machine, one after the other.
  *
- *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511]
+ *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511[,4096]]
  *                         [--only=switchyard,socket.io] [--deadline=180] [--down=500] [--write[=label]]
  *
  * The clients run in --procs processes, each with its own loopback source addresses
@@ -322,10 +322,10 @@ async function sum(clients, cmd, rest) {
   return total;
 }
 
-async function resumeRun(system, n, redis, run) {
+async function resumeRun(system, n, redis, run, backlogArg) {
   const rate = Number(args.rate || 2);
   const procs = Math.max(1, Math.min(Number(args.procs || 4), Math.ceil(n / 500)));
-  const backlog = args.backlog ? Number(args.backlog) : undefined;
+  const backlog = backlogArg;
   const prefix = `bench:resume:${run}:`;
   const portA = await freePort();
   const portB = await freePort();
@@ -401,6 +401,7 @@ async function resumeRun(system, n, redis, run) {
     return {
       system,
       n,
+      backlog,
       down: back - killedAt,
       fromBack: caughtAt === undefined ? NaN : caughtAt - back,
       reopenedIn: reopenedAt === undefined ? NaN : reopenedAt - back,
@@ -488,45 +489,48 @@ async function main() {
   const before = machine();
   const rows = [];
   let run = 0;
+  const backlogs = args.backlog ? args.backlog.split(',').map(Number) : [undefined];
   try {
     for (const n of sizes) {
-      for (const system of systems) {
-        try {
-          const r = await resumeRun(system, n, redis, run++);
-          rows.push(r);
-          console.error(
-            `${system} ${n}: node CPU ${fmt(r.cpuMs)} ms (${fmt(r.cpuPerClient)} µs per client); attempts per client ${fmt(r.attemptsPerClient, 2)} [0,1,2,3,4+: ${r.attemptsHistogram.join(',')}], ${fmt(r.refusedPerClient, 2)} while down; first attempt after the kill p50/p90/max ${r.firstAttempt} ms; last attempt after the restart ${r.lastStart} ms; that attempt to open ${r.served} ms`,
-          );
-          console.error(
-            `${system} ${n}: reconnected ${fmt(r.reopenedIn)} ms, caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
-          );
-        } catch (error) {
-          rows.push({ system, n, error: String(error.message ?? error) });
-          console.error(`${system} ${n}: ${error.stack ?? error}`);
+      for (const backlog of backlogs)
+        for (const system of systems) {
+          try {
+            const r = await resumeRun(system, n, redis, run++, backlog);
+            rows.push(r);
+            console.error(
+              `${system} ${n}: node CPU ${fmt(r.cpuMs)} ms (${fmt(r.cpuPerClient)} µs per client); attempts per client ${fmt(r.attemptsPerClient, 2)} [0,1,2,3,4+: ${r.attemptsHistogram.join(',')}], ${fmt(r.refusedPerClient, 2)} while down; first attempt after the kill p50/p90/max ${r.firstAttempt} ms; last attempt after the restart ${r.lastStart} ms; that attempt to open ${r.served} ms`,
+            );
+            console.error(
+              `${system} ${n}: reconnected ${fmt(r.reopenedIn)} ms, caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
+            );
+          } catch (error) {
+            rows.push({ system, n, backlog, error: String(error.message ?? error) });
+            console.error(`${system} ${n}: ${error.stack ?? error}`);
+          }
         }
-      }
     }
   } finally {
     redis.stop();
   }
   const lines = [
-    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"}; clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
+    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"} (\`server.listen({ backlog })\`, capped by net.core.somaxconn); clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
     '',
-    '| system | N | node down ms | all reconnected, ms after restart | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (silent gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" (messages in those gaps) | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+    '| system | N | backlog | node down ms | all reconnected, ms after restart | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (silent gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" (messages in those gaps) | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s | node CPU per client µs | attempts per client | last attempt, ms after restart (p50 / p90 / max) | that attempt to open, ms (p50 / p90 / max) |',
+    `|---|${'---:|'.repeat(15)}---|---:|---:|---:|---|---|`,
   ];
   for (const r of rows) {
     if (r.error) {
-      lines.push(`| ${r.system} | ${fmt(r.n)} | failed: ${r.error.split('\n')[0]} |`);
+      lines.push(`| ${r.system} | ${fmt(r.n)} | ${r.backlog ?? 511} | failed: ${r.error.split('\n')[0]} |`);
       continue;
     }
     lines.push(
-      `| ${r.system} | ${fmt(r.n)} | ${fmt(r.down)} | ${fmt(r.reopenedIn)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.missing)} | ${fmt(r.dup)} | ${r.system === 'switchyard' ? `${fmt(r.unrecoverable)}${r.reasons ? ` (${r.reasons}; ${fmt(r.announced)})` : ''}` : 'n/a'} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} |`,
+      `| ${r.system} | ${fmt(r.n)} | ${r.backlog ?? 511} | ${fmt(r.down)} | ${fmt(r.reopenedIn)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.missing)} | ${fmt(r.dup)} | ${r.system === 'switchyard' ? `${fmt(r.unrecoverable)}${r.reasons ? ` (${r.reasons}; ${fmt(r.announced)})` : ''}` : 'n/a'} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} | ${fmt(r.cpuPerClient)} | ${fmt(r.attemptsPerClient, 2)} | ${r.lastStart} | ${r.served} |`,
     );
   }
   for (const system of systems) {
     const one = rows.find((r) => r.system === system && r.n === Math.min(...sizes) && !r.error);
     const big = rows.find((r) => r.system === system && r.n === Math.max(...sizes) && !r.error);
+    if (backlogs.length > 1) continue;
     if (one && big && one !== big)
       lines.push(
         '',

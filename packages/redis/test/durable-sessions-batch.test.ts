@@ -134,3 +134,54 @@ it('session ids of any shape, presented together with real ones: only the real o
     { numRuns: 20 },
   );
 });
+
+it('a resume with 50 entries to replay: the replay, its position and the session frame leave in a few writes, not one each', async () => {
+  // A session subscribed to `feed`, and where it stands.
+  const first = await openWs(`ws://127.0.0.1:${port}/feed?__sy=1&__sy_resume=1`);
+  let position: { id: string; epoch: string; count: number } | undefined;
+  let session: Session | undefined;
+  first.on('message', (data) => {
+    const text = data.toString();
+    if (text.startsWith('\u0000sy:position')) position = JSON.parse(text.slice('\u0000sy:position'.length));
+    if (text.startsWith('\u0000sy:session')) session = JSON.parse(text.slice('\u0000sy:session'.length));
+  });
+  first.send(`\u0000sy:resume${JSON.stringify({ s: null, p: {} })}`);
+  await vi.waitFor(() => expect(session && position).toBeTruthy(), { timeout: 10_000 });
+  first.terminate();
+  for (let i = 0; i < 50; i++) await hub.publish('feed', `m${i}`);
+
+  // The node's side of the next connection: its socket's writes, counted once the token is sent.
+  let counting = false;
+  let writes = 0;
+  const spy = (socket: import('node:net').Socket) => {
+    const target = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+    for (const name of ['_write', '_writev'] as const) {
+      const original = target[name]!;
+      target[name] = function (this: unknown, ...args: unknown[]) {
+        if (counting) writes++;
+        return original.apply(this, args);
+      };
+    }
+  };
+  server.once('connection', spy);
+  const ws = await openWs(`ws://127.0.0.1:${port}/feed?__sy=1&__sy_resume=1`);
+  const replayed: string[] = [];
+  let resumed: Session | undefined;
+  ws.on('message', (data) => {
+    const text = data.toString();
+    if (text.startsWith('\u0000sy:session')) resumed = JSON.parse(text.slice('\u0000sy:session'.length));
+    else if (text.startsWith('\u0000sy:m')) replayed.push(text.slice(text.indexOf('\n') + 1));
+  });
+  try {
+    counting = true;
+    ws.send(
+      `\u0000sy:resume${JSON.stringify({ s: session!.id, p: { feed: [position!.id, position!.epoch, position!.count] } })}`,
+    );
+    await vi.waitFor(() => expect(resumed).toMatchObject({ id: session!.id, recovered: true }), { timeout: 10_000 });
+    expect(replayed).toEqual(Array.from({ length: 50 }, (_, i) => `m${i}`));
+    // One write each would be 52 (50 entries, the position, the session frame).
+    expect(writes).toBeLessThanOrEqual(4);
+  } finally {
+    ws.terminate();
+  }
+});

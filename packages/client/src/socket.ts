@@ -42,6 +42,16 @@ type Handler<K extends keyof SwitchyardSocketEventMap> =
   | ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown)
   | null;
 
+/**
+ * How long a reconnect over a transport that already worked waits for its TCP connection, at
+ * least (ms). A node that every client comes back to at once overflows its listen queue and
+ * drops SYNs; the kernel sends them again 1, 3 and 7 s after the first (Linux's initial RTO of
+ * 1 s, doubling). Waiting past the third keeps the attempt's place in that line, instead of
+ * giving it up at `livenessTimeout` and backing off further while nothing was wrong but the
+ * queue (at 10,000 clients, 5.8 attempts per client and a tail of two minutes in bench/resume.mjs).
+ */
+const SYN_PATIENCE = 7500;
+
 /** The browser globals the client uses when they exist; Node has none of them. */
 const browser = globalThis as {
   location?: { href: string };
@@ -289,12 +299,18 @@ export class SwitchyardSocket extends EventTarget {
    * falls back to SSE. Once one has opened, the path carries WebSockets: a reconnect that is slow
    * is a busy server, and abandoning it would only add a handshake for the server to serve. So it
    * waits up to `handshakeTimeout`, and, where the TCP connection can be seen, gives up early only
-   * on a connection that does not come up.
+   * on a connection that does not come up within the adaptive timeout or {@link SYN_PATIENCE},
+   * whichever is longer.
    */
   #webSocketTimeouts() {
     const adaptive = this.#adaptiveTimeout();
+    const { handshakeTimeout } = this.#settings;
     return this.#worked.has('websocket')
-      ? { handshake: this.#settings.handshakeTimeout, connect: adaptive, liveness: adaptive }
+      ? {
+          handshake: handshakeTimeout,
+          connect: Math.min(handshakeTimeout, Math.max(adaptive, SYN_PATIENCE)),
+          liveness: adaptive,
+        }
       : { handshake: adaptive, liveness: adaptive };
   }
 

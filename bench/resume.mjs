@@ -19,7 +19,7 @@
  * socket.io: connectionStateRecovery on @socket.io/redis-streams-adapter, socket.io-client
  * (WebSocket only, default reconnection). The same N, rate and machine, one after the other.
  *
- *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511]
+ *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511[,4096]]
  *                         [--only=switchyard,socket.io] [--deadline=180] [--down=500] [--write[=label]]
  *
  * The clients run in --procs processes, each with its own loopback source addresses
@@ -112,6 +112,17 @@ async function runNode() {
       Promise.resolve(feed.done).then(() => process.send({ id, result: feed.sent }));
     } else if (cmd === 'sent') process.send({ id, result: feed.sent });
     else if (cmd === 'counts') process.send({ id, result: counts });
+    // The node's own CPU (user + system, µs) since it started: sampled at the restart and at
+    // the moment every client has caught up, the difference is what the resume cost it.
+    else if (cmd === 'cpu') {
+      const { user, system: sys } = process.cpuUsage();
+      process.send({ id, result: user + sys });
+    }
+    // A clean exit, so that --cpu-prof writes its profile.
+    else if (cmd === 'exit') {
+      process.send({ id, result: true });
+      setImmediate(() => process.exit(0));
+    }
   });
   process.on('disconnect', () => process.exit(0));
   const listen = () => new Promise((resolve) => server.listen({ port, host: '127.0.0.1', backlog }, resolve));
@@ -139,10 +150,17 @@ function runClients() {
     stats.everOpened++;
     if (marked && reopened[k] === 0) {
       reopened[k] = 1;
+      reopenedAtMs[k] = Date.now();
       reopenedCount++;
     }
   };
   const sockets = [];
+  /**
+   * From the kill (`mark`) on, per client: when each attempt started (a WebSocket constructed),
+   * and when the client opened again; Date.now() ms, compared with the runner's clock.
+   */
+  const attempts = Array.from({ length: count }, () => []);
+  const reopenedAtMs = new Float64Array(count);
   let nextSource = 0;
   // 40 loopback source addresses per process, none shared with another process.
   const source = () => `127.${1 + sourceBase}.0.${2 + (nextSource++ % 40)}`;
@@ -170,6 +188,7 @@ function runClients() {
       class Bound extends WebSocket {
         constructor(url, protocols) {
           super(url, protocols, { localAddress });
+          if (marked) attempts[k].push(Date.now());
         }
       }
       const socket = connect(`ws://127.0.0.1:${port}/feed`, {
@@ -194,6 +213,9 @@ function runClients() {
     } else {
       const { io } = await import('socket.io-client');
       const socket = io(`http://127.0.0.1:${port}`, { transports: ['websocket'], localAddress });
+      socket.io.on('reconnect_attempt', () => {
+        if (marked) attempts[k].push(Date.now());
+      });
       socket.on('m', (text) => received(k, text));
       socket.on('connect', () => opened(k));
       socket.on('disconnect', () => stats.open--);
@@ -230,6 +252,12 @@ function runClients() {
       marked = true;
       return true;
     },
+    /** Per client that reopened: its attempts' start times and when it opened (ms, Date.now()). */
+    timings() {
+      const out = [];
+      for (let k = 0; k < count; k++) if (reopened[k]) out.push([attempts[k], reopenedAtMs[k]]);
+      return out;
+    },
     close() {
       for (const socket of sockets) socket.close();
       return true;
@@ -251,8 +279,11 @@ const args = Object.fromEntries(
   }),
 );
 
-function child(kind, options) {
-  const process_ = fork(self, [kind, JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function child(kind, options, execArgv = process.execArgv) {
+  const process_ = fork(self, [kind, JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  });
   const calls = new Map();
   let nextId = 0;
   const ready = new Promise((resolve, reject) => {
@@ -291,10 +322,10 @@ async function sum(clients, cmd, rest) {
   return total;
 }
 
-async function resumeRun(system, n, redis, run) {
+async function resumeRun(system, n, redis, run, backlogArg) {
   const rate = Number(args.rate || 2);
   const procs = Math.max(1, Math.min(Number(args.procs || 4), Math.ceil(n / 500)));
-  const backlog = args.backlog ? Number(args.backlog) : undefined;
+  const backlog = backlogArg;
   const prefix = `bench:resume:${run}:`;
   const portA = await freePort();
   const portB = await freePort();
@@ -323,15 +354,22 @@ async function resumeRun(system, n, redis, run) {
     const redisBefore = redis.counters();
     // The replacement is loaded and connected to Redis before the kill, as a supervisor's
     // standby would be: the time measured is the herd's, not Node's start-up on a busy machine.
-    const standby = child('node', { ...nodeOptions, port: portB, standby: true });
+    // --prof=DIR: the standby runs under --cpu-prof and writes its profile there on exit.
+    const profile = args.prof
+      ? ['--cpu-prof', `--cpu-prof-dir=${args.prof}`, `--cpu-prof-name=${system}-${n}.cpuprofile`]
+      : [];
+    const standby = child('node', { ...nodeOptions, port: portB, standby: true }, [...process.execArgv, ...profile]);
     await standby.ready;
     await Promise.all(clients.map((c) => c.rpc('mark')));
     const killedAt = performance.now();
+    const killedAtMs = Date.now();
     await b.kill('SIGKILL');
     b = standby;
     await sleep(Number(args.down ?? 500));
+    const cpuBefore = await b.rpc('cpu');
     await b.rpc('listen');
     const back = performance.now();
+    const backAtMs = Date.now();
     const target = await a.rpc('sent');
     let caughtAt;
     let reopenedAt;
@@ -347,9 +385,12 @@ async function resumeRun(system, n, redis, run) {
       if (performance.now() > deadline) break;
       await sleep(20);
     }
+    const cpuResume = (await b.rpc('cpu')) - cpuBefore;
+    const timings = (await Promise.all(clients.map((c) => c.rpc('timings')))).flat();
     const netAfter = listenCounters();
     const redisAfter = redis.counters();
     const counts = await b.rpc('counts');
+    if (args.prof) await b.rpc('exit');
     const final = await a.rpc('stop');
     // Let the last messages arrive, then count what is missing.
     for (const until = performance.now() + 10_000; performance.now() < until; await sleep(100)) {
@@ -360,6 +401,7 @@ async function resumeRun(system, n, redis, run) {
     return {
       system,
       n,
+      backlog,
       down: back - killedAt,
       fromBack: caughtAt === undefined ? NaN : caughtAt - back,
       reopenedIn: reopenedAt === undefined ? NaN : reopenedAt - back,
@@ -382,12 +424,51 @@ async function resumeRun(system, n, redis, run) {
       redisCalls: calls,
       redisPerClient: Object.values(calls).reduce((x, y) => x + y, 0) / n,
       redisCpu: redisAfter.cpu - redisBefore.cpu,
+      // The standby's CPU from listening until every client caught up, per client (µs).
+      cpuPerClient: cpuResume / n,
+      cpuMs: cpuResume / 1000,
+      ...attemptStats(timings, killedAtMs, backAtMs),
     };
   } finally {
     await Promise.all(clients.map((c) => c.kill('SIGKILL')));
     await a.kill('SIGKILL');
     await b.kill('SIGKILL');
   }
+}
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const spreadOf = (values) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  return `${fmt(quantile(sorted, 0.5))} / ${fmt(quantile(sorted, 0.9))} / ${fmt(sorted.at(-1) ?? NaN)}`;
+};
+
+/**
+ * Where each client's time went, from its attempts after the kill: how many it made, when its
+ * last one (the one that got in) started after the restart (its backoff), and how long that one
+ * took to open (the node: accept queue, handshake, session, replay up to the session frame).
+ */
+function attemptStats(timings, killedAtMs, backAtMs) {
+  const histogram = [0, 0, 0, 0, 0];
+  const before = [];
+  const lastStart = [];
+  const served = [];
+  for (const [starts, openedAt] of timings) {
+    histogram[Math.min(starts.length, 4)]++;
+    before.push(starts.filter((t) => t < backAtMs).length);
+    const last = starts.at(-1);
+    if (last === undefined) continue;
+    lastStart.push(last - backAtMs);
+    served.push(openedAt - last);
+  }
+  const first = timings.map(([starts]) => (starts[0] ?? NaN) - killedAtMs).filter((t) => !Number.isNaN(t));
+  return {
+    attemptsHistogram: histogram,
+    attemptsPerClient: timings.reduce((x, [starts]) => x + starts.length, 0) / Math.max(1, timings.length),
+    refusedPerClient: before.reduce((x, y) => x + y, 0) / Math.max(1, before.length),
+    firstAttempt: spreadOf(first),
+    lastStart: spreadOf(lastStart),
+    served: spreadOf(served),
+  };
 }
 
 function topCalls(calls, n) {
@@ -408,42 +489,48 @@ async function main() {
   const before = machine();
   const rows = [];
   let run = 0;
+  const backlogs = args.backlog ? args.backlog.split(',').map(Number) : [undefined];
   try {
     for (const n of sizes) {
-      for (const system of systems) {
-        try {
-          const r = await resumeRun(system, n, redis, run++);
-          rows.push(r);
-          console.error(
-            `${system} ${n}: reconnected ${fmt(r.reopenedIn)} ms, caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
-          );
-        } catch (error) {
-          rows.push({ system, n, error: String(error.message ?? error) });
-          console.error(`${system} ${n}: ${error.stack ?? error}`);
+      for (const backlog of backlogs)
+        for (const system of systems) {
+          try {
+            const r = await resumeRun(system, n, redis, run++, backlog);
+            rows.push(r);
+            console.error(
+              `${system} ${n}: node CPU ${fmt(r.cpuMs)} ms (${fmt(r.cpuPerClient)} µs per client); attempts per client ${fmt(r.attemptsPerClient, 2)} [0,1,2,3,4+: ${r.attemptsHistogram.join(',')}], ${fmt(r.refusedPerClient, 2)} while down; first attempt after the kill p50/p90/max ${r.firstAttempt} ms; last attempt after the restart ${r.lastStart} ms; that attempt to open ${r.served} ms`,
+            );
+            console.error(
+              `${system} ${n}: reconnected ${fmt(r.reopenedIn)} ms, caught up ${fmt(r.fromBack)} ms after restart (${r.caughtUp}/${n}), ${fmt(r.handshakes, 2)} handshakes/client, lost ${r.lost}, missing at the end ${r.missing}, dup ${r.dup}, unrecoverable ${r.unrecoverable} (${r.reasons}), overflows ${r.net.ListenOverflows}, syn retrans ${r.net.TCPSynRetrans}, redis ${topCalls(r.redisCalls, n)}`,
+            );
+          } catch (error) {
+            rows.push({ system, n, backlog, error: String(error.message ?? error) });
+            console.error(`${system} ${n}: ${error.stack ?? error}`);
+          }
         }
-      }
     }
   } finally {
     redis.stop();
   }
   const lines = [
-    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"}; clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
+    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"} (\`server.listen({ backlog })\`, capped by net.core.somaxconn); clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
     '',
-    '| system | N | node down ms | all reconnected, ms after restart | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (silent gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" (messages in those gaps) | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+    '| system | N | backlog | node down ms | all reconnected, ms after restart | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (silent gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" (messages in those gaps) | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s | node CPU per client µs | attempts per client | last attempt, ms after restart (p50 / p90 / max) | that attempt to open, ms (p50 / p90 / max) |',
+    `|---|${'---:|'.repeat(15)}---|---:|---:|---:|---|---|`,
   ];
   for (const r of rows) {
     if (r.error) {
-      lines.push(`| ${r.system} | ${fmt(r.n)} | failed: ${r.error.split('\n')[0]} |`);
+      lines.push(`| ${r.system} | ${fmt(r.n)} | ${r.backlog ?? 511} | failed: ${r.error.split('\n')[0]} |`);
       continue;
     }
     lines.push(
-      `| ${r.system} | ${fmt(r.n)} | ${fmt(r.down)} | ${fmt(r.reopenedIn)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.missing)} | ${fmt(r.dup)} | ${r.system === 'switchyard' ? `${fmt(r.unrecoverable)}${r.reasons ? ` (${r.reasons}; ${fmt(r.announced)})` : ''}` : 'n/a'} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} |`,
+      `| ${r.system} | ${fmt(r.n)} | ${r.backlog ?? 511} | ${fmt(r.down)} | ${fmt(r.reopenedIn)} | ${fmt(r.fromBack)} | ${fmt(r.fromKill)} | ${r.caughtUp}/${r.n} | ${fmt(r.handshakes, 2)} | ${fmt(r.recovered)} | ${fmt(r.lost)} | ${fmt(r.missing)} | ${fmt(r.dup)} | ${r.system === 'switchyard' ? `${fmt(r.unrecoverable)}${r.reasons ? ` (${r.reasons}; ${fmt(r.announced)})` : ''}` : 'n/a'} | ${fmt(r.net.ListenOverflows)} | ${fmt(r.net.TCPSynRetrans)} | ${topCalls(r.redisCalls, r.n)} | ${fmt(r.redisCpu, 2)} | ${fmt(r.cpuPerClient)} | ${fmt(r.attemptsPerClient, 2)} | ${r.lastStart} | ${r.served} |`,
     );
   }
   for (const system of systems) {
     const one = rows.find((r) => r.system === system && r.n === Math.min(...sizes) && !r.error);
     const big = rows.find((r) => r.system === system && r.n === Math.max(...sizes) && !r.error);
+    if (backlogs.length > 1) continue;
     if (one && big && one !== big)
       lines.push(
         '',

@@ -20,7 +20,9 @@ export interface ReconnectOptions {
   /**
    * After a close that a whole server's clients get at once (1001 going away, 1012 restart, 1013
    * try again later), the first reconnect waits uniformly at random in [0, spread) ms (at most
-   * `maxDelay`), so that they come back spread over that window, not in one burst. Default 5000.
+   * `maxDelay`), so that they come back spread over that window, not in one burst. Also the window,
+   * from losing an open connection, in which an attempt refused outright (ECONNREFUSED, seen with
+   * `ws`: the node is restarting) does not grow the backoff. Default 5000.
    */
   spread?: number;
   /** Give up after this many failed retries in a row. Default: never. */

@@ -25,8 +25,9 @@ export interface ConnectOptions {
    * not abandoned at `livenessTimeout` merely because the server is slow to answer (a node that
    * all its clients reconnect to at once): abandoning it would leave the handshake to be served
    * anyway, and add another. Where the client sees the TCP connection (`ws` in Node) an attempt
-   * whose connection did not come up within `livenessTimeout` is still abandoned, which costs the
-   * server nothing. Default 30 000.
+   * whose connection did not come up within `livenessTimeout` (at least 7.5 s, past the kernel's
+   * third SYN retransmission, since a node whose listen queue overflows drops SYNs) is still
+   * abandoned, which costs the server nothing. Default 30 000.
    */
   handshakeTimeout?: number;
   /**

@@ -42,6 +42,16 @@ type Handler<K extends keyof SwitchyardSocketEventMap> =
   | ((this: SwitchyardSocket, event: SwitchyardSocketEventMap[K]) => unknown)
   | null;
 
+/**
+ * How long a reconnect over a transport that already worked waits for its TCP connection, at
+ * least (ms). A node that every client comes back to at once overflows its listen queue and
+ * drops SYNs; the kernel sends them again 1, 3 and 7 s after the first (Linux's initial RTO of
+ * 1 s, doubling). Waiting past the third keeps the attempt's place in that line, instead of
+ * giving it up at `livenessTimeout` and backing off further while nothing was wrong but the
+ * queue (at 10,000 clients, 5.8 attempts per client and a tail of two minutes in bench/resume.mjs).
+ */
+const SYN_PATIENCE = 7500;
+
 /** The browser globals the client uses when they exist; Node has none of them. */
 const browser = globalThis as {
   location?: { href: string };
@@ -148,6 +158,8 @@ export class SwitchyardSocket extends EventTarget {
   readonly #rtt = new RttEstimator();
   /** When the current transport's attempt started (Date.now()). */
   #attemptStarted = 0;
+  /** When the last open connection was lost (Date.now()), until the next one opens. */
+  #lostAt: number | undefined;
 
   /** Prefer {@link connect}. */
   constructor(url: string | URL, options: ConnectOptions = {}) {
@@ -272,8 +284,9 @@ export class SwitchyardSocket extends EventTarget {
       this.#listener((ending) => {
         if (ending.opened) this.#ended(ending);
         // The server itself answered "later" (503 or 429 with Retry-After): WebSockets get
-        // through, so no fallback; the next attempt waits as asked.
-        else if (ending.retryAfter !== undefined) this.#failed(ending);
+        // through, so no fallback; the next attempt waits as asked. Nor after a refused
+        // connection: nothing listens on the port, which the fallback's requests share.
+        else if (ending.retryAfter !== undefined || ending.refused) this.#failed(ending);
         // The handshake failed or the path is silent: fall back, if allowed.
         else if (this.#settings.transports.includes('sse')) this.#trySse(true);
         else this.#failed(ending);
@@ -286,12 +299,18 @@ export class SwitchyardSocket extends EventTarget {
    * falls back to SSE. Once one has opened, the path carries WebSockets: a reconnect that is slow
    * is a busy server, and abandoning it would only add a handshake for the server to serve. So it
    * waits up to `handshakeTimeout`, and, where the TCP connection can be seen, gives up early only
-   * on a connection that does not come up.
+   * on a connection that does not come up within the adaptive timeout or {@link SYN_PATIENCE},
+   * whichever is longer.
    */
   #webSocketTimeouts() {
     const adaptive = this.#adaptiveTimeout();
+    const { handshakeTimeout } = this.#settings;
     return this.#worked.has('websocket')
-      ? { handshake: this.#settings.handshakeTimeout, connect: adaptive, liveness: adaptive }
+      ? {
+          handshake: handshakeTimeout,
+          connect: Math.min(handshakeTimeout, Math.max(adaptive, SYN_PATIENCE)),
+          liveness: adaptive,
+        }
       : { handshake: adaptive, liveness: adaptive };
   }
 
@@ -375,6 +394,7 @@ export class SwitchyardSocket extends EventTarget {
     const held = this.#beforeSession ?? [];
     this.#beforeSession = undefined;
     this.#retries = 0;
+    this.#lostAt = undefined;
     // What the app sent while the session frame was awaited, behind what #opened sent.
     for (const message of this.#queue.splice(0)) this.#transport!.send(message);
     this.#readyState = SwitchyardSocket.OPEN;
@@ -413,14 +433,16 @@ export class SwitchyardSocket extends EventTarget {
         willReconnect: again,
       }),
     );
+    if (!again) return;
+    this.#lostAt ??= Date.now();
     // A close that every client of a server gets at once: the first retry is spread over a window.
-    if (again) this.#retry(undefined, isMassClose(ending.code));
+    this.#retry(undefined, isMassClose(ending.code));
   }
 
   /** An attempt failed before it opened. */
   #failed(ending: Ending): void {
     this.dispatchEvent(new Event('error'));
-    if (!ending.fatal && this.#canRetry()) return this.#retry(ending.retryAfter);
+    if (!ending.fatal && this.#canRetry()) return this.#retry(ending.retryAfter, false, ending.refused === true);
     this.#readyState = SwitchyardSocket.CLOSED;
     this.#queue = [];
     this.dispatchEvent(new CloseEvent('close', { code: CloseCode.ABNORMAL, reason: ending.reason }));
@@ -434,10 +456,18 @@ export class SwitchyardSocket extends EventTarget {
   /**
    * Schedules the next attempt: the backoff (or, after a mass close, the spread window), or longer
    * when the server asked (`retryAfter` ms).
+   *
+   * An attempt refused outright (nothing listens: the node is restarting, or crashed and its
+   * replacement is not up yet) within `spread` ms of losing an open connection does not grow the
+   * backoff: a refused connection costs the server nothing, and the next retry is drawn below the
+   * first ceiling again, so the client is back within `initialDelay` of the node listening,
+   * instead of waiting out a ceiling that doubled while nothing was there to serve it. The retries
+   * stay spread (full jitter), and after the window the backoff grows as before.
    */
-  #retry(retryAfter?: number, spread = false): void {
+  #retry(retryAfter?: number, spread = false, refused = false): void {
     const settings = this.#settings.reconnect || DEFAULT_RECONNECT;
-    const attempt = this.#retries++;
+    const restarting = refused && this.#lostAt !== undefined && Date.now() - this.#lostAt < settings.spread;
+    const attempt = restarting ? 0 : this.#retries++;
     const backoff = spread && attempt === 0 ? spreadDelay(settings) : backoffDelay(attempt, settings);
     const delay = retryAfter === undefined ? backoff : retryAfterDelay(retryAfter, backoff, settings);
     this.#retryTimer = setTimeout(() => this.#attempt(), delay);

@@ -24,6 +24,12 @@ export interface Ending {
    * WebSocket shows no status).
    */
   retryAfter?: number | undefined;
+  /**
+   * The attempt's TCP connection was refused outright (ECONNREFUSED: nothing listens on the port,
+   * as while a node restarts). Only where the client sees it (`ws` in Node); a browser's
+   * WebSocket reports no reason, and this stays undefined.
+   */
+  refused?: boolean | undefined;
 }
 
 /** What a transport reports to its socket. After `end`, it reports nothing more. */

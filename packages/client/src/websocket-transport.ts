@@ -174,6 +174,8 @@ export function openWebSocket(
     }
     if (!done) listener.message(event.data);
   };
+  /** With `ws`: the attempt's connection was refused (its error event carries the system error). */
+  let refused = false;
   socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
     end({
       code: event.code,
@@ -183,10 +185,12 @@ export function openWebSocket(
       fatal: false,
       unsent: [],
       retryAfter,
+      refused: refused && !alive,
     });
   };
-  socket.onerror = () => {
+  socket.onerror = (event: { error?: { code?: unknown } } | undefined) => {
     // A 'close' always follows.
+    if (!upgraded && event?.error?.code === 'ECONNREFUSED') refused = true;
   };
 
   return {

@@ -114,6 +114,24 @@ export class ScriptedServer {
     return frames;
   }
 
+  /**
+   * A crash: every socket dropped at once (the clients see 1006) and the port closed, so that
+   * attempts are refused until {@link listenAgain}.
+   */
+  async crash(): Promise<void> {
+    const port = this.port;
+    await this.close();
+    this.#crashedPort = port;
+  }
+
+  /** Listens again on the port of the crash. */
+  async listenAgain(): Promise<void> {
+    this.#server.listen(this.#crashedPort, '127.0.0.1');
+    await once(this.#server, 'listening');
+  }
+
+  #crashedPort = 0;
+
   async close(): Promise<void> {
     for (const client of this.#wss.clients) client.terminate();
     for (const socket of this.#sockets) socket.destroy();

@@ -2,12 +2,15 @@
  * The socket over the WebSocket transport: liveness, the send queue, reconnection rules,
  * closing, events. Against a real `ws` server (scripted-server.ts).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { CloseEvent, SwitchyardSocket, connect } from '../src/index.js';
 import type { ConnectOptions, SocketMessageEvent, WebSocketConstructor } from '../src/index.js';
 import { ScriptedServer } from './scripted-server.js';
-import { quietFor, until } from '../../../test/helpers.js';
+import { openWebSocket } from '../src/websocket-transport.js';
+import type { Ending } from '../src/transport.js';
+import { delay, quietFor, until } from '../../../test/helpers.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 
@@ -200,6 +203,128 @@ describe('reconnection', () => {
     expect(log).toEqual(['error', 'error', 'error', 'close 1006 3']);
     // 50 ms, then 150 ms.
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+  });
+});
+
+describe('reconnection after a crash: refused attempts while the node restarts', () => {
+  /** `ws`, counting the attempts (constructions) of each socket it serves. */
+  function counting() {
+    const attempts: number[] = [];
+    class Counting extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
+        attempts.push(Date.now());
+      }
+    }
+    return { attempts, WebSocket: Counting as unknown as WebSocketConstructor };
+  }
+
+  it('a connection lost to a crash is back within initialDelay of the node listening again, not after a grown backoff', async () => {
+    const server = await ScriptedServer.start();
+    const N = 20;
+    const sockets: SwitchyardSocket[] = [];
+    const opens: number[][] = [];
+    for (let i = 0; i < N; i++) {
+      const socket = connect(server.url(), {
+        WebSocket: WS,
+        transports: ['websocket'],
+        livenessTimeout: 1000,
+        // Grown twice, a ceiling would be 10 s: far beyond what the test waits.
+        reconnect: { initialDelay: 100, factor: 10 },
+      });
+      const mine: number[] = [];
+      socket.addEventListener('open', () => mine.push(Date.now()));
+      sockets.push(socket);
+      opens.push(mine);
+    }
+    try {
+      await until(() => opens.every((mine) => mine.length === 1), 'every first open');
+      await server.crash();
+      // Down for 1.5 s: every client has been refused many times over.
+      await delay(1500);
+      const back = Date.now();
+      await server.listenAgain();
+      await until(() => opens.every((mine) => mine.length === 2), 'every second open', 5000);
+      const late = opens.map((mine) => mine[1]! - back);
+      // Within the first ceiling (100 ms), plus a handshake on a loaded machine.
+      expect(Math.max(...late)).toBeLessThan(800);
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
+  });
+
+  it('the refused retries stay below the first ceiling for `spread` ms only; then the backoff grows again', async () => {
+    const server = await ScriptedServer.start();
+    const N = 10;
+    const counters = Array.from({ length: N }, counting);
+    const sockets = counters.map((counter) =>
+      connect(server.url(), {
+        WebSocket: counter.WebSocket,
+        transports: ['websocket'],
+        livenessTimeout: 1000,
+        reconnect: { initialDelay: 50, factor: 4, spread: 300 },
+      }),
+    );
+    try {
+      await until(() => sockets.every((socket) => socket.readyState === socket.OPEN), 'every open');
+      const crashed = Date.now();
+      await server.crash();
+      await delay(2000);
+      const during = counters.map(({ attempts }) => attempts.filter((at) => at > crashed));
+      // Inside the window, about one attempt per 25 ms (full jitter below 50 ms), about 12; past
+      // it, the ceilings grow (200, 800, 3,200 ms): a few more. A rule without the window would
+      // make about 80 in 2 s.
+      for (const mine of during) expect(mine.length).toBeLessThan(40);
+      // Past the window, gaps beyond the first ceiling.
+      const gaps = during.flatMap((mine) => mine.slice(1).map((at, i) => at - mine[i]!));
+      expect(Math.max(...gaps)).toBeGreaterThan(150);
+    } finally {
+      for (const socket of sockets) socket.close();
+    }
+  });
+
+  it('only an ECONNREFUSED before the 101 counts as refused, whatever else an error event carries (fast-check)', async () => {
+    // A WebSocket class that reports one error event (of any shape), after or before its 101.
+    const errorShape = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.record({ error: fc.oneof(fc.constant(undefined), fc.constant(null), fc.anything()) }),
+      fc.record({ error: fc.record({ code: fc.oneof(fc.constant('ECONNREFUSED'), fc.string(), fc.anything()) }) }),
+      fc.record({ message: fc.string(), error: fc.record({ code: fc.constant('ECONNREFUSED') }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(errorShape, fc.boolean(), async (event, afterOpen) => {
+        class Scripted {
+          protocol = '';
+          binaryType = 'blob';
+          onopen: ((event: unknown) => void) | null = null;
+          onmessage: ((event: unknown) => void) | null = null;
+          onclose: ((event: unknown) => void) | null = null;
+          onerror: ((event: unknown) => void) | null = null;
+          constructor() {
+            queueMicrotask(() => {
+              if (afterOpen) this.onopen?.({});
+              this.onerror?.(event);
+              this.onclose?.({ code: 1006, reason: '', wasClean: false });
+            });
+          }
+          send() {}
+          close() {}
+        }
+        const ending = await new Promise<Ending>((resolve) => {
+          openWebSocket(
+            Scripted as unknown as WebSocketConstructor,
+            'ws://127.0.0.1:9/',
+            [],
+            { handshake: 1000, liveness: 1000 },
+            { open() {}, message() {}, end: resolve },
+          );
+        });
+        const code = (event as { error?: { code?: unknown } } | null | undefined)?.error?.code;
+        expect(ending.refused).toBe(code === 'ECONNREFUSED' && !afterOpen);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 

@@ -33,6 +33,41 @@ describe('compareIds', () => {
   });
 });
 
+describe('compareIds, against the split-based comparison it replaced, on any strings (fast-check)', () => {
+  /** The first implementation: split on '-', a missing part is '0', longer is larger. */
+  function splitCompare(a: string, b: string): number {
+    const [am = '0', as = '0'] = a.split('-');
+    const [bm = '0', bs = '0'] = b.split('-');
+    if (am.length !== bm.length) return am.length - bm.length;
+    if (am !== bm) return am < bm ? -1 : 1;
+    if (as.length !== bs.length) return as.length - bs.length;
+    return as === bs ? 0 : as < bs ? -1 : 1;
+  }
+  const idLike = fc.oneof(
+    fc.string(),
+    fc.stringMatching(/^[0-9-]{0,8}$/),
+    fc.tuple(fc.nat(), fc.nat()).map(([ms, seq]) => `${ms}-${seq}`),
+  );
+
+  it('the same sign for every pair', () => {
+    fc.assert(
+      fc.property(idLike, idLike, (a, b) => {
+        expect(Math.sign(compareIds(a, b))).toBe(Math.sign(splitCompare(a, b)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it.each([
+    ['5', '5-0'],
+    ['5-', '5-0'],
+    ['5-3-7', '5-3'],
+    ['', '0'],
+    ['-', '-0'],
+    ['1-2', '1-'],
+  ])('%j vs %j', (a, b) => expect(Math.sign(compareIds(a, b))).toBe(Math.sign(splitCompare(a, b))));
+});
+
 describe('parseToken', () => {
   it.each([
     ['hello', 'the first message must be the resume token'],

@@ -66,6 +66,22 @@ describe('SharedReads: resumes of one topic share their reads', () => {
     expect(reads.length).toBeLessThanOrEqual(10);
   });
 
+  it('a herd that resumes while the head moves on: the pages read after each other join, so a topic keeps one', async () => {
+    const entries = stream(400);
+    const { store, reads } = memoryStore({ t: entries }, () => 0);
+    const shared = new SharedReads(store);
+    // Every client had entry 100 at the crash; the head moves one entry on per 10 clients, as
+    // the node's position does while publishing goes on during the herd.
+    for (let i = 0; i < 1000; i++) {
+      const head = entries[200 + Math.floor(i / 10)]!.id;
+      const got = await replay(shared, 't', entries[99]!.id, head, 200);
+      expect(got.map((e) => e.id)).toEqual(entries.slice(100, 201 + Math.floor(i / 10)).map((e) => e.id));
+    }
+    // Apart, each move of the head would add a page: 100 of them, walked by every later client.
+    expect(shared.pageCount('t')).toBe(1);
+    expect(reads.length).toBeLessThanOrEqual(102);
+  });
+
   it('generated streams, positions, arrival orders, page sizes, store page caps and latencies: nothing lost, nothing twice, in order', async () => {
     await fc.assert(
       fc.asyncProperty(

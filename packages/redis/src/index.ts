@@ -573,6 +573,52 @@ export class RedisHub extends Hub {
     await this.#eval(APPEND, topic, args);
   }
 
+  /** Session lookups waiting for the next MGET, each with its key and its caller's callbacks. */
+  #finding: Array<{ key: string; resolve(value: string | undefined): void; reject(error: unknown): void }> = [];
+  /** An MGET is scheduled or in flight: lookups that come meanwhile wait for the next one. */
+  #findingBusy = false;
+
+  /**
+   * One session lookup, batched: the lookups of one turn of the event loop, and those that come
+   * while an MGET is in flight, go out together as the next MGET. When every client of a node
+   * resumes at once, that is one command for hundreds of lookups instead of a GET each.
+   */
+  #findBatched(key: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#finding.push({ key, resolve, reject });
+      if (this.#findingBusy) return;
+      this.#findingBusy = true;
+      setImmediate(() => this.#findNext());
+    });
+  }
+
+  #findNext(): void {
+    const batch = this.#finding;
+    this.#finding = [];
+    if (batch.length === 0) {
+      this.#findingBusy = false;
+      return;
+    }
+    let reply: Promise<Array<string | null>>;
+    try {
+      reply = this.#publisher!.mGet(batch.map(({ key }) => key));
+    } catch (error) {
+      reply = Promise.reject(error);
+    }
+    void reply
+      .then(
+        (values) => {
+          batch.forEach(({ resolve }, i) => {
+            resolve(values[i] ?? undefined);
+          });
+        },
+        (error: unknown) => {
+          for (const { reject } of batch) reject(error);
+        },
+      )
+      .then(() => this.#findNext());
+  }
+
   /** The position reads in flight for resumes' checks, by topic (shared by concurrent checks). */
   readonly #checking = new Map<string, Promise<[StreamPosition, number | undefined]>>();
 
@@ -753,8 +799,8 @@ export class RedisHub extends Hub {
       },
       findSession: async (id) => {
         const key = `${this.#prefix}session:${id}`;
-        const value = await (this.#cluster ? this.#timed(this.#cluster.get(key)) : this.#publisher!.get(key));
-        return value ?? undefined;
+        if (this.#cluster) return (await this.#timed(this.#cluster.get(key))) ?? undefined;
+        return this.#findBatched(key);
       },
       // A resume's commands go through the publisher, which fails them at once while it is
       // not ready (no offline queue): known down until it reconnects. On a cluster: known down

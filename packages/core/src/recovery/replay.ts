@@ -4,7 +4,7 @@ import type { Connection } from '../connection/connection.js';
 import { transportOf } from '../connection/connection.js';
 import type { StreamPosition } from './options.js';
 import { sharedReadsOf } from './shared-reads.js';
-import { control, sendEntry, states } from './state.js';
+import { control, corked, sendEntry, states } from './state.js';
 import type { RecoveryState } from './state.js';
 import { compareIds } from './token.js';
 
@@ -60,6 +60,7 @@ async function start(
   // it is further on in the same epoch (this node's reader lags behind the node the client came
   // from). A resumed connection never moves back before what the client has.
   let base = at;
+  let unrecoverable = false;
   if (from) {
     const reason =
       from.epoch === at.epoch || (from.id === '0-0' && from.epoch === '') ? await store.check(topic, from) : 'reset';
@@ -67,6 +68,7 @@ async function start(
     if (reason !== 'reset' && compareIds(from.id, at.id) > 0) base = from;
     const gap = at.count - from.count;
     const why = reason ?? (gap > state.settings.maxReplay ? 'too-far-behind' : undefined);
+    unrecoverable = why !== undefined;
     if (why) {
       control(ws, 'unrecoverable', { topic, reason: why, id: base.id, epoch: base.epoch, count: base.count });
     } else {
@@ -78,24 +80,28 @@ async function start(
         const page = await reads.range(topic, after, at.id, REPLAY_PAGE);
         if (!still()) return;
         if (page.length === 0) break;
-        for (const entry of page) {
-          sendEntry(connection, state, topic, entry);
-          after = entry.id;
-        }
+        corked(ws, () => {
+          for (const entry of page) {
+            sendEntry(connection, state, topic, entry);
+            after = entry.id;
+          }
+        });
         // A reader that does not read holds the replay, not the server's memory.
         while (ws.readyState === 1 && ws.bufferedAmount > REPLAY_BUFFER)
           await new Promise((resolve) => setTimeout(resolve, 10));
         if (!still()) return;
       }
-      control(ws, 'position', { topic, id: base.id, epoch: base.epoch, count: base.count });
     }
-  } else {
-    control(ws, 'position', { topic, id: at.id, epoch: at.epoch, count: at.count });
   }
-  // Live delivery goes on strictly after `base` (or after the last replayed entry, if later).
-  const sent = state.sent.get(topic);
-  if (!sent || compareIds(sent.id, base.id) < 0) state.sent.set(topic, base);
-  const held = state.held.get(topic)!;
-  state.held.delete(topic);
-  for (const entry of held) sendEntry(connection, state, topic, entry);
+  // The position, and the live entries held behind the replay, leave together.
+  corked(ws, () => {
+    // Without a resumed position, `base` is the node's own.
+    if (!unrecoverable) control(ws, 'position', { topic, id: base.id, epoch: base.epoch, count: base.count });
+    // Live delivery goes on strictly after `base` (or after the last replayed entry, if later).
+    const sent = state.sent.get(topic);
+    if (!sent || compareIds(sent.id, base.id) < 0) state.sent.set(topic, base);
+    const held = state.held.get(topic)!;
+    state.held.delete(topic);
+    for (const entry of held) sendEntry(connection, state, topic, entry);
+  });
 }

@@ -67,8 +67,36 @@ class SessionKeeper {
     }
   }
 
+  /** Sessions to write with the next batch: id to endpoint. */
+  #unsaved = new Map<string, string>();
+  /** A batch is scheduled or in flight: what comes meanwhile waits for the next one. */
+  #saving = false;
+
+  /**
+   * Writes sessions in batches: what is asked for within one turn of the event loop, and while a
+   * batch is in flight, goes out together as the next one. When every client of a node resumes
+   * at once, that is one transaction for hundreds of sessions, instead of a MULTI, a SET and an
+   * EXEC for each (three commands a client for the node to encode and parse, and Redis to run).
+   * A write waits one turn at most when the store is idle.
+   */
   #save(sessions: ReadonlyMap<string, string>): void {
-    if (sessions.size > 0) this.store.keepSessions(sessions, this.ttl).catch(() => {});
+    for (const [id, endpoint] of sessions) this.#unsaved.set(id, endpoint);
+    if (this.#saving || this.#unsaved.size === 0) return;
+    this.#saving = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    const batch = this.#unsaved;
+    this.#unsaved = new Map();
+    if (batch.size === 0) {
+      this.#saving = false;
+      return;
+    }
+    void this.store
+      .keepSessions(batch, this.ttl)
+      .catch(() => {})
+      .then(() => this.#flush());
   }
 }
 

@@ -69,7 +69,7 @@ export class SharedReads {
       }
       const { readFrom, readTo } = served;
       const reading = this.#store.range(topic, readFrom, readTo, count).then((entries) => {
-        this.#add(topic, pages, {
+        this.#add(pages, {
           after: readFrom,
           // A page with entries covers up to its last one, whether or not it is full: a store
           // may answer with fewer than `count`, and only an empty answer says nothing is left.
@@ -92,6 +92,11 @@ export class SharedReads {
     return this.#cached;
   }
 
+  /** The pages kept for `topic` (for tests). */
+  pageCount(topic: string): number {
+    return this.#topics.get(topic)?.pages.length ?? 0;
+  }
+
   /**
    * Answers from the pages: walks them from `after`, taking entries up to `until` and `count`.
    * Stops with what it has at a stretch no page covers, or says where to read when it has none.
@@ -111,9 +116,10 @@ export class SharedReads {
         return { readFrom: at, readTo: to };
       }
       page.usedAt = now;
-      for (const entry of page.entries) {
-        if (compareIds(entry.id, at) <= 0) continue;
-        if (compareIds(entry.id, until) > 0 || taken.length >= count) break;
+      const { entries } = page;
+      for (let i = firstAfter(entries, at); i < entries.length; i++) {
+        const entry = entries[i]!;
+        if (taken.length >= count || compareIds(entry.id, until) > 0) break;
         taken.push(entry);
       }
       if (taken.length >= count || compareIds(until, page.end) <= 0) return { entries: taken };
@@ -121,16 +127,35 @@ export class SharedReads {
     }
   }
 
-  #add(name: string, topic: TopicPages, page: Page): void {
+  #add(topic: TopicPages, page: Page): void {
     const epoch = page.entries[0]?.epoch;
     if (epoch !== undefined) {
       // A reset stream: what was read of the one before is of no use now.
       const stale = topic.pages.filter((one) => one.entries.length > 0 && one.entries[0]!.epoch !== epoch);
       for (const one of stale) this.#drop(topic, one);
     }
-    topic.pages.push(page);
     this.#cached += page.entries.length;
-    if (this.#cached > MAX_CACHED_ENTRIES) this.#trim(name);
+    // A page that starts where another ends (or ends where one starts) joins it: while clients
+    // resume, the node's position moves on, and each later resume reads the few entries after
+    // the last page. Kept apart, those pages would grow in number with the herd's length, and
+    // every lookup walks them; joined, a topic's pages stay as few as the gaps between them.
+    const before = topic.pages.find((one) => compareIds(one.end, page.after) === 0);
+    let joined = page;
+    if (before) {
+      for (const entry of page.entries) before.entries.push(entry);
+      before.end = page.end;
+      before.usedAt = page.usedAt;
+      joined = before;
+    } else {
+      topic.pages.push(page);
+    }
+    const after = topic.pages.find((one) => one !== joined && compareIds(one.after, joined.end) === 0);
+    if (after) {
+      for (const entry of after.entries) joined.entries.push(entry);
+      joined.end = after.end;
+      topic.pages.splice(topic.pages.indexOf(after), 1);
+    }
+    if (this.#cached > MAX_CACHED_ENTRIES) this.#trim(joined);
   }
 
   #drop(topic: TopicPages, page: Page): void {
@@ -140,11 +165,11 @@ export class SharedReads {
     this.#cached -= page.entries.length;
   }
 
-  /** Beyond the cap, the least recently used pages go (never the one just read for `keep`). */
-  #trim(keep: string): void {
+  /** Beyond the cap, the least recently used pages go (never `keep`, the one just read into). */
+  #trim(keep: Page): void {
     const all: Array<[TopicPages, Page]> = [];
-    for (const [name, topic] of this.#topics)
-      for (const page of topic.pages) if (name !== keep || page !== topic.pages.at(-1)) all.push([topic, page]);
+    for (const topic of this.#topics.values())
+      for (const page of topic.pages) if (page !== keep) all.push([topic, page]);
     all.sort((a, b) => a[1].usedAt - b[1].usedAt);
     for (const [topic, page] of all) {
       if (this.#cached <= MAX_CACHED_ENTRIES) break;
@@ -163,6 +188,18 @@ export class SharedReads {
       this.#sweep = undefined;
     }
   }
+}
+
+/** The index of the first of `entries` (in id order) after id `at`: a binary search. */
+function firstAfter(entries: DurableEntry[], at: string): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareIds(entries[middle]!.id, at) <= 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 const shared = new WeakMap<DurableStore, SharedReads>();

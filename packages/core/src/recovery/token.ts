@@ -2,14 +2,46 @@
 import { RecoveryWire } from '../protocol.js';
 import type { StreamPosition } from './options.js';
 
-/** Compares two stream ids (`<ms>-<seq>`). */
+/**
+ * Compares two decimal numbers without leading zeros, `a[aFrom, aTo)` and `b[bFrom, bTo)`: the
+ * longer is larger, and of two as long, the first digit that differs decides.
+ */
+function compareDigits(a: string, aFrom: number, aTo: number, b: string, bFrom: number, bTo: number): number {
+  const length = aTo - aFrom;
+  if (length !== bTo - bFrom) return length - (bTo - bFrom);
+  for (let i = 0; i < length; i++) {
+    const difference = a.charCodeAt(aFrom + i) - b.charCodeAt(bFrom + i);
+    if (difference !== 0) return difference < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Compares two stream ids (`<ms>-<seq>`; a missing seq counts as 0). Without allocating: a mass
+ * resume compares ids for every entry it replays and every page it looks up, millions of times.
+ */
 export function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  if (am.length !== bm.length) return am.length - bm.length;
-  if (am !== bm) return am < bm ? -1 : 1;
-  if (as.length !== bs.length) return as.length - bs.length;
-  return as === bs ? 0 : as < bs ? -1 : 1;
+  if (a === b) return 0;
+  let aDash = a.indexOf('-');
+  let bDash = b.indexOf('-');
+  if (aDash === -1) aDash = a.length;
+  if (bDash === -1) bDash = b.length;
+  const ms = compareDigits(a, 0, aDash, b, 0, bDash);
+  if (ms !== 0) return ms;
+  // The seq runs to the next dash, as split('-') would cut it.
+  const aEnd = aDash < a.length ? (a.indexOf('-', aDash + 1) + 1 || a.length + 1) - 1 : aDash;
+  const bEnd = bDash < b.length ? (b.indexOf('-', bDash + 1) + 1 || b.length + 1) - 1 : bDash;
+  // No seq at all: '0'.
+  const aSeq = aEnd > aDash ? a : '0';
+  const bSeq = bEnd > bDash ? b : '0';
+  return compareDigits(
+    aSeq,
+    aEnd > aDash ? aDash + 1 : 0,
+    aEnd > aDash ? aEnd : 1,
+    bSeq,
+    bEnd > bDash ? bDash + 1 : 0,
+    bEnd > bDash ? bEnd : 1,
+  );
 }
 
 const ID = /^\d{1,20}-\d{1,20}$/;

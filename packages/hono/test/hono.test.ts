@@ -12,6 +12,7 @@ import type { MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { cors } from 'hono/cors';
 import { jwt, sign } from 'hono/jwt';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { connect } from '@switchyard/client';
@@ -85,6 +86,38 @@ describe("upgradeWebSocket(): Hono's handler shape", () => {
       ['message', 'héllo'],
       ['message', 'ArrayBuffer'],
     ]);
+  });
+
+  it('each binary message is an ArrayBuffer of exactly its own bytes, whatever the sizes and neighbours', async () => {
+    const received: Uint8Array[] = [];
+    const app = new Hono();
+    app.get(
+      '/ws',
+      upgradeWebSocket(() => ({
+        onMessage(event, ws) {
+          const data = event.data as ArrayBuffer;
+          received.push(new Uint8Array(data).slice());
+          // Written to after it was handed over: no other message may see it.
+          new Uint8Array(data).fill(0xee);
+          ws.send(String(data.byteLength));
+        },
+      })),
+    );
+    const ws = track(await openWs(`ws://127.0.0.1:${await serve(app)}/ws`));
+    const inbox = messages(ws);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ minLength: 0, maxLength: 3000 }), { minLength: 1, maxLength: 8 }),
+        async (batch) => {
+          received.length = 0;
+          // Sent back to back, so that several arrive in one TCP read and share ws's buffer.
+          for (const bytes of batch) ws.send(bytes);
+          for (const bytes of batch) expect((await inbox.next()).data.toString()).toBe(String(bytes.length));
+          expect(received.map((bytes) => [...bytes])).toEqual(batch.map((bytes) => [...bytes]));
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   it('the direct form upgrades from inside a handler; a plain request there gets Hono\'s error ("Failed to upgrade WebSocket")', async () => {

@@ -2,9 +2,16 @@
 import http from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { pathToFileURL } from 'node:url';
 import { Hono } from 'hono';
-import { createHub, upgradeWebSocket } from '@switchyard/hono';
 import { TOPIC, serve } from './_harness.mjs';
+
+// BENCH_HONO_FROM: a directory holding another build of @switchyard/hono's dist/ (inside
+// packages/hono, so that its imports resolve), served by this same program, to compare a change
+// of the adapter with what it replaced under bench/instructions.mjs.
+const { createHub, upgradeWebSocket } = await import(
+  process.env.BENCH_HONO_FROM ? pathToFileURL(`${process.env.BENCH_HONO_FROM}/dist/index.js`).href : '@switchyard/hono'
+);
 
 const hub = createHub();
 const app = new Hono();

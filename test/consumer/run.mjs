@@ -498,6 +498,97 @@ for (const [label, dir] of Object.entries(installed)) {
   }
 }
 
+// 3c. @switchyard/hono in TypeScript (test/consumer/app/ts-hono/app.ts): a program of its own, since
+//     hono's and @hono/node-server's declarations need the DOM library (tsconfig.hono.json), with
+//     skipLibCheck false; compiled as ESM and, copied into ts-hono-cjs/, as CommonJS; typed `hc`,
+//     a validator, upgradeWebSocket() in both forms and websocket(). Each is run: the echo and the
+//     401 of the other apps, the validator's room at the URL `hc` built, and websocket()'s route.
+/**
+ * Opens a WebSocket and resolves with its first message as text. The listener is there from the
+ * start: a server that sends on open can put its first frame in the 101's packet, and ws emits it
+ * before an `await` on the open would have added a listener.
+ */
+function firstMessage(url, protocols) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once('message', (data) => {
+      resolve(String(data));
+      ws.close();
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      reject(new Error(`HTTP ${res.statusCode}`));
+    });
+    ws.once('error', reject);
+    ws.once('close', (code) => reject(new Error(`closed with ${code} before a message`)));
+  });
+}
+for (const [label, dir] of Object.entries(installed)) {
+  cpSync(join(dir, 'ts-hono/app.ts'), join(dir, 'ts-hono-cjs/app.ts'));
+  const honoCompilers = [[tsc, tscVersion]];
+  if (label === 'newest') {
+    const latestTsc = join(dir, 'node_modules/typescript/bin/tsc');
+    honoCompilers.push([
+      latestTsc,
+      JSON.parse(readFileSync(join(dir, 'node_modules/typescript/package.json'), 'utf8')).version,
+    ]);
+  }
+  const honoBuilt = new Set();
+  for (const [config, format] of [
+    ['hono', 'ESM'],
+    ['hono-cjs', 'CommonJS'],
+  ]) {
+    for (const [compiler, version] of honoCompilers) {
+      const emit = compiler === tsc;
+      await check(
+        `${label} app: the Hono app (${format}) compiles with TypeScript ${version}, lib DOM, skipLibCheck false`,
+        async () => {
+          const result = await runAsync(
+            process.execPath,
+            [compiler, '-p', `tsconfig.${config}.json`, ...(emit ? [] : ['--noEmit'])],
+            {
+              cwd: dir,
+            },
+          );
+          assert(result.status === 0, result.output);
+          if (emit && config === 'hono-cjs')
+            writeFileSync(join(dir, 'out-hono-cjs/package.json'), '{ "type": "commonjs" }\n');
+          if (emit) honoBuilt.add(config);
+        },
+      );
+    }
+  }
+  for (const [config, format] of [
+    ['hono', 'ESM'],
+    ['hono-cjs', 'CommonJS'],
+  ]) {
+    await check(
+      `${label} app, Hono TypeScript ${format}: echo with chat and the middleware's user, 401 without the token, the validator's room at hc's URL, websocket()`,
+      async () => {
+        assert(honoBuilt.has(config), `out-${config}/app.js was not compiled`);
+        const app = startApp(process.execPath, dir, `out-${config}/app.js`);
+        try {
+          const { hono: port, paths } = await app.ready;
+          assert(JSON.stringify(paths) === '["/echo","/rooms/lobby?name=ann"]', `hc built ${JSON.stringify(paths)}`);
+          await exercise(port);
+          const greeting = await firstMessage(`ws://127.0.0.1:${port}${paths[1]}`, ['chat']);
+          assert(greeting === 'ann in lobby', `the room said ${JSON.stringify(greeting)}`);
+          const own = await open(`ws://127.0.0.1:${port}/own/lobby`, ['chat']);
+          const reply = new Promise((resolve) => own.once('message', (data) => resolve(String(data))));
+          own.send('hi');
+          const text = await reply;
+          assert(text === 'lobby: hi', `websocket() replied ${JSON.stringify(text)}`);
+          own.close();
+        } finally {
+          app.child.kill('SIGTERM');
+        }
+        const { code, signal } = await app.exited;
+        assert(code === 0, `exited with ${code ?? signal} on SIGTERM:\n${app.output()}`);
+      },
+    );
+  }
+}
+
 // 4. Run every variant on the oldest and the newest runtime.
 await runtimesReady;
 for (const name of runtimeNames) if (runtimes[name] === undefined) delete runtimes[name];
@@ -539,9 +630,10 @@ for (const [_runtime, node] of Object.entries(runtimes)) {
           },
         );
         if (ports) {
-          // Hono only in the JavaScript apps: hono's and @hono/node-server's own declarations name DOM
-          // types (RequestInfo, and CloseEvent in hono/ws), so they fail to compile with skipLibCheck
-          // false on Node's types alone; @switchyard/hono's own declarations don't (docs/hono.md).
+          // Hono only in the JavaScript apps here: hono's and @hono/node-server's own declarations name
+          // DOM types (RequestInfo, and CloseEvent in hono/ws), so they fail to compile with
+          // skipLibCheck false on Node's types alone; Hono's TypeScript program is its own (3c, with
+          // lib DOM). @switchyard/hono's own declarations need no DOM (docs/hono.md).
           for (const framework of ['express', 'koa', 'fastify', ...(config ? [] : ['hono'])]) {
             await check(
               `${label} app, ${variant}, Node ${version}, ${framework}: echo with subprotocol chat and typed context; 401 without the token`,

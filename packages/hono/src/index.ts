@@ -13,6 +13,8 @@
 export * from '@switchyard/core/app';
 export { upgradeWebSocket } from './upgrade-websocket.js';
 export type { UpgradeWebSocketHandler, UpgradeWebSocketOptions } from './upgrade-websocket.js';
+export { createNodeWebSocket } from './node-ws.js';
+export type { NodeWebSocket, NodeWebSocketInit } from './node-ws.js';
 export { websocket } from './websocket.js';
 export type { WebSocketMiddleware, WebSocketOptions } from './websocket.js';
 export type { HonoSide, WSCloseEvent, WSContext, WSEvents, WSMessageEvent } from './types.js';

@@ -73,16 +73,17 @@ function forwardedAddress(incoming: IncomingMessage, trust: NodeOptions['trustPr
 
 /**
  * Runs `endpoint` for the requests it handles (WebSocket handshakes, the fallback's SSE and
- * POSTs): resolves to the response @hono/node-server must not write, or to undefined for a
- * request the endpoint leaves to the next handler.
+ * POSTs): resolves to the response @hono/node-server must not write, or returns undefined for a
+ * request the endpoint leaves to the next handler. Not an async function: a plain request costs
+ * no promise, and a handshake one.
  */
-export async function handleOnNode<Context_>(
+export function handleOnNode<Context_>(
   c: Context,
   endpoint: Endpoint<Context_>,
   middleware: unknown,
   options: NodeOptions,
   before?: (incoming: IncomingMessage) => void,
-): Promise<Response | undefined> {
+): Promise<Response> | undefined {
   const node = nodeRequestOf(c);
   if (node === undefined) {
     // An upgrade request outside @hono/node-server (`app.request()`, Bun, Deno).
@@ -101,12 +102,18 @@ export async function handleOnNode<Context_>(
   const url = incoming.url ?? '/';
   if (!endpoint.handles(incoming, url)) return undefined;
   before?.(incoming);
-  await endpoint.handle(incoming, outgoing, {
-    url,
-    params: c.req.param() as Record<string, string>,
-    state: c.var as Record<string, unknown>,
-    remoteAddress: forwardedAddress(incoming, options.trustProxy),
-    postReachable: postReachable(c, middleware),
-  });
+  return endpoint
+    .handle(incoming, outgoing, {
+      url,
+      params: c.req.param() as Record<string, string>,
+      state: c.var as Record<string, unknown>,
+      remoteAddress: forwardedAddress(incoming, options.trustProxy),
+      // Read by the fallback's POSTs only; a handshake skips walking the matched routes.
+      postReachable: incoming.headers.upgrade === undefined ? postReachable(c, middleware) : undefined,
+    })
+    .then(alreadySent);
+}
+
+function alreadySent(): Response {
   return RESPONSE_ALREADY_SENT;
 }

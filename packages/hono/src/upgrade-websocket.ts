@@ -126,13 +126,9 @@ export function upgradeWebSocket(
   if (typeof first === 'function') {
     const createEvents = first;
     const { endpoint, node, pending } = honoEndpoint(second as UpgradeWebSocketOptions | undefined);
-    const middleware: MiddlewareHandler = async (c, next) => {
-      const sent = await handleOnNode(c, endpoint, middleware, node, (incoming) =>
-        pending.set(incoming, { c, create: createEvents }),
-      );
-      if (sent) return sent;
-      await next();
-    };
+    const middleware: MiddlewareHandler = (c, next) =>
+      handleOnNode(c, endpoint, middleware, node, (incoming) => pending.set(incoming, { c, create: createEvents })) ??
+      next();
     return Object.assign(middleware, {
       endpoint,
       close: (closeOptions?: ShutdownOptions) => endpoint.close(closeOptions),
@@ -141,10 +137,13 @@ export function upgradeWebSocket(
   const c = first;
   const events = (second ?? {}) as Events;
   const { endpoint, node, pending } = directEndpoint(third);
-  return handleOnNode(c, endpoint, undefined, node, (incoming) =>
-    pending.set(incoming, { c, create: () => events }),
-  ).then((sent) => {
+  try {
+    const sent = handleOnNode(c, endpoint, undefined, node, (incoming) =>
+      pending.set(incoming, { c, create: () => events }),
+    );
     if (sent === undefined) throw withCode(new Error('Failed to upgrade WebSocket'), ErrorCode.NOT_A_HANDSHAKE);
-    return sent as Response & TypedResponse<BlankInput, StatusCode, 'ws'>;
-  });
+    return sent as Promise<Response & TypedResponse<BlankInput, StatusCode, 'ws'>>;
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }

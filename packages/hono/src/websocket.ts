@@ -44,11 +44,7 @@ export function websocket<Context>(
   const { trustProxy, ...settings } = defaults ?? {};
   const endpoint = createEndpoint<Context>(handlers as Handlers<Context> | ConnectionListener, settings);
   const node = { trustProxy };
-  const middleware: MiddlewareHandler = async (c, next) => {
-    const sent = await handleOnNode(c, endpoint, middleware, node);
-    if (sent) return sent;
-    await next();
-  };
+  const middleware: MiddlewareHandler = (c, next) => handleOnNode(c, endpoint, middleware, node) ?? next();
   return Object.assign(middleware, {
     endpoint,
     close: (options?: ShutdownOptions) => endpoint.close(options),

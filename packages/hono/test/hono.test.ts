@@ -12,10 +12,12 @@ import type { MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { cors } from 'hono/cors';
 import { jwt, sign } from 'hono/jwt';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { connect } from '@switchyard/client';
-import { Connection, ErrorCode, upgradeWebSocket, websocket } from '@switchyard/hono';
+import { WSContext as HonoWSContext } from 'hono/ws';
+import { Connection, ErrorCode, createNodeWebSocket, upgradeWebSocket, websocket } from '@switchyard/hono';
 import type { UpgradeRequest } from '@switchyard/hono';
 import { RawClient, closed, handshakeRequest, messages, openWs } from '../../../test/helpers.js';
 
@@ -53,6 +55,9 @@ describe("upgradeWebSocket(): Hono's handler shape", () => {
           onOpen(event, ws) {
             seen.push(['open', event.type, ws.readyState, ws.protocol, ws.url?.pathname, c.req.query('room')]);
             expect(ws.raw).toBeInstanceOf(Connection);
+            // switchyard's WSContext parses its URL on first read; it is still hono/ws's class.
+            expect(ws).toBeInstanceOf(HonoWSContext);
+            expect([ws.url?.search, ws.binaryType]).toEqual(['?room=a', 'arraybuffer']);
           },
           onMessage(event, ws) {
             seen.push(['message', typeof event.data === 'string' ? event.data : event.data.constructor.name]);
@@ -81,6 +86,38 @@ describe("upgradeWebSocket(): Hono's handler shape", () => {
       ['message', 'héllo'],
       ['message', 'ArrayBuffer'],
     ]);
+  });
+
+  it('each binary message is an ArrayBuffer of exactly its own bytes, whatever the sizes and neighbours', async () => {
+    const received: Uint8Array[] = [];
+    const app = new Hono();
+    app.get(
+      '/ws',
+      upgradeWebSocket(() => ({
+        onMessage(event, ws) {
+          const data = event.data as ArrayBuffer;
+          received.push(new Uint8Array(data).slice());
+          // Written to after it was handed over: no other message may see it.
+          new Uint8Array(data).fill(0xee);
+          ws.send(String(data.byteLength));
+        },
+      })),
+    );
+    const ws = track(await openWs(`ws://127.0.0.1:${await serve(app)}/ws`));
+    const inbox = messages(ws);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.uint8Array({ minLength: 0, maxLength: 3000 }), { minLength: 1, maxLength: 8 }),
+        async (batch) => {
+          received.length = 0;
+          // Sent back to back, so that several arrive in one TCP read and share ws's buffer.
+          for (const bytes of batch) ws.send(bytes);
+          for (const bytes of batch) expect((await inbox.next()).data.toString()).toBe(String(bytes.length));
+          expect(received.map((bytes) => [...bytes])).toEqual(batch.map((bytes) => [...bytes]));
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
   it('the direct form upgrades from inside a handler; a plain request there gets Hono\'s error ("Failed to upgrade WebSocket")', async () => {
@@ -166,6 +203,61 @@ describe("upgradeWebSocket(): Hono's handler shape", () => {
     expect(codes).toEqual([ErrorCode.UNSUPPORTED_RUNTIME]);
     // Plain requests pass on as before.
     expect(await (await app.request('/page')).text()).toBe('page');
+  });
+});
+
+describe("createNodeWebSocket(): @hono/node-ws's entry point", () => {
+  it('an app written for @hono/node-ws runs with its import changed: middleware before the 101, then the echo', async () => {
+    const app = new Hono();
+    const { injectWebSocket, upgradeWebSocket: upgrade } = createNodeWebSocket({ app });
+    app.use('/ws', bearerAuth({ token: 'good' }));
+    app.get(
+      '/ws',
+      upgrade(() => ({ onMessage: (event, ws) => ws.send(`echo ${String(event.data)}`) })),
+    );
+    const server = http.createServer(getRequestListener(app.fetch));
+    injectWebSocket(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(() => server.closeAllConnections());
+    const port = (server.address() as AddressInfo).port;
+    await expect(openWs(`ws://127.0.0.1:${port}/ws`)).rejects.toThrow(/401/);
+    const ws = track(await openWs(`ws://127.0.0.1:${port}/ws`, [], { headers: { Authorization: 'Bearer good' } }));
+    ws.send('x');
+    expect((await messages(ws).next()).data.toString()).toBe('echo x');
+  });
+
+  it('injectWebSocket() twice, beside a raw upgrade listener, adds one route; broken handshakes still get their 400 and 426', async () => {
+    const app = new Hono();
+    const { injectWebSocket, upgradeWebSocket: upgrade } = createNodeWebSocket({ app, baseUrl: 'http://example' });
+    app.get(
+      '/ws',
+      upgrade(() => ({ onOpen: (_event, ws) => ws.send('opened') })),
+    );
+    const server = http.createServer(getRequestListener(app.fetch));
+    // Another package's listener for its own path, added first, as @hono/node-ws users may keep.
+    server.on('upgrade', (req, socket) => {
+      if (req.url === '/other') socket.end('HTTP/1.1 418 Teapot\r\nConnection: close\r\n\r\n');
+    });
+    injectWebSocket(server);
+    injectWebSocket(server);
+    expect(server.listenerCount('upgrade')).toBe(2);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    cleanups.push(() => server.closeAllConnections());
+    const port = (server.address() as AddressInfo).port;
+    const statusOf = async (request: string) => {
+      const raw = await RawClient.connect(port);
+      cleanups.push(() => raw.destroy());
+      raw.write(request);
+      await raw.waitClosed();
+      return (await raw.response()).statusLine.split(' ')[1];
+    };
+    expect(await statusOf(handshakeRequest('/ws', { 'Sec-WebSocket-Key': 'short' }))).toBe('400');
+    expect(await statusOf(handshakeRequest('/ws', { 'Sec-WebSocket-Version': '8' }))).toBe('426');
+    expect(await statusOf(handshakeRequest('/other'))).toBe('418');
+    const ws = track(await openWs(`ws://127.0.0.1:${port}/ws`));
+    expect((await messages(ws).next()).data.toString()).toBe('opened');
   });
 });
 

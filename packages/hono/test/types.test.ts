@@ -4,7 +4,8 @@ import { hc } from 'hono/client';
 import { validator } from 'hono/validator';
 import type { UpgradeWebSocket, WSContext as HonoWSContext } from 'hono/ws';
 import { describe, expectTypeOf, it } from 'vitest';
-import { upgradeWebSocket, websocket } from '@switchyard/hono';
+import type { serve } from '@hono/node-server';
+import { createNodeWebSocket, upgradeWebSocket, websocket } from '@switchyard/hono';
 import type {
   Connection,
   UpgradeWebSocketHandler,
@@ -106,5 +107,11 @@ describe('public types', () => {
     });
     expectTypeOf(mw).toMatchTypeOf<WebSocketMiddleware<{ user: string }>>();
     new Hono().all('/x', mw);
+  });
+
+  it("createNodeWebSocket() gives this package's upgradeWebSocket, and its injectWebSocket takes what serve() returns", () => {
+    const { upgradeWebSocket: upgrade, injectWebSocket } = createNodeWebSocket({ app: new Hono() });
+    expectTypeOf(upgrade).toEqualTypeOf(upgradeWebSocket);
+    expectTypeOf<ReturnType<typeof serve>>().toMatchTypeOf<Parameters<typeof injectWebSocket>[0]>();
   });
 });

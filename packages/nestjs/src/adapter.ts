@@ -23,7 +23,8 @@ import type {
 } from '@switchyard/core';
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
-import { checkHandshake, findGateways, normalizePath } from './guards.js';
+import { installWsDefault } from './filters.js';
+import { checkHandshake, findGateways, gatewaysOf, normalizePath } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
 import { mountExpress, mountFastify } from './mount.js';
@@ -107,6 +108,9 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     this.#parser = messageParser ?? parseJson;
     // Every upgrade on the app's server now travels the framework's request pipeline.
     routeUpgrades(this.httpServer as Server);
+    // Nest builds each @SubscribeMessage handler's exception filters at init, after this: the
+    // default after the 101 must be on the gateway classes by then.
+    for (const { metatype } of gatewaysOf(app)) installWsDefault(metatype);
     // Express runs handlers in the order they were added, and Nest adds its middleware after the
     // gateways: the paths are mounted right after it, as Nest starts adding routes (or, with no
     // controllers, its 404 handler). Fastify orders by hooks, so it needs no wait.
@@ -183,7 +187,7 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
         // The container is complete once requests arrive; the gateways on this path are found once.
         gateways ??= findGateways(this.#app, path);
         const refusal = await checkHandshake(gateways, req.state);
-        if (refusal) return reject(refusal.status, refusal.message);
+        if (refusal) return reject(refusal.status, refusal.message, refusal.headers);
         if (own.upgrade) return own.upgrade(req);
         return { context: { user: req.state.user } };
       },

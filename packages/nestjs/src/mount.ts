@@ -62,7 +62,6 @@ interface FastifyRoute {
 interface FastifyApp {
   route(options: FastifyRoute): unknown;
   addHook(name: 'onRoute', hook: (route: FastifyRoute) => void): unknown;
-  initialConfig: { trustProxy?: unknown };
 }
 
 /**
@@ -73,7 +72,6 @@ interface FastifyApp {
  */
 export class FastifyMount {
   readonly #app: FastifyApp;
-  readonly #trustProxy: boolean;
   readonly #hosts = new Map<string, PathHost>();
   /** Per gateway path, the methods the app's own routes declared. */
   readonly #taken = new Map<string, Set<string>>();
@@ -82,7 +80,6 @@ export class FastifyMount {
 
   constructor(app: FastifyApp) {
     this.#app = app;
-    this.#trustProxy = Boolean(app.initialConfig.trustProxy);
     app.addHook('onRoute', (route) => this.#onRoute(route));
   }
 
@@ -142,7 +139,9 @@ export class FastifyMount {
       url: request.url,
       params: paramStrings(request.params),
       state: request as unknown as Record<string, unknown>,
-      remoteAddress: this.#trustProxy ? request.ip : undefined,
+      // Fastify defines `ips` only with trustProxy; then request.ip is its answer from
+      // X-Forwarded-For. (Fastify's `initialConfig` does not hold trustProxy.)
+      remoteAddress: 'ips' in request ? request.ip : undefined,
     });
     return reply;
   }

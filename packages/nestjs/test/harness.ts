@@ -12,6 +12,7 @@ import {
   Controller,
   type ExecutionContext,
   Get,
+  Header,
   type INestApplication,
   type MiddlewareConsumer,
   Module,
@@ -125,7 +126,10 @@ function pageController(path: string, page: string, index: number): Type<unknown
     }
   };
   Object.defineProperty(Page, 'name', { value: `Page${index}` });
-  Get(path)(Page.prototype, 'page', Object.getOwnPropertyDescriptor(Page.prototype, 'page')!);
+  const page_ = Object.getOwnPropertyDescriptor(Page.prototype, 'page')!;
+  Get(path)(Page.prototype, 'page', page_);
+  // Express's `res.send(string)` says text/html; Fastify's says text/plain: the suites' pages are HTML.
+  Header('Content-Type', 'text/html; charset=utf-8')(Page.prototype, 'page', page_);
   Controller()(Page);
   return Page;
 }

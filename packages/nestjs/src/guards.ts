@@ -2,7 +2,8 @@
  * The handshake's guards: the `@UseGuards` of each gateway on a path (on the class, and on its
  * `handleConnection`), run before the 101 with an `http` ExecutionContext whose request is the
  * upgrade request, exactly as an HTTP route's guards see theirs. A refusal becomes the HTTP
- * answer Nest's exception filter gives a route: `false` a 403, an HttpException its own status.
+ * answer a route would give: what the gateway's exception filters write (filters.ts), else Nest's
+ * default, `false` a 403 and an HttpException its own status.
  */
 import { ForbiddenException } from '@nestjs/common';
 import type { CanActivate, ExecutionContext, INestApplicationContext, Type } from '@nestjs/common';

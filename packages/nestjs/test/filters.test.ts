@@ -22,7 +22,14 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { MessageBody, SubscribeMessage, WebSocketGateway, WebSocketServer, WsException } from '@nestjs/websockets';
+import {
+  BaseWsExceptionFilter,
+  MessageBody,
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+  WsException,
+} from '@nestjs/websockets';
 import fc from 'fast-check';
 import { throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -120,6 +127,14 @@ class GlobalFilter implements ExceptionFilter {
   }
 }
 
+/** Nest's documented way to keep its default behaviour in a filter of one's own. */
+@Catch()
+class InheritingFilter extends BaseWsExceptionFilter {
+  override catch(exception: unknown, host: ArgumentsHost) {
+    super.catch(exception, host);
+  }
+}
+
 /** `x-throw: <place>:<action>:<status>` makes the handshake guard throw that error. */
 @Injectable()
 class ThrowingGuard implements CanActivate {
@@ -169,6 +184,12 @@ class FilteredGateway {
 
   @SubscribeMessage('crash')
   crash() {
+    throw new Error('bug');
+  }
+
+  @UseFilters(InheritingFilter)
+  @SubscribeMessage('inherited-crash')
+  inheritedCrash() {
     throw new Error('bug');
   }
 }
@@ -336,6 +357,11 @@ for (const platform of ['express', 'fastify'] as const) {
       ws.send(JSON.stringify({ event: 'crash' }));
       expect(await nextJson(ws)).toMatchObject({ event: 'exception', data: { message: 'Internal server error' } });
       expect(await done).toEqual({ code: 1011, reason: 'Internal server error' });
+    });
+
+    it("after the 101: a filter extending BaseWsExceptionFilter gets Nest's behaviour, the event and no close", async () => {
+      const { url } = await start(platform);
+      await afterThe101(url, { event: 'inherited-crash' }, { event: 'exception' });
     });
 
     it('after the 101: class and method filters get a ws host, reply or close with their own code', async () => {

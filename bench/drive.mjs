@@ -22,6 +22,8 @@ export const SERVERS = [
   { id: 'fastify-websocket', name: '@fastify/websocket', framework: 'fastify' },
   { id: 'switchyard-hono', name: 'switchyard · Hono', framework: 'hono', peer: 'hono-node-ws' },
   { id: 'hono-node-ws', name: '@hono/node-ws', framework: 'hono' },
+  { id: 'switchyard-nestjs', name: 'switchyard · NestJS (platform-express)', framework: 'nestjs', peer: 'nestjs-ws' },
+  { id: 'nestjs-ws', name: '@nestjs/platform-ws', framework: 'nestjs' },
   { id: 'crossws', name: 'crossws (Node adapter)' },
   // Observability (docs/observability.md): the row above has `stats` on (the default) and no
   // channel subscriber; these two take stats off, or add @switchyard/otel.

@@ -6,5 +6,5 @@
 export { expressHarness } from '../packages/express/test/harness.js';
 export { fastifyHarness } from '../packages/fastify/test/harness.js';
 export { koaHarness } from '../packages/koa/test/harness.js';
-export { nestjsHarness } from '../packages/nestjs/test/harness.js';
+export { nestjsFastifyHarness, nestjsHarness } from '../packages/nestjs/test/harness.js';
 export { honoHarness } from '../packages/hono/test/harness.js';

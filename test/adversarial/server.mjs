@@ -2,7 +2,7 @@
 // --unhandled-rejections=strict, so that any crash or unhandled rejection ends it and the suite
 // sees the exit. It prints its port, then answers the suite's questions over IPC.
 //
-//   node --unhandled-rejections=strict --expose-gc test/adversarial/server.mjs express|koa|fastify|hono
+//   node --unhandled-rejections=strict --expose-gc test/adversarial/server.mjs express|koa|fastify|nestjs|nestjs-fastify|hono
 //
 // Endpoints:
 //   /echo                echo, subprotocols chat and superchat, fallback on
@@ -241,6 +241,36 @@ if (adapter === 'express') {
         });
         app.get('/page', (_req, res) => res.send('a page'));
         app.post('/form', express.text({ type: '*/*' }), (req, res) => res.send(`got ${String(req.body).length}`));
+      },
+    },
+  );
+} else if (adapter === 'nestjs-fastify') {
+  const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
+  const pathOf = (request) => request.url.split('?')[0];
+  server = await nestServer(
+    {
+      '/echo': echo,
+      '/slow': slow,
+      '/faults': faults,
+      '/faye': { listener: faye, heartbeat: false, fallback: { sessionTimeout: 300 } },
+      '/guarded': echo,
+      '/mw-fault': echo,
+    },
+    {
+      platform: 'fastify',
+      before(app) {
+        app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+        app.addHook('onRequest', async (request, reply) => {
+          if (pathOf(request) === '/guarded' && !(await guard(request.headers['x-token'])))
+            return reply.code(401).send('no token');
+          if (pathOf(request) === '/mw-fault') {
+            if (request.query.how === 'reject') await Promise.reject(new Error('middleware fault'));
+            throw new Error('middleware fault');
+          }
+          return undefined;
+        });
+        app.get('/page', async () => 'a page');
+        app.post('/form', async (request) => `got ${String(request.body ?? '').length}`);
       },
     },
   );

@@ -23,10 +23,11 @@ import type {
 } from '@switchyard/core';
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
-import { checkHandshake, findGateways, normalizePath } from './guards.js';
+import { installWsDefault } from './filters.js';
+import { checkHandshake, findGateways, gatewaysOf, normalizePath } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
-import { mountExpress, mountFastify } from './mount.js';
+import { FastifyMount, mountExpress } from './mount.js';
 import type { MessageParser, SwitchyardAdapterOptions, SwitchyardGatewayOptions } from './options.js';
 
 /**
@@ -92,6 +93,8 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
   /** Paths created before the framework's middleware is registered wait for it (Express runs handlers in order). */
   readonly #waiting: PathHost[] = [];
   #middlewareReady: boolean;
+  /** On platform-fastify: the gateway paths' routes, declared after the app's own. */
+  readonly #fastify: FastifyMount | undefined;
 
   constructor(app: INestApplication, options: SwitchyardAdapterOptions = {}) {
     super(app);
@@ -107,21 +110,30 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     this.#parser = messageParser ?? parseJson;
     // Every upgrade on the app's server now travels the framework's request pipeline.
     routeUpgrades(this.httpServer as Server);
+    // Nest builds each @SubscribeMessage handler's exception filters at init, after this: the
+    // default after the 101 must be on the gateway classes by then.
+    for (const { metatype } of gatewaysOf(app)) installWsDefault(metatype);
     // Express runs handlers in the order they were added, and Nest adds its middleware after the
     // gateways: the paths are mounted right after it, as Nest starts adding routes (or, with no
-    // controllers, its 404 handler). Fastify orders by hooks, so it needs no wait.
+    // controllers, its 404 handler). Fastify orders by hooks, so middleware needs no wait; its
+    // routes are declared once the app's own are (Nest's 404 handler comes after them), so that
+    // a controller on a gateway's path keeps it (see FastifyMount).
     this.#middlewareReady = this.#platform() !== 'express';
-    if (!this.#middlewareReady)
-      this.#beforeRoutes(() => {
+    if (this.#middlewareReady) {
+      const fastify = new FastifyMount(this.#app.getHttpAdapter().getInstance());
+      this.#fastify = fastify;
+      this.#beforeRoutes(['setNotFoundHandler'], () => fastify.route());
+    } else
+      this.#beforeRoutes(ROUTE_METHODS, () => {
         this.#middlewareReady = true;
         for (const host of this.#waiting.splice(0)) this.#mount(host);
       });
   }
 
-  /** Calls `then` once, just before Nest's HTTP adapter first declares a route or its 404 handler. */
-  #beforeRoutes(then: () => void): void {
+  /** Calls `then` once, just before Nest's HTTP adapter first calls one of `methods`. */
+  #beforeRoutes(methods: readonly string[], then: () => void): void {
     const adapter = this.#app.getHttpAdapter() as unknown as Record<string, unknown>;
-    const names = ROUTE_METHODS.filter((name) => typeof adapter[name] === 'function');
+    const names = methods.filter((name) => typeof adapter[name] === 'function');
     const originals = new Map(names.map((name) => [name, adapter[name] as (...args: unknown[]) => unknown]));
     for (const [name, original] of originals) {
       adapter[name] = (...args: unknown[]) => {
@@ -137,9 +149,8 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
   }
 
   #mount(host: PathHost): void {
-    const instance = this.#app.getHttpAdapter().getInstance();
-    if (this.#platform() === 'fastify') mountFastify(instance, host);
-    else mountExpress(instance, host);
+    if (this.#fastify) this.#fastify.add(host);
+    else mountExpress(this.#app.getHttpAdapter().getInstance(), host);
   }
 
   /** Nest calls this once per gateway path (gateways on one path share it). */
@@ -183,7 +194,7 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
         // The container is complete once requests arrive; the gateways on this path are found once.
         gateways ??= findGateways(this.#app, path);
         const refusal = await checkHandshake(gateways, req.state);
-        if (refusal) return reject(refusal.status, refusal.message);
+        if (refusal) return reject(refusal.status, refusal.message, refusal.headers);
         if (own.upgrade) return own.upgrade(req);
         return { context: { user: req.state.user } };
       },

@@ -2,11 +2,15 @@
  * The handshake's guards: the `@UseGuards` of each gateway on a path (on the class, and on its
  * `handleConnection`), run before the 101 with an `http` ExecutionContext whose request is the
  * upgrade request, exactly as an HTTP route's guards see theirs. A refusal becomes the HTTP
- * answer Nest's exception filter gives a route: `false` a 403, an HttpException its own status.
+ * answer a route would give: what the gateway's exception filters write (filters.ts), else Nest's
+ * default, `false` a 403 and an HttpException its own status.
  */
+import { ForbiddenException } from '@nestjs/common';
 import type { CanActivate, ExecutionContext, INestApplicationContext, Type } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
+import type { RejectionHeaders } from '@switchyard/core';
 import { lastValueFrom, isObservable } from 'rxjs';
+import { answerWithFilters, handshakeFilters } from './filters.js';
 
 // Nest's metadata keys (GUARDS_METADATA in @nestjs/common, GATEWAY_OPTIONS and PORT_METADATA in
 // @nestjs/websockets): plain strings, the same on Nest 11 and 12, read here without deep imports.
@@ -19,12 +23,14 @@ interface Gateway {
   metatype: Type<unknown>;
   instance: Record<string, unknown>;
   guards: CanActivate[];
+  filters: ReturnType<typeof handshakeFilters>;
 }
 
-/** What a refused handshake answers: the status and message Nest's exception filter would give a route. */
+/** What a refused handshake answers: what the gateway's exception filter, or Nest's default, gives. */
 export interface Refusal {
   status: number;
   message: string;
+  headers?: RejectionHeaders;
 }
 
 /** The normalised form of a gateway path, as Nest's own adapters compare them. */
@@ -33,25 +39,38 @@ export function normalizePath(path: string | undefined): string {
   return withSlash.length > 1 ? withSlash.replace(/\/+$/, '') : withSlash;
 }
 
-/** The gateways of the app on `path` of the shared server, with their guard instances. */
-export function findGateways(app: INestApplicationContext, path: string): Gateway[] {
-  const gateways: Gateway[] = [];
+/** Every gateway of the app on the shared server (port 0), with its instance and options. */
+export function* gatewaysOf(
+  app: INestApplicationContext,
+): Generator<{ metatype: Type<unknown>; instance: Record<string, unknown>; path: string }> {
   for (const module of app.get(ModulesContainer).values()) {
     for (const wrapper of module.providers.values()) {
       const metatype = wrapper.metatype as Type<unknown> | undefined;
       if (typeof metatype !== 'function' || wrapper.instance === undefined || wrapper.instance === null) continue;
       const options = Reflect.getMetadata(GATEWAY_OPTIONS, metatype) as { path?: string } | undefined;
       if (options === undefined || (Reflect.getMetadata(PORT, metatype) ?? 0) !== 0) continue;
-      if (normalizePath(options.path) !== path) continue;
-      const instance = wrapper.instance as Record<string, unknown>;
-      const declared = [
-        ...((Reflect.getMetadata(GUARDS, metatype) as unknown[] | undefined) ?? []),
-        ...((typeof instance.handleConnection === 'function' &&
-          (Reflect.getMetadata(GUARDS, instance.handleConnection) as unknown[] | undefined)) ||
-          []),
-      ];
-      gateways.push({ metatype, instance, guards: declared.map((guard) => guardInstance(app, guard)) });
+      yield { metatype, instance: wrapper.instance as Record<string, unknown>, path: normalizePath(options.path) };
     }
+  }
+}
+
+/** The gateways of the app on `path` of the shared server, with their guard and filter instances. */
+export function findGateways(app: INestApplicationContext, path: string): Gateway[] {
+  const gateways: Gateway[] = [];
+  for (const { metatype, instance, path: own } of gatewaysOf(app)) {
+    if (own !== path) continue;
+    const declared = [
+      ...((Reflect.getMetadata(GUARDS, metatype) as unknown[] | undefined) ?? []),
+      ...((typeof instance.handleConnection === 'function' &&
+        (Reflect.getMetadata(GUARDS, instance.handleConnection) as unknown[] | undefined)) ||
+        []),
+    ];
+    gateways.push({
+      metatype,
+      instance,
+      guards: declared.map((guard) => guardInstance(app, guard)),
+      filters: handshakeFilters(app, metatype, instance.handleConnection),
+    });
   }
   return gateways;
 }
@@ -121,23 +140,26 @@ export function refusalOf(error: unknown): Refusal {
 
 /**
  * Runs every gateway's handshake guards in order; the first refusal answers. `request` is the
- * framework's (Express `req`, a FastifyRequest), as an HTTP route's guards get it. An error that
- * is no HttpException goes on to core, which answers 500 and reports it to the `error` hook.
+ * framework's (Express `req`, a FastifyRequest), as an HTTP route's guards get it. A guard's error,
+ * or its `false` (Nest's ForbiddenException), goes to the gateway's exception filters, as on a
+ * route; when none answers, an HttpException gives its own status, and any other error goes on
+ * to core, which answers 500 and reports it to the `error` hook.
  */
 export async function checkHandshake(gateways: readonly Gateway[], request: unknown): Promise<Refusal | undefined> {
   for (const gateway of gateways) {
     for (const guard of gateway.guards) {
       const context = handshakeContext(gateway, request, undefined);
-      let allowed: unknown;
       try {
-        allowed = guard.canActivate(context);
+        let allowed: unknown = guard.canActivate(context);
         allowed = isObservable(allowed) ? await lastValueFrom(allowed) : await allowed;
+        // Nest's own answer to a guard that says no.
+        if (!allowed) throw new ForbiddenException('Forbidden resource');
       } catch (error) {
+        const answer = await answerWithFilters(gateway.filters, error, request);
+        if (answer) return answer;
         if (isHttpException(error)) return refusalOf(error);
         throw error;
       }
-      // Nest's own answer to a guard that says no: ForbiddenException('Forbidden resource').
-      if (!allowed) return { status: 403, message: 'Forbidden resource' };
     }
   }
   return undefined;

@@ -8,6 +8,7 @@ import { CloseCode } from '@switchyard/core';
 import type { Connection } from '@switchyard/core';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import type { Observable, Subscription } from 'rxjs';
+import { INTERNAL_ERROR_REASON } from './filters.js';
 import type { GatewayMessage, MessageParser } from './options.js';
 
 /** `@nestjs/platform-ws`'s default: the frame as JSON. */
@@ -65,10 +66,10 @@ export class MessageRouter {
         ws.send(JSON.stringify(result));
       },
       error: (error: unknown) => {
-        // What Nest's exception filters let through (a filter that rethrows): the connection
-        // cannot trust its state any more.
+        // What Nest's exception filters let through (the result's own Observable failing after
+        // the handler returned): the connection cannot trust its state any more.
         this.#logger.error(error);
-        ws.close(CloseCode.INTERNAL_ERROR, 'Internal error');
+        if (ws.readyState === 1) ws.close(CloseCode.INTERNAL_ERROR, INTERNAL_ERROR_REASON);
       },
       complete: () => bound.running.delete(subscription),
     });

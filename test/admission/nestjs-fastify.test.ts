@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runAdmission } from './suite.js';
+
+runAdmission(nestjsFastifyHarness);

@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runAdversarial } from './suite.js';
+
+runAdversarial(nestjsFastifyHarness);

@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runConformance } from './suite.js';
+
+runConformance(nestjsFastifyHarness);

@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runRfc6455 } from './suite.js';
+
+runRfc6455(nestjsFastifyHarness);

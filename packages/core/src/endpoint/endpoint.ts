@@ -204,7 +204,8 @@ export class Endpoint<Context = undefined> {
         ? 'sse'
         : undefined;
     if (transport === undefined) return settled(() => this.#handle(req, res, extras, fallback, false));
-    const path = fallback.url.split('?', 1)[0]!;
+    const query = fallback.url.indexOf('?');
+    const path = query === -1 ? fallback.url : fallback.url.slice(0, query);
     publishHandshakeStart(this, req, transport, path);
     const place = this.#pending.enter() || this.#shed(req, extras, fallback.url);
     // Without an async `upgrade` hook (or a socket still on its way) the handshake is over when

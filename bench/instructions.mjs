@@ -36,10 +36,11 @@ const metric = flags.metric ?? 'handshake';
 const echoSizes = { echo64: 64, echo16k: 16_384 };
 // Known flaw: 16 KiB echo runs on switchyard servers can hang under callgrind, their
 // connections gone and the load generator waiting for ever, while raw ws and express-ws finish.
-// Likely cause: switchyard's heartbeat (a ping every 30 s, 10 s to answer) on connections whose
-// client, the load generator, counts reply bytes and never answers a ping; a slow run outlives
-// it. Short runs hang less often: 2,000 after 10,000 finished 4 times of 4 at 21:27 on
-// 2026-12-07, and hung 5 times of 5 at 22:11 on a busier machine.
+// The cause is switchyard's heartbeat (a ping every 30 s, 10 s to answer) on connections whose
+// client, the load generator, counts reply bytes and never answers a ping: a slow run outlives
+// it. Short runs hang less often (2,000 after 10,000 finished 4 times of 4 at 21:27 on
+// 2026-12-07, and hung 5 times of 5 at 22:11 on a busier machine); with `heartbeat: false` on
+// the server's /echo endpoint, 5,000 after 20,000 finished every time.
 const ops = Number(flags.ops ?? (metric === 'handshake' ? 1000 : metric === 'echo16k' ? 2000 : 20_000));
 const warmup = Number(flags.warmup ?? (metric === 'handshake' ? 3000 : metric === 'echo16k' ? 10_000 : 50_000));
 const concurrency = Number(flags.concurrency ?? 4);

@@ -2,16 +2,30 @@
 // without listeners, and a closing connection ends ws's Receiver and the socket once each,
 // instead of building an unused Node error for every repeated end().
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Duplex, Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createEndpoint } from '../src/index.js';
 import type { CloseEvent, Connection, Handlers } from '../src/index.js';
 import { kWs } from '../src/connection/symbols.js';
+import * as wsModule from 'ws';
 import { RoutedWebSocket } from '../src/internals/ws.js';
-import { closed, messages, openWs } from '../../../test/helpers.js';
+import {
+  Opcode,
+  RawClient,
+  closeCodeOf,
+  closed,
+  frame,
+  handshakeRequest,
+  messages,
+  openWs,
+} from '../../../test/helpers.js';
 
 // The published types strip @internal members such as [kWs]; the test reaches past them.
+// ws exports its Receiver class at run time; @types/ws leaves it out.
+const { Receiver } = wsModule as unknown as { Receiver: { prototype: object } };
+
 const rawOf = (connection: Connection): RoutedWebSocket => (connection as unknown as { [kWs]: RoutedWebSocket })[kWs];
 
 type Ended = Writable & { end(...args: unknown[]): Writable };
@@ -74,6 +88,70 @@ describe('the server side of a connection under ws', () => {
     expect(raw.eventNames()).toEqual([]);
     client.close();
     await closed(client);
+  });
+
+  it("leaves an open connection's socket and Receiver as Node and ws made them, messages flowing", async () => {
+    let server: Connection | undefined;
+    const port = await start({
+      heartbeat: false,
+      open(ws) {
+        server = ws;
+      },
+      message(ws, data) {
+        ws.send(data);
+      },
+    });
+    const client = await openWs(`ws://127.0.0.1:${port}/ws`);
+    const inbox = messages(client);
+    for (const size of [1, 200, 70_000]) {
+      client.send(Buffer.alloc(size, 0x62));
+      expect((await inbox.next()).data.length).toBe(size);
+    }
+    // A socket or Receiver of another shape (another prototype, an own property) makes Node's
+    // stream code slower for every message; the end-once guard waits for the close.
+    const raw = rawOf(server!) as unknown as { _receiver: object; _socket: object };
+    expect(Object.getPrototypeOf(raw._socket)).toBe(net.Socket.prototype);
+    expect(Object.getPrototypeOf(raw._receiver)).toBe(Receiver.prototype);
+    expect(Object.hasOwn(raw._socket, 'end')).toBe(false);
+    expect(Object.hasOwn(raw._receiver, 'end')).toBe(false);
+    client.close();
+    await closed(client);
+  });
+
+  it('a close after a protocol error (an unmasked frame) ends the Receiver and the socket once each', async () => {
+    let server: Connection | undefined;
+    const events: CloseEvent[] = [];
+    const port = await start({
+      heartbeat: false,
+      open(ws) {
+        server = ws;
+      },
+      close(_ws, event) {
+        events.push(event);
+      },
+    });
+    const client = await RawClient.connect(port);
+    client.write(handshakeRequest('/ws'));
+    expect((await client.response()).statusLine).toContain('101');
+    await vi.waitFor(() => expect(server).toBeDefined());
+    const raw = rawOf(server!) as unknown as { _receiver: Ended; _socket: Ended };
+    const ends = countEnds([raw._receiver, raw._socket]);
+    try {
+      client.write(frame(Opcode.TEXT, 'not masked', { mask: false }));
+      await client.until(() => closeCodeOf(client.frames().at(-1)) === 1002);
+      // The peer leaves: ws's 'end' and 'close' handlers end both streams again.
+      client.socket.end();
+      await vi.waitFor(() => expect(events).toHaveLength(1));
+      await new Promise((resolve) => setImmediate(resolve));
+      // The Receiver failed and was destroyed by its error, so it is never ended; the socket
+      // ends once. Each further end() would only build an error nobody sees.
+      expect(ends.counts).toEqual([0, 1]);
+      expect(raw._socket.destroyed).toBe(true);
+    } finally {
+      ends.restore();
+      client.destroy();
+    }
+    expect(events[0]!.code).toBe(1002);
   });
 
   for (const side of ['client', 'server'] as const) {

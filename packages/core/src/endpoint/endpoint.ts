@@ -6,6 +6,7 @@
  * reports (reports.ts), admission, hook dispatch, sweeps and stats.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol.js';
 import type { CloseEvent, Connection } from '../connection/connection.js';
 import { closedByOf } from '../connection/connection.js';
@@ -28,6 +29,7 @@ import { Admissions } from './admission.js';
 import type { Rate } from '../limits.js';
 import { isWebSocketRequest } from '../handshake/handshake.js';
 import { serverOf, takeSocket } from '../handshake/hijack.js';
+import type { TakenSocket } from '../handshake/takeover.js';
 import { watchServers } from '../handshake/route-upgrades.js';
 import type { ConnectionListener, EndpointOptions, Handlers, Hooks, ResolvedOptions } from './options-types.js';
 import { resolveOptions } from './options-resolve.js';
@@ -50,6 +52,16 @@ import { PendingHandshakes } from './shedding.js';
  * stream of an existing session), a handshake holding a place, or one shed with this answer.
  */
 type Place = false | true | HandshakeRejection;
+
+/** `run()`'s status as a promise, a throw as a rejection. */
+function settled(run: () => number | Promise<number>): Promise<number> {
+  try {
+    const status = run();
+    return typeof status === 'number' ? Promise.resolve(status) : status;
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /**
  * One WebSocket endpoint: its settings, its hooks and its live connections. Adapters create
@@ -191,24 +203,36 @@ export class Endpoint<Context = undefined> {
       : fallback.mode === 'sse' && fallback.session === undefined && req.method === 'GET'
         ? 'sse'
         : undefined;
-    if (transport === undefined) return this.#handle(req, res, extras, fallback, false);
-    const path = fallback.url.split('?', 1)[0]!;
+    if (transport === undefined) return settled(() => this.#handle(req, res, extras, fallback, false));
+    const query = fallback.url.indexOf('?');
+    const path = query === -1 ? fallback.url : fallback.url.slice(0, query);
     publishHandshakeStart(this, req, transport, path);
-    const pending = this.#pending;
-    const place = pending.enter() || this.#shed(req, extras, fallback.url);
-    return this.#handle(req, res, extras, fallback, place).then(
-      (status) => {
-        if (place === true) pending.leave(req);
-        // An accepted handshake was reported as its connection opened.
-        if (status === (transport === 'sse' ? 200 : 101)) return status;
-        handshakeRefused(this, req, transport, path, status);
-        return status;
-      },
+    const place = this.#pending.enter() || this.#shed(req, extras, fallback.url);
+    // Without an async `upgrade` hook (or a socket still on its way) the handshake is over when
+    // #handle returns: no async function, no turn and no closures per handshake then.
+    let outcome: number | Promise<number>;
+    try {
+      outcome = this.#handle(req, res, extras, fallback, place);
+    } catch (error) {
+      if (place === true) this.#pending.leave(req);
+      return Promise.reject(error);
+    }
+    if (typeof outcome === 'number') return Promise.resolve(this.#handled(req, transport, path, place, outcome));
+    return outcome.then(
+      (status) => this.#handled(req, transport, path, place, status),
       (error: unknown) => {
-        if (place === true) pending.leave(req);
+        if (place === true) this.#pending.leave(req);
         throw error;
       },
     );
+  }
+
+  /** A handshake ended with `status`: its place is free, and a refusal is reported. */
+  #handled(req: IncomingMessage, transport: Transport, path: string, place: Place, status: number): number {
+    if (place === true) this.#pending.leave(req);
+    // An accepted handshake was reported as its connection opened.
+    if (status !== (transport === 'sse' ? 200 : 101)) handshakeRefused(this, req, transport, path, status);
+    return status;
   }
 
   /**
@@ -232,53 +256,83 @@ export class Endpoint<Context = undefined> {
     });
   }
 
-  async #handle(
+  #handle(
     req: IncomingMessage,
     res: ServerResponse | undefined,
     extras: RequestExtras,
     fallback: FallbackParams,
     place: Place,
-  ): Promise<number> {
+  ): number | Promise<number> {
     const server = serverOf(req);
     registerEndpoint(server, this);
-    if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post')) {
-      if (place instanceof HandshakeRejection) {
-        notifyRejected(this.#hooks, req, place, fallback.url, extras.remoteAddress);
-        return respond(res, place);
-      }
-      // A new session's place is given back if its client leaves while it opens.
-      if (place) this.#pending.watch(req);
-      try {
-        return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
-      } catch (error) {
-        this.#dispatch.report(undefined, error);
-        return respond(res, answer(500, 'Internal Server Error'));
-      }
+    if (!isWebSocketRequest(req) && res && (fallback.mode === 'sse' || fallback.mode === 'post'))
+      return this.#handleFallback(req, res, extras, fallback, place, server);
+    const taken = takeSocket(req, res, fallback.url);
+    if (!(taken instanceof Promise)) return this.#upgrade(req, taken, extras, fallback, place, server);
+    if (place === true) this.#pending.watch(req);
+    return taken.then((arrived) => this.#upgrade(req, arrived, extras, fallback, place, server));
+  }
+
+  /** The fallback's SSE streams and POSTs (fallback/http.ts). */
+  async #handleFallback(
+    req: IncomingMessage,
+    res: ServerResponse,
+    extras: RequestExtras,
+    fallback: FallbackParams,
+    place: Place,
+    server: ReturnType<typeof serverOf>,
+  ): Promise<number> {
+    if (place instanceof HandshakeRejection) {
+      notifyRejected(this.#hooks, req, place, fallback.url, extras.remoteAddress);
+      return respond(res, place);
     }
-    // Without an async `upgrade` hook, nothing below waits: each await would cost a turn.
-    let taken = takeSocket(req, res, fallback.url);
-    if (taken instanceof Promise) {
-      if (place === true) this.#pending.watch(req);
-      taken = await taken;
-    }
-    const { socket, head } = taken;
-    if (place instanceof HandshakeRejection)
-      return this.#upgrades.reject(req, socket, place, fallback.url, extras.remoteAddress);
+    // A new session's place is given back if its client leaves while it opens.
+    if (place) this.#pending.watch(req);
     try {
-      const status = this.#upgrades.upgrade(req, socket, head, fallback, extras, server);
-      if (typeof status === 'number') return status;
-      if (place) this.#pending.watch(req);
-      return await status;
+      return await this.#fallbackRoutes.handle(req, res, fallback, extras, server);
     } catch (error) {
       this.#dispatch.report(undefined, error);
-      return this.#upgrades.reject(
-        req,
-        socket,
-        new HandshakeRejection(500, 'Internal Server Error'),
-        fallback.url,
-        extras.remoteAddress,
-      );
+      return respond(res, answer(500, 'Internal Server Error'));
     }
+  }
+
+  /** The WebSocket handshake on a taken socket (accept.ts); a throw or rejection answers 500. */
+  #upgrade(
+    req: IncomingMessage,
+    { socket, head }: TakenSocket,
+    extras: RequestExtras,
+    fallback: FallbackParams,
+    place: Place,
+    server: ReturnType<typeof serverOf>,
+  ): number | Promise<number> {
+    if (place instanceof HandshakeRejection)
+      return this.#upgrades.reject(req, socket, place, fallback.url, extras.remoteAddress);
+    let status: number | Promise<number>;
+    try {
+      status = this.#upgrades.upgrade(req, socket, head, fallback, extras, server);
+    } catch (error) {
+      return this.#failed(req, socket, fallback, extras, error);
+    }
+    if (typeof status === 'number') return status;
+    if (place) this.#pending.watch(req);
+    return status.then(undefined, (error: unknown) => this.#failed(req, socket, fallback, extras, error));
+  }
+
+  #failed(
+    req: IncomingMessage,
+    socket: Duplex,
+    fallback: FallbackParams,
+    extras: RequestExtras,
+    error: unknown,
+  ): number {
+    this.#dispatch.report(undefined, error);
+    return this.#upgrades.reject(
+      req,
+      socket,
+      new HandshakeRejection(500, 'Internal Server Error'),
+      fallback.url,
+      extras.remoteAddress,
+    );
   }
 
   /**

@@ -3,7 +3,8 @@
  * loads, on objects of ws's own classes; when one is missing, the public API does the job:
  *
  * - `WebSocket.prototype.setSocket` and `_receiver`: RoutedWebSocket hands events over without
- *   listeners, and ends each stream once (endOnce). Fallback: a plain WebSocket, listened to.
+ *   listeners, and once closing ends each stream once (endOnce). Fallback: a plain WebSocket,
+ *   listened to.
  * - `_sender._state`, `_sender._queue`, `_extensions`, `_socket`: a hub's shared frame goes
  *   straight to the socket when ws has nothing of its own in flight. Fallback: `ws.send`.
  * - `_closeFrameReceived`: failing a connection (RFC 6455 §7.1.7) ends TCP once the close frame
@@ -175,11 +176,16 @@ export class RoutedWebSocket extends WebSocket {
     compactListeners(this);
   }
 
-  /** @internal Called by ws's server once the 101 is out; see {@link endOnce}. */
-  setSocket(...args: unknown[]): void {
-    (WebSocket.prototype as unknown as { setSocket(...args: unknown[]): void }).setSocket.apply(this, args);
-    endingOnce((this as unknown as WsPrivate)._receiver as object);
-    endingOnce(args[0] as object);
+  /**
+   * @internal Every close of a connection ws runs passes here: the app's or switchyard's own,
+   * and ws's answer to a close frame or a receiver error. From now on the Receiver and the
+   * socket end once each; see {@link endOnce}.
+   */
+  override close(code?: number, data?: string | Buffer): void {
+    const { _receiver: receiver, _socket: socket } = this as unknown as WsPrivate;
+    if (receiver) endingOnce(receiver);
+    if (socket) endingOnce(socket);
+    super.close(code, data);
   }
 
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
@@ -224,35 +230,25 @@ export function isRouted(ws: object): boolean {
  * its close frame and on 'end'). For each call after the first, Node's Writable.end builds an
  * ERR_STREAM_ALREADY_FINISHED or ERR_STREAM_DESTROYED that nobody sees: three stack traces per
  * connection, about a tenth of a handshake's CPU. A repeated end() without arguments does
- * nothing else, so here it does nothing at all; any other call is the stream's own end().
+ * nothing else, and neither does one on a destroyed stream (a Receiver that failed on a
+ * protocol error was never ended, so every end() would build an error); here they do nothing
+ * at all. Any other call is the stream's own end().
  */
 function endOnce(this: Writable, ...args: unknown[]): Writable {
-  if (args.length === 0 && this.writableEnded) return this;
-  return (endOnceBases.get(Object.getPrototypeOf(this) as object) as { end(...args: unknown[]): Writable }).end.apply(
-    this,
-    args,
-  );
+  if (args.length === 0 && (this.writableEnded || this.destroyed)) return this;
+  return (Object.getPrototypeOf(this) as { end(...args: unknown[]): Writable }).end.apply(this, args);
 }
 
-/** Per stream class (Receiver, net.Socket, tls.TLSSocket), a prototype whose end() is endOnce. */
-const endOnceProtos = new WeakMap<object, object>();
-/** The reverse: the class prototype each of those extends. */
-const endOnceBases = new WeakMap<object, object>();
-
 /**
- * Gives a stream endOnce by swapping its prototype for a cached one: an own `end` property
- * would cost each connection ~30 bytes. The stream stays an instance of its class.
+ * Gives a closing stream endOnce, as an own property set only once its connection closes. An
+ * open connection's socket and Receiver stay exactly what Node and ws made them: swapping their
+ * prototypes at the handshake cost every message, about a fifth of a 16 KiB echo's instructions
+ * (callgrind), with old-space collections for external memory pressure in --trace-gc.
  */
 function endingOnce(stream: object): void {
-  const base = Object.getPrototypeOf(stream) as object;
-  if (endOnceBases.has(base)) return;
-  let proto = endOnceProtos.get(base);
-  if (!proto) {
-    proto = Object.create(base, { end: { value: endOnce, writable: true, configurable: true } }) as object;
-    endOnceProtos.set(base, proto);
-    endOnceBases.set(proto, base);
-  }
-  Object.setPrototypeOf(stream, proto);
+  const own = stream as { end?: unknown };
+  if (Object.hasOwn(own, 'end')) return;
+  Object.defineProperty(own, 'end', { value: endOnce, writable: true, configurable: true });
 }
 
 /**

@@ -88,6 +88,9 @@ export function describeHooks({ serve, track }: Conformance): void {
             upgrade(req) {
               if (req.query.mode === 'reject') throw reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Bearer' });
               if (req.query.mode === 'return') return reject(403, 'Forbidden here');
+              if (req.query.mode === 'json')
+                throw reject(422, '{"error":"no room"}', { 'content-type': 'application/json', 'X-Why': 'room' });
+              if (req.query.mode === 'badtype') throw reject(422, '{}', { 'Content-Type': 'text/x\r\nX-Evil: 1' });
               throw new Error('hook bug');
             },
           },
@@ -104,6 +107,20 @@ export function describeHooks({ serve, track }: Conformance): void {
         [401, 'Bearer', 'Unauthorized'],
         [403, undefined, 'Forbidden here'],
         [500, undefined, 'Internal Server Error'],
+      ]);
+      // A Content-Type of the hook's own replaces the text type, and the body goes out as given.
+      const typed: Array<[number, string | undefined, string | undefined, string]> = [];
+      for (const mode of ['reject', 'json', 'badtype']) {
+        const raw = track(await RawClient.connect(s.port));
+        raw.write(handshakeRequest(`/hook?mode=${mode}`));
+        const response = await readResponse(raw);
+        typed.push([response.status, response.headers['content-type'], response.headers['x-why'], response.body]);
+        expect(response.headers['x-evil']).toBeUndefined();
+      }
+      expect(typed).toEqual([
+        [401, 'text/plain; charset=utf-8', undefined, 'Unauthorized\n'],
+        [422, 'application/json', 'room', '{"error":"no room"}'],
+        [500, 'text/plain; charset=utf-8', undefined, 'Internal Server Error: the upgrade hook rejected with an invalid header\n'],
       ]);
     });
 

@@ -70,7 +70,12 @@ export type RejectionHeaders = Record<string, string | number | readonly string[
 export class HandshakeRejection extends Error {
   /** The HTTP status to answer with (4xx or 5xx). */
   readonly status: number;
-  /** Extra response headers, e.g. `WWW-Authenticate`. */
+  /**
+   * Extra response headers, e.g. `WWW-Authenticate`. A `Content-Type` among them replaces the
+   * default `text/plain; charset=utf-8`, and the message is then the body exactly as given (a
+   * JSON error, say); without one a newline ends the text body. `Connection` and
+   * `Content-Length` are switchyard's own and ignored here.
+   */
   readonly headers: RejectionHeaders;
   /** Stable machine-readable code. */
   readonly code = ErrorCode.HANDSHAKE_REJECTED;

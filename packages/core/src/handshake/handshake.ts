@@ -145,29 +145,33 @@ function destroySocket(this: Duplex): void {
 /**
  * The one rejection path: writes a complete HTTP response with a short text body and
  * `Connection: close` to a socket that has already left Node's HTTP machinery, then closes it.
+ * A `Content-Type` among `headers` replaces the text type, and the message is then the body
+ * exactly as given (no newline added): a JSON error, say.
  */
 export function rejectHandshake(socket: Duplex, status: number, message: string, headers: RejectionHeaders = {}): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  const body = `${message}\n`;
   let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n`;
+  let type: string | undefined;
   try {
     for (const [name, value] of Object.entries(headers)) {
       const lower = name.toLowerCase();
-      if (lower === 'connection' || lower === 'content-length' || lower === 'content-type') continue;
+      if (lower === 'connection' || lower === 'content-length') continue;
       for (const one of Array.isArray(value) ? value : [String(value)]) {
         validateHeaderName(name);
         validateHeaderValue(name, one);
-        head += `${name}: ${one}\r\n`;
+        if (lower === 'content-type') type = one;
+        else head += `${name}: ${one}\r\n`;
       }
     }
   } catch {
     rejectHandshake(socket, 500, 'Internal Server Error: the upgrade hook rejected with an invalid header');
     return;
   }
-  head += `Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  const body = type === undefined ? `${message}\n` : message;
+  head += `Connection: close\r\nContent-Type: ${type ?? 'text/plain; charset=utf-8'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
   // Read and discard whatever the client still sends, so that closing does not turn into a
   // TCP reset that could destroy the response before the client reads it.
   socket.resume();

@@ -349,7 +349,8 @@ const guardedFilters = new WeakSet<object>();
  * runs as it is: the same instance may filter routes, and the handshake awaits its own.
  */
 function guardWsFilter(filter: ExceptionFilter): void {
-  if (guardedFilters.has(filter)) return;
+  // A frozen filter cannot be guarded; it keeps Nest's own behaviour.
+  if (guardedFilters.has(filter) || !Object.isExtensible(filter)) return;
   guardedFilters.add(filter);
   const original = filter.catch;
   // An own property: Nest binds `instance.catch` when it builds a handler's filters, at init.
@@ -426,7 +427,7 @@ const guardedGateways = new WeakSet<object>();
 function guardHandleConnection(gateway: WsGateway): void {
   const { instance, metatype } = gateway;
   const original = instance.handleConnection;
-  if (typeof original !== 'function' || guardedGateways.has(instance)) return;
+  if (typeof original !== 'function' || guardedGateways.has(instance) || !Object.isExtensible(instance)) return;
   guardedGateways.add(instance);
   const method = (metatype.prototype as Record<string, unknown>).handleConnection;
   const filters = [...declaredFilters(metatype), ...declaredFilters(method)]

@@ -324,6 +324,17 @@ function expectedWs(place: Place, action: Action): { close?: number; event?: str
   return {};
 }
 
+/** What a connection sees when handleConnection throws at `place` and its filter does `action`. */
+function expectedConnect(place: Place, action: Action): { events: string[]; close: { code: number; reason: string } } {
+  const internal = { code: 1011, reason: 'Internal server error' };
+  // handleConnection's filters are its method's and its class's: anything else reaches the default.
+  if (place === 'global' || place === 'none') return { events: ['exception'], close: internal };
+  if (action === 'status200')
+    return { events: [], close: { code: 4000 + PLACES.indexOf(place), reason: `closed by ${place}` } };
+  const events = action === 'answer' ? ['filtered'] : action === 'twice' ? ['filtered', 'filtered'] : [];
+  return { events, close: internal };
+}
+
 async function nextJson(ws: WebSocket): Promise<{ event: string; data: unknown }> {
   const { data } = await messages(ws).next();
   return JSON.parse(data.toString()) as { event: string; data: unknown };
@@ -559,28 +570,37 @@ for (const platform of ['express', 'fastify'] as const) {
       expect((await handshake(port, 'class:answer:418')).status).toBe(418);
     });
 
-    it('any place × any filter action: a well-formed answer before the 101 or a proper close after it, the app lives, no place leaks', async () => {
+    it('any place × any filter action, at any step: a well-formed answer before the 101 or a proper close after it, nothing escapes, the app lives', async () => {
       const { url, port, server } = await start(platform);
-      await fc.assert(
-        fc.asyncProperty(
-          fc.constantFrom(...PLACES),
-          fc.constantFrom(...ACTIONS),
-          fc.integer({ min: 400, max: 599 }),
-          fc.constantFrom('handshake', 'throw', 'observable'),
-          async (place, action, status, where) => {
-            if (where === 'handshake') {
-              const response = await handshake(port, `${place}:${action}:${status}`);
-              const expected = expectedHttp(place, action, status);
-              expect(response.statusLine).toMatch(/^HTTP\/1\.1 \d{3} /);
-              expect(response.status).toBe(expected.status);
-              expect(response.headers['x-filter']).toBe(expected.filter);
-              expect(response.headers['sec-websocket-accept']).toBeUndefined();
-              return;
-            }
-            await afterThe101(url, { event: where, data: { place, action } }, expectedWs(place, action));
-          },
+      await nothingEscapes(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...PLACES),
+            fc.constantFrom(...ACTIONS),
+            fc.integer({ min: 400, max: 599 }),
+            fc.constantFrom('handshake', 'upgrade', 'throw', 'observable', 'connect', 'connect;async'),
+            async (place, action, status, where) => {
+              if (where === 'handshake' || where === 'upgrade') {
+                const spec = `${place}:${action}:${status}`;
+                const response = await handshake(port, spec, where === 'upgrade' ? 'X-Upgrade-Throw' : 'X-Throw');
+                const expected = expectedHttp(place, action, status);
+                expect(response.statusLine).toMatch(/^HTTP\/1\.1 \d{3} /);
+                expect(response.status).toBe(expected.status);
+                expect(response.headers['x-filter']).toBe(expected.filter);
+                expect(response.headers['sec-websocket-accept']).toBeUndefined();
+                return;
+              }
+              if (where.startsWith('connect')) {
+                const timing = where === 'connect;async' ? ';async' : '';
+                const spec = encodeURIComponent(`${place}:${action}:0${timing}`);
+                expect(await eventsUntilClosed(`${url}?connect=${spec}`)).toEqual(expectedConnect(place, action));
+                return;
+              }
+              await afterThe101(url, { event: where, data: { place, action } }, expectedWs(place, action));
+            },
+          ),
+          { numRuns: 80, seed: 20261207 },
         ),
-        { numRuns: 60, seed: 20261207 },
       );
       await expect.poll(() => server.endpoint.stats().handshakes.pending).toBe(0);
       const ws = await openWs(url);

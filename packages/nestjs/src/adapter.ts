@@ -23,8 +23,8 @@ import type {
 } from '@switchyard/core';
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
-import { installWsDefault } from './filters.js';
-import { checkHandshake, findGateways, gatewaysOf, normalizePath } from './guards.js';
+import { guardGateway, installWsDefault } from './filters.js';
+import { checkHandshake, findGateways, gatewaysOf, normalizePath, refusalFor } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
 import { FastifyMount, mountExpress } from './mount.js';
@@ -110,9 +110,13 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     this.#parser = messageParser ?? parseJson;
     // Every upgrade on the app's server now travels the framework's request pipeline.
     routeUpgrades(this.httpServer as Server);
-    // Nest builds each @SubscribeMessage handler's exception filters at init, after this: the
-    // default after the 101 must be on the gateway classes by then.
-    for (const { metatype } of gatewaysOf(app)) installWsDefault(metatype);
+    // Nest builds each @SubscribeMessage handler's exception filters, and binds handleConnection,
+    // at init, after this: the default after the 101 and the guards against a failing filter or
+    // handleConnection must be on the gateways by then.
+    for (const gateway of gatewaysOf(app)) {
+      installWsDefault(gateway.metatype);
+      guardGateway(gateway);
+    }
     // Express runs handlers in the order they were added, and Nest adds its middleware after the
     // gateways: the paths are mounted right after it, as Nest starts adding routes (or, with no
     // controllers, its 404 handler). Fastify orders by hooks, so middleware needs no wait; its
@@ -188,15 +192,22 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     const handlers: Handlers<any, any, any> = {
       ...own,
       // The gateways' guards first, on the framework's request (the handshake's state); then the
-      // gateway's own `upgrade` hook, or by default a context of what guards and middleware set
-      // as `request.user` (Passport's place for it): `ws.context.user`.
+      // gateway's own `upgrade` hook, whose error goes through the same filters as a guard's, or
+      // by default a context of what guards and middleware set as `request.user` (Passport's
+      // place for it): `ws.context.user`.
       upgrade: async (req: UpgradeRequest) => {
         // The container is complete once requests arrive; the gateways on this path are found once.
         gateways ??= findGateways(this.#app, path);
         const refusal = await checkHandshake(gateways, req.state);
         if (refusal) return reject(refusal.status, refusal.message, refusal.headers);
-        if (own.upgrade) return own.upgrade(req);
-        return { context: { user: req.state.user } };
+        if (own.upgrade === undefined) return { context: { user: req.state.user } };
+        try {
+          return await own.upgrade(req);
+        } catch (error) {
+          const answer = await refusalFor(gateways, error, req.state);
+          if (answer) return reject(answer.status, answer.message, answer.headers);
+          throw error;
+        }
       },
       open: async (ws: Connection<any, any, any>) => {
         await own.open?.(ws);

@@ -1,16 +1,22 @@
 /**
  * Nest's exception filters on both sides of the 101.
  *
- * Before it, a handshake is an HTTP request: an error from a gateway's guards goes through the
- * filters an HTTP route would use (the `@UseFilters` of `handleConnection`, of the gateway class,
- * then the app's global ones), with an `http` host whose response records what the filter writes.
- * That answer is the handshake's refusal; a filter that writes nothing, or throws, leaves the
- * default (an HttpException's status, else 500).
+ * Before it, a handshake is an HTTP request: an error from a gateway's guards (or from its
+ * switchyard `upgrade` hook) goes through the filters an HTTP route would use (the `@UseFilters`
+ * of `handleConnection`, of the gateway class, then the app's global ones, read when the error
+ * happens), with an `http` host whose response records what the filter writes. That answer is the
+ * handshake's refusal; a filter that writes nothing, or throws, leaves the default (an
+ * HttpException's status, else 500).
  *
  * After it, Nest itself runs a gateway's `@UseFilters` on a `@SubscribeMessage` handler's error
  * with a `ws` host. Below every filter of the gateway, switchyard's default keeps Nest's
  * `exception` event, and closes the connection with 1011 for anything that is not a WsException.
+ * Nest drops what a ws filter's `catch` returns, so each filter a gateway reaches is guarded here:
+ * its throw or rejection closes the connection with 1011 instead of escaping. `handleConnection`
+ * runs after the 101 too, from an RxJS subscription that would rethrow its error out of band; it
+ * is guarded the same way, and its error goes through its ws filters, then closes with 1011.
  */
+import { Logger } from '@nestjs/common';
 import type { ArgumentsHost, ExceptionFilter, INestApplicationContext, Type } from '@nestjs/common';
 import { BaseWsExceptionFilter, WsException } from '@nestjs/websockets';
 import { CloseCode, Connection } from '@switchyard/core';
@@ -33,33 +39,56 @@ interface SelectedFilter {
 /**
  * The filters a handshake's error goes through, first choice first: as Nest orders an HTTP
  * route's, the method's (`handleConnection`) last declared first, then the class's, then the
- * app's global ones.
+ * app's global ones. They are read when an error needs them, never on a handshake that passes,
+ * and again whenever the app's global filters changed since (`useGlobalFilters()` after the
+ * first handshake counts).
  */
-export function handshakeFilters(
-  app: INestApplicationContext,
-  metatype: Type<unknown>,
-  handleConnection: unknown,
-): SelectedFilter[] {
-  const declared = [
-    ...globalFilters(app),
-    ...((Reflect.getMetadata(FILTERS, metatype) as unknown[] | undefined) ?? []),
-    ...((typeof handleConnection === 'function' &&
-      (Reflect.getMetadata(FILTERS, handleConnection) as unknown[] | undefined)) ||
-      []),
-  ];
-  return declared
-    .filter((filter) => filter !== wsDefaultFilter)
-    .map((filter) => filterInstance(app, filter))
-    .filter((filter): filter is ExceptionFilter => typeof filter?.catch === 'function')
-    .map((filter) => ({ filter, catches: catchTypes(filter) }))
-    .reverse();
+export class HandshakeFilters {
+  readonly #app: INestApplicationContext;
+  readonly #metatype: Type<unknown>;
+  readonly #handleConnection: unknown;
+  #own: unknown[] | undefined;
+  #globals: readonly unknown[] | undefined;
+  #globalCount = 0;
+  #selected: SelectedFilter[] = [];
+
+  constructor(app: INestApplicationContext, metatype: Type<unknown>, handleConnection: unknown) {
+    this.#app = app;
+    this.#metatype = metatype;
+    this.#handleConnection = handleConnection;
+  }
+
+  /** The filters as the app has them now. */
+  current(): readonly SelectedFilter[] {
+    const globals = globalFilters(this.#app);
+    // Nest's config replaces its array on `useGlobalFilters()` and pushes to it for APP_FILTER.
+    if (this.#own !== undefined && globals === this.#globals && globals.length === this.#globalCount)
+      return this.#selected;
+    this.#own ??= [...declaredFilters(this.#metatype), ...declaredFilters(this.#handleConnection)];
+    this.#globals = globals;
+    this.#globalCount = globals.length;
+    this.#selected = [...globals, ...this.#own]
+      .filter((filter) => filter !== wsDefaultFilter)
+      .map((filter) => filterInstance(this.#app, filter))
+      .filter((filter): filter is ExceptionFilter => typeof filter?.catch === 'function')
+      .map((filter) => ({ filter, catches: catchTypes(filter) }))
+      .reverse();
+    return this.#selected;
+  }
+}
+
+/** A class's or a method's `@UseFilters`, in declaration order. */
+function declaredFilters(target: unknown): unknown[] {
+  if (typeof target !== 'function') return [];
+  return (Reflect.getMetadata(FILTERS, target) as unknown[] | undefined) ?? [];
 }
 
 /** `app.useGlobalFilters()` and `APP_FILTER` providers, as the app's config holds them. */
-function globalFilters(app: INestApplicationContext): unknown[] {
+function globalFilters(app: INestApplicationContext): readonly unknown[] {
   const config = (app as { config?: { getGlobalFilters?(): unknown[] } }).config;
-  return config?.getGlobalFilters?.() ?? [];
+  return config?.getGlobalFilters?.() ?? NO_FILTERS;
 }
+const NO_FILTERS: readonly unknown[] = [];
 
 /** A filter named by its class comes from Nest's container (with its dependencies), as for routes. */
 function filterInstance(app: INestApplicationContext, filter: unknown): ExceptionFilter | undefined {
@@ -217,24 +246,26 @@ export class HandshakeResponse {
   }
 }
 
-/** The `http` host a handshake's filter gets: the framework's request and the recording response. */
-function handshakeHost(request: unknown, response: HandshakeResponse): ArgumentsHost {
-  const args = [request, response, undefined];
+/**
+ * The host a filter gets: `http` before the 101 (the framework's request and the recording
+ * response), `ws` for `handleConnection` (the Connection and its request).
+ */
+function hostOf(type: 'http' | 'ws', args: readonly unknown[]): ArgumentsHost {
   return {
     getArgs: () => args as never,
     getArgByIndex: (index: number) => args[index] as never,
-    getType: () => 'http' as never,
+    getType: () => type as never,
     switchToHttp: () => ({
-      getRequest: () => request as never,
-      getResponse: () => response as never,
+      getRequest: () => args[0] as never,
+      getResponse: () => args[1] as never,
       getNext: () => undefined as never,
     }),
     switchToWs: () => ({
-      getClient: () => request as never,
+      getClient: () => args[0] as never,
       getData: () => undefined as never,
       getPattern: () => 'connection',
     }),
-    switchToRpc: () => ({ getData: () => undefined as never, getContext: () => request as never }),
+    switchToRpc: () => ({ getData: () => undefined as never, getContext: () => args[0] as never }),
   };
 }
 
@@ -244,15 +275,15 @@ function handshakeHost(request: unknown, response: HandshakeResponse): Arguments
  * the promise it returned settled), or it threw.
  */
 export async function answerWithFilters(
-  filters: readonly SelectedFilter[],
+  filters: HandshakeFilters,
   error: unknown,
   request: unknown,
 ): Promise<FilterAnswer | undefined> {
-  const filter = selectFilter(filters, error);
+  const filter = selectFilter(filters.current(), error);
   if (filter === undefined) return undefined;
   const response = new HandshakeResponse();
   try {
-    const returned: unknown = filter.catch(error, handshakeHost(request, response));
+    const returned: unknown = filter.catch(error, hostOf('http', [request, response, undefined]));
     // An async filter may answer after an await; wait for it to answer or to finish.
     if (returned !== null && typeof (returned as PromiseLike<unknown>)?.then === 'function')
       await Promise.race([response.answered, returned]);
@@ -293,4 +324,141 @@ export function installWsDefault(metatype: Type<unknown>): void {
   const declared = (Reflect.getMetadata(FILTERS, metatype) as unknown[] | undefined) ?? [];
   if (declared.includes(wsDefaultFilter)) return;
   Reflect.defineMetadata(FILTERS, [wsDefaultFilter, ...declared], metatype);
+}
+
+const logger = new Logger('SwitchyardAdapter');
+
+/** A ws filter's own failure: logged, and the connection it was handling closed with 1011. */
+function wsFilterFailed(host: ArgumentsHost, error: unknown): void {
+  logger.error(error);
+  closeInternal(host.switchToWs().getClient());
+}
+
+/** 1011 for a switchyard connection still open (a filter may have closed it with its own code). */
+function closeInternal(client: unknown): void {
+  if (client instanceof Connection && client.readyState === 1)
+    client.close(CloseCode.INTERNAL_ERROR, INTERNAL_ERROR_REASON);
+}
+
+/** Filters whose `catch` is guarded already (a filter instance may serve many gateways and apps). */
+const guardedFilters = new WeakSet<object>();
+
+/**
+ * Guards one filter instance's `catch` on a `ws` host: Nest calls it and drops the result, so a
+ * throw or a rejection is caught here and closes the connection with 1011. On an `http` host it
+ * runs as it is: the same instance may filter routes, and the handshake awaits its own.
+ */
+function guardWsFilter(filter: ExceptionFilter): void {
+  // A frozen filter cannot be guarded; it keeps Nest's own behaviour.
+  if (guardedFilters.has(filter) || !Object.isExtensible(filter)) return;
+  guardedFilters.add(filter);
+  const original = filter.catch;
+  // An own property: Nest binds `instance.catch` when it builds a handler's filters, at init.
+  Object.defineProperty(filter, 'catch', {
+    configurable: true,
+    writable: true,
+    value: function guardedCatch(this: ExceptionFilter, exception: unknown, host: ArgumentsHost): unknown {
+      if (host?.getType?.() !== 'ws') return Reflect.apply(original, this, [exception, host]);
+      try {
+        const returned: unknown = Reflect.apply(original, this, [exception, host]);
+        if (returned === null || typeof (returned as PromiseLike<unknown>)?.then !== 'function') return returned;
+        return Promise.resolve(returned).catch((error: unknown) => wsFilterFailed(host, error));
+      } catch (error) {
+        wsFilterFailed(host, error);
+        return undefined;
+      }
+    },
+  });
+}
+
+/** What the ws side needs of a gateway: its class, its instance, and its module's injectables. */
+export interface WsGateway {
+  metatype: Type<unknown>;
+  instance: Record<string, unknown>;
+  injectables: ReadonlyMap<unknown, { instance: unknown }>;
+}
+
+/**
+ * A ws filter as Nest resolves it for a gateway's handler: an instance as it is, a class from
+ * the gateway module's injectables (where Nest's scanner put it, with its dependencies).
+ */
+function wsFilterInstance(gateway: WsGateway, filter: unknown): ExceptionFilter | undefined {
+  const instance = typeof filter === 'function' ? gateway.injectables.get(filter)?.instance : filter;
+  return typeof (instance as ExceptionFilter | undefined)?.catch === 'function'
+    ? (instance as ExceptionFilter)
+    : undefined;
+}
+
+/** Every method of a class, up its prototype chain, as Nest's MetadataScanner finds handlers. */
+function* methodsOf(metatype: Type<unknown>): Generator<unknown> {
+  for (let proto = metatype.prototype as object | null; proto && proto !== Object.prototype; ) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor') continue;
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (typeof descriptor?.value === 'function') yield descriptor.value;
+    }
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+}
+
+/**
+ * The ws side of a gateway, made safe before Nest's init builds its handlers: every filter of
+ * the class and its methods is guarded, and `handleConnection` (when it has one) too.
+ */
+export function guardGateway(gateway: WsGateway): void {
+  const declared = [...declaredFilters(gateway.metatype)];
+  for (const method of methodsOf(gateway.metatype)) declared.push(...declaredFilters(method));
+  for (const filter of declared) {
+    const instance = wsFilterInstance(gateway, filter);
+    if (instance !== undefined && instance !== wsDefaultFilter) guardWsFilter(instance);
+  }
+  guardHandleConnection(gateway);
+}
+
+/** Gateway instances whose `handleConnection` is guarded already. */
+const guardedGateways = new WeakSet<object>();
+
+/**
+ * `handleConnection` runs after the 101, inside an RxJS subscription that reports a throw out of
+ * band (an uncaught exception) and drops a rejection: its error goes through its ws filters (its
+ * method's `@UseFilters`, then the class's, then switchyard's default), then the connection, whose
+ * set-up did not finish, closes with 1011 unless a filter closed it already.
+ */
+function guardHandleConnection(gateway: WsGateway): void {
+  const { instance, metatype } = gateway;
+  const original = instance.handleConnection;
+  if (typeof original !== 'function' || guardedGateways.has(instance) || !Object.isExtensible(instance)) return;
+  guardedGateways.add(instance);
+  const method = (metatype.prototype as Record<string, unknown>).handleConnection;
+  const filters = [...declaredFilters(metatype), ...declaredFilters(method)]
+    .map((filter) => wsFilterInstance(gateway, filter))
+    .filter((filter): filter is ExceptionFilter => filter !== undefined)
+    .map((filter) => ({ filter, catches: catchTypes(filter) }))
+    .reverse();
+  const failed = (error: unknown, client: unknown, request: unknown) =>
+    connectionFailed(filters, error, client, request).catch((failure: unknown) => {
+      logger.error(failure);
+      closeInternal(client);
+    });
+  instance.handleConnection = function guardedHandleConnection(this: unknown, ...args: unknown[]): unknown {
+    try {
+      const returned: unknown = Reflect.apply(original, this, args);
+      if (returned === null || typeof (returned as PromiseLike<unknown>)?.then !== 'function') return returned;
+      return Promise.resolve(returned).catch((error: unknown) => failed(error, args[0], args[1]));
+    } catch (error) {
+      return failed(error, args[0], args[1]);
+    }
+  };
+}
+
+async function connectionFailed(
+  filters: readonly SelectedFilter[],
+  error: unknown,
+  client: unknown,
+  request: unknown,
+): Promise<void> {
+  const filter = selectFilter(filters, error);
+  if (filter !== undefined) await filter.catch(error, hostOf('ws', [client, request]));
+  else logger.error(error);
+  closeInternal(client);
 }

@@ -3,14 +3,16 @@
  * `handleConnection`), run before the 101 with an `http` ExecutionContext whose request is the
  * upgrade request, exactly as an HTTP route's guards see theirs. A refusal becomes the HTTP
  * answer a route would give: what the gateway's exception filters write (filters.ts), else Nest's
- * default, `false` a 403 and an HttpException its own status.
+ * default, `false` a 403 and an HttpException its own status. An error of the gateway's own
+ * switchyard `upgrade` hook, which runs after the guards, is answered the same way.
  */
 import { ForbiddenException } from '@nestjs/common';
 import type { CanActivate, ExecutionContext, INestApplicationContext, Type } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import type { RejectionHeaders } from '@switchyard/core';
 import { lastValueFrom, isObservable } from 'rxjs';
-import { answerWithFilters, handshakeFilters } from './filters.js';
+import { HandshakeFilters, answerWithFilters } from './filters.js';
+import type { WsGateway } from './filters.js';
 
 // Nest's metadata keys (GUARDS_METADATA in @nestjs/common, GATEWAY_OPTIONS and PORT_METADATA in
 // @nestjs/websockets): plain strings, the same on Nest 11 and 12, read here without deep imports.
@@ -19,11 +21,13 @@ const GATEWAY_OPTIONS = 'websockets:gateway_options';
 const PORT = 'port';
 
 /** One gateway class on a path, with what its handshake guards are. */
-interface Gateway {
+export interface Gateway {
   metatype: Type<unknown>;
   instance: Record<string, unknown>;
+  /** `handleConnection` as the class declares it, where its decorators put their metadata. */
+  handleConnection: unknown;
   guards: CanActivate[];
-  filters: ReturnType<typeof handshakeFilters>;
+  filters: HandshakeFilters;
 }
 
 /** What a refused handshake answers: what the gateway's exception filter, or Nest's default, gives. */
@@ -40,16 +44,19 @@ export function normalizePath(path: string | undefined): string {
 }
 
 /** Every gateway of the app on the shared server (port 0), with its instance and options. */
-export function* gatewaysOf(
-  app: INestApplicationContext,
-): Generator<{ metatype: Type<unknown>; instance: Record<string, unknown>; path: string }> {
+export function* gatewaysOf(app: INestApplicationContext): Generator<WsGateway & { path: string }> {
   for (const module of app.get(ModulesContainer).values()) {
     for (const wrapper of module.providers.values()) {
       const metatype = wrapper.metatype as Type<unknown> | undefined;
       if (typeof metatype !== 'function' || wrapper.instance === undefined || wrapper.instance === null) continue;
       const options = Reflect.getMetadata(GATEWAY_OPTIONS, metatype) as { path?: string } | undefined;
       if (options === undefined || (Reflect.getMetadata(PORT, metatype) ?? 0) !== 0) continue;
-      yield { metatype, instance: wrapper.instance as Record<string, unknown>, path: normalizePath(options.path) };
+      yield {
+        metatype,
+        instance: wrapper.instance as Record<string, unknown>,
+        injectables: module.injectables,
+        path: normalizePath(options.path),
+      };
     }
   }
 }
@@ -59,17 +66,20 @@ export function findGateways(app: INestApplicationContext, path: string): Gatewa
   const gateways: Gateway[] = [];
   for (const { metatype, instance, path: own } of gatewaysOf(app)) {
     if (own !== path) continue;
+    // The prototype's method: the instance's own is guarded (filters.ts) and has no metadata.
+    const handleConnection = (metatype.prototype as Record<string, unknown>).handleConnection;
     const declared = [
       ...((Reflect.getMetadata(GUARDS, metatype) as unknown[] | undefined) ?? []),
-      ...((typeof instance.handleConnection === 'function' &&
-        (Reflect.getMetadata(GUARDS, instance.handleConnection) as unknown[] | undefined)) ||
+      ...((typeof handleConnection === 'function' &&
+        (Reflect.getMetadata(GUARDS, handleConnection) as unknown[] | undefined)) ||
         []),
     ];
     gateways.push({
       metatype,
       instance,
+      handleConnection,
       guards: declared.map((guard) => guardInstance(app, guard)),
-      filters: handshakeFilters(app, metatype, instance.handleConnection),
+      filters: new HandshakeFilters(app, metatype, handleConnection),
     });
   }
   return gateways;
@@ -89,8 +99,8 @@ function guardInstance(app: INestApplicationContext, guard: unknown): CanActivat
 function handshakeContext(gateway: Gateway, request: unknown, response: unknown): ExecutionContext {
   const args = [request, response];
   const handler =
-    typeof gateway.instance.handleConnection === 'function'
-      ? (gateway.instance.handleConnection as (...args: unknown[]) => unknown)
+    typeof gateway.handleConnection === 'function'
+      ? (gateway.handleConnection as (...args: unknown[]) => unknown)
       : gateway.metatype;
   return {
     getClass: () => gateway.metatype as never,
@@ -155,12 +165,28 @@ export async function checkHandshake(gateways: readonly Gateway[], request: unkn
         // Nest's own answer to a guard that says no.
         if (!allowed) throw new ForbiddenException('Forbidden resource');
       } catch (error) {
-        const answer = await answerWithFilters(gateway.filters, error, request);
-        if (answer) return answer;
-        if (isHttpException(error)) return refusalOf(error);
+        const refusal = await refusalFor([gateway], error, request);
+        if (refusal) return refusal;
         throw error;
       }
     }
   }
   return undefined;
+}
+
+/**
+ * The refusal for an error before the 101: the first answer of the gateways' filters, else an
+ * HttpException's own status; undefined for any other error, which core answers with 500 and
+ * reports to the `error` hook.
+ */
+export async function refusalFor(
+  gateways: readonly Gateway[],
+  error: unknown,
+  request: unknown,
+): Promise<Refusal | undefined> {
+  for (const gateway of gateways) {
+    const answer = await answerWithFilters(gateway.filters, error, request);
+    if (answer) return answer;
+  }
+  return isHttpException(error) ? refusalOf(error) : undefined;
 }

@@ -1,8 +1,10 @@
 /**
  * Nest's exception filters on both sides of the 101: the gateway's `@UseFilters` (class and
- * `handleConnection`) and the app's global filters answer a handshake with real HTTP; after the
- * 101 the gateway's filters get a `ws` host, and switchyard's default maps what they leave to
- * Nest's `exception` event (WsException) or a 1011 close.
+ * `handleConnection`) and the app's global filters answer a handshake with real HTTP, for a
+ * guard's error and for the gateway's `upgrade` hook's; after the 101 the gateway's filters get a
+ * `ws` host, for a message handler's error and for `handleConnection`'s, and switchyard's default
+ * maps what they leave to Nest's `exception` event (WsException) or a 1011 close. A filter that
+ * throws or rejects after the 101 closes with 1011 and leaves nothing unhandled.
  */
 import 'reflect-metadata';
 import {
@@ -32,7 +34,7 @@ import {
 } from '@nestjs/websockets';
 import fc from 'fast-check';
 import { throwError } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type WebSocket from 'ws';
 import type { Connection } from '@switchyard/core';
 import { SwitchyardAdapter, type SwitchyardServer } from '@switchyard/nestjs';
@@ -82,6 +84,7 @@ function act(place: Place, error: PlacedError, host: ArgumentsHost): unknown {
     }
     if (error.action === 'status200') ws.close(4000 + PLACES.indexOf(place), `closed by ${place}`);
     if (error.action === 'throw') throw new Error('the filter failed');
+    if (error.action === 'asyncThrow') return Promise.reject(new Error('the filter failed later'));
     return undefined;
   }
   const response = host.switchToHttp().getResponse<AnyResponse>();
@@ -127,6 +130,25 @@ class GlobalFilter implements ExceptionFilter {
   }
 }
 
+/** An error for the filters given as instances (`@UseFilters(new InstanceFilter(...))`). */
+class InstanceError extends PlacedError {}
+@Catch(InstanceError)
+class InstanceFilter implements ExceptionFilter {
+  constructor(readonly place: 'class' | 'method') {}
+  catch(error: InstanceError, host: ArgumentsHost) {
+    return act(this.place, error, host);
+  }
+}
+
+/** A global filter added after the app served its first handshakes. */
+class LateError extends PlacedError {}
+@Catch(LateError)
+class LateFilter implements ExceptionFilter {
+  catch(error: LateError, host: ArgumentsHost) {
+    host.switchToHttp().getResponse<AnyResponse>().status(error.status).header('x-filter', 'late').send('late');
+  }
+}
+
 /** Nest's documented way to keep its default behaviour in a filter of one's own. */
 @Catch()
 class InheritingFilter extends BaseWsExceptionFilter {
@@ -142,23 +164,48 @@ class ThrowingGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     const spec = context.switchToHttp().getRequest<{ headers: Record<string, string> }>().headers['x-throw'];
     if (spec === undefined) return true;
-    const [place, action, status] = spec.split(':') as [Place | 'unauthorized' | 'deny', Action, string];
+    const [place, action, status] = spec.split(':') as [Place | 'unauthorized' | 'deny' | 'late', Action, string];
     if (place === 'unauthorized') throw new UnauthorizedException('token required');
     if (place === 'deny') return false;
+    if (place === 'late') throw new LateError(action, Number(status));
     throw new ERRORS[place](action, Number(status));
   }
 }
 
-@UseFilters(ClassFilter)
+/** `<place>:<action>:<status>`, or a WsException for `ws`, or an HttpException for `unauthorized`. */
+function placedError(spec: string): Error {
+  const [place, action, status] = spec.split(':') as [Place | 'ws' | 'unauthorized', Action, string];
+  if (place === 'ws') return new WsException('not welcome');
+  if (place === 'unauthorized') return new UnauthorizedException('token required');
+  return new ERRORS[place](action, Number(status));
+}
+
+@UseFilters(ClassFilter, new InstanceFilter('class'))
 @UseGuards(ThrowingGuard)
-@WebSocketGateway({ path: '/filtered', error: (_ws: unknown, error: Error) => FilteredGateway.errors.push(error) })
+@WebSocketGateway({
+  path: '/filtered',
+  error: (_ws: unknown, error: Error) => FilteredGateway.errors.push(error),
+  // `x-upgrade-throw: <place>:<action>:<status>` makes the gateway's own upgrade hook fail, after the guards.
+  upgrade: (req: { headers: Record<string, string | string[] | undefined> }) => {
+    const spec = req.headers['x-upgrade-throw'];
+    if (typeof spec === 'string') throw placedError(spec);
+    return undefined;
+  },
+})
 class FilteredGateway {
   /** What core's `error` hook saw: an error no filter answered goes there, with its 500. */
   static errors: Error[] = [];
   @WebSocketServer() server!: SwitchyardServer;
 
+  /** `?connect=<place>:<action>` (or `;async` after it) makes handleConnection fail, after the 101. */
   @UseFilters(MethodFilter)
-  handleConnection(): void {}
+  handleConnection(_ws: unknown, request: { url: string }): unknown {
+    const spec = new URL(request.url, 'http://localhost').searchParams.get('connect');
+    if (spec === null) return undefined;
+    const [placed = '', timing] = spec.split(';');
+    if (timing === 'async') return Promise.resolve().then(() => Promise.reject(placedError(placed)));
+    throw placedError(placed);
+  }
 
   @SubscribeMessage('echo')
   echo(@MessageBody() data: unknown) {
@@ -175,6 +222,17 @@ class FilteredGateway {
   @SubscribeMessage('observable')
   observable(@MessageBody() { place, action }: { place: Place; action: Action }) {
     return throwError(() => new ERRORS[place](action, 500));
+  }
+
+  @UseFilters(new InstanceFilter('method'))
+  @SubscribeMessage('instance')
+  instance(@MessageBody() { action }: { action: Action }) {
+    throw new InstanceError(action, 500);
+  }
+
+  @SubscribeMessage('instance-class')
+  instanceClass(@MessageBody() { action }: { action: Action }) {
+    throw new InstanceError(action, 500);
   }
 
   @SubscribeMessage('ws-exception')
@@ -239,9 +297,9 @@ async function start(platform: Platform) {
 }
 
 /** The raw HTTP answer to a handshake whose guard throws `spec`. */
-async function handshake(port: number, spec: string) {
+async function handshake(port: number, spec: string, header = 'X-Throw') {
   const client = await RawClient.connect(port);
-  client.write(handshakeRequest('/filtered', { 'X-Throw': spec }));
+  client.write(handshakeRequest('/filtered', { [header]: spec }));
   const response = await readResponse(client);
   // Nothing follows the answer: no 101, no frame.
   await client.waitClosed();
@@ -262,8 +320,19 @@ function expectedWs(place: Place, action: Action): { close?: number; event?: str
   if (place === 'global' || place === 'none') return { close: 1011 };
   if (action === 'answer' || action === 'twice') return { event: 'filtered' };
   if (action === 'status200') return { close: 4000 + PLACES.indexOf(place) };
-  if (action === 'throw') return { close: 1011 };
+  if (action === 'throw' || action === 'asyncThrow') return { close: 1011 };
   return {};
+}
+
+/** What a connection sees when handleConnection throws at `place` and its filter does `action`. */
+function expectedConnect(place: Place, action: Action): { events: string[]; close: { code: number; reason: string } } {
+  const internal = { code: 1011, reason: 'Internal server error' };
+  // handleConnection's filters are its method's and its class's: anything else reaches the default.
+  if (place === 'global' || place === 'none') return { events: ['exception'], close: internal };
+  if (action === 'status200')
+    return { events: [], close: { code: 4000 + PLACES.indexOf(place), reason: `closed by ${place}` } };
+  const events = action === 'answer' ? ['filtered'] : action === 'twice' ? ['filtered', 'filtered'] : [];
+  return { events, close: internal };
 }
 
 async function nextJson(ws: WebSocket): Promise<{ event: string; data: unknown }> {
@@ -290,6 +359,45 @@ async function afterThe101(url: string, frame: object, expected: { close?: numbe
   ws.close();
   await done;
 }
+
+/**
+ * Runs `body` and proves nothing escaped to the process meanwhile: an unhandled rejection or an
+ * uncaught exception, either of which ends a Node process on its defaults.
+ */
+async function nothingEscapes(body: () => Promise<void>): Promise<void> {
+  const escaped = vi.fn();
+  process.on('unhandledRejection', escaped);
+  process.on('uncaughtException', escaped);
+  try {
+    await body();
+    // Node reports a rejection once the microtasks drain, and RxJS rethrows a subscriber's error
+    // from a timer: one timer turn later both would have been seen.
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    process.off('unhandledRejection', escaped);
+    process.off('uncaughtException', escaped);
+  }
+  expect(escaped).not.toHaveBeenCalled();
+}
+
+/** Opens `url` and waits for the server to close it: the events it sent, then the close. */
+async function eventsUntilClosed(url: string): Promise<{ events: string[]; close: { code: number; reason: string } }> {
+  const ws = await openWs(url);
+  const close = await closed(ws);
+  const events = messages(ws).all.map(({ data }) => (JSON.parse(data.toString()) as { event: string }).event);
+  return { events, close };
+}
+
+/** The app still answers on a fresh connection. */
+async function stillServing(url: string): Promise<void> {
+  const ws = await openWs(url);
+  ws.send(JSON.stringify({ event: 'echo', data: 'alive' }));
+  expect(await nextJson(ws)).toEqual({ event: 'echo', data: 'alive' });
+  ws.close();
+  await closed(ws);
+}
+
+const INTERNAL = { code: 1011, reason: 'Internal server error' };
 
 describe('@nestjs/platform-ws, the peer', () => {
   it("keeps the connection open after a handler's Error, with the exception event (switchyard closes 1011)", async () => {
@@ -372,31 +480,127 @@ for (const platform of ['express', 'fastify'] as const) {
       await afterThe101(url, { event: 'throw', data: { place: 'method', action: 'throw' } }, { close: 1011 });
     });
 
-    it('any place × any filter action: a well-formed answer before the 101 or a proper close after it, the app lives, no place leaks', async () => {
+    it('after the 101: a filter that throws or rejects (class or method, DI class or instance) closes 1011, nothing escapes', async () => {
+      const { url } = await start(platform);
+      await nothingEscapes(async () => {
+        for (const action of ['throw', 'asyncThrow'] as const) {
+          for (const frame of [
+            { event: 'throw', data: { place: 'class', action } },
+            { event: 'throw', data: { place: 'method', action } },
+            { event: 'observable', data: { place: 'class', action } },
+            { event: 'observable', data: { place: 'method', action } },
+            { event: 'instance', data: { action } },
+            { event: 'instance-class', data: { action } },
+          ]) {
+            const ws = await openWs(url);
+            const done = closed(ws);
+            ws.send(JSON.stringify(frame));
+            expect(await done, JSON.stringify(frame)).toEqual(INTERNAL);
+          }
+        }
+        await stillServing(url);
+      });
+    });
+
+    it('after the 101: an instance filter that answers is chosen by its @Catch, method before class', async () => {
+      const { url } = await start(platform);
+      const method = await openWs(url);
+      method.send(JSON.stringify({ event: 'instance', data: { action: 'answer' } }));
+      expect(await nextJson(method)).toEqual({ event: 'filtered', data: 'method' });
+      const atClass = await openWs(url);
+      atClass.send(JSON.stringify({ event: 'instance-class', data: { action: 'answer' } }));
+      expect(await nextJson(atClass)).toEqual({ event: 'filtered', data: 'class' });
+      method.close();
+      atClass.close();
+    });
+
+    it('handleConnection (after the 101): its error goes through its ws filters, then closes 1011, nothing escapes', async () => {
+      const { url } = await start(platform);
+      const connect = (spec: string) => `${url}?connect=${encodeURIComponent(spec)}`;
+      await nothingEscapes(async () => {
+        // No filter takes it: switchyard's default, Nest's exception event, then 1011.
+        for (const spec of ['none:silent:0', 'none:silent:0;async']) {
+          expect(await eventsUntilClosed(connect(spec)), spec).toEqual({ events: ['exception'], close: INTERNAL });
+        }
+        // A WsException gets the event, and the connection whose set-up failed still closes.
+        expect(await eventsUntilClosed(connect('ws::'))).toEqual({ events: ['exception'], close: INTERNAL });
+        // handleConnection's own @UseFilters first, then the class's; a filter's own close stands.
+        expect(await eventsUntilClosed(connect('method:status200:0'))).toEqual({
+          events: [],
+          close: { code: 4001, reason: 'closed by method' },
+        });
+        expect(await eventsUntilClosed(connect('method:answer:0;async'))).toEqual({
+          events: ['filtered'],
+          close: INTERNAL,
+        });
+        expect(await eventsUntilClosed(connect('class:silent:0'))).toEqual({ events: [], close: INTERNAL });
+        // A filter that fails, at once or later.
+        expect(await eventsUntilClosed(connect('class:throw:0'))).toEqual({ events: [], close: INTERNAL });
+        expect(await eventsUntilClosed(connect('method:asyncThrow:0;async'))).toEqual({ events: [], close: INTERNAL });
+        await stillServing(url);
+      });
+    });
+
+    it("before the 101: the gateway's upgrade hook's error goes through the handshake filters, as a guard's", async () => {
+      const { port, url } = await start(platform);
+      const answered = await handshake(port, 'class:answer:418', 'X-Upgrade-Throw');
+      expect(answered.status).toBe(418);
+      expect(answered.headers['x-filter']).toBe('class');
+      const global = await handshake(port, 'global:answer:451', 'X-Upgrade-Throw');
+      expect([global.status, global.headers['x-filter']]).toEqual([451, 'global']);
+      expect((await handshake(port, 'unauthorized::', 'X-Upgrade-Throw')).status).toBe(401);
+      const silent = await handshake(port, 'method:silent:418', 'X-Upgrade-Throw');
+      expect([silent.status, silent.headers['x-filter']]).toEqual([500, undefined]);
+      // Hostile: a filter that throws later leaves the default, and the error hook saw the error.
+      expect((await handshake(port, 'method:asyncThrow:418', 'X-Upgrade-Throw')).status).toBe(500);
+      expect(FilteredGateway.errors.map((error) => error.message)).toEqual(['placed silent', 'placed asyncThrow']);
+      await stillServing(url);
+    });
+
+    it('before the 101: a global filter added after the first handshakes answers the next one', async () => {
+      const { app, port, url } = await start(platform);
+      // The path's gateways, guards and filters are read, and a refusal went through the filters.
+      await stillServing(url);
+      expect((await handshake(port, 'class:answer:418')).status).toBe(418);
+      expect((await handshake(port, 'late:answer:429')).status).toBe(500);
+      app.useGlobalFilters(new LateFilter());
+      const late = await handshake(port, 'late:answer:429');
+      expect([late.status, late.headers['x-filter'], late.body]).toEqual([429, 'late', 'late\n']);
+      // The filters read before still answer.
+      expect((await handshake(port, 'class:answer:418')).status).toBe(418);
+    });
+
+    it('any place × any filter action, at any step: a well-formed answer before the 101 or a proper close after it, nothing escapes, the app lives', async () => {
       const { url, port, server } = await start(platform);
-      await fc.assert(
-        fc.asyncProperty(
-          fc.constantFrom(...PLACES),
-          fc.constantFrom(...ACTIONS),
-          fc.integer({ min: 400, max: 599 }),
-          fc.constantFrom('handshake', 'throw', 'observable'),
-          async (place, action, status, where) => {
-            if (where === 'handshake') {
-              const response = await handshake(port, `${place}:${action}:${status}`);
-              const expected = expectedHttp(place, action, status);
-              expect(response.statusLine).toMatch(/^HTTP\/1\.1 \d{3} /);
-              expect(response.status).toBe(expected.status);
-              expect(response.headers['x-filter']).toBe(expected.filter);
-              expect(response.headers['sec-websocket-accept']).toBeUndefined();
-              return;
-            }
-            // An async filter's rejection after the 101 is unhandled in Nest itself (it does not
-            // await ws filters): not a case any adapter can answer.
-            if (action === 'asyncThrow') return;
-            await afterThe101(url, { event: where, data: { place, action } }, expectedWs(place, action));
-          },
+      await nothingEscapes(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom(...PLACES),
+            fc.constantFrom(...ACTIONS),
+            fc.integer({ min: 400, max: 599 }),
+            fc.constantFrom('handshake', 'upgrade', 'throw', 'observable', 'connect', 'connect;async'),
+            async (place, action, status, where) => {
+              if (where === 'handshake' || where === 'upgrade') {
+                const spec = `${place}:${action}:${status}`;
+                const response = await handshake(port, spec, where === 'upgrade' ? 'X-Upgrade-Throw' : 'X-Throw');
+                const expected = expectedHttp(place, action, status);
+                expect(response.statusLine).toMatch(/^HTTP\/1\.1 \d{3} /);
+                expect(response.status).toBe(expected.status);
+                expect(response.headers['x-filter']).toBe(expected.filter);
+                expect(response.headers['sec-websocket-accept']).toBeUndefined();
+                return;
+              }
+              if (where.startsWith('connect')) {
+                const timing = where === 'connect;async' ? ';async' : '';
+                const spec = encodeURIComponent(`${place}:${action}:0${timing}`);
+                expect(await eventsUntilClosed(`${url}?connect=${spec}`)).toEqual(expectedConnect(place, action));
+                return;
+              }
+              await afterThe101(url, { event: where, data: { place, action } }, expectedWs(place, action));
+            },
+          ),
+          { numRuns: 80, seed: 20261207 },
         ),
-        { numRuns: 60, seed: 20261207 },
       );
       await expect.poll(() => server.endpoint.stats().handshakes.pending).toBe(0);
       const ws = await openWs(url);

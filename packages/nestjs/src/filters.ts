@@ -248,9 +248,10 @@ export class HandshakeResponse {
 
 /**
  * The host a filter gets: `http` before the 101 (the framework's request and the recording
- * response), `ws` for `handleConnection` (the Connection and its request).
+ * response), `ws` for `handleConnection` (the Connection and its request). A handshake guard's
+ * ExecutionContext is the `http` one with its class and handler (guards.ts).
  */
-function hostOf(type: 'http' | 'ws', args: readonly unknown[]): ArgumentsHost {
+export function hostOf(type: 'http' | 'ws', args: readonly unknown[]): ArgumentsHost {
   return {
     getArgs: () => args as never,
     getArgByIndex: (index: number) => args[index] as never,

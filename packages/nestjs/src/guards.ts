@@ -11,7 +11,7 @@ import type { CanActivate, ExecutionContext, INestApplicationContext, Type } fro
 import { ModulesContainer } from '@nestjs/core';
 import type { RejectionHeaders } from '@switchyard/core';
 import { lastValueFrom, isObservable } from 'rxjs';
-import { HandshakeFilters, answerWithFilters } from './filters.js';
+import { HandshakeFilters, answerWithFilters, hostOf } from './filters.js';
 import type { WsGateway } from './filters.js';
 
 // Nest's metadata keys (GUARDS_METADATA in @nestjs/common, GATEWAY_OPTIONS and PORT_METADATA in
@@ -97,28 +97,14 @@ function guardInstance(app: INestApplicationContext, guard: unknown): CanActivat
 
 /** The ExecutionContext a handshake guard gets: type `http`, the upgrade request and its response. */
 function handshakeContext(gateway: Gateway, request: unknown, response: unknown): ExecutionContext {
-  const args = [request, response];
   const handler =
     typeof gateway.handleConnection === 'function'
       ? (gateway.handleConnection as (...args: unknown[]) => unknown)
       : gateway.metatype;
   return {
+    ...hostOf('http', [request, response]),
     getClass: () => gateway.metatype as never,
     getHandler: () => handler,
-    getArgs: () => args as never,
-    getArgByIndex: (index: number) => args[index] as never,
-    getType: () => 'http' as never,
-    switchToHttp: () => ({
-      getRequest: () => request as never,
-      getResponse: () => response as never,
-      getNext: () => undefined as never,
-    }),
-    switchToWs: () => ({
-      getClient: () => request as never,
-      getData: () => undefined as never,
-      getPattern: () => 'connection',
-    }),
-    switchToRpc: () => ({ getData: () => undefined as never, getContext: () => request as never }),
   };
 }
 

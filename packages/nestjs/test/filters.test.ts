@@ -424,6 +424,9 @@ for (const platform of ['express', 'fastify'] as const) {
         expect(response.status).toBe(418);
         expect(response.headers['x-filter']).toBe(place);
         expect(JSON.parse(response.body)).toEqual({ place, status: 418 });
+        // The type the filter's json() set, and its body exactly as written.
+        expect(response.headers['content-type']).toMatch(/^application\/json/);
+        expect(response.body).toBe(JSON.stringify({ place, status: 418 }));
         expect(response.text).not.toContain(' 101 ');
       }
     });

@@ -112,6 +112,18 @@ async function guard(token) {
   return token === 'ok';
 }
 
+/** The gateways NestJS serves on both its platforms; only the middleware in front differs. */
+function nestMounts() {
+  return {
+    '/echo': echo,
+    '/slow': slow,
+    '/faults': faults,
+    '/faye': { listener: faye, heartbeat: false, fallback: { sessionTimeout: 300 } },
+    '/guarded': echo,
+    '/mw-fault': echo,
+  };
+}
+
 let server;
 if (adapter === 'express') {
   const { default: express } = await import('express');
@@ -221,59 +233,39 @@ if (adapter === 'express') {
 } else if (adapter === 'nestjs') {
   const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
   const { default: express } = await import('express');
-  server = await nestServer(
-    {
-      '/echo': echo,
-      '/slow': slow,
-      '/faults': faults,
-      '/faye': { listener: faye, heartbeat: false, fallback: { sessionTimeout: 300 } },
-      '/guarded': echo,
-      '/mw-fault': echo,
+  server = await nestServer(nestMounts(), {
+    before(app) {
+      app.use('/guarded', (req, res, next) => {
+        guard(req.headers['x-token']).then((ok) => (ok ? next() : res.status(401).send('no token')), next);
+      });
+      app.use('/mw-fault', (req, _res, next) => {
+        if (queryOf(req.originalUrl).how === 'reject') Promise.reject(new Error('middleware fault')).catch(next);
+        else throw new Error('middleware fault');
+      });
+      app.get('/page', (_req, res) => res.send('a page'));
+      app.post('/form', express.text({ type: '*/*' }), (req, res) => res.send(`got ${String(req.body).length}`));
     },
-    {
-      before(app) {
-        app.use('/guarded', (req, res, next) => {
-          guard(req.headers['x-token']).then((ok) => (ok ? next() : res.status(401).send('no token')), next);
-        });
-        app.use('/mw-fault', (req, _res, next) => {
-          if (queryOf(req.originalUrl).how === 'reject') Promise.reject(new Error('middleware fault')).catch(next);
-          else throw new Error('middleware fault');
-        });
-        app.get('/page', (_req, res) => res.send('a page'));
-        app.post('/form', express.text({ type: '*/*' }), (req, res) => res.send(`got ${String(req.body).length}`));
-      },
-    },
-  );
+  });
 } else if (adapter === 'nestjs-fastify') {
   const { nestServer } = await import('../../packages/nestjs/test/program.mjs');
   const pathOf = (request) => request.url.split('?')[0];
-  server = await nestServer(
-    {
-      '/echo': echo,
-      '/slow': slow,
-      '/faults': faults,
-      '/faye': { listener: faye, heartbeat: false, fallback: { sessionTimeout: 300 } },
-      '/guarded': echo,
-      '/mw-fault': echo,
+  server = await nestServer(nestMounts(), {
+    platform: 'fastify',
+    before(app) {
+      app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+      app.addHook('onRequest', async (request, reply) => {
+        if (pathOf(request) === '/guarded' && !(await guard(request.headers['x-token'])))
+          return reply.code(401).send('no token');
+        if (pathOf(request) === '/mw-fault') {
+          if (request.query.how === 'reject') await Promise.reject(new Error('middleware fault'));
+          throw new Error('middleware fault');
+        }
+        return undefined;
+      });
+      app.get('/page', async () => 'a page');
+      app.post('/form', async (request) => `got ${String(request.body ?? '').length}`);
     },
-    {
-      platform: 'fastify',
-      before(app) {
-        app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-        app.addHook('onRequest', async (request, reply) => {
-          if (pathOf(request) === '/guarded' && !(await guard(request.headers['x-token'])))
-            return reply.code(401).send('no token');
-          if (pathOf(request) === '/mw-fault') {
-            if (request.query.how === 'reject') await Promise.reject(new Error('middleware fault'));
-            throw new Error('middleware fault');
-          }
-          return undefined;
-        });
-        app.get('/page', async () => 'a page');
-        app.post('/form', async (request) => `got ${String(request.body ?? '').length}`);
-      },
-    },
-  );
+  });
 } else if (adapter === 'hono') {
   const { Hono } = await import('hono');
   const { getRequestListener } = await import('@hono/node-server');

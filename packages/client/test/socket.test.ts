@@ -113,7 +113,9 @@ describe('the send queue', () => {
 
   it('messages sent while reconnecting go out on the next connection, in order', async () => {
     const server = await ScriptedServer.start();
-    const socket = connect(server.url(), quick());
+    // A fixed wait before the reconnect: with full jitter it can come within one poll of `until`,
+    // and the socket would be open again before the test looks at it while it reconnects.
+    const socket = connect(server.url(), quick({ reconnect: { initialDelay: 200, maxDelay: 200, jitter: 0 } }));
     const { log, closes } = record(socket);
     await until(() => log.length > 0, 'open');
     socket.send('a');

@@ -120,7 +120,12 @@ export function describeHooks({ serve, track }: Conformance): void {
       expect(typed).toEqual([
         [401, 'text/plain; charset=utf-8', undefined, 'Unauthorized\n'],
         [422, 'application/json', 'room', '{"error":"no room"}'],
-        [500, 'text/plain; charset=utf-8', undefined, 'Internal Server Error: the upgrade hook rejected with an invalid header\n'],
+        [
+          500,
+          'text/plain; charset=utf-8',
+          undefined,
+          'Internal Server Error: the upgrade hook rejected with an invalid header\n',
+        ],
       ]);
     });
 

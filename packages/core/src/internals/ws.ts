@@ -293,6 +293,26 @@ export function drainSource(transport: EventEmitter): EventEmitter | undefined {
   return wsInternals.frames ? ((transport as unknown as WsPrivate)._socket ?? undefined) : undefined;
 }
 
+/**
+ * Runs `write` with a WebSocket's TCP socket corked until the current tick's promise jobs are
+ * done (`cork()`, then `uncork()` on `process.nextTick`), so that the frames written meanwhile
+ * leave in one system call instead of one each: a resume's replay page, its position, the entries
+ * held behind it and the session frame that follows. Another transport (the SSE session writes
+ * to its response), or a ws whose socket can't be reached, just writes.
+ */
+export function corkWrites(transport: object, write: () => void): void {
+  const socket =
+    transport instanceof WebSocket && wsInternals.frames ? (transport as unknown as WsPrivate)._socket : undefined;
+  const cork = socket as { cork?(): void; uncork?(): void } | null | undefined;
+  if (typeof cork?.cork !== 'function' || typeof cork.uncork !== 'function') return write();
+  cork.cork();
+  try {
+    write();
+  } finally {
+    process.nextTick(() => cork.uncork!());
+  }
+}
+
 /** Stops or restarts reading from the peer: only a WebSocket can (the SSE session holds POSTs). */
 export function pauseReading(transport: object, paused: boolean): boolean {
   if (!(transport instanceof WebSocket)) return false;

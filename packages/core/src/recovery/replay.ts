@@ -4,7 +4,8 @@ import type { Connection } from '../connection/connection.js';
 import { transportOf } from '../connection/connection.js';
 import type { StreamPosition } from './options.js';
 import { sharedReadsOf } from './shared-reads.js';
-import { control, corked, sendEntry, states } from './state.js';
+import { corkWrites } from '../internals/ws.js';
+import { control, sendEntry, states } from './state.js';
 import type { RecoveryState } from './state.js';
 import { compareIds } from './token.js';
 
@@ -80,7 +81,7 @@ async function start(
         const page = await reads.range(topic, after, at.id, REPLAY_PAGE);
         if (!still()) return;
         if (page.length === 0) break;
-        corked(ws, () => {
+        corkWrites(ws, () => {
           for (const entry of page) {
             sendEntry(connection, state, topic, entry);
             after = entry.id;
@@ -94,7 +95,7 @@ async function start(
     }
   }
   // The position, and the live entries held behind the replay, leave together.
-  corked(ws, () => {
+  corkWrites(ws, () => {
     // Without a resumed position, `base` is the node's own.
     if (!unrecoverable) control(ws, 'position', { topic, id: base.id, epoch: base.epoch, count: base.count });
     // Live delivery goes on strictly after `base` (or after the last replayed entry, if later).

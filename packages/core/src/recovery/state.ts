@@ -66,25 +66,6 @@ export function isRecovered(ws: object): boolean {
   return states.get(ws)?.recovered ?? false;
 }
 
-/**
- * Runs `write` with the connection's TCP socket corked until the current tick's promise jobs are
- * done (Node's `cork()` then `process.nextTick(uncork)`), so that the frames written meanwhile (a
- * replay page, the position, the entries held behind it, and the session frame that follows
- * within the same jobs) leave in one system call instead of one each. When every client of a
- * node resumes at once, those calls are most of the replay's CPU. A transport without a socket
- * of its own (SSE, which writes to its response) just writes.
- */
-export function corked(ws: Transport, write: () => void): void {
-  const socket = (ws as { _socket?: { cork?(): void; uncork?(): void } })._socket;
-  if (typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return write();
-  socket.cork();
-  try {
-    write();
-  } finally {
-    process.nextTick(() => socket.uncork!());
-  }
-}
-
 export function control(ws: Transport, kind: string, body: unknown): void {
   if (ws.readyState === 1) ws.send(`${RecoveryWire.CONTROL}${kind}${JSON.stringify(body)}`, { binary: false });
 }

@@ -44,7 +44,10 @@ const echoSizes = { echo64: 64, echo16k: 16_384 };
 // client, the load generator, counts reply bytes and never answers a ping: a slow run outlives
 // it. Short runs hang less often (2,000 after 10,000 finished 4 times of 4 at 21:27 on
 // 2026-12-07, and hung 5 times of 5 at 22:11 on a busier machine); with `heartbeat: false` on
-// the server's /echo endpoint, 5,000 after 20,000 finished every time.
+// the server's /echo endpoint, 5,000 after 20,000 finished every time. So echo servers now run
+// with BENCH_HEARTBEAT=off (startUnderCallgrind), which switchyard-express.mjs and
+// switchyard-fastify.mjs honour; the 64 B echo hung the same way, and a sweep counted inside the
+// run had switchyard-fastify at 1.63× ws.
 const ops = Number(flags.ops ?? (metric === 'handshake' ? 1000 : metric === 'echo16k' ? 2000 : 20_000));
 const warmup = Number(flags.warmup ?? (metric === 'handshake' ? 3000 : metric === 'echo16k' ? 10_000 : 50_000));
 const concurrency = Number(flags.concurrency ?? 4);
@@ -77,6 +80,11 @@ function startUnderCallgrind(id, dir) {
       ...nodeFlags,
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Switchyard's heartbeat sweeps every 30 s and pings what is idle: under callgrind an echo
+    // count lasts longer than that, so a sweep and its pings (which the load generator counts as
+    // echo bytes) would be counted in it; echo servers run without it (the servers that read
+    // BENCH_HEARTBEAT). Per message it costs nothing either way.
+    env: metric === 'handshake' ? process.env : { ...process.env, BENCH_HEARTBEAT: 'off' },
   });
   return new Promise((resolve, reject) => {
     child.once('message', (message) => resolve({ child, port: message.port }));

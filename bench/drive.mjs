@@ -174,7 +174,7 @@ export async function echoRun(server, spec, settings, size) {
     });
     if (opened.opened < settings.echoConnections)
       throw new Error(`only ${opened.opened} of ${settings.echoConnections} connections opened`);
-    return window(server, load, settings);
+    return window(server, load, { ...settings, warmup: settings.echoWarmup ?? settings.warmup });
   });
 }
 

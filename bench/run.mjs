@@ -43,11 +43,16 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
 const PROFILES = {
   // Handshakes run more framework and WebSocket code per operation than echo does, and V8 is
-  // still compiling it (on threads that process.cpuUsage() counts) for over a second.
+  // still compiling it (on threads that process.cpuUsage() counts) for over a second. So is the
+  // echo through a framework: in 400 ms windows from the first message (load 8-10, 2026-12-08,
+  // 3 rounds), CPU per 64 B echo through switchyard or @fastify/websocket was 2-4.7× its steady
+  // value in the first window, up to 1.5× in the second and up to 1.15× in the third; raw ws's
+  // was within 1.05× from the second on. An 800 ms warm-up counted that tail against them.
   full: {
     repeats: 4,
     memoryRepeats: 3,
     warmup: 800,
+    echoWarmup: 2000,
     handshakeWarmup: 1800,
     window: 1000,
     echoConnections: 100,
@@ -60,6 +65,7 @@ const PROFILES = {
     repeats: 1,
     memoryRepeats: 1,
     warmup: 300,
+    echoWarmup: 300,
     handshakeWarmup: 300,
     window: 400,
     echoConnections: 100,
@@ -162,7 +168,7 @@ function report(results, servers, settings, meta, failures) {
   );
   out.push(
     `- Profile: ${meta.profile}. ${settings.repeats} rounds, each measuring every metric on every server in turn ` +
-      `(${settings.warmup} ms warm-up, ${settings.handshakeWarmup} ms for handshakes and GETs, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
+      `(${settings.warmup} ms warm-up, ${settings.echoWarmup} ms for echoes, ${settings.handshakeWarmup} ms for handshakes and GETs, then a ${settings.window} ms window), with fresh server processes each round; memory and broadcast: ${settings.memoryRepeats} rounds, ` +
       `a fresh server process each. Tables show medians. Run time ${meta.duration}.`,
   );
   out.push(
@@ -434,7 +440,7 @@ async function main() {
   const profile = args.quick ? 'quick' : 'full';
   const settings = { ...PROFILES[profile] };
   if (args.repeats) settings.repeats = settings.memoryRepeats = args.repeats;
-  if (args.warmup) settings.warmup = settings.handshakeWarmup = args.warmup;
+  if (args.warmup) settings.warmup = settings.echoWarmup = settings.handshakeWarmup = args.warmup;
   if (args.window) settings.window = args.window;
   const servers = SERVERS.filter((server) => !args.only || server.id === 'ws' || args.only.includes(server.id));
   const metrics = new Set(args.metrics);

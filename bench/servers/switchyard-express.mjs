@@ -13,6 +13,9 @@ const { createHub, websocket } = await import(
   from ? pathToFileURL(join(from, 'dist/index.js')).href : '@switchyard/express'
 );
 
+// BENCH_HEARTBEAT=off (set by bench/instructions.mjs for echoes): no heartbeat, whose 30 s sweep
+// and pings would land inside a count that callgrind stretches over a minute.
+const defaults = process.env.BENCH_HEARTBEAT === 'off' ? { heartbeat: false } : undefined;
 const hub = createHub();
 const app = express();
 app.use(function tagUser(_req, res, next) {
@@ -21,11 +24,14 @@ app.use(function tagUser(_req, res, next) {
 });
 app.use(
   '/echo',
-  websocket({
-    message(ws, data) {
-      ws.send(data);
+  websocket(
+    {
+      message(ws, data) {
+        ws.send(data);
+      },
     },
-  }),
+    defaults,
+  ),
 );
 app.use(
   '/sub',

@@ -5,7 +5,8 @@ import { TOPIC, serve } from './_harness.mjs';
 
 const hub = createHub();
 const app = Fastify();
-await app.register(websocket);
+// BENCH_HEARTBEAT=off: as in switchyard-express.mjs.
+await app.register(websocket, process.env.BENCH_HEARTBEAT === 'off' ? { heartbeat: false } : {});
 app.decorateRequest('user', null);
 app.addHook('onRequest', function tagUser(request, _reply, done) {
   request.user = 'bench';

@@ -15,6 +15,7 @@ import { describeHandshake } from './handshake.js';
 import { describeHeartbeatTiming, describeHooks } from './hooks.js';
 import { describeConnection } from './connection.js';
 import { describeMessages } from './messages.js';
+import { describeSocketState } from './socket-state.js';
 
 export function runConformance(harness: Harness): void {
   describe(`${harness.name}: conformance`, () => {
@@ -25,6 +26,7 @@ export function runConformance(harness: Harness): void {
     describeHooks(conformance);
     describeConnection(conformance);
     describeMessages(conformance);
+    describeSocketState(conformance);
   });
 }
 

@@ -8,6 +8,7 @@
  *
  * docs/observability.md lists every channel and field.
  */
+import { Buffer } from 'node:buffer';
 import diagnosticsChannel from 'node:diagnostics_channel';
 
 /** The transports a connection can use. */

@@ -11,6 +11,7 @@
  * functions are shared by every connection (no per-connection closures), found from the socket
  * through `kConnection`.
  */
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import { ErrorCode, withCode } from '../errors.js';
 import { CloseCode } from '../protocol.js';

@@ -5,6 +5,7 @@
  * listener's failure is only reported. Where a failure is reported to (the `error` hook, the
  * log, the diagnostics channel) is the error policy, in hooks-errors.ts.
  */
+import { Buffer } from 'node:buffer';
 import type { CloseEvent, Connection } from '../connection/connection.js';
 import { deliverToLoop, policyOf } from '../connection/connection.js';
 import type { OpenPart, RatePart } from '../connection/policy.js';

@@ -7,6 +7,7 @@
  * it overrides `topicOpened`, `topicClosed` and `forward`, and calls `deliver` for messages
  * that other nodes published.
  */
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../connection/connection.js';
 import type { SendData } from '../connection/connection.js';

@@ -13,6 +13,7 @@
  * - `Sender.frame` (exported at run time, undeclared by @types/ws): the one frame a hub builds
  *   for all subscribers, with ws's own framer. Fallback: frameHeader() below, RFC 6455 §5.2.
  */
+import { Buffer } from 'node:buffer';
 import type { EventEmitter } from 'node:events';
 import { Duplex } from 'node:stream';
 import type { Writable } from 'node:stream';

@@ -78,17 +78,3 @@ export function retryAfterDelay(
 ): number {
   return Math.max(backoff, Math.round(retryAfter * (1 + options.jitter * random())));
 }
-
-/**
- * How long dial number `dial` (from 0) of a reconnect waits for its TCP connection before it is
- * dropped and dialled afresh (ms), where the client sees the connection come up (`ws`, in Node).
- * Uniform between 0.75 and 1.5 s, a quarter longer with each dial (1.5 to 3 s by the fifth): a
- * node whose listen queue is full drops SYNs, and the kernel would send them again only 1, 3 and
- * 7 s after the first; fresh dials on this schedule come back about every second instead, each
- * at its own moment, so the queue is refilled as fast as the node empties it and the last client
- * is not left waiting out the 7 s retransmission. A dial without a connection costs the node
- * nothing. `random` returns a number in [0, 1), as `Math.random` does.
- */
-export function redialDelay(dial: number, random: () => number = Math.random): number {
-  return Math.floor(750 * (1 + random()) * (1 + Math.max(0, dial) / 4));
-}

@@ -24,12 +24,11 @@ export interface ConnectOptions {
    * The longest a reconnect over a transport that already worked may take (ms). Such an attempt is
    * not abandoned at `livenessTimeout` merely because the server is slow to answer (a node that
    * all its clients reconnect to at once): abandoning it would leave the handshake to be served
-   * anyway, and add another. Where the client sees the TCP connection (`ws` in Node), a dial whose
-   * connection is not up (a node whose listen queue overflows drops SYNs) is dropped and dialled
-   * afresh every 0.75 to 1.5 s (a quarter longer each time) rather than left to the kernel's SYN
-   * retransmissions at 1, 3 and 7 s, and the attempt is given up once its connection has not come
-   * up within `livenessTimeout` (at least 7.5 s); a dial costs the server nothing. A connection that
-   * is up keeps its place. Default 30 000.
+   * anyway, and add another. Where the client sees the TCP connection (`ws` in Node) an attempt
+   * whose connection did not come up within `livenessTimeout` (at least 7.5 s, past the kernel's
+   * third SYN retransmission, since a node whose listen queue overflows drops SYNs) is still
+   * abandoned, which costs the server nothing; up as the kernel sees it (`getpeername`), even
+   * when a busy process has not yet run the connection's completion. Default 30 000.
    */
   handshakeTimeout?: number;
   /**

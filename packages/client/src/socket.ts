@@ -3,7 +3,7 @@
  * until one is open, and reconnects with backoff when a connection fails for a transient reason.
  */
 import { toBase64url } from './base64.js';
-import { DEFAULT_RECONNECT, backoffDelay, redialDelay, retryAfterDelay, spreadDelay } from './backoff.js';
+import { DEFAULT_RECONNECT, backoffDelay, retryAfterDelay, spreadDelay } from './backoff.js';
 import { CloseCode, isMassClose, isTransient } from './close-codes.js';
 import { ErrorCode, codedTypeError } from './errors.js';
 import { CloseEvent } from './events.js';
@@ -45,10 +45,10 @@ type Handler<K extends keyof SwitchyardSocketEventMap> =
 /**
  * How long a reconnect over a transport that already worked waits for its TCP connection, at
  * least (ms). A node that every client comes back to at once overflows its listen queue and
- * drops SYNs. Rather than giving the attempt up at `livenessTimeout` and backing off further
- * while nothing was wrong but the queue (at 10,000 clients, 5.8 attempts per client and a tail
- * of two minutes in bench/resume.mjs), the attempt redials on {@link redialDelay}'s schedule,
- * about once a second, for this long: a dial without a connection costs the node nothing.
+ * drops SYNs; the kernel sends them again 1, 3 and 7 s after the first (Linux's initial RTO of
+ * 1 s, doubling). Waiting past the third keeps the attempt's place in that line, instead of
+ * giving it up at `livenessTimeout` and backing off further while nothing was wrong but the
+ * queue (at 10,000 clients, 5.8 attempts per client and a tail of two minutes in bench/resume.mjs).
  */
 const SYN_PATIENCE = 7500;
 
@@ -300,8 +300,7 @@ export class SwitchyardSocket extends EventTarget {
    * is a busy server, and abandoning it would only add a handshake for the server to serve. So it
    * waits up to `handshakeTimeout`, and, where the TCP connection can be seen, gives up early only
    * on a connection that does not come up within the adaptive timeout or {@link SYN_PATIENCE},
-   * whichever is longer. Meanwhile a dial whose connection is not up is dropped and dialled
-   * afresh on {@link redialDelay}'s schedule; one whose connection is up keeps its place.
+   * whichever is longer.
    */
   #webSocketTimeouts() {
     const adaptive = this.#adaptiveTimeout();
@@ -310,7 +309,6 @@ export class SwitchyardSocket extends EventTarget {
       ? {
           handshake: handshakeTimeout,
           connect: Math.min(handshakeTimeout, Math.max(adaptive, SYN_PATIENCE)),
-          redial: redialDelay,
           liveness: adaptive,
         }
       : { handshake: adaptive, liveness: adaptive };

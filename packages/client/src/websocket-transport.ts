@@ -60,14 +60,6 @@ export interface WebSocketTimeouts {
    * it is up, the 101 has the rest of `handshake`. Undefined: `handshake` alone applies.
    */
   connect?: number | undefined;
-  /**
-   * With `connect`: how long dial number `dial` (from 0) waits for its TCP connection before it is
-   * abandoned and a fresh one dialled, within `connect` in all. A dial with no connection yet has
-   * cost the server nothing (its SYN was dropped, or not answered yet), and a fresh SYN goes out
-   * at once instead of at the kernel's retransmissions, 1, 3 and 7 s after the first. Undefined:
-   * one dial waits the whole of `connect`.
-   */
-  redial?: ((dial: number) => number) | undefined;
   /** From the 101 to the liveness frame (sent with it, so only a frame-dropping path delays it). */
   liveness: number;
 }
@@ -127,143 +119,102 @@ export function openWebSocket(
   let done = false;
   let socket: WebSocketLike;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  /** The 101 came: the handshake's timers are done with. */
-  let upgraded = false;
-  /** With `ws`: the wait a refused handshake's 503 or 429 asked for. */
-  let retryAfter: number | undefined;
-  /** With `ws`: the attempt's connection was refused (its error event carries the system error). */
-  let refused = false;
-  const started = Date.now();
-  /** Dials so far: more than one only where the TCP connection is seen and `redial` is given. */
-  let dials = 0;
 
-  /** Silences `socket` for good: nothing it does after this reaches the listener. */
-  const silence = (): void => {
-    socket.onopen = socket.onmessage = socket.onclose = null;
-    // `ws` throws an 'error' event that nobody listens to; keep one listener for good.
-    socket.onerror = () => {};
-  };
   const detach = (): void => {
     done = true;
     clearTimeout(timer);
-    silence();
+    socket.onopen = socket.onmessage = socket.onclose = null;
+    // `ws` throws an 'error' event that nobody listens to; keep one listener for good.
+    socket.onerror = () => {};
   };
   const end = (ending: Ending): void => {
     if (done) return;
     detach();
     listener.end(ending);
   };
-  const close = (): void => {
+  const giveUp = (reason: string): void => {
+    end(failed(reason));
     try {
       socket.close();
     } catch {
       // Already closing.
     }
   };
-  const giveUp = (reason: string): void => {
-    end(failed(reason));
-    close();
-  };
 
-  /**
-   * Where the TCP connection can be seen: waits for it up to the dial's share of `connect`, then
-   * dials again, or gives up once `connect` is spent. Once it is up, the server has (or soon will
-   * have) the request, and only `handshake` applies.
-   */
-  const watchConnection = (request: RequestLike, connect: number): void => {
-    const elapsed = Date.now() - started;
-    const left = Math.max(0, connect - elapsed);
-    const wait = timeouts.redial ? Math.max(0, timeouts.redial(dials - 1)) : left;
-    timer =
-      wait < left
-        ? setTimeout(() => {
-            // One turn more: a connection that came up meanwhile is seen (and this timer cleared)
-            // in the event loop's I/O phase, which follows the timers'. A busy process would
-            // otherwise drop connections that the node has already accepted.
-            timer = setTimeout(() => {
-              // Up in the kernel, its completion not yet seen: it keeps its place.
-              if (tcp && kernelConnected(tcp)) return up();
-              // Still no connection: drop this dial (nothing was sent) and send a fresh SYN.
-              silence();
-              close();
-              dial();
-            }, 0);
-          }, wait)
-        : setTimeout(() => (tcp && kernelConnected(tcp) ? up() : giveUp('no connection')), left);
-    const current = socket;
+  try {
+    socket = new WebSocketClass(url, protocols);
+  } catch (error) {
+    // A URL or subprotocol the implementation refuses; SSE will meet the server's real answer.
+    queueMicrotask(() => listener.end(failed(String((error as Error).message))));
+    return { send() {}, close() {}, abort() {} };
+  }
+  socket.binaryType = 'arraybuffer';
+  /** With `ws`: the wait a refused handshake's 503 or 429 asked for. */
+  let retryAfter: number | undefined;
+  if (isUnexpectedResponseEmitter(socket)) {
+    socket.on('unexpected-response', (_request, response) => {
+      const header = response.headers?.['retry-after'];
+      retryAfter = retryAfterOf(response.statusCode ?? 0, typeof header === 'string' ? header : undefined);
+      // With a listener, ws leaves the request to it: end it, and 'close' follows as without one.
+      (socket as unknown as UnexpectedResponseEmitter).terminate();
+    });
+  }
+  const started = Date.now();
+  /** The 101 came: the handshake's timers are done with. */
+  let upgraded = false;
+  const request = timeouts.connect === undefined ? undefined : handshakeRequest(socket);
+  if (request) {
+    // No TCP connection yet: abandoning the attempt costs the server nothing. Once there is one,
+    // the server has (or soon will have) the request, and only the overall bound applies. One up
+    // in the kernel whose completion the process has not run yet (a busy client) is up too.
     let tcp: TcpLike | undefined;
     const up = (): void => {
-      if (done || upgraded || socket !== current) return;
+      if (done || upgraded) return;
       clearTimeout(timer);
       timer = setTimeout(() => giveUp('no handshake'), Math.max(0, timeouts.handshake - (Date.now() - started)));
     };
+    timer = setTimeout(() => (tcp && kernelConnected(tcp) ? up() : giveUp('no connection')), timeouts.connect);
     request.once('socket', (socket) => {
       tcp = socket;
       if (socket.connecting === false) up();
       else socket.once('connect', up);
     });
+  } else {
+    timer = setTimeout(() => giveUp('no handshake'), timeouts.handshake);
+  }
+  socket.onopen = () => {
+    upgraded = true;
+    clearTimeout(timer);
+    timer = setTimeout(() => giveUp('no liveness frame'), timeouts.liveness);
   };
-
-  /** Opens one WebSocket for this attempt; returns false if the implementation refused to. */
-  const dial = (): boolean => {
-    dials++;
-    try {
-      socket = new WebSocketClass(url, protocols);
-    } catch (error) {
-      // A URL or subprotocol the implementation refuses; SSE will meet the server's real answer.
-      done = true;
+  socket.onmessage = (event: { data: string | ArrayBuffer }) => {
+    if (!alive) {
+      alive = true;
       clearTimeout(timer);
-      queueMicrotask(() => listener.end(failed(String((error as Error).message))));
-      return false;
+      listener.open(socket.protocol);
+      // Any first frame proves the path works; only the liveness frame itself is not the app's.
+      if (event.data === LIVENESS_FRAME) return;
     }
-    socket.binaryType = 'arraybuffer';
-    if (isUnexpectedResponseEmitter(socket)) {
-      const current = socket;
-      current.on('unexpected-response', (_request, response) => {
-        const header = response.headers?.['retry-after'];
-        retryAfter = retryAfterOf(response.statusCode ?? 0, typeof header === 'string' ? header : undefined);
-        // With a listener, ws leaves the request to it: end it, and 'close' follows as without one.
-        current.terminate();
-      });
-    }
-    const request = timeouts.connect === undefined ? undefined : handshakeRequest(socket);
-    if (request) watchConnection(request, timeouts.connect!);
-    else timer = setTimeout(() => giveUp('no handshake'), Math.max(0, timeouts.handshake - (Date.now() - started)));
-    socket.onopen = () => {
-      upgraded = true;
-      clearTimeout(timer);
-      timer = setTimeout(() => giveUp('no liveness frame'), timeouts.liveness);
-    };
-    socket.onmessage = (event: { data: string | ArrayBuffer }) => {
-      if (!alive) {
-        alive = true;
-        clearTimeout(timer);
-        listener.open(socket.protocol);
-        // Any first frame proves the path works; only the liveness frame itself is not the app's.
-        if (event.data === LIVENESS_FRAME) return;
-      }
-      if (!done) listener.message(event.data);
-    };
-    socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
-      end({
-        code: event.code,
-        reason: event.reason,
-        wasClean: event.wasClean,
-        opened: alive,
-        fatal: false,
-        unsent: [],
-        retryAfter,
-        refused: refused && !alive,
-      });
-    };
-    socket.onerror = (event: { error?: { code?: unknown } } | undefined) => {
-      // A 'close' always follows.
-      if (!upgraded && event?.error?.code === 'ECONNREFUSED') refused = true;
-    };
-    return true;
+    if (!done) listener.message(event.data);
   };
-
-  if (!dial()) return { send() {}, close() {}, abort() {} };
+  /** With `ws`: the attempt's connection was refused (its error event carries the system error). */
+  let refused = false;
+  socket.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
+    end({
+      code: event.code,
+      reason: event.reason,
+      wasClean: event.wasClean,
+      opened: alive,
+      fatal: false,
+      unsent: [],
+      retryAfter,
+      refused: refused && !alive,
+    });
+  };
+  socket.onerror = (event: { error?: { code?: unknown } } | undefined) => {
+    // A 'close' always follows.
+    if (!upgraded && event?.error?.code === 'ECONNREFUSED') refused = true;
+  };
 
   return {
     send: (message) => socket.send(message),
@@ -271,7 +222,11 @@ export function openWebSocket(
     abort: () => {
       if (done) return;
       detach();
-      close();
+      try {
+        socket.close();
+      } catch {
+        // Already closing.
+      }
     },
   };
 }

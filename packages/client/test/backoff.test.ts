@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import {
-  DEFAULT_RECONNECT,
-  backoffCeiling,
-  backoffDelay,
-  redialDelay,
-  retryAfterDelay,
-  spreadDelay,
-} from '../src/backoff.js';
+import { DEFAULT_RECONNECT, backoffCeiling, backoffDelay, retryAfterDelay, spreadDelay } from '../src/backoff.js';
 
 describe('backoffDelay', () => {
   const options = { ...DEFAULT_RECONNECT, initialDelay: 100, maxDelay: 1000, factor: 2, jitter: 0 };
@@ -154,43 +147,3 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-describe('redialDelay: the wait of each dial of a reconnect for its TCP connection', () => {
-  it('is uniform between 0.75 and 1.5 s on the first dial, a quarter longer with each one after', () => {
-    expect(redialDelay(0, () => 0)).toBe(750);
-    expect(redialDelay(0, () => 0.999999)).toBe(1499);
-    expect(redialDelay(4, () => 0)).toBe(1500);
-    expect(redialDelay(4, () => 0.999999)).toBe(2999);
-  });
-
-  it('grows linearly, not exponentially: the tenth dial waits at most 4.9 s, where the kernel would next retransmit after 512 s', () => {
-    const longest = Array.from({ length: 10 }, (_, dial) => redialDelay(dial, () => 0.999999));
-    for (let dial = 1; dial < 10; dial++) expect(longest[dial]! - longest[dial - 1]!).toBeLessThanOrEqual(375);
-    expect(longest[9]).toBeLessThanOrEqual(4875);
-    // Ten dials fit in 32 s; the kernel's own retransmissions are 1, 3, 7, 15, 31 s after the SYN.
-    expect(longest.reduce((x, y) => x + y, 0)).toBeLessThan(32_000);
-  });
-
-  it('over any dial number and draw: within its bounds, never negative or NaN (fast-check)', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: -5, max: 1000 }),
-        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
-        (dial, draw) => {
-          const wait = redialDelay(dial, () => draw);
-          const base = 1 + Math.max(0, dial) / 4;
-          expect(Number.isInteger(wait)).toBe(true);
-          expect(wait).toBeGreaterThanOrEqual(Math.floor(750 * base));
-          expect(wait).toBeLessThanOrEqual(1500 * base);
-        },
-      ),
-    );
-  });
-
-  it('spreads dials: 1000 draws cover the range', () => {
-    const draws = Array.from({ length: 1000 }, () => redialDelay(0));
-    expect(Math.min(...draws)).toBeLessThan(800);
-    expect(Math.max(...draws)).toBeGreaterThan(1450);
-    expect(new Set(draws).size).toBeGreaterThan(300);
-  });
-});

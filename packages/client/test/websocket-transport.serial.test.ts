@@ -113,101 +113,12 @@ describe('the WebSocket transport: no TCP connection, or no 101 on one', () => {
   });
 });
 
-/** `ws`, counting the dials (constructions) of an attempt, and when each started. */
-function countingWs() {
-  const dials: number[] = [];
-  class Counting extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols);
-      dials.push(Date.now());
-    }
-  }
-  return { dials, WebSocket: Counting as unknown as WebSocketConstructor };
-}
-
-describe('the WebSocket transport: redialling a connection that does not come up', () => {
-  it('ws: a dial with no connection is dropped and dialled afresh on the redial schedule, until connect', async () => {
-    const { dials, WebSocket: Counting } = countingWs();
-    const asked: number[] = [];
-    const redial = (dial: number): number => {
-      asked.push(dial);
-      return 400;
-    };
-    const { ending, ms } = await attempt(Counting, hung, { connect: 1800, handshake: 5000, liveness: 300, redial });
-    // Dials at 0, 400, 800, 1200 and 1600 ms; the fifth's wait runs past connect, which ends it.
-    expect(ending).toMatchObject({ reason: 'no connection', opened: false, fatal: false });
-    expect(ms).toBeGreaterThanOrEqual(1790);
-    expect(ms).toBeLessThan(2800);
-    expect(dials).toHaveLength(5);
-    expect(asked).toEqual([0, 1, 2, 3, 4]);
-    for (let k = 1; k < dials.length; k++) expect(dials[k]! - dials[k - 1]!).toBeGreaterThanOrEqual(390);
-  });
-
-  it('ws: a connection that is up is never redialled: one dial waits for the 101 until handshake', async () => {
-    const { dials, WebSocket: Counting } = countingWs();
-    const { ending, ms } = await attempt(Counting, await silent(), { ...TIMEOUTS, redial: () => 100 });
-    expect(ending).toMatchObject({ reason: 'no handshake', opened: false });
-    expect(ms).toBeGreaterThanOrEqual(1490);
-    expect(dials).toHaveLength(1);
-  });
-
-  it('a connection seen coming up in the turn its redial fell due is kept, not dropped', async () => {
-    // A stand-in for ws whose TCP connection the test brings up: at the very moment the redial
-    // falls due (a timer of the same delay, set after the transport's). On a busy process the
-    // connection's completion and the redial's timer are due in the same turn of the loop.
-    const dials: Array<{ tcp: EventEmitter & { connecting: boolean }; closed: boolean }> = [];
-    class Fake {
-      protocol = '';
-      binaryType = 'blob';
-      onopen = null;
-      onmessage = null;
-      onclose = null;
-      onerror = null;
-      readonly _req = new EventEmitter();
-      constructor() {
-        const dial = { tcp: Object.assign(new EventEmitter(), { connecting: true }), closed: false };
-        dials.push(dial);
-        queueMicrotask(() => this._req.emit('socket', dial.tcp));
-        this.close = () => {
-          dial.closed = true;
-        };
-      }
-      send(): void {}
-      close(): void {}
-    }
-    const endings: Ending[] = [];
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    try {
-      openWebSocket(
-        Fake as unknown as WebSocketConstructor,
-        'ws://127.0.0.1:1/',
-        [],
-        { connect: 5000, handshake: 400, liveness: 300, redial: () => 50 },
-        { open: () => {}, message: () => {}, end: (ending) => endings.push(ending) },
-      );
-      await Promise.resolve(); // the 'socket' event
-      // The redial falls due: the timers' phase of a turn whose I/O phase brings the connection.
-      vi.advanceTimersToNextTimer();
-      expect(dials).toHaveLength(1);
-      expect(dials[0]!.closed).toBe(false);
-      dials[0]!.tcp.connecting = false;
-      dials[0]!.tcp.emit('connect');
-      vi.advanceTimersByTime(1000);
-    } finally {
-      vi.useRealTimers();
-    }
-    // Kept: its handshake ran out (400 ms), nothing was redialled or dropped.
-    expect(endings).toHaveLength(1);
-    expect(endings[0]!.reason).toBe('no handshake');
-    expect(dials).toHaveLength(1);
-  });
-
-  it('a connection up in the kernel (getpeername succeeds) but not yet seen by the loop is kept, not dropped', () => {
+describe('the WebSocket transport: a connection up in the kernel, not yet seen by a busy process', () => {
+  it('is not given up at connect: getpeername says it is up, so only handshake applies', () => {
     // A process too busy to have run the connection's completion: Node's `connecting` is still
-    // true, but libuv's handle answers getpeername(2), so the redial and the end of `connect`
-    // both leave it be.
-    const dials: Array<{ closed: boolean }> = [];
+    // true and no 'connect' came, but libuv's handle answers getpeername(2).
     const peer = { up: false };
+    let closed = 0;
     class Fake {
       protocol = '';
       binaryType = 'blob';
@@ -217,50 +128,51 @@ describe('the WebSocket transport: redialling a connection that does not come up
       onerror = null;
       readonly _req = new EventEmitter();
       constructor() {
-        const dial = { closed: false };
-        dials.push(dial);
         const tcp = Object.assign(new EventEmitter(), {
           connecting: true,
           _handle: { getpeername: () => (peer.up ? 0 : -107) },
         });
         queueMicrotask(() => this._req.emit('socket', tcp));
-        this.close = () => {
-          dial.closed = true;
-        };
       }
       send(): void {}
-      close(): void {}
+      close(): void {
+        closed++;
+      }
     }
-    const endings: Ending[] = [];
+    const open = (): Ending[] => {
+      const endings: Ending[] = [];
+      openWebSocket(
+        Fake as unknown as WebSocketConstructor,
+        'ws://127.0.0.1:1/',
+        [],
+        { connect: 300, handshake: 2000, liveness: 300 },
+        { open: () => {}, message: () => {}, end: (ending) => endings.push(ending) },
+      );
+      return endings;
+    };
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     return (async () => {
       try {
-        openWebSocket(
-          Fake as unknown as WebSocketConstructor,
-          'ws://127.0.0.1:1/',
-          [],
-          { connect: 300, handshake: 2000, liveness: 300, redial: () => 100 },
-          { open: () => {}, message: () => {}, end: (ending) => endings.push(ending) },
-        );
+        // ENOTCONN at connect (300 ms): given up.
+        const down = open();
         await Promise.resolve();
-        // ENOTCONN at 100 ms: dropped and redialled.
-        vi.advanceTimersByTime(101);
-        await Promise.resolve();
-        expect(dials).toHaveLength(2);
-        expect(dials[0]!.closed).toBe(true);
-        // Up in the kernel by the second's 100 ms: kept, past `connect` (300) until `handshake`.
+        vi.advanceTimersByTime(301);
+        expect(down).toHaveLength(1);
+        expect(down[0]!.reason).toBe('no connection');
+        expect(closed).toBe(1);
+        // Up in the kernel by then: kept past connect, until handshake (2000 ms).
         peer.up = true;
+        const up = open();
+        await Promise.resolve();
         vi.advanceTimersByTime(1000);
-        expect(dials).toHaveLength(2);
-        expect(dials[1]!.closed).toBe(false);
-        expect(endings).toHaveLength(0);
+        expect(up).toHaveLength(0);
+        expect(closed).toBe(1);
         vi.advanceTimersByTime(1000);
+        expect(up).toHaveLength(1);
+        expect(up[0]!.reason).toBe('no handshake');
       } finally {
         vi.useRealTimers();
       }
-      expect(endings).toHaveLength(1);
-      expect(endings[0]!.reason).toBe('no handshake');
-      expect(dials).toHaveLength(2);
     })();
   });
 
@@ -282,71 +194,5 @@ describe('the WebSocket transport: redialling a connection that does not come up
     expect(
       (waiting as unknown as { _handle: { getpeername(out: object): number } })._handle.getpeername({}),
     ).toBeLessThan(0);
-  });
-
-  it('a dropped dial reports nothing: its close and error are not the attempt', async () => {
-    const { dials, WebSocket: Counting } = countingWs();
-    const endings: Ending[] = [];
-    openWebSocket(
-      Counting,
-      `ws://127.0.0.1:${hung}/`,
-      [],
-      { connect: 1000, handshake: 5000, liveness: 300, redial: () => 150 },
-      {
-        open: () => endings.push({} as Ending),
-        message: () => {},
-        end: (ending) => endings.push(ending),
-      },
-    );
-    await vi.waitFor(() => expect(endings).toHaveLength(1), { timeout: 3000 });
-    await delay(300);
-    expect(endings).toHaveLength(1);
-    expect(endings[0]!.reason).toBe('no connection');
-    expect(dials.length).toBeGreaterThanOrEqual(5);
-  });
-
-  it("undici (as a browser's): nothing is seen before the 101, so it is never redialled", async () => {
-    let dials = 0;
-    class Counting extends UndiciWebSocket {
-      constructor(url: string, protocols?: string | string[]) {
-        super(url, protocols);
-        dials++;
-      }
-    }
-    const { ending, ms } = await attempt(Counting as unknown as WebSocketConstructor, hung, {
-      ...TIMEOUTS,
-      redial: () => 100,
-    });
-    expect(ending.reason).toBe('no handshake');
-    expect(ms).toBeGreaterThanOrEqual(1490);
-    expect(dials).toBe(1);
-  });
-
-  it('a redial to a port that now refuses ends the attempt as refused, at once', async () => {
-    // A listener that closes after the first dial: the second dial meets ECONNREFUSED.
-    const { dials, WebSocket: Counting } = countingWs();
-    const port = hung;
-    let redirected = 0;
-    const freePort = await new Promise<number>((resolve) => {
-      const probe = net.createServer();
-      probe.listen(0, '127.0.0.1', () => {
-        const { port: free } = probe.address() as AddressInfo;
-        probe.close(() => resolve(free));
-      });
-    });
-    class Redirect extends (Counting as unknown as typeof WebSocket) {
-      constructor(url: string, protocols?: string | string[]) {
-        super(redirected++ === 0 ? url : url.replace(`:${port}/`, `:${freePort}/`), protocols);
-      }
-    }
-    const { ending, ms } = await attempt(Redirect as unknown as WebSocketConstructor, port, {
-      connect: 5000,
-      handshake: 8000,
-      liveness: 300,
-      redial: () => 300,
-    });
-    expect(ending).toMatchObject({ opened: false, refused: true });
-    expect(ms).toBeLessThan(1500);
-    expect(dials).toHaveLength(2);
   });
 });

@@ -21,13 +21,18 @@
  *
  *   node bench/resume.mjs [--clients=1000,5000,10000] [--rate=2] [--procs=4] [--backlog=511[,4096]]
  *                         [--only=switchyard,socket.io] [--deadline=180] [--down=500] [--write[=label]]
+ *                         [--client=PATH]
+ *
+ * --client=PATH: the switchyard clients import @switchyard/client from PATH (a build's
+ * dist/index.js, say a copy of the one before a change) instead of the workspace's, so that two
+ * client builds can be compared in turns on the same loaded machine.
  *
  * The clients run in --procs processes, each with its own loopback source addresses
  * (127.0.0.2 …) so that ephemeral ports never run out; the run raises `ulimit -n` itself.
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   difference,
@@ -138,7 +143,7 @@ async function runNode() {
 // ---- a client process: holds a share of the clients (IPC from the runner) -------------------
 
 function runClients() {
-  const { system, port, count, sourceBase } = JSON.parse(process.argv[3]);
+  const { system, port, count, sourceBase, client } = JSON.parse(process.argv[3]);
   const last = new Int32Array(count).fill(-1);
   const stats = { lost: 0, announced: 0, dup: 0, open: 0, unrecoverable: 0, everOpened: 0 };
   // Clients that opened again since `mark` (the kill): each counted once.
@@ -184,7 +189,7 @@ function runClients() {
     const localAddress = source();
     if (system === 'switchyard') {
       const { default: WebSocket } = await import('ws');
-      const { connect } = await import('@switchyard/client');
+      const { connect } = await import(client ?? '@switchyard/client');
       class Bound extends WebSocket {
         constructor(url, protocols) {
           super(url, protocols, { localAddress });
@@ -279,6 +284,9 @@ const args = Object.fromEntries(
   }),
 );
 
+/** --client=PATH, as a file URL for import(); undefined: the workspace's @switchyard/client. */
+const clientModule = args.client ? pathToFileURL(args.client).href : undefined;
+
 function child(kind, options, execArgv = process.execArgv) {
   const process_ = fork(self, [kind, JSON.stringify(options)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -338,7 +346,7 @@ async function resumeRun(system, n, redis, run, backlogArg) {
     await a.rpc('start', { rate });
     for (let i = 0; i < procs; i++) {
       const count = Math.floor(n / procs) + (i < n % procs ? 1 : 0);
-      clients.push(child('client', { system, port: portB, count, sourceBase: i }));
+      clients.push(child('client', { system, port: portB, count, sourceBase: i, client: clientModule }));
     }
     await Promise.all(clients.map((c) => c.ready));
     await Promise.all(clients.map((c) => c.rpc('open')));
@@ -513,7 +521,7 @@ async function main() {
     redis.stop();
   }
   const lines = [
-    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"} (\`server.listen({ backlog })\`, capped by net.core.somaxconn); clients in up to ${args.procs || 4} processes. Machine at the start: ${before}. At the end: ${machine()}.`,
+    `Node B holds N clients subscribed to one durable topic; node A publishes ${rate} msg/s. Node B is SIGKILLed; a standby process (code loaded, Redis connected) listens on the same port ${args.down ?? 500} ms later. Backlog ${args.backlog || "Node's default (511)"} (\`server.listen({ backlog })\`, capped by net.core.somaxconn); clients in up to ${args.procs || 4} processes${args.client ? `, @switchyard/client from ${args.client}` : ''}. Machine at the start: ${before}. At the end: ${machine()}.`,
     '',
     '| system | N | backlog | node down ms | all reconnected, ms after restart | all caught up, ms after restart | from the kill | caught up | handshakes per client | resumed | lost (silent gaps) | still missing 10 s after the last publish | duplicated | told "unrecoverable" (messages in those gaps) | ListenOverflows | SYN retransmits | Redis calls per client (top 5) | Redis CPU s | node CPU per client µs | attempts per client | last attempt, ms after restart (p50 / p90 / max) | that attempt to open, ms (p50 / p90 / max) |',
     `|---|${'---:|'.repeat(15)}---|---:|---:|---:|---|---|`,

@@ -27,7 +27,8 @@ export interface ConnectOptions {
    * anyway, and add another. Where the client sees the TCP connection (`ws` in Node) an attempt
    * whose connection did not come up within `livenessTimeout` (at least 7.5 s, past the kernel's
    * third SYN retransmission, since a node whose listen queue overflows drops SYNs) is still
-   * abandoned, which costs the server nothing. Default 30 000.
+   * abandoned, which costs the server nothing; up as the kernel sees it (`getpeername`), even
+   * when a busy process has not yet run the connection's completion. Default 30 000.
    */
   handshakeTimeout?: number;
   /**

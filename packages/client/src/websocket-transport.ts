@@ -64,12 +64,32 @@ export interface WebSocketTimeouts {
   liveness: number;
 }
 
+/** A Node `net.Socket`, as far as it shows whether its TCP connection is up. */
+interface TcpLike {
+  connecting?: boolean;
+  once(event: 'connect', listener: () => void): unknown;
+}
+
 /** A Node `ClientRequest`, as far as it shows the TCP connection under it. */
 interface RequestLike {
-  once(
-    event: 'socket',
-    listener: (socket: { connecting?: boolean; once(event: 'connect', listener: () => void): unknown }) => void,
-  ): unknown;
+  once(event: 'socket', listener: (socket: TcpLike) => void): unknown;
+}
+
+/**
+ * Whether the kernel has the TCP connection up, whatever the event loop has seen of it: Node's
+ * `connecting` turns false only when the process gets round to the connection's completion, and a
+ * process busy with thousands of them can be seconds late. `getpeername(2)` answers at once
+ * (ENOTCONN while the SYN waits for its answer); libuv's TCP handle, `_handle` (not a documented
+ * field), makes that call and returns 0 when it succeeds. False where there is no such handle.
+ */
+function kernelConnected(tcp: TcpLike): boolean {
+  const handle = (tcp as { _handle?: { getpeername?: (out: object) => number } })._handle;
+  if (typeof handle?.getpeername !== 'function') return false;
+  try {
+    return handle.getpeername({}) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -145,16 +165,19 @@ export function openWebSocket(
   const request = timeouts.connect === undefined ? undefined : handshakeRequest(socket);
   if (request) {
     // No TCP connection yet: abandoning the attempt costs the server nothing. Once there is one,
-    // the server has (or soon will have) the request, and only the overall bound applies.
-    timer = setTimeout(() => giveUp('no connection'), timeouts.connect);
-    request.once('socket', (tcp) => {
-      const up = (): void => {
-        if (done || upgraded) return;
-        clearTimeout(timer);
-        timer = setTimeout(() => giveUp('no handshake'), Math.max(0, timeouts.handshake - (Date.now() - started)));
-      };
-      if (tcp.connecting === false) up();
-      else tcp.once('connect', up);
+    // the server has (or soon will have) the request, and only the overall bound applies. One up
+    // in the kernel whose completion the process has not run yet (a busy client) is up too.
+    let tcp: TcpLike | undefined;
+    const up = (): void => {
+      if (done || upgraded) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => giveUp('no handshake'), Math.max(0, timeouts.handshake - (Date.now() - started)));
+    };
+    timer = setTimeout(() => (tcp && kernelConnected(tcp) ? up() : giveUp('no connection')), timeouts.connect);
+    request.once('socket', (socket) => {
+      tcp = socket;
+      if (socket.connecting === false) up();
+      else socket.once('connect', up);
     });
   } else {
     timer = setTimeout(() => giveUp('no handshake'), timeouts.handshake);

@@ -6,11 +6,13 @@
  * listen backlog of a node that many clients reach at once) drops SYNs: the connection hangs.
  */
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocket as UndiciWebSocket } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import type { Ending } from '../src/transport.js';
 import { openWebSocket } from '../src/websocket-transport.js';
@@ -108,5 +110,89 @@ describe('the WebSocket transport: no TCP connection, or no 101 on one', () => {
     const { ending, ms } = await attempt(WS, hung, { handshake: 600, liveness: 300 });
     expect(ending.reason).toBe('no handshake');
     expect(ms).toBeGreaterThanOrEqual(590);
+  });
+});
+
+describe('the WebSocket transport: a connection up in the kernel, not yet seen by a busy process', () => {
+  it('is not given up at connect: getpeername says it is up, so only handshake applies', () => {
+    // A process too busy to have run the connection's completion: Node's `connecting` is still
+    // true and no 'connect' came, but libuv's handle answers getpeername(2).
+    const peer = { up: false };
+    let closed = 0;
+    class Fake {
+      protocol = '';
+      binaryType = 'blob';
+      onopen = null;
+      onmessage = null;
+      onclose = null;
+      onerror = null;
+      readonly _req = new EventEmitter();
+      constructor() {
+        const tcp = Object.assign(new EventEmitter(), {
+          connecting: true,
+          _handle: { getpeername: () => (peer.up ? 0 : -107) },
+        });
+        queueMicrotask(() => this._req.emit('socket', tcp));
+      }
+      send(): void {}
+      close(): void {
+        closed++;
+      }
+    }
+    const open = (): Ending[] => {
+      const endings: Ending[] = [];
+      openWebSocket(
+        Fake as unknown as WebSocketConstructor,
+        'ws://127.0.0.1:1/',
+        [],
+        { connect: 300, handshake: 2000, liveness: 300 },
+        { open: () => {}, message: () => {}, end: (ending) => endings.push(ending) },
+      );
+      return endings;
+    };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    return (async () => {
+      try {
+        // ENOTCONN at connect (300 ms): given up.
+        const down = open();
+        await Promise.resolve();
+        vi.advanceTimersByTime(301);
+        expect(down).toHaveLength(1);
+        expect(down[0]!.reason).toBe('no connection');
+        expect(closed).toBe(1);
+        // Up in the kernel by then: kept past connect, until handshake (2000 ms).
+        peer.up = true;
+        const up = open();
+        await Promise.resolve();
+        vi.advanceTimersByTime(1000);
+        expect(up).toHaveLength(0);
+        expect(closed).toBe(1);
+        vi.advanceTimersByTime(1000);
+        expect(up).toHaveLength(1);
+        expect(up[0]!.reason).toBe('no handshake');
+      } finally {
+        vi.useRealTimers();
+      }
+    })();
+  });
+
+  it('ws: the real handle answers getpeername, as the kernel sees the connection', async () => {
+    // The private API the redial leans on: if a Node version drops it, this test says so (and
+    // the redial falls back to what the event loop has seen).
+    const port = await silent();
+    const tcp = net.connect(port, '127.0.0.1');
+    cleanups.push(() => tcp.destroy());
+    const handle = (tcp as unknown as { _handle: { getpeername(out: object): number } })._handle;
+    await new Promise((resolve) => tcp.once('connect', resolve));
+    const out: { port?: number } = {};
+    expect(handle.getpeername(out)).toBe(0);
+    expect(out.port).toBe(port);
+    const waiting = net.connect(hung, '127.0.0.1');
+    cleanups.push(() => waiting.destroy());
+    await delay(100);
+    expect(waiting.connecting).toBe(true);
+    expect(
+      (waiting as unknown as { _handle: { getpeername(out: object): number } })._handle.getpeername({}),
+    ).toBeLessThan(0);
   });
 });

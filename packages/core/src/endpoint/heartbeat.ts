@@ -49,6 +49,13 @@ interface Heard {
  *
  * A connection never pinged is told from one that answered by its `lastPingAt`: the heartbeat
  * sets that only to the times of its own sweeps, which it remembers for one interval.
+ *
+ * - **A late sweep drops nothing.** A sweep that runs more than two ticks after the one before
+ *   comes after the event loop was held up (a long synchronous task, a GC pause, a descheduled
+ *   VM): timers run before I/O, so the pongs that arrived meanwhile are still unread in their
+ *   sockets, and their peers would look dead. Its drops wait for the next sweep, which runs after
+ *   that I/O. Only every other sweep holds them, so that a loop late at every turn still drops a
+ *   dead peer, one sweep later.
  */
 export class HeartbeatSchedule {
   readonly interval: number;
@@ -59,6 +66,10 @@ export class HeartbeatSchedule {
   /** The times of the sweeps of the last interval (and two ticks), oldest first. */
   readonly #sweeps: number[] = [];
   readonly #sweepSet = new Set<number>();
+  /** The time of the last sweep, to tell one that came late. */
+  #last: number | undefined;
+  /** This sweep came late: it drops nothing (see the class's comment). */
+  #holdDrops = false;
 
   constructor(interval: number, timeout: number, random: () => number = Math.random) {
     this.interval = interval;
@@ -69,6 +80,9 @@ export class HeartbeatSchedule {
 
   /** A sweep starts at `now` (whole ms): remembered, and those older than an interval forgotten. */
   begin(now: number): void {
+    const late = this.#last !== undefined && now - this.#last > 2 * this.tick;
+    this.#holdDrops = late && !this.#holdDrops;
+    this.#last = now;
     const sweeps = this.#sweeps;
     if (sweeps.at(-1) !== now) {
       sweeps.push(now);
@@ -93,7 +107,7 @@ export class HeartbeatSchedule {
       return Beat.NONE;
     }
     const since = now - beat.lastPingAt;
-    if (beat.awaitingPong) return since >= this.timeout ? Beat.DROP : Beat.NONE;
+    if (beat.awaitingPong) return since >= this.timeout && !this.#holdDrops ? Beat.DROP : Beat.NONE;
     if (since >= this.interval) return Beat.PING;
     // Never pinged (lastPingAt is its opening, no sweep's time): the first ping falls on a
     // uniformly random sweep of the first interval, with the chance of a uniform distribution's

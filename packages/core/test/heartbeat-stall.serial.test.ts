@@ -1,8 +1,12 @@
-// The heartbeat across a blocked event loop, on real sockets: a peer that answered its ping at
-// once, while the process then blocked for longer than the heartbeat's timeout, is kept (its
-// pong waited in the socket, unread, while the sweep's timer ran first); a peer that never
-// answers is still dropped. Serial: it blocks the process on purpose, and reads the clock.
+// The heartbeat and the idle sweep across a blocked event loop, on real sockets: a peer that
+// answered its ping at once, while the process then blocked for longer than the heartbeat's
+// timeout, is kept (its pong waited in the socket, unread, while the sweep's timer ran first); a
+// client that kept sending through a block longer than idleTimeout is not closed as idle; a peer
+// that never answers, and one that sends nothing, still go. Serial: it blocks the process on
+// purpose, and reads the clock.
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it, vi } from 'vitest';
@@ -72,4 +76,45 @@ it('a peer that answered at once is kept though the process then blocked for 4 t
   // The silent peer went meanwhile, as the heartbeat promises.
   await vi.waitFor(() => expect(silent.readyState).toBe(WebSocket.CLOSED), { timeout: 5000 });
   expect(closes.map((event) => event.code)).toEqual([1006]);
+});
+
+it('a client that kept sending while the server blocked for twice the idle timeout is not closed as idle; one that went quiet is', async () => {
+  const IDLE = 400;
+  const closes: number[] = [];
+  const opened: number[] = [];
+  const endpoint = createEndpoint(
+    { open: () => void opened.push(Date.now()), close: (_ws, event) => void closes.push(event.code) },
+    { heartbeat: false, idleTimeout: IDLE },
+  );
+  const server = createServer((req, res) => void endpoint.handle(req, res));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  // The client runs in a process of its own, so that it goes on sending while this one blocks.
+  const wsPath = createRequire(import.meta.url).resolve('ws');
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const WebSocket = require(${JSON.stringify(wsPath)});
+       const ws = new WebSocket('ws://127.0.0.1:${port}/');
+       ws.on('open', () => setInterval(() => ws.send('x'), 50));
+       ws.on('close', (code) => { console.log('closed ' + code); process.exit(0); });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    await vi.waitFor(() => expect(opened).toHaveLength(1), { timeout: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 2 * IDLE));
+    block(2 * IDLE);
+    await new Promise((resolve) => setTimeout(resolve, 2 * IDLE));
+    expect(closes).toEqual([]);
+    // A quiet one still goes: this process's own client, which sends nothing.
+    const quiet = await connect(port);
+    const code = await new Promise<number>((resolve) => quiet.once('close', resolve));
+    expect(code).toBe(4000);
+    await vi.waitFor(() => expect(closes).toEqual([4000]));
+  } finally {
+    child.kill();
+  }
 });

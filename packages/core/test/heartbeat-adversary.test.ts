@@ -13,6 +13,9 @@ import { Beat, HeartbeatSchedule, sweepHeartbeat } from '../src/endpoint/heartbe
 import type { SweptEndpoint } from '../src/endpoint/heartbeat.js';
 import { resolveOptions } from '../src/endpoint/options-resolve.js';
 
+/** Fixed, so that a failure replays; SWITCHYARD_FUZZ_SEED and SWITCHYARD_FUZZ_RUNS for longer local runs. */
+const SEED = Number(process.env.SWITCHYARD_FUZZ_SEED ?? 20261208);
+
 /** A seeded random source (mulberry32), so that a failing case replays exactly. */
 function seeded(seed: number): () => number {
   let state = seed >>> 0;
@@ -178,7 +181,7 @@ describe('heartbeat schedule, adversaries (simulated event loop)', () => {
           }
         });
       }),
-      { numRuns: Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 500) },
+      { numRuns: Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 500), seed: SEED },
     );
   });
 
@@ -280,7 +283,7 @@ describe('sweepHeartbeat: connections that open and close in the middle of a swe
         expect(terminations.size).toBe(made);
         for (const times of terminations.values()) expect(times).toBe(1);
       }),
-      { numRuns: 100 },
+      { numRuns: 100, seed: SEED },
     );
   });
 });

@@ -24,7 +24,7 @@ const RUNS = Number(process.env.SWITCHYARD_FUZZ_RUNS ?? 15);
 const SEED = Number(process.env.SWITCHYARD_FUZZ_SEED ?? 20261207);
 
 /** A promise the test opens when it wants: the `upgrade` hooks wait on it. */
-class Gate {
+export class Gate {
   #open!: () => void;
   promise = new Promise<void>((resolve) => {
     this.#open = resolve;
@@ -35,7 +35,7 @@ class Gate {
 }
 
 /** The endpoints behind the handshakes that reach them, from `switchyard:handshake:start`. */
-function watchEndpoints(): { endpoints: Set<Endpoint<any>>; stop(): void } {
+export function watchEndpoints(): { endpoints: Set<Endpoint<any>>; stop(): void } {
   const endpoints = new Set<Endpoint<any>>();
   const listener = (message: unknown): void => {
     endpoints.add((message as { endpoint: Endpoint<any> }).endpoint);
@@ -45,13 +45,13 @@ function watchEndpoints(): { endpoints: Set<Endpoint<any>>; stop(): void } {
 }
 
 /** A new SSE session's request, as the client's EventSource sends it. */
-function sseRequest(path: string): string {
+export function sseRequest(path: string): string {
   const join = path.includes('?') ? '&' : '?';
   return `GET ${path}${join}__sy=sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
 }
 
 /** A complete HTTP answer other than a 101, read from a raw client: head and Content-Length body. */
-async function answerOf(raw: RawClient, timeout = 5000): Promise<HttpHead & { body: string }> {
+export async function answerOf(raw: RawClient, timeout = 5000): Promise<HttpHead & { body: string }> {
   const head = await raw.response(timeout);
   const length = Number(head.headers['content-length'] ?? 0);
   const all = await raw.until((b) => b.length >= b.indexOf('\r\n\r\n') + 4 + length, timeout);
@@ -248,7 +248,7 @@ const step = fc.record({
 });
 
 /** A handshake's answer, checked to be well-formed HTTP: a valid 101, a 200 event stream, or a complete response. */
-async function wellFormed(raw: RawClient): Promise<number> {
+export async function wellFormed(raw: RawClient): Promise<number> {
   const head = await raw.response(5000);
   expect(head.statusLine).toMatch(/^HTTP\/1\.1 [1-5]\d\d [^\r\n]*$/);
   if (head.status === 101) {

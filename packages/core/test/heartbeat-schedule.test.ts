@@ -215,6 +215,10 @@ describe('heartbeat schedule (simulated clock)', () => {
     schedule.begin(1200);
     expect(schedule.decide(beat, 1000, 1200)).toBe(Beat.NONE);
     expect(beat.awaitingPong).toBe(true);
+    // A sweep on time before the deadline: a sweep that follows a longer gap is late, and drops
+    // only what had passed its deadline by the sweep before it (the loop was blocked meanwhile).
+    schedule.begin(1490);
+    expect(schedule.decide(beat, 1000, 1490)).toBe(Beat.NONE);
     schedule.begin(1500);
     expect(schedule.decide(beat, 1000, 1500)).toBe(Beat.DROP);
   });

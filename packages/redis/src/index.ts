@@ -130,6 +130,18 @@ const CLUSTER_CONNECT_TIMEOUT = 2000;
 const CLUSTER_HEAL_EVERY = 250;
 /** On a cluster: each durable topic is read at least this often, in case a wake was lost. */
 const CLUSTER_POLL = 1000;
+/**
+ * On one Redis: how long a resume's store command (a session lookup or write, a position read, a
+ * replay page) waits for an answer. Past it, the command rejects with
+ * {@link RedisUnreachableError} and the resume is answered with 1013 (a WebSocket) or 503 (an SSE
+ * session): the client resumes again, from the position it had. A Redis that stalls (a long
+ * script, `DEBUG SLEEP`, `CLIENT PAUSE`, a network that drops without a reset) would otherwise
+ * hold every resume of the node with it, past the 10 s in which a resuming WebSocket must show its
+ * token. Lookups queued behind a stalled one count their wait from when they were asked.
+ */
+const STORE_TIMEOUT = 3000;
+/** The most keys one MGET asks for: a larger herd's lookups go out as several, pipelined. */
+const MGET_KEYS = 1000;
 
 /** The error a Redis hub emits once as an outage starts; the first failure is its `cause`. */
 export class RedisUnreachableError extends Error {
@@ -573,19 +585,37 @@ export class RedisHub extends Hub {
     await this.#eval(APPEND, topic, args);
   }
 
-  /** Session lookups waiting for the next MGET, each with its key and its caller's callbacks. */
-  #finding: Array<{ key: string; resolve(value: string | undefined): void; reject(error: unknown): void }> = [];
-  /** An MGET is scheduled or in flight: lookups that come meanwhile wait for the next one. */
+  /** Session lookups waiting for the next MGET round, each with its key, deadline and caller's callbacks. */
+  #finding: Lookup[] = [];
+  /** An MGET round is scheduled or in flight: lookups that come meanwhile wait for the next one. */
   #findingBusy = false;
+  /** Lookups that timed out since the queue was last compacted. */
+  #findingTimedOut = 0;
 
   /**
    * One session lookup, batched: the lookups of one turn of the event loop, and those that come
-   * while an MGET is in flight, go out together as the next MGET. When every client of a node
-   * resumes at once, that is one command for hundreds of lookups instead of a GET each.
+   * while a round is in flight, go out together as the next round (MGETs of at most
+   * {@link MGET_KEYS} keys, pipelined). When every client of a node resumes at once, that is a
+   * few commands for hundreds of lookups instead of a GET each. Each lookup rejects with
+   * {@link RedisUnreachableError} {@link STORE_TIMEOUT} ms after it was asked, answered or not.
    */
   #findBatched(key: string): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      this.#finding.push({ key, resolve, reject });
+      const lookup: Lookup = { key, settled: false, resolve, reject, timer: undefined };
+      lookup.timer = setTimeout(() => {
+        settle(
+          lookup,
+          undefined,
+          new RedisUnreachableError(`no answer to a session lookup within ${STORE_TIMEOUT} ms`),
+        );
+        // A round that stalls forever must not keep what times out behind it: the queue is
+        // compacted once timeouts reach half its length (amortized, so a herd costs no n²).
+        if (++this.#findingTimedOut * 2 >= this.#finding.length) {
+          this.#finding = this.#finding.filter((waiting) => !waiting.settled);
+          this.#findingTimedOut = 0;
+        }
+      }, STORE_TIMEOUT);
+      this.#finding.push(lookup);
       if (this.#findingBusy) return;
       this.#findingBusy = true;
       setImmediate(() => this.#findNext());
@@ -593,30 +623,59 @@ export class RedisHub extends Hub {
   }
 
   #findNext(): void {
-    const batch = this.#finding;
+    const batch = this.#finding.filter((lookup) => !lookup.settled);
     this.#finding = [];
+    this.#findingTimedOut = 0;
     if (batch.length === 0) {
       this.#findingBusy = false;
       return;
     }
-    let reply: Promise<Array<string | null>>;
-    try {
-      reply = this.#publisher!.mGet(batch.map(({ key }) => key));
-    } catch (error) {
-      reply = Promise.reject(error);
+    const replies: Array<Promise<void>> = [];
+    for (let from = 0; from < batch.length; from += MGET_KEYS) {
+      const chunk = batch.slice(from, from + MGET_KEYS);
+      let reply: Promise<Array<string | null>>;
+      try {
+        reply = this.#publisher!.mGet(chunk.map(({ key }) => key));
+      } catch (error) {
+        reply = Promise.reject(error);
+      }
+      replies.push(
+        reply.then(
+          (values) => {
+            for (const [i, lookup] of chunk.entries()) settle(lookup, values[i] ?? undefined);
+          },
+          (error: unknown) => {
+            for (const lookup of chunk) settle(lookup, undefined, error);
+          },
+        ),
+      );
     }
-    void reply
-      .then(
-        (values) => {
-          batch.forEach(({ resolve }, i) => {
-            resolve(values[i] ?? undefined);
-          });
-        },
-        (error: unknown) => {
-          for (const { reject } of batch) reject(error);
-        },
-      )
-      .then(() => this.#findNext());
+    // The next round goes out when this one is answered, or once its lookups have timed out: a
+    // stalled Redis holds a round at most STORE_TIMEOUT, not the lookups asked after it.
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STORE_TIMEOUT);
+    });
+    void Promise.race([Promise.all(replies), stalled]).then(() => {
+      clearTimeout(timer);
+      this.#findNext();
+    });
+  }
+
+  /**
+   * A resume's store command on one Redis, bounded by {@link STORE_TIMEOUT} (a command it gives
+   * up on may still run). On a cluster every command is already bounded (`#timed`).
+   */
+  #bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+    if (this.#cluster) return promise;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RedisUnreachableError(`no answer to ${what} within ${STORE_TIMEOUT} ms`)),
+        STORE_TIMEOUT,
+      );
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** The position reads in flight for resumes' checks, by topic (shared by concurrent checks). */
@@ -761,7 +820,10 @@ export class RedisHub extends Hub {
         // been the one that ran it (a mass reconnect sends them all at once).
         let reading = this.#checking.get(topic);
         if (!reading) {
-          reading = this.#position(topic).finally(() => this.#checking.delete(topic));
+          // Bounded here, not where the reader opens a topic: that read must not give up on a slow Redis.
+          reading = this.#bounded(this.#position(topic), `the position of ${JSON.stringify(topic)}`).finally(() =>
+            this.#checking.delete(topic),
+          );
           this.#checking.set(topic, reading);
         }
         const [now, oldest] = await reading;
@@ -777,7 +839,10 @@ export class RedisHub extends Hub {
         const command = ['XRANGE', key, `(${after}`, until, 'COUNT', String(count)];
         const reply = (await (this.#cluster
           ? this.#timed(this.#cluster.sendCommand(key, true, command, AS_BUFFERS))
-          : this.#publisher!.sendCommand(command, AS_BUFFERS))) as Array<[Buffer, Buffer[]]>;
+          : this.#bounded(
+              this.#publisher!.sendCommand(command, AS_BUFFERS),
+              `a replay page of ${JSON.stringify(topic)}`,
+            ))) as Array<[Buffer, Buffer[]]>;
         return reply.map(([id, fields]) => entryOf(id.toString(), fields));
       },
       // Session records are keys of their own, `<prefix>session:<id>`: on a cluster they spread
@@ -795,7 +860,7 @@ export class RedisHub extends Hub {
         }
         const multi = this.#publisher!.multi();
         for (const [id, endpoint] of sessions) multi.set(`${this.#prefix}session:${id}`, endpoint, { PX: px });
-        await multi.exec();
+        await this.#bounded(multi.exec(), 'a session write');
       },
       findSession: async (id) => {
         const key = `${this.#prefix}session:${id}`;
@@ -969,4 +1034,22 @@ function entryOf(id: string, fields: Buffer[]): DurableEntry {
     else if (name === 'n') count = Number(value.toString());
   }
   return { id, epoch, count, payload: isBinary ? payload : payload.toString(), isBinary, sender };
+}
+
+/** A session lookup waiting for its MGET, until it is answered or times out. */
+interface Lookup {
+  key: string;
+  settled: boolean;
+  timer: NodeJS.Timeout | undefined;
+  resolve(value: string | undefined): void;
+  reject(error: unknown): void;
+}
+
+/** Answers a lookup once: the first of its reply, its failure and its timeout wins. */
+function settle(lookup: Lookup, value: string | undefined, error?: unknown): void {
+  if (lookup.settled) return;
+  lookup.settled = true;
+  clearTimeout(lookup.timer);
+  if (error === undefined) lookup.resolve(value);
+  else lookup.reject(error);
 }

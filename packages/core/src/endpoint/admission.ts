@@ -126,11 +126,39 @@ export class Admissions<Context> {
     const hook = this.#upgradeHook;
     if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
     upgradeRequest ??= this.#request(req, url, offered, extras, token);
+    const left = place === undefined ? undefined : this.#releaseOnLeave(req, place);
     return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
-      if (admission instanceof HandshakeRejection) this.release(place);
-      else admission.place = place;
+      // The client's leaving gave the place back already: nothing to open with, nothing to release.
+      const kept = left === undefined || left.settle() ? place : undefined;
+      if (admission instanceof HandshakeRejection) this.release(kept);
+      else admission.place = kept;
       return admission;
     });
+  }
+
+  /**
+   * While the `upgrade` hook runs, a client that leaves (its socket closes: a reset, an error)
+   * gives its place under the caps back at once, as it gives back its place under
+   * `maxPendingHandshakes`: a hook that hangs (a database that does not answer) must not hold the
+   * caps' places of clients long gone. `settle()`, once the hook settled: true if the place is
+   * still held, and stops watching.
+   */
+  #releaseOnLeave(req: IncomingMessage, place: string): { settle(): boolean } {
+    const socket = req.socket as IncomingMessage['socket'] | null;
+    let held = true;
+    const onClose = (): void => {
+      if (!held) return;
+      held = false;
+      this.release(place);
+    };
+    if (socket?.destroyed) onClose();
+    else if (socket) socket.once('close', onClose);
+    return {
+      settle: () => {
+        socket?.removeListener('close', onClose);
+        return held;
+      },
+    };
   }
 
   /** The request as the `upgrade` hook and the option functions see it. */

@@ -49,6 +49,15 @@ interface Heard {
  *
  * A connection never pinged is told from one that answered by its `lastPingAt`: the heartbeat
  * sets that only to the times of its own sweeps, which it remembers for one interval.
+ *
+ * - **A late sweep drops only what the loop has read.** Timers run before I/O: a sweep that runs
+ *   more than two ticks after the one before (the event loop was blocked: a long synchronous
+ *   task, a GC pause, a descheduled VM) has not yet read the pongs that arrived meanwhile, and
+ *   their peers would look dead. Such a sweep drops a peer only if its deadline (ping + `timeout`)
+ *   had passed by the sweep before it: the loop has read its sockets since, so a pong sent in
+ *   time would have been seen. A sweep on time follows a loop that was polling its sockets until
+ *   then, and drops at the deadline. However late the sweeps, a live peer is kept and a dead one
+ *   goes, one sweep later at most.
  */
 export class HeartbeatSchedule {
   readonly interval: number;
@@ -59,6 +68,9 @@ export class HeartbeatSchedule {
   /** The times of the sweeps of the last interval (and two ticks), oldest first. */
   readonly #sweeps: number[] = [];
   readonly #sweepSet = new Set<number>();
+  /** The time of the current sweep, and of the one before it (see the class's comment). */
+  #last: number | undefined;
+  #previous: number | undefined;
 
   constructor(interval: number, timeout: number, random: () => number = Math.random) {
     this.interval = interval;
@@ -69,6 +81,10 @@ export class HeartbeatSchedule {
 
   /** A sweep starts at `now` (whole ms): remembered, and those older than an interval forgotten. */
   begin(now: number): void {
+    if (this.#last !== now) {
+      this.#previous = this.#last;
+      this.#last = now;
+    }
     const sweeps = this.#sweeps;
     if (sweeps.at(-1) !== now) {
       sweeps.push(now);
@@ -93,7 +109,13 @@ export class HeartbeatSchedule {
       return Beat.NONE;
     }
     const since = now - beat.lastPingAt;
-    if (beat.awaitingPong) return since >= this.timeout ? Beat.DROP : Beat.NONE;
+    if (beat.awaitingPong) {
+      if (since < this.timeout) return Beat.NONE;
+      const previous = this.#previous;
+      if (previous === undefined) return Beat.NONE;
+      const onTime = now - previous <= 2 * this.tick;
+      return onTime || previous - beat.lastPingAt >= this.timeout ? Beat.DROP : Beat.NONE;
+    }
     if (since >= this.interval) return Beat.PING;
     // Never pinged (lastPingAt is its opening, no sweep's time): the first ping falls on a
     // uniformly random sweep of the first interval, with the chance of a uniform distribution's
@@ -141,7 +163,7 @@ export class Sweeps {
     if (this.#lifetimes) return;
     const { idleTimeout, maxLifetime } = this.#endpoint.options;
     const tick = Math.max(20, Math.min(idleTimeout, maxLifetime, 4000) / 8);
-    this.#lifetimes = setInterval(sweepLifetimes, tick, this.#endpoint);
+    this.#lifetimes = setInterval(sweepLifetimes, tick, this.#endpoint, new LifetimeClock(tick));
     this.#lifetimes.unref();
   }
 
@@ -179,11 +201,28 @@ export function sweepHeartbeat(endpoint: SweptEndpoint, schedule: HeartbeatSched
   }
 }
 
-/** Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock. */
-export function sweepLifetimes(endpoint: SweptEndpoint): void {
+/** The lifetime sweep's period, and when it last ran (whole ms): see {@link sweepLifetimes}. */
+export class LifetimeClock {
+  previous: number | undefined;
+  constructor(readonly tick: number) {}
+}
+
+/**
+ * Closes idle connections (4000) and those past their lifetime (4001); moves the activity clock.
+ * A sweep more than two ticks late (the event loop was blocked) runs before the messages that came
+ * meanwhile are read (timers run before I/O): it judges idleness as of the sweep before it, since
+ * which the loop has read its sockets, so that a client that kept sending through a block is not
+ * closed as idle. A lifetime is absolute.
+ */
+export function sweepLifetimes(endpoint: SweptEndpoint, clock?: LifetimeClock): void {
   const now = performance.now();
-  const clock = Math.floor(now);
-  if (endpoint.activityClock !== undefined) endpoint.activityClock = clock;
+  const at = Math.floor(now);
+  const previous = clock?.previous;
+  if (clock) clock.previous = at;
+  const late = clock !== undefined && (previous === undefined || at - previous > 2 * clock.tick);
+  // As of when the loop last read its sockets: now on time, the sweep before when late.
+  const read = late ? previous : at;
+  if (endpoint.activityClock !== undefined) endpoint.activityClock = at;
   const { idleTimeout } = endpoint.options;
   for (const connection of endpoint.connections) {
     if (connection.readyState !== 1) continue;
@@ -193,7 +232,7 @@ export function sweepLifetimes(endpoint: SweptEndpoint): void {
       if (channels.limit.hasSubscribers)
         publishLimit('maxLifetime', 'closed', connection, undefined, undefined, CloseCode.EXPIRED);
       connection.close(CloseCode.EXPIRED, 'Connection lifetime expired');
-    } else if (idleTimeout !== Infinity && clock - (life.lastActive ?? clock) >= idleTimeout) {
+    } else if (idleTimeout !== Infinity && read !== undefined && read - (life.lastActive ?? read) >= idleTimeout) {
       if (channels.limit.hasSubscribers)
         publishLimit('idleTimeout', 'closed', connection, undefined, undefined, CloseCode.IDLE_TIMEOUT);
       connection.close(CloseCode.IDLE_TIMEOUT, 'Idle timeout');

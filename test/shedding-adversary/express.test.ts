@@ -1,0 +1,4 @@
+import { expressHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(expressHarness);

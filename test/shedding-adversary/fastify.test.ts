@@ -1,0 +1,4 @@
+import { fastifyHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(fastifyHarness);

@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(honoHarness);

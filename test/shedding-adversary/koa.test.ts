@@ -1,0 +1,4 @@
+import { koaHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(koaHarness);

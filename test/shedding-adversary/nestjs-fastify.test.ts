@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(nestjsFastifyHarness);

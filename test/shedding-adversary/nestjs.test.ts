@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runSheddingAdversary } from './suite.js';
+
+runSheddingAdversary(nestjsHarness);

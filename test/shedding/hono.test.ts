@@ -1,0 +1,4 @@
+import { honoHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(honoHarness);

@@ -1,0 +1,4 @@
+import { nestjsFastifyHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(nestjsFastifyHarness);

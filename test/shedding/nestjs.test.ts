@@ -1,0 +1,4 @@
+import { nestjsHarness } from '../adapters.js';
+import { runShedding } from './suite.js';
+
+runShedding(nestjsHarness);

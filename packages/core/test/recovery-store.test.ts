@@ -122,6 +122,26 @@ describe('a resume while the durable store is down', () => {
     ws.close();
   });
 
+  it('a store that never answers findSession: 1013 once the token wait runs out, never 1008 for a token the client did send', async () => {
+    let asked = 0;
+    const { base, opened } = await serve(
+      hubWith({ reachable: () => true, findSession: () => ((asked += 1), new Promise<undefined>(() => {})) }),
+    );
+    // Only the timers: the sockets stay real. The token wait (10 s) is started after this.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const resumed = resumeWs(base);
+      await vi.waitFor(() => expect(asked).toBe(1));
+      vi.advanceTimersByTime(10_001);
+      const { code, frames } = await resumed;
+      expect(code).toBe(1013);
+      expect(frames.filter((frame) => frame.startsWith('\u0000sy:session'))).toEqual([]);
+      expect(opened).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('failing after the 101 (findSession rejects): closed with 1013 before `open` (kept: the store failed only after the check)', async () => {
     const { base, opened } = await serve(
       hubWith({ reachable: () => true, findSession: async () => Promise.reject(new Error('down')) }),

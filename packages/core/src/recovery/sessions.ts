@@ -155,7 +155,7 @@ export function awaitResume(
   const later: Array<[Buffer, boolean]> = [];
   return new Promise((resolve) => {
     let token: Token | undefined;
-    const timer = setTimeout(() => fail(CloseCode.POLICY_VIOLATION, 'No resume token'), TOKEN_TIMEOUT);
+    let timer = setTimeout(() => fail(CloseCode.POLICY_VIOLATION, 'No resume token'), TOKEN_TIMEOUT);
     const done = (): void => {
       clearTimeout(timer);
       ws.off('message', onMessage);
@@ -180,6 +180,10 @@ export function awaitResume(
       const parsed = parseToken(data.toString());
       if (typeof parsed === 'string') return fail(CloseCode.POLICY_VIOLATION, parsed.slice(0, 120));
       token = parsed;
+      // The token came: from here a slow store is the server's fault, not the client's, so it
+      // ends in 1013 (the client retries), never in 1008 for a token it did send.
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(CloseCode.TRY_AGAIN_LATER, 'Cannot reach the session store'), TOKEN_TIMEOUT);
       void restoreSession(host, ws, parsed, path).then(
         (state) => {
           done();

@@ -13,6 +13,14 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 
+// BENCH_BALLAST_KB: that many kilobytes of small objects kept for the life of the process, so
+// that every server starts with an application-sized heap (bench/README.md, "The 16 KiB echo
+// rows"); 32 bytes each, an object with two fields.
+if (process.env.BENCH_BALLAST_KB) {
+  const count = Math.round((Number(process.env.BENCH_BALLAST_KB) * 1024) / 32);
+  globalThis.benchBallast = Array.from({ length: count }, (_, i) => ({ i, next: null }));
+}
+
 /** The topic every broadcast subscriber joins. */
 export const TOPIC = 'bench';
 

@@ -8,10 +8,18 @@
  *   publish      sends one message to every subscriber of the broadcast topic
  *   subscribers  how many connections are subscribed right now
  */
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance, constants as perfConstants } from 'node:perf_hooks';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+
+// BENCH_BALLAST_KB: that many kilobytes of small objects kept for the life of the process, so
+// that every server starts with an application-sized heap (bench/README.md, "The 16 KiB echo
+// rows"); 32 bytes each, an object with two fields.
+if (process.env.BENCH_BALLAST_KB) {
+  const count = Math.round((Number(process.env.BENCH_BALLAST_KB) * 1024) / 32);
+  globalThis.benchBallast = Array.from({ length: count }, (_, i) => ({ i, next: null }));
+}
 
 /** The topic every broadcast subscriber joins. */
 export const TOPIC = 'bench';
@@ -60,6 +68,12 @@ function answer({ cmd, count, path }, publish, subscribers) {
       for (let i = 0; i < count; i++) publish(PAYLOAD);
       return performance.now() - started;
     }
+    case 'heap':
+      return heapNow();
+    case 'gcStart':
+      return gcCounter.start();
+    case 'gcStop':
+      return gcCounter.stop();
     case 'heapSnapshot':
       return settledMemory().then(() => writeHeapSnapshot(path));
     case 'profileStart':
@@ -80,6 +94,47 @@ async function settledMemory() {
   const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage();
   return { heapUsed, rss, external, arrayBuffers };
 }
+
+/** V8's heap as it is now, without collecting first: the sizes the GC heuristics see. */
+function heapNow() {
+  const spaces = Object.fromEntries(
+    getHeapSpaceStatistics().map((space) => [
+      space.space_name,
+      { size: space.space_size, used: space.space_used_size },
+    ]),
+  );
+  const { external } = process.memoryUsage();
+  return { ...getHeapStatistics(), external, spaces };
+}
+
+/** Counts V8's collections by kind between gcStart and gcStop (bench/gc.mjs). */
+const gcCounter = {
+  observer: undefined,
+  counts: undefined,
+  start() {
+    this.counts = { minor: 0, major: 0, incremental: 0, weakcb: 0, ms: 0 };
+    const kinds = {
+      [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+      [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+      [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+      [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+    };
+    this.observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        const kind = kinds[entry.detail?.kind ?? entry.kind] ?? 'other';
+        this.counts[kind] = (this.counts[kind] ?? 0) + 1;
+        this.counts.ms += entry.duration;
+      }
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+    return true;
+  },
+  stop() {
+    this.observer?.disconnect();
+    this.observer = undefined;
+    return this.counts;
+  },
+};
 
 /** A CPU profile of exactly the measured window (bench/profile.mjs), not of start-up. */
 const profiler = {

@@ -25,7 +25,15 @@ import type {
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
 import { guardGateway, installWsDefault } from './filters.js';
-import { checkHandshake, findGateways, gatewaysOf, isThenable, normalizePath, refusalFor } from './guards.js';
+import {
+  checkHandshake,
+  findGateways,
+  gatewaysOf,
+  hearsDisconnect,
+  isThenable,
+  normalizePath,
+  refusalFor,
+} from './guards.js';
 import type { Gateway, Refusal } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
@@ -228,6 +236,10 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
       },
     };
     if (handlers.message === undefined) delete handlers.message;
+    // A close hook makes core read each client's address before its socket goes, for whoever
+    // reads it in the hook: only a path where Nest calls handleDisconnect, or the gateway's own
+    // `close`, needs one. Observables still sending stop on the connection's close anyway.
+    if (own.close === undefined && !hearsDisconnect(this.#app, path)) delete handlers.close;
     const endpoint = createEndpoint<any>(handlers, this.#defaults);
     server = new SwitchyardServer(path, endpoint);
     const host: PathHost = { path, endpoint };

@@ -61,6 +61,28 @@ export function* gatewaysOf(app: INestApplicationContext): Generator<WsGateway &
   }
 }
 
+/**
+ * Whether Nest calls a `handleDisconnect` on `path` (through the adapter's close): some gateway
+ * class there has one, on its prototype or its instance. Nest connects gateways by their class,
+ * so the classes are what is read, when the path is created.
+ */
+export function hearsDisconnect(app: INestApplicationContext, path: string): boolean {
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.providers.values()) {
+      const metatype = wrapper.metatype as Type<unknown> | undefined;
+      if (typeof metatype !== 'function') continue;
+      const options = Reflect.getMetadata(GATEWAY_OPTIONS, metatype) as { path?: string } | undefined;
+      if (options === undefined || (Reflect.getMetadata(PORT, metatype) ?? 0) !== 0) continue;
+      if (normalizePath(options.path) !== path) continue;
+      const prototype = metatype.prototype as Record<string, unknown> | undefined;
+      const instance = wrapper.instance as Record<string, unknown> | null | undefined;
+      if (typeof prototype?.handleDisconnect === 'function' || typeof instance?.handleDisconnect === 'function')
+        return true;
+    }
+  }
+  return false;
+}
+
 /** The gateways of the app on `path` of the shared server, with their guard and filter instances. */
 export function findGateways(app: INestApplicationContext, path: string): Gateway[] {
   const gateways: Gateway[] = [];

@@ -118,7 +118,17 @@ export class MessageRouter {
       },
     });
     // An Observable that finished while it was subscribed (of(), from([...])) holds nothing.
-    if (!done) (bound.running ??= new Set()).add(subscription);
+    if (done) return;
+    if (bound.running === undefined) {
+      const running = new Set<Subscription>();
+      bound.running = running;
+      // Whether or not the path has a close hook (adapter.ts), what still sends stops at the close.
+      ws.once('close', () => {
+        for (const open of running) open.unsubscribe();
+        running.clear();
+      });
+    }
+    bound.running.add(subscription);
   }
 
   /**
@@ -130,12 +140,11 @@ export class MessageRouter {
     if (ws.readyState === 1) ws.close(CloseCode.INTERNAL_ERROR, INTERNAL_ERROR_REASON);
   }
 
-  /** The connection closed: Observables still sending to it stop, and Nest hears of it. */
+  /** The connection closed: Nest hears of it (`handleDisconnect`). */
   closed(ws: Connection<any, any, any>, event: CloseEvent): void {
     const bound = this.#bound.get(ws);
     if (bound === undefined) return;
     this.#bound.delete(ws);
-    if (bound.running) for (const subscription of bound.running) subscription.unsubscribe();
     if (bound.disconnects) for (const callback of bound.disconnects) callback(event);
   }
 }

@@ -10,6 +10,7 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import { isObservable } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { INTERNAL_ERROR_REASON } from './filters.js';
+import { isThenable } from './guards.js';
 import type { GatewayMessage, MessageParser } from './options.js';
 
 /** `@nestjs/platform-ws`'s default: the frame as JSON. */
@@ -81,7 +82,8 @@ export class MessageRouter {
     // Nest's handler (its guards, pipes, interceptors and filters around the method) is async:
     // what it resolves to is the method's result, or an Observable when it returned one.
     const returned: unknown = handler.callback(message.data, message.event);
-    if (returned instanceof Promise)
+    // Awaited as Nest's own `transform` awaits it: any thenable.
+    if (isThenable(returned))
       returned.then(
         (result: unknown) => this.#reply(ws, bound, result),
         (error: unknown) => this.#failed(ws, error),

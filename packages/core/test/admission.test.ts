@@ -126,24 +126,55 @@ describe('admission', () => {
     expect(rejection(await admit(checks)).status).toBe(500);
   });
 
+  it('settles a hook that answers at once without a promise, as an async hook would, freeing the place on a refusal', async () => {
+    const outcomes = ['context', 'undefined', 'reject', 'throw', 'throw-rejection'] as const;
+    const hookOf = (outcome: (typeof outcomes)[number]) => () => {
+      if (outcome === 'context') return { context: { user: 'ann' } };
+      if (outcome === 'reject') return reject(403, 'No');
+      if (outcome === 'throw') throw new TypeError('boom');
+      if (outcome === 'throw-rejection') throw reject(418, 'Teapot');
+      return undefined;
+    };
+    for (const outcome of outcomes) {
+      const hook = hookOf(outcome);
+      const sync = admissions({ maxConnectionsPerAddress: 1, upgrade: hook } as Handlers<unknown>, false, vi.fn());
+      const async = admissions(
+        { maxConnectionsPerAddress: 1, upgrade: async () => hook() } as Handlers<unknown>,
+        false,
+        vi.fn(),
+      );
+      const now = sync.admit(request(), '/chat', [], { remoteAddress: '10.0.0.1' }, undefined);
+      // The 101 waits for no promise when nothing asked for one.
+      expect(now).not.toBeInstanceOf(Promise);
+      const later = await async.admit(request(), '/chat', [], { remoteAddress: '10.0.0.1' }, undefined);
+      expect(now).toEqual(later);
+      // A refusal gave its place back; an admission holds it until released.
+      const again = sync.admit(request(), '/chat', [], { remoteAddress: '10.0.0.1' }, undefined);
+      if (now instanceof HandshakeRejection) expect(again).toEqual(now);
+      else expect(rejection(again as Admission<unknown>).status).toBe(429);
+    }
+  });
+
   it('never throws: any offer, origin and hook outcome becomes an admission or a 4xx/5xx', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 }),
         fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
         fc.constantFrom('context', 'reject', 'throw', 'throw-rejection', 'undefined'),
-        async (offered, origin, outcome) => {
+        fc.boolean(),
+        async (offered, origin, outcome, answersAtOnce) => {
+          const decide = () => {
+            if (outcome === 'context') return { context: 1 };
+            if (outcome === 'reject') return reject(403);
+            if (outcome === 'throw') throw new TypeError('boom');
+            if (outcome === 'throw-rejection') throw reject(418);
+            return undefined;
+          };
           const checks = admissions(
             {
               protocols: ['chat'],
               origins: ['https://ok.test'],
-              upgrade: async () => {
-                if (outcome === 'context') return { context: 1 };
-                if (outcome === 'reject') return reject(403);
-                if (outcome === 'throw') throw new TypeError('boom');
-                if (outcome === 'throw-rejection') throw reject(418);
-                return undefined;
-              },
+              upgrade: answersAtOnce ? decide : async () => decide(),
             },
             false,
             vi.fn(),

@@ -20,11 +20,21 @@ import type {
   SendData,
   ShutdownOptions,
   UpgradeRequest,
+  UpgradeResult,
 } from '@switchyard/core';
 import { withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
 import { guardGateway, installWsDefault } from './filters.js';
-import { checkHandshake, findGateways, gatewaysOf, normalizePath, refusalFor } from './guards.js';
+import {
+  checkHandshake,
+  findGateways,
+  gatewaysOf,
+  hearsDisconnect,
+  isThenable,
+  normalizePath,
+  refusalFor,
+} from './guards.js';
+import type { Gateway, Refusal } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
 import { FastifyMount, mountExpress } from './mount.js';
@@ -89,7 +99,6 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
   readonly #defaults: SwitchyardAdapterOptions;
   readonly #parser: MessageParser;
   readonly #router = new MessageRouter();
-  readonly #disconnects = new WeakMap<Connection<any, any, any>, Array<(reason: CloseEvent) => void>>();
   /** Paths created before the framework's middleware is registered wait for it (Express runs handlers in order). */
   readonly #waiting: PathHost[] = [];
   #middlewareReady: boolean;
@@ -188,43 +197,49 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
     const router = this.#router;
     const own = settings as Handlers<any, any, any>;
     let server: SwitchyardServer | undefined;
-    let gateways: ReturnType<typeof findGateways> | undefined;
+    let gateways: Gateway[] | undefined;
+    /** Whether a gateway on this path has a handshake guard: without one, the 101 needs no promise. */
+    let guarded = false;
+    const connected = (ws: Connection<any, any, any>): void => {
+      server?.emit('connection', ws, ws.request);
+    };
+    const listened = listener
+      ? (ws: Connection<any, any, any>): unknown => settle(listener(ws, ws.request), () => connected(ws))
+      : connected;
     const handlers: Handlers<any, any, any> = {
       ...own,
       // The gateways' guards first, on the framework's request (the handshake's state); then the
       // gateway's own `upgrade` hook, whose error goes through the same filters as a guard's, or
       // by default a context of what guards and middleware set as `request.user` (Passport's
       // place for it): `ws.context.user`.
-      upgrade: async (req: UpgradeRequest) => {
+      upgrade: (req: UpgradeRequest) => {
         // The container is complete once requests arrive; the gateways on this path are found once.
-        gateways ??= findGateways(this.#app, path);
-        const refusal = await checkHandshake(gateways, req.state);
-        if (refusal) return reject(refusal.status, refusal.message, refusal.headers);
-        if (own.upgrade === undefined) return { context: { user: req.state.user } };
-        try {
-          return await own.upgrade(req);
-        } catch (error) {
-          const answer = await refusalFor(gateways, error, req.state);
-          if (answer) return reject(answer.status, answer.message, answer.headers);
-          throw error;
+        if (gateways === undefined) {
+          gateways = findGateways(this.#app, path);
+          guarded = gateways.some((gateway) => gateway.guards.length > 0);
         }
+        const found = gateways;
+        // Guards that answer with a boolean, and no hook of the gateway's: no promise before the 101.
+        const refusal = guarded ? checkHandshake(found, req.state) : undefined;
+        if (isThenable(refusal)) return refusal.then((settled) => afterGuards(found, settled, own.upgrade, req));
+        return afterGuards(found, refusal, own.upgrade, req);
       },
-      open: async (ws: Connection<any, any, any>) => {
-        await own.open?.(ws);
-        await listener?.(ws, ws.request);
-        server?.emit('connection', ws, ws.request);
-      },
+      // Synchronous unless a hook of the gateway's returns a promise: Nest's connection handler
+      // binds the message handlers, and core holds messages back only while `open` is pending.
+      open: (ws: Connection<any, any, any>) => (own.open ? settle(own.open(ws), () => listened(ws)) : listened(ws)),
       message:
         own.message ??
         (listener ? undefined : (ws: Connection<any, any, any>, data: unknown) => router.dispatch(ws, data, parser)),
-      close: async (ws: Connection<any, any, any>, event: CloseEvent) => {
-        router.closed(ws);
-        for (const callback of this.#disconnects.get(ws) ?? []) callback(event);
-        this.#disconnects.delete(ws);
-        await own.close?.(ws, event);
+      close: (ws: Connection<any, any, any>, event: CloseEvent) => {
+        router.closed(ws, event);
+        return own.close?.(ws, event);
       },
     };
     if (handlers.message === undefined) delete handlers.message;
+    // A close hook makes core read each client's address before its socket goes, for whoever
+    // reads it in the hook: only a path where Nest calls handleDisconnect, or the gateway's own
+    // `close`, needs one. Observables still sending stop on the connection's close anyway.
+    if (own.close === undefined && !hearsDisconnect(this.#app, path)) delete handlers.close;
     const endpoint = createEndpoint<any>(handlers, this.#defaults);
     server = new SwitchyardServer(path, endpoint);
     const host: PathHost = { path, endpoint };
@@ -243,9 +258,7 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
 
   /** Nest's disconnect event: `handleDisconnect(ws)`, after the close, with its code and reason. */
   override bindClientDisconnect(client: Connection<any, any, any>, callback: (reason: CloseEvent) => void): void {
-    const callbacks = this.#disconnects.get(client);
-    if (callbacks) callbacks.push(callback);
-    else this.#disconnects.set(client, [callback]);
+    this.#router.onClose(client, callback);
   }
 
   /** Nest's `@SubscribeMessage` handlers for one connection. */
@@ -260,5 +273,39 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
   /** `app.close()`: every connection gets 1001 and its close handlers finish. */
   override async close(server: SwitchyardServer): Promise<void> {
     await server.close();
+  }
+}
+
+/** Runs `then` after `result`: at once for a plain value, after it settles for a promise. */
+function settle(result: unknown, then: () => unknown): unknown {
+  return isThenable(result) ? result.then(then) : then();
+}
+
+/**
+ * After the guards: their refusal, else the gateway's own `upgrade` hook, whose error goes
+ * through the gateways' filters as a guard's does, else the default context.
+ */
+function afterGuards(
+  gateways: readonly Gateway[],
+  refusal: Refusal | undefined,
+  upgrade: Handlers<any, any, any>['upgrade'],
+  req: UpgradeRequest,
+): UpgradeResult<any> | Promise<UpgradeResult<any>> {
+  if (refusal) return reject(refusal.status, refusal.message, refusal.headers);
+  if (upgrade === undefined) return { context: { user: req.state.user } };
+  return ownUpgrade(gateways, upgrade, req);
+}
+
+async function ownUpgrade(
+  gateways: readonly Gateway[],
+  upgrade: NonNullable<Handlers<any, any, any>['upgrade']>,
+  req: UpgradeRequest,
+): Promise<UpgradeResult<any>> {
+  try {
+    return await upgrade(req);
+  } catch (error) {
+    const answer = await refusalFor(gateways, error, req.state);
+    if (answer) return reject(answer.status, answer.message, answer.headers);
+    throw error;
   }
 }

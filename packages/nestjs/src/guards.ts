@@ -11,7 +11,7 @@ import type { CanActivate, ExecutionContext, INestApplicationContext, Type } fro
 import { ModulesContainer } from '@nestjs/core';
 import type { RejectionHeaders } from '@switchyard/core';
 import { lastValueFrom, isObservable } from 'rxjs';
-import { HandshakeFilters, answerWithFilters, hostOf } from './filters.js';
+import { HandshakeFilters, HandshakeHost, answerWithFilters } from './filters.js';
 import type { WsGateway } from './filters.js';
 
 // Nest's metadata keys (GUARDS_METADATA in @nestjs/common, GATEWAY_OPTIONS and PORT_METADATA in
@@ -61,6 +61,28 @@ export function* gatewaysOf(app: INestApplicationContext): Generator<WsGateway &
   }
 }
 
+/**
+ * Whether Nest calls a `handleDisconnect` on `path` (through the adapter's close): some gateway
+ * class there has one, on its prototype or its instance. Nest connects gateways by their class,
+ * so the classes are what is read, when the path is created.
+ */
+export function hearsDisconnect(app: INestApplicationContext, path: string): boolean {
+  for (const module of app.get(ModulesContainer).values()) {
+    for (const wrapper of module.providers.values()) {
+      const metatype = wrapper.metatype as Type<unknown> | undefined;
+      if (typeof metatype !== 'function') continue;
+      const options = Reflect.getMetadata(GATEWAY_OPTIONS, metatype) as { path?: string } | undefined;
+      if (options === undefined || (Reflect.getMetadata(PORT, metatype) ?? 0) !== 0) continue;
+      if (normalizePath(options.path) !== path) continue;
+      const prototype = metatype.prototype as Record<string, unknown> | undefined;
+      const instance = wrapper.instance as Record<string, unknown> | null | undefined;
+      if (typeof prototype?.handleDisconnect === 'function' || typeof instance?.handleDisconnect === 'function')
+        return true;
+    }
+  }
+  return false;
+}
+
 /** The gateways of the app on `path` of the shared server, with their guard and filter instances. */
 export function findGateways(app: INestApplicationContext, path: string): Gateway[] {
   const gateways: Gateway[] = [];
@@ -95,17 +117,13 @@ function guardInstance(app: INestApplicationContext, guard: unknown): CanActivat
   }
 }
 
-/** The ExecutionContext a handshake guard gets: type `http`, the upgrade request and its response. */
-function handshakeContext(gateway: Gateway, request: unknown, response: unknown): ExecutionContext {
+/** The ExecutionContext a gateway's handshake guards get: type `http`, the upgrade request, no response. */
+function handshakeContext(gateway: Gateway, request: unknown): ExecutionContext {
   const handler =
     typeof gateway.handleConnection === 'function'
       ? (gateway.handleConnection as (...args: unknown[]) => unknown)
-      : gateway.metatype;
-  return {
-    ...hostOf('http', [request, response]),
-    getClass: () => gateway.metatype as never,
-    getHandler: () => handler,
-  };
+      : (gateway.metatype as unknown as (...args: unknown[]) => unknown);
+  return new HandshakeHost('http', [request, undefined], gateway.metatype, handler);
 }
 
 interface HttpExceptionLike {
@@ -139,25 +157,55 @@ export function refusalOf(error: unknown): Refusal {
  * framework's (Express `req`, a FastifyRequest), as an HTTP route's guards get it. A guard's error,
  * or its `false` (Nest's ForbiddenException), goes to the gateway's exception filters, as on a
  * route; when none answers, an HttpException gives its own status, and any other error goes on
- * to core, which answers 500 and reports it to the `error` hook.
+ * to core, which answers 500 and reports it to the `error` hook. Guards that answer with a plain
+ * boolean are decided at once; a promise or an Observable is awaited, and the rest follow it.
+ * `from` and `guard` say where to go on after such an answer.
  */
-export async function checkHandshake(gateways: readonly Gateway[], request: unknown): Promise<Refusal | undefined> {
-  for (const gateway of gateways) {
-    for (const guard of gateway.guards) {
-      const context = handshakeContext(gateway, request, undefined);
+export function checkHandshake(
+  gateways: readonly Gateway[],
+  request: unknown,
+  from = 0,
+  guard = 0,
+): Refusal | undefined | Promise<Refusal | undefined> {
+  for (let g = from; g < gateways.length; g++, guard = 0) {
+    const gateway = gateways[g]!;
+    const guards = gateway.guards;
+    if (guard >= guards.length) continue;
+    const context = handshakeContext(gateway, request);
+    for (let i = guard; i < guards.length; i++) {
+      let allowed: unknown;
       try {
-        let allowed: unknown = guard.canActivate(context);
-        allowed = isObservable(allowed) ? await lastValueFrom(allowed) : await allowed;
-        // Nest's own answer to a guard that says no.
-        if (!allowed) throw new ForbiddenException('Forbidden resource');
+        allowed = guards[i]!.canActivate(context);
+        if (isObservable(allowed)) allowed = lastValueFrom(allowed);
       } catch (error) {
-        const refusal = await refusalFor([gateway], error, request);
-        if (refusal) return refusal;
-        throw error;
+        return refuse(gateway, error, request);
       }
+      if (isThenable(allowed))
+        return Promise.resolve(allowed).then(
+          (verdict) => (verdict ? checkHandshake(gateways, request, g, i + 1) : refuse(gateway, forbidden(), request)),
+          (error: unknown) => refuse(gateway, error, request),
+        );
+      if (!allowed) return refuse(gateway, forbidden(), request);
     }
   }
   return undefined;
+}
+
+/** Nest's own answer to a guard that says no. */
+function forbidden(): ForbiddenException {
+  return new ForbiddenException('Forbidden resource');
+}
+
+/** A guard's error goes to its gateway's filters; what none answers goes on to core. */
+async function refuse(gateway: Gateway, error: unknown, request: unknown): Promise<Refusal> {
+  const refusal = await refusalFor([gateway], error, request);
+  if (refusal) return refusal;
+  throw error;
+}
+
+/** A promise, or anything awaiting would wait for. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 /**

@@ -10,6 +10,7 @@ import { channels, publishLimit } from '../diagnostics.js';
 import { HandshakeRejection } from '../errors.js';
 import type { RequestExtras } from '../handshake/request.js';
 import { AdmissionLimits, addressKey } from '../limits.js';
+import { isThenable } from './hooks-errors.js';
 import type { Hooks, ResolvedOptions, UpgradeResult } from './options-types.js';
 import { UpgradeRequest } from '../handshake/request.js';
 import { isShuttingDown } from './shutdown.js';
@@ -126,14 +127,22 @@ export class Admissions<Context> {
     const hook = this.#upgradeHook;
     if (!hook) return { protocol, context: undefined, place, expiresAt: this.#expiry(undefined) };
     upgradeRequest ??= this.#request(req, url, offered, extras, token);
+    // A hook that answers at once (an adapter's default context, a check with nothing to await)
+    // is settled at once: the 101 then waits for no promise, as without a hook.
+    let result: UpgradeResult<Context> | Promise<UpgradeResult<Context>>;
+    try {
+      result = hook(upgradeRequest);
+    } catch (error) {
+      return this.#settleFailed(error, place);
+    }
+    if (!isThenable(result)) return this.#settle(result, protocol, server, place);
     const left = place === undefined ? undefined : this.#releaseOnLeave(req, place);
-    return this.#runUpgradeHook(hook, upgradeRequest, protocol, server).then((admission) => {
-      // The client's leaving gave the place back already: nothing to open with, nothing to release.
-      const kept = left === undefined || left.settle() ? place : undefined;
-      if (admission instanceof HandshakeRejection) this.release(kept);
-      else admission.place = kept;
-      return admission;
-    });
+    // The client's leaving gave the place back already: nothing to open with, nothing to release.
+    const kept = (): string | undefined => (left === undefined || left.settle() ? place : undefined);
+    return Promise.resolve(result).then(
+      (settled) => this.#settle(settled, protocol, server, kept()),
+      (error: unknown) => this.#settleFailed(error, kept()),
+    );
   }
 
   /**
@@ -188,27 +197,33 @@ export class Admissions<Context> {
     if (place !== undefined) this.limits.release(place);
   }
 
-  async #runUpgradeHook(
-    hook: NonNullable<Hooks<Context>['upgrade']>,
-    upgradeRequest: UpgradeRequest,
+  /** What the `upgrade` hook's result admits: a rejection (its place given back), or the connection. */
+  #settle(
+    result: UpgradeResult<Context>,
     protocol: string | undefined,
     server: Server | undefined,
-  ): Promise<Admission<Context>> {
-    let result: UpgradeResult<Context>;
-    try {
-      result = await hook(upgradeRequest);
-    } catch (error) {
-      if (error instanceof HandshakeRejection) return error;
-      this.#host.report(error);
-      return new HandshakeRejection(500, 'Internal Server Error');
-    }
-    if (result instanceof HandshakeRejection) return result;
-    if (this.#host.closing || isShuttingDown(server)) return shuttingDown();
-    return {
-      protocol,
-      context: result ? result.context : undefined,
-      expiresAt: this.#expiry(result ? result.expiresAt : undefined),
-    };
+    place: string | undefined,
+  ): Admission<Context> {
+    let admission: Admission<Context>;
+    if (result instanceof HandshakeRejection) admission = result;
+    else if (this.#host.closing || isShuttingDown(server)) admission = shuttingDown();
+    else
+      return {
+        protocol,
+        context: result ? result.context : undefined,
+        place,
+        expiresAt: this.#expiry(result ? result.expiresAt : undefined),
+      };
+    this.release(place);
+    return admission;
+  }
+
+  /** The `upgrade` hook threw or rejected: a rejection it threw answers, anything else is a 500. */
+  #settleFailed(error: unknown, place: string | undefined): HandshakeRejection {
+    this.release(place);
+    if (error instanceof HandshakeRejection) return error;
+    this.#host.report(error);
+    return new HandshakeRejection(500, 'Internal Server Error');
   }
 
   #warnNoProtocol(url: string, offered: string[]): void {

@@ -22,6 +22,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { keepTickShape } from './tick-shape.js';
 
 /** What the load-time detection found, and whether the internal route is used. */
 export interface InternalRoute {
@@ -118,6 +119,9 @@ function detect(): InternalRoute {
 
 /** What the detection found when core loaded. */
 export const internalRoute: InternalRoute = Object.freeze(detect());
+
+// Public API only (async_hooks), so not behind SWITCHYARD_INTERNALS: see tick-shape.ts.
+keepTickShape();
 
 let warned = false;
 

@@ -37,19 +37,30 @@ export function keepTickShape(): void {
 function copyTickShape(): void {
   const tick = executionAsyncResource() as Record<PropertyKey, unknown>;
   const keys = Reflect.ownKeys(tick);
-  const [asyncId, triggerId] = Object.getOwnPropertySymbols(tick);
-  // Node 18 to 24: the two id symbols first, then `callback` and `args`.
-  if (
-    asyncId === undefined ||
-    triggerId === undefined ||
-    tick.callback !== copyTickShape ||
-    !keys.includes('args') ||
-    keys.indexOf('callback') !== 0 ||
-    keys.indexOf('args') !== 1
-  ) {
-    return;
-  }
+  if (tick.callback !== copyTickShape || keys[0] !== 'callback' || keys[1] !== 'args') return;
+  // nextTick's own symbols, by name: an async hook may have added others to this tick since
+  // (AsyncLocalStorage's store on Node 20), which the copy must not hold.
+  const named = (name: string): symbol | undefined =>
+    Object.getOwnPropertySymbols(tick).find((symbol) => symbol.description === name);
+  const asyncId = named('async_id_symbol');
+  const triggerId = named('trigger_async_id_symbol');
+  const frame = named('kAsyncContextFrame');
+  if (asyncId === undefined || triggerId === undefined) return;
   // The same literal shape as nextTick's, in the same order, with the tick's own values, so
-  // that every field keeps the representation V8 gave it.
-  kept = { [asyncId]: tick[asyncId], [triggerId]: tick[triggerId], callback: tick.callback, args: tick.args };
+  // that every field keeps the representation V8 gave it (and the literal has as many
+  // properties, which picks the map the chain starts from).
+  if (frame === undefined) {
+    // Node 20: the two ids, then `callback` and `args`.
+    kept = { [asyncId]: tick[asyncId], [triggerId]: tick[triggerId], callback: tick.callback, args: tick.args };
+  } else {
+    // Node 22 and 24: the two ids, the async context frame, then `callback` and `args`. (Node 26
+    // builds the tick without per-property sites: nothing to keep there, and keeping it is harmless.)
+    kept = {
+      [asyncId]: tick[asyncId],
+      [triggerId]: tick[triggerId],
+      [frame]: tick[frame],
+      callback: tick.callback,
+      args: tick.args,
+    };
+  }
 }

@@ -91,8 +91,11 @@ export function runFallbackHeartbeat(harness: Harness): void {
         expect(await postRaw(port, '/hb', acking, [])).toBe(204);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      expect(busy.events.filter((event) => event.type === 'ping')).toEqual([]);
-      expect(acking.events.filter((event) => event.type === 'ping')).toEqual([]);
+      // A session's first ping falls at a random point of its first interval (the spread), so one
+      // may come before its first POST when opening the other session took a while; after that,
+      // none: the POSTs are its pongs. Without them: a ping each interval, and dropped.
+      expect(busy.events.filter((event) => event.type === 'ping').length).toBeLessThanOrEqual(1);
+      expect(acking.events.filter((event) => event.type === 'ping').length).toBeLessThanOrEqual(1);
       expect(closes).toEqual([]);
       // Quiet from now on: pinged, and (unanswered) dropped.
       await vi.waitFor(() => expect(closes).toHaveLength(2), { timeout: 5000 });

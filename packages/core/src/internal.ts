@@ -4,14 +4,14 @@
  * version. Apps import `@switchyard/core` (or an adapter) instead.
  *
  * Values: Endpoint (the class behind createEndpoint), takeSocket, shapeUpgradeRequests (an
- * adapter's framework properties, added before a routed upgrade reaches it), Inbox, SseSocket,
+ * adapter's framework properties, added before a routed upgrade reaches it) and expressUpgradeShape, Inbox, SseSocket,
  * LIVENESS_FRAME, checkHandshake, rejectHandshake, internalRoute, withCode (the `code` on an error),
  * resolveOptions (core's option checks, for a plugin that checks its defaults early), and what a durable hub needs
  * (compareIds, durableStoreOf, senderIdOf).
  */
 export { Endpoint } from './endpoint/endpoint.js';
 export { takeSocket } from './handshake/hijack.js';
-export { shapeUpgradeRequests } from './handshake/route-upgrades.js';
+export { expressUpgradeShape, shapeUpgradeRequests } from './handshake/route-upgrades.js';
 export type { UpgradeShape } from './handshake/route-upgrades.js';
 export type { TakenSocket } from './handshake/takeover.js';
 export { Inbox } from './hub/hub.js';

@@ -22,7 +22,7 @@ import type {
   UpgradeRequest,
   UpgradeResult,
 } from '@switchyard/core';
-import { shapeUpgradeRequests, withCode } from '@switchyard/core/internal';
+import { expressUpgradeShape, shapeUpgradeRequests, withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
 import { guardGateway, installWsDefault } from './filters.js';
 import {
@@ -37,7 +37,7 @@ import {
 import type { Gateway, Refusal } from './guards.js';
 import { MessageRouter, parseJson } from './messages.js';
 import type { PathHost } from './mount.js';
-import { FastifyMount, expressUpgradeShape, mountExpress } from './mount.js';
+import { FastifyMount, mountExpress } from './mount.js';
 import type { MessageParser, SwitchyardAdapterOptions, SwitchyardGatewayOptions } from './options.js';
 
 /**

@@ -24,24 +24,6 @@ interface ExpressApp {
   all(path: string, handler: (req: ExpressRequest, res: ServerResponse, next: Next) => void): void;
 }
 
-/**
- * What Express and its router add to every request and response after swapping their
- * prototypes, added beforehand to a routed upgrade's (see core's shapeUpgradeRequests): each
- * would otherwise build a new hidden class per handshake. The values stay undefined, as they
- * read before Express sets them; `originalUrl` is set from `req.url` by the router either way.
- */
-export function expressUpgradeShape(req: IncomingMessage, res: ServerResponse): void {
-  const request = req as IncomingMessage & Record<string, unknown>;
-  request.next = undefined;
-  request.baseUrl = undefined;
-  request.originalUrl = undefined;
-  request._parsedUrl = undefined;
-  request.params = undefined;
-  request.route = undefined;
-  const response = res as ServerResponse & Record<string, unknown>;
-  response.locals = undefined;
-}
-
 /** Express: `app.all(path)`; a plain request goes on to the app's own routes (a page on the same path). */
 export function mountExpress(app: ExpressApp, host: PathHost): void {
   app.all(host.path, (req, res, next) => {

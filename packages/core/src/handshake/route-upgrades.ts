@@ -44,6 +44,24 @@ export function routeUpgrades(server: Server): void {
   server.on('upgrade', onServerUpgrade);
 }
 
+/**
+ * What Express and its router add to every request and response after swapping their
+ * prototypes, added beforehand to a routed upgrade's (see shapeUpgradeRequests): each
+ * would otherwise build a new hidden class per handshake. The values stay undefined, as they
+ * read before Express sets them; `originalUrl` is set from `req.url` by the router either way.
+ */
+export function expressUpgradeShape(req: IncomingMessage, res: ServerResponse): void {
+  const request = req as IncomingMessage & Record<string, unknown>;
+  request.next = undefined;
+  request.baseUrl = undefined;
+  request.originalUrl = undefined;
+  request._parsedUrl = undefined;
+  request.params = undefined;
+  request.route = undefined;
+  const response = res as ServerResponse & Record<string, unknown>;
+  response.locals = undefined;
+}
+
 let watching = false;
 
 /**

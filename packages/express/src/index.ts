@@ -11,6 +11,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import { createEndpoint } from '@switchyard/core';
 import type { ConnectionListener, Endpoint, EndpointOptions, Handlers, ShutdownOptions } from '@switchyard/core';
+import { expressUpgradeShape, shapeUpgradeRequests } from '@switchyard/core/internal';
+import type { Server } from 'node:http';
 
 // All of core's API an app calls, from the one list in core (`@switchyard/core/app`), so that an app
 // installs and imports this package alone.
@@ -52,8 +54,17 @@ export function websocket<Context>(
   defaults?: EndpointOptions,
 ): WebSocketMiddleware<Context> {
   const endpoint = createEndpoint<Context>(handlers as Handlers<Context> | ConnectionListener, defaults);
+  /** The last server this middleware shaped the upgrades of (see expressUpgradeShape). */
+  let shaped: Server | undefined;
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     if (!endpoint.handles(req, req.originalUrl)) return next();
+    // Express adds properties to each request after swapping its prototype: added before it runs,
+    // on the server's later upgrades, they cost a plain store instead of a new hidden class apiece.
+    const server = (req.socket as { server?: Server } | undefined)?.server;
+    if (server !== shaped && server !== undefined) {
+      shaped = server;
+      shapeUpgradeRequests(server, expressUpgradeShape);
+    }
     void endpoint.handle(req, res, {
       url: req.originalUrl,
       params: req.params as Record<string, string>,

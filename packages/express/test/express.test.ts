@@ -160,3 +160,60 @@ describe('express adapter', () => {
     cb.close();
   });
 });
+
+describe('express adapter: the upgrade request', () => {
+  it("reaches Express, from the server's second upgrade on, with Express's per-request properties already on it", async () => {
+    interface Seen {
+      upgrade: boolean;
+      baseUrl: unknown;
+      originalUrl: unknown;
+      params: unknown;
+      locals: unknown;
+      shapedFirst: boolean;
+    }
+    const seen: Seen[] = [];
+    const app = express();
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const keys = Object.keys(req);
+      seen.push({
+        upgrade: req.headers.upgrade === 'websocket',
+        baseUrl: req.baseUrl,
+        originalUrl: req.originalUrl,
+        params: req.params,
+        locals: res.locals,
+        // Whether Express's per-request properties were on the request before Express's own `req.res`.
+        shapedFirst: keys.includes('route') && keys.indexOf('route') < keys.indexOf('res'),
+      });
+      next();
+    });
+    app.use(
+      '/room/:name',
+      websocket({
+        message(ws, data) {
+          ws.send(data);
+        },
+      }),
+    );
+    app.use((_req: Request, res: Response) => {
+      res.end('page');
+    });
+    const port = await listen(app);
+    for (const path of ['/room/a%20b?x=%00', '/room/c?y=1', '/room/d']) {
+      const ws = await openWs(`ws://127.0.0.1:${port}${path}`);
+      const inbox = messages(ws);
+      ws.send(path);
+      expect((await inbox.next()).data.toString()).toBe(path);
+      ws.close();
+      await closed(ws);
+    }
+    expect(await (await fetch(`http://127.0.0.1:${port}/room/e`)).text()).toBe('page');
+    const base = { baseUrl: '', params: {}, locals: {} };
+    expect(seen).toEqual([
+      // The first upgrade of a server is how the middleware learns of the server.
+      { ...base, upgrade: true, originalUrl: '/room/a%20b?x=%00', shapedFirst: false },
+      { ...base, upgrade: true, originalUrl: '/room/c?y=1', shapedFirst: true },
+      { ...base, upgrade: true, originalUrl: '/room/d', shapedFirst: true },
+      { ...base, upgrade: false, originalUrl: '/room/e', shapedFirst: false },
+    ]);
+  });
+});

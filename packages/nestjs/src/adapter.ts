@@ -22,7 +22,7 @@ import type {
   UpgradeRequest,
   UpgradeResult,
 } from '@switchyard/core';
-import { withCode } from '@switchyard/core/internal';
+import { expressUpgradeShape, shapeUpgradeRequests, withCode } from '@switchyard/core/internal';
 import type { Observable } from 'rxjs';
 import { guardGateway, installWsDefault } from './filters.js';
 import {
@@ -136,11 +136,15 @@ export class SwitchyardAdapter extends AbstractWsAdapter<any, any> {
       const fastify = new FastifyMount(this.#app.getHttpAdapter().getInstance());
       this.#fastify = fastify;
       this.#beforeRoutes(['setNotFoundHandler'], () => fastify.route());
-    } else
+    } else {
+      // Express adds properties to each request after swapping its prototype: added first, they
+      // cost a plain store instead of a new hidden class apiece (see expressUpgradeShape).
+      shapeUpgradeRequests(this.httpServer as Server, expressUpgradeShape);
       this.#beforeRoutes(ROUTE_METHODS, () => {
         this.#middlewareReady = true;
         for (const host of this.#waiting.splice(0)) this.#mount(host);
       });
+    }
   }
 
   /** Calls `then` once, just before Nest's HTTP adapter first calls one of `methods`. */

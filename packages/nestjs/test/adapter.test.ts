@@ -27,6 +27,18 @@ import { closed, delay, messages, openWs } from '../../../test/helpers.js';
 /** What happened, in order, for the handshake under test. */
 let order: string[] = [];
 
+/** What Nest middleware saw of Express's request and response on each request to /plain. */
+interface SeenByMiddleware {
+  upgrade: boolean;
+  baseUrl: unknown;
+  originalUrl: unknown;
+  params: unknown;
+  locals: unknown;
+  /** Whether Express's per-request properties were on the request before Express's own `req.res`. */
+  shapedFirst: boolean;
+}
+let seenByMiddleware: SeenByMiddleware[] = [];
+
 @Injectable()
 class SyncGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
@@ -112,6 +124,21 @@ class CostsModule {
         next();
       })
       .forRoutes('plain', 'sync-guarded', 'promise-guarded');
+    consumer
+      .apply((req: Record<string, unknown>, res: { locals?: unknown }, next: () => void) => {
+        const keys = Object.keys(req);
+        seenByMiddleware.push({
+          upgrade: (req.headers as Record<string, string>).upgrade === 'websocket',
+          baseUrl: req.baseUrl,
+          originalUrl: req.originalUrl,
+          params: req.params,
+          locals: res.locals,
+          shapedFirst:
+            keys.includes('res') && keys.indexOf('route') !== -1 && keys.indexOf('route') < keys.indexOf('res'),
+        });
+        next();
+      })
+      .forRoutes('plain');
   }
 }
 
@@ -120,6 +147,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((app) => app.close()));
   vi.restoreAllMocks();
   order = [];
+  seenByMiddleware = [];
   observed.subscribed = 0;
   observed.finalized = 0;
   HeardGateway.left = [];
@@ -202,3 +230,38 @@ for (const platform of ['express', 'fastify'] as const) {
     });
   });
 }
+
+describe('the adapter on platform-express: the upgrade request', () => {
+  it("reaches Express with Express's per-request properties already on it, and middleware sees what Express sets", async () => {
+    const base = await start('express');
+    const ws = await openWs(`${base}/plain?room=a%20b&x=%00`);
+    const inbox = messages(ws);
+    ws.send(JSON.stringify({ event: 'late', data: 1 }));
+    expect(JSON.parse((await inbox.next()).data.toString())).toEqual({ event: 'late', data: 1 });
+    ws.close();
+    await closed(ws);
+    // A page request on the same path, through Express as usual (no gateway route answers it).
+    const http = base.replace('ws://', 'http://');
+    await fetch(`${http}/plain?room=a%20b`).then((response) => response.text());
+    expect(seenByMiddleware).toEqual([
+      {
+        upgrade: true,
+        baseUrl: '/plain',
+        originalUrl: '/plain?room=a%20b&x=%00',
+        params: {},
+        locals: {},
+        // Added before Express ran (core's shapeUpgradeRequests): one hidden class for every
+        // handshake instead of a new one per property Express adds after its prototype swap.
+        shapedFirst: true,
+      },
+      {
+        upgrade: false,
+        baseUrl: '/plain',
+        originalUrl: '/plain?room=a%20b',
+        params: {},
+        locals: {},
+        shapedFirst: false,
+      },
+    ]);
+  });
+});

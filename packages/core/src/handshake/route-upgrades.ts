@@ -15,6 +15,21 @@ import { afterEarlierResponses } from './pipelining.js';
 import { ignoreSocketError, snapshotListeners, startTakeover, takeovers } from './takeover.js';
 
 const kRouting = Symbol('switchyard.routing');
+const kShape = Symbol('switchyard.upgradeShape');
+
+/** Adds, before a routed upgrade reaches the framework, the properties it will set on the request. */
+export type UpgradeShape = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Registers the framework's per-request properties for `server`'s routed upgrades (an adapter's
+ * business). Express swaps the request's and response's prototypes and then adds properties
+ * (`req.next`, `req.params`, `res.locals`, ...); V8 shares no hidden class between objects that
+ * gained a property after a prototype swap, so each such addition builds a new one, about 4,000
+ * instructions apiece. Added beforehand (as undefined), they are plain stores.
+ */
+export function shapeUpgradeRequests(server: Server, shape: UpgradeShape): void {
+  (server as Server & { [kShape]?: UpgradeShape })[kShape] = shape;
+}
 
 /**
  * Makes `server` deliver upgrade requests through the 'upgrade' event and run them through its
@@ -27,6 +42,24 @@ export function routeUpgrades(server: Server): void {
   if (marked[kRouting]) return;
   marked[kRouting] = true;
   server.on('upgrade', onServerUpgrade);
+}
+
+/**
+ * What Express and its router add to every request and response after swapping their
+ * prototypes, added beforehand to a routed upgrade's (see shapeUpgradeRequests): each
+ * would otherwise build a new hidden class per handshake. The values stay undefined, as they
+ * read before Express sets them; `originalUrl` is set from `req.url` by the router either way.
+ */
+export function expressUpgradeShape(req: IncomingMessage, res: ServerResponse): void {
+  const request = req as IncomingMessage & Record<string, unknown>;
+  request.next = undefined;
+  request.baseUrl = undefined;
+  request.originalUrl = undefined;
+  request._parsedUrl = undefined;
+  request.params = undefined;
+  request.route = undefined;
+  const response = res as ServerResponse & Record<string, unknown>;
+  response.locals = undefined;
 }
 
 let watching = false;
@@ -148,5 +181,6 @@ function runUpgradeRequest(server: Server, req: IncomingMessage, socket: Duplex,
   takeover.socket = socket;
   takeover.head = head;
   takeover.baseline = snapshotListeners(socket);
+  (server as Server & { [kShape]?: UpgradeShape })[kShape]?.(req, res);
   server.emit('request', req, res);
 }
